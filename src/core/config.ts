@@ -1,0 +1,114 @@
+/**
+ * The configuration of a cluster: its shape, its defaults and `defineConfig()`.
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+
+/** The task policies the controller can use to pick an engine for a load-balanced task. */
+export type TaskPolicyName = 'leastload' | 'lru' | 'weighted' | 'twobin' | 'random';
+
+/** Settings of the controller. */
+export interface ControllerConfig {
+  /** The launcher that starts the controller (default `local`). */
+  launcher: string;
+  /** The IP address the controller listens on (default `127.0.0.1`; `0.0.0.0` for every interface). */
+  ip: string;
+  /** The transport every role uses (default `zeromq`). */
+  transport: string;
+  /** How often the controller pings each engine, in ms (default 1000). */
+  heartbeatMs: number;
+  /** How long an engine may go without answering before it is declared dead, in ms (default 10000). */
+  heartbeatTimeoutMs: number;
+  /** How load-balanced tasks pick an engine (default `leastload`). */
+  taskPolicy: TaskPolicyName;
+  /** How many load-balanced tasks an engine may hold at once (default 0 = no limit). */
+  hwm: number;
+}
+
+/** Settings of the engines. */
+export interface EnginesConfig {
+  /** The launcher that starts the engines (default `local`). */
+  launcher: string;
+  /** How long to wait for the engines to register, in ms (default 60000). */
+  startTimeoutMs: number;
+}
+
+/** The whole configuration, after defaults are applied. */
+export interface ClusterConfig {
+  /** How many engines to start (default: the number of CPUs). */
+  n: number;
+  /** The cluster's id within its profile ('' is the profile's default cluster). */
+  clusterId: string;
+  /** Controller settings. */
+  controller: ControllerConfig;
+  /** Engine settings. */
+  engines: EnginesConfig;
+  /** Options of each launcher, under its name (e.g. `launchers['windows-hpc'].scheduler`). */
+  launchers: Record<string, Record<string, unknown>>;
+  /** Packages or files whose default export declares launcher plugins. */
+  plugins: string[];
+}
+
+/** A configuration as written by a user: every key optional, nested objects partial. */
+export type UserConfig = Partial<Omit<ClusterConfig, 'controller' | 'engines'>> & {
+  controller?: Partial<ControllerConfig>;
+  engines?: Partial<EnginesConfig>;
+};
+
+/** The defaults every configuration starts from. */
+export function defaultConfig(): ClusterConfig {
+  return {
+    n: availableParallelism(),
+    clusterId: '',
+    controller: {
+      launcher: 'local',
+      ip: '127.0.0.1',
+      transport: 'zeromq',
+      heartbeatMs: 1000,
+      heartbeatTimeoutMs: 10_000,
+      taskPolicy: 'leastload',
+      hwm: 0,
+    },
+    engines: { launcher: 'local', startTimeoutMs: 60_000 },
+    launchers: {},
+    plugins: [],
+  };
+}
+
+/**
+ * Give a config file's default export its type.
+ * @example
+ * ```js
+ * // tsparallel.config.mjs
+ * import { defineConfig } from 'tsparallel';
+ * export default defineConfig({ n: 4, engines: { launcher: 'local' } });
+ * ```
+ */
+export function defineConfig(config: UserConfig): UserConfig {
+  return config;
+}
+
+/** Merge `layers` over `base`, later layers winning; nested `controller`, `engines` and `launchers` merge by key. */
+export function mergeConfig(base: ClusterConfig, ...layers: readonly (UserConfig | undefined)[]): ClusterConfig {
+  const out: ClusterConfig = structuredClone(base);
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined) continue;
+      if (key === 'controller' || key === 'engines') {
+        Object.assign(out[key], stripUndefined(value as object));
+      } else if (key === 'launchers') {
+        for (const [name, opts] of Object.entries(value as Record<string, Record<string, unknown>>)) {
+          out.launchers[name] = { ...(out.launchers[name] ?? {}), ...opts };
+        }
+      } else {
+        (out as unknown as Record<string, unknown>)[key] = value;
+      }
+    }
+  }
+  return out;
+}
+
+function stripUndefined(obj: object): object {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
+}

@@ -1,0 +1,129 @@
+/**
+ * The error classes of tsparallel. Every error the library throws is a {@link TsParallelError}, so
+ * `err instanceof TsParallelError` tells ours from anything else; each subclass names one kind of failure.
+ * Messages say what failed, with the value involved, and what to do about it.
+ * @module
+ */
+
+/** Options accepted by every tsparallel error: the underlying cause, as in `Error`. */
+export interface TsParallelErrorOptions {
+  /** The error that led to this one. */
+  cause?: unknown;
+}
+
+/** The root of every error tsparallel throws. */
+export class TsParallelError extends Error {
+  constructor(message: string, options?: TsParallelErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration value, option or config file is missing or wrong. The message names the key and the fix. */
+export class ConfigError extends TsParallelError {}
+
+/** Evidence attached to a {@link LauncherError} or {@link SchedulerError}: what was run and how it ended. */
+export interface CommandEvidence {
+  /** The command line that was run, as an argument vector. */
+  command?: readonly string[];
+  /** Its exit code, or `null` when it was killed by a signal or never started. */
+  exitCode?: number | null;
+  /** The last lines of its standard error (or combined output). */
+  stderrTail?: string;
+}
+
+/** A launcher failed to start or stop its part of the cluster (a process exited early, a command failed). */
+export class LauncherError extends TsParallelError {
+  /** The command that was run. */
+  readonly command?: readonly string[];
+  /** Its exit code, if it exited. */
+  readonly exitCode?: number | null;
+  /** The last lines it wrote to stderr. */
+  readonly stderrTail?: string;
+  constructor(message: string, evidence: CommandEvidence & TsParallelErrorOptions = {}) {
+    super(message, { cause: evidence.cause });
+    this.command = evidence.command;
+    this.exitCode = evidence.exitCode;
+    this.stderrTail = evidence.stderrTail;
+  }
+}
+
+/** A job scheduler (Windows HPC, Slurm, …) refused or failed a submit, query or cancel. */
+export class SchedulerError extends TsParallelError {
+  /** The scheduler command that was run. */
+  readonly command?: readonly string[];
+  /** Its exit code. */
+  readonly exitCode?: number | null;
+  /** What it printed (stdout and stderr, last lines). */
+  readonly output?: string;
+  constructor(message: string, evidence: { command?: readonly string[]; exitCode?: number | null; output?: string } & TsParallelErrorOptions = {}) {
+    super(message, { cause: evidence.cause });
+    this.command = evidence.command;
+    this.exitCode = evidence.exitCode;
+    this.output = evidence.output;
+  }
+}
+
+/** A message could not be sent or received, or a peer could not be reached. */
+export class TransportError extends TsParallelError {}
+
+/** An operation did not finish within its time limit. */
+export class TimeoutError extends TsParallelError {
+  /** The limit that was exceeded, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(message: string, timeoutMs: number, options?: TsParallelErrorOptions) {
+    super(message, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** What an engine reports about an error raised by user code it ran. */
+export interface RemoteErrorInfo {
+  /** The id of the engine where it was raised. */
+  engineId: number;
+  /** The remote error's class name, e.g. `TypeError`. */
+  remoteName: string;
+  /** The remote error's message. */
+  message: string;
+  /** The remote stack trace, as text. */
+  remoteStack?: string;
+}
+
+/** User code raised an error on an engine. Carries the engine id, the remote error's name, message and stack. */
+export class RemoteError extends TsParallelError {
+  /** The engine where the error was raised. */
+  readonly engineId: number;
+  /** The remote error's class name. */
+  readonly remoteName: string;
+  /** The remote stack trace. */
+  readonly remoteStack?: string;
+  constructor(info: RemoteErrorInfo) {
+    super(`[engine ${info.engineId}] ${info.remoteName}: ${info.message}`);
+    this.engineId = info.engineId;
+    this.remoteName = info.remoteName;
+    this.remoteStack = info.remoteStack;
+  }
+}
+
+/** Several engines failed in one call; {@link CompositeError.errors} holds each failure. */
+export class CompositeError extends TsParallelError {
+  /** Each engine's error, in the order of the call's targets. */
+  readonly errors: readonly Error[];
+  constructor(errors: readonly Error[]) {
+    super(`${errors.length} engines failed:\n` + errors.map((e) => `  ${e.message.split('\n')[0]}`).join('\n'));
+    this.errors = errors;
+  }
+}
+
+/** The engine running (or holding) a task died before answering: its process exited or stopped answering heartbeats. */
+export class EngineDiedError extends TsParallelError {
+  /** The engine that died. */
+  readonly engineId: number;
+  constructor(engineId: number, message?: string, options?: TsParallelErrorOptions) {
+    super(message ?? `engine ${engineId} died before answering (its process exited or stopped answering heartbeats)`, options);
+    this.engineId = engineId;
+  }
+}
+
+/** A task was aborted before it ran. */
+export class TaskAbortedError extends TsParallelError {}

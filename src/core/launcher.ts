@@ -1,0 +1,186 @@
+/**
+ * The `Launcher` contract and launcher plugins: how the parts of a cluster (the controller, a set of engines) are
+ * started, watched and stopped.
+ * @module
+ */
+import type { DependencyContainer } from 'tsyringe';
+import type { ZodType } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Which part of a cluster a launcher starts. */
+export type LauncherRole = 'controller' | 'engines';
+
+/** Where a launcher is in its life: `idle` → `starting` → `running` → `stopped`. */
+export type LauncherState = 'idle' | 'starting' | 'running' | 'stopped';
+
+/** How one process or job started by a launcher ended. */
+export interface ExitInfo {
+  /** The process id or job id that ended. */
+  id: string;
+  /** Its exit code, or `null` when killed by a signal or unknown. */
+  code: number | null;
+  /** The signal that ended it, if any. */
+  signal: string | null;
+  /** The last lines of its standard error, when the launcher could collect them. */
+  stderrTail?: string;
+}
+
+/**
+ * Everything a launcher needs to start its part. Built by the cluster for each launcher.
+ *
+ * The command that starts a role is `[...program, ...args]`: `program` is how this installation starts it
+ * (`node …/tscontroller.js`), which a batch launcher may replace with its own (`engineCommand` in config);
+ * `args` are the role's arguments, which every launcher passes unchanged.
+ */
+export interface LauncherContext {
+  /** What to start. */
+  role: LauncherRole;
+  /** How many processes to start: N for `engines`, 1 for `controller`. */
+  n: number;
+  /** The cluster's id (may be empty: the profile's default cluster). */
+  clusterId: string;
+  /** The profile directory (holds `security/`, `log/`, `pid/`). Job files are written here. */
+  profileDir: string;
+  /** How this installation starts the role's program, e.g. `[process.execPath, '/…/dist/src/cli/tsengine.js']`. */
+  program: readonly string[];
+  /** The role's arguments, e.g. `['--connection-file', '/…/security/tsparallel-engine.json']`. */
+  args: readonly string[];
+  /** Environment variables the role needs (added to the launcher's own environment). */
+  env: Readonly<Record<string, string>>;
+  /** The cluster's DI container: resolve a {@link Scheduler} or a {@link RoleRunner} from it. */
+  container: DependencyContainer;
+}
+
+/**
+ * Starts and stops one part of a cluster: the controller, or a set of N engines.
+ *
+ * `start()` resolves once the processes or jobs are started (not once engines registered: the cluster waits for
+ * that); it throws {@link LauncherError} (or {@link SchedulerError}) when they cannot be started. `stop()` ends
+ * everything the launcher started (SIGTERM, then SIGKILL after `graceMs`; or cancels batch jobs); stopping twice
+ * is harmless.
+ */
+export interface Launcher {
+  /** The launcher's registered name (`local`, `windows-hpc`, …). */
+  readonly name: string;
+  /** Its state. */
+  readonly state: LauncherState;
+  /** Process ids of the local processes it started (empty for jobs on other hosts). */
+  readonly pids: readonly number[];
+  /** Ids of batch jobs it submitted (empty for local processes). */
+  readonly jobIds: readonly string[];
+  /** Start the part. */
+  start(options?: { signal?: AbortSignal }): Promise<void>;
+  /** Stop the part and wait until everything it started has ended. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  /** Send a signal to every process it started (no-op for batch jobs). */
+  signal(signal: NodeJS.Signals): Promise<void>;
+  /** Register a handler called once for every process or job that ends (expectedly or not). */
+  onExit(handler: (info: ExitInfo) => void): void;
+}
+
+/**
+ * A launcher plugin: a named factory with a schema for its options (the object under `launchers[name]` in config).
+ * Write one with {@link defineLauncher}.
+ */
+export interface LauncherPlugin<Options = unknown> {
+  /** The name config uses to pick it (`controller.launcher`, `engines.launcher`). */
+  readonly name: string;
+  /** One line on what it does (shown by the CLI). */
+  readonly description?: string;
+  /** A zod schema for its options; the parsed value is passed to `create`. */
+  readonly options?: ZodType<Options>;
+  /** Make a launcher for one part of a cluster. */
+  create(context: LauncherContext, options: Options): Launcher;
+}
+
+/**
+ * Declare a launcher plugin with types. A plugin file or package default-exports one, or an array of them.
+ * @example
+ * ```ts
+ * import { defineLauncher } from 'tsparallel';
+ * import { z } from 'zod';
+ * export default defineLauncher({
+ *   name: 'my-batch',
+ *   options: z.object({ queue: z.string() }),
+ *   create(ctx, opts) { return new MyBatchLauncher(ctx, opts); },
+ * });
+ * ```
+ */
+export function defineLauncher<Options>(plugin: LauncherPlugin<Options>): LauncherPlugin<Options> {
+  return plugin;
+}
+
+/** The launcher plugins a container knows, by name. */
+export class LauncherRegistry {
+  readonly #plugins = new Map<string, LauncherPlugin<any>>();
+
+  /** Add (or replace) a plugin under its name. */
+  register(plugin: LauncherPlugin<any>): this {
+    this.#plugins.set(plugin.name, plugin);
+    return this;
+  }
+
+  /** The names of every registered launcher. */
+  names(): string[] {
+    return [...this.#plugins.keys()].sort();
+  }
+
+  /**
+   * The plugin with this name.
+   * @throws ConfigError naming the known launchers when there is none.
+   */
+  get(name: string): LauncherPlugin<any> {
+    const plugin = this.#plugins.get(name);
+    if (!plugin) {
+      throw new ConfigError(
+        `unknown launcher '${name}'; known launchers: ${this.names().join(', ')} ` +
+          `(a plugin package or file listed in 'plugins' can add more)`,
+      );
+    }
+    return plugin;
+  }
+
+  /**
+   * Make a launcher: validate `rawOptions` against the plugin's schema, then call its `create`.
+   * @throws ConfigError naming the option path and the problem when the options are wrong.
+   */
+  create(name: string, context: LauncherContext, rawOptions: unknown = {}): Launcher {
+    const plugin = this.get(name);
+    let options: unknown = rawOptions;
+    if (plugin.options) {
+      const parsed = plugin.options.safeParse(rawOptions ?? {});
+      if (!parsed.success) {
+        const problems = parsed.error.issues
+          .map((i) => `launchers.${name}${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`)
+          .join('; ');
+        throw new ConfigError(`bad options for launcher '${name}': ${problems}`);
+      }
+      options = parsed.data;
+    }
+    return plugin.create(context, options);
+  }
+}
+
+/** DI token for the container's {@link LauncherRegistry}. */
+export const LAUNCHER_REGISTRY = Symbol.for('tsparallel.LauncherRegistry');
+
+/** A role running inside this process (started by a {@link RoleRunner}). */
+export interface RunningRole {
+  /** Resolves with the exit code when the role ends by itself or is stopped. */
+  readonly exited: Promise<number>;
+  /** Stop it (as SIGTERM would stop its process). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a controller or an engine inside the current process, from the same arguments its command line takes.
+ * The in-process launcher uses it; the cluster's composition root registers the implementation, so launchers
+ * need not import the roles.
+ */
+export interface RoleRunner {
+  /** Start one controller (`role: 'controller'`) or one engine (`role: 'engines'`) from its command-line arguments. */
+  run(role: LauncherRole, args: readonly string[]): Promise<RunningRole>;
+}
+
+/** DI token for the {@link RoleRunner}. */
+export const ROLE_RUNNER = Symbol.for('tsparallel.RoleRunner');
