@@ -125,5 +125,8 @@ export class EngineDiedError extends TsParallelError {
   }
 }
 
+/** A value cannot be sent to or from an engine (a function as an argument, a socket, a class instance's methods…). */
+export class SerializationError extends TsParallelError {}
+
 /** A task was aborted before it ran. */
 export class TaskAbortedError extends TsParallelError {}

@@ -72,5 +72,20 @@ export interface Transport {
   startHeart(address: string, options: { identity: string }): Promise<Heart>;
 }
 
-/** DI token for the {@link Transport} a process uses. */
+/**
+ * DI token for a {@link Transport} instance a host application supplies: when registered, `createCluster()` and
+ * `Client.connect()` use it (and write its name into connection files) instead of asking the factory.
+ */
 export const TRANSPORT = Symbol.for('tsparallel.Transport');
+
+/** Makes the transport a connection file names. The composition root registers one that knows the built-ins. */
+export interface TransportFactory {
+  /**
+   * The transport called `name` (`zeromq`, `in-process`).
+   * @throws ConfigError naming the known transports when there is none by that name.
+   */
+  create(name: string): Transport;
+}
+
+/** DI token for the {@link TransportFactory}. A {@link Transport} registered under {@link TRANSPORT} takes precedence. */
+export const TRANSPORT_FACTORY = Symbol.for('tsparallel.TransportFactory');

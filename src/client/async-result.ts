@@ -1,0 +1,231 @@
+/**
+ * `AsyncResult`: the handle every client call returns. Awaitable like a Promise, and more: readiness, waiting with a
+ * time limit, per-engine metadata and captured output, and `for await` over results as they arrive.
+ * @module
+ */
+import { CompositeError, RemoteError, TimeoutError } from '../core/errors.js';
+
+/** What is known about one request of a call (one engine's share of it). */
+export interface ResultMetadata {
+  /** The request's message id. */
+  msgId: string;
+  /** The engine it went to. */
+  engineId: number;
+  /** Where it is: `pending`, `ok` or `error`. */
+  status: 'pending' | 'ok' | 'error';
+  /** When the client sent it. */
+  submitted: Date;
+  /** When the engine started it. */
+  started?: Date;
+  /** When the engine finished it. */
+  completed?: Date;
+  /** When the client received the reply. */
+  received?: Date;
+  /** What it printed to stdout on the engine. */
+  stdout: string;
+  /** What it printed to stderr on the engine. */
+  stderr: string;
+  /** Its error, when it failed. */
+  error?: Error;
+}
+
+/** One request's outcome, settled by the client when the reply arrives. @internal */
+export class Part {
+  value: unknown;
+  settled = false;
+  readonly #listeners: (() => void)[] = [];
+  constructor(readonly metadata: ResultMetadata) {}
+  /** Record the reply. */
+  settle(value: unknown, error?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.value = value;
+    this.metadata.received = new Date();
+    this.metadata.status = error ? 'error' : 'ok';
+    if (error) this.metadata.error = error;
+    for (const l of this.#listeners.splice(0)) l();
+  }
+  /** Call `listener` once settled (now, if it already is). */
+  whenSettled(listener: () => void): void {
+    if (this.settled) listener();
+    else this.#listeners.push(listener);
+  }
+}
+
+/** Progress of a call: parts done out of the total. */
+export interface Progress {
+  /** Requests answered. */
+  done: number;
+  /** Requests in all. */
+  total: number;
+}
+
+/**
+ * The result of a call to engines. `await` it for the combined value; a failure on one engine rejects with its
+ * {@link RemoteError}, failures on several with a {@link CompositeError} holding each.
+ *
+ * @example
+ * ```ts
+ * const ar = view.map((x: number) => x * 2, range(100));
+ * for await (const y of ar) console.log(y);   // each result, in order, as soon as it is there
+ * console.log(ar.elapsedMs, ar.metadata.map((m) => m.engineId));
+ * ```
+ */
+export class AsyncResult<T> implements PromiseLike<T> {
+  /** Per-request metadata, in the order of the call's targets (or chunks). */
+  readonly metadata: readonly ResultMetadata[];
+  readonly #parts: readonly Part[];
+  readonly #combine: (values: unknown[]) => T;
+  readonly #items: (value: unknown) => Iterable<unknown>;
+  readonly #ordered: boolean;
+  readonly #progress: ((p: Progress) => void)[] = [];
+  readonly #arrival: Part[] = [];
+  #promise?: Promise<T>;
+
+  /**
+   * @param parts the requests behind the call.
+   * @param combine turns the parts' values (in order) into the call's value.
+   * @param items what `for await` yields for one part's value (default: the value itself).
+   * @internal
+   */
+  constructor(
+    parts: readonly Part[],
+    combine: (values: unknown[]) => T,
+    options: { items?: (value: unknown) => Iterable<unknown>; ordered?: boolean } = {},
+  ) {
+    this.#parts = parts;
+    this.metadata = parts.map((p) => p.metadata);
+    this.#combine = combine;
+    this.#items = options.items ?? ((v) => [v]);
+    this.#ordered = options.ordered ?? true;
+    for (const part of parts) {
+      part.whenSettled(() => {
+        this.#arrival.push(part);
+        const p = this.progress;
+        for (const h of this.#progress) h(p);
+      });
+    }
+  }
+
+  /** Message ids of the requests. */
+  get msgIds(): string[] {
+    return this.metadata.map((m) => m.msgId);
+  }
+
+  /** Whether every request has been answered. */
+  ready(): boolean {
+    return this.#parts.every((p) => p.settled);
+  }
+
+  /** Requests answered so far, out of the total. */
+  get progress(): Progress {
+    return { done: this.#parts.filter((p) => p.settled).length, total: this.#parts.length };
+  }
+
+  /** Call `handler` each time a request is answered. */
+  onProgress(handler: (progress: Progress) => void): this {
+    this.#progress.push(handler);
+    return this;
+  }
+
+  /** Milliseconds from the first submission to the last reply (or to now, while not ready). */
+  get elapsedMs(): number {
+    if (this.metadata.length === 0) return 0;
+    const start = Math.min(...this.metadata.map((m) => m.submitted.getTime()));
+    const end = this.ready() ? Math.max(...this.metadata.map((m) => m.received!.getTime())) : Date.now();
+    return end - start;
+  }
+
+  /** What each request printed to stdout, in order. */
+  get stdout(): string[] {
+    return this.metadata.map((m) => m.stdout);
+  }
+
+  /** What each request printed to stderr, in order. */
+  get stderr(): string[] {
+    return this.metadata.map((m) => m.stderr);
+  }
+
+  /** Wait until ready or until `timeoutMs` passes; resolves to whether it is ready. Never rejects. */
+  async wait(timeoutMs?: number): Promise<boolean> {
+    if (this.ready()) return true;
+    const all = Promise.all(this.#parts.map((p) => new Promise<void>((r) => p.whenSettled(r))));
+    if (timeoutMs === undefined) {
+      await all;
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    return this.ready();
+  }
+
+  /**
+   * The combined value.
+   * @throws TimeoutError when not ready within `timeoutMs` (the requests go on).
+   */
+  async get(options: { timeoutMs?: number } = {}): Promise<T> {
+    if (options.timeoutMs !== undefined && !(await this.wait(options.timeoutMs))) {
+      const { done, total } = this.progress;
+      throw new TimeoutError(`result not ready after ${options.timeoutMs} ms (${done} of ${total} requests answered); it is still running: wait longer or check the engines`, options.timeoutMs);
+    }
+    return this.#result();
+  }
+
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.#result().then(onfulfilled, onrejected);
+  }
+
+  /** Like `Promise.catch`. */
+  catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.#result().catch(onrejected);
+  }
+
+  /**
+   * Results as they arrive: in call order (each as soon as it and those before it are there), or in arrival order
+   * for calls made with `ordered: false`. Throws the first error reached.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
+    for (let i = 0; i < this.#parts.length; i++) {
+      let part: Part;
+      if (this.#ordered) {
+        part = this.#parts[i]!;
+      } else {
+        while (this.#arrival.length <= i) await this.#nextArrival();
+        part = this.#arrival[i]!;
+      }
+      await new Promise<void>((r) => part.whenSettled(r));
+      if (part.metadata.error) throw part.metadata.error;
+      yield* this.#items(part.value);
+    }
+  }
+
+  #nextArrival(): Promise<void> {
+    return new Promise((resolve) => {
+      const pending = this.#parts.filter((p) => !p.settled);
+      if (pending.length === 0) return resolve();
+      for (const p of pending) p.whenSettled(resolve);
+    });
+  }
+
+  #result(): Promise<T> {
+    this.#promise ??= (async () => {
+      await this.wait();
+      const errors = this.metadata.flatMap((m) => (m.error ? [m.error] : []));
+      if (errors.length === 1) throw errors[0];
+      if (errors.length > 1) {
+        throw new CompositeError(errors);
+      }
+      return this.#combine(this.#parts.map((p) => p.value));
+    })();
+    return this.#promise;
+  }
+}
+
+/** Rebuild a remote error from its wire form. @internal */
+export function remoteError(info: { name: string; message: string; stack?: string; engineId: number }): RemoteError {
+  return new RemoteError({ engineId: info.engineId, remoteName: info.name, message: info.message, remoteStack: info.stack });
+}

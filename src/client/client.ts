@@ -1,0 +1,281 @@
+/**
+ * `Client`: lives in the user's process, connects to a controller with a connection file, knows the engine ids and
+ * makes views.
+ * @module
+ */
+import 'reflect-metadata';
+import debug from 'debug';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { container as globalContainer, type DependencyContainer } from 'tsyringe';
+import { connectionFileName, isControllerAlive, readConnectionFile, type ConnectionInfo } from '../core/connection.js';
+import { ConfigError, EngineDiedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import { profilePaths } from '../core/profile.js';
+import { Session, type Message } from '../core/protocol.js';
+import { deserialize } from '../core/serialize.js';
+import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport, type TransportFactory } from '../core/transport.js';
+import { Part, remoteError } from './async-result.js';
+import { DirectView, type ViewHost } from './direct-view.js';
+
+const log = debug('tsparallel:client');
+
+/** How to find and reach a cluster. Give one of `connectionInfo`, `connectionFile` or a profile. */
+export interface ConnectOptions {
+  /** The profile whose running cluster to use (default `default`). */
+  profile?: string;
+  /** The profile directory, instead of a profile name. */
+  profileDir?: string;
+  /** Which cluster of the profile (default: the only, or the newest, running one). */
+  clusterId?: string;
+  /** The client connection file's path. */
+  connectionFile?: string;
+  /** The connection file's content, when already read. */
+  connectionInfo?: ConnectionInfo;
+  /** How long to wait for the controller to answer, in ms (default 10000). */
+  timeoutMs?: number;
+  /** The transport (default: the one the connection file names). */
+  transport?: Transport;
+  /** The DI container to resolve the transport from (default: tsyringe's global container). */
+  container?: DependencyContainer;
+}
+
+/** An engine as the client knows it. */
+export interface EngineInfo {
+  /** Its id. */
+  id: number;
+  /** Its process id. */
+  pid: number;
+  /** Its host. */
+  hostname: string;
+}
+
+/**
+ * A connection to a running cluster.
+ * @example
+ * ```ts
+ * const client = await Client.connect({ profile: 'mycluster' });
+ * client.ids;                                             // [0, 1, 2, 3]
+ * await client.view().map((x: number) => x ** 10, range(15));
+ * await client.close();
+ * ```
+ */
+export class Client implements ViewHost {
+  /** The engines, by id, as the controller last told. */
+  readonly engines = new Map<number, EngineInfo>();
+  readonly #session: Session;
+  readonly #pending = new Map<string, Part>();
+  readonly #waiters = new Map<string, (msg: Message) => void>();
+  readonly #engineListeners: ((event: { type: 'registered' | 'unregistered'; id: number }) => void)[] = [];
+  #closed = false;
+
+  private constructor(
+    private readonly connection: Connection,
+    /** The connection info it used. */
+    readonly info: ConnectionInfo,
+  ) {
+    this.#session = new Session(info.key);
+    connection.onMessage((frames) => this.#receive(frames));
+  }
+
+  /**
+   * Connect to a running cluster.
+   * @throws ConfigError at once when the profile has no running cluster (the message says how to start one).
+   * @throws TimeoutError when the controller does not answer within `timeoutMs` (wrong key, or it is not running).
+   */
+  static async connect(options: ConnectOptions = {}): Promise<Client> {
+    const info = options.connectionInfo ?? (await readConnectionFile(options.connectionFile ?? (await findConnectionFile(options))));
+    const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
+    const connection = await transport.dial(info.address, { identity: `client-${process.pid}-${Math.random().toString(36).slice(2)}` });
+    const client = new Client(connection, info);
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    try {
+      const reply = await client.#request('connect_request', {}, timeoutMs);
+      for (const e of (reply.content as { engines: EngineInfo[] }).engines) client.engines.set(e.id, e);
+    } catch (err) {
+      await client.close();
+      if (err instanceof TimeoutError) {
+        throw new TimeoutError(
+          `the controller at ${info.address} did not answer within ${timeoutMs} ms: either it is not running, or the ` +
+            `key in the connection file does not match it (an old connection file?). Restart the cluster, or connect with its current connection file`,
+          timeoutMs,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    log('connected to %s with %d engines', info.address, client.engines.size);
+    return client;
+  }
+
+  /** The registered engine ids, ascending. */
+  get ids(): number[] {
+    return [...this.engines.keys()].sort((a, b) => a - b);
+  }
+
+  /** Call `listener` when an engine registers or goes away. */
+  onEngineChange(listener: (event: { type: 'registered' | 'unregistered'; id: number }) => void): void {
+    this.#engineListeners.push(listener);
+  }
+
+  /**
+   * A view over engines: every engine (default, resolved at each call, like `c[:]`), the listed ones, or one
+   * engine (`client.view(0)`, like `c[0]`: results are not wrapped in arrays).
+   */
+  view(): DirectView<false>;
+  view(targets: readonly number[]): DirectView<false>;
+  view(target: number): DirectView<true>;
+  view(targets?: number | readonly number[]): DirectView<boolean> {
+    if (typeof targets === 'number') return new DirectView(this, [targets], true);
+    return new DirectView(this, targets ?? 'all', false);
+  }
+
+  /**
+   * Wait until at least `n` engines are registered.
+   * @throws TimeoutError when they are not within `timeoutMs` (default 60000).
+   */
+  async waitForEngines(n: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    while (this.engines.size < n) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (Date.now() > deadline) {
+        throw new TimeoutError(`${this.engines.size} of ${n} engines registered after ${timeoutMs} ms; check the engines' logs in the profile's log/ folder`, timeoutMs);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** How many requests each engine holds. */
+  async queueStatus(options: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
+    return (await this.#request('queue_status_request', {}, options.timeoutMs ?? 10_000)).content;
+  }
+
+  /** Ask the controller to stop its engines and itself. The client is closed afterwards. */
+  async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.#request('shutdown_request', {}, options.timeoutMs ?? 10_000);
+    await this.close();
+  }
+
+  /** Disconnect. Requests still waiting reject with a TransportError. Closing twice is harmless. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.connection.send(this.#session.encode(this.#session.message('close_request', {})));
+    await new Promise((r) => setTimeout(r, 5));
+    for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
+    this.#pending.clear();
+    await this.connection.close();
+  }
+
+  /** Same as {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Send one request to one engine. @internal */
+  submit(engineId: number, type: string, content: Record<string, unknown>, buffers: Buffer[]): Part {
+    if (this.#closed) throw new TransportError('this client is closed; connect again with Client.connect()');
+    const msg = this.#session.message(type, content, { metadata: { target: engineId }, buffers });
+    const part = new Part({ msgId: msg.header.msg_id, engineId, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
+    this.#pending.set(msg.header.msg_id, part);
+    this.connection.send(this.#session.encode(msg));
+    return part;
+  }
+
+  #request(type: string, content: Record<string, unknown>, timeoutMs: number): Promise<Message> {
+    const msg = this.#session.message(type, content);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(msg.header.msg_id);
+        reject(new TimeoutError(`no answer to ${type} within ${timeoutMs} ms`, timeoutMs));
+      }, timeoutMs);
+      this.#waiters.set(msg.header.msg_id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      this.connection.send(this.#session.encode(msg));
+    });
+  }
+
+  #receive(frames: Buffer[]): void {
+    const msg = this.#session.decode(frames);
+    if (!msg) return;
+    const parentId = msg.parent.msg_id;
+    const part = parentId ? this.#pending.get(parentId) : undefined;
+    if (part) {
+      this.#pending.delete(parentId!);
+      this.#settle(part, msg);
+      return;
+    }
+    const waiter = parentId ? this.#waiters.get(parentId) : undefined;
+    if (waiter) {
+      this.#waiters.delete(parentId!);
+      waiter(msg);
+      return;
+    }
+    const c = msg.content as { id: number; pid: number; hostname: string };
+    if (msg.header.msg_type === 'engine_registered') {
+      this.engines.set(c.id, { id: c.id, pid: c.pid, hostname: c.hostname });
+      this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id }));
+    } else if (msg.header.msg_type === 'engine_unregistered') {
+      this.engines.delete(c.id);
+      this.#engineListeners.forEach((l) => l({ type: 'unregistered', id: c.id }));
+    }
+  }
+
+  #settle(part: Part, msg: Message): void {
+    const content = msg.content as { status: string; stdout?: string; stderr?: string; error?: { name: string; message: string; stack?: string; engineId: number } };
+    const meta = msg.metadata as { started?: number; completed?: number };
+    part.metadata.stdout = content.stdout ?? '';
+    part.metadata.stderr = content.stderr ?? '';
+    if (meta.started) part.metadata.started = new Date(meta.started);
+    if (meta.completed) part.metadata.completed = new Date(meta.completed);
+    if (content.status === 'ok') {
+      try {
+        part.settle(deserialize(msg.buffers));
+      } catch (err) {
+        part.settle(undefined, new TsParallelError(`the reply from engine ${part.metadata.engineId} could not be read: ${(err as Error).message}`, { cause: err }));
+      }
+      return;
+    }
+    const e = content.error ?? { name: 'Error', message: 'unknown failure', engineId: part.metadata.engineId };
+    if (e.name === 'EngineDiedError') part.settle(undefined, new EngineDiedError(e.engineId, e.message));
+    else part.settle(undefined, remoteError(e));
+  }
+}
+
+function pickTransport(name: string, container: DependencyContainer): Transport {
+  if (container.isRegistered(TRANSPORT, true)) {
+    const transport = container.resolve<Transport>(TRANSPORT);
+    if (transport.name === name) return transport;
+  }
+  if (!container.isRegistered(TRANSPORT_FACTORY, true)) {
+    throw new ConfigError(`no transport factory is registered, so the '${name}' transport cannot be made: import from 'tsparallel' (its entry point registers the defaults), or pass { transport }`);
+  }
+  return container.resolve<TransportFactory>(TRANSPORT_FACTORY).create(name);
+}
+
+/** Find the client connection file of a profile's running cluster. */
+async function findConnectionFile(options: ConnectOptions): Promise<string> {
+  const paths = profilePaths(options.profile ?? 'default', { dir: options.profileDir });
+  const how = `start one with \`tscluster start --profile ${paths.name}\` or createCluster({ profile: '${paths.name}' })`;
+  if (options.clusterId !== undefined) {
+    const file = path.join(paths.security, connectionFileName(options.clusterId, 'client'));
+    const info = await readConnectionFile(file).catch(() => undefined);
+    if (!info) throw new ConfigError(`no running cluster '${options.clusterId}' in profile '${paths.name}' (no ${file}): ${how}`);
+    if (isControllerAlive(info) === false) throw new ConfigError(`cluster '${options.clusterId}' of profile '${paths.name}' is not running (its controller, pid ${info.controller.pid}, is gone; ${file} is stale): ${how}`);
+    return file;
+  }
+  const names = (await readdir(paths.security).catch(() => [] as string[])).filter((f) => /^tsparallel.*-client\.json$/.test(f));
+  const candidates: { file: string; mtime: number }[] = [];
+  for (const name of names) {
+    const file = path.join(paths.security, name);
+    const info = await readConnectionFile(file).catch(() => undefined);
+    if (info && isControllerAlive(info) !== false) candidates.push({ file, mtime: (await stat(file)).mtimeMs });
+  }
+  if (candidates.length === 0) {
+    throw new ConfigError(`no running cluster in profile '${paths.name}' (no live connection file in ${paths.security}): ${how}`);
+  }
+  candidates.sort((a, b) => b.mtime - a.mtime);
+  return candidates[0]!.file;
+}

@@ -1,0 +1,143 @@
+/**
+ * `DirectView`: calls addressed to chosen engines (all of them, some, or one), as IPython's `c[:]` and `c[0]`.
+ * @module
+ */
+import { SerializationError, TsParallelError } from '../core/errors.js';
+import { encodeFunction, type ModuleFunction } from '../core/functions.js';
+import { serialize } from '../core/serialize.js';
+import { AsyncResult, type Part } from './async-result.js';
+import { concatenate, partition, type Sequence } from './partition.js';
+
+/** What a view needs from its client. @internal */
+export interface ViewHost {
+  readonly ids: readonly number[];
+  submit(engineId: number, type: string, content: Record<string, unknown>, buffers: Buffer[]): Part;
+}
+
+/** One value per engine for a multi-engine view; the value itself for a single-engine view. */
+export type PerEngine<Single extends boolean, R> = Single extends true ? R : R[];
+
+/** A function to run on engines: a function (sent as source text) or a `fromModule()` reference. */
+export type RemoteFunction<A extends unknown[], R> = ((...args: A) => R) | ModuleFunction;
+
+/**
+ * Calls addressed to chosen engines. Made by `client.view()` (every engine, resolved at each call),
+ * `client.view([0, 2])` (those engines) or `client.view(0)` (one engine: results are not wrapped in arrays).
+ */
+export class DirectView<Single extends boolean = false> {
+  /** @internal */
+  constructor(
+    private readonly host: ViewHost,
+    private readonly chosen: readonly number[] | 'all',
+    private readonly single: Single,
+  ) {}
+
+  /** The engines this view addresses now. */
+  get targets(): number[] {
+    const ids = this.chosen === 'all' ? [...this.host.ids] : [...this.chosen];
+    if (ids.length === 0) {
+      throw new TsParallelError('no engines to run on: the cluster has no registered engines yet (wait with client.waitForEngines(n))');
+    }
+    return ids;
+  }
+
+  /**
+   * Run `fn(...args)` on each engine of the view.
+   * @example `await client.view().apply((a: number, b: number) => a + b, 1, 2)  // [3, 3, …]`
+   */
+  apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<PerEngine<Single, Awaited<R>>> {
+    const spec = encodeFunction(fn as (...a: never[]) => unknown);
+    const buffers = serializeArguments(args);
+    return this.#each('apply_request', { fn: spec }, () => buffers);
+  }
+
+  /**
+   * Apply `fn` to every item, in parallel: the items are split into one contiguous piece per engine, and the
+   * results come back in the items' order. `for await` yields each result.
+   * @example `await client.view().map((x: number) => x ** 10, range(15))`
+   */
+  map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>): AsyncResult<Awaited<R>[]> {
+    const spec = encodeFunction(fn as (...a: never[]) => unknown);
+    const seq: Sequence<T> = isSequence(items) ? items : [...(items as Iterable<T>)];
+    const targets = this.targets;
+    const pieces = partition(seq, Math.min(targets.length, Math.max(1, seq.length)));
+    const parts = pieces.map((piece, i) => this.host.submit(targets[i]!, 'map_request', { fn: spec }, serializeNamed(piece, 'the items to map')));
+    return new AsyncResult(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], { items: (v) => v as unknown[] });
+  }
+
+  /** Run code as a script in each engine's namespace; the value is each script's completion value. */
+  execute(code: string): AsyncResult<PerEngine<Single, unknown>> {
+    return this.#each('execute_request', { code }, () => []);
+  }
+
+  /** Bind names in every engine's namespace. @example `await view.push({ a: new Float64Array(1e6) })` */
+  push(names: Record<string, unknown>): AsyncResult<PerEngine<Single, void>> {
+    const buffers = serializeNamed(names, 'the values to push');
+    return this.#each('push_request', {}, () => buffers);
+  }
+
+  /** Read a name (or several) from every engine's namespace. */
+  pull<V = unknown>(names: string | readonly string[]): AsyncResult<PerEngine<Single, V>> {
+    return this.#each('pull_request', { names }, () => []);
+  }
+
+  /** Split `seq` into one contiguous piece per engine and bind each piece to `name` there. */
+  scatter(name: string, seq: Sequence): AsyncResult<void> {
+    const targets = this.targets;
+    const pieces = partition(seq, targets.length);
+    const parts = targets.map((id, i) => this.host.submit(id, 'push_request', {}, serializeNamed({ [name]: pieces[i] }, `the values to scatter as '${name}'`)));
+    return new AsyncResult(parts, () => undefined);
+  }
+
+  /** Pull `name` from every engine and join the pieces in engine order (typed arrays into one typed array). */
+  gather<V = unknown>(name: string): AsyncResult<V> {
+    const parts = this.targets.map((id) => this.host.submit(id, 'pull_request', { names: name }, []));
+    return new AsyncResult(parts, (values) => concatenate(values) as V);
+  }
+
+  #each<R>(type: string, content: Record<string, unknown>, buffers: () => Buffer[]): AsyncResult<PerEngine<Single, R>> {
+    const targets = this.targets;
+    const parts = targets.map((id) => this.host.submit(id, type, content, buffers()));
+    return new AsyncResult(parts, (values) => (this.single ? values[0] : values) as PerEngine<Single, R>);
+  }
+}
+
+function isSequence<T>(items: unknown): items is Sequence<T> {
+  return Array.isArray(items) || ArrayBuffer.isView(items);
+}
+
+/** Serialize call arguments, naming the argument that cannot be sent. */
+function serializeArguments(args: readonly unknown[]): Buffer[] {
+  try {
+    return serialize(args);
+  } catch (cause) {
+    const index = args.findIndex((a) => {
+      try {
+        serialize(a);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    const what = index >= 0 ? `argument ${index + 1} (${describe(args[index])})` : 'the arguments';
+    throw new SerializationError(
+      `${what} cannot be sent to engines: ${(cause as Error).message}. Send data (numbers, strings, arrays, ` +
+        `objects, typed arrays, Map, Set, Date); a function can only be the one to run (use push or fromModule for helpers)`,
+      { cause },
+    );
+  }
+}
+
+function serializeNamed(value: unknown, what: string): Buffer[] {
+  try {
+    return serialize(value);
+  } catch (cause) {
+    throw new SerializationError(`${what} cannot be sent to engines: ${(cause as Error).message}`, { cause });
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'function') return `the function ${value.name || '(anonymous)'}`;
+  if (value === null) return 'null';
+  return typeof value === 'object' ? `a ${value.constructor?.name ?? 'object'}` : `a ${typeof value}`;
+}

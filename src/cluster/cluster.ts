@@ -1,0 +1,291 @@
+/**
+ * `Cluster` and `createCluster()`: start a controller and N engines with the configured launchers, connect clients,
+ * and stop everything.
+ * @module
+ */
+import 'reflect-metadata';
+import debug from 'debug';
+import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { container as globalContainer, type DependencyContainer } from 'tsyringe';
+import { Client, type ConnectOptions } from '../client/client.js';
+import type { ClusterConfig, UserConfig } from '../core/config.js';
+import { loadConfig } from '../core/config-load.js';
+import { connectionFileName, isControllerAlive, readConnectionFile } from '../core/connection.js';
+import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
+import { LAUNCHER_REGISTRY, type ExitInfo, type Launcher, type LauncherRegistry } from '../core/launcher.js';
+import { ensureProfileDirs, type ProfilePaths } from '../core/profile.js';
+import { TRANSPORT, type Transport } from '../core/transport.js';
+import { registerDefaults, roleProgram } from './defaults.js';
+
+const log = debug('tsparallel:cluster');
+
+/** Options of {@link createCluster}: any config key (they win over config files), plus where and how. */
+export interface ClusterOptions extends UserConfig {
+  /** The profile (default `default`): its config file is read, its `security/` gets the connection files. */
+  profile?: string;
+  /** The profile directory, instead of a profile name. */
+  profileDir?: string;
+  /** The project directory searched for a config file (default: the current directory; `null`: none). */
+  projectDir?: string | null;
+  /** The DI container to take implementations from (default: tsyringe's global container). */
+  container?: DependencyContainer;
+  /** Leave the processes running when this program exits (as `tscluster start --daemonize`). */
+  detached?: boolean;
+  /** Called with progress lines while the cluster starts (the CLI prints them). */
+  onProgress?: (event: { registered: number; total: number }) => void;
+}
+
+/** What a running cluster records in the profile's `security/cluster[-ID].json`, for other processes to find it. */
+export interface ClusterFile {
+  /** The cluster's id. */
+  clusterId: string;
+  /** The profile directory. */
+  profileDir: string;
+  /** The process that started it (`tscluster start`, or the user's program). */
+  pid: number;
+  /** How many engines it was asked for. */
+  n: number;
+  /** When it started (ISO 8601). */
+  created: string;
+  /** The connection files. */
+  connectionFiles: { client: string; engine: string };
+  /** Each launcher's name, pids and job ids. */
+  launchers: { controller: LauncherSummary; engines: LauncherSummary[] };
+}
+
+/** A launcher as recorded in a {@link ClusterFile}. */
+export interface LauncherSummary {
+  /** Its name. */
+  name: string;
+  /** Local pids. */
+  pids: number[];
+  /** Batch job ids. */
+  jobIds: string[];
+}
+
+/**
+ * A running cluster: one controller and its engines, started by launchers. Stop it with {@link Cluster.stop} or
+ * `await using`.
+ */
+export class Cluster {
+  readonly #clients = new Set<Client>();
+  readonly #engineLaunchers: Launcher[] = [];
+  #controllerLauncher?: Launcher;
+  #stopped = false;
+  #monitor?: Client;
+
+  private constructor(
+    /** The merged configuration it runs with. */
+    readonly config: ClusterConfig,
+    /** The profile's paths. */
+    readonly profile: ProfilePaths,
+    /** The cluster's id within the profile. */
+    readonly clusterId: string,
+    private readonly container: DependencyContainer,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  /** The client connection file. */
+  get clientConnectionFile(): string {
+    return path.join(this.profile.security, connectionFileName(this.clusterId, 'client'));
+  }
+  /** The engine connection file. */
+  get engineConnectionFile(): string {
+    return path.join(this.profile.security, connectionFileName(this.clusterId, 'engine'));
+  }
+  /** This cluster's file in `security/`. */
+  get clusterFile(): string {
+    return path.join(this.profile.security, `cluster${this.clusterId ? '-' + this.clusterId : ''}.json`);
+  }
+  /** Pids of every local process the cluster started (controller first). */
+  get pids(): number[] {
+    return [...(this.#controllerLauncher?.pids ?? []), ...this.#engineLaunchers.flatMap((l) => l.pids)];
+  }
+  /** Batch job ids the cluster submitted. */
+  get jobIds(): string[] {
+    return [...(this.#controllerLauncher?.jobIds ?? []), ...this.#engineLaunchers.flatMap((l) => l.jobIds)];
+  }
+
+  /** Start a cluster. Prefer {@link createCluster}. @internal */
+  static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    const { profile, profileDir, projectDir, container: parent, detached, onProgress, ...overrides } = options;
+    const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
+    const config = loaded.config;
+    const paths = await ensureProfileDirs(loaded.profile);
+    const container = registerDefaults((parent ?? globalContainer).createChildContainer());
+    const clusterId = await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
+    const cluster = new Cluster(config, paths, clusterId, container, options);
+    try {
+      await cluster.#startController();
+      if (config.n > 0) await cluster.addEngines(config.n);
+      await cluster.#writeClusterFile();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /**
+   * Connect a new client to this cluster (closed when the cluster stops).
+   * @example `const client = await cluster.connect(); client.ids // [0, 1, 2, 3]`
+   */
+  async connect(options: Omit<ConnectOptions, 'connectionFile' | 'profile' | 'profileDir'> = {}): Promise<Client> {
+    const client = await Client.connect({ container: this.container, transport: this.#transport(), ...options, connectionFile: this.clientConnectionFile });
+    this.#clients.add(client);
+    return client;
+  }
+
+  /**
+   * Start `n` more engines with the configured engine launcher, and wait until they have registered.
+   * @throws LauncherError when they exit before registering (with the last lines of their log).
+   * @throws TimeoutError when they have not registered within `engines.startTimeoutMs`.
+   */
+  async addEngines(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    const monitor = (this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile }));
+    const target = monitor.engines.size + n;
+    const launcher = this.#launcher('engines', n, ['--connection-file', this.engineConnectionFile]);
+    const exits: ExitInfo[] = [];
+    const allExited = new Promise<never>((_, reject) => {
+      launcher.onExit((info) => {
+        exits.push(info);
+        if (exits.length >= n && !this.#stopped) {
+          reject(new LauncherError(`all ${n} engines exited before registering; the last one said:\n${info.stderrTail || '(nothing)'}`, { exitCode: info.code, stderrTail: info.stderrTail }));
+        }
+      });
+    });
+    allExited.catch(() => {});
+    this.#engineLaunchers.push(launcher);
+    await launcher.start();
+    const timeoutMs = options.timeoutMs ?? this.config.engines.startTimeoutMs;
+    let last = -1;
+    const progress = () => {
+      const registered = Math.min(monitor.engines.size, target);
+      if (registered !== last) this.options.onProgress?.({ registered: (last = registered), total: target });
+    };
+    monitor.onEngineChange(progress);
+    progress();
+    await Promise.race([monitor.waitForEngines(target, { timeoutMs }), allExited]);
+    log('%d engines registered', monitor.engines.size);
+  }
+
+  /**
+   * Stop the cluster: close its clients, stop the engines, then the controller (cancelling batch jobs), and remove
+   * its files. Stopping twice is harmless.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await Promise.all([...this.#clients, ...(this.#monitor ? [this.#monitor] : [])].map((c) => c.close()));
+    await Promise.all(this.#engineLaunchers.map((l) => l.stop()));
+    await this.#controllerLauncher?.stop();
+    // A controller that was killed could not remove its files.
+    await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile].map((f) => unlink(f).catch(() => {})));
+    log('cluster %s stopped', this.clusterId || '(default)');
+  }
+
+  /** Same as {@link stop}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #transport(): Transport | undefined {
+    return this.container.isRegistered(TRANSPORT, true) ? this.container.resolve<Transport>(TRANSPORT) : undefined;
+  }
+
+  #launcher(role: 'controller' | 'engines', n: number, args: string[]): Launcher {
+    const name = role === 'controller' ? this.config.controller.launcher : this.config.engines.launcher;
+    const registry = this.container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
+    const options = { ...(this.config.launchers[name] ?? {}), ...(name === 'local' && this.options.detached ? { detached: true } : {}) };
+    return registry.create(
+      name,
+      { role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env: {}, container: this.container },
+      options,
+    );
+  }
+
+  async #startController(): Promise<void> {
+    const c = this.config.controller;
+    const transportName = this.#transport()?.name ?? c.transport;
+    const args = [
+      '--profile-dir', this.profile.dir,
+      '--cluster-id', this.clusterId,
+      '--ip', c.ip,
+      '--transport', transportName,
+      '--heartbeat-ms', String(c.heartbeatMs),
+      '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
+      ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
+    ];
+    const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
+    let exited: ExitInfo | undefined;
+    launcher.onExit((info) => (exited = info));
+    await launcher.start();
+    // The controller writes the engine connection file last, once it listens: that file is the sign it is ready.
+    const timeoutMs = this.config.engines.startTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await stat(this.engineConnectionFile).then(() => true, () => false)) return;
+      if (exited) {
+        throw new LauncherError(`the controller exited before it was ready (code ${exited.code}${exited.signal ? ', signal ' + exited.signal : ''}); it said:\n${exited.stderrTail || '(nothing)'}`, { exitCode: exited.code, stderrTail: exited.stderrTail });
+      }
+      if (Date.now() > deadline) {
+        throw new TimeoutError(`the controller did not write ${this.engineConnectionFile} within ${timeoutMs} ms; see its log in ${this.profile.log}`, timeoutMs);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async #writeClusterFile(): Promise<void> {
+    const summary = (l: Launcher): LauncherSummary => ({ name: l.name, pids: [...l.pids], jobIds: [...l.jobIds] });
+    const file: ClusterFile = {
+      clusterId: this.clusterId,
+      profileDir: this.profile.dir,
+      pid: process.pid,
+      n: this.config.n,
+      created: new Date().toISOString(),
+      connectionFiles: { client: this.clientConnectionFile, engine: this.engineConnectionFile },
+      launchers: { controller: summary(this.#controllerLauncher!), engines: this.#engineLaunchers.map(summary) },
+    };
+    await writeFile(this.clusterFile, JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
+  }
+}
+
+/**
+ * Choose the cluster id: the configured one when free; when the profile's default cluster is already running and
+ * no id was asked for, a fresh one (so two programs can each start a cluster). Stale files of dead clusters go.
+ */
+async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: boolean): Promise<string> {
+  const file = path.join(paths.security, connectionFileName(wanted, 'engine'));
+  const info = await readConnectionFile(file).catch(() => undefined);
+  if (info && isControllerAlive(info) !== false) {
+    if (explicit) {
+      throw new ConfigError(`cluster '${wanted}' of profile '${paths.name}' is already running (controller pid ${info.controller.pid}): stop it with \`tscluster stop --profile ${paths.name}${wanted ? ' --cluster-id ' + wanted : ''}\`, or choose another clusterId`);
+    }
+    return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  }
+  for (const role of ['client', 'engine'] as const) await unlink(path.join(paths.security, connectionFileName(wanted, role))).catch(() => {});
+  return wanted;
+}
+
+/**
+ * Start a cluster: a controller and `n` engines with the configured launchers (by default local processes over
+ * ZeroMQ). Resolves once every engine has registered.
+ * @example
+ * ```ts
+ * import { createCluster, range } from 'tsparallel';
+ * await using cluster = await createCluster({ n: 4 });
+ * const client = await cluster.connect();
+ * await client.view().map((x: number) => x ** 10, range(15));
+ * ```
+ * @throws ConfigError for bad options or config files; LauncherError when a process cannot start or exits early;
+ *   TimeoutError when engines do not register within `engines.startTimeoutMs`.
+ */
+export function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  return Cluster.start(options);
+}
+
+/** Read a running cluster's file. @internal */
+export async function readClusterFile(file: string): Promise<ClusterFile> {
+  return JSON.parse(await readFile(file, 'utf8')) as ClusterFile;
+}

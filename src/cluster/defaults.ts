@@ -1,0 +1,59 @@
+/**
+ * The composition root: which implementation answers each DI token unless the host application registered its own.
+ * @module
+ */
+import 'reflect-metadata';
+import { fileURLToPath } from 'node:url';
+import type { DependencyContainer } from 'tsyringe';
+import { ConfigError } from '../core/errors.js';
+import { LAUNCHER_REGISTRY, LauncherRegistry, ROLE_RUNNER, type LauncherRole, type RoleRunner, type RunningRole } from '../core/launcher.js';
+import { TRANSPORT_FACTORY, type Transport, type TransportFactory } from '../core/transport.js';
+import { startController } from '../controller/main.js';
+import { startEngine } from '../engine/main.js';
+import { IsolatedNamespace } from '../engine/namespace.js';
+import { builtinLaunchers } from '../launchers/builtin.js';
+import { InProcessTransport } from '../transport/in-process.js';
+import { ZeroMqTransport } from '../transport/zeromq.js';
+
+/** The built-in transports by name. */
+export const defaultTransports: TransportFactory = {
+  create(name: string): Transport {
+    if (name === 'zeromq') return new ZeroMqTransport();
+    if (name === 'in-process') return new InProcessTransport();
+    throw new ConfigError(`unknown transport '${name}'; known transports: zeromq, in-process`);
+  },
+};
+
+/** Runs controllers and engines inside this process; engines get isolated namespaces. */
+export class InProcessRoleRunner implements RoleRunner {
+  constructor(private readonly transports: TransportFactory) {}
+  async run(role: LauncherRole, args: readonly string[]): Promise<RunningRole> {
+    if (role === 'controller') return startController(args, this.transports);
+    return startEngine(args, this.transports, { namespace: new IsolatedNamespace() });
+  }
+}
+
+/**
+ * Register the defaults for every token the container (or its parents) does not have yet: the transport factory,
+ * a launcher registry holding the built-in launchers, and the in-process role runner.
+ */
+export function registerDefaults(container: DependencyContainer): DependencyContainer {
+  if (!container.isRegistered(TRANSPORT_FACTORY, true)) container.register(TRANSPORT_FACTORY, { useValue: defaultTransports });
+  if (!container.isRegistered(LAUNCHER_REGISTRY, true)) {
+    const registry = new LauncherRegistry();
+    for (const plugin of builtinLaunchers) registry.register(plugin);
+    container.register(LAUNCHER_REGISTRY, { useValue: registry });
+  }
+  if (!container.isRegistered(ROLE_RUNNER, true)) {
+    container.register(ROLE_RUNNER, { useValue: new InProcessRoleRunner(container.resolve<TransportFactory>(TRANSPORT_FACTORY)) });
+  }
+  return container;
+}
+
+/** How this installation starts a role's program: node and the compiled CLI script (or tsx and the source). */
+export function roleProgram(role: LauncherRole): string[] {
+  const name = role === 'controller' ? 'tscontroller' : 'tsengine';
+  const fromSource = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(new URL(`../cli/${name}${fromSource ? '.ts' : '.js'}`, import.meta.url));
+  return fromSource ? [process.execPath, '--import', 'tsx', script] : [process.execPath, script];
+}

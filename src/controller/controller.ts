@@ -1,0 +1,315 @@
+/**
+ * The controller: the cluster's one rendezvous point. It registers engines and clients, watches engine heartbeats,
+ * routes direct requests from clients to engines and replies back, and writes the connection files.
+ * @module
+ */
+import debug from 'debug';
+import { unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../core/connection.js';
+import { Session, type Message, type MessageHeader } from '../core/protocol.js';
+import type { Listener, Transport } from '../core/transport.js';
+
+const log = debug('tsparallel:controller');
+
+/** How a controller is set up. */
+export interface ControllerOptions {
+  /** The transport to listen with. */
+  transport: Transport;
+  /** Where to write the connection files (the profile's `security/`). */
+  securityDir: string;
+  /** The cluster's id ('' for the profile's default cluster). */
+  clusterId: string;
+  /** The IP address to listen on (default `127.0.0.1`). */
+  ip?: string;
+  /** How often to ping engines, in ms. */
+  heartbeatMs: number;
+  /** How long an engine may go without answering pings before it is declared dead, in ms. */
+  heartbeatTimeoutMs: number;
+  /** The HMAC key (default: a fresh one). */
+  key?: string;
+}
+
+/** What the controller knows of one engine. */
+export interface EngineRecord {
+  /** The engine's id (0, 1, …, in order of registration). */
+  id: number;
+  /** Its routing identity (a UUID it chose). */
+  uuid: string;
+  /** Its process id. */
+  pid: number;
+  /** Its host. */
+  hostname: string;
+  /** When it registered (ms since epoch). */
+  registered: number;
+  /** When it last answered a ping (ms since epoch). */
+  lastBeat: number;
+  /** Requests sent to it and not answered yet, by message id. */
+  pending: Set<string>;
+}
+
+interface PendingRequest {
+  client: Buffer;
+  engineId: number;
+  header: MessageHeader;
+}
+
+/** The controller process's core, usable in any process with any transport. */
+export class Controller {
+  /** The connection info written for clients (set once started). */
+  clientInfo!: ConnectionInfo;
+  /** The connection info written for engines (set once started). */
+  engineInfo!: ConnectionInfo;
+  /** Engines by id. */
+  readonly engines = new Map<number, EngineRecord>();
+  readonly #byUuid = new Map<string, EngineRecord>();
+  readonly #clients = new Map<string, Buffer>();
+  readonly #pending = new Map<string, PendingRequest>();
+  readonly #session: Session;
+  readonly #key: string;
+  #nextId = 0;
+  #clientListener?: Listener;
+  #engineListener?: Listener;
+  #heartListener?: Listener;
+  #heartTimer?: NodeJS.Timeout;
+  #files: string[] = [];
+  #stopped = false;
+  #onStop: (() => void)[] = [];
+
+  constructor(private readonly options: ControllerOptions) {
+    this.#key = options.key ?? newKey();
+    this.#session = new Session(this.#key);
+  }
+
+  /** Messages dropped so far (bad signature, replay, malformed), from clients and engines. */
+  get dropped() {
+    return this.#session.dropped;
+  }
+
+  /** Listen, write the connection files, and start pinging engines. */
+  async start(): Promise<this> {
+    const { transport, ip = '127.0.0.1' } = this.options;
+    const bindAddress = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
+    this.#clientListener = await transport.listen(bindAddress);
+    this.#engineListener = await transport.listen(bindAddress);
+    this.#heartListener = await transport.listen(bindAddress);
+    this.#clientListener.onMessage(({ identity, frames }) => this.#fromClient(identity, frames));
+    this.#engineListener.onMessage(({ identity, frames }) => this.#fromEngine(identity, frames));
+    this.#heartListener.onMessage(({ identity }) => this.#beat(identity));
+    this.#clientListener.onUnroutable((id) => this.#clients.delete(id.toString()));
+
+    const common = {
+      version: 1 as const,
+      transport: transport.name,
+      clusterId: this.options.clusterId,
+      key: this.#key,
+      signatureScheme: 'hmac-sha256' as const,
+      controller: { pid: process.pid, hostname: thisHost() },
+      created: new Date().toISOString(),
+    };
+    this.clientInfo = { ...common, role: 'client', address: advertised(this.#clientListener.address) };
+    this.engineInfo = {
+      ...common,
+      role: 'engine',
+      address: advertised(this.#engineListener.address),
+      heartbeatAddress: advertised(this.#heartListener.address),
+      heartbeatMs: this.options.heartbeatMs,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+    };
+    // The engine file goes last: launchers wait for it as the sign that the controller is ready.
+    for (const info of [this.clientInfo, this.engineInfo]) {
+      const file = path.join(this.options.securityDir, connectionFileName(this.options.clusterId, info.role));
+      await writeConnectionFile(file, info);
+      this.#files.push(file);
+    }
+    this.#heartTimer = setInterval(() => this.#heartbeat(), this.options.heartbeatMs);
+    this.#heartTimer.unref();
+    log('started: clients %s, engines %s', this.clientInfo.address, this.engineInfo.address);
+    return this;
+  }
+
+  /** The paths of the connection files it wrote. */
+  get connectionFiles(): readonly string[] {
+    return this.#files;
+  }
+
+  /** Register a handler called once the controller has stopped (e.g. after a client's shutdown request). */
+  onStop(handler: () => void): void {
+    this.#onStop.push(handler);
+  }
+
+  /** Stop: tell engines to exit when `stopEngines`, close every endpoint and remove the connection files. */
+  async stop(options: { stopEngines?: boolean } = {}): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#heartTimer);
+    if (options.stopEngines) {
+      for (const engine of this.engines.values()) {
+        this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {})));
+      }
+      // Give the shutdown requests a moment to leave before the sockets close.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Promise.all([this.#clientListener?.close(), this.#engineListener?.close(), this.#heartListener?.close()]);
+    await Promise.all(this.#files.map((f) => unlink(f).catch(() => {})));
+    log('stopped');
+    this.#onStop.forEach((h) => h());
+  }
+
+  #fromClient(identity: Buffer, frames: Buffer[]): void {
+    const msg = this.#session.decode(frames);
+    if (!msg) {
+      log('dropped a client message (%o)', this.#session.dropped);
+      return;
+    }
+    const type = msg.header.msg_type;
+    switch (type) {
+      case 'connect_request':
+        this.#clients.set(identity.toString(), identity);
+        this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
+        return;
+      case 'close_request':
+        this.#clients.delete(identity.toString());
+        return;
+      case 'queue_status_request':
+        this.#reply(identity, msg, 'queue_status_reply', {
+          engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: e.pending.size }])),
+          unassigned: 0,
+        });
+        return;
+      case 'shutdown_request':
+        this.#reply(identity, msg, 'shutdown_reply', { status: 'ok' });
+        setTimeout(() => void this.stop({ stopEngines: true }), 10);
+        return;
+    }
+    if (type.endsWith('_request')) return this.#route(identity, msg, frames);
+    log('unknown client message type %s', type);
+  }
+
+  /** Forward a direct request to its target engine, unchanged, and remember who asked. */
+  #route(client: Buffer, msg: Message, frames: Buffer[]): void {
+    const target = msg.metadata.target;
+    const engine = typeof target === 'number' ? this.engines.get(target) : undefined;
+    if (!engine) {
+      this.#replyError(client, msg, 'EngineDiedError', `engine ${String(target)} is not registered (known engines: ${[...this.engines.keys()].join(', ') || 'none'})`, typeof target === 'number' ? target : -1);
+      return;
+    }
+    this.#pending.set(msg.header.msg_id, { client, engineId: engine.id, header: msg.header });
+    engine.pending.add(msg.header.msg_id);
+    this.#engineListener!.send(Buffer.from(engine.uuid), frames);
+  }
+
+  #fromEngine(identity: Buffer, frames: Buffer[]): void {
+    const msg = this.#session.decode(frames);
+    if (!msg) {
+      log('dropped an engine message (%o)', this.#session.dropped);
+      return;
+    }
+    const uuid = identity.toString();
+    switch (msg.header.msg_type) {
+      case 'registration_request':
+        return this.#register(identity, msg);
+      case 'unregistration_request': {
+        const engine = this.#byUuid.get(uuid);
+        if (engine) this.#unregister(engine, 'it shut down');
+        return;
+      }
+    }
+    const pending = this.#pending.get(msg.parent.msg_id ?? '');
+    if (!pending) {
+      log('reply %s to an unknown request', msg.header.msg_type);
+      return;
+    }
+    this.#pending.delete(msg.parent.msg_id!);
+    this.engines.get(pending.engineId)?.pending.delete(msg.parent.msg_id!);
+    this.#clientListener!.send(pending.client, frames);
+  }
+
+  #register(identity: Buffer, msg: Message): void {
+    const uuid = identity.toString();
+    const content = msg.content as { pid?: number; hostname?: string };
+    let engine = this.#byUuid.get(uuid);
+    if (!engine) {
+      engine = {
+        id: this.#nextId++,
+        uuid,
+        pid: content.pid ?? 0,
+        hostname: content.hostname ?? '',
+        registered: Date.now(),
+        lastBeat: Date.now(),
+        pending: new Set(),
+      };
+      this.engines.set(engine.id, engine);
+      this.#byUuid.set(uuid, engine);
+      log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
+    }
+    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header })));
+    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname });
+  }
+
+  #unregister(engine: EngineRecord, reason: string): void {
+    if (!this.engines.delete(engine.id)) return;
+    this.#byUuid.delete(engine.uuid);
+    log('engine %d gone: %s', engine.id, reason);
+    for (const msgId of engine.pending) {
+      const pending = this.#pending.get(msgId);
+      this.#pending.delete(msgId);
+      if (pending) {
+        const fake: Message = { header: pending.header, parent: {}, metadata: {}, content: {}, buffers: [] };
+        this.#replyError(pending.client, fake, 'EngineDiedError', `engine ${engine.id} died before answering (${reason})`, engine.id);
+      }
+    }
+    this.#notify('engine_unregistered', { id: engine.id, reason });
+  }
+
+  #beat(identity: Buffer): void {
+    const engine = this.#byUuid.get(identity.toString());
+    if (engine) engine.lastBeat = Date.now();
+  }
+
+  #heartbeat(): void {
+    const now = Date.now();
+    const ping = [Buffer.from('ping')];
+    for (const engine of [...this.engines.values()]) {
+      if (now - engine.lastBeat > this.options.heartbeatTimeoutMs) {
+        this.#unregister(engine, `no heartbeat for ${now - engine.lastBeat} ms`);
+      } else {
+        this.#heartListener!.send(Buffer.from(engine.uuid), ping);
+      }
+    }
+  }
+
+  #engineList() {
+    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname }));
+  }
+
+  #notify(type: string, content: Record<string, unknown>): void {
+    for (const client of this.#clients.values()) {
+      this.#clientListener!.send(client, this.#session.encode(this.#session.message(type, content)));
+    }
+  }
+
+  #reply(to: Buffer, request: Message, type: string, content: Record<string, unknown>): void {
+    this.#clientListener!.send(to, this.#session.encode(this.#session.message(type, content, { parent: request.header })));
+  }
+
+  #replyError(to: Buffer, request: Message, name: string, message: string, engineId: number): void {
+    const type = request.header.msg_type.replace(/_request$/, '_reply');
+    this.#clientListener!.send(
+      to,
+      this.#session.encode(
+        this.#session.message(
+          type,
+          { status: 'error', error: { name, message, engineId } },
+          { parent: request.header, metadata: { engineId } },
+        ),
+      ),
+    );
+  }
+}
+
+/** The address peers should dial: a wildcard bind is advertised under this host's name. */
+function advertised(address: string): string {
+  return address.replace(/^tcp:\/\/(0\.0\.0\.0|\*|\[::\])(?=:)/, `tcp://${hostname()}`);
+}

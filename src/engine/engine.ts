@@ -1,0 +1,236 @@
+/**
+ * The engine: registers with the controller, keeps a persistent namespace, runs the functions and code it is sent
+ * one request at a time, captures their output, answers heartbeats, and exits when the controller is gone.
+ * @module
+ */
+import debug from 'debug';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ConnectionInfo } from '../core/connection.js';
+import { TimeoutError } from '../core/errors.js';
+import type { FunctionSpec } from '../core/functions.js';
+import { Session, type Message } from '../core/protocol.js';
+import { deserialize, serialize } from '../core/serialize.js';
+import type { Connection, Heart, Transport } from '../core/transport.js';
+import { GlobalNamespace, type Namespace } from './namespace.js';
+
+const log = debug('tsparallel:engine');
+
+/** How an engine is set up. */
+export interface EngineOptions {
+  /** The transport named in the connection file. */
+  transport: Transport;
+  /** The engine connection file's content. */
+  info: ConnectionInfo;
+  /** Its namespace (default: this process's global scope). */
+  namespace?: Namespace;
+  /** How long to wait for the controller to accept the registration, in ms (default 30000). */
+  registrationTimeoutMs?: number;
+}
+
+/** The wire form of an error raised by user code. */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+  engineId: number;
+}
+
+/** An engine: one namespace, serving one controller. */
+export class Engine {
+  /** The id the controller gave it (-1 until registered). */
+  id = -1;
+  /** Its routing identity. */
+  readonly uuid = randomUUID();
+  /** Resolves with an exit code once the engine has stopped. */
+  readonly stopped: Promise<number>;
+  readonly #namespace: Namespace;
+  readonly #session: Session;
+  readonly #modules = new Map<string, (...args: unknown[]) => unknown>();
+  #resolveStopped!: (code: number) => void;
+  #connection?: Connection;
+  #heart?: Heart;
+  #lastPing = Date.now();
+  #watchdog?: NodeJS.Timeout;
+  #chain: Promise<void> = Promise.resolve();
+  #stopping = false;
+
+  constructor(private readonly options: EngineOptions) {
+    this.#namespace = options.namespace ?? new GlobalNamespace();
+    this.#session = new Session(options.info.key);
+    this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+  }
+
+  /**
+   * Connect, register, and start answering heartbeats.
+   * @throws TimeoutError when the controller does not accept the registration in time.
+   */
+  async start(): Promise<this> {
+    const { transport, info } = this.options;
+    const timeoutMs = this.options.registrationTimeoutMs ?? 30_000;
+    this.#connection = await transport.dial(info.address, { identity: this.uuid });
+    const registered = new Promise<number>((resolve) => {
+      this.#connection!.onMessage((frames) => {
+        const msg = this.#session.decode(frames);
+        if (!msg) return;
+        if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
+        else this.#enqueue(msg);
+      });
+    });
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname() }));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TimeoutError(`the controller at ${info.address} did not accept this engine in ${timeoutMs} ms: is it running, and is the connection file current?`, timeoutMs)),
+        timeoutMs,
+      );
+    });
+    try {
+      this.id = await Promise.race([registered, timeout]);
+    } catch (err) {
+      await this.#connection.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    log('registered as engine %d', this.id);
+    if (info.heartbeatAddress) {
+      this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid });
+      this.#heart.onPing(() => (this.#lastPing = Date.now()));
+      const limit = info.heartbeatTimeoutMs ?? 10_000;
+      this.#lastPing = Date.now();
+      this.#watchdog = setInterval(() => {
+        if (Date.now() - this.#lastPing > limit) {
+          log('no ping from the controller for %d ms: it is gone, stopping', Date.now() - this.#lastPing);
+          void this.stop(0, { unregister: false });
+        }
+      }, Math.max(50, Math.min(limit / 4, info.heartbeatMs ?? 1000)));
+    }
+    return this;
+  }
+
+  /** Stop: tell the controller (unless it is gone), close the sockets, resolve {@link stopped}. */
+  async stop(code = 0, options: { unregister?: boolean } = {}): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearInterval(this.#watchdog);
+    if (options.unregister !== false && this.#connection) {
+      this.#send(this.#session.message('unregistration_request', { id: this.id }));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await this.#heart?.close();
+    await this.#connection?.close();
+    log('engine %d stopped', this.id);
+    this.#resolveStopped(code);
+  }
+
+  #send(msg: Message<unknown>): void {
+    this.#connection?.send(this.#session.encode(msg));
+  }
+
+  #enqueue(msg: Message): void {
+    if (msg.header.msg_type === 'shutdown_request') {
+      void this.stop(0, { unregister: false });
+      return;
+    }
+    // One request at a time, in arrival order, as an IPython engine does.
+    this.#chain = this.#chain.then(() => this.#handle(msg));
+  }
+
+  async #handle(msg: Message): Promise<void> {
+    const type = msg.header.msg_type;
+    const started = Date.now();
+    const outcome = await this.#namespace.capture(() => this.#run(type, msg));
+    const completed = Date.now();
+    let buffers: Buffer[] = [];
+    let error = outcome.failed ? this.#describe(outcome.error, msg) : undefined;
+    if (!error) {
+      try {
+        buffers = serialize(outcome.value);
+      } catch (err) {
+        error = {
+          name: 'SerializationError',
+          message: `the result could not be sent back (${(err as Error).message}); return data (numbers, strings, arrays, objects, typed arrays, Map, Set, Date, Error), not functions or handles`,
+          engineId: this.id,
+        };
+      }
+    }
+    const content = error
+      ? { status: 'error', error, stdout: outcome.stdout, stderr: outcome.stderr }
+      : { status: 'ok', stdout: outcome.stdout, stderr: outcome.stderr };
+    const reply = this.#session.message(type.replace(/_request$/, '_reply'), content, {
+      parent: msg.header,
+      metadata: { engineId: this.id, started, completed },
+      buffers,
+    });
+    this.#send(reply);
+  }
+
+  async #run(type: string, msg: Message): Promise<unknown> {
+    const content = msg.content as { fn?: FunctionSpec; code?: string; names?: string[] | string };
+    switch (type) {
+      case 'apply_request': {
+        const fn = await this.#function(content.fn!);
+        const args = deserialize(msg.buffers) as unknown[];
+        return await fn(...args);
+      }
+      case 'map_request': {
+        const fn = await this.#function(content.fn!);
+        const items = deserialize(msg.buffers) as ArrayLike<unknown>;
+        const results = new Array<unknown>(items.length);
+        for (let i = 0; i < items.length; i++) {
+          let r = fn(items[i]);
+          if (r !== null && typeof (r as PromiseLike<unknown>)?.then === 'function') r = await r;
+          results[i] = r;
+        }
+        return results;
+      }
+      case 'execute_request':
+        return await this.#namespace.execute(content.code ?? '');
+      case 'push_request': {
+        const names = deserialize(msg.buffers) as Record<string, unknown>;
+        for (const [name, value] of Object.entries(names)) this.#namespace.set(name, value);
+        return undefined;
+      }
+      case 'pull_request': {
+        const names = content.names!;
+        return Array.isArray(names) ? names.map((n) => this.#namespace.get(n)) : this.#namespace.get(names);
+      }
+      default:
+        throw new Error(`this engine does not know requests of type '${type}'; are the client and engine the same version?`);
+    }
+  }
+
+  async #function(spec: FunctionSpec): Promise<(...args: unknown[]) => unknown> {
+    if ('source' in spec) return this.#namespace.compile(spec.source);
+    const key = `${spec.module}#${spec.export}`;
+    let fn = this.#modules.get(key);
+    if (!fn) {
+      const mod = (await import(spec.module)) as Record<string, unknown>;
+      const value = mod[spec.export];
+      if (typeof value !== 'function') {
+        throw new TypeError(`module ${spec.module} has no exported function '${spec.export}' (its exports: ${Object.keys(mod).join(', ') || 'none'})`);
+      }
+      fn = value as (...args: unknown[]) => unknown;
+      this.#modules.set(key, fn);
+    }
+    return fn;
+  }
+
+  #describe(error: unknown, msg: Message): ErrorInfo {
+    if (!(error instanceof Object && 'message' in error)) {
+      return { name: typeof error, message: String(error), engineId: this.id };
+    }
+    const err = error as Error;
+    let message = String(err.message);
+    const fromSource = (msg.content as { fn?: FunctionSpec }).fn && 'source' in (msg.content as { fn: FunctionSpec }).fn;
+    const missing = err.name === 'ReferenceError' && /^(\S+) is not defined$/.exec(message);
+    if (missing && fromSource) {
+      message +=
+        `: the function was sent as source text, so it sees only the engine's namespace and Node's globals, not ` +
+        `the variables around it where it was written. Push the value first (view.push({ ${missing[1]} })) or ` +
+        `send the function by module reference (fromModule('./module.js', 'name'))`;
+    }
+    return { name: err.name ?? 'Error', message, stack: err.stack, engineId: this.id };
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Starting an engine from command-line arguments: shared by the `tsengine` command and the in-process role runner.
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { readConnectionFile } from '../core/connection.js';
+import { ConfigError } from '../core/errors.js';
+import type { RunningRole } from '../core/launcher.js';
+import type { TransportFactory } from '../core/transport.js';
+import { Engine } from './engine.js';
+import type { Namespace } from './namespace.js';
+
+/** The engine's command-line options, for `tsengine --help`. */
+export const ENGINE_USAGE = `Usage: tsengine --connection-file FILE [options]
+  --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json)
+  --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default 30000)
+  --log-level LEVEL             debug | info | warn | error
+  --help, --version`;
+
+/** Parse `tsengine` arguments. @throws ConfigError on a bad or missing argument. */
+export function parseEngineArgs(argv: readonly string[]) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        'connection-file': { type: 'string' },
+        'registration-timeout-ms': { type: 'string', default: '30000' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean' },
+        version: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (cause) {
+    throw new ConfigError(`${(cause as Error).message}\n${ENGINE_USAGE}`, { cause });
+  }
+  if (!values['connection-file'] && !values.help && !values.version) {
+    throw new ConfigError(`tsengine needs --connection-file FILE (the engine connection file in the profile's security/)\n${ENGINE_USAGE}`);
+  }
+  const timeout = Number(values['registration-timeout-ms']);
+  if (!Number.isInteger(timeout) || timeout <= 0) throw new ConfigError(`--registration-timeout-ms takes a positive whole number, got '${values['registration-timeout-ms']}'`);
+  return {
+    connectionFile: values['connection-file'] ?? '',
+    registrationTimeoutMs: timeout,
+    logLevel: values['log-level'],
+    help: values.help ?? false,
+    version: values.version ?? false,
+  };
+}
+
+/** Start an engine from its command-line arguments. */
+export async function startEngine(
+  argv: readonly string[],
+  transports: TransportFactory,
+  options: { namespace?: Namespace } = {},
+): Promise<RunningRole & { engine: Engine }> {
+  const args = parseEngineArgs(argv);
+  const info = await readConnectionFile(args.connectionFile);
+  const engine = new Engine({
+    transport: transports.create(info.transport),
+    info,
+    namespace: options.namespace,
+    registrationTimeoutMs: args.registrationTimeoutMs,
+  });
+  await engine.start();
+  return { engine, exited: engine.stopped, stop: () => engine.stop(0) };
+}

@@ -1,0 +1,201 @@
+/**
+ * An engine's namespace: where pushed names live, where `execute` code runs and where functions sent as source
+ * text are evaluated, so that names persist between calls, as in an IPython engine.
+ * @module
+ */
+import { Console } from 'node:console';
+import { Writable } from 'node:stream';
+import vm from 'node:vm';
+
+/** What a piece of work printed while it ran, and how it ended. */
+export interface Captured<T> {
+  /** Its value, when it succeeded. */
+  value?: T;
+  /** What it threw, when it failed. */
+  error?: unknown;
+  /** Whether it failed. */
+  failed: boolean;
+  /** Text written to standard output. */
+  stdout: string;
+  /** Text written to standard error. */
+  stderr: string;
+}
+
+/** A persistent namespace on an engine. */
+export interface Namespace {
+  /** Evaluate a function's source text in this namespace (cached per source). */
+  compile(source: string): (...args: unknown[]) => unknown;
+  /** Run code as a script in this namespace; resolves to its completion value. */
+  execute(code: string): Promise<unknown>;
+  /** Bind `name` to `value`. */
+  set(name: string, value: unknown): void;
+  /** Read `name`; throws a ReferenceError when it is not defined. */
+  get(name: string): unknown;
+  /** Run `work`, capturing what it writes to stdout and stderr. */
+  capture<T>(work: () => Promise<T>): Promise<Captured<T>>;
+}
+
+const MAX_COMPILED = 1000;
+
+/** Turn function source into an expression; method shorthand (`f(x) { … }`) is not one on its own. */
+function functionExpression(source: string, run: (code: string) => unknown): (...args: unknown[]) => unknown {
+  try {
+    return run(`(${source}\n)`) as (...args: unknown[]) => unknown;
+  } catch (err) {
+    if (!(err instanceof SyntaxError) && (err as Error)?.name !== 'SyntaxError') throw err;
+    return run(`(() => { const o = { ${source}\n }; return o[Object.keys(o)[0]]; })()`) as (...args: unknown[]) => unknown;
+  }
+}
+
+/** A small bounded cache of compiled functions: the same source is evaluated once. */
+class CompiledCache {
+  readonly #map = new Map<string, (...args: unknown[]) => unknown>();
+  get(source: string, compile: () => (...args: unknown[]) => unknown) {
+    let fn = this.#map.get(source);
+    if (!fn) {
+      fn = compile();
+      if (this.#map.size >= MAX_COMPILED) this.#map.delete(this.#map.keys().next().value!);
+      this.#map.set(source, fn);
+    }
+    return fn;
+  }
+}
+
+const DYNAMIC_IMPORT = { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER } as vm.RunningScriptOptions;
+
+/** Wrap code that uses top-level `await` so it can run; its declarations are then local (assign to globalThis). */
+function needsAsyncWrapper(err: unknown): boolean {
+  return err instanceof SyntaxError && /await is only valid|Unexpected reserved word/.test(err.message);
+}
+
+/**
+ * The namespace of an engine process: the process's own global scope. Functions see every Node global (`process`,
+ * `Buffer`, `console`, timers, `process.getBuiltinModule`, dynamic `import()`), as an IPython engine sees Python's.
+ */
+export class GlobalNamespace implements Namespace {
+  readonly #cache = new CompiledCache();
+  static #warmed = false;
+
+  constructor() {
+    // vm's main-context loader (for import() inside executed code) warns once that it is experimental; take that
+    // warning here, at start, so it never lands in a task's captured stderr.
+    if (!GlobalNamespace.#warmed) {
+      GlobalNamespace.#warmed = true;
+      const emit = process.emitWarning;
+      process.emitWarning = () => {};
+      void (vm.runInThisContext('import("node:path")', DYNAMIC_IMPORT) as Promise<unknown>)
+        .catch(() => {})
+        .finally(() => (process.emitWarning = emit));
+    }
+  }
+
+  compile(source: string) {
+    return this.#cache.get(source, () => functionExpression(source, (code) => (0, eval)(code)));
+  }
+  async execute(code: string): Promise<unknown> {
+    try {
+      return await vm.runInThisContext(code, { filename: 'execute', ...DYNAMIC_IMPORT });
+    } catch (err) {
+      if (!needsAsyncWrapper(err)) throw err;
+      return await vm.runInThisContext(`(async () => {\n${code}\n})()`, { filename: 'execute', ...DYNAMIC_IMPORT });
+    }
+  }
+  set(name: string, value: unknown): void {
+    (globalThis as Record<string, unknown>)[name] = value;
+  }
+  get(name: string): unknown {
+    // Through eval so that names declared with let/const by execute() are found too.
+    return name in globalThis ? (globalThis as Record<string, unknown>)[name] : (0, eval)(name);
+  }
+  async capture<T>(work: () => Promise<T>): Promise<Captured<T>> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const restoreOut = divert(process.stdout, out);
+    const restoreErr = divert(process.stderr, err);
+    try {
+      const value = await work();
+      return { value, failed: false, stdout: out.join(''), stderr: err.join('') };
+    } catch (error) {
+      return { error, failed: true, stdout: out.join(''), stderr: err.join('') };
+    } finally {
+      restoreOut();
+      restoreErr();
+    }
+  }
+}
+
+function divert(stream: NodeJS.WriteStream, into: string[]): () => void {
+  const original = stream.write;
+  stream.write = function (chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString());
+    const cb = typeof encoding === 'function' ? encoding : callback;
+    if (typeof cb === 'function') process.nextTick(cb as () => void);
+    return true;
+  } as typeof stream.write;
+  return () => {
+    stream.write = original;
+  };
+}
+
+/** The Node globals an isolated namespace gets (what functions expect to find). */
+const SHARED_GLOBALS = [
+  'process', 'Buffer', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate',
+  'queueMicrotask', 'structuredClone', 'URL', 'URLSearchParams', 'TextEncoder', 'TextDecoder', 'AbortController',
+  'AbortSignal', 'performance', 'fetch', 'atob', 'btoa', 'crypto', 'EventTarget', 'Event',
+] as const;
+
+/**
+ * A namespace in its own V8 context, for engines that run inside another program's process (the in-process
+ * launcher): each engine gets its own globals, and its `console` writes into the engine's capture. Node's
+ * globals are shared with the host process.
+ */
+export class IsolatedNamespace implements Namespace {
+  readonly #context: vm.Context;
+  readonly #cache = new CompiledCache();
+  #sink: { out: string[]; err: string[] } | undefined;
+
+  constructor() {
+    const sandbox: Record<string, unknown> = {};
+    for (const name of SHARED_GLOBALS) sandbox[name] = (globalThis as Record<string, unknown>)[name];
+    const stream = (key: 'out' | 'err') =>
+      new Writable({
+        write: (chunk, _enc, cb) => {
+          if (this.#sink) this.#sink[key].push(chunk.toString());
+          cb();
+        },
+      });
+    sandbox.console = new Console({ stdout: stream('out'), stderr: stream('err') });
+    this.#context = vm.createContext(sandbox);
+    vm.runInContext('globalThis.global = globalThis', this.#context);
+  }
+
+  compile(source: string) {
+    return this.#cache.get(source, () => functionExpression(source, (code) => vm.runInContext(code, this.#context, DYNAMIC_IMPORT)));
+  }
+  async execute(code: string): Promise<unknown> {
+    try {
+      return await vm.runInContext(code, this.#context, { filename: 'execute', ...DYNAMIC_IMPORT });
+    } catch (err) {
+      if ((err as Error)?.name !== 'SyntaxError' || !/await is only valid|Unexpected reserved word/.test((err as Error).message)) throw err;
+      return await vm.runInContext(`(async () => {\n${code}\n})()`, this.#context, { filename: 'execute', ...DYNAMIC_IMPORT });
+    }
+  }
+  set(name: string, value: unknown): void {
+    (this.#context as Record<string, unknown>)[name] = value;
+  }
+  get(name: string): unknown {
+    return name in this.#context ? (this.#context as Record<string, unknown>)[name] : vm.runInContext(name, this.#context);
+  }
+  async capture<T>(work: () => Promise<T>): Promise<Captured<T>> {
+    const sink = { out: [] as string[], err: [] as string[] };
+    this.#sink = sink;
+    try {
+      const value = await work();
+      return { value, failed: false, stdout: sink.out.join(''), stderr: sink.err.join('') };
+    } catch (error) {
+      return { error, failed: true, stdout: sink.out.join(''), stderr: sink.err.join('') };
+    } finally {
+      this.#sink = undefined;
+    }
+  }
+}

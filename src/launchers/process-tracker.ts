@@ -1,0 +1,87 @@
+/**
+ * Child processes tracked from spawn to exit: their output goes to a log file, the last lines of which explain an
+ * early exit; stopping sends SIGTERM, then SIGKILL after a grace period.
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { ExitInfo } from '../core/launcher.js';
+import { LauncherError } from '../core/errors.js';
+
+/** One tracked child process. */
+export interface TrackedProcess {
+  /** The process. */
+  child: ChildProcess;
+  /** Its pid. */
+  pid: number;
+  /** The log file that holds its stdout and stderr. */
+  logFile: string;
+  /** Resolves when it has exited. */
+  exited: Promise<ExitInfo>;
+}
+
+/** The last `bytes` of a file, from its last whole lines (empty when it cannot be read). */
+export async function tailOf(file: string, bytes = 4096): Promise<string> {
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      const start = Math.max(0, size - bytes);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      const text = buf.toString('utf8');
+      return (start > 0 ? text.slice(text.indexOf('\n') + 1) : text).trimEnd();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Start `command` with its output appended to `logFile`. Resolves once the process is running.
+ * @throws LauncherError when it cannot be started (e.g. the program does not exist).
+ */
+export async function spawnTracked(
+  command: readonly string[],
+  options: { env: NodeJS.ProcessEnv; logFile: string; cwd?: string; detached?: boolean },
+): Promise<TrackedProcess> {
+  const fd = openSync(options.logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(command[0]!, command.slice(1), {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ['ignore', fd, fd],
+      detached: options.detached ?? false,
+    });
+  } finally {
+    closeSync(fd);
+  }
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (cause) =>
+      reject(new LauncherError(`cannot start ${command[0]}: ${cause.message}`, { command, exitCode: null, cause })),
+    );
+  });
+  const exited = new Promise<ExitInfo>((resolve) => {
+    child.once('exit', async (code, signal) => {
+      resolve({ id: String(child.pid), code, signal, stderrTail: await tailOf(options.logFile) });
+    });
+  });
+  return { child, pid: child.pid!, logFile: options.logFile, exited };
+}
+
+/** Stop a process: SIGTERM, then SIGKILL if it has not exited after `graceMs`. Resolves when it has exited. */
+export async function stopTracked(proc: TrackedProcess, graceMs: number): Promise<ExitInfo> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) {
+    proc.child.kill('SIGTERM');
+    const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
+    const info = await proc.exited;
+    clearTimeout(timer);
+    return info;
+  }
+  return proc.exited;
+}

@@ -1,0 +1,159 @@
+/**
+ * The ZeroMQ transport (zeromq@6): the controller listens on ROUTER sockets, engines and clients dial with DEALER
+ * sockets, over tcp (or ipc). The default transport.
+ * @module
+ */
+import debug from 'debug';
+import { Worker } from 'node:worker_threads';
+import { Dealer, Router } from 'zeromq';
+import { TransportError } from '../core/errors.js';
+import type { Connection, Heart, Listener, RoutedFrames, Transport } from '../core/transport.js';
+import { SendQueue } from './send-queue.js';
+
+const log = debug('tsparallel:transport');
+
+class ZeroMqListener implements Listener {
+  readonly #queue: SendQueue<readonly Buffer[]>;
+  #handler: (m: RoutedFrames) => void = () => {};
+  #unroutable: (identity: Buffer) => void = () => {};
+  #closed = false;
+
+  constructor(
+    private readonly socket: Router,
+    readonly address: string,
+  ) {
+    this.#queue = new SendQueue(
+      (frames) => this.socket.send(frames as Buffer[]),
+      (frames, err) => {
+        if (this.#closed) return;
+        if ((err as NodeJS.ErrnoException).code === 'EHOSTUNREACH') this.#unroutable(frames[0]!);
+        else log('send on %s failed: %s', address, (err as Error).message);
+      },
+    );
+    void this.#receive();
+  }
+
+  async #receive(): Promise<void> {
+    try {
+      for await (const [identity, ...frames] of this.socket) this.#handler({ identity: identity!, frames });
+    } catch (err) {
+      if (!this.#closed) log('receive on %s failed: %s', this.address, (err as Error).message);
+    }
+  }
+
+  send(identity: Buffer, frames: readonly Buffer[]): void {
+    if (!this.#closed) this.#queue.push([identity, ...frames]);
+  }
+  onMessage(handler: (message: RoutedFrames) => void): void {
+    this.#handler = handler;
+  }
+  onUnroutable(handler: (identity: Buffer) => void): void {
+    this.#unroutable = handler;
+  }
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.socket.close();
+  }
+}
+
+class ZeroMqConnection implements Connection {
+  readonly #queue: SendQueue<readonly Buffer[]>;
+  #handler: (frames: Buffer[]) => void = () => {};
+  #closed = false;
+
+  constructor(private readonly socket: Dealer) {
+    this.#queue = new SendQueue(
+      (frames) => this.socket.send(frames as Buffer[]),
+      (_frames, err) => {
+        if (!this.#closed) log('send failed: %s', (err as Error).message);
+      },
+    );
+    void this.#receive();
+  }
+
+  async #receive(): Promise<void> {
+    try {
+      for await (const frames of this.socket) this.#handler(frames);
+    } catch (err) {
+      if (!this.#closed) log('receive failed: %s', (err as Error).message);
+    }
+  }
+
+  send(frames: readonly Buffer[]): void {
+    if (!this.#closed) this.#queue.push(frames);
+  }
+  onMessage(handler: (frames: Buffer[]) => void): void {
+    this.#handler = handler;
+  }
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.socket.close();
+  }
+}
+
+class ZeroMqHeart implements Heart {
+  #handlers: (() => void)[] = [];
+  #closed = false;
+  readonly #exited: Promise<void>;
+  constructor(private readonly worker: Worker) {
+    worker.on('message', () => this.#handlers.forEach((h) => h()));
+    worker.on('error', (err) => log('heart worker failed: %s', err.message));
+    this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    // The heart must not keep the engine alive on its own.
+    worker.unref();
+  }
+  onPing(handler: () => void): void {
+    this.#handlers.push(handler);
+  }
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Close the socket inside the worker first: terminating a worker with an open zeromq socket aborts the process.
+    this.worker.postMessage('close');
+    const timer = setTimeout(() => void this.worker.terminate(), 2000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The ZeroMQ transport. Addresses are ZeroMQ endpoints: `tcp://127.0.0.1:0` binds any free port. */
+export class ZeroMqTransport implements Transport {
+  readonly name = 'zeromq';
+
+  async listen(address: string): Promise<Listener> {
+    const socket = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    try {
+      await socket.bind(address);
+    } catch (cause) {
+      socket.close();
+      throw new TransportError(
+        `cannot listen at ${address}: ${(cause as Error).message} (is the address in use, or not an address of this host?)`,
+        { cause },
+      );
+    }
+    const bound = socket.lastEndpoint ?? address;
+    log('listening at %s', bound);
+    return new ZeroMqListener(socket, bound);
+  }
+
+  async dial(address: string, options: { identity: string }): Promise<Connection> {
+    const socket = new Dealer({ routingId: options.identity, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    try {
+      socket.connect(address);
+    } catch (cause) {
+      socket.close();
+      throw new TransportError(`cannot connect to ${address}: ${(cause as Error).message}`, { cause });
+    }
+    log('dialled %s', address);
+    return new ZeroMqConnection(socket);
+  }
+
+  async startHeart(address: string, options: { identity: string }): Promise<Heart> {
+    // Under tsx (tests run from source) the worker is the .ts file next to this one.
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    const worker = new Worker(new URL(`./zeromq-heart${ext}`, import.meta.url), { workerData: { address, identity: options.identity } });
+    return new ZeroMqHeart(worker);
+  }
+}
