@@ -29,11 +29,14 @@ export interface ResultMetadata {
   error?: Error;
 }
 
-/** One request's outcome, settled by the client when the reply arrives. @internal */
+/** One request's outcome, settled by the client when the reply arrives; an {@link AsyncResult} combines parts. */
 export class Part {
+  /** The request's value, once settled without error. */
   value: unknown;
+  /** Whether the reply (or a failure) arrived. */
   settled = false;
   readonly #listeners: (() => void)[] = [];
+  /** @param metadata what is known about the request; updated as it progresses. */
   constructor(readonly metadata: ResultMetadata) {}
   /** Record the reply. */
   settle(value: unknown, error?: Error): void {
@@ -71,7 +74,9 @@ export interface Progress {
  * console.log(ar.elapsedMs, ar.metadata.map((m) => m.engineId));
  * ```
  */
-export class AsyncResult<T> implements PromiseLike<T> {
+export class AsyncResult<T> implements Promise<T> {
+  /** Reads `AsyncResult` in `Object.prototype.toString`. */
+  readonly [Symbol.toStringTag] = 'AsyncResult';
   /** Per-request metadata, in the order of the call's targets (or chunks). */
   readonly metadata: readonly ResultMetadata[];
   readonly #parts: readonly Part[];
@@ -182,6 +187,11 @@ export class AsyncResult<T> implements PromiseLike<T> {
   /** Like `Promise.catch`. */
   catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
     return this.#result().catch(onrejected);
+  }
+
+  /** Like `Promise.finally`. */
+  finally(onfinally?: (() => void) | null): Promise<T> {
+    return this.#result().finally(onfinally);
   }
 
   /**

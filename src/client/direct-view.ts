@@ -8,9 +8,11 @@ import { serialize } from '../core/serialize.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { concatenate, partition, type Sequence } from './partition.js';
 
-/** What a view needs from its client. @internal */
+/** What a view needs from its client: the engine ids and a way to send one request (the `Client` is one). */
 export interface ViewHost {
+  /** The registered engine ids. */
   readonly ids: readonly number[];
+  /** Send one request of `type` to engine `engineId`; the part settles when the reply arrives. */
   submit(engineId: number, type: string, content: Record<string, unknown>, buffers: Buffer[]): Part;
 }
 

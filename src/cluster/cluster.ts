@@ -49,9 +49,19 @@ export interface ClusterFile {
   /** When it started (ISO 8601). */
   created: string;
   /** The connection files. */
-  connectionFiles: { client: string; engine: string };
+  connectionFiles: {
+    /** The client connection file. */
+    client: string;
+    /** The engine connection file. */
+    engine: string;
+  };
   /** Each launcher's name, pids and job ids. */
-  launchers: { controller: LauncherSummary; engines: LauncherSummary[] };
+  launchers: {
+    /** The controller's launcher. */
+    controller: LauncherSummary;
+    /** The engine launchers, one per batch of engines started. */
+    engines: LauncherSummary[];
+  };
 }
 
 /** A launcher as recorded in a {@link ClusterFile}. */

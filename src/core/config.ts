@@ -51,7 +51,9 @@ export interface ClusterConfig {
 
 /** A configuration as written by a user: every key optional, nested objects partial. */
 export type UserConfig = Partial<Omit<ClusterConfig, 'controller' | 'engines'>> & {
+  /** Controller settings (any subset). */
   controller?: Partial<ControllerConfig>;
+  /** Engine settings (any subset). */
   engines?: Partial<EnginesConfig>;
 };
 

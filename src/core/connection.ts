@@ -35,7 +35,12 @@ export interface ConnectionInfo {
   /** Engines only: how long without a ping before an engine decides the controller is gone, in ms. */
   heartbeatTimeoutMs?: number;
   /** The controller process, for liveness checks from the same host. */
-  controller: { pid: number; hostname: string };
+  controller: {
+    /** The controller's process id. */
+    pid: number;
+    /** The host it runs on. */
+    hostname: string;
+  };
   /** When the controller wrote the file (ISO 8601). */
   created: string;
 }

@@ -8,7 +8,17 @@ import { pathToFileURL } from 'node:url';
 import { TsParallelError } from './errors.js';
 
 /** A function as sent on the wire. */
-export type FunctionSpec = { source: string } | { module: string; export: string };
+export type FunctionSpec =
+  | {
+      /** The function's source text. */
+      source: string;
+    }
+  | {
+      /** The module's specifier (an absolute `file:` URL or a package name). */
+      module: string;
+      /** The export's name. */
+      export: string;
+    };
 
 const MODULE_FUNCTION = Symbol.for('tsparallel.ModuleFunction');
 
@@ -47,7 +57,10 @@ export function isModuleFunction(value: unknown): value is ModuleFunction {
   return typeof value === 'object' && value !== null && (value as ModuleFunction)[MODULE_FUNCTION] === true;
 }
 
-/** Something that can run on an engine: a function (sent as source) or a module reference. */
+/**
+ * Something that can run on an engine: a function (sent as source) or a module reference.
+ * @typeParam F the function's type.
+ */
 export type Remote<F extends (...args: any[]) => any> = F | ModuleFunction;
 
 /**

@@ -30,9 +30,13 @@ export interface EngineOptions {
 
 /** The wire form of an error raised by user code. */
 export interface ErrorInfo {
+  /** The error's class name. */
   name: string;
+  /** Its message. */
   message: string;
+  /** Its stack trace. */
   stack?: string;
+  /** The engine where it was raised. */
   engineId: number;
 }
 
@@ -218,7 +222,8 @@ export class Engine {
   }
 
   #describe(error: unknown, msg: Message): ErrorInfo {
-    if (!(error instanceof Object && 'message' in error)) {
+    // Not instanceof: errors thrown in an isolated namespace come from another V8 context.
+    if (typeof error !== 'object' || error === null || !('message' in error)) {
       return { name: typeof error, message: String(error), engineId: this.id };
     }
     const err = error as Error;

@@ -63,9 +63,24 @@ class CompiledCache {
 
 const DYNAMIC_IMPORT = { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER } as vm.RunningScriptOptions;
 
-/** Wrap code that uses top-level `await` so it can run; its declarations are then local (assign to globalThis). */
+/** Whether code failed only because it uses top-level `await` (checked by name: the error may come from another context). */
 function needsAsyncWrapper(err: unknown): boolean {
-  return err instanceof SyntaxError && /await is only valid|Unexpected reserved word/.test(err.message);
+  return (err as Error)?.name === 'SyntaxError' && /await is only valid|Unexpected reserved word/.test((err as Error).message);
+}
+
+/**
+ * Run code that uses top-level `await` inside an async function. A single expression keeps its value; otherwise the
+ * code runs as a function body, so its declarations are local to it (assign to globalThis to keep a name).
+ */
+async function runWithAwait(code: string, run: (wrapped: string) => unknown): Promise<unknown> {
+  let wrapped: unknown;
+  try {
+    wrapped = run(`(async () => (\n${code}\n))()`);
+  } catch (err) {
+    if ((err as Error)?.name !== 'SyntaxError') throw err;
+    wrapped = run(`(async () => {\n${code}\n})()`);
+  }
+  return await wrapped;
 }
 
 /**
@@ -97,7 +112,7 @@ export class GlobalNamespace implements Namespace {
       return await vm.runInThisContext(code, { filename: 'execute', ...DYNAMIC_IMPORT });
     } catch (err) {
       if (!needsAsyncWrapper(err)) throw err;
-      return await vm.runInThisContext(`(async () => {\n${code}\n})()`, { filename: 'execute', ...DYNAMIC_IMPORT });
+      return await runWithAwait(code, (wrapped) => vm.runInThisContext(wrapped, { filename: 'execute', ...DYNAMIC_IMPORT }));
     }
   }
   set(name: string, value: unknown): void {
@@ -176,8 +191,8 @@ export class IsolatedNamespace implements Namespace {
     try {
       return await vm.runInContext(code, this.#context, { filename: 'execute', ...DYNAMIC_IMPORT });
     } catch (err) {
-      if ((err as Error)?.name !== 'SyntaxError' || !/await is only valid|Unexpected reserved word/.test((err as Error).message)) throw err;
-      return await vm.runInContext(`(async () => {\n${code}\n})()`, this.#context, { filename: 'execute', ...DYNAMIC_IMPORT });
+      if (!needsAsyncWrapper(err)) throw err;
+      return await runWithAwait(code, (wrapped) => vm.runInContext(wrapped, this.#context, { filename: 'execute', ...DYNAMIC_IMPORT }));
     }
   }
   set(name: string, value: unknown): void {

@@ -1,0 +1,191 @@
+/**
+ * Every error of the core runtime, with real processes over ZeroMQ.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, CompositeError, createCluster, EngineDiedError, fromModule, RemoteError, SerializationError, type Cluster } from '../../src/index.js';
+import { FAST_HEARTBEAT, isAlive, tempDir, waitUntil } from '../support/cluster.js';
+
+describe('errors from a running cluster', () => {
+  let cluster: Cluster;
+  let client: Client;
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+
+  before(async () => {
+    tmp = await tempDir();
+    cluster = await createCluster({ n: 2, profileDir: tmp.dir, projectDir: null, controller: { ...FAST_HEARTBEAT } });
+    client = await cluster.connect();
+  });
+  after(async () => {
+    const pids = cluster.pids;
+    await cluster.stop();
+    for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} survived stop()`);
+    await tmp.remove();
+  });
+
+  it('rejects with RemoteError carrying engine id, remote name, message and stack', async () => {
+    const err = await client.view(1).apply(() => {
+      throw new TypeError('bad input');
+    }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof RemoteError, String(err));
+    assert.equal(err.engineId, 1);
+    assert.equal(err.remoteName, 'TypeError');
+    assert.match(err.message, /\[engine 1\] TypeError: bad input/);
+    assert.match(err.remoteStack ?? '', /TypeError: bad input\n\s+at /);
+  });
+
+  it('rejects with CompositeError holding each engine’s error when several fail', async () => {
+    const err = await client.view().apply(() => {
+      throw new Error('everyone fails');
+    }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof CompositeError, String(err));
+    assert.equal(err.errors.length, 2);
+    assert.deepEqual(err.errors.map((e) => (e as RemoteError).engineId), [0, 1]);
+    assert.ok(err.errors.every((e) => e instanceof RemoteError && e.message.includes('everyone fails')));
+  });
+
+  it('rejects with a single RemoteError when one engine of several fails', async () => {
+    const err = await client.view().map((x: number) => {
+      if (x === 3) throw new RangeError('three');
+      return x;
+    }, [0, 1, 2, 3]).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof RemoteError);
+    assert.equal(err.engineId, 1);
+    assert.equal(err.remoteName, 'RangeError');
+  });
+
+  it('explains a closure variable the engine does not have: push it or use a module reference', async () => {
+    const secret = 42;
+    const err = await client.view(0).apply(() => secret * 2).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof RemoteError);
+    assert.equal(err.remoteName, 'ReferenceError');
+    assert.match(err.message, /secret is not defined/);
+    assert.match(err.message, /view\.push\(\{ secret \}\)/);
+    assert.match(err.message, /fromModule/);
+    // And the fix works:
+    await client.view().push({ secret });
+    assert.equal(await client.view(0).apply(() => secret * 2), 84);
+  });
+
+  it('fails before sending when an argument cannot be serialized, naming the argument', () => {
+    assert.throws(
+      () => client.view().apply((a: number, f: () => number) => a + f(), 1, () => 2),
+      (err: unknown) => err instanceof SerializationError && /argument 2 \(the function/.test(err.message),
+    );
+  });
+
+  it('reports a result that cannot be sent back', async () => {
+    const err = await client.view(0).apply(() => () => 1).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof RemoteError);
+    assert.equal(err.remoteName, 'SerializationError');
+    assert.match(err.message, /result could not be sent back/);
+  });
+
+  it('reports a module reference whose export is not a function', async () => {
+    const err = await client.view(0).apply(fromModule('../fixtures/tasks.js', 'notAFunction', import.meta.url)).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof RemoteError);
+    assert.match(err.message, /no exported function 'notAFunction' \(its exports: .*saltedHash/);
+  });
+
+  it('refuses native functions that have no source text', () => {
+    assert.throws(() => client.view().apply(Math.sqrt, 4), /native or bound/);
+  });
+
+  it('keeps serving after errors', async () => {
+    assert.deepEqual(await client.view().apply(() => 'still fine'), ['still fine', 'still fine']);
+  });
+});
+
+describe('connection failures', () => {
+  it('fails at once, saying how to start one, when the profile has no running cluster', async () => {
+    const tmp = await tempDir();
+    const started = Date.now();
+    await assert.rejects(Client.connect({ profileDir: tmp.dir }), (err: Error) => {
+      assert.equal(err.name, 'ConfigError');
+      assert.match(err.message, /no running cluster in profile/);
+      assert.match(err.message, /tscluster start --profile default/);
+      assert.match(err.message, /createCluster/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 2000, 'no waiting for a timeout');
+    await tmp.remove();
+  });
+
+  it('gets nothing through with the wrong key: connect fails within its timeout with a clear error', async () => {
+    const tmp = await tempDir();
+    await using cluster = await createCluster({ n: 1, profileDir: tmp.dir, projectDir: null });
+    const info = JSON.parse(await readFile(cluster.clientConnectionFile, 'utf8'));
+    const forged = path.join(tmp.dir, 'forged-client.json');
+    await writeFile(forged, JSON.stringify({ ...info, key: 'f'.repeat(64) }));
+    await assert.rejects(Client.connect({ connectionFile: forged, timeoutMs: 800 }), (err: Error) => {
+      assert.equal(err.name, 'TimeoutError');
+      assert.match(err.message, /did not answer within 800 ms/);
+      assert.match(err.message, /key in the connection file does not match/);
+      return true;
+    });
+    // The real key still works.
+    await using client = await cluster.connect();
+    assert.deepEqual(client.ids, [0]);
+    await tmp.remove();
+  });
+
+  it('reports a stale connection file of a dead controller at once', async () => {
+    const tmp = await tempDir();
+    const cluster = await createCluster({ n: 1, profileDir: tmp.dir, projectDir: null });
+    const file = cluster.clientConnectionFile;
+    const saved = await readFile(file, 'utf8');
+    await cluster.stop();
+    const info = JSON.parse(saved);
+    await writeFile(file, JSON.stringify({ ...info, controller: { ...info.controller, pid: 999_999_9 } }));
+    await assert.rejects(Client.connect({ profileDir: tmp.dir, clusterId: '' }), { name: 'ConfigError', message: /is not running .* stale/ });
+    await tmp.remove();
+  });
+});
+
+describe('engine and controller death', () => {
+  it('declares a killed engine dead, fails its task with EngineDiedError, and keeps serving the rest', async () => {
+    const tmp = await tempDir();
+    await using cluster = await createCluster({ n: 2, profileDir: tmp.dir, projectDir: null, controller: { ...FAST_HEARTBEAT } });
+    const client = await cluster.connect();
+    const [pid0] = await client.view([0]).apply(() => process.pid);
+    const task = client.view(0).apply(() => new Promise((r) => setTimeout(r, 60_000)));
+    const outcome = task.then(() => 'resolved', (e: unknown) => e);
+    process.kill(pid0!, 'SIGKILL');
+    const err = await outcome;
+    assert.ok(err instanceof EngineDiedError, String(err));
+    assert.equal(err.engineId, 0);
+    await waitUntil(() => !client.ids.includes(0), 5000, 'engine 0 leaves client.ids');
+    assert.deepEqual(client.ids, [1]);
+    assert.deepEqual(await client.view().apply(() => 'alive'), ['alive']);
+    // A request to the dead engine fails at once.
+    await assert.rejects(client.view(0).apply(() => 1), (e: unknown) => e instanceof EngineDiedError);
+    await tmp.remove();
+  });
+
+  it('does not take an engine busy with a long synchronous task for a dead one', async () => {
+    const tmp = await tempDir();
+    await using cluster = await createCluster({ n: 1, profileDir: tmp.dir, projectDir: null, controller: { heartbeatMs: 100, heartbeatTimeoutMs: 600 } });
+    const client = await cluster.connect();
+    const spin = await client.view(0).apply(() => {
+      const end = Date.now() + 2000;
+      let n = 0;
+      while (Date.now() < end) n++;
+      return n > 0;
+    });
+    assert.equal(spin, true);
+    assert.deepEqual(client.ids, [0]);
+    await tmp.remove();
+  });
+
+  it('engines exit by themselves when their controller is gone', async () => {
+    const tmp = await tempDir();
+    const cluster = await createCluster({ n: 2, profileDir: tmp.dir, projectDir: null, controller: { ...FAST_HEARTBEAT } });
+    const [controllerPid, ...enginePids] = cluster.pids;
+    process.kill(controllerPid!, 'SIGKILL');
+    await waitUntil(() => enginePids.every((p) => !isAlive(p)), 10_000, 'engines exit after their controller died');
+    await cluster.stop();
+    await tmp.remove();
+  });
+});
