@@ -8,7 +8,9 @@
  * instead each search place is checked here and cosmiconfig's `load()` parses the file with its loaders.
  * @module
  */
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +20,7 @@ import { ConfigError } from './errors.js';
 
 const log = debug('tsparallel:config');
 const require = createRequire(import.meta.url);
+const execFileAsync = promisify(execFile);
 
 /** The name cosmiconfig searches under. */
 export const CONFIG_MODULE_NAME = 'tsparallel';
@@ -125,7 +128,8 @@ export async function readConfigFile(file: string, context: ConfigFunctionContex
     const result = await explorer.load(file);
     content = result === null || result.isEmpty ? {} : result.config;
   } catch (cause) {
-    throw new ConfigError(`cannot read config file ${file}: ${parserMessage(cause, file)}`, { cause });
+    const where = cause instanceof SyntaxError && /\.[cm]?js$/.test(file) ? await syntaxErrorLocation(file) : '';
+    throw new ConfigError(`cannot read config file ${file}: ${parserMessage(cause, file)}${where}`, { cause });
   }
   if (typeof content === 'function') {
     try {
@@ -150,7 +154,28 @@ function parserMessage(cause: unknown, file: string): string {
     );
   }
   const message = error instanceof Error ? error.message : String(cause);
-  return message.replace(/^(JSON|YAML|TypeScript) Error in .*?:\n/s, '$1 error: ').trim();
+  for (const kind of ['JSON', 'YAML', 'TypeScript']) {
+    const prefix = `${kind} Error in ${file}:`;
+    if (message.startsWith(prefix)) return `${kind} error: ${message.slice(prefix.length).trim()}`;
+  }
+  return message.trim();
+}
+
+/**
+ * Where a JS syntax error is. Node 20 reports a syntax error of an imported ES module without line or column, so
+ * `node --check` is asked (only on this error path); its first lines are `file:line`, the line and a caret.
+ */
+async function syntaxErrorLocation(file: string): Promise<string> {
+  const command = [process.execPath, '--check', file];
+  try {
+    await execFileAsync(command[0]!, command.slice(1), { timeout: 10_000, encoding: 'utf8' });
+    return '';
+  } catch (error) {
+    const stderr = String((error as { stderr?: string }).stderr ?? '');
+    const frame = stderr.split('\n\n')[0]?.trim();
+    log('%s: %o', command.join(' '), { exitCode: (error as { code?: unknown }).code });
+    return frame && frame.includes(file) ? `\n${frame}` : '';
+  }
 }
 
 async function isFile(file: string): Promise<boolean> {
