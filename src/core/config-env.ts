@@ -55,8 +55,9 @@ export function readEnvLayer(env: NodeJS.ProcessEnv): EnvLayer {
     // variable is an error; anything else is left alone.
     const meant = closestMatch(variable, CONFIG_ENV_VARIABLES.values(), 2);
     if (meant) {
+      // The value is not shown: a variable we do not know might hold a secret.
       throw new ConfigError(
-        `unknown environment variable ${variable}=${env[variable]}: no configuration option reads it; ` +
+        `unknown environment variable ${variable}: no configuration option reads it; ` +
           `did you mean ${meant}?`,
       );
     }

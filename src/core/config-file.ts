@@ -16,7 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cosmiconfig, getDefaultSearchPlaces, type Loader } from 'cosmiconfig';
 import debug from 'debug';
-import { ConfigError } from './errors.js';
+import { ConfigError, TimeoutError } from './errors.js';
 
 const log = debug('tsparallel:config');
 const require = createRequire(import.meta.url);
@@ -50,6 +50,14 @@ export interface ConfigFunctionContext {
   /** The environment the configuration is loaded with. */
   env: NodeJS.ProcessEnv;
 }
+
+/** Options of {@link readConfigDir} and {@link readConfigFile}. */
+export interface ReadConfigOptions {
+  /** How long loading one file (importing it, calling its function export) may take (default 30000 ms). */
+  timeoutMs?: number;
+}
+
+const DEFAULT_READ_TIMEOUT_MS = 30_000;
 
 /** A config file found in a directory, with its raw (not yet validated) content. */
 export interface FoundConfigFile {
@@ -103,7 +111,11 @@ export async function listConfigFiles(dir: string): Promise<string[]> {
  * @throws ConfigError when there are several (which one is meant is unclear), or when the file cannot be parsed
  *   or imported, or its function export throws; the message names the file and the parser's message.
  */
-export async function readConfigDir(dir: string, context: ConfigFunctionContext): Promise<FoundConfigFile | null> {
+export async function readConfigDir(
+  dir: string,
+  context: ConfigFunctionContext,
+  options: ReadConfigOptions = {},
+): Promise<FoundConfigFile | null> {
   const files = await listConfigFiles(dir);
   if (files.length === 0) {
     log('no config file in %s', dir);
@@ -115,14 +127,43 @@ export async function readConfigDir(dir: string, context: ConfigFunctionContext)
         `keep one (tsparallel reads only one per directory)`,
     );
   }
-  return { file: files[0]!, content: await readConfigFile(files[0]!, context) };
+  return { file: files[0]!, content: await readConfigFile(files[0]!, context, options) };
 }
 
 /**
  * Read one config file with cosmiconfig's loaders; a function export is called (and awaited) with `context`.
- * @throws ConfigError naming the file and the parser's (or the function's) message, with the original as `cause`.
+ * @throws ConfigError naming the file and the parser's (or the function's) message, with the original as `cause`;
+ *   TimeoutError when it takes longer than `timeoutMs`.
  */
-export async function readConfigFile(file: string, context: ConfigFunctionContext): Promise<unknown> {
+export async function readConfigFile(
+  file: string,
+  context: ConfigFunctionContext,
+  options: ReadConfigOptions = {},
+): Promise<unknown> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  // A JS config may await anything (top-level await, an async function export); do not let it hang a start.
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new TimeoutError(
+            `config file ${file} did not finish loading within ${timeoutMs} ms (does it await something that never ` +
+              'settles?); fix the file or raise timeoutMs',
+            timeoutMs,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([loadContent(file, context), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function loadContent(file: string, context: ConfigFunctionContext): Promise<unknown> {
   let content: unknown;
   try {
     const result = await explorer.load(file);

@@ -45,6 +45,8 @@ export interface LoadConfigOptions {
   overrides?: UserConfig;
   /** How error messages name the overrides (default `overrides`; the CLI may say `command-line flags`). */
   overridesName?: string;
+  /** How long reading one config file may take, function exports included (default 30000 ms). */
+  timeoutMs?: number;
 }
 
 /** The result of {@link loadConfig}. */
@@ -74,7 +76,7 @@ export interface LoadedConfig {
  * ```
  * @throws ConfigError when a file cannot be read or parsed, when a layer has an unknown key, a wrong type or a bad
  *   value (the message names the file or variable, the key path, what was given and what is allowed), or when the
- *   merged values contradict each other.
+ *   merged values contradict each other; TimeoutError when a JS config file takes longer than `timeoutMs` to load.
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const env = options.env ?? process.env;
@@ -94,7 +96,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     for (const key of leafPaths(layer)) sources[key] = source;
   };
 
-  const profileFile = await readConfigDir(profile.dir, context);
+  const profileFile = await readConfigDir(profile.dir, context, { timeoutMs: options.timeoutMs });
   if (profileFile) {
     apply(validateUserConfig(profileFile.content, { where: profileFile.file }), {
       kind: 'profile',
@@ -105,7 +107,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
 
   // A project directory that is the profile directory would otherwise count its file twice.
   const projectFile =
-    projectDir !== null && projectDir !== profile.dir ? await readConfigDir(projectDir, context) : null;
+    projectDir !== null && projectDir !== profile.dir ? await readConfigDir(projectDir, context, { timeoutMs: options.timeoutMs }) : null;
   if (projectFile) {
     apply(validateUserConfig(projectFile.content, { where: projectFile.file }), {
       kind: 'project',

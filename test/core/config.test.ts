@@ -6,7 +6,7 @@ import { CONFIG_ENV_VARIABLES } from '../../src/core/config-env.js';
 import { loadConfig } from '../../src/core/config-load.js';
 import { CONFIG_FIELD_PATHS, envVariableFor } from '../../src/core/config-schema.js';
 import { closestMatch, editDistance } from '../../src/core/config-suggest.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError, TimeoutError } from '../../src/core/errors.js';
 import { makeConfigWorkspace, type ConfigWorkspace } from '../support/config-fixtures.js';
 
 /** Load with only the workspace's directories and environment, never the real home or cwd. */
@@ -361,6 +361,17 @@ describe('loadConfig: unreadable files name the file and the parser message', ()
       assert.ok(err.cause !== undefined, 'the parser error is kept as the cause');
     });
   }
+});
+
+test('a JS config that never finishes loading is a TimeoutError naming the file, not a hang', async (t) => {
+  const ws = await makeConfigWorkspace(t);
+  const [file] = await ws.write(ws.project, { 'tsparallel.config.mjs': 'export default () => new Promise(() => {});' });
+  await assert.rejects(load(ws, { timeoutMs: 200 }), (err: unknown) => {
+    assert.ok(err instanceof TimeoutError);
+    assert.equal(err.timeoutMs, 200);
+    assert.ok(err.message.includes(file!), err.message);
+    return true;
+  });
 });
 
 describe('loadConfig: TSPARALLEL_* environment', () => {
