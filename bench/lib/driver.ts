@@ -1,0 +1,227 @@
+/**
+ * The one driver that runs W1–W6 on every Node-side system through its {@link EngineSession}, so the method (what is
+ * timed, what is warmed up, what is checked) is the same for all of them. bench/python/driver.py mirrors it for the
+ * Python peers; bench/README.md describes both.
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import { BenchError, checkNoops, checkPow10, checkSameArray, makePayload } from './checks.js';
+import { measurePeakGrowth } from './memory.js';
+import { median, percentile } from './stats.js';
+import type { EngineSession, EngineSystem, Reporter, RunPlan, WorkloadId } from './types.js';
+
+/** How long `stop()` may take before the driver gives up on it (the process ledger then kills what is left). */
+const STOP_TIMEOUT_MS = 60_000;
+/** Untimed calls before W2's timed ones, so first-call costs (compiling the function, JIT) are not measured. */
+const W2_WARMUP_CALLS = 10;
+/** Untimed tasks through the load balancer before W3/W6's timed batch. */
+const W3_WARMUP_TASKS = 20;
+
+/** Reject with the signal's reason as soon as it aborts; otherwise settle as `promise` does. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+async function stopQuietly(session: EngineSession, reporter: Reporter, workload: WorkloadId): Promise<void> {
+  try {
+    await untilAborted(session.stop(), AbortSignal.timeout(STOP_TIMEOUT_MS));
+  } catch (error) {
+    reporter.fail(workload, new BenchError(`stopping the cluster failed (leftover processes are killed at the end)`, { cause: error }));
+  }
+}
+
+function msSince(t0: number): number {
+  return performance.now() - t0;
+}
+
+/** Run `plan` on `system`, reporting samples, skips and failures to `reporter`. Stops every session it starts. */
+export async function runEngineSystem(system: EngineSystem, plan: RunPlan, reporter: Reporter): Promise<void> {
+  const { sizes, runs, signal } = plan;
+  const wanted = plan.workloads.filter((w) => {
+    const why = system.unsupported?.[w];
+    if (why) reporter.skip(w, why);
+    return !why;
+  });
+  const step = <T>(p: Promise<T>) => untilAborted(p, signal);
+
+  if (wanted.includes('W1')) {
+    try {
+      for (let run = 0; run < runs; run++) {
+        const t0 = performance.now();
+        const session = await step(system.start(2, plan));
+        const startMs = msSince(t0);
+        reporter.trackDescendants();
+        try {
+          if (session.engineCount !== 2) throw new BenchError(`W1: client sees ${session.engineCount} engines, expected 2`);
+        } catch (error) {
+          await stopQuietly(session, reporter, 'W1');
+          throw error;
+        }
+        const t1 = performance.now();
+        await step(session.stop());
+        reporter.sample({ workload: 'W1', metric: 'start_ms', value: startMs });
+        reporter.sample({ workload: 'W1', metric: 'stop_ms', value: msSince(t1) });
+      }
+    } catch (error) {
+      reporter.fail('W1', error);
+    }
+  }
+
+  const middle = wanted.filter((w) => w === 'W2' || w === 'W3' || w === 'W4' || w === 'W5');
+  if (middle.length > 0 && !signal.aborted) {
+    let session: EngineSession | undefined;
+    try {
+      session = await step(system.start(2, plan));
+      reporter.trackDescendants();
+    } catch (error) {
+      for (const w of middle) reporter.fail(w, error);
+    }
+    if (session) {
+      try {
+        for (const w of middle) {
+          if (signal.aborted) break;
+          try {
+            for (let run = 0; run < runs; run++) await step(runMiddle(w, session, plan, reporter));
+          } catch (error) {
+            reporter.fail(w, error);
+          }
+        }
+      } finally {
+        await stopQuietly(session, reporter, middle[0]!);
+      }
+    }
+  }
+
+  if (wanted.includes('W6') && !signal.aborted) {
+    try {
+      for (let run = 0; run < runs; run++) {
+        const t0 = performance.now();
+        const session = await step(system.start(sizes.w6Engines, plan));
+        const startMs = msSince(t0);
+        reporter.trackDescendants();
+        try {
+          if (session.engineCount !== sizes.w6Engines) {
+            throw new BenchError(`W6: client sees ${session.engineCount} engines, expected ${sizes.w6Engines}`);
+          }
+          reporter.sample({ workload: 'W6', metric: 'start_ms', value: startMs });
+          if (session.balancedNoops) {
+            reporter.sample({ workload: 'W6', metric: 'tasks_per_s', value: await step(timeBalanced(session, sizes.w6Tasks, 'W6')) });
+          } else if (run === 0) {
+            reporter.skip('W6', `tasks_per_s: ${session.balancedMissingReason ?? 'no load-balanced view'}`);
+          }
+        } finally {
+          const t1 = performance.now();
+          await stopQuietly(session, reporter, 'W6');
+          reporter.sample({ workload: 'W6', metric: 'stop_ms', value: msSince(t1) });
+        }
+      }
+    } catch (error) {
+      reporter.fail('W6', error);
+    }
+  }
+}
+
+async function timeBalanced(session: EngineSession, count: number, what: WorkloadId): Promise<number> {
+  checkNoops(await session.balancedNoops!(W3_WARMUP_TASKS), W3_WARMUP_TASKS, `${what} warm-up`);
+  const t0 = performance.now();
+  const results = await session.balancedNoops!(count);
+  const seconds = msSince(t0) / 1000;
+  checkNoops(results, count, what);
+  return count / seconds;
+}
+
+const skippedOnce = new WeakMap<EngineSession, Set<string>>();
+function skipOnce(session: EngineSession, reporter: Reporter, w: WorkloadId, reason: string): void {
+  const seen = skippedOnce.get(session) ?? new Set<string>();
+  skippedOnce.set(session, seen);
+  if (!seen.has(w)) reporter.skip(w, reason);
+  seen.add(w);
+}
+
+async function runMiddle(w: WorkloadId, session: EngineSession, plan: RunPlan, reporter: Reporter): Promise<void> {
+  const { sizes } = plan;
+  switch (w) {
+    case 'W2': {
+      for (let i = 0; i < W2_WARMUP_CALLS; i++) checkNoops([await session.callNoop()], 1, 'W2 warm-up');
+      const perCallUs: number[] = [];
+      const results: unknown[] = [];
+      for (let i = 0; i < sizes.w2Calls; i++) {
+        const t0 = performance.now();
+        results.push(await session.callNoop());
+        perCallUs.push(msSince(t0) * 1000);
+      }
+      checkNoops(results, sizes.w2Calls, 'W2');
+      reporter.sample({ workload: 'W2', metric: 'call_median_us', value: median(perCallUs) });
+      reporter.sample({ workload: 'W2', metric: 'call_p99_us', value: percentile(perCallUs, 99) });
+      return;
+    }
+    case 'W3': {
+      if (!session.balancedNoops) return skipOnce(session, reporter, 'W3', session.balancedMissingReason ?? 'no load-balanced view');
+      reporter.sample({ workload: 'W3', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w3Tasks, 'W3') });
+      return;
+    }
+    case 'W4': {
+      for (const length of sizes.w4Lengths) {
+        const t0 = performance.now();
+        const results = await session.mapPow10(length);
+        const ms = msSince(t0);
+        checkPow10(results, length);
+        reporter.sample({ workload: 'W4', metric: `map_${length}_ms`, value: ms });
+      }
+      return;
+    }
+    case 'W5': {
+      const { push, pull, scatter, gather } = session;
+      if (!push || !pull || !scatter || !gather) return skipOnce(session, reporter, 'W5', session.dataMissingReason ?? 'no push/pull');
+      const payload = makePayload(sizes.w5PushBytes / 8);
+      const engines = session.engineCount;
+      let pushMs = 0;
+      let pullMs = 0;
+      let pulled: readonly ArrayLike<number>[] = [];
+      const growth = await measurePeakGrowth(async () => {
+        const t0 = performance.now();
+        await push.call(session, 'a', payload);
+        pushMs = msSince(t0);
+        const t1 = performance.now();
+        pulled = await pull.call(session, 'a');
+        pullMs = msSince(t1);
+      });
+      if (pulled.length !== engines) throw new BenchError(`W5: pull returned ${pulled.length} values, expected one per engine (${engines})`);
+      pulled.forEach((value, i) => checkSameArray(value, payload, `W5 pull from engine ${i}`));
+      pulled = [];
+      const megabytes = (engines * sizes.w5PushBytes) / 1e6;
+      reporter.sample({ workload: 'W5', metric: 'push_MBps', value: megabytes / (pushMs / 1000) });
+      reporter.sample({ workload: 'W5', metric: 'pull_MBps', value: megabytes / (pullMs / 1000) });
+      reporter.sample({ workload: 'W5', metric: 'peak_mem_ratio', value: growth / sizes.w5PushBytes });
+
+      const whole = makePayload(sizes.w5ScatterLength, 1);
+      const t2 = performance.now();
+      await scatter.call(session, 'part', whole);
+      const scatterMs = msSince(t2);
+      const t3 = performance.now();
+      const gathered = await gather.call(session, 'part');
+      const gatherMs = msSince(t3);
+      checkSameArray(gathered, whole, 'W5 gather');
+      const scatterMB = (sizes.w5ScatterLength * 8) / 1e6;
+      reporter.sample({ workload: 'W5', metric: 'scatter_MBps', value: scatterMB / (scatterMs / 1000) });
+      reporter.sample({ workload: 'W5', metric: 'gather_MBps', value: scatterMB / (gatherMs / 1000) });
+      return;
+    }
+    default:
+      throw new BenchError(`${w} is not run on a 2-engine session`);
+  }
+}

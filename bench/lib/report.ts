@@ -1,0 +1,111 @@
+/**
+ * Collecting samples and printing them: the table of medians with ours/peer ratio columns, or one JSON object per
+ * line (`{"workload","system","metric","median","min","max","runs"}`).
+ * @module
+ */
+import { summarize, type Summary } from './stats.js';
+import { WORKLOADS, type Sample, type Sizes, type WorkloadId } from './types.js';
+
+/** One summarized metric of one system. */
+export interface ResultRow extends Summary {
+  workload: WorkloadId;
+  system: string;
+  metric: string;
+}
+
+/** A workload a system skipped or failed, with why. */
+export interface Note {
+  system: string;
+  workload: WorkloadId | '*';
+  text: string;
+}
+
+/** Everything one bench run measured and noted. */
+export class Results {
+  readonly #values = new Map<string, { workload: WorkloadId; system: string; metric: string; values: number[] }>();
+  /** Workloads skipped, with the reason. */
+  readonly skips: Note[] = [];
+  /** Workloads that failed (wrong result, crash, time limit, leaked process). */
+  readonly failures: Note[] = [];
+
+  /** Record one sample of `system`. */
+  add(system: string, sample: Sample): void {
+    const key = `${sample.workload}\0${sample.metric}\0${system}`;
+    const entry = this.#values.get(key) ?? { workload: sample.workload, system, metric: sample.metric, values: [] };
+    entry.values.push(sample.value);
+    this.#values.set(key, entry);
+  }
+
+  /** Every metric of every system, summarized, in workload order then first-seen order. */
+  rows(): ResultRow[] {
+    const rows = [...this.#values.values()].map(({ values, ...id }) => ({ ...id, ...summarize(values) }));
+    return rows.sort((a, b) => WORKLOADS.indexOf(a.workload) - WORKLOADS.indexOf(b.workload));
+  }
+}
+
+/** Whether a bigger value of `metric` is better (throughputs) or worse (times, latencies, memory). */
+export function higherIsBetter(metric: string): boolean {
+  return metric.endsWith('_per_s') || metric.endsWith('_MBps');
+}
+
+/** The JSON lines of `results`, one per system and metric. */
+export function jsonLines(results: Results): string[] {
+  return results.rows().map(({ workload, system, metric, median, min, max, runs }) => JSON.stringify({ workload, system, metric, median, min, max, runs }));
+}
+
+function formatNumber(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return '–';
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
+  return value.toPrecision(3);
+}
+
+function formatRatio(ours: number | undefined, peer: number | undefined): string {
+  if (ours === undefined || peer === undefined || peer === 0) return '–';
+  const r = ours / peer;
+  return r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2);
+}
+
+/** A human-readable description of the sizes, for the table's header. */
+export function describeSizes(sizes: Sizes): string {
+  return [
+    `W2 ${sizes.w2Calls} calls`,
+    `W3 ${sizes.w3Tasks} tasks`,
+    `W4 range(${sizes.w4Lengths.join('), range(')})`,
+    `W5 ${sizes.w5PushBytes / 1e6} MB per engine, scatter ${sizes.w5ScatterLength.toLocaleString('en-US')} float64`,
+    `W6 ${sizes.w6Engines} engines, ${sizes.w6Tasks} tasks`,
+  ].join('; ');
+}
+
+/**
+ * The table: one row per workload and metric, one column of medians per system, then one column per peer with the
+ * ratio ours / peer. `better` says which way is good, so a ratio reads at a glance (`lower`: below 1 is a win).
+ */
+export function table(results: Results, systems: readonly string[], ours = 'tsparallel'): string {
+  const rows = results.rows();
+  const metrics: { workload: WorkloadId; metric: string }[] = [];
+  for (const r of rows) {
+    if (!metrics.some((m) => m.workload === r.workload && m.metric === r.metric)) metrics.push({ workload: r.workload, metric: r.metric });
+  }
+  const medianOf = (workload: WorkloadId, metric: string, system: string) =>
+    rows.find((r) => r.workload === workload && r.metric === metric && r.system === system)?.median;
+  const peers = systems.filter((s) => s !== ours);
+  const header = ['workload', 'metric', 'better', ...systems, ...(systems.includes(ours) ? peers.map((p) => `${ours}/${p}`) : [])];
+  const body = metrics.map(({ workload, metric }) => [
+    workload,
+    metric,
+    higherIsBetter(metric) ? 'higher' : 'lower',
+    ...systems.map((s) => formatNumber(medianOf(workload, metric, s))),
+    ...(systems.includes(ours) ? peers.map((p) => formatRatio(medianOf(workload, metric, ours), medianOf(workload, metric, p))) : []),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** The skipped and failed workloads, one line each. */
+export function notes(results: Results): string[] {
+  return [
+    ...results.skips.map((n) => `skipped  ${n.system} ${n.workload}: ${n.text}`),
+    ...results.failures.map((n) => `FAILED   ${n.system} ${n.workload}: ${n.text}`),
+  ];
+}

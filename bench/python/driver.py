@@ -1,0 +1,275 @@
+"""The Python peers' driver: the same W1-W6 method as bench/lib/driver.ts, written once for ipyparallel and Dask.
+
+A peer script builds a *session factory* (start n engines, connect a client) and calls ``main(factory)``. The
+harness passes the plan as one JSON argument and reads one JSON object per line from this process's stdout:
+``sample``, ``skip``, ``fail``, ``pids`` (processes below this one, for the harness's leak check) and ``done``.
+Everything else the libraries print goes to stderr.
+"""
+import gc
+import json
+import os
+import re
+import signal
+import sys
+import time
+import traceback
+
+import numpy as np
+
+STOP_TIMEOUT_S = 60
+W2_WARMUP_CALLS = 10
+W3_WARMUP_TASKS = 20
+
+# The protocol stream is a private copy of stdout; sys.stdout is pointed at stderr so library chatter stays out of it.
+_protocol = os.fdopen(os.dup(1), "w", buffering=1)
+sys.stdout = sys.stderr
+
+
+def emit(kind, **fields):
+    _protocol.write(json.dumps({"type": kind, **fields}) + "\n")
+
+
+class BenchError(Exception):
+    """A workload returned a wrong result."""
+
+
+def noop(*_args):
+    return None
+
+
+def pow10(x):
+    return x ** 10
+
+
+def check_noops(results, count, what):
+    results = list(results)
+    if len(results) != count:
+        raise BenchError(f"{what}: expected {count} results, got {len(results)}")
+    for i, r in enumerate(results):
+        if r is not None:
+            raise BenchError(f"{what}: result {i} of a no-op is {r!r}, expected None")
+
+
+def check_pow10(results, length):
+    results = list(results)
+    if len(results) != length:
+        raise BenchError(f"W4: map over range({length}) returned {len(results)} results")
+    for i, r in enumerate(results):
+        if r != i ** 10:
+            raise BenchError(f"W4: result {i} is {r!r}, expected {i ** 10}")
+
+
+def make_payload(length, seed=0.0):
+    return np.arange(length, dtype=np.float64) * 0.5 + seed
+
+
+def check_same_array(actual, expected, what):
+    actual = np.asarray(actual)
+    if actual.shape != expected.shape or not np.array_equal(actual, expected):
+        raise BenchError(f"{what}: the array that came back differs from the one sent (shape {actual.shape})")
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def measure_peak_growth(body):
+    """Bytes by which the resident set rose above its starting level while ``body`` ran (kernel high-water mark)."""
+    gc.collect()
+    start = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    body()
+    return (_status_kib("VmHWM") - start) * 1024
+
+
+def descendants(root):
+    by_parent = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2:].split(" ")
+        info = {"pid": int(entry), "state": rest[0], "ppid": int(rest[1]), "startTime": int(rest[19]), "command": cmd}
+        by_parent.setdefault(info["ppid"], []).append(info)
+    found, queue = [], [root]
+    while queue:
+        for child in by_parent.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child["pid"])
+    return found
+
+
+def track():
+    emit("pids", processes=descendants(os.getpid()))
+
+
+def fail(workload, error):
+    emit("fail", workload=workload, message=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
+
+
+def sample(workload, metric, value):
+    emit("sample", workload=workload, metric=metric, value=value)
+
+
+def stop_quietly(session, workload):
+    try:
+        session.stop()
+    except Exception as error:  # noqa: BLE001 - reported, and the harness kills what is left
+        fail(workload, error)
+
+
+def ms_since(t0):
+    return (time.perf_counter() - t0) * 1000
+
+
+def time_balanced(session, count, what):
+    check_noops(session.balanced_noops(W3_WARMUP_TASKS), W3_WARMUP_TASKS, f"{what} warm-up")
+    t0 = time.perf_counter()
+    results = session.balanced_noops(count)
+    seconds = time.perf_counter() - t0
+    check_noops(results, count, what)
+    return count / seconds
+
+
+def run_middle(w, session, sizes):
+    if w == "W2":
+        for _ in range(W2_WARMUP_CALLS):
+            check_noops([session.call_noop()], 1, "W2 warm-up")
+        per_call_us, results = [], []
+        for _ in range(sizes["w2Calls"]):
+            t0 = time.perf_counter()
+            results.append(session.call_noop())
+            per_call_us.append((time.perf_counter() - t0) * 1e6)
+        check_noops(results, sizes["w2Calls"], "W2")
+        per_call_us.sort()
+        n = len(per_call_us)
+        med = per_call_us[n // 2] if n % 2 else (per_call_us[n // 2 - 1] + per_call_us[n // 2]) / 2
+        p99 = per_call_us[max(0, -(-99 * n // 100) - 1)]
+        sample("W2", "call_median_us", med)
+        sample("W2", "call_p99_us", p99)
+    elif w == "W3":
+        sample("W3", "tasks_per_s", time_balanced(session, sizes["w3Tasks"], "W3"))
+    elif w == "W4":
+        for length in sizes["w4Lengths"]:
+            t0 = time.perf_counter()
+            results = session.map_pow10(length)
+            ms = ms_since(t0)
+            check_pow10(results, length)
+            sample("W4", f"map_{length}_ms", ms)
+    elif w == "W5":
+        payload = make_payload(sizes["w5PushBytes"] // 8)
+        engines = session.engine_count
+        times, pulled = {}, []
+
+        def push_pull():
+            t0 = time.perf_counter()
+            session.push("a", payload)
+            times["push"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            pulled.extend(session.pull("a"))
+            times["pull"] = time.perf_counter() - t1
+
+        growth = measure_peak_growth(push_pull)
+        if len(pulled) != engines:
+            raise BenchError(f"W5: pull returned {len(pulled)} values, expected {engines}")
+        for i, value in enumerate(pulled):
+            check_same_array(value, payload, f"W5 pull from engine {i}")
+        pulled.clear()
+        megabytes = engines * sizes["w5PushBytes"] / 1e6
+        sample("W5", "push_MBps", megabytes / times["push"])
+        sample("W5", "pull_MBps", megabytes / times["pull"])
+        sample("W5", "peak_mem_ratio", growth / sizes["w5PushBytes"])
+        whole = make_payload(sizes["w5ScatterLength"], 1.0)
+        t2 = time.perf_counter()
+        session.scatter("part", whole)
+        scatter_s = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        gathered = session.gather("part")
+        gather_s = time.perf_counter() - t3
+        check_same_array(gathered, whole, "W5 gather")
+        scatter_mb = sizes["w5ScatterLength"] * 8 / 1e6
+        sample("W5", "scatter_MBps", scatter_mb / scatter_s)
+        sample("W5", "gather_MBps", scatter_mb / gather_s)
+
+
+def run(start, plan):
+    """Run the plan's workloads with sessions made by ``start(n, tmp_dir)``; every session is stopped."""
+    runs, sizes, tmp = plan["runs"], plan["sizes"], plan["tmpDir"]
+    wanted = plan["workloads"]
+    if "W1" in wanted:
+        try:
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                session = start(2, tmp)
+                start_ms = ms_since(t0)
+                track()
+                if session.engine_count != 2:
+                    stop_quietly(session, "W1")
+                    raise BenchError(f"W1: client sees {session.engine_count} engines, expected 2")
+                t1 = time.perf_counter()
+                session.stop()
+                sample("W1", "start_ms", start_ms)
+                sample("W1", "stop_ms", ms_since(t1))
+        except Exception as error:  # noqa: BLE001 - reported per workload, the run goes on
+            fail("W1", error)
+
+    middle = [w for w in wanted if w in ("W2", "W3", "W4", "W5")]
+    if middle:
+        session = None
+        try:
+            session = start(2, tmp)
+            track()
+        except Exception as error:  # noqa: BLE001
+            for w in middle:
+                fail(w, error)
+        if session is not None:
+            try:
+                for w in middle:
+                    try:
+                        for _ in range(runs):
+                            run_middle(w, session, sizes)
+                    except Exception as error:  # noqa: BLE001
+                        fail(w, error)
+            finally:
+                stop_quietly(session, middle[0])
+
+    if "W6" in wanted:
+        try:
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                session = start(sizes["w6Engines"], tmp)
+                start_ms = ms_since(t0)
+                track()
+                try:
+                    if session.engine_count != sizes["w6Engines"]:
+                        raise BenchError(f"W6: client sees {session.engine_count} engines, expected {sizes['w6Engines']}")
+                    sample("W6", "start_ms", start_ms)
+                    sample("W6", "tasks_per_s", time_balanced(session, sizes["w6Tasks"], "W6"))
+                finally:
+                    t1 = time.perf_counter()
+                    stop_quietly(session, "W6")
+                    sample("W6", "stop_ms", ms_since(t1))
+        except Exception as error:  # noqa: BLE001
+            fail("W6", error)
+
+
+def _terminate(_signum, _frame):
+    # The harness's time limit: unwind through the ``finally`` blocks so clusters are stopped.
+    raise KeyboardInterrupt("terminated by the bench harness (time limit)")
+
+
+def main(start):
+    signal.signal(signal.SIGTERM, _terminate)
+    plan = json.loads(sys.argv[1])
+    try:
+        run(start, plan)
+    finally:
+        emit("done")

@@ -1,0 +1,42 @@
+/**
+ * `npm run bench`: run tsparallel's workloads and the same workloads on the peers (ipyparallel, Dask, piscina,
+ * workerpool, raw ZeroMQ) in one run, then print a table of medians with ours/peer ratios, or with `--json` one JSON
+ * object per line. Progress goes to stderr. Exit status 1 when a workload failed or a process leaked, 2 on bad flags.
+ *
+ * Run it compiled: `npm run -s build && node --expose-gc dist/bench/run.js [flags]` (see bench/README.md).
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+import { runBench } from './lib/bench.js';
+import { parseBenchArgs } from './lib/options.js';
+import { describeSizes, jsonLines, notes, table } from './lib/report.js';
+
+async function main(): Promise<number> {
+  let options;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error((error as Error).message);
+    return 2;
+  }
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => interrupt.abort(new Error('interrupted (SIGINT)')));
+  process.once('SIGTERM', () => interrupt.abort(new Error('terminated (SIGTERM)')));
+
+  const header = `tsparallel bench · ${availableParallelism()} cores · node ${process.version} · runs ${options.runs} · ${describeSizes(options.sizes)}`;
+  console.error(header);
+  const results = await runBench(options, (line) => console.error(line), interrupt.signal);
+
+  if (options.json) {
+    for (const line of jsonLines(results)) console.log(line);
+    for (const line of notes(results)) console.error(line);
+  } else {
+    console.log(header);
+    console.log(table(results, options.systems));
+    const lines = notes(results);
+    if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
+  }
+  return results.failures.length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
