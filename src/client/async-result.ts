@@ -3,13 +3,13 @@
  * time limit, per-engine metadata and captured output, and `for await` over results as they arrive.
  * @module
  */
-import { CompositeError, RemoteError, TimeoutError } from '../core/errors.js';
+import { CompositeError, RemoteError, TimeoutError, TsParallelError } from '../core/errors.js';
 
 /** What is known about one request of a call (one engine's share of it). */
 export interface ResultMetadata {
   /** The request's message id. */
   msgId: string;
-  /** The engine it went to. */
+  /** The engine it went to (-1 until a load-balanced task is placed and answered). */
   engineId: number;
   /** Where it is: `pending`, `ok` or `error`. */
   status: 'pending' | 'ok' | 'error';
@@ -85,6 +85,7 @@ export class AsyncResult<T> implements Promise<T> {
   readonly #ordered: boolean;
   readonly #progress: ((p: Progress) => void)[] = [];
   readonly #arrival: Part[] = [];
+  readonly #abort?: (msgIds: readonly string[]) => Promise<void>;
   #promise?: Promise<T>;
 
   /**
@@ -96,8 +97,9 @@ export class AsyncResult<T> implements Promise<T> {
   constructor(
     parts: readonly Part[],
     combine: (values: unknown[]) => T,
-    options: { items?: (value: unknown) => Iterable<unknown>; ordered?: boolean } = {},
+    options: { items?: (value: unknown) => Iterable<unknown>; ordered?: boolean; abort?: (msgIds: readonly string[]) => Promise<void> } = {},
   ) {
+    this.#abort = options.abort;
     this.#parts = parts;
     this.metadata = parts.map((p) => p.metadata);
     this.#combine = combine;
@@ -187,6 +189,17 @@ export class AsyncResult<T> implements Promise<T> {
   /** Like `Promise.catch`. */
   catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<T | R> {
     return this.#result().catch(onrejected);
+  }
+
+  /**
+   * Abort the requests not answered yet: load-balanced tasks still queued are dropped (they fail with
+   * TaskAbortedError); running ones finish. Direct requests cannot be aborted.
+   * @throws TsParallelError for a result of direct requests.
+   */
+  async abort(): Promise<void> {
+    if (!this.#abort) throw new TsParallelError('only load-balanced tasks can be aborted; this result is of direct requests');
+    const pending = this.metadata.filter((m) => m.status === 'pending').map((m) => m.msgId);
+    if (pending.length) await this.#abort(pending);
   }
 
   /** Like `Promise.finally`. */

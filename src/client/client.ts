@@ -9,13 +9,16 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { connectionFileName, isControllerAlive, readConnectionFile, type ConnectionInfo } from '../core/connection.js';
-import { ConfigError, EngineDiedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../core/profile.js';
 import { Session, type Message } from '../core/protocol.js';
 import { deserialize } from '../core/serialize.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport, type TransportFactory } from '../core/transport.js';
-import { Part, remoteError } from './async-result.js';
+import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView, type ViewHost } from './direct-view.js';
+import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
 
@@ -59,9 +62,11 @@ export interface EngineInfo {
  * await client.close();
  * ```
  */
-export class Client implements ViewHost {
+export class Client implements ViewHost, BalancedHost {
   /** The engines, by id, as the controller last told. */
   readonly engines = new Map<number, EngineInfo>();
+  /** The ids of every request this client sent, oldest first. */
+  readonly history: string[] = [];
   readonly #session: Session;
   readonly #pending = new Map<string, Part>();
   readonly #waiters = new Map<string, (msg: Message) => void>();
@@ -130,6 +135,54 @@ export class Client implements ViewHost {
   }
 
   /**
+   * A load-balanced view: each task runs on whichever engine the controller's task policy picks, among every
+   * engine (default) or the listed ones.
+   */
+  loadBalancedView(targets?: readonly number[], options: TaskOptions = {}): LoadBalancedView {
+    return new LoadBalancedView(this, targets, options);
+  }
+
+  /** Abort tasks by id (or every request of an AsyncResult): queued ones are dropped, running ones finish. */
+  async abort(tasks: readonly string[] | AsyncResult<unknown>, options: { timeoutMs?: number } = {}): Promise<void> {
+    const msgIds = Array.isArray(tasks) ? tasks : (tasks as AsyncResult<unknown>).msgIds;
+    await this.#request('abort_request', { msgIds }, options.timeoutMs ?? 10_000);
+  }
+
+  /**
+   * Run finished load-balanced tasks again, under new ids: one value per task. (Not async: an AsyncResult is
+   * itself awaitable.) It rejects with a TsParallelError naming each task that cannot be resubmitted (unknown,
+   * unfinished, or no longer held by the controller).
+   */
+  resubmit(msgIds: readonly string[], options: { timeoutMs?: number } = {}): AsyncResult<unknown[]> {
+    const pairs = msgIds.map((old) => ({ old, new: randomUUID() }));
+    const parts = pairs.map((p) => {
+      const part = new Part({ msgId: p.new, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
+      this.#pending.set(p.new, part);
+      this.history.push(p.new);
+      return part;
+    });
+    const refuse = (error: Error) => {
+      for (const p of pairs) this.#pending.delete(p.new);
+      for (const part of parts) part.settle(undefined, error);
+    };
+    this.#request('resubmit_request', { tasks: pairs }, options.timeoutMs ?? 10_000).then((reply) => {
+      const content = reply.content as { status: string; problems?: string[] };
+      if (content.status !== 'ok') refuse(new TsParallelError(`cannot resubmit: ${(content.problems ?? []).join('; ')}`));
+    }, refuse);
+    return new AsyncResult(parts, (values) => values, { abort: (ids) => this.abort(ids) });
+  }
+
+  /** The controller's records of tasks (every client's), filtered by state, engine or ids. */
+  async taskRecords(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}, options: { timeoutMs?: number } = {}): Promise<TaskRecord[]> {
+    return (await this.#request('task_records_request', { filter }, options.timeoutMs ?? 10_000)).content.records as TaskRecord[];
+  }
+
+  /** Make the controller forget finished tasks (these ids, or all): frees their records. Resolves to how many. */
+  async purgeResults(msgIds?: readonly string[], options: { timeoutMs?: number } = {}): Promise<number> {
+    return (await this.#request('purge_request', msgIds ? { msgIds } : {}, options.timeoutMs ?? 10_000)).content.purged as number;
+  }
+
+  /**
    * Wait until at least `n` engines are registered.
    * @throws TimeoutError when they are not within `timeoutMs` (default 60000).
    */
@@ -174,10 +227,20 @@ export class Client implements ViewHost {
 
   /** Send one request to one engine. @internal */
   submit(engineId: number, type: string, content: Record<string, unknown>, buffers: Buffer[]): Part {
+    return this.#send(type, content, buffers, { target: engineId }, engineId);
+  }
+
+  /** Send one load-balanced request. @internal */
+  submitBalanced(type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): Part {
+    return this.#send(type, content, buffers, flags as Record<string, unknown>, -1);
+  }
+
+  #send(type: string, content: Record<string, unknown>, buffers: Buffer[], metadata: Record<string, unknown>, engineId: number): Part {
     if (this.#closed) throw new TransportError('this client is closed; connect again with Client.connect()');
-    const msg = this.#session.message(type, content, { metadata: { target: engineId }, buffers });
+    const msg = this.#session.message(type, content, { metadata, buffers });
     const part = new Part({ msgId: msg.header.msg_id, engineId, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
     this.#pending.set(msg.header.msg_id, part);
+    this.history.push(msg.header.msg_id);
     this.connection.send(this.#session.encode(msg));
     return part;
   }
@@ -224,8 +287,9 @@ export class Client implements ViewHost {
   }
 
   #settle(part: Part, msg: Message): void {
-    const content = msg.content as { status: string; stdout?: string; stderr?: string; error?: { name: string; message: string; stack?: string; engineId: number } };
-    const meta = msg.metadata as { started?: number; completed?: number };
+    const content = msg.content as { status: string; stdout?: string; stderr?: string; error?: WireError };
+    const meta = msg.metadata as { started?: number; completed?: number; engineId?: number };
+    if (typeof meta.engineId === 'number' && meta.engineId >= 0) part.metadata.engineId = meta.engineId;
     part.metadata.stdout = content.stdout ?? '';
     part.metadata.stderr = content.stderr ?? '';
     if (meta.started) part.metadata.started = new Date(meta.started);
@@ -239,9 +303,36 @@ export class Client implements ViewHost {
       return;
     }
     const e = content.error ?? { name: 'Error', message: 'unknown failure', engineId: part.metadata.engineId };
-    if (e.name === 'EngineDiedError') part.settle(undefined, new EngineDiedError(e.engineId, e.message));
-    else part.settle(undefined, remoteError(e));
+    part.settle(undefined, content.status === 'aborted' ? new TaskAbortedError(e.message) : localError(e));
   }
+}
+
+/** An error as it travels in a reply. */
+interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  engineId: number;
+  timeoutMs?: number;
+  /** `controller` for errors the controller made (engine died, time limit, dependency); absent for user code's. */
+  origin?: string;
+}
+
+/** Rebuild an error: the controller's own become our classes; anything raised by user code is a RemoteError. */
+function localError(e: WireError): Error {
+  if (e.origin === 'controller') {
+    switch (e.name) {
+      case 'EngineDiedError':
+        return new EngineDiedError(e.engineId, e.message);
+      case 'TimeoutError':
+        return new TimeoutError(e.message, e.timeoutMs ?? 0);
+      case 'TaskAbortedError':
+        return new TaskAbortedError(e.message);
+      case 'DependencyError':
+        return new DependencyError(e.message);
+    }
+  }
+  return remoteError(e);
 }
 
 function pickTransport(name: string, container: DependencyContainer): Transport {

@@ -108,8 +108,8 @@ function isSequence<T>(items: unknown): items is Sequence<T> {
   return Array.isArray(items) || ArrayBuffer.isView(items);
 }
 
-/** Serialize call arguments, naming the argument that cannot be sent. */
-function serializeArguments(args: readonly unknown[]): Buffer[] {
+/** Serialize call arguments, naming the argument that cannot be sent. @internal */
+export function serializeArguments(args: readonly unknown[]): Buffer[] {
   try {
     return serialize(args);
   } catch (cause) {
@@ -130,7 +130,8 @@ function serializeArguments(args: readonly unknown[]): Buffer[] {
   }
 }
 
-function serializeNamed(value: unknown, what: string): Buffer[] {
+/** Serialize a value, saying what it was when it cannot be sent. @internal */
+export function serializeNamed(value: unknown, what: string): Buffer[] {
   try {
     return serialize(value);
   } catch (cause) {

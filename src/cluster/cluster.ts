@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import debug from 'debug';
 import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { Client, type ConnectOptions } from '../client/client.js';
@@ -34,6 +35,11 @@ export interface ClusterOptions extends UserConfig {
   detached?: boolean;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
   onProgress?: (event: { registered: number; total: number }) => void;
+  /**
+   * Called with the cluster as soon as it exists, before its processes start: a caller that is interrupted while the
+   * cluster starts (Ctrl-C during a slow batch submission) can `stop()` it, which stops what was already launched.
+   */
+  onStarting?: (cluster: Cluster) => void;
 }
 
 /** What a running cluster records in the profile's `security/cluster[-ID].json`, for other processes to find it. */
@@ -44,6 +50,8 @@ export interface ClusterFile {
   profileDir: string;
   /** The process that started it (`tscluster start`, or the user's program). */
   pid: number;
+  /** The host of that process (pids only mean something there). Absent in files of older versions. */
+  hostname?: string;
   /** How many engines it was asked for. */
   n: number;
   /** When it started (ISO 8601). */
@@ -84,6 +92,8 @@ export class Cluster {
   #controllerLauncher?: Launcher;
   #stopped = false;
   #monitor?: Client;
+  /** When the cluster file was first written; later rewrites (after `addEngines`) keep it. */
+  #created?: string;
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -119,13 +129,14 @@ export class Cluster {
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const { profile, profileDir, projectDir, container: parent, detached, onProgress, ...overrides } = options;
+    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, ...overrides } = options;
     const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
     const config = loaded.config;
     const paths = await ensureProfileDirs(loaded.profile);
     const container = registerDefaults((parent ?? globalContainer).createChildContainer());
     const clusterId = await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
     const cluster = new Cluster(config, paths, clusterId, container, options);
+    onStarting?.(cluster);
     try {
       await cluster.#startController();
       if (config.n > 0) await cluster.addEngines(config.n);
@@ -178,6 +189,8 @@ export class Cluster {
     progress();
     await Promise.race([monitor.waitForEngines(target, { timeoutMs }), allExited]);
     log('%d engines registered', monitor.engines.size);
+    // Engines added to a running cluster are recorded too, so `tscluster stop` and `list` see them.
+    if (this.#created && !this.#stopped) await this.#writeClusterFile();
   }
 
   /**
@@ -225,6 +238,8 @@ export class Cluster {
       '--transport', transportName,
       '--heartbeat-ms', String(c.heartbeatMs),
       '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
+      '--task-policy', c.taskPolicy,
+      '--hwm', String(c.hwm),
       ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
     ];
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
@@ -252,8 +267,9 @@ export class Cluster {
       clusterId: this.clusterId,
       profileDir: this.profile.dir,
       pid: process.pid,
+      hostname: hostname(),
       n: this.config.n,
-      created: new Date().toISOString(),
+      created: (this.#created ??= new Date().toISOString()),
       connectionFiles: { client: this.clientConnectionFile, engine: this.engineConnectionFile },
       launchers: { controller: summary(this.#controllerLauncher!), engines: this.#engineLaunchers.map(summary) },
     };

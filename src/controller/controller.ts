@@ -8,8 +8,12 @@ import { unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../core/connection.js';
+import type { TaskPolicyName } from '../core/config.js';
 import { Session, type Message, type MessageHeader } from '../core/protocol.js';
 import type { Listener, Transport } from '../core/transport.js';
+import { TASK_POLICIES } from './policies/index.js';
+import type { TaskState } from '../core/tasks.js';
+import { TaskDispatcher } from './task-dispatcher.js';
 
 const log = debug('tsparallel:controller');
 
@@ -29,6 +33,10 @@ export interface ControllerOptions {
   heartbeatTimeoutMs: number;
   /** The HMAC key (default: a fresh one). */
   key?: string;
+  /** How load-balanced tasks pick an engine (default `leastload`). */
+  taskPolicy?: TaskPolicyName;
+  /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
+  hwm?: number;
 }
 
 /** What the controller knows of one engine. */
@@ -45,14 +53,6 @@ export interface EngineRecord {
   registered: number;
   /** When it last answered a ping (ms since epoch). */
   lastBeat: number;
-  /** Requests sent to it and not answered yet, by message id. */
-  pending: Set<string>;
-}
-
-interface PendingRequest {
-  client: Buffer;
-  engineId: number;
-  header: MessageHeader;
 }
 
 /** The controller process's core, usable in any process with any transport. */
@@ -65,8 +65,8 @@ export class Controller {
   readonly engines = new Map<number, EngineRecord>();
   readonly #byUuid = new Map<string, EngineRecord>();
   readonly #clients = new Map<string, Buffer>();
-  readonly #pending = new Map<string, PendingRequest>();
   readonly #session: Session;
+  readonly #tasks: TaskDispatcher;
   readonly #key: string;
   #nextId = 0;
   #clientListener?: Listener;
@@ -80,6 +80,24 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
     this.#session = new Session(this.#key);
+    this.#tasks = new TaskDispatcher(
+      {
+        toEngine: (id, frames) => {
+          const engine = this.engines.get(id);
+          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), frames);
+        },
+        toClient: (client, frames) => this.#clientListener!.send(client, frames),
+        replyError: (client, header, error) => this.#replyError(client, header, error),
+        reencode: (msg, newId) =>
+          this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }),
+        abortOnEngine: (id, msgIds) => {
+          const engine = this.engines.get(id);
+          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds })));
+        },
+      },
+      TASK_POLICIES[options.taskPolicy ?? 'leastload'],
+      options.hwm ?? 16,
+    );
   }
 
   /** Messages dropped so far (bad signature, replay, malformed), from clients and engines. */
@@ -174,10 +192,31 @@ export class Controller {
         return;
       case 'queue_status_request':
         this.#reply(identity, msg, 'queue_status_reply', {
-          engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: e.pending.size }])),
-          unassigned: 0,
+          engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: this.#tasks.loadOf(e.id) }])),
+          unassigned: this.#tasks.unassigned,
         });
         return;
+      case 'abort_request': {
+        const { msgIds = [] } = msg.content as { msgIds?: string[] };
+        this.#reply(identity, msg, 'abort_reply', { status: 'ok', ...this.#tasks.abort(msgIds) });
+        return;
+      }
+      case 'resubmit_request': {
+        const { tasks = [] } = msg.content as { tasks?: { old: string; new: string }[] };
+        const problems = this.#tasks.resubmit(identity, tasks);
+        this.#reply(identity, msg, 'resubmit_reply', problems.length ? { status: 'error', problems } : { status: 'ok' });
+        return;
+      }
+      case 'task_records_request': {
+        const { filter = {} } = msg.content as { filter?: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } };
+        this.#reply(identity, msg, 'task_records_reply', { records: this.#tasks.records(filter) });
+        return;
+      }
+      case 'purge_request': {
+        const { msgIds } = msg.content as { msgIds?: string[] };
+        this.#reply(identity, msg, 'purge_reply', { purged: this.#tasks.purge(msgIds) });
+        return;
+      }
       case 'shutdown_request':
         this.#reply(identity, msg, 'shutdown_reply', { status: 'ok' });
         setTimeout(() => void this.stop({ stopEngines: true }), 10);
@@ -187,16 +226,20 @@ export class Controller {
     log('unknown client message type %s', type);
   }
 
-  /** Forward a direct request to its target engine, unchanged, and remember who asked. */
+  /** Forward a direct request to its target engine, unchanged, or hand a load-balanced one to the dispatcher. */
   #route(client: Buffer, msg: Message, frames: Buffer[]): void {
+    if (msg.metadata.balanced === true) return this.#tasks.submit(client, msg, frames);
     const target = msg.metadata.target;
     const engine = typeof target === 'number' ? this.engines.get(target) : undefined;
     if (!engine) {
-      this.#replyError(client, msg, 'EngineDiedError', `engine ${String(target)} is not registered (known engines: ${[...this.engines.keys()].join(', ') || 'none'})`, typeof target === 'number' ? target : -1);
+      this.#replyError(client, msg.header, {
+        name: 'EngineDiedError',
+        message: `engine ${String(target)} is not registered (known engines: ${[...this.engines.keys()].join(', ') || 'none'})`,
+        engineId: typeof target === 'number' ? target : -1,
+      });
       return;
     }
-    this.#pending.set(msg.header.msg_id, { client, engineId: engine.id, header: msg.header });
-    engine.pending.add(msg.header.msg_id);
+    this.#tasks.recordDirect(client, msg, engine.id);
     this.#engineListener!.send(Buffer.from(engine.uuid), frames);
   }
 
@@ -216,14 +259,10 @@ export class Controller {
         return;
       }
     }
-    const pending = this.#pending.get(msg.parent.msg_id ?? '');
-    if (!pending) {
+    const engine = this.#byUuid.get(uuid);
+    if (!engine || !this.#tasks.complete(engine.id, msg.parent.msg_id ?? '', msg, frames)) {
       log('reply %s to an unknown request', msg.header.msg_type);
-      return;
     }
-    this.#pending.delete(msg.parent.msg_id!);
-    this.engines.get(pending.engineId)?.pending.delete(msg.parent.msg_id!);
-    this.#clientListener!.send(pending.client, frames);
   }
 
   #register(identity: Buffer, msg: Message): void {
@@ -238,10 +277,10 @@ export class Controller {
         hostname: content.hostname ?? '',
         registered: Date.now(),
         lastBeat: Date.now(),
-        pending: new Set(),
       };
       this.engines.set(engine.id, engine);
       this.#byUuid.set(uuid, engine);
+      this.#tasks.engineAdded(engine.id);
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header })));
@@ -252,14 +291,7 @@ export class Controller {
     if (!this.engines.delete(engine.id)) return;
     this.#byUuid.delete(engine.uuid);
     log('engine %d gone: %s', engine.id, reason);
-    for (const msgId of engine.pending) {
-      const pending = this.#pending.get(msgId);
-      this.#pending.delete(msgId);
-      if (pending) {
-        const fake: Message = { header: pending.header, parent: {}, metadata: {}, content: {}, buffers: [] };
-        this.#replyError(pending.client, fake, 'EngineDiedError', `engine ${engine.id} died before answering (${reason})`, engine.id);
-      }
-    }
+    this.#tasks.engineRemoved(engine.id, reason);
     this.#notify('engine_unregistered', { id: engine.id, reason });
   }
 
@@ -294,17 +326,14 @@ export class Controller {
     this.#clientListener!.send(to, this.#session.encode(this.#session.message(type, content, { parent: request.header })));
   }
 
-  #replyError(to: Buffer, request: Message, name: string, message: string, engineId: number): void {
-    const type = request.header.msg_type.replace(/_request$/, '_reply');
+  /** Answer a request with an error the controller makes (engine died, timeout, abort, impossible dependency). */
+  #replyError(to: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number }): void {
+    const type = request.msg_type.replace(/_request$/, '_reply');
+    const engineId = error.engineId ?? -1;
+    const status = error.name === 'TaskAbortedError' ? 'aborted' : 'error';
     this.#clientListener!.send(
       to,
-      this.#session.encode(
-        this.#session.message(
-          type,
-          { status: 'error', error: { name, message, engineId } },
-          { parent: request.header, metadata: { engineId } },
-        ),
-      ),
+      this.#session.encode(this.#session.message(type, { status, error: { ...error, engineId, origin: 'controller' } }, { parent: request, metadata: { engineId } })),
     );
   }
 }

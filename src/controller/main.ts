@@ -8,7 +8,9 @@ import { ConfigError } from '../core/errors.js';
 import type { RunningRole } from '../core/launcher.js';
 import { ensureProfileDirs, profilePaths } from '../core/profile.js';
 import type { TransportFactory } from '../core/transport.js';
+import type { TaskPolicyName } from '../core/config.js';
 import { Controller } from './controller.js';
+import { TASK_POLICIES } from './policies/index.js';
 
 /** The controller's command-line options, documented for `tscontroller --help`. */
 export const CONTROLLER_USAGE = `Usage: tscontroller [options]
@@ -19,6 +21,8 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --transport NAME            zeromq (default) or in-process
   --heartbeat-ms MS           how often engines are pinged (default 1000)
   --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default 10000)
+  --task-policy NAME          leastload (default) | lru | weighted | twobin | random
+  --hwm N                     load-balanced tasks one engine may hold at once (default 16; 0 = no limit)
   --parent-pid PID            exit when this process is gone
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
@@ -38,6 +42,8 @@ export function parseControllerArgs(argv: readonly string[]) {
         'heartbeat-ms': { type: 'string', default: '1000' },
         'heartbeat-timeout-ms': { type: 'string', default: '10000' },
         'parent-pid': { type: 'string' },
+        'task-policy': { type: 'string', default: 'leastload' },
+        hwm: { type: 'string', default: '16' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -55,10 +61,17 @@ export function parseControllerArgs(argv: readonly string[]) {
     heartbeatMs: positiveInt(values['heartbeat-ms']!, '--heartbeat-ms'),
     heartbeatTimeoutMs: positiveInt(values['heartbeat-timeout-ms']!, '--heartbeat-timeout-ms'),
     parentPid: values['parent-pid'] ? positiveInt(values['parent-pid'], '--parent-pid') : undefined,
+    taskPolicy: taskPolicy(values['task-policy']!),
+    hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
   };
+}
+
+function taskPolicy(name: string): TaskPolicyName {
+  if (!(name in TASK_POLICIES)) throw new ConfigError(`--task-policy takes one of ${Object.keys(TASK_POLICIES).join(', ')}, got '${name}'`);
+  return name as TaskPolicyName;
 }
 
 /** Parse a positive integer argument. @throws ConfigError naming the flag. */
@@ -79,6 +92,8 @@ export async function startController(argv: readonly string[], transports: Trans
     ip: args.ip,
     heartbeatMs: args.heartbeatMs,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
+    taskPolicy: args.taskPolicy,
+    hwm: args.hwm,
   });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));

@@ -21,7 +21,7 @@ export interface ControllerConfig {
   heartbeatTimeoutMs: number;
   /** How load-balanced tasks pick an engine (default `leastload`). */
   taskPolicy: TaskPolicyName;
-  /** How many load-balanced tasks an engine may hold at once (default 0 = no limit). */
+  /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm: number;
 }
 
@@ -69,7 +69,7 @@ export function defaultConfig(): ClusterConfig {
       heartbeatMs: 1000,
       heartbeatTimeoutMs: 10_000,
       taskPolicy: 'leastload',
-      hwm: 0,
+      hwm: 16,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
     launchers: {},

@@ -130,3 +130,6 @@ export class SerializationError extends TsParallelError {}
 
 /** A task was aborted before it ran. */
 export class TaskAbortedError extends TsParallelError {}
+
+/** A task's dependencies can never be met: a dependency failed, is unknown, or ran where no engine can follow it. */
+export class DependencyError extends TsParallelError {}

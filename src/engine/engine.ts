@@ -51,6 +51,8 @@ export class Engine {
   readonly #namespace: Namespace;
   readonly #session: Session;
   readonly #modules = new Map<string, (...args: unknown[]) => unknown>();
+  /** Requests the controller asked us not to start (timed out or aborted while queued here). */
+  readonly #aborted = new Set<string>();
   #resolveStopped!: (code: number) => void;
   #connection?: Connection;
   #heart?: Heart;
@@ -137,12 +139,22 @@ export class Engine {
       void this.stop(0, { unregister: false });
       return;
     }
+    if (msg.header.msg_type === 'abort_request') {
+      // Handled at once, not queued: it must overtake the requests it aborts.
+      for (const id of (msg.content as { msgIds?: string[] }).msgIds ?? []) this.#aborted.add(id);
+      return;
+    }
     // One request at a time, in arrival order, as an IPython engine does.
     this.#chain = this.#chain.then(() => this.#handle(msg));
   }
 
   async #handle(msg: Message): Promise<void> {
     const type = msg.header.msg_type;
+    if (this.#aborted.delete(msg.header.msg_id)) {
+      const error = { name: 'TaskAbortedError', message: `task ${msg.header.msg_id} was aborted before it started`, engineId: this.id };
+      this.#send(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
+      return;
+    }
     const started = Date.now();
     const outcome = await this.#namespace.capture(() => this.#run(type, msg));
     const completed = Date.now();

@@ -1,0 +1,134 @@
+/**
+ * `LoadBalancedView`: tasks go to whichever engine the controller's task policy picks, as IPython's
+ * `load_balanced_view()`; with retries, time limits, dependencies and abort.
+ * @module
+ */
+import { TsParallelError } from '../core/errors.js';
+import { encodeFunction } from '../core/functions.js';
+import type { TaskFlags } from '../core/tasks.js';
+import { AsyncResult, type Part } from './async-result.js';
+import { serializeArguments, serializeNamed, type RemoteFunction } from './direct-view.js';
+import type { Sequence } from './partition.js';
+
+/** A task another depends on: its AsyncResult (every request of it), or a task id. */
+export type Dependency = AsyncResult<unknown> | string;
+
+/** Flags of load-balanced calls; set them per call with `with()` or for every later call with `set()`. */
+export interface TaskOptions {
+  /** Run a task again on another engine, up to this many times, when it fails or its engine dies (default 0). */
+  retries?: number;
+  /** Fail a task with a TimeoutError when it has not finished this long after reaching an engine (default: no limit). */
+  timeoutMs?: number;
+  /** Tasks that must have succeeded before these run. */
+  after?: readonly Dependency[];
+  /** Tasks that must have succeeded, whose engine these must run on. */
+  follow?: readonly Dependency[];
+  /** Keep results in the controller after delivery (default false: memory stays bounded). */
+  keepResult?: boolean;
+}
+
+/** Options of {@link LoadBalancedView.map}. */
+export interface MapOptions {
+  /** Items per task (default 1). Larger chunks cost fewer messages; smaller ones balance better. */
+  chunksize?: number;
+  /** Yield results in the items' order (default true), or as they complete (`false`). */
+  ordered?: boolean;
+}
+
+/** What a load-balanced view needs from its client. */
+export interface BalancedHost {
+  /** Send one load-balanced request. */
+  submitBalanced(type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): Part;
+  /** Abort requests by id. */
+  abort(msgIds: readonly string[]): Promise<void>;
+}
+
+/**
+ * Tasks for whichever engine is free. Made by `client.loadBalancedView()` (any engine) or
+ * `client.loadBalancedView([1, 2])` (only those).
+ * @example
+ * ```ts
+ * const lview = client.loadBalancedView();
+ * for await (const v of lview.map(heavy, inputs, { ordered: false })) console.log(v);
+ * await lview.with({ retries: 2, timeoutMs: 30_000 }).apply(f, x);
+ * ```
+ */
+export class LoadBalancedView {
+  #options: TaskOptions;
+
+  /** @internal */
+  constructor(
+    private readonly host: BalancedHost,
+    private readonly targets: readonly number[] | undefined,
+    options: TaskOptions = {},
+  ) {
+    this.#options = { ...options };
+  }
+
+  /** The flags every call of this view uses. */
+  get options(): Readonly<TaskOptions> {
+    return this.#options;
+  }
+
+  /** A view like this one with these flags added, for the calls made through it. */
+  with(options: TaskOptions): LoadBalancedView {
+    return new LoadBalancedView(this.host, this.targets, { ...this.#options, ...options });
+  }
+
+  /** Add these flags for every later call of this view. */
+  set(options: TaskOptions): this {
+    this.#options = { ...this.#options, ...options };
+    return this;
+  }
+
+  /** Run `fn(...args)` once, on whichever engine is free. */
+  apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<Awaited<R>> {
+    const spec = encodeFunction(fn as (...a: never[]) => unknown);
+    const part = this.host.submitBalanced('apply_request', { fn: spec }, serializeArguments(args), this.#flags());
+    return new AsyncResult([part], (values) => values[0] as Awaited<R>, { abort: (ids) => this.host.abort(ids) });
+  }
+
+  /**
+   * Apply `fn` to every item, as tasks of `chunksize` items spread over free engines. Results stream as they
+   * complete (`for await`); awaiting gives them all, in the items' order.
+   */
+  map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>, options: MapOptions = {}): AsyncResult<Awaited<R>[]> {
+    const chunksize = options.chunksize ?? 1;
+    if (!Number.isInteger(chunksize) || chunksize < 1) {
+      throw new TsParallelError(`chunksize must be a whole number >= 1, got ${chunksize}`);
+    }
+    const spec = encodeFunction(fn as (...a: never[]) => unknown);
+    const seq: Sequence<T> = Array.isArray(items) || ArrayBuffer.isView(items) ? (items as Sequence<T>) : [...(items as Iterable<T>)];
+    const flags = this.#flags();
+    const parts: Part[] = [];
+    for (let i = 0; i < seq.length; i += chunksize) {
+      const chunk = ArrayBuffer.isView(seq)
+        ? (seq as unknown as Uint8Array).subarray(i, i + chunksize)
+        : Array.prototype.slice.call(seq, i, i + chunksize);
+      parts.push(this.host.submitBalanced('map_request', { fn: spec }, serializeNamed(chunk, 'the items to map'), flags));
+    }
+    return new AsyncResult(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], {
+      items: (v) => v as unknown[],
+      ordered: options.ordered ?? true,
+      abort: (ids) => this.host.abort(ids),
+    });
+  }
+
+  #flags(): TaskFlags {
+    const o = this.#options;
+    const ids = (deps: readonly Dependency[] | undefined) => deps?.flatMap((d) => (typeof d === 'string' ? [d] : d.msgIds));
+    if (o.retries !== undefined && (!Number.isInteger(o.retries) || o.retries < 0)) {
+      throw new TsParallelError(`retries must be a whole number >= 0, got ${o.retries}`);
+    }
+    if (o.timeoutMs !== undefined && !(o.timeoutMs > 0)) throw new TsParallelError(`timeoutMs must be a positive number of milliseconds, got ${o.timeoutMs}`);
+    return {
+      balanced: true,
+      targets: this.targets ? [...this.targets] : undefined,
+      retries: o.retries,
+      timeoutMs: o.timeoutMs,
+      after: ids(o.after),
+      follow: ids(o.follow),
+      keepResult: o.keepResult,
+    };
+  }
+}

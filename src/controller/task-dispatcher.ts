@@ -1,0 +1,460 @@
+/**
+ * The controller's book of tasks: a record of every request (direct or load-balanced), the queue of load-balanced
+ * tasks, their dependencies, retries, time limits and aborts, and the choice of engine by the task policy.
+ * @module
+ */
+import debug from 'debug';
+import type { Message, MessageHeader } from '../core/protocol.js';
+import { FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
+import type { Candidate, TaskPolicy } from './policies/index.js';
+
+const log = debug('tsparallel:controller');
+
+interface Task extends TaskRecord {
+  client: Buffer;
+  header: MessageHeader;
+  flags: TaskFlags;
+  retriesLeft: number;
+  tried: Set<number>;
+  /** The original frames, forwarded unchanged on the first dispatch. */
+  frames?: Buffer[];
+  /** The decoded request, re-signed for retries and resubmissions; dropped under memory pressure. */
+  message?: Message;
+  heldBytes: number;
+  followEngine?: number;
+  timer?: NodeJS.Timeout;
+  waitingOn: number;
+}
+
+/** The engine side the dispatcher sees. */
+interface EngineSlot extends Candidate {
+  alive: boolean;
+}
+
+/** How the dispatcher talks to the world; the controller provides these. */
+export interface DispatcherIO {
+  /** Send frames to an engine. */
+  toEngine(engineId: number, frames: Buffer[]): void;
+  /** Send frames to a client. */
+  toClient(client: Buffer, frames: Buffer[]): void;
+  /** Send a client an error reply to `request` made by the controller itself. */
+  replyError(client: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number }): void;
+  /** Sign a request again with a fresh header (new date, and a new id when given). */
+  reencode(message: Message, newMsgId?: string): Buffer[];
+  /** Tell an engine not to start these requests (they are dropped if still queued there). */
+  abortOnEngine(engineId: number, msgIds: string[]): void;
+}
+
+/** Limits that keep the controller's memory bounded. */
+export interface DispatcherLimits {
+  /** Bytes of finished requests kept for `resubmit` (default 64 MiB); the oldest go first. */
+  heldBytes: number;
+  /** Records kept (default 100000); the oldest finished ones go first. */
+  records: number;
+}
+
+/** The task book and load balancer of one controller. */
+export class TaskDispatcher {
+  readonly #tasks = new Map<string, Task>();
+  readonly #engines = new Map<number, EngineSlot>();
+  readonly #dependents = new Map<string, Set<Task>>();
+  readonly #held = new Set<Task>();
+  #heldBytes = 0;
+  #queue: Task[] = [];
+  #head = 0;
+  #clock = 0;
+  #scheduling = false;
+
+  constructor(
+    private readonly io: DispatcherIO,
+    private readonly policy: TaskPolicy,
+    private readonly hwm: number,
+    private readonly limits: DispatcherLimits = { heldBytes: 64 * 1024 * 1024, records: 100_000 },
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Load-balanced tasks not yet sent to an engine (queued or waiting on dependencies). */
+  get unassigned(): number {
+    let n = 0;
+    for (const t of this.#tasks.values()) if (t.state === 'queued' || t.state === 'waiting') n++;
+    return n;
+  }
+
+  /** Tasks each engine holds. */
+  loadOf(engineId: number): number {
+    return this.#engines.get(engineId)?.load ?? 0;
+  }
+
+  /** An engine registered: it can take tasks. */
+  engineAdded(id: number): void {
+    this.#engines.set(id, { id, load: 0, lastUsed: 0, alive: true });
+    this.#schedule();
+  }
+
+  /**
+   * An engine is gone: its load-balanced tasks run again elsewhere while they have retries left; the rest fail with
+   * EngineDiedError.
+   */
+  engineRemoved(id: number, reason: string): void {
+    const slot = this.#engines.get(id);
+    if (!slot) return;
+    slot.alive = false;
+    this.#engines.delete(id);
+    for (const t of [...this.#tasks.values()]) {
+      if (t.state !== 'running' || t.engineId !== id) continue;
+      clearTimeout(t.timer);
+      if (t.balanced && t.retriesLeft > 0) {
+        this.#retry(t, id);
+      } else {
+        this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id });
+      }
+    }
+    this.#schedule();
+  }
+
+  /** Record a direct request (sent by the controller to `engineId` itself). */
+  recordDirect(client: Buffer, msg: Message, engineId: number): void {
+    const t = this.#newTask(client, msg, undefined, {});
+    t.state = 'running';
+    t.engineId = engineId;
+    t.started = Date.now();
+    this.#engines.get(engineId)!.load++;
+  }
+
+  /** A client submitted a load-balanced task. */
+  submit(client: Buffer, msg: Message, frames: Buffer[]): void {
+    const flags = msg.metadata as TaskFlags;
+    const t = this.#newTask(client, msg, frames, flags);
+    this.#hold(t);
+    if (flags.targets?.length && !flags.targets.some((id) => this.#engines.has(id))) {
+      // Engines may still be coming: only fail targets that never existed or are gone for good when none is alive.
+      log('task %s targets engines %o, none of which is registered now; it waits', t.msgId, flags.targets);
+    }
+    this.#resolveDependencies(t);
+  }
+
+  /**
+   * An engine answered request `parentId`. Returns true when the reply was for a known task (and was forwarded, or
+   * absorbed by a retry).
+   */
+  complete(engineId: number, parentId: string, reply: Message, frames: Buffer[]): boolean {
+    const t = this.#tasks.get(parentId);
+    if (!t) return false;
+    const slot = this.#engines.get(engineId);
+    // The engine was busy with it until now, whatever became of the task meanwhile.
+    if (slot && t.engineId === engineId) slot.load = Math.max(0, slot.load - 1);
+    if (t.state !== 'running' || t.engineId !== engineId) {
+      // Timed out or aborted already: the client has its answer. The engine is free again.
+      this.#schedule();
+      return true;
+    }
+    clearTimeout(t.timer);
+    const content = reply.content as { status: string; error?: { name: string; message: string } };
+    if (content.status === 'error' && t.balanced && t.retriesLeft > 0) {
+      log('task %s failed on engine %d; running it again (%d retries left)', t.msgId, engineId, t.retriesLeft - 1);
+      this.#retry(t, engineId);
+      this.#schedule();
+      return true;
+    }
+    t.completed = Date.now();
+    t.resultBytes = reply.buffers.reduce((n, b) => n + b.length, 0);
+    if (content.status === 'ok') t.state = 'completed';
+    else if (content.status === 'aborted') t.state = 'aborted';
+    else {
+      t.state = 'failed';
+      t.error = content.error ? { name: content.error.name, message: content.error.message } : { name: 'Error', message: 'failed' };
+    }
+    this.io.toClient(t.client, frames);
+    this.#finished(t);
+    this.#schedule();
+    return true;
+  }
+
+  /** Abort tasks: queued and waiting ones are dropped at once; ones sent to an engine are dropped there if not started. */
+  abort(msgIds: readonly string[]): { aborted: string[]; running: string[] } {
+    const aborted: string[] = [];
+    const running = new Map<number, string[]>();
+    for (const id of msgIds) {
+      const t = this.#tasks.get(id);
+      if (!t) continue;
+      if (t.state === 'queued' || t.state === 'waiting') {
+        this.#fail(t, { name: 'TaskAbortedError', message: `task ${id} was aborted before it ran` }, 'aborted');
+        aborted.push(id);
+      } else if (t.state === 'running' && t.engineId !== undefined) {
+        const list = running.get(t.engineId) ?? [];
+        list.push(id);
+        running.set(t.engineId, list);
+      }
+    }
+    for (const [engineId, ids] of running) this.io.abortOnEngine(engineId, ids);
+    return { aborted, running: [...running.values()].flat() };
+  }
+
+  /**
+   * Run finished load-balanced tasks again under new ids (`pairs[i].new`, chosen by the client so it can wait for
+   * them). Returns the problems, one line each; nothing is resubmitted when there is any.
+   */
+  resubmit(client: Buffer, pairs: readonly { old: string; new: string }[]): string[] {
+    const problems: string[] = [];
+    for (const p of pairs) {
+      const t = this.#tasks.get(p.old);
+      if (!t) problems.push(`task ${p.old} is unknown (purged, or never submitted)`);
+      else if (!FINAL.has(t.state)) problems.push(`task ${p.old} is still ${t.state}; only finished tasks can be resubmitted`);
+      else if (!t.message) problems.push(`task ${p.old} is no longer held by the controller (its request was dropped to bound memory); submit it again`);
+    }
+    if (problems.length) return problems;
+    for (const p of pairs) {
+      const old = this.#tasks.get(p.old)!;
+      const frames = this.io.reencode(old.message!, p.new);
+      const msg: Message = { ...old.message!, header: { ...old.message!.header, msg_id: p.new } };
+      const t = this.#newTask(client, msg, frames, { ...old.flags, balanced: true, after: [], follow: [] });
+      this.#hold(t);
+      this.#enqueue(t);
+    }
+    this.#schedule();
+    return [];
+  }
+
+  /** Records matching a filter, oldest first. */
+  records(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}): TaskRecord[] {
+    const states = filter.state === undefined ? undefined : new Set(Array.isArray(filter.state) ? filter.state : [filter.state]);
+    const ids = filter.msgIds ? new Set(filter.msgIds) : undefined;
+    const out: TaskRecord[] = [];
+    for (const t of this.#tasks.values()) {
+      if (states && !states.has(t.state)) continue;
+      if (filter.engineId !== undefined && t.engineId !== filter.engineId) continue;
+      if (ids && !ids.has(t.msgId)) continue;
+      out.push({
+        msgId: t.msgId, type: t.type, balanced: t.balanced, state: t.state, engineId: t.engineId, submitted: t.submitted,
+        started: t.started, completed: t.completed, retries: t.retries, error: t.error, resultBytes: t.resultBytes,
+      });
+    }
+    return out;
+  }
+
+  /** Forget finished tasks (these ids, or all finished ones). Returns how many were forgotten. */
+  purge(msgIds?: readonly string[]): number {
+    let n = 0;
+    for (const id of msgIds ?? [...this.#tasks.keys()]) {
+      const t = this.#tasks.get(id);
+      if (t && FINAL.has(t.state)) {
+        this.#forget(t);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  #newTask(client: Buffer, msg: Message, frames: Buffer[] | undefined, flags: TaskFlags): Task {
+    const t: Task = {
+      msgId: msg.header.msg_id,
+      type: msg.header.msg_type,
+      balanced: flags.balanced === true,
+      state: 'queued',
+      submitted: Date.now(),
+      retries: 0,
+      client,
+      header: msg.header,
+      flags,
+      retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0)),
+      tried: new Set(),
+      frames,
+      message: flags.balanced ? msg : undefined,
+      heldBytes: 0,
+      waitingOn: 0,
+    };
+    this.#tasks.set(t.msgId, t);
+    if (this.#tasks.size > this.limits.records) this.#trimRecords();
+    return t;
+  }
+
+  /** Check `after` and `follow`: fail at once if impossible, wait if pending, queue if met. */
+  #resolveDependencies(t: Task): void {
+    const deps = [...(t.flags.after ?? []), ...(t.flags.follow ?? [])];
+    let waiting = 0;
+    for (const id of deps) {
+      const dep = this.#tasks.get(id);
+      if (!dep) return this.#fail(t, { name: 'DependencyError', message: `impossible dependency: task ${id} is unknown to the controller (never submitted, or purged)` });
+      if (dep.state === 'failed' || dep.state === 'aborted') {
+        return this.#fail(t, { name: 'DependencyError', message: `dependency ${id} ${dep.state === 'failed' ? 'failed' : 'was aborted'}, so this task cannot run` });
+      }
+      if (dep.state !== 'completed') {
+        waiting++;
+        let set = this.#dependents.get(id);
+        if (!set) this.#dependents.set(id, (set = new Set()));
+        set.add(t);
+      }
+    }
+    t.waitingOn = waiting;
+    if (waiting > 0) {
+      t.state = 'waiting';
+      return;
+    }
+    const follow = t.flags.follow ?? [];
+    if (follow.length) {
+      const where = new Set(follow.map((id) => this.#tasks.get(id)!.engineId));
+      if (where.size > 1) {
+        return this.#fail(t, { name: 'DependencyError', message: `impossible dependency: the tasks to follow ran on different engines (${[...where].join(', ')}), and a task runs on one` });
+      }
+      const [engineId] = where;
+      if (engineId === undefined || !this.#engines.has(engineId)) {
+        return this.#fail(t, { name: 'DependencyError', message: `impossible dependency: engine ${engineId}, where the tasks to follow ran, is gone` });
+      }
+      if (t.flags.targets?.length && !t.flags.targets.includes(engineId)) {
+        return this.#fail(t, { name: 'DependencyError', message: `impossible dependency: the tasks to follow ran on engine ${engineId}, which is not among this task's targets (${t.flags.targets.join(', ')})` });
+      }
+      t.followEngine = engineId;
+    }
+    this.#enqueue(t);
+    this.#schedule();
+  }
+
+  #enqueue(t: Task): void {
+    t.state = 'queued';
+    this.#queue.push(t);
+  }
+
+  #retry(t: Task, failedOn: number): void {
+    t.retriesLeft--;
+    t.retries++;
+    t.tried.add(failedOn);
+    t.engineId = undefined;
+    t.state = 'queued';
+    // Retries go first: they have waited longest.
+    this.#queue.splice(this.#head, 0, t);
+  }
+
+  /** Which engine may take `t` now, or undefined. */
+  #choose(t: Task): EngineSlot | undefined {
+    const candidates: EngineSlot[] = [];
+    let untried: EngineSlot[] | undefined;
+    for (const slot of this.#engines.values()) {
+      if (this.hwm > 0 && slot.load >= this.hwm) continue;
+      if (t.followEngine !== undefined && slot.id !== t.followEngine) continue;
+      if (t.flags.targets?.length && !t.flags.targets.includes(slot.id)) continue;
+      candidates.push(slot);
+    }
+    if (candidates.length === 0) return undefined;
+    if (t.tried.size) {
+      untried = candidates.filter((c) => !t.tried.has(c.id));
+      // Prefer another engine; fall back to a tried one only when no other engine could ever take it.
+      if (untried.length) return this.policy(untried, this.random) as EngineSlot;
+      const others = [...this.#engines.values()].some((s) => !t.tried.has(s.id) && (t.followEngine === undefined || s.id === t.followEngine) && (!t.flags.targets?.length || t.flags.targets.includes(s.id)));
+      if (others) return undefined;
+    }
+    return this.policy(candidates, this.random) as EngineSlot;
+  }
+
+  #hasCapacity(): boolean {
+    if (this.#engines.size === 0) return false;
+    if (this.hwm === 0) return true;
+    for (const s of this.#engines.values()) if (s.load < this.hwm) return true;
+    return false;
+  }
+
+  #schedule(): void {
+    if (this.#scheduling) return;
+    this.#scheduling = true;
+    try {
+      const blocked: Task[] = [];
+      while (this.#head < this.#queue.length && this.#hasCapacity()) {
+        const t = this.#queue[this.#head++]!;
+        if (t.state !== 'queued') continue;
+        const slot = this.#choose(t);
+        if (slot) this.#dispatch(t, slot);
+        else blocked.push(t);
+      }
+      if (blocked.length) {
+        this.#queue = blocked.concat(this.#queue.slice(this.#head));
+        this.#head = 0;
+      } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+    } finally {
+      this.#scheduling = false;
+    }
+  }
+
+  #dispatch(t: Task, slot: EngineSlot): void {
+    t.state = 'running';
+    t.engineId = slot.id;
+    t.started = Date.now();
+    slot.load++;
+    slot.lastUsed = ++this.#clock;
+    // The first dispatch forwards the client's frames unchanged; a retry needs a fresh signature, because an
+    // engine drops a signature it has seen (replay protection).
+    const frames = t.retries === 0 && t.frames ? t.frames : this.io.reencode(t.message!);
+    t.frames = undefined;
+    this.io.toEngine(slot.id, frames);
+    if (t.flags.timeoutMs && t.flags.timeoutMs > 0) {
+      const limit = t.flags.timeoutMs;
+      t.timer = setTimeout(() => {
+        if (t.state !== 'running') return;
+        const engineId = t.engineId!;
+        this.#fail(t, { name: 'TimeoutError', message: `task ${t.msgId} did not finish within ${limit} ms on engine ${engineId}; the engine was told to drop it`, engineId, timeoutMs: limit });
+        this.io.abortOnEngine(engineId, [t.msgId]);
+      }, limit);
+      t.timer.unref();
+    }
+  }
+
+  /** End a task with an error the controller makes (not an engine reply). */
+  #fail(t: Task, error: { name: string; message: string; engineId?: number; timeoutMs?: number }, state: TaskState = 'failed'): void {
+    clearTimeout(t.timer);
+    t.timer = undefined;
+    t.state = state;
+    t.completed = Date.now();
+    t.error = { name: error.name, message: error.message };
+    this.io.replyError(t.client, t.header, error);
+    this.#finished(t);
+  }
+
+  /** A task reached a final state: wake its dependents, and drop what memory it need not keep. */
+  #finished(t: Task): void {
+    t.frames = undefined;
+    if (!t.balanced) t.message = undefined;
+    const dependents = this.#dependents.get(t.msgId);
+    if (!dependents) return;
+    this.#dependents.delete(t.msgId);
+    for (const d of dependents) {
+      if (d.state !== 'waiting') continue;
+      if (t.state !== 'completed') {
+        this.#fail(d, { name: 'DependencyError', message: `dependency ${t.msgId} ${t.state === 'failed' ? 'failed' : 'was aborted'}, so this task cannot run` });
+      } else if (--d.waitingOn === 0) {
+        this.#resolveDependencies(d);
+      }
+    }
+  }
+
+  #hold(t: Task): void {
+    if (!t.message) return;
+    t.heldBytes = t.message.buffers.reduce((n, b) => n + b.length, 0) + 512;
+    this.#held.add(t);
+    this.#heldBytes += t.heldBytes;
+    for (const old of this.#held) {
+      if (this.#heldBytes <= this.limits.heldBytes) break;
+      // Only finished tasks give up their request; a pending one still needs it for a retry.
+      if (!FINAL.has(old.state)) continue;
+      this.#release(old);
+    }
+  }
+
+  #release(t: Task): void {
+    if (!this.#held.delete(t)) return;
+    this.#heldBytes -= t.heldBytes;
+    t.message = undefined;
+  }
+
+  #forget(t: Task): void {
+    this.#release(t);
+    this.#tasks.delete(t.msgId);
+  }
+
+  #trimRecords(): void {
+    for (const t of this.#tasks.values()) {
+      if (this.#tasks.size <= this.limits.records * 0.9) break;
+      if (FINAL.has(t.state)) this.#forget(t);
+    }
+  }
+}

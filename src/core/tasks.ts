@@ -1,0 +1,55 @@
+/**
+ * Tasks as the controller records them and clients query them.
+ * @module
+ */
+
+/** Where a task is. `completed`, `failed` and `aborted` are final. */
+export type TaskState = 'waiting' | 'queued' | 'running' | 'completed' | 'failed' | 'aborted';
+
+/** The states a task does not leave. */
+export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['completed', 'failed', 'aborted']);
+
+/** The flags a client sets on a load-balanced task (the request's metadata). */
+export interface TaskFlags {
+  /** Marks a load-balanced task. */
+  balanced?: boolean;
+  /** Engines it may run on (default: any). */
+  targets?: number[];
+  /** How many times to run it again after it fails or its engine dies. */
+  retries?: number;
+  /** Fail it with a TimeoutError when it has not finished this long after it was sent to an engine. */
+  timeoutMs?: number;
+  /** Tasks that must have succeeded before it runs. */
+  after?: string[];
+  /** Tasks that must have succeeded, on the engine it must run on. */
+  follow?: string[];
+  /** Keep its result in the controller after delivery. */
+  keepResult?: boolean;
+}
+
+/** What the controller keeps of one task; clients query these with `taskRecords()`. */
+export interface TaskRecord {
+  /** The request's message id (the task id). */
+  msgId: string;
+  /** The request type (`apply_request`, `map_request`, …). */
+  type: string;
+  /** Whether it went through the load balancer. */
+  balanced: boolean;
+  /** Where it is. */
+  state: TaskState;
+  /** The engine it ran (or runs) on. */
+  engineId?: number;
+  /** When the controller received it (ms since epoch). */
+  submitted: number;
+  /** When it was sent to its engine. */
+  started?: number;
+  /** When it ended. */
+  completed?: number;
+  /** How many times it was run again. */
+  retries: number;
+  /** Why it failed. */
+  error?: { name: string; message: string };
+  /** The size of its result in bytes. */
+  resultBytes?: number;
+}
+

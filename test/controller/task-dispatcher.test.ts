@@ -1,0 +1,95 @@
+/**
+ * The dispatcher's bookkeeping in isolation: the world around it is a recorder of what it sends.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Session, TASK_POLICIES, TaskDispatcher, type DispatcherIO } from '../../src/index.js';
+
+const session = new Session('k'.repeat(64));
+const client = Buffer.from('client');
+
+function recorder() {
+  const sent = { engine: [] as { id: number; msgId: string }[], errors: [] as { msgId: string; name: string }[], aborts: [] as string[] };
+  const io: DispatcherIO = {
+    toEngine: (id, frames) => sent.engine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
+    toClient: () => {},
+    replyError: (_c, header, error) => sent.errors.push({ msgId: header.msg_id, name: error.name }),
+    reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }),
+    abortOnEngine: (_id, ids) => sent.aborts.push(...ids),
+  };
+  return { io, sent };
+}
+
+function task(metadata: Record<string, unknown> = {}, bytes = 0) {
+  const msg = session.message('apply_request', {}, { metadata: { balanced: true, ...metadata }, buffers: bytes ? [Buffer.alloc(bytes)] : [] });
+  return { msg, frames: session.encode(msg) };
+}
+
+const reply = (request: { msg: { header: any } }, status = 'ok') => {
+  const msg = session.message('apply_reply', { status }, { parent: request.msg.header });
+  return { msg, frames: session.encode(msg) };
+};
+
+describe('TaskDispatcher', () => {
+  it('keeps at most hwm tasks on an engine and queues the rest', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 2);
+    d.engineAdded(0);
+    const tasks = [task(), task(), task()];
+    for (const t of tasks) d.submit(client, t.msg, t.frames);
+    assert.equal(sent.engine.length, 2);
+    assert.equal(d.unassigned, 1);
+    d.complete(0, tasks[0]!.msg.header.msg_id, reply(tasks[0]!).msg, reply(tasks[0]!).frames);
+    assert.equal(sent.engine.length, 3);
+    assert.equal(d.unassigned, 0);
+  });
+
+  it('waits for engines when there are none, then places queued tasks', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0);
+    const t = task();
+    d.submit(client, t.msg, t.frames);
+    assert.equal(sent.engine.length, 0);
+    d.engineAdded(4);
+    assert.deepEqual(sent.engine, [{ id: 4, msgId: t.msg.header.msg_id }]);
+  });
+
+  it('drops held requests of finished tasks past its byte budget, oldest first, and says so on resubmit', () => {
+    const { io } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0, { heldBytes: 3000, records: 1000 });
+    d.engineAdded(0);
+    const a = task({}, 2000);
+    d.submit(client, a.msg, a.frames);
+    d.complete(0, a.msg.header.msg_id, reply(a).msg, reply(a).frames);
+    const b = task({}, 2000); // over budget now: a (finished) gives up its request
+    d.submit(client, b.msg, b.frames);
+    assert.match(d.resubmit(client, [{ old: a.msg.header.msg_id, new: 'n1' }])[0]!, /no longer held/);
+    d.complete(0, b.msg.header.msg_id, reply(b).msg, reply(b).frames);
+    assert.deepEqual(d.resubmit(client, [{ old: b.msg.header.msg_id, new: 'n2' }]), []);
+  });
+
+  it('keeps the number of records bounded, forgetting the oldest finished ones', () => {
+    const { io } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0, { heldBytes: 1 << 20, records: 100 });
+    d.engineAdded(0);
+    for (let i = 0; i < 500; i++) {
+      const t = task();
+      d.submit(client, t.msg, t.frames);
+      d.complete(0, t.msg.header.msg_id, reply(t).msg, reply(t).frames);
+    }
+    assert.ok(d.records().length <= 100, `${d.records().length} records`);
+  });
+
+  it('purges finished records but never unfinished ones', () => {
+    const { io } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0);
+    d.engineAdded(0);
+    const done = task();
+    const running = task();
+    d.submit(client, done.msg, done.frames);
+    d.submit(client, running.msg, running.frames);
+    d.complete(0, done.msg.header.msg_id, reply(done).msg, reply(done).frames);
+    assert.equal(d.purge(), 1);
+    assert.deepEqual(d.records().map((r) => r.msgId), [running.msg.header.msg_id]);
+  });
+});

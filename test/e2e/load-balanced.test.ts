@@ -1,0 +1,284 @@
+/**
+ * Load-balanced tasks end to end: real engine processes, the controller's dispatcher and task policies.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  createCluster, DependencyError, EngineDiedError, range, RemoteError, TaskAbortedError, TimeoutError,
+  type Client, type Cluster, type ClusterOptions,
+} from '../../src/index.js';
+import { FAST_HEARTBEAT, tempDir } from '../support/cluster.js';
+
+async function start(n: number, options: ClusterOptions = {}) {
+  const tmp = await tempDir();
+  const cluster = await createCluster({ n, profileDir: tmp.dir, projectDir: null, ...options, controller: { ...FAST_HEARTBEAT, ...options.controller } });
+  const client = await cluster.connect();
+  return {
+    tmp, cluster, client,
+    async [Symbol.asyncDispose]() {
+      await cluster.stop();
+      await tmp.remove();
+    },
+  };
+}
+
+const failure = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => undefined, (e: unknown) => e);
+
+describe('a load-balanced view over 2 engines', () => {
+  let cluster: Cluster;
+  let client: Client;
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  before(async () => ({ tmp, cluster, client } = await start(2)));
+  after(async () => {
+    await cluster.stop();
+    await tmp.remove();
+  });
+
+  it('runs one task on whichever engine is free', async () => {
+    const r = client.loadBalancedView().apply((a: number, b: number) => a * b, 6, 7);
+    assert.equal(await r, 42);
+    assert.ok([0, 1].includes(r.metadata[0]!.engineId));
+  });
+
+  it('completes 10,000 tiny tasks with every result correct and in order', async () => {
+    const results = await client.loadBalancedView().map((x: number) => x * 3 + 1, range(10_000));
+    assert.equal(results.length, 10_000);
+    results.forEach((v, i) => assert.equal(v, i * 3 + 1));
+  });
+
+  it('maps in chunks, streams results as they complete (unordered) and reports progress', async () => {
+    const ar = client.loadBalancedView().map((x: number) => new Promise((r) => setTimeout(() => r(x), (10 - x) * 20)), range(10), { chunksize: 2, ordered: false });
+    assert.equal(ar.msgIds.length, 5);
+    const events: number[] = [];
+    ar.onProgress((p) => events.push(p.done));
+    const seen: unknown[] = [];
+    for await (const v of ar) seen.push(v);
+    assert.deepEqual([...seen].sort((a, b) => (a as number) - (b as number)), range(10));
+    assert.notDeepEqual(seen, range(10), 'the slow first chunks come last');
+    assert.deepEqual(events, [1, 2, 3, 4, 5]);
+    assert.deepEqual(await ar, range(10), 'awaiting gives the items’ order');
+  });
+
+  it('restricts tasks to chosen engines', async () => {
+    const r = client.loadBalancedView([1]).map(() => 0, range(6));
+    await r;
+    assert.deepEqual(new Set(r.metadata.map((m) => m.engineId)), new Set([1]));
+  });
+
+  it('with() sets flags for its calls only; set() for every later call', async () => {
+    const lview = client.loadBalancedView();
+    const once = lview.with({ retries: 3 });
+    assert.equal(once.options.retries, 3);
+    assert.equal(lview.options.retries, undefined);
+    lview.set({ retries: 1 });
+    assert.equal(lview.options.retries, 1);
+    assert.throws(() => lview.with({ retries: -1 }).apply(() => 1), /retries must be a whole number/);
+    assert.throws(() => lview.map((x: number) => x, [1], { chunksize: 0 }), /chunksize must be a whole number/);
+  });
+
+  it('runs a failing task again on another engine with retries, and fails with the last error without', async () => {
+    const marker = path.join(tmp.dir, 'failed-once');
+    const flaky = (file: string) => {
+      const fs = process.getBuiltinModule('node:fs');
+      if (!fs.existsSync(file)) {
+        fs.writeFileSync(file, String(process.pid));
+        throw new Error('first attempt fails');
+      }
+      return process.pid;
+    };
+    const r = client.loadBalancedView().with({ retries: 1 }).apply(flaky, marker);
+    const pid = await r;
+    const { readFileSync } = await import('node:fs');
+    assert.notEqual(String(pid), readFileSync(marker, 'utf8'), 'the retry ran on the other engine');
+    const [record] = await client.taskRecords({ msgIds: r.msgIds });
+    assert.equal(record!.retries, 1);
+    assert.equal(record!.state, 'completed');
+
+    const err = await failure(client.loadBalancedView().apply(flaky, marker + '-2'));
+    assert.ok(err instanceof RemoteError);
+    assert.match(err.message, /first attempt fails/);
+  });
+
+  it('fails a task that runs too long with TimeoutError, and its engine drops it if it had not started', async () => {
+    const lview = client.loadBalancedView([0]);
+    const blocker = lview.apply(() => new Promise((r) => setTimeout(() => r('slow done'), 800)));
+    const queued = lview.with({ timeoutMs: 150 }).apply(() => ((globalThis as any).queuedRan = true));
+    const err = await failure(queued);
+    assert.ok(err instanceof TimeoutError, String(err));
+    assert.match(err.message, /did not finish within 150 ms on engine 0/);
+    assert.equal(await blocker, 'slow done');
+    const ran = await failure(client.view(0).pull('queuedRan'));
+    assert.ok(ran instanceof RemoteError && ran.remoteName === 'ReferenceError', 'the timed-out task never ran');
+    const [record] = await client.taskRecords({ msgIds: queued.msgIds });
+    assert.equal(record!.state, 'failed');
+    assert.equal(record!.error?.name, 'TimeoutError');
+  });
+
+  it('runs `after` tasks only once their dependencies succeeded', async () => {
+    const lview = client.loadBalancedView();
+    const first = lview.apply(() => new Promise((r) => setTimeout(() => r(1), 300)));
+    const second = lview.with({ after: [first] }).apply(() => 2);
+    assert.equal(await second, 2);
+    assert.ok(second.metadata[0]!.started! >= first.metadata[0]!.completed!, 'started after the dependency completed');
+  });
+
+  it('runs `follow` tasks on the engine their dependency ran on', async () => {
+    const lview = client.loadBalancedView();
+    for (let i = 0; i < 4; i++) {
+      const put = lview.apply(() => ((globalThis as any).followed = process.pid));
+      const get = lview.with({ follow: [put] }).apply(() => (globalThis as any).followed === process.pid);
+      assert.equal(await get, true);
+      assert.equal(get.metadata[0]!.engineId, put.metadata[0]!.engineId);
+    }
+  });
+
+  it('fails impossible dependencies at once with a clear DependencyError', async () => {
+    const lview = client.loadBalancedView();
+    const unknown = await failure(lview.with({ after: ['no-such-task'] }).apply(() => 1));
+    assert.ok(unknown instanceof DependencyError);
+    assert.match(unknown.message, /no-such-task is unknown/);
+
+    const failed = lview.apply(() => {
+      throw new Error('dep fails');
+    });
+    await failure(failed);
+    const afterFailed = await failure(lview.with({ after: [failed] }).apply(() => 1));
+    assert.ok(afterFailed instanceof DependencyError);
+    assert.match(afterFailed.message, /failed, so this task cannot run/);
+
+    const on0 = client.loadBalancedView([0]).apply(() => 0);
+    const on1 = client.loadBalancedView([1]).apply(() => 1);
+    await Promise.all([on0, on1]);
+    const split = await failure(lview.with({ follow: [on0, on1] }).apply(() => 1));
+    assert.ok(split instanceof DependencyError);
+    assert.match(split.message, /ran on different engines/);
+  });
+
+  it('fails a waiting task when its dependency fails later', async () => {
+    const lview = client.loadBalancedView();
+    const dep = lview.apply(() => new Promise((_, reject) => setTimeout(() => reject(new Error('late failure')), 200)));
+    const waiting = lview.with({ after: [dep] }).apply(() => 1);
+    const err = await failure(waiting);
+    assert.ok(err instanceof DependencyError, String(err));
+  });
+
+  it('resubmits finished tasks under new ids, and keeps a history', async () => {
+    const lview = client.loadBalancedView();
+    const r = lview.apply((x: number) => x + 100, 1);
+    await r;
+    const again = client.resubmit(r.msgIds);
+    assert.deepEqual(await again, [101]);
+    assert.notDeepEqual(again.msgIds, r.msgIds);
+    assert.ok(client.history.includes(r.msgIds[0]!) && client.history.includes(again.msgIds[0]!));
+    await assert.rejects(client.resubmit(['never-was']).get(), /never-was is unknown/);
+  });
+
+  it('answers record queries by state and engine, and purges finished records', async () => {
+    const lview = client.loadBalancedView();
+    const bad = lview.apply(() => {
+      throw new Error('for the records');
+    });
+    await failure(bad);
+    const failedRecords = await client.taskRecords({ state: 'failed' });
+    const mine = failedRecords.find((rec) => rec.msgId === bad.msgIds[0]);
+    assert.ok(mine, 'the failed task is among the failed records');
+    assert.equal(mine.error?.name, 'Error');
+    assert.ok(failedRecords.every((rec) => rec.state === 'failed'));
+    const on1 = await client.taskRecords({ engineId: 1 });
+    assert.ok(on1.length > 0 && on1.every((rec) => rec.engineId === 1));
+    const purged = await client.purgeResults(bad.msgIds);
+    assert.equal(purged, 1);
+    assert.deepEqual(await client.taskRecords({ msgIds: bad.msgIds }), []);
+    assert.ok((await client.purgeResults()) > 0);
+    const status = (await client.queueStatus()) as { unassigned: number };
+    assert.equal(status.unassigned, 0);
+  });
+});
+
+describe('task policies and the high-water mark', () => {
+  it('lru takes engines in turn', async () => {
+    await using c = await start(2, { controller: { taskPolicy: 'lru', hwm: 0 } });
+    const r = c.client.loadBalancedView().map(() => 0, range(6));
+    await r;
+    assert.deepEqual(r.metadata.map((m) => m.engineId), [0, 1, 0, 1, 0, 1]);
+  });
+
+  it('leastload sends work to the engine that is not busy', async () => {
+    await using c = await start(2, { controller: { taskPolicy: 'leastload' } });
+    const lview = c.client.loadBalancedView();
+    const long = lview.apply(() => new Promise((r) => setTimeout(r, 1000)));
+    await new Promise((r) => setTimeout(r, 50));
+    const busy = long.metadata[0]!.engineId === -1 ? undefined : long.metadata[0]!.engineId;
+    const quick: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const q = lview.apply(() => 1);
+      await q;
+      quick.push(q.metadata[0]!.engineId);
+    }
+    await long;
+    const longEngine = long.metadata[0]!.engineId;
+    assert.ok(busy === undefined || busy === longEngine);
+    assert.deepEqual(quick, Array(4).fill(1 - longEngine));
+  });
+
+  it('hwm 1 keeps one task per engine: the rest wait in the controller, where abort drops them', async () => {
+    await using c = await start(1, { controller: { hwm: 1 } });
+    const lview = c.client.loadBalancedView();
+    const running = lview.apply(() => new Promise((r) => setTimeout(() => r('finished'), 500)));
+    const queued = lview.map((x: number) => x, range(5));
+    const status = (await c.client.queueStatus()) as { unassigned: number; engines: Record<string, { pending: number }> };
+    assert.equal(status.engines['0']!.pending, 1);
+    assert.equal(status.unassigned, 5);
+    await queued.abort();
+    const err = await failure(queued);
+    assert.ok(err instanceof TaskAbortedError || ((err as any).errors ?? []).every((e: unknown) => e instanceof TaskAbortedError), String(err));
+    assert.equal(await running, 'finished', 'the running task finishes');
+    const records = await c.client.taskRecords({ msgIds: queued.msgIds });
+    assert.deepEqual(records.map((r) => r.state), Array(5).fill('aborted'));
+  });
+
+  it('client.abort drops tasks queued on an engine before they start', async () => {
+    await using c = await start(1, { controller: { hwm: 0 } });
+    const lview = c.client.loadBalancedView();
+    const running = lview.apply(() => new Promise((r) => setTimeout(() => r('done'), 400)));
+    const queued = lview.apply(() => ((globalThis as any).abortedRan = true));
+    await new Promise((r) => setTimeout(r, 50));
+    await c.client.abort(queued);
+    assert.ok((await failure(queued)) instanceof TaskAbortedError);
+    assert.equal(await running, 'done');
+    const ran = await failure(c.client.view(0).pull('abortedRan'));
+    assert.ok(ran instanceof RemoteError, 'the aborted task never ran');
+  });
+});
+
+describe('engine death under load-balanced tasks', () => {
+  const killer = (file: string) => {
+    const fs = process.getBuiltinModule('node:fs');
+    if (!fs.existsSync(file)) {
+      fs.writeFileSync(file, String(process.pid));
+      process.kill(process.pid, 'SIGKILL');
+    }
+    return process.pid;
+  };
+
+  it('a task that kills its engine succeeds on another engine with retries: 1', async () => {
+    await using c = await start(2);
+    const marker = path.join(c.tmp.dir, 'killed');
+    const r = c.client.loadBalancedView().with({ retries: 1 }).apply(killer, marker);
+    const pid = await r;
+    assert.ok(existsSync(marker));
+    const { readFileSync } = await import('node:fs');
+    assert.notEqual(String(pid), readFileSync(marker, 'utf8'));
+    assert.equal(c.client.ids.length, 1, 'the killed engine left');
+    assert.deepEqual(await c.client.loadBalancedView().map((x: number) => x + 1, [1, 2]), [2, 3], 'the cluster keeps serving');
+  });
+
+  it('with retries: 0 it fails with EngineDiedError', async () => {
+    await using c = await start(2);
+    const err = await failure(c.client.loadBalancedView().apply(killer, path.join(c.tmp.dir, 'killed')));
+    assert.ok(err instanceof EngineDiedError, String(err));
+    assert.deepEqual(await c.client.loadBalancedView().apply(() => 'ok'), 'ok');
+  });
+});
