@@ -6,27 +6,17 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, createCluster, fromModule, range, type Cluster } from '../../src/index.js';
-import { distEntry, isAlive, tempDir } from '../support/cluster.js';
+import { distEntry, isAlive, startTestCluster, tempDir, type TestCluster } from '../support/cluster.js';
 
 const run = promisify(execFile);
 const SEED = [0, 1, 1024, 59049, 1048576, 9765625, 60466176, 282475249, 1073741824, 3486784401, 10000000000, 25937424601, 61917364224, 137858491849, 289254654976];
 
 describe('a local cluster of 4 engines over ZeroMQ', () => {
+  let t: TestCluster;
   let cluster: Cluster;
   let client: Client;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-
-  before(async () => {
-    tmp = await tempDir();
-    cluster = await createCluster({ n: 4, profileDir: tmp.dir, projectDir: null });
-    client = await cluster.connect();
-  });
-  after(async () => {
-    const pids = cluster.pids;
-    await cluster.stop();
-    for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} survived stop()`);
-    await tmp.remove();
-  });
+  before(async () => ({ cluster, client } = t = await startTestCluster(4)));
+  after(() => t.stop());
 
   it('knows its engine ids and started 5 processes (controller + 4 engines)', () => {
     assert.deepEqual(client.ids, [0, 1, 2, 3]);
@@ -140,7 +130,7 @@ describe('a local cluster of 4 engines over ZeroMQ', () => {
   it('lets a second process connect to the running cluster by profile directory', async () => {
     const script = `
       import { Client } from ${JSON.stringify(distEntry())};
-      const client = await Client.connect({ profileDir: ${JSON.stringify(tmp.dir)} });
+      const client = await Client.connect({ profileDir: ${JSON.stringify(t.dir)} });
       const r = await client.view().map((x) => x + 1, [1, 2, 3]);
       console.log(JSON.stringify({ ids: client.ids, r }));
       await client.close();`;

@@ -5,25 +5,14 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, CompositeError, createCluster, EngineDiedError, fromModule, RemoteError, SerializationError, type Cluster } from '../../src/index.js';
-import { FAST_HEARTBEAT, isAlive, tempDir, waitUntil } from '../support/cluster.js';
+import { Client, CompositeError, createCluster, EngineDiedError, fromModule, RemoteError, SerializationError } from '../../src/index.js';
+import { FAST_HEARTBEAT, isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 
 describe('errors from a running cluster', () => {
-  let cluster: Cluster;
+  let t: TestCluster;
   let client: Client;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-
-  before(async () => {
-    tmp = await tempDir();
-    cluster = await createCluster({ n: 2, profileDir: tmp.dir, projectDir: null, controller: { ...FAST_HEARTBEAT } });
-    client = await cluster.connect();
-  });
-  after(async () => {
-    const pids = cluster.pids;
-    await cluster.stop();
-    for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} survived stop()`);
-    await tmp.remove();
-  });
+  before(async () => ({ client } = t = await startTestCluster(2, { controller: { ...FAST_HEARTBEAT } })));
+  after(() => t.stop());
 
   it('rejects with RemoteError carrying engine id, remote name, message and stack', async () => {
     const err = await client.view(1).apply(() => {
@@ -146,9 +135,8 @@ describe('connection failures', () => {
 
 describe('engine and controller death', () => {
   it('declares a killed engine dead, fails its task with EngineDiedError, and keeps serving the rest', async () => {
-    const tmp = await tempDir();
-    await using cluster = await createCluster({ n: 2, profileDir: tmp.dir, projectDir: null, controller: { ...FAST_HEARTBEAT } });
-    const client = await cluster.connect();
+    await using t = await startTestCluster(2, { controller: { ...FAST_HEARTBEAT } });
+    const client = t.client;
     const [pid0] = await client.view([0]).apply(() => process.pid);
     const task = client.view(0).apply(() => new Promise((r) => setTimeout(r, 60_000)));
     const outcome = task.then(() => 'resolved', (e: unknown) => e);
@@ -161,13 +149,11 @@ describe('engine and controller death', () => {
     assert.deepEqual(await client.view().apply(() => 'alive'), ['alive']);
     // A request to the dead engine fails at once.
     await assert.rejects(client.view(0).apply(() => 1), (e: unknown) => e instanceof EngineDiedError);
-    await tmp.remove();
   });
 
   it('does not take an engine busy with a long synchronous task for a dead one', async () => {
-    const tmp = await tempDir();
-    await using cluster = await createCluster({ n: 1, profileDir: tmp.dir, projectDir: null, controller: { heartbeatMs: 100, heartbeatTimeoutMs: 600 } });
-    const client = await cluster.connect();
+    await using t = await startTestCluster(1, { controller: { heartbeatMs: 100, heartbeatTimeoutMs: 600 } });
+    const client = t.client;
     const spin = await client.view(0).apply(() => {
       const end = Date.now() + 2000;
       let n = 0;
@@ -176,7 +162,6 @@ describe('engine and controller death', () => {
     });
     assert.equal(spin, true);
     assert.deepEqual(client.ids, [0]);
-    await tmp.remove();
   });
 
   it('engines exit by themselves when their controller is gone', async () => {

@@ -6,35 +6,20 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  createCluster, DependencyError, EngineDiedError, range, RemoteError, TaskAbortedError, TimeoutError,
-  type Client, type Cluster, type ClusterOptions,
+  DependencyError, EngineDiedError, range, RemoteError, TaskAbortedError, TimeoutError, type Client, type ClusterOptions,
 } from '../../src/index.js';
-import { FAST_HEARTBEAT, tempDir } from '../support/cluster.js';
+import { FAST_HEARTBEAT, startTestCluster, type TestCluster } from '../support/cluster.js';
 
-async function start(n: number, options: ClusterOptions = {}) {
-  const tmp = await tempDir();
-  const cluster = await createCluster({ n, profileDir: tmp.dir, projectDir: null, ...options, controller: { ...FAST_HEARTBEAT, ...options.controller } });
-  const client = await cluster.connect();
-  return {
-    tmp, cluster, client,
-    async [Symbol.asyncDispose]() {
-      await cluster.stop();
-      await tmp.remove();
-    },
-  };
-}
+const start = (n: number, options: ClusterOptions = {}) =>
+  startTestCluster(n, { ...options, controller: { ...FAST_HEARTBEAT, ...options.controller } });
 
 const failure = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => undefined, (e: unknown) => e);
 
 describe('a load-balanced view over 2 engines', () => {
-  let cluster: Cluster;
+  let t: TestCluster;
   let client: Client;
-  let tmp: Awaited<ReturnType<typeof tempDir>>;
-  before(async () => ({ tmp, cluster, client } = await start(2)));
-  after(async () => {
-    await cluster.stop();
-    await tmp.remove();
-  });
+  before(async () => ({ client } = t = await start(2)));
+  after(() => t.stop());
 
   it('runs one task on whichever engine is free', async () => {
     const r = client.loadBalancedView().apply((a: number, b: number) => a * b, 6, 7);
@@ -79,7 +64,7 @@ describe('a load-balanced view over 2 engines', () => {
   });
 
   it('runs a failing task again on another engine with retries, and fails with the last error without', async () => {
-    const marker = path.join(tmp.dir, 'failed-once');
+    const marker = path.join(t.dir, 'failed-once');
     const flaky = (file: string) => {
       const fs = process.getBuiltinModule('node:fs');
       if (!fs.existsSync(file)) {
@@ -265,7 +250,7 @@ describe('engine death under load-balanced tasks', () => {
 
   it('a task that kills its engine succeeds on another engine with retries: 1', async () => {
     await using c = await start(2);
-    const marker = path.join(c.tmp.dir, 'killed');
+    const marker = path.join(c.dir, 'killed');
     const r = c.client.loadBalancedView().with({ retries: 1 }).apply(killer, marker);
     const pid = await r;
     assert.ok(existsSync(marker));
@@ -277,7 +262,7 @@ describe('engine death under load-balanced tasks', () => {
 
   it('with retries: 0 it fails with EngineDiedError', async () => {
     await using c = await start(2);
-    const err = await failure(c.client.loadBalancedView().apply(killer, path.join(c.tmp.dir, 'killed')));
+    const err = await failure(c.client.loadBalancedView().apply(killer, path.join(c.dir, 'killed')));
     assert.ok(err instanceof EngineDiedError, String(err));
     assert.deepEqual(await c.client.loadBalancedView().apply(() => 'ok'), 'ok');
   });

@@ -55,3 +55,32 @@ export function distEntry(): string {
 
 /** Heartbeat settings that make engine-death tests quick. */
 export const FAST_HEARTBEAT = { heartbeatMs: 100, heartbeatTimeoutMs: 1500 } as const;
+
+/** A cluster started for a test in its own temporary profile directory, with a connected client. */
+export interface TestCluster {
+  /** The temporary profile directory. */
+  dir: string;
+  /** The cluster. */
+  cluster: import('../../src/index.js').Cluster;
+  /** A client connected to it. */
+  client: import('../../src/index.js').Client;
+  /** Stop the cluster, check by pid that none of its processes survived, and remove the directory. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Start a cluster of `n` local engines in a fresh directory (no project config is read). */
+export async function startTestCluster(n: number, options: import('../../src/index.js').ClusterOptions = {}): Promise<TestCluster> {
+  const { createCluster } = await import('../../src/index.js');
+  const tmp = await tempDir();
+  const cluster = await createCluster({ n, profileDir: tmp.dir, projectDir: null, ...options });
+  const client = await cluster.connect();
+  const stop = async () => {
+    const pids = cluster.pids;
+    await cluster.stop();
+    const survivors = pids.filter(isAlive);
+    await tmp.remove();
+    if (survivors.length) throw new Error(`processes survived stop(): ${survivors.join(', ')}`);
+  };
+  return { dir: tmp.dir, cluster, client, stop, [Symbol.asyncDispose]: stop };
+}
