@@ -1,6 +1,9 @@
 /**
  * The engine: registers with the controller, keeps a persistent namespace, runs the functions and code it is sent
  * one request at a time, captures their output, answers heartbeats, and exits when the controller is gone.
+ *
+ * While a task runs, the global `taskSignal` is an AbortSignal that fires when the controller gives up on the task
+ * (its time limit passed, or it was aborted): long tasks may check it, or pass it to `fetch`, timers and streams.
  * @module
  */
 import debug from 'debug';
@@ -53,6 +56,8 @@ export class Engine {
   readonly #modules = new Map<string, (...args: unknown[]) => unknown>();
   /** Requests the controller asked us not to start (timed out or aborted while queued here). */
   readonly #aborted = new Set<string>();
+  /** The request running now and its abort controller (its signal is `taskSignal` in the namespace). */
+  #current?: { msgId: string; abort: AbortController };
   #resolveStopped!: (code: number) => void;
   #connection?: Connection;
   #heart?: Heart;
@@ -141,7 +146,11 @@ export class Engine {
     }
     if (msg.header.msg_type === 'abort_request') {
       // Handled at once, not queued: it must overtake the requests it aborts.
-      for (const id of (msg.content as { msgIds?: string[] }).msgIds ?? []) this.#aborted.add(id);
+      for (const id of (msg.content as { msgIds?: string[] }).msgIds ?? []) {
+        // A running task cannot be interrupted; it is told through its signal, and may stop early.
+        if (this.#current?.msgId === id) this.#current.abort.abort(new Error(`task ${id} was aborted by the controller (time limit or abort)`));
+        else this.#aborted.add(id);
+      }
       return;
     }
     // One request at a time, in arrival order, as an IPython engine does.
@@ -156,7 +165,11 @@ export class Engine {
       return;
     }
     const started = Date.now();
+    const abort = new AbortController();
+    this.#current = { msgId: msg.header.msg_id, abort };
+    this.#namespace.set('taskSignal', abort.signal);
     const outcome = await this.#namespace.capture(() => this.#run(type, msg));
+    this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];
     let error = outcome.failed ? this.#describe(outcome.error, msg) : undefined;

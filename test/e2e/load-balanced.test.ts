@@ -101,6 +101,22 @@ describe('a load-balanced view over 2 engines', () => {
     assert.equal(record!.error?.name, 'TimeoutError');
   });
 
+  it('tells a running task that timed out through taskSignal, so it can stop early', async () => {
+    const lview = client.loadBalancedView([1]).with({ timeoutMs: 100 });
+    const err = await failure(lview.apply(async () => {
+      const signal = (globalThis as any).taskSignal as AbortSignal;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      (globalThis as any).stoppedEarly = String(signal.reason);
+    }));
+    assert.ok(err instanceof TimeoutError);
+    let reason: unknown;
+    for (let i = 0; i < 50 && reason === undefined; i++) {
+      reason = await client.view(1).apply(() => (globalThis as any).stoppedEarly);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(String(reason), /aborted by the controller/);
+  });
+
   it('runs `after` tasks only once their dependencies succeeded', async () => {
     const lview = client.loadBalancedView();
     const first = lview.apply(() => new Promise((r) => setTimeout(() => r(1), 300)));
