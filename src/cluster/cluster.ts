@@ -94,6 +94,8 @@ export class Cluster {
   #monitor?: Client;
   /** When the cluster file was first written; later rewrites (after `addEngines`) keep it. */
   #created?: string;
+  /** Reports engine registrations to `onProgress` for the addEngines() call in progress. */
+  #reportProgress?: () => void;
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -164,7 +166,12 @@ export class Cluster {
    * @throws TimeoutError when they have not registered within `engines.startTimeoutMs`.
    */
   async addEngines(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
-    const monitor = (this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile }));
+    if (!this.#monitor) {
+      this.#monitor = await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+      // One listener for the cluster's life; each addEngines() call points it at its own progress report.
+      this.#monitor.onEngineChange(() => this.#reportProgress?.());
+    }
+    const monitor = this.#monitor;
     const target = monitor.engines.size + n;
     const launcher = this.#launcher('engines', n, ['--connection-file', this.engineConnectionFile]);
     const exits: ExitInfo[] = [];
@@ -185,9 +192,13 @@ export class Cluster {
       const registered = Math.min(monitor.engines.size, target);
       if (registered !== last) this.options.onProgress?.({ registered: (last = registered), total: target });
     };
-    monitor.onEngineChange(progress);
+    this.#reportProgress = progress;
     progress();
-    await Promise.race([monitor.waitForEngines(target, { timeoutMs }), allExited]);
+    try {
+      await Promise.race([monitor.waitForEngines(target, { timeoutMs }), allExited]);
+    } finally {
+      this.#reportProgress = undefined;
+    }
     log('%d engines registered', monitor.engines.size);
     // Engines added to a running cluster are recorded too, so `tscluster stop` and `list` see them.
     if (this.#created && !this.#stopped) await this.#writeClusterFile();
