@@ -1,0 +1,117 @@
+/**
+ * `tscluster list`: the running clusters of every profile (or of one): profile, id, engines, pid, uptime. Files of
+ * clusters whose processes are gone are reported and removed.
+ * @module
+ */
+import { unlink } from 'node:fs/promises';
+import { Client } from '../../client/client.js';
+import { listProfiles } from '../../core/profile-create.js';
+import { COMMON_USAGE, PROFILE_OPTIONS, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
+import { Reporter } from '../progress.js';
+import { describeId, findClusters, findOrphanFiles, isStale, removeClusterFiles, type FoundCluster } from '../running.js';
+
+const USAGE = `Usage: tscluster list [--profile NAME | --profile-dir DIR] [--json]
+
+List the running clusters of every profile (or of one): profile, cluster id, registered engines, the pid of the
+process that runs it, uptime. Files left by clusters whose processes are gone (stale entries) are reported and
+removed.
+
+Options:
+  --profile NAME        only this profile
+  --profile-dir DIR     only the profile in this directory
+  --json                print the list as JSON
+${COMMON_USAGE}`;
+
+/** One row of `tscluster list`. */
+interface Row {
+  profile: string;
+  clusterId: string;
+  engines: number | null;
+  pid: number;
+  running: 'yes' | 'owner gone' | 'other host';
+  uptimeSeconds: number;
+  profileDir: string;
+}
+
+/** `tscluster list`. */
+export const listCommand: Command = {
+  name: 'list',
+  summary: 'list running clusters (profile, id, engines, pid, uptime); clean stale entries',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseCommandArgs(argv, { ...PROFILE_OPTIONS, json: { type: 'boolean' } }, USAGE);
+    const done = handleCommonOptions(values, USAGE);
+    if (done !== undefined) return done;
+    const out = new Reporter('tscluster list', stringArg(values, 'log-level'));
+    const profiles = values.profile !== undefined || values['profile-dir'] !== undefined ? [profileFromArgs(values)] : await listProfiles();
+    const rows: Row[] = [];
+    for (const profile of profiles) {
+      const clusters = await findClusters(profile);
+      const live: FoundCluster[] = [];
+      for (const c of clusters) {
+        if (isStale(c)) {
+          const removed = await removeClusterFiles(profile, c.info);
+          out.warn(`stale: cluster ${describeId(c.info.clusterId)} of profile '${profile.name}' is not running (process ${c.info.pid} is gone); removed ${removed.join(', ')}`);
+        } else {
+          live.push(c);
+          rows.push(await describeRow(c));
+        }
+      }
+      for (const file of await findOrphanFiles(profile, live)) {
+        await unlink(file).catch(() => {});
+        out.warn(`stale: removed ${file} (its process is gone)`);
+      }
+    }
+    if (values.json) {
+      out.print(JSON.stringify(rows, null, 2));
+      return 0;
+    }
+    if (rows.length === 0) {
+      out.print('no running clusters');
+      return 0;
+    }
+    const table = [
+      ['PROFILE', 'CLUSTER-ID', 'ENGINES', 'PID', 'UPTIME'],
+      ...rows.map((r) => [
+        r.profile,
+        r.clusterId || '(default)',
+        r.engines === null ? '?' : String(r.engines),
+        r.running === 'yes' ? String(r.pid) : `${r.pid} (${r.running})`,
+        formatUptime(r.uptimeSeconds),
+      ]),
+    ];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) out.print(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+    return 0;
+  },
+};
+
+async function describeRow(c: FoundCluster): Promise<Row> {
+  let engines: number | null = null;
+  try {
+    const client = await Client.connect({ connectionFile: c.info.connectionFiles.client, timeoutMs: 3000 });
+    engines = client.ids.length;
+    await client.close();
+  } catch {
+    // unreachable controller (another host, or busy): the count shows as '?'
+  }
+  return {
+    profile: c.profile.name,
+    clusterId: c.info.clusterId,
+    engines,
+    pid: c.info.pid,
+    running: c.ownerAlive === undefined ? 'other host' : c.ownerAlive ? 'yes' : 'owner gone',
+    uptimeSeconds: Math.max(0, Math.round((Date.now() - Date.parse(c.info.created)) / 1000)),
+    profileDir: c.profile.dir,
+  };
+}
+
+/** `12s`, `3m05s`, `2h07m`, `3d04h`. */
+export function formatUptime(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${pad(seconds % 60)}s`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h${pad(Math.floor((seconds % 3600) / 60))}m`;
+  return `${Math.floor(seconds / 86400)}d${pad(Math.floor((seconds % 86400) / 3600))}h`;
+}

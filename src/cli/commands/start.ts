@@ -1,0 +1,295 @@
+/**
+ * `tscluster start`: start a controller and N engines with the launchers the profile's config names (through
+ * `createCluster()`, so a program and the CLI see the same cluster), and keep them running until Ctrl-C or SIGTERM,
+ * or with `--daemonize` in a background process.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Server } from 'node:net';
+import { createCluster, type Cluster } from '../../cluster/cluster.js';
+import { loadConfig } from '../../core/config-load.js';
+import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../core/connection.js';
+import { TsParallelError } from '../../core/errors.js';
+import { ensureProfileDirs, type ProfilePaths } from '../../core/profile.js';
+import { tailOf } from '../../launchers/process-tracker.js';
+import {
+  COMMON_USAGE,
+  PROFILE_OPTIONS,
+  PROFILE_USAGE,
+  handleCommonOptions,
+  parseCommandArgs,
+  positiveIntArg,
+  profileFromArgs,
+  stringArg,
+  type Command,
+} from '../args.js';
+import { controlAddress, serveControl, type ControlHandler } from '../control.js';
+import { Reporter } from '../progress.js';
+import { describeId, pidFilePath, signalPids } from '../running.js';
+
+const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize]
+
+Start a controller and N engines with the launchers the profile's config names, and keep them running. Ctrl-C (or
+SIGTERM, or \`tscluster stop\`) stops the engines, then the controller, and removes the cluster's files; a second
+Ctrl-C kills what is left at once.
+
+Options:
+  -n N                  how many engines (default: config's n, else the number of CPUs)
+${PROFILE_USAGE}
+  --cluster-id ID       the cluster's id within the profile (default: config's clusterId, ''; when the default
+                        cluster already runs and no id is given, a fresh id is picked)
+  --daemonize           start the cluster in a background process and return once it is up
+${COMMON_USAGE}`;
+
+/** Parsed `start` arguments. */
+interface StartArgs {
+  profile: ProfilePaths;
+  profileDir: string | undefined;
+  n: number | undefined;
+  clusterId: string | undefined;
+  logLevel: string | undefined;
+}
+
+/** `tscluster start`. */
+export const startCommand: Command = {
+  name: 'start',
+  summary: 'start a controller and N engines (Ctrl-C stops them; --daemonize runs them in the background)',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseCommandArgs(
+      argv,
+      { n: { type: 'string', short: 'n' }, 'cluster-id': { type: 'string' }, daemonize: { type: 'boolean' }, ...PROFILE_OPTIONS },
+      USAGE,
+    );
+    const done = handleCommonOptions(values, USAGE);
+    if (done !== undefined) return done;
+    const n = stringArg(values, 'n');
+    const args: StartArgs = {
+      profile: profileFromArgs(values),
+      profileDir: stringArg(values, 'profile-dir'),
+      n: n === undefined ? undefined : positiveIntArg(n, '-n'),
+      clusterId: stringArg(values, 'cluster-id'),
+      logLevel: stringArg(values, 'log-level'),
+    };
+    const out = new Reporter('tscluster start', args.logLevel);
+    // Read the configuration first, so a bad config file or flag is reported (exit 2) before anything starts.
+    const loaded = await loadConfig({
+      profile: args.profile.name,
+      profileDir: args.profileDir,
+      overrides: { n: args.n, clusterId: args.clusterId },
+      overridesName: 'command-line flags',
+    });
+    out.info(`${loaded.profileExists ? 'Using existing' : 'Creating'} profile dir: ${loaded.profile.dir}`);
+    if (values.daemonize) return runInBackground(argv, args, loaded.config.engines.startTimeoutMs, out);
+    return runInForeground(args, loaded.config, out);
+  },
+};
+
+/** How to connect, for the lines printed once the cluster is up. */
+function connectHints(args: StartArgs, clusterId: string): string[] {
+  const where = args.profileDir !== undefined ? `profileDir: '${path.resolve(args.profileDir)}'` : `profile: '${args.profile.name}'`;
+  const id = clusterId ? `, clusterId: '${clusterId}'` : '';
+  const flags = `${args.profileDir !== undefined ? `--profile-dir ${path.resolve(args.profileDir)}` : `--profile ${args.profile.name}`}${clusterId ? ` --cluster-id ${clusterId}` : ''}`;
+  return [
+    `Connect from a program: const client = await Client.connect({ ${where}${id} })`,
+    `Or interactively:       tscluster shell ${flags}`,
+    `Stop it with Ctrl-C in this window or: tscluster stop ${flags}`,
+  ];
+}
+
+async function runInForeground(args: StartArgs, config: { n: number; controller: { launcher: string }; engines: { launcher: string } }, out: Reporter): Promise<number> {
+  let cluster: Cluster | undefined;
+  let control: Server | undefined;
+  let pidFile: string | undefined;
+  let watch: NodeJS.Timeout | undefined;
+  let signals = 0;
+  let resolveExit!: (code: number) => void;
+  const exitCode = new Promise<number>((r) => (resolveExit = r));
+  let stopping: Promise<void> | undefined;
+  let forwardProgress: ((p: { registered: number; total: number }) => void) | undefined;
+
+  const stop = (code: number): Promise<void> =>
+    (stopping ??= (async () => {
+      clearInterval(watch);
+      control?.close();
+      try {
+        await cluster?.stop();
+      } finally {
+        if (pidFile) await unlink(pidFile).catch(() => {});
+      }
+      out.info(cluster ? `Cluster ${describeId(cluster.clusterId)} of profile '${args.profile.name}' stopped` : 'Stopped before the cluster was created');
+      resolveExit(code);
+    })().catch((err: unknown) => {
+      out.warn(`stopping failed: ${(err as Error).message}`);
+      resolveExit(1);
+    }));
+
+  const force = (): void => {
+    const pids = cluster?.pids ?? [];
+    out.warn(`forced stop: killing ${pids.length ? 'processes ' + pids.join(', ') : 'nothing started yet'}`);
+    signalPids(pids, 'SIGKILL');
+    if (cluster?.jobIds.length) out.warn(`batch jobs ${cluster.jobIds.join(', ')} may still be queued or running: cancel them with the scheduler`);
+    const files = cluster ? [cluster.clusterFile, cluster.clientConnectionFile, cluster.engineConnectionFile, controlAddress(cluster.profile.security, cluster.clusterId)] : [];
+    for (const f of [...files, ...(pidFile ? [pidFile] : [])]) {
+      try {
+        unlinkSync(f);
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(1);
+  };
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) return force();
+    out.info(`${signal} received: stopping the engines, then the controller (press Ctrl-C again to force)`);
+    void stop(0);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  out.info(`Starting a cluster of profile '${args.profile.name}': ${config.n} engines (controller launcher: ${config.controller.launcher}, engine launcher: ${config.engines.launcher})`);
+  try {
+    await createCluster({
+      profile: args.profile.name,
+      profileDir: args.profileDir,
+      n: args.n,
+      clusterId: args.clusterId,
+      onStarting: (c) => (cluster = c),
+      onProgress: (p) => {
+        out.progress(`engines registered ${p.registered}/${p.total}`);
+        forwardProgress?.(p);
+      },
+    });
+  } catch (err) {
+    // An interrupted start fails once its processes are stopped; that is the stop the user asked for.
+    if (stopping) return exitCode;
+    throw err;
+  }
+  if (stopping || !cluster) return exitCode;
+  const running = cluster;
+
+  pidFile = pidFilePath(running.profile, running.clusterId);
+  await writeFile(pidFile, `${process.pid}\n`);
+  control = await serveControl(controlAddress(running.profile.security, running.clusterId), controlHandler(running, out, (f) => (forwardProgress = f), () => stopping !== undefined));
+  const info = await readConnectionFile(running.clientConnectionFile).catch(() => undefined);
+  watch = watchController(running, info, out, stop);
+
+  out.info(`Cluster ${describeId(running.clusterId)} of profile '${args.profile.name}' is running: ${running.pids.length ? `pids ${running.pids.join(', ')}` : `jobs ${running.jobIds.join(', ')}`}; pid file ${pidFile}`);
+  for (const line of connectHints(args, running.clusterId)) out.info(line);
+  // A `--daemonize` parent waits for this message (over the IPC channel it opened) before it returns.
+  process.send?.({ type: 'ready', clusterId: running.clusterId, clusterFile: running.clusterFile, pid: process.pid }, undefined, {}, () => {});
+  return exitCode;
+}
+
+/** Answer `tscluster engines` (adding engines) while the cluster runs; requests run one at a time. */
+function controlHandler(
+  cluster: Cluster,
+  out: Reporter,
+  setForward: (f: ((p: { registered: number; total: number }) => void) | undefined) => void,
+  isStopping: () => boolean,
+): ControlHandler {
+  let queue: Promise<unknown> = Promise.resolve();
+  return async (request, progress) => {
+    if (request.op === 'status') return { clusterId: cluster.clusterId, pids: cluster.pids, jobIds: cluster.jobIds };
+    if (request.op !== 'add-engines') throw new TsParallelError(`unknown request '${(request as { op: string }).op}'`);
+    if (!Number.isSafeInteger(request.n) || request.n <= 0) throw new TsParallelError(`add-engines needs a positive whole number of engines, got ${JSON.stringify(request.n)}`);
+    if (isStopping()) throw new TsParallelError('the cluster is stopping');
+    const run = queue.then(async () => {
+      out.info(`Adding ${request.n} engines (asked by tscluster engines)`);
+      setForward(progress);
+      try {
+        await cluster.addEngines(request.n);
+      } finally {
+        setForward(undefined);
+      }
+    });
+    queue = run.catch(() => {});
+    await run;
+    return { pids: cluster.pids, jobIds: cluster.jobIds };
+  };
+}
+
+/**
+ * Notice when the controller goes away on its own (a client's `shutdown()`, or a crash): then the rest of the cluster
+ * is stopped and the command exits (0 when the controller removed its files, as on a requested shutdown; 1 when it
+ * died without doing so).
+ */
+function watchController(cluster: Cluster, info: ConnectionInfo | undefined, out: Reporter, stop: (code: number) => Promise<void>): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    const fileGone = !existsSync(cluster.clientConnectionFile);
+    const dead = info ? isControllerAlive(info) === false : false;
+    if (!fileGone && !dead) return;
+    clearInterval(timer);
+    out.info(fileGone ? 'The controller has shut down (a client asked it to): stopping the engines' : `The controller (pid ${info?.controller.pid}) died: stopping the engines`);
+    void stop(fileGone ? 0 : 1);
+  }, 500);
+  timer.unref();
+  return timer;
+}
+
+/**
+ * `--daemonize`: run `tscluster start` (same arguments) as a detached process writing to a log in the profile's
+ * `log/`, wait until it says the cluster is up, and return. If it exits first, show the end of its log.
+ */
+async function runInBackground(argv: readonly string[], args: StartArgs, startTimeoutMs: number, out: Reporter): Promise<number> {
+  await ensureProfileDirs(args.profile);
+  const logFile = path.join(args.profile.log, `tscluster${args.clusterId ? '-' + args.clusterId : ''}-${Date.now()}.log`);
+  const script = process.argv[1]!;
+  const childArgs = [...process.execArgv, script, 'start', ...argv.filter((a) => a !== '--daemonize')];
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', fd, fd, 'ipc'], env: process.env });
+  closeSync(fd);
+  const timeoutMs = startTimeoutMs + 30_000;
+
+  type Outcome = { kind: 'ready'; clusterId: string; pid: number } | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'timeout' } | { kind: 'interrupted' };
+  let timer: NodeJS.Timeout | undefined;
+  let onInterrupt: (() => void) | undefined;
+  const outcome = await new Promise<Outcome>((resolve) => {
+    child.on('message', (m: { type?: string; clusterId?: string; pid?: number }) => {
+      if (m?.type === 'ready') resolve({ kind: 'ready', clusterId: m.clusterId ?? '', pid: m.pid ?? child.pid! });
+    });
+    child.once('exit', (code, signal) => resolve({ kind: 'exit', code, signal }));
+    child.once('error', () => resolve({ kind: 'exit', code: null, signal: null }));
+    timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+    onInterrupt = () => resolve({ kind: 'interrupted' });
+    process.once('SIGINT', onInterrupt);
+    process.once('SIGTERM', onInterrupt);
+  });
+  clearTimeout(timer);
+  process.off('SIGINT', onInterrupt!);
+  process.off('SIGTERM', onInterrupt!);
+
+  if (outcome.kind === 'ready') {
+    child.disconnect();
+    child.unref();
+    out.info(`Cluster ${describeId(outcome.clusterId)} of profile '${args.profile.name}' is running in the background (pid ${outcome.pid}); log: ${logFile}`);
+    for (const line of connectHints(args, outcome.clusterId).slice(0, 2)) out.info(line);
+    out.info(`Stop it with: tscluster stop ${args.profileDir !== undefined ? `--profile-dir ${path.resolve(args.profileDir)}` : `--profile ${args.profile.name}`}${outcome.clusterId ? ` --cluster-id ${outcome.clusterId}` : ''}`);
+    return 0;
+  }
+  if (outcome.kind !== 'exit') {
+    // Ask the background process to stop what it started, and wait for it (it stops its cluster first).
+    child.kill('SIGTERM');
+    const exited = await new Promise<boolean>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(true);
+      const t = setTimeout(() => resolve(false), 15_000);
+      child.once('exit', () => (clearTimeout(t), resolve(true)));
+    });
+    if (!exited) child.kill('SIGKILL');
+  }
+  const tail = await tailOf(logFile);
+  const why =
+    outcome.kind === 'timeout'
+      ? `did not report the cluster up within ${timeoutMs} ms, so it was stopped`
+      : outcome.kind === 'interrupted'
+        ? 'was stopped because this command was interrupted'
+        : `exited before the cluster was up (code ${outcome.code}${outcome.signal ? ', signal ' + outcome.signal : ''})`;
+  process.stderr.write(`[tscluster start] the background tscluster start (pid ${child.pid}) ${why}; the end of its log ${logFile}:\n${tail || '(empty)'}\n`);
+  // A config or usage error in the child is one here too.
+  return outcome.kind === 'exit' && outcome.code === 2 ? 2 : 1;
+}
