@@ -328,30 +328,36 @@ export class BatchLauncher implements Launcher {
       cancelError = err;
     }
     const interval = Math.min(this.options.pollIntervalMs ?? 1000, 250);
+    let queryError: unknown;
     for (;;) {
       let status: DetailedJobStatus | undefined;
       try {
         status = await this.scheduler.status(jobId, { signal });
       } catch (err) {
-        if (cancelError) throw cancelError;
-        if (Date.now() >= deadline) throw err;
+        if (cancelError) throw this.#asSchedulerError(cancelError, jobId);
+        // An abort by our own deadline says nothing about the job: keep the last real error.
+        if (!signal.aborted) queryError = err;
       }
       if (status && isFinalJobState(status.state)) return status;
-      if (cancelError) {
-        throw cancelError instanceof SchedulerError
-          ? cancelError
-          : new SchedulerError(`${this.name}: cannot cancel job ${jobId}: ${(cancelError as Error).message}`, {
-              cause: cancelError,
-            });
-      }
-      if (Date.now() >= deadline) {
+      if (cancelError) throw this.#asSchedulerError(cancelError, jobId);
+      if (Date.now() >= deadline || signal.aborted) {
+        const seen = status
+          ? `is still ${status.rawState ?? status.state}`
+          : `could not be checked (${queryError ? (queryError as Error).message : 'no answer'})`;
         throw new TimeoutError(
-          `${this.name}: job ${jobId} was cancelled but still ${status?.rawState ?? status?.state ?? 'unknown'} ` +
-            `after ${timeoutMs} ms; check it with the scheduler's tools (it may need cancelling by hand)`,
+          `${this.name}: job ${jobId} was cancelled but ${seen} after ${timeoutMs} ms; ` +
+            `check it with the scheduler's tools (it may need cancelling by hand)`,
           timeoutMs,
+          { cause: queryError },
         );
       }
       await sleep(interval);
     }
+  }
+
+  #asSchedulerError(err: unknown, jobId: string): SchedulerError {
+    return err instanceof SchedulerError
+      ? err
+      : new SchedulerError(`${this.name}: cannot cancel job ${jobId}: ${(err as Error).message}`, { cause: err });
   }
 }

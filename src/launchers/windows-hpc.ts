@@ -300,7 +300,13 @@ export class WindowsHpcScheduler implements Scheduler {
 // ---------------------------------------------------------------------------------------------------------------
 // The launcher plugin
 
-const argvOption = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const argvOption = z.union([
+  z.string().min(1),
+  z
+    .array(z.string())
+    .min(1)
+    .refine((argv) => argv[0] !== '', { error: 'the first element (the program) must not be empty' }),
+]);
 
 /** `/runtime:` syntax of HPC Pack: `[[days:]hours:]minutes`, or `Infinite`; a number is seconds. */
 function runtimeSeconds(value: number | string, ctx: z.RefinementCtx): number | undefined {

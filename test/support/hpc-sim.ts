@@ -131,5 +131,5 @@ export function simPids(simDir: string): number[] {
 
 /** A node command that runs until killed (and ignores SIGTERM when `stubborn`). */
 export function sleeperCommand(stubborn = false): string[] {
-  return [process.execPath, '-e', `${stubborn ? 'process.on("SIGTERM", () => {});' : ''}setInterval(() => {}, 1000)`];
+  return [process.execPath, '-e', `${stubborn ? 'process.on("SIGTERM", () => {});' : ''}setInterval(() => {}, 1000)`, '--'];
 }
