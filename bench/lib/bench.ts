@@ -100,7 +100,7 @@ export async function runBench(options: BenchOptions, progress: ProgressSink = (
       } catch (error) {
         reporter.fail('W1', error);
       }
-      const leaked = ledger.killSurvivors(name);
+      const leaked = await ledger.killSurvivors(name);
       if (leaked.length > 0) {
         const list = leaked.map((p) => `${p.pid} (${p.command.slice(0, 100)})`).join('; ');
         results.failures.push({ system: name, workload: '*', text: `left ${leaked.length} process(es) running, killed now: ${list}` });
@@ -109,7 +109,7 @@ export async function runBench(options: BenchOptions, progress: ProgressSink = (
     }
   } finally {
     // Anything still alive from any system (e.g. after an interrupt) goes now.
-    for (const p of ledger.killSurvivors()) {
+    for (const p of await ledger.killSurvivors()) {
       results.failures.push({ system: p.owner, workload: '*', text: `process ${p.pid} (${p.command.slice(0, 100)}) survived; killed` });
     }
     await rm(tmpDir, { recursive: true, force: true });

@@ -106,8 +106,13 @@ export class ProcessLedger {
     return [...this.#records.values()].filter((p) => (owner === undefined || p.owner === owner) && isAlive(p));
   }
 
-  /** Kill (SIGKILL) the survivors of `owner` (or of everyone); returns those that had to be killed. */
-  killSurvivors(owner?: string): (ProcessInfo & { owner: string })[] {
+  /**
+   * Give the recorded processes of `owner` (or of everyone) up to `graceMs` to exit on their own (helpers such as
+   * Python's multiprocessing resource tracker end only after their parent did), then kill (SIGKILL) the survivors and
+   * wait until they are gone. Returns those that had to be killed: each one is a leak.
+   */
+  async killSurvivors(owner?: string, graceMs = 5_000): Promise<(ProcessInfo & { owner: string })[]> {
+    await waitUntilGone(() => this.survivors(owner), graceMs);
     const survivors = this.survivors(owner);
     for (const p of survivors) {
       try {
@@ -116,6 +121,12 @@ export class ProcessLedger {
         // It exited between the check and the kill: that is what we wanted.
       }
     }
+    await waitUntilGone(() => this.survivors(owner), 5_000);
     return survivors;
   }
+}
+
+async function waitUntilGone(survivors: () => readonly unknown[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (survivors().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }

@@ -19,6 +19,7 @@ import numpy as np
 STOP_TIMEOUT_S = 60
 W2_WARMUP_CALLS = 10
 W3_WARMUP_TASKS = 20
+LINGER_TIMEOUT_S = 30
 
 # The protocol stream is a private copy of stdout; sys.stdout is pointed at stderr so library chatter stays out of it.
 _protocol = os.fdopen(os.dup(1), "w", buffering=1)
@@ -31,14 +32,6 @@ def emit(kind, **fields):
 
 class BenchError(Exception):
     """A workload returned a wrong result."""
-
-
-def noop(*_args):
-    return None
-
-
-def pow10(x):
-    return x ** 10
 
 
 def check_noops(results, count, what):
@@ -108,7 +101,30 @@ def descendants(root):
 
 
 def track():
-    emit("pids", processes=descendants(os.getpid()))
+    """Report the processes below this one to the harness, and return them for ``wait_gone``."""
+    processes = descendants(os.getpid())
+    emit("pids", processes=processes)
+    return processes
+
+
+def _alive(process):
+    try:
+        with open(f"/proc/{process['pid']}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split(" ")
+    except OSError:
+        return False
+    return int(rest[20]) == process["startTime"] and rest[1] != "Z"
+
+
+def wait_gone(processes, timeout_s=LINGER_TIMEOUT_S):
+    """Wait (untimed) until the session's processes have exited. ipyparallel's engine nannies outlive
+    ``stop_cluster_sync()`` by a few seconds; the next measurement must not share the CPUs with them. Whatever is
+    still alive at the timeout is left for the harness, which reports and kills it."""
+    # Python's multiprocessing resource tracker (started by Dask) serves this interpreter until it exits.
+    processes = [p for p in processes if "multiprocessing.resource_tracker" not in p["command"]]
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(p) for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def fail(workload, error):
@@ -210,7 +226,7 @@ def run(start, plan):
                 t0 = time.perf_counter()
                 session = start(2, tmp)
                 start_ms = ms_since(t0)
-                track()
+                processes = track()
                 if session.engine_count != 2:
                     stop_quietly(session, "W1")
                     raise BenchError(f"W1: client sees {session.engine_count} engines, expected 2")
@@ -218,15 +234,16 @@ def run(start, plan):
                 session.stop()
                 sample("W1", "start_ms", start_ms)
                 sample("W1", "stop_ms", ms_since(t1))
+                wait_gone(processes)
         except Exception as error:  # noqa: BLE001 - reported per workload, the run goes on
             fail("W1", error)
 
     middle = [w for w in wanted if w in ("W2", "W3", "W4", "W5")]
     if middle:
-        session = None
+        session, processes = None, []
         try:
             session = start(2, tmp)
-            track()
+            processes = track()
         except Exception as error:  # noqa: BLE001
             for w in middle:
                 fail(w, error)
@@ -240,6 +257,7 @@ def run(start, plan):
                         fail(w, error)
             finally:
                 stop_quietly(session, middle[0])
+                wait_gone(processes)
 
     if "W6" in wanted:
         try:
@@ -247,7 +265,7 @@ def run(start, plan):
                 t0 = time.perf_counter()
                 session = start(sizes["w6Engines"], tmp)
                 start_ms = ms_since(t0)
-                track()
+                processes = track()
                 try:
                     if session.engine_count != sizes["w6Engines"]:
                         raise BenchError(f"W6: client sees {session.engine_count} engines, expected {sizes['w6Engines']}")
@@ -257,6 +275,7 @@ def run(start, plan):
                     t1 = time.perf_counter()
                     stop_quietly(session, "W6")
                     sample("W6", "stop_ms", ms_since(t1))
+                    wait_gone(processes)
         except Exception as error:  # noqa: BLE001
             fail("W6", error)
 

@@ -7,7 +7,17 @@ import dask.bag as db
 import numpy as np
 from distributed import Client, LocalCluster
 
-from driver import main, noop, pow10
+from driver import main
+
+
+# The tasks are defined here, in __main__, so they travel to the engines by value: the engines cannot import this
+# folder's modules.
+def noop(*_args):
+    return None
+
+
+def pow10(x):
+    return x ** 10
 
 WORKER_WAIT_S = 300
 

@@ -5,7 +5,17 @@ import tempfile
 
 import ipyparallel as ipp
 
-from driver import main, noop, pow10
+from driver import main
+
+
+# The tasks are defined here, in __main__, so they travel to the engines by value: the engines cannot import this
+# folder's modules.
+def noop(*_args):
+    return None
+
+
+def pow10(x):
+    return x ** 10
 
 ENGINE_WAIT_S = 300
 
