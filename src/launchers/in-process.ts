@@ -39,7 +39,12 @@ export interface InProcessJobExtra {
    * Run every task of the job inside this process, through the container's {@link RoleRunner}, as this role with
    * these arguments (instead of spawning the task's command).
    */
-  runInProcess?: { role: LauncherRole; args: readonly string[] };
+  runInProcess?: {
+    role: LauncherRole;
+    args: readonly string[];
+    /** The runner to use; default: the one registered under {@link ROLE_RUNNER} in the scheduler's container. */
+    runner?: RoleRunner;
+  };
 }
 
 /** Options of an {@link InProcessScheduler}. */
@@ -125,7 +130,7 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
         throw new SchedulerError(`in-process: task ${i + 1} of job '${job.name}' has an empty command`);
       }
     });
-    const runner = inProcess ? this.#roleRunner() : undefined;
+    const runner = inProcess ? (inProcess.runner ?? this.#roleRunner()) : undefined;
     const id = String(this.#nextId++);
     const record: JobRecord = { id, job, tasks: [], cancelled: false };
     this.#jobs.set(id, record);
@@ -479,7 +484,18 @@ export class InProcessLauncher extends BatchLauncher {
       environment: options.environment,
       ...(logFile('out') && { stdoutPath: logFile('out') }),
       ...(logFile('err') && { stderrPath: logFile('err') }),
-      ...(runInProcess && { extra: { runInProcess: { role: 'engines', args: [...context.args] } } satisfies InProcessJobExtra }),
+      ...(runInProcess && {
+        extra: {
+          runInProcess: {
+            role: 'engines',
+            args: [...context.args],
+            // The cluster's own runner, so a scheduler shared between clusters runs each one's engines right.
+            ...(context.container.isRegistered(ROLE_RUNNER, true) && {
+              runner: context.container.resolve<RoleRunner>(ROLE_RUNNER),
+            }),
+          },
+        } satisfies InProcessJobExtra,
+      }),
       pollIntervalMs: options.pollIntervalMs,
       stopTimeoutMs: options.graceMs * 3 + 5000,
     });
