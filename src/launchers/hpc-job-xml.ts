@@ -57,19 +57,33 @@ const positiveInt = z.number().int().positive();
  * Unknown keys are ignored (the same `extra` may carry other schedulers' settings).
  */
 export const hpcJobSettingsSchema = z.object({
+  /** `Priority`: the job's priority in the queue. */
   priority: z.enum(HPC_JOB_PRIORITIES).optional(),
+  /** `UnitType`: what the resource counts are in (default `Core`). */
   unitType: z.enum(HPC_UNIT_TYPES).optional(),
+  /** `MinCores`: the fewest cores the job runs on. */
   minCores: positiveInt.optional(),
+  /** `MaxCores`: the most cores the job uses. */
   maxCores: positiveInt.optional(),
+  /** `MinSockets`: the fewest sockets. */
   minSockets: positiveInt.optional(),
+  /** `MaxSockets`: the most sockets. */
   maxSockets: positiveInt.optional(),
+  /** `MinNodes`: the fewest nodes. */
   minNodes: positiveInt.optional(),
+  /** `MaxNodes`: the most nodes. */
   maxNodes: positiveInt.optional(),
+  /** `RuntimeSeconds`: the job's run-time limit. */
   runtimeSeconds: positiveInt.optional(),
+  /** `Project`: the project the job is accounted to. */
   project: z.string().optional(),
+  /** `JobTemplate`: the template the job is submitted under. */
   jobTemplate: z.string().optional(),
+  /** `NodeGroups`: the node groups the job may run on. */
   nodeGroups: z.array(z.string().min(1)).optional(),
+  /** `RequestedNodes`: the nodes the job may run on. */
   requestedNodes: z.array(z.string().min(1)).optional(),
+  /** `FailOnTaskFailure`: fail the job as soon as one task fails. */
   failOnTaskFailure: z.boolean().optional(),
 });
 

@@ -40,7 +40,9 @@ export interface InProcessJobExtra {
    * these arguments (instead of spawning the task's command).
    */
   runInProcess?: {
+    /** The role each task runs as. */
     role: LauncherRole;
+    /** The role's command-line arguments. */
     args: readonly string[];
     /** The runner to use; default: the one registered under {@link ROLE_RUNNER} in the scheduler's container. */
     runner?: RoleRunner;

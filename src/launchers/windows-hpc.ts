@@ -324,8 +324,16 @@ function runtimeSeconds(value: number | string, ctx: z.RefinementCtx): number | 
   return ((days * 24 + hours) * 60 + minutes) * 60;
 }
 
+/** A range of cores: the fewest the job runs on and the most it uses. */
+export interface CoreRange {
+  /** The fewest cores. */
+  min: number;
+  /** The most cores. */
+  max: number;
+}
+
 /** `/numcores:` syntax: `<min>[-<max>]`, or one number. */
-function coreRange(value: number | string, ctx: z.RefinementCtx): { min: number; max: number } {
+function coreRange(value: number | string, ctx: z.RefinementCtx): CoreRange {
   if (typeof value === 'number') return { min: value, max: value };
   const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(value);
   if (!m || Number(m[1]) < 1 || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) {
