@@ -244,6 +244,8 @@ export class BatchLauncher implements Launcher {
         this.log('status of job %s failed: %s', jobId, (err as Error).message);
         continue;
       }
+      // While stop() runs, it reports the end itself (as a cancel, not as the job ending by itself).
+      if (this.#stopping) return;
       if (isFinalJobState(status.state)) {
         this.log('job %s ended: %s', jobId, status.rawState ?? status.state);
         this.#reportEnd(jobId, status);
