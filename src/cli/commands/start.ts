@@ -153,22 +153,27 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   process.on('SIGTERM', onSignal);
 
   out.info(`Starting a cluster of profile '${args.profile.name}': ${config.n} engines (controller launcher: ${config.controller.launcher}, engine launcher: ${config.engines.launcher})`);
+  const starting = createCluster({
+    profile: args.profile.name,
+    profileDir: args.profileDir,
+    n: args.n,
+    clusterId: args.clusterId,
+    onStarting: (c) => (cluster = c),
+    onProgress: (p) => {
+      out.progress(`engines registered ${p.registered}/${p.total}`);
+      forwardProgress?.(p);
+    },
+  });
   try {
-    await createCluster({
-      profile: args.profile.name,
-      profileDir: args.profileDir,
-      n: args.n,
-      clusterId: args.clusterId,
-      onStarting: (c) => (cluster = c),
-      onProgress: (p) => {
-        out.progress(`engines registered ${p.registered}/${p.total}`);
-        forwardProgress?.(p);
-      },
-    });
+    // Ctrl-C during the start stops what was launched; the start itself may then only give up at its timeout, so
+    // the stop does not wait for it.
+    const outcome = await Promise.race([starting.then(() => 'up' as const), exitCode.then(() => 'stopped' as const)]);
+    if (outcome === 'stopped') return exitCode;
   } catch (err) {
-    // An interrupted start fails once its processes are stopped; that is the stop the user asked for.
     if (stopping) return exitCode;
     throw err;
+  } finally {
+    starting.catch(() => {});
   }
   if (stopping || !cluster) return exitCode;
   const running = cluster;
