@@ -6,7 +6,7 @@
  * Run it compiled: `npm run -s build && node --expose-gc dist/bench/run.js [flags]` (see bench/README.md).
  * @module
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { runBench } from './lib/bench.js';
 import { parseBenchArgs } from './lib/options.js';
 import { describeSizes, jsonLines, notes, table } from './lib/report.js';
@@ -23,9 +23,14 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => interrupt.abort(new Error('interrupted (SIGINT)')));
   process.once('SIGTERM', () => interrupt.abort(new Error('terminated (SIGTERM)')));
 
-  const header = `tsparallel bench · ${availableParallelism()} cores · node ${process.version} · runs ${options.runs} · ${describeSizes(options.sizes)}`;
-  console.error(header);
+  // The load average shows whether something else shared the CPUs during the run (on 2 cores it matters).
+  const load = () => loadavg()[0]!.toFixed(2);
+  const loadBefore = load();
   const results = await runBench(options, (line) => console.error(line), interrupt.signal);
+  const header =
+    `tsparallel bench · ${availableParallelism()} cores · node ${process.version} · runs ${options.runs} · ` +
+    `load (1 min) ${loadBefore} before, ${load()} after · ${describeSizes(options.sizes)}`;
+  console.error(header);
 
   if (options.json) {
     for (const line of jsonLines(results)) console.log(line);

@@ -5,6 +5,8 @@
  * @module
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 function statusKiB(field: 'VmRSS' | 'VmHWM'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
@@ -12,14 +14,43 @@ function statusKiB(field: 'VmRSS' | 'VmHWM'): number {
   return Number(match[1]);
 }
 
+/** V8's full garbage collection, with or without `--expose-gc` on the command line. */
+function collectGarbage(): () => void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed) return exposed;
+  setFlagsFromString('--expose-gc');
+  // A fresh context created after the flag is set gets the `gc` global.
+  return runInNewContext('gc') as () => void;
+}
+
+/**
+ * Collect garbage and wait until the resident set stops shrinking (large ArrayBuffers are released after the
+ * collection, partly on background threads), at most `timeoutMs`.
+ */
+async function settle(timeoutMs = 3_000): Promise<void> {
+  const gc = collectGarbage();
+  gc();
+  gc();
+  const deadline = Date.now() + timeoutMs;
+  let last = statusKiB('VmRSS');
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = statusKiB('VmRSS');
+    if (Math.abs(now - last) < 1024) return;
+    last = now;
+  }
+}
+
 /**
  * Run `body` and return how far the resident set rose above its level at the start, in bytes (peak − start).
- * Collects garbage first when node runs with `--expose-gc`, so earlier runs' garbage does not hide in the start level.
+ * Earlier runs' garbage is collected and released first, so it neither inflates the start level nor, freed during
+ * `body`, hides part of the peak.
  */
 export async function measurePeakGrowth(body: () => Promise<void>): Promise<number> {
-  (globalThis as { gc?: () => void }).gc?.();
-  const startKiB = statusKiB('VmRSS');
+  await settle();
   writeFileSync('/proc/self/clear_refs', '5');
+  // Just after the reset the high-water mark is the current resident set: the start level.
+  const startKiB = statusKiB('VmHWM');
   await body();
   return (statusKiB('VmHWM') - startKiB) * 1024;
 }

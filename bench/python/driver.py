@@ -70,9 +70,9 @@ def _status_kib(field):
 def measure_peak_growth(body):
     """Bytes by which the resident set rose above its starting level while ``body`` ran (kernel high-water mark)."""
     gc.collect()
-    start = _status_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
+    start = _status_kib("VmHWM")  # just after the reset: the current resident set
     body()
     return (_status_kib("VmHWM") - start) * 1024
 
