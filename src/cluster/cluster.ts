@@ -91,6 +91,8 @@ export class Cluster {
   readonly #engineLaunchers: Launcher[] = [];
   #controllerLauncher?: Launcher;
   #stopped = false;
+  /** Aborted by stop(), so a start or addEngines() in progress stops waiting at once. */
+  readonly #stopping = new AbortController();
   #monitor?: Client;
   /** When the cluster file was first written; later rewrites (after `addEngines`) keep it. */
   #created?: string;
@@ -195,7 +197,7 @@ export class Cluster {
     this.#reportProgress = progress;
     progress();
     try {
-      await Promise.race([monitor.waitForEngines(target, { timeoutMs }), allExited]);
+      await Promise.race([monitor.waitForEngines(target, { timeoutMs, signal: this.#stopping.signal }), allExited]);
     } finally {
       this.#reportProgress = undefined;
     }
@@ -211,6 +213,7 @@ export class Cluster {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#stopping.abort(new LauncherError('the cluster was stopped while it was starting engines'));
     await Promise.all([...this.#clients, ...(this.#monitor ? [this.#monitor] : [])].map((c) => c.close()));
     await Promise.all(this.#engineLaunchers.map((l) => l.stop()));
     await this.#controllerLauncher?.stop();

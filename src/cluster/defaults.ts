@@ -55,5 +55,6 @@ export function roleProgram(role: LauncherRole): string[] {
   const name = role === 'controller' ? 'tscontroller' : 'tsengine';
   const fromSource = import.meta.url.endsWith('.ts');
   const script = fileURLToPath(new URL(`../cli/${name}${fromSource ? '.ts' : '.js'}`, import.meta.url));
-  return fromSource ? [process.execPath, '--import', 'tsx', script] : [process.execPath, script];
+  // From source, children load tsx by its resolved URL, so they start from any current directory.
+  return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
 }

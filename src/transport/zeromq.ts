@@ -4,6 +4,7 @@
  * @module
  */
 import debug from 'debug';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { Dealer, Router } from 'zeromq';
 import { TransportError } from '../core/errors.js';
@@ -11,6 +12,27 @@ import type { Connection, Heart, Listener, RoutedFrames, Transport } from '../co
 import { SendQueue } from './send-queue.js';
 
 const log = debug('tsparallel:transport');
+
+/**
+ * The heart's worker thread: echo every ping the controller sends, whatever the engine's main thread is doing, and
+ * tell the main thread a ping arrived. Plain CommonJS source, so the worker needs no TypeScript loader: run from
+ * source (tsx) or compiled, it is the same code.
+ */
+const HEART_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Dealer } = require(workerData.zeromq);
+const socket = new Dealer({ routingId: workerData.identity, linger: 0 });
+socket.connect(workerData.address);
+let closed = false;
+parentPort.on('message', (msg) => {
+  if (msg === 'close') { closed = true; socket.close(); parentPort.close(); }
+});
+(async () => {
+  try {
+    for await (const frames of socket) { await socket.send(frames); parentPort.postMessage('ping'); }
+  } catch (err) { if (!closed) throw err; }
+})();
+`;
 
 class ZeroMqListener implements Listener {
   readonly #queue: SendQueue<readonly Buffer[]>;
@@ -151,9 +173,8 @@ export class ZeroMqTransport implements Transport {
   }
 
   async startHeart(address: string, options: { identity: string }): Promise<Heart> {
-    // Under tsx (tests run from source) the worker is the .ts file next to this one.
-    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    const worker = new Worker(new URL(`./zeromq-heart${ext}`, import.meta.url), { workerData: { address, identity: options.identity } });
+    const zeromq = createRequire(import.meta.url).resolve('zeromq');
+    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq } });
     return new ZeroMqHeart(worker);
   }
 }
