@@ -22,16 +22,11 @@ export function tsclusterCommand(): string[] {
   return nodeScript('src/cli/tscluster.ts');
 }
 
-/**
- * The environment for a child `tscluster`: the test's TSPARALLEL_DIR, no inherited TSPARALLEL_* options.
- * From source, engines' heart workers cannot load `zeromq-heart.ts` (a worker thread does not get tsx's loader), so
- * their pings stop and they leave after `heartbeatTimeoutMs`; a long timeout keeps source-run clusters up for the
- * length of a test. Compiled runs use the defaults.
- */
+/** The environment for a child `tscluster`: the test's TSPARALLEL_DIR, no inherited TSPARALLEL_* options. */
 export function cliEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TSPARALLEL_') && k !== 'DEBUG') env[k] = v;
-  return { ...env, TSPARALLEL_DIR: root, ...(FROM_SOURCE ? { TSPARALLEL_CONTROLLER_HEARTBEAT_TIMEOUT_MS: '600000' } : {}), ...extra };
+  return { ...env, TSPARALLEL_DIR: root, ...extra };
 }
 
 /** What a finished command did. */
