@@ -254,6 +254,12 @@ function knownKeysAt(path: readonly string[]): string[] {
 export function suggestKey(keyPath: string): string | undefined {
   const byPath = closestMatch(keyPath, CONFIG_FIELD_PATHS);
   if (byPath) return byPath;
+  // A misspelled section (`contoller`) is compared with the section names, not the leaves.
+  if (!keyPath.includes('.')) {
+    const sections = new Set(CONFIG_FIELD_PATHS.filter((f) => f.includes('.')).map((f) => f.split('.')[0]!));
+    const bySection = closestMatch(keyPath, [...sections, 'launchers']);
+    if (bySection) return bySection;
+  }
   const last = keyPath.split('.').pop()!;
   const leafNames = new Map<string, string>();
   for (const field of CONFIG_FIELD_PATHS) leafNames.set(field.split('.').pop()!, field);

@@ -254,6 +254,10 @@ describe('loadConfig: validation errors name the file, the key path, what was gi
     ], 'tsparallel.config.yaml');
   });
 
+  test('a misspelled section is suggested by its name', async (t) => {
+    await rejectsFor(t, '{"contoller": {"ip": "127.0.0.1"}}', ['contoller: unknown key', "did you mean 'controller'?"]);
+  });
+
   test('an unknown key far from every option gets no suggestion', async (t) => {
     const err = await rejectsFor(t, '{"frobnicate": true}', ['frobnicate: unknown key', 'given true', 'allowed keys:']);
     assert.doesNotMatch(err.message, /did you mean/);
