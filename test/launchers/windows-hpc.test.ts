@@ -120,7 +120,7 @@ describe('WindowsHpcScheduler', () => {
     assert.deepEqual(await hpc.status(id), { id, state: 'cancelled', rawState: 'Canceled' });
     const job = simJobs(simDir).find((j) => String(j.id) === id)!;
     assert.equal(job.state, 'Canceled');
-    assert.deepEqual(await survivors(simPids(simDir), 0), [], 'no process survives the cancel');
+    assert.deepEqual(await survivors(simPids(simDir)), [], 'no process survives the cancel');
     await hpc.cancel(id); // HPC refuses to cancel an ended job; for the scheduler that is nothing to do
   });
 
@@ -263,7 +263,7 @@ describe('the windows-hpc launcher', () => {
     await controller.stop();
     const jobs = simJobs(simDir).filter((j) => [...controller.jobIds, ...engines.jobIds].includes(String(j.id)));
     assert.deepEqual(jobs.map((j) => j.state), ['Canceled', 'Canceled']);
-    assert.deepEqual(await survivors(simPids(simDir), 0), []);
+    assert.deepEqual(await survivors(simPids(simDir)), []);
     assert.deepEqual(exits.map((e) => [e.code, e.signal]), [[null, null], [null, null]]);
   });
 

@@ -388,8 +388,11 @@ async function cancel(parsed: ParsedArgs): Promise<void> {
   }
   // Nothing the job started may outlive the cancel.
   const final = readJob(id);
-  for (const t of final.tasks) if (t.pid && isAlive(t.pid)) killGroup(t.pid, 'SIGKILL');
-  if (isAlive(final.runnerPid)) process.kill(final.runnerPid!, 'SIGKILL');
+  const leftovers = [...final.tasks.map((t) => t.pid), final.runnerPid].filter((p): p is number => isAlive(p));
+  for (const pid of leftovers) killGroup(pid, 'SIGKILL');
+  // SIGKILL is not instant: return only once they are gone (bounded, as everything here).
+  const killDeadline = Date.now() + 5000;
+  while (leftovers.some(isAlive) && Date.now() < killDeadline) await sleep(20);
   process.stdout.write(`Job ${id} has been canceled.\n`);
 }
 
