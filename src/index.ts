@@ -27,7 +27,7 @@ export { AsyncResult, Part, type ResultMetadata, type Progress } from './client/
 export { LoadBalancedView, type TaskOptions, type MapOptions, type Dependency, type BalancedHost } from './client/load-balanced-view.js';
 export * from './core/tasks.js';
 export { TASK_POLICIES, type Candidate, type TaskPolicy } from './controller/policies/index.js';
-export { TaskDispatcher, type DispatcherIO, type DispatcherLimits } from './controller/task-dispatcher.js';
+export { TaskDispatcher, type DispatcherIO, type DispatcherLimits, type AbortOutcome } from './controller/task-dispatcher.js';
 export type { Sequence } from './client/partition.js';
 export { Controller, type ControllerOptions, type EngineRecord } from './controller/controller.js';
 export { Engine, type EngineOptions, type ErrorInfo } from './engine/engine.js';
@@ -41,7 +41,7 @@ export * from './core/launcher.js';
 export * from './core/scheduler.js';
 export * from './core/transport.js';
 export * from './core/config.js';
-export { loadConfig, leafPaths, type LoadConfigOptions, type LoadedConfig, type ConfigSource } from './core/config-load.js';
+export { loadConfig, leafPaths, type LoadConfigOptions, type LoadedConfig, type ConfigSource, type DefaultSource, type FileSource, type EnvSource, type OverrideSource } from './core/config-load.js';
 export { createProfile, listProfiles, locateProfile, type CreateProfileOptions, type CreatedProfile, type ProfileLookupOptions } from './core/profile-create.js';
 export * from './core/profile.js';
 export * from './core/connection.js';

@@ -53,6 +53,14 @@ export interface DispatcherLimits {
   records: number;
 }
 
+/** What {@link TaskDispatcher.abort} did. */
+export interface AbortOutcome {
+  /** Tasks dropped before they reached an engine. */
+  aborted: string[];
+  /** Tasks already on an engine: it was told to drop them (if not started) or signal them (if running). */
+  running: string[];
+}
+
 /** The task book and load balancer of one controller. */
 export class TaskDispatcher {
   readonly #tasks = new Map<string, Task>();
@@ -171,7 +179,7 @@ export class TaskDispatcher {
   }
 
   /** Abort tasks: queued and waiting ones are dropped at once; ones sent to an engine are dropped there if not started. */
-  abort(msgIds: readonly string[]): { aborted: string[]; running: string[] } {
+  abort(msgIds: readonly string[]): AbortOutcome {
     const aborted: string[] = [];
     const running = new Map<number, string[]>();
     for (const id of msgIds) {

@@ -25,11 +25,43 @@ import { profilePaths, type ProfilePaths } from './profile.js';
 const log = debug('tsparallel:config');
 
 /** Where one option's value came from. `label` is what `tscluster config show` prints. */
-export type ConfigSource =
-  | { kind: 'default'; label: 'default' }
-  | { kind: 'profile' | 'project'; file: string; label: string }
-  | { kind: 'env'; variable: string; label: string }
-  | { kind: 'override'; label: 'override' };
+export type ConfigSource = DefaultSource | FileSource | EnvSource | OverrideSource;
+
+/** A value that came from the defaults. */
+export interface DefaultSource {
+  /** Where the value came from. */
+  kind: 'default';
+  /** How `config show` names it. */
+  label: 'default';
+}
+
+/** A value that came from the profile's or the project's config file. */
+export interface FileSource {
+  /** Which config file. */
+  kind: 'profile' | 'project';
+  /** The file's path. */
+  file: string;
+  /** How `config show` names it (the path). */
+  label: string;
+}
+
+/** A value that came from a `TSPARALLEL_*` variable. */
+export interface EnvSource {
+  /** Where the value came from. */
+  kind: 'env';
+  /** The variable's name. */
+  variable: string;
+  /** How `config show` names it (`env TSPARALLEL_N`). */
+  label: string;
+}
+
+/** A value given as a command-line flag or a `createCluster()` option. */
+export interface OverrideSource {
+  /** Where the value came from. */
+  kind: 'override';
+  /** How `config show` names it. */
+  label: 'override';
+}
 
 /** Options of {@link loadConfig}. */
 export interface LoadConfigOptions {
@@ -63,7 +95,12 @@ export interface LoadedConfig {
   /** Whether the profile directory exists. */
   profileExists: boolean;
   /** The config files that were read (`null`: none found there). */
-  files: { profile: string | null; project: string | null };
+  files: {
+    /** The profile's config file, or null. */
+    profile: string | null;
+    /** The project's config file, or null. */
+    project: string | null;
+  };
 }
 
 /**

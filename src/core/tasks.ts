@@ -48,7 +48,12 @@ export interface TaskRecord {
   /** How many times it was run again. */
   retries: number;
   /** Why it failed. */
-  error?: { name: string; message: string };
+  error?: {
+    /** The error's class name. */
+    name: string;
+    /** Its message. */
+    message: string;
+  };
   /** The size of its result in bytes. */
   resultBytes?: number;
 }
