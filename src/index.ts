@@ -36,6 +36,19 @@ export { ZeroMqTransport } from './transport/zeromq.js';
 export { InProcessTransport } from './transport/in-process.js';
 export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './launchers/local.js';
 export { builtinLaunchers } from './launchers/builtin.js';
+export { BatchLauncher, isFinalJobState, type BatchLauncherOptions, type DetailedJobStatus } from './launchers/batch.js';
+export {
+  WindowsHpcScheduler, WindowsHpcLauncher, windowsHpcLauncher, windowsHpcLauncherOptions, parseSubmitOutput, parseJobViewState,
+  hpcStateToJobState, CONTROLLER_JOB_FILE, ENGINE_SET_JOB_FILE,
+  type WindowsHpcSchedulerOptions, type WindowsHpcJobExtra, type WindowsHpcLauncherInput, type WindowsHpcLauncherOptions, type CoreRange,
+} from './launchers/windows-hpc.js';
+export { InProcessScheduler, InProcessLauncher, inProcessLauncher, inProcessLauncherOptions, type InProcessJobExtra, type InProcessSchedulerOptions, type InProcessLauncherOptions } from './launchers/in-process.js';
+export {
+  buildJobXml, parseJobXml, hpcJobSettings, hpcJobSettingsSchema, HPC_JOB_NAMESPACE, HPC_JOB_PRIORITIES, HPC_UNIT_TYPES, HPC_JOB_STATES,
+  type HpcJobSettings, type HpcJobPriority, type HpcUnitType, type HpcJobState, type ParsedHpcJob,
+} from './launchers/hpc-job-xml.js';
+export { quoteWindowsArg, quoteWindowsCommandLine, parseWindowsCommandLine } from './launchers/windows-cmdline.js';
+export { loadLauncherPlugins, type LoadLauncherPluginsOptions } from './core/plugins.js';
 export * from './core/errors.js';
 export * from './core/launcher.js';
 export * from './core/scheduler.js';

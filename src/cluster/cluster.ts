@@ -11,10 +11,11 @@ import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { Client, type ConnectOptions } from '../client/client.js';
 import type { ClusterConfig, UserConfig } from '../core/config.js';
-import { loadConfig } from '../core/config-load.js';
+import { loadConfig, type LoadedConfig } from '../core/config-load.js';
+import { loadLauncherPlugins } from '../core/plugins.js';
 import { connectionFileName, isControllerAlive, readConnectionFile } from '../core/connection.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
-import { LAUNCHER_REGISTRY, type ExitInfo, type Launcher, type LauncherRegistry } from '../core/launcher.js';
+import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
 import { ensureProfileDirs, type ProfilePaths } from '../core/profile.js';
 import { TRANSPORT, type Transport } from '../core/transport.js';
 import { registerDefaults, roleProgram } from './defaults.js';
@@ -138,6 +139,7 @@ export class Cluster {
     const config = loaded.config;
     const paths = await ensureProfileDirs(loaded.profile);
     const container = registerDefaults((parent ?? globalContainer).createChildContainer());
+    if (config.plugins.length) await loadConfiguredPlugins(container, config.plugins, pluginBaseDir(loaded, projectDir));
     const clusterId = await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
     const cluster = new Cluster(config, paths, clusterId, container, options);
     onStarting?.(cluster);
@@ -180,8 +182,11 @@ export class Cluster {
     const allExited = new Promise<never>((_, reject) => {
       launcher.onExit((info) => {
         exits.push(info);
-        if (exits.length >= n && !this.#stopped) {
-          reject(new LauncherError(`all ${n} engines exited before registering; the last one said:\n${info.stderrTail || '(nothing)'}`, { exitCode: info.code, stderrTail: info.stderrTail }));
+        // A local launcher reports each engine process; a batch launcher reports each job (which holds many).
+        const expected = launcher.jobIds.length || n;
+        if (exits.length >= expected && !this.#stopped) {
+          const what = launcher.jobIds.length ? `the engine job${expected > 1 ? 's' : ''} (${launcher.jobIds.join(', ')}) ended` : `all ${n} engines exited`;
+          reject(new LauncherError(`${what} before the engines registered; the last one said:\n${info.stderrTail || '(nothing)'}`, { exitCode: info.code, stderrTail: info.stderrTail }));
         }
       });
     });
@@ -289,6 +294,25 @@ export class Cluster {
     };
     await writeFile(this.clusterFile, JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
   }
+}
+
+/** Plugins listed in a config file resolve relative to that file's directory; others relative to the project. */
+function pluginBaseDir(loaded: LoadedConfig, projectDir: string | null | undefined): string {
+  const source = loaded.sources.plugins;
+  if (source && (source.kind === 'profile' || source.kind === 'project')) return path.dirname(source.file);
+  return projectDir ?? process.cwd();
+}
+
+/**
+ * Load the configured launcher plugins into a registry of this cluster's own (a copy of the inherited one), so
+ * one cluster's plugins do not leak into the container the host application shares.
+ */
+async function loadConfiguredPlugins(container: DependencyContainer, specs: readonly string[], baseDir: string): Promise<void> {
+  const inherited = container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
+  const registry = new LauncherRegistry();
+  for (const name of inherited.names()) registry.register(inherited.get(name));
+  await loadLauncherPlugins(specs, { baseDir, registry });
+  container.register(LAUNCHER_REGISTRY, { useValue: registry });
 }
 
 /**

@@ -3,7 +3,9 @@
  * @module
  */
 import type { LauncherPlugin } from '../core/launcher.js';
+import { inProcessLauncher } from './in-process.js';
 import { localLauncher } from './local.js';
+import { windowsHpcLauncher } from './windows-hpc.js';
 
-/** The built-in launcher plugins. */
-export const builtinLaunchers: readonly LauncherPlugin<any>[] = [localLauncher];
+/** The built-in launcher plugins: `local`, `windows-hpc`, `in-process`. */
+export const builtinLaunchers: readonly LauncherPlugin<any>[] = [localLauncher, windowsHpcLauncher, inProcessLauncher];
