@@ -151,12 +151,7 @@ describe('a cluster through the in-process test scheduler', () => {
   }
 });
 
-/** Why the `tscluster` cycle cannot run yet: the CLI only knows the launchers registered as built-ins. */
-const notBuiltin =
-  needsXmllint ||
-  (builtinLaunchers.some((p) => p.name === 'windows-hpc') ? false : 'windows-hpc is not among builtinLaunchers (src/launchers/builtin.ts) yet');
-
-describe('tscluster start --profile mycluster with the windows-hpc launcher, as in the seed', { skip: notBuiltin }, () => {
+describe('tscluster start --profile mycluster with the windows-hpc launcher, as in the seed', { skip: needsXmllint }, () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let simDir: string;
   let start: CliProcess | undefined;

@@ -44,7 +44,11 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
 /** The repository's root (works from test/… under tsx and from dist/test/… when compiled). */
 export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!require_fs().existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  while (!require_fs().existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('no package.json above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
   return dir;
 }
 

@@ -9,17 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isAlive, repoRoot, tempDir } from './cluster.js';
+import { requireTool } from './requirements.js';
 
-/** The repository root: the first directory above this file holding package.json (works from test/ and dist/test/). */
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('no package.json above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-  return dir;
-}
+export { isAlive, repoRoot, tempDir };
+
 
 /** A file under test/fixtures/hpc/ of the source tree. */
 export function hpcFixture(name: string): string {
@@ -50,8 +44,8 @@ export function hasXmllint(): boolean {
   return !spawnSync('xmllint', ['--version']).error;
 }
 
-/** The reason to skip a test that needs xmllint, or false when it is installed. */
-export const needsXmllint: string | false = hasXmllint() ? false : 'xmllint is not installed (Debian: apt-get install libxml2-utils)';
+/** The reason to skip a test that needs xmllint, or false when it is installed (under CI, missing it is an error). */
+export const needsXmllint: string | false = requireTool('xmllint', hasXmllint(), 'apt-get install libxml2-utils');
 
 /** Validate an XML file against an XSD with xmllint; resolves the exit status and output. */
 export function xmllintValidate(xmlFile: string, xsdFile = hpcFixture('hpc-job-2008.xsd')): { ok: boolean; output: string } {
@@ -59,26 +53,7 @@ export function xmllintValidate(xmlFile: string, xsdFile = hpcFixture('hpc-job-2
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
 
-/** A fresh temporary directory, and a function that removes it. */
-export async function tempDir(prefix = 'tsparallel-hpc-'): Promise<{ dir: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
-}
 
-/** Whether a process is running (an unreaped zombie counts as ended). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 /** The pids among `pids` still running after waiting up to `timeoutMs` for them to end. */
 export async function survivors(pids: readonly number[], timeoutMs = 10_000): Promise<number[]> {
