@@ -9,7 +9,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { runBench } from './lib/bench.js';
 import { parseBenchArgs } from './lib/options.js';
-import { describeSizes, jsonLines, notes, table } from './lib/report.js';
+import { describeSizes, jsonLines, notes, table, targetChecks, targetLines } from './lib/report.js';
 
 async function main(): Promise<number> {
   let options;
@@ -34,12 +34,14 @@ async function main(): Promise<number> {
 
   if (options.json) {
     for (const line of jsonLines(results)) console.log(line);
-    for (const line of notes(results)) console.error(line);
+    for (const line of [...notes(results), ...targetLines(targetChecks(results))]) console.error(line);
   } else {
     console.log(header);
     console.log(table(results, options.systems));
     const lines = notes(results);
     if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
+    const targets = targetLines(targetChecks(results));
+    if (targets.length > 0) console.log(`\nissue 6 targets (ratios of this run's medians):\n${targets.join('\n')}`);
   }
   return results.failures.length > 0 ? 1 : 0;
 }

@@ -109,3 +109,53 @@ export function notes(results: Results): string[] {
     ...results.failures.map((n) => `FAILED   ${n.system} ${n.workload}: ${n.text}`),
   ];
 }
+
+/** One of issue 6's targets: a ratio measured in this run and the bound it must meet. */
+export interface TargetCheck {
+  /** What is compared, e.g. `W2 call_median_us tsparallel/ipyparallel`. */
+  label: string;
+  /** The measured ratio. */
+  value: number;
+  /** The bound, with its direction. */
+  bound: { atMost: number } | { atLeast: number } | { below: number };
+  /** Whether the measured ratio meets the bound. */
+  met: boolean;
+}
+
+/**
+ * Issue 6's targets, evaluated on this run's medians (those whose systems ran). Printed after the table; never
+ * asserted anywhere: a missed target is a reason to profile, not a failing test.
+ */
+export function targetChecks(results: Results, ours = 'tsparallel'): TargetCheck[] {
+  const rows = results.rows();
+  const med = (workload: WorkloadId, metric: string, system: string) =>
+    rows.find((r) => r.workload === workload && r.metric === metric && r.system === system)?.median;
+  const checks: TargetCheck[] = [];
+  const add = (label: string, a: number | undefined, b: number | undefined, bound: TargetCheck['bound']) => {
+    if (a === undefined || b === undefined || b === 0) return;
+    const value = a / b;
+    const met = 'atMost' in bound ? value <= bound.atMost : 'atLeast' in bound ? value >= bound.atLeast : value < bound.below;
+    checks.push({ label, value, bound, met });
+  };
+  const ratio = (w: WorkloadId, metric: string, peer: string, bound: TargetCheck['bound']) =>
+    add(`${w} ${metric} ${ours}/${peer}`, med(w, metric, ours), med(w, metric, peer), bound);
+  ratio('W2', 'call_median_us', 'ipyparallel', { atMost: 0.2 });
+  ratio('W2', 'call_median_us', 'zeromq', { atMost: 3 });
+  ratio('W3', 'tasks_per_s', 'ipyparallel', { atLeast: 10 });
+  ratio('W3', 'tasks_per_s', 'dask', { atLeast: 5 });
+  ratio('W1', 'start_ms', 'ipyparallel', { atMost: 0.15 });
+  ratio('W1', 'start_ms', 'dask', { below: 1 });
+  ratio('W5', 'push_MBps', 'ipyparallel', { atLeast: 1 });
+  ratio('W5', 'pull_MBps', 'ipyparallel', { atLeast: 1 });
+  add(`W5 peak_mem_ratio ${ours} (client peak / payload)`, med('W5', 'peak_mem_ratio', ours), 1, { below: 3 });
+  add(`W6 tasks_per_s / W3 tasks_per_s, ${ours}`, med('W6', 'tasks_per_s', ours), med('W3', 'tasks_per_s', ours), { atLeast: 0.5 });
+  return checks;
+}
+
+/** The target checks as lines: `met    W3 tasks_per_s tsparallel/dask = 15.2 (target ≥ 5)`. */
+export function targetLines(checks: readonly TargetCheck[]): string[] {
+  return checks.map((c) => {
+    const target = 'atMost' in c.bound ? `≤ ${c.bound.atMost}` : 'atLeast' in c.bound ? `≥ ${c.bound.atLeast}` : `< ${c.bound.below}`;
+    return `${c.met ? 'met   ' : 'MISSED'} ${c.label} = ${formatRatio(c.value, 1)} (target ${target})`;
+  });
+}

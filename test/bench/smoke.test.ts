@@ -5,15 +5,14 @@
  * failure), and that no process survived.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { runBench } from '../../bench/lib/bench.js';
 import { BenchError, checkNoops, checkPow10, checkSameArray, makePayload } from '../../bench/lib/checks.js';
 import { parseBenchArgs, TINY_SIZES, type BenchOptions, type SystemName } from '../../bench/lib/options.js';
 import { isAlive, ProcessLedger, readProcess } from '../../bench/lib/procs.js';
-import { jsonLines, Results, table } from '../../bench/lib/report.js';
+import { jsonLines, Results, table, targetChecks, targetLines } from '../../bench/lib/report.js';
 import { median, percentile } from '../../bench/lib/stats.js';
 import { WORKLOADS, type WorkloadId } from '../../bench/lib/types.js';
 import { ConfigError } from '../../src/index.js';
@@ -98,6 +97,10 @@ describe('bench output and options', () => {
     const text = table(results, ['tsparallel', 'dask']);
     assert.match(text, /tsparallel\/dask/);
     assert.match(text, /W3\s+tasks_per_s\s+higher\s+2,000\s+500\s+4\.00/);
+    // Issue 6 wants W3 ≥ 5 × Dask's: 2000 / 500 = 4 misses it; only targets whose systems ran are listed.
+    const checks = targetChecks(results);
+    assert.deepEqual(checks.map((c) => [c.label, c.value, c.met]), [['W3 tasks_per_s tsparallel/dask', 4, false]]);
+    assert.deepEqual(targetLines(checks), ['MISSED W3 tasks_per_s tsparallel/dask = 4.00 (target ≥ 5)']);
   });
 
   it('parses the flags and rejects unknown workloads and systems with the allowed values', () => {
