@@ -27,7 +27,7 @@ export { AsyncResult, Part, type ResultMetadata, type Progress } from './client/
 export { LoadBalancedView, type TaskOptions, type MapOptions, type Dependency, type BalancedHost } from './client/load-balanced-view.js';
 export * from './core/tasks.js';
 export { TASK_POLICIES, type Candidate, type TaskPolicy } from './controller/policies/index.js';
-export { TaskDispatcher, type DispatcherIO, type DispatcherLimits, type AbortOutcome } from './controller/task-dispatcher.js';
+export { TaskDispatcher, type DispatcherIO, type DispatcherLimits, type AbortOutcome, type DirectTaskReport } from './controller/task-dispatcher.js';
 export type { Sequence } from './client/partition.js';
 export { Controller, type ControllerOptions, type EngineRecord } from './controller/controller.js';
 export { Engine, type EngineOptions, type ErrorInfo } from './engine/engine.js';

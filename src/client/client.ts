@@ -8,7 +8,7 @@ import debug from 'debug';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import { connectionFileName, isControllerAlive, readConnectionFile, type ConnectionInfo } from '../core/connection.js';
+import { connectionFileName, isControllerAlive, readConnectionFile, thisHost, type ConnectionInfo } from '../core/connection.js';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
@@ -40,6 +40,11 @@ export interface ConnectOptions {
   transport?: Transport;
   /** The DI container to resolve the transport from (default: tsyringe's global container). */
   container?: DependencyContainer;
+  /**
+   * Send direct-view requests straight to engines on this host, over their loopback endpoints (default true):
+   * half the hops of going through the controller. Engines on other hosts are always reached through it.
+   */
+  direct?: boolean;
 }
 
 /** An engine as the client knows it. */
@@ -50,6 +55,8 @@ export interface EngineInfo {
   pid: number;
   /** Its host. */
   hostname: string;
+  /** Its loopback endpoint for direct requests, when it has one. */
+  direct?: string;
 }
 
 /**
@@ -71,12 +78,19 @@ export class Client implements ViewHost, BalancedHost {
   readonly #pending = new Map<string, Part>();
   readonly #waiters = new Map<string, (msg: Message) => void>();
   readonly #engineListeners: ((event: { type: 'registered' | 'unregistered'; id: number }) => void)[] = [];
+  /** Connections straight to engines on this host, by engine id. */
+  readonly #direct = new Map<number, Connection>();
+  /** Requests sent straight to an engine: if it dies, nobody else will answer them. */
+  readonly #sentDirect = new Set<string>();
   #closed = false;
 
   private constructor(
     private readonly connection: Connection,
     /** The connection info it used. */
     readonly info: ConnectionInfo,
+    private readonly transport: Transport,
+    private readonly identity: string,
+    private readonly useDirect: boolean,
   ) {
     this.#session = new Session(info.key);
     connection.onMessage((frames) => this.#receive(frames));
@@ -90,12 +104,13 @@ export class Client implements ViewHost, BalancedHost {
   static async connect(options: ConnectOptions = {}): Promise<Client> {
     const info = options.connectionInfo ?? (await readConnectionFile(options.connectionFile ?? (await findConnectionFile(options))));
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
-    const connection = await transport.dial(info.address, { identity: `client-${process.pid}-${Math.random().toString(36).slice(2)}` });
-    const client = new Client(connection, info);
+    const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const connection = await transport.dial(info.address, { identity });
+    const client = new Client(connection, info, transport, identity, options.direct ?? true);
     const timeoutMs = options.timeoutMs ?? 10_000;
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
-      for (const e of (reply.content as { engines: EngineInfo[] }).engines) client.engines.set(e.id, e);
+      for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
     } catch (err) {
       await client.close();
       if (err instanceof TimeoutError) {
@@ -217,6 +232,8 @@ export class Client implements ViewHost, BalancedHost {
     await new Promise((r) => setTimeout(r, 5));
     for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
     this.#pending.clear();
+    await Promise.all([...this.#direct.values()].map((c) => c.close()));
+    this.#direct.clear();
     await this.connection.close();
   }
 
@@ -241,8 +258,37 @@ export class Client implements ViewHost, BalancedHost {
     const part = new Part({ msgId: msg.header.msg_id, engineId, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
     this.#pending.set(msg.header.msg_id, part);
     this.history.push(msg.header.msg_id);
-    this.connection.send(this.#session.encode(msg));
+    const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
+    if (direct) this.#sentDirect.add(msg.header.msg_id);
+    (direct ?? this.connection).send(this.#session.encode(msg));
     return part;
+  }
+
+  /**
+   * Learn of an engine. An engine on this host is dialled before it is listed, so that all of its direct requests
+   * take the one path (two paths could reorder a push and the call that uses it).
+   */
+  async #addEngine(e: EngineInfo): Promise<void> {
+    if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
+      const conn = await this.transport.dial(e.direct, { identity: this.identity });
+      conn.onMessage((frames) => this.#receive(frames));
+      this.#direct.set(e.id, conn);
+    }
+    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
+  }
+
+  /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */
+  #removeEngine(id: number): void {
+    this.engines.delete(id);
+    const conn = this.#direct.get(id);
+    if (!conn) return;
+    this.#direct.delete(id);
+    void conn.close();
+    for (const [msgId, part] of this.#pending) {
+      if (part.metadata.engineId !== id || !this.#sentDirect.delete(msgId)) continue;
+      this.#pending.delete(msgId);
+      part.settle(undefined, new EngineDiedError(id));
+    }
   }
 
   #request(type: string, content: Record<string, unknown>, timeoutMs: number): Promise<Message> {
@@ -267,6 +313,7 @@ export class Client implements ViewHost, BalancedHost {
     const part = parentId ? this.#pending.get(parentId) : undefined;
     if (part) {
       this.#pending.delete(parentId!);
+      this.#sentDirect.delete(parentId!);
       this.#settle(part, msg);
       return;
     }
@@ -276,12 +323,11 @@ export class Client implements ViewHost, BalancedHost {
       waiter(msg);
       return;
     }
-    const c = msg.content as { id: number; pid: number; hostname: string };
+    const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
-      this.engines.set(c.id, { id: c.id, pid: c.pid, hostname: c.hostname });
-      this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id }));
+      void this.#addEngine(c).then(() => this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id })));
     } else if (msg.header.msg_type === 'engine_unregistered') {
-      this.engines.delete(c.id);
+      this.#removeEngine(c.id);
       this.#engineListeners.forEach((l) => l({ type: 'unregistered', id: c.id }));
     }
   }

@@ -13,7 +13,7 @@ import { Session, type Message, type MessageHeader } from '../core/protocol.js';
 import type { Listener, Transport } from '../core/transport.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
-import { TaskDispatcher } from './task-dispatcher.js';
+import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
 
 const log = debug('tsparallel:controller');
 
@@ -49,6 +49,8 @@ export interface EngineRecord {
   pid: number;
   /** Its host. */
   hostname: string;
+  /** Its loopback endpoint for direct requests from clients on its host, if it has one. */
+  direct?: string;
   /** When it registered (ms since epoch). */
   registered: number;
   /** When it last answered a ping (ms since epoch). */
@@ -258,6 +260,11 @@ export class Controller {
         if (engine) this.#unregister(engine, 'it shut down');
         return;
       }
+      case 'task_record': {
+        const engine = this.#byUuid.get(uuid);
+        if (engine) this.#tasks.recordFinished(engine.id, msg.content as unknown as DirectTaskReport);
+        return;
+      }
     }
     const engine = this.#byUuid.get(uuid);
     if (!engine || !this.#tasks.complete(engine.id, msg.parent.msg_id ?? '', msg, frames)) {
@@ -267,7 +274,7 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string };
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
       engine = {
@@ -275,6 +282,7 @@ export class Controller {
         uuid,
         pid: content.pid ?? 0,
         hostname: content.hostname ?? '',
+        direct: typeof content.direct === 'string' ? content.direct : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
       };
@@ -284,7 +292,7 @@ export class Controller {
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header })));
-    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname });
+    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct });
   }
 
   #unregister(engine: EngineRecord, reason: string): void {
@@ -313,7 +321,7 @@ export class Controller {
   }
 
   #engineList() {
-    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname }));
+    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct }));
   }
 
   #notify(type: string, content: Record<string, unknown>): void {

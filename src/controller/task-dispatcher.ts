@@ -53,6 +53,24 @@ export interface DispatcherLimits {
   records: number;
 }
 
+/** What an engine reports of a request a client sent it directly (the controller never saw it). */
+export interface DirectTaskReport {
+  /** The request's id. */
+  msgId: string;
+  /** Its type. */
+  type: string;
+  /** How it ended. */
+  state: 'completed' | 'failed';
+  /** When the engine started it (ms since epoch). */
+  started: number;
+  /** When it finished. */
+  completed: number;
+  /** The result's size in bytes. */
+  resultBytes: number;
+  /** Why it failed. */
+  error?: { name: string; message: string };
+}
+
 /** What {@link TaskDispatcher.abort} did. */
 export interface AbortOutcome {
   /** Tasks dropped before they reached an engine. */
@@ -127,6 +145,20 @@ export class TaskDispatcher {
     t.engineId = engineId;
     t.started = Date.now();
     this.#engines.get(engineId)!.load++;
+  }
+
+  /** Record a request a client sent straight to an engine, from the engine's report once it finished. */
+  recordFinished(engineId: number, report: DirectTaskReport): void {
+    if (this.#tasks.has(report.msgId)) return;
+    const t: Task = {
+      msgId: report.msgId, type: report.type, balanced: false, state: report.state, engineId,
+      submitted: report.started, started: report.started, completed: report.completed, retries: 0,
+      error: report.error, resultBytes: report.resultBytes,
+      client: Buffer.alloc(0), header: { msg_id: report.msgId, msg_type: report.type, session: '', date: '', version: '' },
+      flags: {}, retriesLeft: 0, tried: new Set(), heldBytes: 0, waitingOn: 0,
+    };
+    this.#tasks.set(t.msgId, t);
+    if (this.#tasks.size > this.limits.records) this.#trimRecords();
   }
 
   /** A client submitted a load-balanced task. */

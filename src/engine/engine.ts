@@ -14,7 +14,7 @@ import { TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../core/functions.js';
 import { Session, type Message } from '../core/protocol.js';
 import { deserialize, serialize } from '../core/serialize.js';
-import type { Connection, Heart, Transport } from '../core/transport.js';
+import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 
 const log = debug('tsparallel:engine');
@@ -29,7 +29,16 @@ export interface EngineOptions {
   namespace?: Namespace;
   /** How long to wait for the controller to accept the registration, in ms (default 30000). */
   registrationTimeoutMs?: number;
+  /**
+   * Where to listen for direct requests from clients on this host (default `tcp://127.0.0.1:0`; `false`: none).
+   * Clients on the same host send direct-view requests here instead of through the controller: two hops instead
+   * of four. Loopback only, so it is reachable exactly by the clients that use it.
+   */
+  directAddress?: string | false;
 }
+
+/** Where a request came from, and so where its reply goes. */
+type ReplyRoute = (frames: Buffer[]) => void;
 
 /** The wire form of an error raised by user code. */
 export interface ErrorInfo {
@@ -60,6 +69,7 @@ export class Engine {
   #current?: { msgId: string; abort: AbortController };
   #resolveStopped!: (code: number) => void;
   #connection?: Connection;
+  #direct?: Listener;
   #heart?: Heart;
   #lastPing = Date.now();
   #watchdog?: NodeJS.Timeout;
@@ -80,15 +90,26 @@ export class Engine {
     const { transport, info } = this.options;
     const timeoutMs = this.options.registrationTimeoutMs ?? 30_000;
     this.#connection = await transport.dial(info.address, { identity: this.uuid });
+    const toController: ReplyRoute = (frames) => this.#connection?.send(frames);
+    const directAddress = this.options.directAddress ?? 'tcp://127.0.0.1:0';
+    if (directAddress !== false) {
+      const direct = (this.#direct = await transport.listen(directAddress));
+      direct.onMessage(({ identity, frames }) => {
+        const msg = this.#session.decode(frames);
+        if (msg && msg.header.msg_type.endsWith('_request')) {
+          this.#enqueue(msg, (reply) => direct.send(identity, reply), true);
+        }
+      });
+    }
     const registered = new Promise<number>((resolve) => {
       this.#connection!.onMessage((frames) => {
         const msg = this.#session.decode(frames);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
-        else this.#enqueue(msg);
+        else this.#enqueue(msg, toController);
       });
     });
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname() }));
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -100,6 +121,7 @@ export class Engine {
       this.id = await Promise.race([registered, timeout]);
     } catch (err) {
       await this.#connection.close();
+      await this.#direct?.close();
       throw err;
     } finally {
       clearTimeout(timer);
@@ -131,6 +153,7 @@ export class Engine {
     }
     await this.#heart?.close();
     await this.#connection?.close();
+    await this.#direct?.close();
     log('engine %d stopped', this.id);
     this.#resolveStopped(code);
   }
@@ -139,7 +162,7 @@ export class Engine {
     this.#connection?.send(this.#session.encode(msg));
   }
 
-  #enqueue(msg: Message): void {
+  #enqueue(msg: Message, reply: ReplyRoute, isDirect = false): void {
     if (msg.header.msg_type === 'shutdown_request') {
       void this.stop(0, { unregister: false });
       return;
@@ -154,14 +177,14 @@ export class Engine {
       return;
     }
     // One request at a time, in arrival order, as an IPython engine does.
-    this.#chain = this.#chain.then(() => this.#handle(msg));
+    this.#chain = this.#chain.then(() => this.#handle(msg, reply, isDirect));
   }
 
-  async #handle(msg: Message): Promise<void> {
+  async #handle(msg: Message, route: ReplyRoute, isDirect: boolean): Promise<void> {
     const type = msg.header.msg_type;
     if (this.#aborted.delete(msg.header.msg_id)) {
       const error = { name: 'TaskAbortedError', message: `task ${msg.header.msg_id} was aborted before it started`, engineId: this.id };
-      this.#send(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
+      route(this.#session.encode(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } })));
       return;
     }
     const started = Date.now();
@@ -192,7 +215,19 @@ export class Engine {
       metadata: { engineId: this.id, started, completed },
       buffers,
     });
-    this.#send(reply);
+    route(this.#session.encode(reply));
+    if (isDirect) {
+      // The controller never saw this request: tell it afterwards, so its records stay complete.
+      this.#send(this.#session.message('task_record', {
+        msgId: msg.header.msg_id,
+        type,
+        state: error ? 'failed' : 'completed',
+        started,
+        completed,
+        resultBytes: buffers.reduce((n, b) => n + b.length, 0),
+        error: error ? { name: error.name, message: error.message } : undefined,
+      }));
+    }
   }
 
   async #run(type: string, msg: Message): Promise<unknown> {

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Client, createCluster, fromModule, range, type Cluster } from '../../src/index.js';
-import { distEntry, isAlive, startTestCluster, tempDir, type TestCluster } from '../support/cluster.js';
+import { distEntry, isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 
 const run = promisify(execFile);
 const SEED = [0, 1, 1024, 59049, 1048576, 9765625, 60466176, 282475249, 1073741824, 3486784401, 10000000000, 25937424601, 61917364224, 137858491849, 289254654976];
@@ -136,6 +136,36 @@ describe('a local cluster of 4 engines over ZeroMQ', () => {
       await client.close();`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 });
     assert.deepEqual(JSON.parse(stdout), { ids: [0, 1, 2, 3], r: [2, 3, 4] });
+  });
+
+  it('sends direct requests straight to engines on this host, and the controller still records them', async () => {
+    assert.ok(client.engines.get(0)?.direct?.startsWith('tcp://127.0.0.1:'), 'engine 0 advertises a loopback endpoint');
+    const ar = client.view(0).apply(() => 'direct');
+    assert.equal(await ar, 'direct');
+    let records: Awaited<ReturnType<Client['taskRecords']>> = [];
+    await waitUntil(async () => (records = await client.taskRecords({ msgIds: ar.msgIds })).length === 1, 5000, 'the engine reports the direct request');
+    assert.equal(records[0]!.state, 'completed');
+    assert.equal(records[0]!.engineId, 0);
+    assert.equal(records[0]!.balanced, false);
+  });
+
+  it('goes through the controller when asked to (direct: false), with the same results', async () => {
+    const viaController = await cluster.connect({ direct: false });
+    const ar = viaController.view().map((x: number) => x + 1, range(8));
+    assert.deepEqual(await ar, range(8).map((x) => x + 1));
+    const records = await viaController.taskRecords({ msgIds: ar.msgIds });
+    assert.deepEqual(records.map((r) => r.state), ['completed', 'completed', 'completed', 'completed']);
+    await viaController.close();
+  });
+
+  it('an engine drops direct requests signed with the wrong key', async () => {
+    const { ZeroMqTransport, Session, serialize } = await import('../../src/index.js');
+    const rogue = await new ZeroMqTransport().dial(client.engines.get(2)!.direct!, { identity: 'rogue' });
+    const session = new Session('0'.repeat(64));
+    rogue.send(session.encode(session.message('execute_request', { code: 'globalThis.forged = true' }, { buffers: serialize(null) })));
+    await new Promise((r) => setTimeout(r, 100));
+    await rogue.close();
+    await assert.rejects(client.view(2).pull('forged'), /forged is not defined/);
   });
 
   it('answers queue status per engine', async () => {
