@@ -16,6 +16,7 @@ import { jsonLines, Results, table, targetChecks, targetLines } from '../../benc
 import { median, percentile } from '../../bench/lib/stats.js';
 import { WORKLOADS, type WorkloadId } from '../../bench/lib/types.js';
 import { ConfigError } from '../../src/index.js';
+import { requireTool } from '../support/requirements.js';
 
 const PYTHON = process.env.TSPARALLEL_BENCH_PYTHON ?? '/usr/bin/python3';
 
@@ -151,7 +152,7 @@ describe('bench workloads at tiny size', () => {
 
   for (const [peer, modules] of [['dask', 'distributed, numpy'], ['ipyparallel', 'ipyparallel, numpy']] as const) {
     const probe = spawnSync(PYTHON, ['-c', `import ${modules}`], { stdio: 'ignore' });
-    const skip = probe.status === 0 ? false : `${PYTHON} cannot import ${modules} (apt-get install python3-${peer === 'dask' ? 'distributed' : peer} python3-numpy)`;
+    const skip = requireTool(`${modules} for ${PYTHON}`, probe.status === 0, `apt-get install python3-${peer === 'dask' ? 'distributed' : peer} python3-numpy`);
     // One session (W2-W5) keeps the Python peers' slow cluster starts down to one each.
     it(`${peer} runs W2-W5 through the Python driver and leaves no process`, { skip }, async () => {
       const results = await runBench(tinyOptions([peer], ['W2', 'W3', 'W4', 'W5']));
