@@ -68,7 +68,12 @@ export interface DirectTaskReport {
   /** The result's size in bytes. */
   resultBytes: number;
   /** Why it failed. */
-  error?: { name: string; message: string };
+  error?: {
+    /** The error's class name. */
+    name: string;
+    /** Its message. */
+    message: string;
+  };
 }
 
 /** What {@link TaskDispatcher.abort} did. */
