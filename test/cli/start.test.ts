@@ -10,6 +10,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { Client } from '../../src/index.js';
 import { isAlive, repoRoot, tempDir } from '../support/cluster.js';
 import { cliEnv, clusterPids, killAll, nodeScript, runCli, startCli, waitForGone, type CliProcess } from '../support/cli-run.js';
 
@@ -208,3 +209,37 @@ describe('tscluster stop, --daemonize, and stale entries', () => {
   });
 });
 
+
+describe('tscluster start: a second Ctrl-C forces', () => {
+  it('kills every process of the cluster, removes its files and exits 1', async () => {
+    const tmp = await tempDir('tsparallel-cli-');
+    const env = cliEnv(tmp.dir);
+    const profileDir = path.join(tmp.dir, 'profile_default');
+    const start = startCli(['start', '-n', '2'], env);
+    try {
+      await start.waitForOutput(/is running/);
+      const pids = await clusterPids(path.join(profileDir, 'security', 'cluster.json'));
+      // Keep engine 0 in a synchronous loop: it cannot act on SIGTERM, so the orderly stop waits for it, and the
+      // second Ctrl-C lands during that wait. (Two signals sent back to back would be merged into one.)
+      const client = await Client.connect({ profileDir });
+      void client.view(0).apply(() => {
+        const end = Date.now() + 30_000;
+        while (Date.now() < end);
+      }).catch(() => {});
+      await new Promise((r) => setTimeout(r, 200));
+      start.child.kill('SIGINT');
+      await start.waitForOutput(/SIGINT received/);
+      start.child.kill('SIGINT');
+      const { code } = await start.exited;
+      await client.close();
+      assert.equal(code, 1, start.output());
+      assert.match(start.output(), /forced stop: killing processes/);
+      await waitForGone(pids);
+      for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} survived`);
+      assert.deepEqual(await clusterFiles(profileDir), [], 'no cluster, connection or pid file is left');
+    } finally {
+      killAll(start.child.pid ? [start.child.pid] : []);
+      await tmp.remove();
+    }
+  });
+});
