@@ -20,6 +20,7 @@ import { registerDefaults } from './cluster/defaults.js';
 registerDefaults(container);
 
 export { createCluster, Cluster, type ClusterOptions, type ClusterFile, type LauncherSummary } from './cluster/cluster.js';
+export { RunningCluster, findRunningCluster, stopRunningCluster, readClusterFile, type FoundCluster, type StopStep } from './cluster/running.js';
 export { registerDefaults, defaultTransports, InProcessRoleRunner } from './cluster/defaults.js';
 export { Client, type ConnectOptions, type EngineInfo } from './client/client.js';
 export { DirectView, type PerEngine, type RemoteFunction, type ViewHost } from './client/direct-view.js';

@@ -9,18 +9,17 @@
  * Only the user can reach the socket: `security/` is private to the user (mode 0700).
  * @module
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import debug from 'debug';
 import { TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import { controlAddress } from '../cluster/running.js';
+
+export { controlAddress };
 
 const log = debug('tsparallel:cli:control');
 
-/** Unix socket paths longer than this do not fit in `sockaddr_un` on every system (104 bytes on macOS). */
-const MAX_SOCKET_PATH = 100;
 
 /** A request to a running `tscluster start`. */
 export type ControlRequest = { op: 'add-engines'; n: number } | { op: 'status' };
@@ -31,18 +30,6 @@ export type ControlReply =
   | { ok: true; [key: string]: unknown }
   | { ok: false; error: string; name?: string };
 
-/**
- * The control socket's address for a cluster: `security/tscluster[-ID].sock`; when that path is too long for a Unix
- * socket, a socket named by a hash of it in a private per-user folder of the temp directory; on Windows a named pipe.
- */
-export function controlAddress(securityDir: string, clusterId: string): string {
-  const preferred = path.join(securityDir, `tscluster${clusterId ? '-' + clusterId : ''}.sock`);
-  const hash = createHash('sha256').update(preferred).digest('hex').slice(0, 24);
-  if (process.platform === 'win32') return `\\\\.\\pipe\\tsparallel-${hash}`;
-  if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH) return preferred;
-  const dir = path.join(tmpdir(), `tsparallel-${process.getuid?.() ?? 'user'}`);
-  return path.join(dir, `${hash}.sock`);
-}
 
 /** Make sure the folder of a fallback socket exists, belongs to this user and is private. */
 function preparePrivateDir(address: string): void {

@@ -19,6 +19,7 @@ import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } fro
 import { ensureProfileDirs, type ProfilePaths } from '../core/profile.js';
 import { TRANSPORT, type Transport } from '../core/transport.js';
 import { registerDefaults, roleProgram } from './defaults.js';
+import { findRunningCluster, type RunningCluster } from './running.js';
 
 const log = debug('tsparallel:cluster');
 
@@ -130,6 +131,20 @@ export class Cluster {
   /** Batch job ids the cluster submitted. */
   get jobIds(): string[] {
     return [...(this.#controllerLauncher?.jobIds ?? []), ...this.#engineLaunchers.flatMap((l) => l.jobIds)];
+  }
+
+  /**
+   * Find a cluster that is already running (started by this or another process) from its cluster file's path, or
+   * by profile and cluster id, to connect to it or stop it.
+   * @example
+   * ```ts
+   * const running = await Cluster.fromFile({ profile: 'mycluster' });
+   * const client = await running.connect();
+   * await running.stop();
+   * ```
+   */
+  static fromFile(target?: string | { profile?: string; profileDir?: string; clusterId?: string }): Promise<RunningCluster> {
+    return findRunningCluster(target);
   }
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
@@ -347,9 +362,4 @@ async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: bool
  */
 export function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
   return Cluster.start(options);
-}
-
-/** Read a running cluster's file. @internal */
-export async function readClusterFile(file: string): Promise<ClusterFile> {
-  return JSON.parse(await readFile(file, 'utf8')) as ClusterFile;
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { Client, createCluster, fromModule, range, type Cluster } from '../../src/index.js';
+import { Client, Cluster, createCluster, fromModule, range } from '../../src/index.js';
 import { distEntry, isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 
 const run = promisify(execFile);
@@ -213,6 +213,33 @@ describe('createCluster and profiles', () => {
     assert.equal(first.clusterId, '');
     assert.notEqual(second.clusterId, '');
     await assert.rejects(createCluster({ n: 1, profileDir: tmp.dir, projectDir: null, clusterId: '' }), { name: 'ConfigError', message: /already running/ });
+    await tmp.remove();
+  });
+
+  it('Cluster.fromFile finds a running cluster, from its file or its profile, to connect to it and stop it', async () => {
+    const tmp = await tempDir();
+    const cluster = await createCluster({ n: 2, profileDir: tmp.dir, projectDir: null });
+    const pids = cluster.pids;
+    const found = await Cluster.fromFile(cluster.clusterFile);
+    assert.equal(found.isRunning, true);
+    assert.deepEqual(found.pids, pids);
+    // Another process finds it by profile directory, maps over it and stops it.
+    const script = `
+      import { Cluster } from ${JSON.stringify(distEntry())};
+      const running = await Cluster.fromFile({ profileDir: ${JSON.stringify(tmp.dir)} });
+      const client = await running.connect();
+      const r = await client.view().map((x) => x * 3, [1, 2, 3]);
+      await client.close();
+      const steps = [];
+      await running.stop({ onStep: (s) => steps.push(s.message) });
+      console.log(JSON.stringify({ ids: client.ids, r, steps }));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
+    const out = JSON.parse(stdout) as { r: number[]; steps: string[] };
+    assert.deepEqual(out.r, [3, 6, 9]);
+    assert.match(out.steps.join('\n'), /started by a program .* asking its controller to shut down/);
+    for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} survived the stop from another process`);
+    await cluster.stop();
+    await assert.rejects(Cluster.fromFile({ profileDir: tmp.dir }), /no running cluster|not running/i);
     await tmp.remove();
   });
 

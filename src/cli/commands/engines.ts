@@ -9,7 +9,7 @@ import { ConfigError, TsParallelError } from '../../core/errors.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, positiveIntArg, profileFromArgs, stringArg, type Command } from '../args.js';
 import { controlAddress, requestControl } from '../control.js';
 import { Reporter } from '../progress.js';
-import { describeId, pickRunningCluster } from '../running.js';
+import { describeId, pickRunningCluster } from '../../cluster/running.js';
 import { inspect } from 'node:util';
 
 const USAGE = `Usage: tscluster engines -n N [--profile NAME] [--cluster-id ID]

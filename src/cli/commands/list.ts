@@ -8,7 +8,7 @@ import { Client } from '../../client/client.js';
 import { listProfiles } from '../../core/profile-create.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
-import { describeId, findClusters, findOrphanFiles, isStale, removeClusterFiles, type FoundCluster } from '../running.js';
+import { describeId, findClusters, findOrphanFiles, isStale, removeClusterFiles, type FoundCluster } from '../../cluster/running.js';
 
 const USAGE = `Usage: tscluster list [--profile NAME | --profile-dir DIR] [--json]
 

@@ -8,7 +8,7 @@ import { ConfigError, TsParallelError } from '../../core/errors.js';
 import { ensureProfileDirs } from '../../core/profile.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, positiveIntArg, profileFromArgs, stringArg, type Command } from '../args.js';
 import { runShell } from '../shell.js';
-import { describeId } from '../running.js';
+import { describeId } from '../../cluster/running.js';
 
 const USAGE = `Usage: tscluster shell [--profile NAME] [--cluster-id ID] [--timeout-ms MS]
 

@@ -28,7 +28,7 @@ import {
 } from '../args.js';
 import { controlAddress, serveControl, type ControlHandler } from '../control.js';
 import { Reporter } from '../progress.js';
-import { describeId, pidFilePath, signalPids } from '../running.js';
+import { describeId, pidFilePath, signalPids } from '../../cluster/running.js';
 
 const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize]
 

@@ -2,11 +2,9 @@
  * `tscluster stop`: stop a running cluster of a profile, and wait until its processes are gone.
  * @module
  */
-import { Client } from '../../client/client.js';
-import { TsParallelError } from '../../core/errors.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, positiveIntArg, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
-import { describeId, isStale, pickRunningCluster, recordedPids, removeClusterFiles, stopRecordedProcesses, waitForExit, type FoundCluster } from '../running.js';
+import { pickRunningCluster, stopRunningCluster } from '../../cluster/running.js';
 
 const USAGE = `Usage: tscluster stop [--profile NAME] [--cluster-id ID] [--timeout-ms MS]
 
@@ -38,48 +36,7 @@ export const stopCommand: Command = {
     const timeoutMs = timeoutText === undefined ? 30_000 : positiveIntArg(timeoutText, '--timeout-ms');
     const out = new Reporter('tscluster stop', stringArg(values, 'log-level'));
     const found = await pickRunningCluster(profile, stringArg(values, 'cluster-id'));
-    const name = `cluster ${describeId(found.info.clusterId)} of profile '${profile.name}'`;
-
-    if (isStale(found)) {
-      const removed = await removeClusterFiles(profile, found.info);
-      out.info(`${name} was not running (its process ${found.info.pid} is gone); removed its stale files: ${removed.join(', ')}`);
-      return 0;
-    }
-    if (found.ownerAlive === undefined) {
-      throw new TsParallelError(`${name} was started on host ${found.info.hostname} (pid ${found.info.pid}); run tscluster stop there`);
-    }
-    const pids = recordedPids(found.info);
-    if (found.ownerAlive && found.startedByCli) {
-      out.info(`Stopping ${name}: SIGTERM to its tscluster start process (pid ${found.info.pid})`);
-      process.kill(found.info.pid, 'SIGTERM');
-      await waitForExit([found.info.pid, ...pids], timeoutMs);
-      // It removes its files as it stops; this only matters if it died while stopping.
-      await removeClusterFiles(profile, found.info);
-    } else if (found.ownerAlive) {
-      await shutdownThroughController(found, name, out, timeoutMs);
-      await removeClusterFiles(profile, found.info);
-    } else {
-      out.info(`The process that started ${name} (pid ${found.info.pid}) is gone: stopping its processes ${pids.join(', ') || '(none recorded)'} directly`);
-      const { skipped } = await stopRecordedProcesses(found, GRACE_MS);
-      if (skipped.length) out.warn(`left alone pids ${skipped.join(', ')}: they were reused by other programs`);
-      const jobIds = [found.info.launchers?.controller, ...(found.info.launchers?.engines ?? [])].flatMap((l) => l?.jobIds ?? []);
-      if (jobIds.length) out.warn(`batch jobs ${jobIds.join(', ')} were recorded for this cluster: cancel them with the scheduler if they still run`);
-      await removeClusterFiles(profile, found.info);
-    }
-    out.info(`Stopped ${name}`);
+    await stopRunningCluster(found, { timeoutMs, graceMs: GRACE_MS, onStep: (step) => (step.level === 'warn' ? out.warn(step.message) : out.info(step.message)) });
     return 0;
   },
 };
-
-/** A cluster a program started (createCluster): ask its controller to stop its engines and itself. */
-async function shutdownThroughController(found: FoundCluster, name: string, out: Reporter, timeoutMs: number): Promise<void> {
-  out.info(`${name} was started by a program (pid ${found.info.pid}), not tscluster start: asking its controller to shut down`);
-  try {
-    const client = await Client.connect({ connectionFile: found.info.connectionFiles.client, timeoutMs: Math.min(timeoutMs, 10_000) });
-    await client.shutdown({ timeoutMs: Math.min(timeoutMs, 10_000) });
-  } catch (err) {
-    out.warn(`the controller did not take the shutdown request (${(err as Error).message}); stopping its processes directly`);
-    await stopRecordedProcesses(found, GRACE_MS);
-  }
-  await waitForExit(recordedPids(found.info), timeoutMs);
-}

@@ -1,21 +1,44 @@
 /**
  * Running clusters as other processes see them: the cluster files in a profile's `security/`, whether the processes
  * they name are alive, stopping a cluster from its file, and cleaning the files dead clusters left behind. Used by
- * `tscluster stop`, `list`, `engines` and `shell`.
+ * `Cluster.fromFile()` and by `tscluster stop`, `list`, `engines` and `shell`.
  * @module
  */
+import { createHash } from 'node:crypto';
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import debug from 'debug';
-import { readClusterFile, type ClusterFile } from '../cluster/cluster.js';
+import { Client } from '../client/client.js';
+import type { ClusterFile } from './cluster.js';
 import { connectionFileName, isControllerAlive, readConnectionFile } from '../core/connection.js';
 import { ConfigError, TimeoutError, TsParallelError } from '../core/errors.js';
-import type { ProfilePaths } from '../core/profile.js';
-import { controlAddress } from './control.js';
+import { profilePaths, type ProfilePaths } from '../core/profile.js';
 
-const log = debug('tsparallel:cli:running');
+const log = debug('tsparallel:cluster');
+
+/** Unix socket paths longer than this do not fit in `sockaddr_un` on every system (104 bytes on macOS). */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * The control socket's address of a cluster run by `tscluster start`: `security/tscluster[-ID].sock`; when that
+ * path is too long for a Unix socket, a socket named by a hash of it in a private per-user folder of the temp
+ * directory; on Windows a named pipe.
+ */
+export function controlAddress(securityDir: string, clusterId: string): string {
+  const preferred = path.join(securityDir, `tscluster${clusterId ? '-' + clusterId : ''}.sock`);
+  const hash = createHash('sha256').update(preferred).digest('hex').slice(0, 24);
+  if (process.platform === 'win32') return `\\\\.\\pipe\\tsparallel-${hash}`;
+  if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH) return preferred;
+  const dir = path.join(tmpdir(), `tsparallel-${process.getuid?.() ?? 'user'}`);
+  return path.join(dir, `${hash}.sock`);
+}
+
+/** Read a cluster file. */
+export async function readClusterFile(file: string): Promise<ClusterFile> {
+  return JSON.parse(await readFile(file, 'utf8')) as ClusterFile;
+}
 
 /** The cluster file's name for a cluster id (as `Cluster` writes it). */
 export function clusterFileName(clusterId: string): string {
@@ -109,7 +132,8 @@ export async function findClusters(profile: ProfilePaths): Promise<FoundCluster[
   return found;
 }
 
-async function describeCluster(profile: ProfilePaths, file: string, info: ClusterFile): Promise<FoundCluster> {
+/** Tell what can be told about a cluster file's processes from here. */
+export async function describeCluster(profile: ProfilePaths, file: string, info: ClusterFile): Promise<FoundCluster> {
   const here = !info.hostname || info.hostname === hostname();
   const ownerAlive = here ? isPidAlive(info.pid) : undefined;
   let controllerAlive: boolean | undefined;
@@ -229,4 +253,127 @@ export async function stopRecordedProcesses(found: FoundCluster, graceMs: number
   }
   await waitForExit(ours, graceMs);
   return { stopped: ours, skipped };
+}
+
+/** A step {@link stopRunningCluster} took, for a caller that reports progress (the CLI prints them). */
+export interface StopStep {
+  /** `info` for an ordinary step, `warn` for something the user may have to act on. */
+  level: 'info' | 'warn';
+  /** What happened. */
+  message: string;
+}
+
+/**
+ * Stop a running cluster found from its file, the way fits who runs it: a `tscluster start` process gets SIGTERM
+ * (it stops engines, then the controller, and removes its files); a cluster a program started is asked to shut down
+ * through its controller; when the process that started it is gone, its recorded processes are stopped directly
+ * (SIGTERM, then SIGKILL after `graceMs`). Waits until every process is gone and removes the cluster's files.
+ * @throws TsParallelError for a cluster started on another host (stop it there).
+ * @throws TimeoutError when processes are still alive after `timeoutMs`.
+ */
+export async function stopRunningCluster(
+  found: FoundCluster,
+  options: { timeoutMs?: number; graceMs?: number; onStep?: (step: StopStep) => void } = {},
+): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const graceMs = options.graceMs ?? 5000;
+  const step = (level: StopStep['level'], message: string) => options.onStep?.({ level, message });
+  const { profile, info } = found;
+  const name = `cluster ${describeId(info.clusterId)} of profile '${profile.name}'`;
+  if (isStale(found)) {
+    const removed = await removeClusterFiles(profile, info);
+    step('info', `${name} was not running (its process ${info.pid} is gone); removed its stale files: ${removed.join(', ')}`);
+    return;
+  }
+  if (found.ownerAlive === undefined) {
+    throw new TsParallelError(`${name} was started on host ${info.hostname} (pid ${info.pid}); stop it there`);
+  }
+  const pids = recordedPids(info);
+  if (found.ownerAlive && found.startedByCli) {
+    step('info', `Stopping ${name}: SIGTERM to its tscluster start process (pid ${info.pid})`);
+    process.kill(info.pid, 'SIGTERM');
+    await waitForExit([info.pid, ...pids], timeoutMs);
+  } else if (found.ownerAlive) {
+    step('info', `${name} was started by a program (pid ${info.pid}), not tscluster start: asking its controller to shut down`);
+    try {
+      const client = await Client.connect({ connectionFile: info.connectionFiles.client, timeoutMs: Math.min(timeoutMs, 10_000) });
+      await client.shutdown({ timeoutMs: Math.min(timeoutMs, 10_000) });
+    } catch (err) {
+      step('warn', `the controller did not take the shutdown request (${(err as Error).message}); stopping its processes directly`);
+      await stopRecordedProcesses(found, graceMs);
+    }
+    await waitForExit(pids, timeoutMs);
+  } else {
+    step('info', `The process that started ${name} (pid ${info.pid}) is gone: stopping its processes ${pids.join(', ') || '(none recorded)'} directly`);
+    const { skipped } = await stopRecordedProcesses(found, graceMs);
+    if (skipped.length) step('warn', `left alone pids ${skipped.join(', ')}: they were reused by other programs`);
+    const jobIds = [info.launchers?.controller, ...(info.launchers?.engines ?? [])].flatMap((l) => l?.jobIds ?? []);
+    if (jobIds.length) step('warn', `batch jobs ${jobIds.join(', ')} were recorded for this cluster: cancel them with the scheduler if they still run`);
+  }
+  // A cluster removes its files as it stops; this matters only if it died while stopping.
+  await removeClusterFiles(profile, info);
+  step('info', `Stopped ${name}`);
+}
+
+/**
+ * A cluster found from its cluster file, started by this or another process (a program's `createCluster()`, or
+ * `tscluster start`): connect clients to it, or stop it. Made by `Cluster.fromFile()`.
+ */
+export class RunningCluster {
+  /** @internal */
+  constructor(
+    /** What was found: the file, its content, and whether its processes are alive. */
+    readonly found: FoundCluster,
+  ) {}
+
+  /** The cluster file's content. */
+  get info(): ClusterFile {
+    return this.found.info;
+  }
+
+  /** The cluster's id within its profile. */
+  get clusterId(): string {
+    return this.found.info.clusterId;
+  }
+
+  /** The pids its file records (controller first). */
+  get pids(): number[] {
+    return recordedPids(this.found.info);
+  }
+
+  /** Whether it looks alive from here (false for the file of a cluster whose processes are all gone). */
+  get isRunning(): boolean {
+    return !isStale(this.found);
+  }
+
+  /** Connect a client to it. */
+  connect(options: Omit<import('../client/client.js').ConnectOptions, 'connectionFile' | 'profile' | 'profileDir'> = {}): Promise<Client> {
+    return Client.connect({ ...options, connectionFile: this.found.info.connectionFiles.client });
+  }
+
+  /** Stop it (see {@link stopRunningCluster}) and wait until its processes are gone. */
+  stop(options: { timeoutMs?: number; graceMs?: number; onStep?: (step: StopStep) => void } = {}): Promise<void> {
+    return stopRunningCluster(this.found, options);
+  }
+}
+
+/**
+ * Find a running cluster: from its cluster file's path, or by profile (and cluster id; default: the profile's
+ * default cluster, or its only running one).
+ * @throws TsParallelError when there is none, saying how to start one; ConfigError when several run and none was chosen.
+ */
+export async function findRunningCluster(target: string | { profile?: string; profileDir?: string; clusterId?: string } = {}): Promise<RunningCluster> {
+  if (typeof target === 'string') {
+    let info: ClusterFile;
+    try {
+      info = await readClusterFile(target);
+    } catch (cause) {
+      throw new ConfigError(`cannot read cluster file ${target}: ${(cause as Error).message}; a running cluster writes security/cluster[-ID].json in its profile`, { cause });
+    }
+    const base = path.basename(info.profileDir);
+    const profile = profilePaths(base.startsWith('profile_') ? base.slice('profile_'.length) : 'default', { dir: info.profileDir });
+    return new RunningCluster(await describeCluster(profile, target, info));
+  }
+  const profile = profilePaths(target.profile ?? 'default', { dir: target.profileDir });
+  return new RunningCluster(await pickRunningCluster(profile, target.clusterId));
 }
