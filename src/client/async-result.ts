@@ -84,7 +84,9 @@ export class AsyncResult<T> implements Promise<T> {
   readonly #items: (value: unknown) => Iterable<unknown>;
   readonly #ordered: boolean;
   readonly #progress: ((p: Progress) => void)[] = [];
+  /** Parts in the order they were answered: its length is how many are done. */
   readonly #arrival: Part[] = [];
+  #arrivalWaiters: (() => void)[] = [];
   readonly #abort?: (msgIds: readonly string[]) => Promise<void>;
   #promise?: Promise<T>;
 
@@ -108,8 +110,11 @@ export class AsyncResult<T> implements Promise<T> {
     for (const part of parts) {
       part.whenSettled(() => {
         this.#arrival.push(part);
-        const p = this.progress;
-        for (const h of this.#progress) h(p);
+        for (const wake of this.#arrivalWaiters.splice(0)) wake();
+        if (this.#progress.length) {
+          const p = this.progress;
+          for (const h of this.#progress) h(p);
+        }
       });
     }
   }
@@ -121,12 +126,12 @@ export class AsyncResult<T> implements Promise<T> {
 
   /** Whether every request has been answered. */
   ready(): boolean {
-    return this.#parts.every((p) => p.settled);
+    return this.#arrival.length === this.#parts.length;
   }
 
   /** Requests answered so far, out of the total. */
   get progress(): Progress {
-    return { done: this.#parts.filter((p) => p.settled).length, total: this.#parts.length };
+    return { done: this.#arrival.length, total: this.#parts.length };
   }
 
   /** Call `handler` each time a request is answered. */
@@ -226,12 +231,10 @@ export class AsyncResult<T> implements Promise<T> {
     }
   }
 
+  /** Resolves at the next answer (at once if every part is answered). Counted, not rescanned: maps have many parts. */
   #nextArrival(): Promise<void> {
-    return new Promise((resolve) => {
-      const pending = this.#parts.filter((p) => !p.settled);
-      if (pending.length === 0) return resolve();
-      for (const p of pending) p.whenSettled(resolve);
-    });
+    if (this.ready()) return Promise.resolve();
+    return new Promise((resolve) => this.#arrivalWaiters.push(resolve));
   }
 
   #result(): Promise<T> {
