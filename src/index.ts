@@ -35,31 +35,34 @@ export { Engine, type EngineOptions, type ErrorInfo } from './engine/engine.js';
 export { GlobalNamespace, IsolatedNamespace, type Namespace, type Captured } from './engine/namespace.js';
 export { ZeroMqTransport } from './transport/zeromq.js';
 export { InProcessTransport } from './transport/in-process.js';
-export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './launchers/local.js';
+export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './launchers/local/launcher.js';
 export { builtinLaunchers } from './launchers/builtin.js';
-export { BatchLauncher, isFinalJobState, type BatchLauncherOptions, type DetailedJobStatus } from './launchers/batch.js';
+export { BatchLauncher, isFinalJobState, type BatchLauncherOptions, type DetailedJobStatus } from './launchers/batch/launcher.js';
 export {
-  WindowsHpcScheduler, WindowsHpcLauncher, windowsHpcLauncher, windowsHpcLauncherOptions, parseSubmitOutput, parseJobViewState,
-  hpcStateToJobState, CONTROLLER_JOB_FILE, ENGINE_SET_JOB_FILE,
-  type WindowsHpcSchedulerOptions, type WindowsHpcJobExtra, type WindowsHpcLauncherInput, type WindowsHpcLauncherOptions, type CoreRange,
-} from './launchers/windows-hpc.js';
-export { InProcessScheduler, InProcessLauncher, inProcessLauncher, inProcessLauncherOptions, type InProcessJobExtra, type InProcessSchedulerOptions, type InProcessLauncherOptions } from './launchers/in-process.js';
+  WindowsHpcScheduler, parseSubmitOutput, parseJobViewState, hpcStateToJobState, type WindowsHpcSchedulerOptions, type WindowsHpcJobExtra,
+} from './launchers/windows-hpc/scheduler.js';
+export {
+  WindowsHpcLauncher, windowsHpcLauncher, windowsHpcLauncherOptions, CONTROLLER_JOB_FILE, ENGINE_SET_JOB_FILE,
+  type WindowsHpcLauncherInput, type WindowsHpcLauncherOptions, type CoreRange,
+} from './launchers/windows-hpc/launcher.js';
+export { InProcessScheduler, type InProcessJobExtra, type InProcessSchedulerOptions } from './launchers/in-process/scheduler.js';
+export { InProcessLauncher, inProcessLauncher, inProcessLauncherOptions, type InProcessLauncherOptions } from './launchers/in-process/launcher.js';
 export {
   buildJobXml, parseJobXml, hpcJobSettings, hpcJobSettingsSchema, HPC_JOB_NAMESPACE, HPC_JOB_PRIORITIES, HPC_UNIT_TYPES, HPC_JOB_STATES,
   type HpcJobSettings, type HpcJobPriority, type HpcUnitType, type HpcJobState, type ParsedHpcJob,
-} from './launchers/hpc-job-xml.js';
-export { quoteWindowsArg, quoteWindowsCommandLine, parseWindowsCommandLine } from './launchers/windows-cmdline.js';
-export { loadLauncherPlugins, type LoadLauncherPluginsOptions } from './core/plugins.js';
+} from './launchers/windows-hpc/job-xml.js';
+export { quoteWindowsArg, quoteWindowsCommandLine, parseWindowsCommandLine } from './launchers/windows-hpc/cmdline.js';
+export { loadLauncherPlugins, type LoadLauncherPluginsOptions } from './cluster/plugins.js';
 export * from './core/errors.js';
 export * from './core/launcher.js';
 export * from './core/scheduler.js';
 export * from './core/transport.js';
-export * from './core/config.js';
-export { loadConfig, leafPaths, type LoadConfigOptions, type LoadedConfig, type ConfigSource, type DefaultSource, type FileSource, type EnvSource, type OverrideSource } from './core/config-load.js';
-export { createProfile, listProfiles, locateProfile, type CreateProfileOptions, type CreatedProfile, type ProfileLookupOptions } from './core/profile-create.js';
-export * from './core/profile.js';
-export * from './core/connection.js';
-export { fromModule, isModuleFunction, encodeFunction, type FunctionSpec, type ModuleFunction, type Remote } from './core/functions.js';
-export { Session, DELIMITER, PROTOCOL_VERSION, type Message, type MessageHeader, type DropCounts } from './core/protocol.js';
-export { serialize, deserialize, OUT_OF_BAND_BYTES } from './core/serialize.js';
-export { range } from './core/range.js';
+export * from './config/index.js';
+export { loadConfig, leafPaths, type LoadConfigOptions, type LoadedConfig, type ConfigSource, type DefaultSource, type FileSource, type EnvSource, type OverrideSource } from './config/load.js';
+export { createProfile, listProfiles, locateProfile, type CreateProfileOptions, type CreatedProfile, type ProfileLookupOptions } from './config/profile-create.js';
+export * from './config/profile.js';
+export * from './wire/connection.js';
+export { fromModule, isModuleFunction, encodeFunction, type FunctionSpec, type ModuleFunction, type Remote } from './wire/functions.js';
+export { Session, DELIMITER, PROTOCOL_VERSION, type Message, type MessageHeader, type DropCounts } from './wire/protocol.js';
+export { serialize, deserialize, OUT_OF_BAND_BYTES } from './wire/serialize.js';
+export { range } from './client/range.js';

@@ -3,8 +3,8 @@
  * @module
  */
 import { SerializationError, TsParallelError } from '../core/errors.js';
-import { encodeFunction, type ModuleFunction } from '../core/functions.js';
-import { serialize } from '../core/serialize.js';
+import { encodeFunction, type ModuleFunction } from '../wire/functions.js';
+import { serialize } from '../wire/serialize.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { concatenate, partition, type Sequence } from './partition.js';
 

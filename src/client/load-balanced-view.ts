@@ -4,7 +4,7 @@
  * @module
  */
 import { TsParallelError } from '../core/errors.js';
-import { encodeFunction } from '../core/functions.js';
+import { encodeFunction } from '../wire/functions.js';
 import type { TaskFlags } from '../core/tasks.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { serializeArguments, serializeNamed, type RemoteFunction } from './direct-view.js';

@@ -12,9 +12,9 @@ import path from 'node:path';
 import debug from 'debug';
 import { Client } from '../client/client.js';
 import type { ClusterFile } from './cluster.js';
-import { connectionFileName, isControllerAlive, readConnectionFile } from '../core/connection.js';
+import { connectionFileName, isControllerAlive, readConnectionFile } from '../wire/connection.js';
 import { ConfigError, TimeoutError, TsParallelError } from '../core/errors.js';
-import { profilePaths, type ProfilePaths } from '../core/profile.js';
+import { profilePaths, type ProfilePaths } from '../config/profile.js';
 
 const log = debug('tsparallel:cluster');
 

@@ -6,9 +6,9 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.js';
 import type { RunningRole } from '../core/launcher.js';
-import { ensureProfileDirs, profilePaths } from '../core/profile.js';
+import { ensureProfileDirs, profilePaths } from '../config/profile.js';
 import type { TransportFactory } from '../core/transport.js';
-import type { TaskPolicyName } from '../core/config.js';
+import type { TaskPolicyName } from '../config/index.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
 

@@ -9,11 +9,11 @@
 import debug from 'debug';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ConnectionInfo } from '../core/connection.js';
+import type { ConnectionInfo } from '../wire/connection.js';
 import { TimeoutError } from '../core/errors.js';
-import type { FunctionSpec } from '../core/functions.js';
-import { Session, type Message } from '../core/protocol.js';
-import { deserialize, serialize } from '../core/serialize.js';
+import type { FunctionSpec } from '../wire/functions.js';
+import { Session, type Message } from '../wire/protocol.js';
+import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 

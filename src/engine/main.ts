@@ -3,7 +3,7 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { readConnectionFile } from '../core/connection.js';
+import { readConnectionFile } from '../wire/connection.js';
 import { ConfigError } from '../core/errors.js';
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';

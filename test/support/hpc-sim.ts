@@ -24,11 +24,11 @@ export function hpcFixture(name: string): string {
 export const fromSource = import.meta.url.endsWith('.ts');
 
 /**
- * The argument vector that runs the HPC `job` simulator: `node <dist>/test/tools/hpc-job-sim.js`, or from sources
- * `node --import <tsx> test/tools/hpc-job-sim.ts`. Pass it as the `windows-hpc` launcher's `jobCommand`.
+ * The argument vector that runs the HPC `job` simulator: `node <dist>/src/testing/hpc-job-sim.js`, or from sources
+ * `node --import <tsx> src/testing/hpc-job-sim.ts`. Pass it as the `windows-hpc` launcher's `jobCommand`.
  */
 export function simulatorCommand(): string[] {
-  const script = fileURLToPath(new URL(`../tools/hpc-job-sim.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  const script = fileURLToPath(new URL(`../../src/testing/hpc-job-sim.${fromSource ? 'ts' : 'js'}`, import.meta.url));
   return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
 }
 

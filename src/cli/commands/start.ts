@@ -10,10 +10,10 @@ import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Server } from 'node:net';
 import { createCluster, type Cluster } from '../../cluster/cluster.js';
-import { loadConfig } from '../../core/config-load.js';
-import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../core/connection.js';
+import { loadConfig } from '../../config/load.js';
+import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../wire/connection.js';
 import { TsParallelError } from '../../core/errors.js';
-import { ensureProfileDirs, type ProfilePaths } from '../../core/profile.js';
+import { ensureProfileDirs, type ProfilePaths } from '../../config/profile.js';
 import { tailOf } from '../../launchers/process-tracker.js';
 import {
   COMMON_USAGE,

@@ -1,0 +1,138 @@
+/**
+ * The `in-process` launcher: a {@link BatchLauncher} over the {@link InProcessScheduler}, so the controller or the
+ * engines run as jobs of a local scheduler with a batch system's states and cancel semantics.
+ * @module
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import {
+  defineLauncher,
+  ROLE_RUNNER,
+  type LauncherContext,
+  type RoleRunner,
+} from '../../core/launcher.js';
+import { SCHEDULER, type Scheduler } from '../../core/scheduler.js';
+import { BatchLauncher, toArgv } from '../batch/launcher.js';
+import { InProcessScheduler, type InProcessJobExtra } from './scheduler.js';
+
+const argvOption = z.union([z.string().min(1), z.array(z.string()).min(1)]);
+
+/** The options of the `in-process` launcher (`launchers['in-process']` in config). */
+export const inProcessLauncherOptions = z.object({
+  /** What starts an engine, replacing this installation's tsengine (a program path, or an argument vector). */
+  engineCommand: argvOption.optional(),
+  /** What starts the controller, replacing this installation's tscontroller. */
+  controllerCommand: argvOption.optional(),
+  /** Run engines inside this process through the container's RoleRunner instead of as processes (default false). */
+  enginesInProcess: z.boolean().default(false),
+  /** The directory tasks run in. */
+  workDirectory: z.string().optional(),
+  /** Extra environment variables for every task. */
+  environment: z.record(z.string(), z.string()).default({}),
+  /** A directory for each task's standard output and error (`<job>-<i>.out` / `.err`); none by default. */
+  logDirectory: z.string().optional(),
+  /** The job's name. */
+  jobName: z.string().min(1).optional(),
+  /** How often the launcher checks the job's state, in ms (default 200). */
+  pollIntervalMs: z.number().int().positive().default(200),
+  /** How long cancelled processes get between SIGTERM and SIGKILL, in ms (default 5000). */
+  graceMs: z.number().int().nonnegative().default(5000),
+});
+
+/** The parsed options of the `in-process` launcher. */
+export type InProcessLauncherOptions = z.infer<typeof inProcessLauncherOptions>;
+
+/**
+ * The `in-process` launcher: a {@link BatchLauncher} over an {@link InProcessScheduler}. It uses the container's
+ * scheduler when one registered under {@link SCHEDULER} is an `InProcessScheduler` (so a test can look at its pids),
+ * else its own.
+ */
+export class InProcessLauncher extends BatchLauncher {
+  readonly #ownScheduler: InProcessScheduler | undefined;
+
+  constructor(context: LauncherContext, options: InProcessLauncherOptions) {
+    const shared = context.container.isRegistered(SCHEDULER, true)
+      ? context.container.resolve<Scheduler>(SCHEDULER)
+      : undefined;
+    const own =
+      shared instanceof InProcessScheduler
+        ? undefined
+        : new InProcessScheduler({ container: context.container, graceMs: options.graceMs });
+    const scheduler = (shared instanceof InProcessScheduler ? shared : own)!;
+    const program = toArgv(context.role === 'controller' ? options.controllerCommand : options.engineCommand);
+    const jobName = options.jobName;
+    const logFile = (ext: string) =>
+      options.logDirectory
+        ? (i: number) => path.join(options.logDirectory!, `${jobName ?? `tsparallel-${context.role}`}-${i}.${ext}`)
+        : undefined;
+    const runInProcess = context.role === 'engines' && options.enginesInProcess;
+    super(context, {
+      name: 'in-process',
+      scheduler,
+      ...(program && { program }),
+      ...(jobName && { jobName }),
+      ...(options.workDirectory !== undefined && { workDirectory: options.workDirectory }),
+      environment: options.environment,
+      ...(logFile('out') && { stdoutPath: logFile('out') }),
+      ...(logFile('err') && { stderrPath: logFile('err') }),
+      ...(runInProcess && {
+        extra: {
+          runInProcess: {
+            role: 'engines',
+            args: [...context.args],
+            // The cluster's own runner, so a scheduler shared between clusters runs each one's engines right.
+            ...(context.container.isRegistered(ROLE_RUNNER, true) && {
+              runner: context.container.resolve<RoleRunner>(ROLE_RUNNER),
+            }),
+          },
+        } satisfies InProcessJobExtra,
+      }),
+      pollIntervalMs: options.pollIntervalMs,
+      stopTimeoutMs: options.graceMs * 3 + 5000,
+    });
+    this.#ownScheduler = own;
+  }
+
+  /** The scheduler this launcher submits to (its own, or the container's). */
+  get inProcessScheduler(): InProcessScheduler {
+    return this.scheduler as InProcessScheduler;
+  }
+
+  /** Pids of the processes its job started (empty for engines running in this process). */
+  override get pids(): readonly number[] {
+    const ids = this.jobIds;
+    return ids.flatMap((id) => this.inProcessScheduler.pids(id));
+  }
+
+  /** Cancel the job; a scheduler of its own is closed too. */
+  override async stop(options: { graceMs?: number } = {}): Promise<void> {
+    await super.stop(options);
+    await this.#ownScheduler?.close();
+  }
+
+  /** Signal every process of its job (they run here, so unlike other batch jobs they can be signalled). */
+  override async signal(signal: NodeJS.Signals): Promise<void> {
+    for (const pid of this.pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+/**
+ * The `in-process` launcher plugin: runs the controller or the engines as jobs of an {@link InProcessScheduler}.
+ * @example
+ * ```js
+ * // tsparallel.config.mjs: engines as local jobs, as a batch system would run them
+ * export default { engines: { launcher: 'in-process' }, launchers: { 'in-process': { enginesInProcess: false } } };
+ * ```
+ */
+export const inProcessLauncher = defineLauncher<InProcessLauncherOptions>({
+  name: 'in-process',
+  description: 'runs the job on this machine through the in-process test scheduler (real processes, batch semantics)',
+  options: inProcessLauncherOptions,
+  create: (context, options) => new InProcessLauncher(context, options),
+});
