@@ -15,7 +15,8 @@ import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../config/profile.js';
 import { Session, type Message } from '../wire/protocol.js';
 import { deserialize } from '../wire/serialize.js';
-import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport, type TransportFactory } from '../core/transport.js';
+import { getOptional } from '../core/tokens.js';
+import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView, type ViewHost } from './direct-view.js';
 import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
@@ -382,14 +383,13 @@ function localError(e: WireError): Error {
 }
 
 function pickTransport(name: string, container: DependencyContainer): Transport {
-  if (container.isRegistered(TRANSPORT, true)) {
-    const transport = container.resolve<Transport>(TRANSPORT);
-    if (transport.name === name) return transport;
-  }
-  if (!container.isRegistered(TRANSPORT_FACTORY, true)) {
+  const transport = getOptional(container, TRANSPORT);
+  if (transport?.name === name) return transport;
+  const factory = getOptional(container, TRANSPORT_FACTORY);
+  if (!factory) {
     throw new ConfigError(`no transport factory is registered, so the '${name}' transport cannot be made: import from 'tsparallel' (its entry point registers the defaults), or pass { transport }`);
   }
-  return container.resolve<TransportFactory>(TRANSPORT_FACTORY).create(name);
+  return factory.create(name);
 }
 
 /** Find the client connection file of a profile's running cluster. */

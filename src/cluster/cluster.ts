@@ -17,6 +17,7 @@ import { connectionFileName, isControllerAlive, readConnectionFile } from '../wi
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
+import { get, getOptional, provide } from '../core/tokens.js';
 import { TRANSPORT, type Transport } from '../core/transport.js';
 import { registerDefaults, roleProgram } from './defaults.js';
 import { findRunningCluster, type RunningCluster } from './running.js';
@@ -248,17 +249,19 @@ export class Cluster {
   }
 
   #transport(): Transport | undefined {
-    return this.container.isRegistered(TRANSPORT, true) ? this.container.resolve<Transport>(TRANSPORT) : undefined;
+    return getOptional(this.container, TRANSPORT);
   }
 
   #launcher(role: 'controller' | 'engines', n: number, args: string[]): Launcher {
     const name = role === 'controller' ? this.config.controller.launcher : this.config.engines.launcher;
-    const registry = this.container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
-    const options = { ...(this.config.launchers[name] ?? {}), ...(name === 'local' && this.options.detached ? { detached: true } : {}) };
+    const registry = get(this.container, LAUNCHER_REGISTRY);
     return registry.create(
       name,
-      { role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env: {}, container: this.container },
-      options,
+      {
+        role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env: {},
+        container: this.container, detached: this.options.detached ?? false,
+      },
+      this.config.launchers[name] ?? {},
     );
   }
 
@@ -323,11 +326,11 @@ function pluginBaseDir(loaded: LoadedConfig, projectDir: string | null | undefin
  * one cluster's plugins do not leak into the container the host application shares.
  */
 async function loadConfiguredPlugins(container: DependencyContainer, specs: readonly string[], baseDir: string): Promise<void> {
-  const inherited = container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
+  const inherited = get(container, LAUNCHER_REGISTRY);
   const registry = new LauncherRegistry();
   for (const name of inherited.names()) registry.register(inherited.get(name));
   await loadLauncherPlugins(specs, { baseDir, registry });
-  container.register(LAUNCHER_REGISTRY, { useValue: registry });
+  provide(container, LAUNCHER_REGISTRY, registry);
 }
 
 /**

@@ -2,6 +2,7 @@
  * The `Transport` contract: how the controller, engines and clients move multipart messages.
  * @module
  */
+import { token } from './tokens.js';
 
 /** One received message on a listening endpoint: who sent it and its frames. */
 export interface RoutedFrames {
@@ -76,7 +77,7 @@ export interface Transport {
  * DI token for a {@link Transport} instance a host application supplies: when registered, `createCluster()` and
  * `Client.connect()` use it (and write its name into connection files) instead of asking the factory.
  */
-export const TRANSPORT = Symbol.for('tsparallel.Transport');
+export const TRANSPORT = token<Transport>('tsparallel.Transport');
 
 /** Makes the transport a connection file names. The composition root registers one that knows the built-ins. */
 export interface TransportFactory {
@@ -88,4 +89,4 @@ export interface TransportFactory {
 }
 
 /** DI token for the {@link TransportFactory}. A {@link Transport} registered under {@link TRANSPORT} takes precedence. */
-export const TRANSPORT_FACTORY = Symbol.for('tsparallel.TransportFactory');
+export const TRANSPORT_FACTORY = token<TransportFactory>('tsparallel.TransportFactory');

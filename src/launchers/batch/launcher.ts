@@ -2,7 +2,8 @@
  * The batch launcher: the logic every job-scheduler launcher shares, written once. A {@link BatchLauncher} turns its
  * {@link LauncherContext} into a {@link JobDescription} (one task for the controller, N for the engines), submits it
  * to a {@link Scheduler}, watches the job's state, reports the job's end through `onExit`, and cancels it on `stop()`.
- * A launcher for one scheduler is a small plugin over it (see `windows-hpc.ts`, `in-process.ts`).
+ * A launcher for one scheduler is a small plugin over it (see `windows-hpc/`, `in-process/`), whose options extend
+ * {@link batchLauncherOptions} and map through {@link fromBatchOptions}.
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,7 @@ import debug from 'debug';
 import { LauncherError, SchedulerError, TimeoutError } from '../../core/errors.js';
 import type { ExitInfo, Launcher, LauncherContext, LauncherState } from '../../core/launcher.js';
 import type { JobDescription, JobState, JobStatus, JobTask, Scheduler } from '../../core/scheduler.js';
+import { defaultJobName } from './options.js';
 
 /**
  * A {@link JobStatus} with what a scheduler may know about how the job ended. Schedulers that can tell (the
@@ -27,11 +29,6 @@ export interface DetailedJobStatus extends JobStatus {
 /** Whether a job state is final: the job will not run again by itself. */
 export function isFinalJobState(state: JobState): boolean {
   return state === 'finished' || state === 'failed' || state === 'cancelled';
-}
-
-/** An argv option as an argument vector: a string is one program path. */
-export function toArgv(value: string | readonly string[] | undefined): readonly string[] | undefined {
-  return value === undefined ? undefined : typeof value === 'string' ? [value] : value;
 }
 
 /** What a {@link BatchLauncher} needs besides its {@link LauncherContext}. */
@@ -144,8 +141,7 @@ export class BatchLauncher implements Launcher {
 
   /** The job name used when none is configured. */
   protected defaultJobName(): string {
-    const role = this.context.role === 'controller' ? 'controller' : 'engines';
-    return `tsparallel-${role}${this.context.clusterId ? '-' + this.context.clusterId : ''}`;
+    return defaultJobName(this.context);
   }
 
   /** The command each task runs: the program (or its replacement) followed by the role's arguments. */

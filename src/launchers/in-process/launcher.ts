@@ -3,40 +3,24 @@
  * engines run as jobs of a local scheduler with a batch system's states and cancel semantics.
  * @module
  */
-import path from 'node:path';
 import { z } from 'zod';
-import {
-  defineLauncher,
-  ROLE_RUNNER,
-  type LauncherContext,
-  type RoleRunner,
-} from '../../core/launcher.js';
-import { SCHEDULER, type Scheduler } from '../../core/scheduler.js';
-import { BatchLauncher, toArgv } from '../batch/launcher.js';
+import { defineLauncher, ROLE_RUNNER, type LauncherContext } from '../../core/launcher.js';
+import { SCHEDULER } from '../../core/scheduler.js';
+import { getOptional } from '../../core/tokens.js';
+import { BatchLauncher } from '../batch/launcher.js';
+import { batchLauncherOptions, fromBatchOptions } from '../batch/options.js';
 import { InProcessScheduler, type InProcessJobExtra } from './scheduler.js';
 
-const argvOption = z.union([z.string().min(1), z.array(z.string()).min(1)]);
-
-/** The options of the `in-process` launcher (`launchers['in-process']` in config). */
-export const inProcessLauncherOptions = z.object({
-  /** What starts an engine, replacing this installation's tsengine (a program path, or an argument vector). */
-  engineCommand: argvOption.optional(),
-  /** What starts the controller, replacing this installation's tscontroller. */
-  controllerCommand: argvOption.optional(),
+/** The options of the `in-process` launcher (`launchers['in-process']` in config): the batch options and its own. */
+export const inProcessLauncherOptions = batchLauncherOptions.extend({
   /** Run engines inside this process through the container's RoleRunner instead of as processes (default false). */
   enginesInProcess: z.boolean().default(false),
-  /** The directory tasks run in. */
-  workDirectory: z.string().optional(),
-  /** Extra environment variables for every task. */
-  environment: z.record(z.string(), z.string()).default({}),
-  /** A directory for each task's standard output and error (`<job>-<i>.out` / `.err`); none by default. */
-  logDirectory: z.string().optional(),
-  /** The job's name. */
-  jobName: z.string().min(1).optional(),
   /** How often the launcher checks the job's state, in ms (default 200). */
   pollIntervalMs: z.number().int().positive().default(200),
   /** How long cancelled processes get between SIGTERM and SIGKILL, in ms (default 5000). */
   graceMs: z.number().int().nonnegative().default(5000),
+  /** How long stop() waits for the cancelled job to end, in ms (default: three grace periods and 5 s). */
+  stopTimeoutMs: z.number().int().positive().optional(),
 });
 
 /** The parsed options of the `in-process` launcher. */
@@ -51,44 +35,29 @@ export class InProcessLauncher extends BatchLauncher {
   readonly #ownScheduler: InProcessScheduler | undefined;
 
   constructor(context: LauncherContext, options: InProcessLauncherOptions) {
-    const shared = context.container.isRegistered(SCHEDULER, true)
-      ? context.container.resolve<Scheduler>(SCHEDULER)
-      : undefined;
+    const shared = getOptional(context.container, SCHEDULER);
     const own =
       shared instanceof InProcessScheduler
         ? undefined
         : new InProcessScheduler({ container: context.container, graceMs: options.graceMs });
     const scheduler = (shared instanceof InProcessScheduler ? shared : own)!;
-    const program = toArgv(context.role === 'controller' ? options.controllerCommand : options.engineCommand);
-    const jobName = options.jobName;
-    const logFile = (ext: string) =>
-      options.logDirectory
-        ? (i: number) => path.join(options.logDirectory!, `${jobName ?? `tsparallel-${context.role}`}-${i}.${ext}`)
-        : undefined;
     const runInProcess = context.role === 'engines' && options.enginesInProcess;
+    const runner = getOptional(context.container, ROLE_RUNNER);
     super(context, {
+      ...fromBatchOptions(context, options),
       name: 'in-process',
       scheduler,
-      ...(program && { program }),
-      ...(jobName && { jobName }),
-      ...(options.workDirectory !== undefined && { workDirectory: options.workDirectory }),
-      environment: options.environment,
-      ...(logFile('out') && { stdoutPath: logFile('out') }),
-      ...(logFile('err') && { stderrPath: logFile('err') }),
+      stopTimeoutMs: options.stopTimeoutMs ?? options.graceMs * 3 + 5000,
       ...(runInProcess && {
         extra: {
           runInProcess: {
             role: 'engines',
             args: [...context.args],
             // The cluster's own runner, so a scheduler shared between clusters runs each one's engines right.
-            ...(context.container.isRegistered(ROLE_RUNNER, true) && {
-              runner: context.container.resolve<RoleRunner>(ROLE_RUNNER),
-            }),
+            ...(runner && { runner }),
           },
         } satisfies InProcessJobExtra,
       }),
-      pollIntervalMs: options.pollIntervalMs,
-      stopTimeoutMs: options.graceMs * 3 + 5000,
     });
     this.#ownScheduler = own;
   }

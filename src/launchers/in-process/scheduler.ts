@@ -2,13 +2,12 @@
  * The in-process test scheduler: a {@link Scheduler} that runs a job's tasks on this
  * machine, as real local processes (or, for engines when asked, inside this process through the container's
  * {@link RoleRunner}), with the states and cancel semantics of a batch system. It accepts the same
- * {@link JobDescription}s as any scheduler and can read the job files the `windows-hpc` launcher writes, so every
- * launcher can be tested without the real cluster. Host applications use it in their own tests.
+ * {@link JobDescription}s as any scheduler (a job file of the `windows-hpc` launcher becomes one through
+ * `readHpcJobFile`), so every launcher can be tested without the real cluster. Host applications use it in their own tests.
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, openSync, closeSync, type WriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import debug from 'debug';
 import type { DependencyContainer } from 'tsyringe';
@@ -22,9 +21,9 @@ import {
   type RoleRunner,
   type RunningRole,
 } from '../../core/launcher.js';
+import { getOptional } from '../../core/tokens.js';
 import { SCHEDULER, type JobDescription, type JobState, type JobTask, type Scheduler } from '../../core/scheduler.js';
-import { BatchLauncher, type DetailedJobStatus } from '../batch/launcher.js';
-import { parseJobXml } from '../windows-hpc/job-xml.js';
+import { isFinalJobState, type DetailedJobStatus } from '../batch/launcher.js';
 
 const log = debug('tsparallel:launcher:in-process');
 
@@ -57,7 +56,8 @@ export interface InProcessSchedulerOptions {
   graceMs?: number;
 }
 
-type TaskState = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
+/** A task goes through the same states as a job. */
+type TaskState = JobState;
 
 /** One task of a job: a child process or a role running in this process. */
 interface TaskRecord {
@@ -80,10 +80,6 @@ interface JobRecord {
   tasks: TaskRecord[];
   cancelled: boolean;
   cancelling?: Promise<void>;
-}
-
-function isFinal(state: TaskState): boolean {
-  return state === 'finished' || state === 'failed' || state === 'cancelled';
 }
 
 /**
@@ -147,27 +143,6 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
   }
 
   /**
-   * Submit the job described by an HPC Pack 2008 job file (as the `windows-hpc` launcher writes them); task command
-   * lines are split by the Windows rules.
-   * @throws SchedulerError when the file cannot be read or is not a job file.
-   */
-  async submitJobFile(file: string, options: { signal?: AbortSignal } = {}): Promise<string> {
-    let xml: string;
-    try {
-      xml = await readFile(file, { encoding: 'utf8', signal: options.signal });
-    } catch (cause) {
-      throw new SchedulerError(`in-process: cannot read job file ${file}: ${(cause as Error).message}`, { cause });
-    }
-    let parsed;
-    try {
-      parsed = parseJobXml(xml);
-    } catch (cause) {
-      throw new SchedulerError(`in-process: ${file}: ${(cause as Error).message}`, { cause });
-    }
-    return this.submit(parsed.job, options);
-  }
-
-  /**
    * The job's state; when it ended other than `finished`, the exit code, signal and standard-error tail of the
    * first task that failed.
    * @throws SchedulerError when no job has this id.
@@ -196,7 +171,7 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
    */
   cancel(jobId: string): Promise<void> {
     const record = this.#job(jobId);
-    if (isFinalJob(this.#jobState(record)) && !record.cancelling) return Promise.resolve();
+    if (isFinalJobState(this.#jobState(record)) && !record.cancelling) return Promise.resolve();
     record.cancelling ??= this.#cancel(record);
     return record.cancelling;
   }
@@ -231,8 +206,8 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
   }
 
   #jobState(record: JobRecord): JobState {
-    if (record.cancelled && record.tasks.every((t) => isFinal(t.state))) return 'cancelled';
-    if (record.tasks.some((t) => !isFinal(t.state))) {
+    if (record.cancelled && record.tasks.every((t) => isFinalJobState(t.state))) return 'cancelled';
+    if (record.tasks.some((t) => !isFinalJobState(t.state))) {
       return record.tasks.every((t) => t.state === 'queued') ? 'queued' : 'running';
     }
     if (record.job.runUntilCanceled) return 'running'; // holds its resources until cancelled, as on HPC
@@ -240,14 +215,15 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
   }
 
   #roleRunner(): RoleRunner {
-    if (!this.#container || !this.#container.isRegistered(ROLE_RUNNER, true)) {
+    const runner = this.#container && getOptional(this.#container, ROLE_RUNNER);
+    if (!runner) {
       throw new SchedulerError(
         'in-process: running tasks in this process needs a RoleRunner registered under ROLE_RUNNER in the ' +
           "cluster's container (createCluster() registers one); pass the container to InProcessScheduler, or set " +
           'launchers.in-process.enginesInProcess to false to run engines as processes',
       );
     }
-    return this.#container.resolve<RoleRunner>(ROLE_RUNNER);
+    return runner;
   }
 
   #startRole(runner: RoleRunner, spec: NonNullable<InProcessJobExtra['runInProcess']>, name: string): TaskRecord {
@@ -337,7 +313,7 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
         if (child.pid === undefined) finish(null, null);
       });
       const finish = (code: number | null, signal: NodeJS.Signals | null) => {
-        if (isFinal(task.state)) return resolve();
+        if (isFinalJobState(task.state)) return resolve();
         task.exitCode = code;
         task.signal = signal;
         if (spawnError) {
@@ -362,7 +338,7 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
   }
 
   async #stopTask(task: TaskRecord): Promise<void> {
-    if (isFinal(task.state)) return;
+    if (isFinalJobState(task.state)) return;
     task.state = 'cancelled';
     if (task.roleStarted) {
       // A role still starting is stopped as soon as it has started.
@@ -385,10 +361,6 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
     // Whatever the task itself started is in its group: make sure none of it outlives the cancel.
     signalGroup(pid, 'SIGKILL');
   }
-}
-
-function isFinalJob(state: JobState): boolean {
-  return state === 'finished' || state === 'failed' || state === 'cancelled';
 }
 
 /** Signal a process group (falling back to the process alone); a group already gone is fine. */

@@ -14,7 +14,10 @@ const log = debug('tsparallel:launcher:local');
 export const localOptions = z.strictObject({
   /** How long a process gets to exit after SIGTERM before SIGKILL, in ms. */
   graceMs: z.number().int().nonnegative().default(5000),
-  /** Start the processes in their own process group, so they outlive the starting process (`tscluster start --daemonize`). */
+  /**
+   * Start the processes in their own process group, so they outlive the starting process. Also on when the cluster
+   * asks for it ({@link LauncherContext.detached}: `tscluster start --daemonize`).
+   */
   detached: z.boolean().default(false),
 });
 
@@ -32,6 +35,10 @@ export class LocalLauncher implements Launcher {
     private readonly context: LauncherContext,
     private readonly options: LocalOptions,
   ) {}
+
+  get #detached(): boolean {
+    return this.options.detached || (this.context.detached ?? false);
+  }
 
   get state(): LauncherState {
     return this.#state;
@@ -56,7 +63,7 @@ export class LocalLauncher implements Launcher {
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const logFile = path.join(profileDir, 'log', `${role === 'controller' ? 'controller' : 'engine'}${clusterId ? '-' + clusterId : ''}-${process.pid}-${Date.now()}-${i}.log`);
-        return spawnTracked(command, { env: { ...process.env, ...env }, logFile, detached: this.options.detached });
+        return spawnTracked(command, { env: { ...process.env, ...env }, logFile, detached: this.#detached });
       }),
     );
     for (const proc of started) {
@@ -65,7 +72,7 @@ export class LocalLauncher implements Launcher {
         log('%s process %d exited (code %s, signal %s)', role, proc.pid, info.code, info.signal);
         this.#exitHandlers.forEach((h) => h(info));
       });
-      if (this.options.detached) proc.child.unref();
+      if (this.#detached) proc.child.unref();
     }
     this.#state = 'running';
   }

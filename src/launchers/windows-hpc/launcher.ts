@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { defineLauncher, type LauncherContext } from '../../core/launcher.js';
-import { BatchLauncher, toArgv } from '../batch/launcher.js';
+import { BatchLauncher } from '../batch/launcher.js';
+import { argvOption, batchLauncherOptions, fromBatchOptions } from '../batch/options.js';
 import { HPC_JOB_PRIORITIES, HPC_UNIT_TYPES, type HpcJobSettings } from './job-xml.js';
 import { WindowsHpcScheduler, type WindowsHpcJobExtra } from './scheduler.js';
 
@@ -16,14 +17,6 @@ import { WindowsHpcScheduler, type WindowsHpcJobExtra } from './scheduler.js';
 export const CONTROLLER_JOB_FILE = 'ipcontroller_job.xml';
 /** The job file of the engines, in the profile directory. */
 export const ENGINE_SET_JOB_FILE = 'ipengineset_job.xml';
-
-const argvOption = z.union([
-  z.string().min(1),
-  z
-    .array(z.string())
-    .min(1)
-    .refine((argv) => argv[0] !== '', { error: 'the first element (the program) must not be empty' }),
-]);
 
 /** `/runtime:` syntax of HPC Pack: `[[days:]hours:]minutes`, or `Infinite`; a number is seconds. */
 function runtimeSeconds(value: number | string, ctx: z.RefinementCtx): number | undefined {
@@ -76,7 +69,7 @@ const nameList = z
  * };
  * ```
  */
-export const windowsHpcLauncherOptions = z.object({
+export const windowsHpcLauncherOptions = batchLauncherOptions.extend({
   /** The head node's host name (required), e.g. `HEADNODE`. */
   scheduler: z
     .string({
@@ -88,10 +81,6 @@ export const windowsHpcLauncherOptions = z.object({
     .min(1, { error: "is empty: give the head node's host name, e.g. 'HEADNODE'" }),
   /** The `job` command (default `job`): a program path, or an argument vector (e.g. `[node, simulator.js]`). */
   jobCommand: argvOption.default('job'),
-  /** The directory each task runs in (a UNC path such as `\\host\share\dir` is kept exactly). */
-  workDirectory: z.string().min(1).optional(),
-  /** The job's name in the queue (default `tsparallel-controller` / `tsparallel-engines`). */
-  jobName: z.string().min(1).optional(),
   /** The job's priority. */
   priority: z.enum(HPC_JOB_PRIORITIES).optional(),
   /** What the job's resources are counted in (default `Core`). */
@@ -100,12 +89,6 @@ export const windowsHpcLauncherOptions = z.object({
   exclusive: z.boolean().default(false),
   /** Keep the job's resources until it is cancelled (default false: the job ends when its tasks end). */
   runUntilCanceled: z.boolean().default(false),
-  /** Environment variables set for every task. */
-  environment: z.record(z.string(), z.string()).default({}),
-  /** What a node runs to start an engine (default: the tsengine of this installation). */
-  engineCommand: argvOption.optional(),
-  /** What a node runs to start the controller (default: the tscontroller of this installation). */
-  controllerCommand: argvOption.optional(),
   /** Cores the job needs: a number, or `'<min>-<max>'` as in `/numcores:`. Overrides `minCores`/`maxCores`. */
   numCores: z
     .union([z.number().int().positive(), z.string()])
@@ -140,8 +123,6 @@ export const windowsHpcLauncherOptions = z.object({
   requestedNodes: nameList.optional(),
   /** Fail the job as soon as one task fails. */
   failOnTaskFailure: z.boolean().optional(),
-  /** A directory (seen from the nodes) where each task writes `<job name>-<i>.out` and `.err`. */
-  logDirectory: z.string().min(1).optional(),
   /** How often `job view` is run while the job runs, in ms (default 2000). */
   pollIntervalMs: z.number().int().positive().default(2000),
   /** How long one `job` command may run, in ms (default 60000). */
@@ -154,11 +135,6 @@ export const windowsHpcLauncherOptions = z.object({
 export type WindowsHpcLauncherInput = z.input<typeof windowsHpcLauncherOptions>;
 /** The parsed `windows-hpc` options. */
 export type WindowsHpcLauncherOptions = z.output<typeof windowsHpcLauncherOptions>;
-
-/** Join a directory and a file name in the directory's own style (Windows paths stay Windows paths). */
-function joinLike(dir: string, name: string): string {
-  return /^[A-Za-z]:|\\/.test(dir) ? path.win32.join(dir, name) : path.posix.join(dir, name);
-}
 
 /** The Windows HPC job terms of the options. */
 function settingsOf(options: WindowsHpcLauncherOptions): HpcJobSettings {
@@ -198,28 +174,15 @@ export class WindowsHpcLauncher extends BatchLauncher {
       commandTimeoutMs: options.commandTimeoutMs,
     });
     const jobFile = path.join(context.profileDir, context.role === 'controller' ? CONTROLLER_JOB_FILE : ENGINE_SET_JOB_FILE);
-    const program = toArgv(context.role === 'controller' ? options.controllerCommand : options.engineCommand);
-    const jobName =
-      options.jobName ??
-      `tsparallel-${context.role === 'controller' ? 'controller' : 'engines'}${context.clusterId ? '-' + context.clusterId : ''}`;
-    const logFile = (ext: string) =>
-      options.logDirectory ? (i: number) => joinLike(options.logDirectory!, `${jobName}-${i}.${ext}`) : undefined;
     const extra: Record<string, unknown> = { ...settingsOf(options), jobFile } satisfies WindowsHpcJobExtra;
     super(context, {
+      ...fromBatchOptions(context, options),
       name: 'windows-hpc',
       scheduler,
-      ...(program && { program }),
-      jobName,
-      ...(options.workDirectory !== undefined && { workDirectory: options.workDirectory }),
-      environment: options.environment,
       exclusive: options.exclusive,
       runUntilCanceled: options.runUntilCanceled,
       ...(options.coresPerTask !== undefined && { coresPerTask: options.coresPerTask }),
-      ...(logFile('out') && { stdoutPath: logFile('out') }),
-      ...(logFile('err') && { stderrPath: logFile('err') }),
       extra,
-      pollIntervalMs: options.pollIntervalMs,
-      stopTimeoutMs: options.stopTimeoutMs,
     });
     this.jobFile = jobFile;
   }

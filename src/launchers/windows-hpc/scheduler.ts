@@ -11,7 +11,8 @@ import path from 'node:path';
 import debug from 'debug';
 import { SchedulerError } from '../../core/errors.js';
 import type { JobDescription, JobState, Scheduler } from '../../core/scheduler.js';
-import { toArgv, type DetailedJobStatus } from '../batch/launcher.js';
+import { isFinalJobState, type DetailedJobStatus } from '../batch/launcher.js';
+import { toArgv } from '../batch/options.js';
 import {
   buildJobXml,
   HPC_JOB_STATES,
@@ -204,7 +205,7 @@ export class WindowsHpcScheduler implements Scheduler {
       log('job %s cancelled', jobId);
     } catch (err) {
       const status = await this.status(jobId, options).catch(() => undefined);
-      if (status && (status.state === 'finished' || status.state === 'failed' || status.state === 'cancelled')) {
+      if (status && isFinalJobState(status.state)) {
         log('job %s had already ended (%s): nothing to cancel', jobId, status.rawState);
         return;
       }

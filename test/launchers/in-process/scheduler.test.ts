@@ -8,6 +8,7 @@ import { SchedulerError } from '../../../src/core/errors.js';
 import { LauncherRegistry, type LauncherContext } from '../../../src/core/launcher.js';
 import { SCHEDULER } from '../../../src/core/scheduler.js';
 import { buildJobXml } from '../../../src/launchers/windows-hpc/job-xml.js';
+import { readHpcJobFile } from '../../../src/launchers/windows-hpc/job-file.js';
 import { InProcessScheduler } from '../../../src/launchers/in-process/scheduler.js';
 import { inProcessLauncher } from '../../../src/launchers/in-process/launcher.js';
 import { isAlive, killAll, sleeperCommand, survivors, tempDir } from '../../support/hpc-sim.js';
@@ -117,13 +118,13 @@ describe('InProcessScheduler', () => {
     assert.equal((await scheduler.status(id)).state, 'cancelled');
   });
 
-  test('reads and runs the job files the windows-hpc launcher writes (Windows command lines split back)', async () => {
+  test('runs the job files the windows-hpc launcher writes, read by readHpcJobFile (Windows command lines split back)', async () => {
     const file = path.join(tmp.dir, 'ipengineset_job.xml');
     const out = path.join(tmp.dir, 'xml.out');
     const argv = [node, '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', 'a "quoted" word', 'C:\\dir with space\\', '\\\\host\\share'];
     const { writeFile } = await import('node:fs/promises');
     await writeFile(file, buildJobXml({ name: 'from-xml', tasks: [{ command: argv, stdoutPath: out }] }));
-    const id = await scheduler.submitJobFile(file);
+    const id = await scheduler.submit(await readHpcJobFile(file));
     assert.equal((await waitForState(scheduler, id, ['finished', 'failed'])).state, 'finished');
     assert.deepEqual(JSON.parse(await readFile(out, 'utf8')), argv.slice(3));
   });
@@ -132,7 +133,7 @@ describe('InProcessScheduler', () => {
     await assert.rejects(scheduler.submit({ name: 'empty', tasks: [] }), (e: unknown) => e instanceof SchedulerError && /has no tasks/.test(e.message));
     await assert.rejects(scheduler.submit({ name: 'x', tasks: [{ command: [] }] }), /empty command/);
     await assert.rejects(scheduler.status('999'), (e: unknown) => e instanceof SchedulerError && /no job 999/.test(e.message));
-    await assert.rejects(scheduler.submitJobFile(path.join(tmp.dir, 'none.xml')), /cannot read job file/);
+    await assert.rejects(readHpcJobFile(path.join(tmp.dir, 'none.xml')), (e: unknown) => e instanceof SchedulerError && /cannot read job file/.test(e.message));
   });
 
   test('in-process tasks need a RoleRunner in the container, and say so', async () => {
