@@ -18,8 +18,8 @@ import { deserialize } from '../wire/serialize.js';
 import { getOptional } from '../core/tokens.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
-import { DirectView, type ViewHost } from './direct-view.js';
-import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
+import { DirectView } from './direct-view.js';
+import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
 
@@ -70,7 +70,7 @@ export interface EngineInfo {
  * await client.close();
  * ```
  */
-export class Client implements ViewHost, BalancedHost {
+export class Client {
   /** The engines, by id, as the controller last told. */
   readonly engines = new Map<number, EngineInfo>();
   /** The ids of every request this client sent, oldest first. */

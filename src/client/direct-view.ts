@@ -8,7 +8,7 @@ import { serialize } from '../wire/serialize.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { concatenate, partition, type Sequence } from './partition.js';
 
-/** What a view needs from its client: the engine ids and a way to send one request (the `Client` is one). */
+/** What a view needs from its client: the engine ids and a way to send one request (the `Client` is one). @internal */
 export interface ViewHost {
   /** The registered engine ids. */
   readonly ids: readonly number[];

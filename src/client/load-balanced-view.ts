@@ -35,7 +35,7 @@ export interface MapOptions {
   ordered?: boolean;
 }
 
-/** What a load-balanced view needs from its client. */
+/** What a load-balanced view needs from its client (the `Client` is one). @internal */
 export interface BalancedHost {
   /** Send one load-balanced request. */
   submitBalanced(type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): Part;

@@ -255,7 +255,7 @@ export async function stopRecordedProcesses(found: FoundCluster, graceMs: number
   return { stopped: ours, skipped };
 }
 
-/** A step {@link stopRunningCluster} took, for a caller that reports progress (the CLI prints them). */
+/** A step {@link RunningCluster.stop} took, for a caller that reports progress (the CLI prints them). */
 export interface StopStep {
   /** `info` for an ordinary step, `warn` for something the user may have to act on. */
   level: 'info' | 'warn';
@@ -322,7 +322,7 @@ export async function stopRunningCluster(
 export class RunningCluster {
   /** @internal */
   constructor(
-    /** What was found: the file, its content, and whether its processes are alive. */
+    /** What was found: the file, its content, and whether its processes are alive. @internal */
     readonly found: FoundCluster,
   ) {}
 
@@ -351,7 +351,11 @@ export class RunningCluster {
     return Client.connect({ ...options, connectionFile: this.found.info.connectionFiles.client });
   }
 
-  /** Stop it (see {@link stopRunningCluster}) and wait until its processes are gone. */
+  /**
+   * Stop it and wait until its processes are gone: a `tscluster start` process gets SIGTERM; a cluster a program
+   * started is asked to shut down through its controller; when the process that started it is gone, its recorded
+   * processes are stopped directly (SIGTERM, then SIGKILL after `graceMs`). Its files are removed.
+   */
   stop(options: { timeoutMs?: number; graceMs?: number; onStep?: (step: StopStep) => void } = {}): Promise<void> {
     return stopRunningCluster(this.found, options);
   }

@@ -12,7 +12,10 @@ import { ConfigError } from './errors.js';
 declare const tokenType: unique symbol;
 
 /** A DI token for a value of type `T`: a symbol that remembers `T` at compile time. */
-export type Token<T> = symbol & { readonly [tokenType]?: T };
+export type Token<T> = symbol & {
+  /** Never set: it only carries `T` for the compiler. */
+  readonly [tokenType]?: T;
+};
 
 /**
  * Make a token. The name is global (`Symbol.for`), so two copies of the library loaded side by side share it.

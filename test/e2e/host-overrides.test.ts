@@ -5,10 +5,11 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { container } from 'tsyringe';
+import { createCluster, range } from '../../src/index.js';
 import {
-  builtinLaunchers, createCluster, defineLauncher, LAUNCHER_REGISTRY, LauncherRegistry, localLauncher, range, TRANSPORT,
+  builtinLaunchers, defineLauncher, LAUNCHER_REGISTRY, LauncherRegistry, localLauncher, TRANSPORT,
   ZeroMqTransport, type Connection, type LauncherContext, type Transport,
-} from '../../src/index.js';
+} from '../../src/launchers/index.js';
 import { isAlive, tempDir } from '../support/cluster.js';
 
 /** A transport that counts what the host process sends through it. */

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, repoRoot, tempDir } from './cluster.js';
 import { requireTool } from './requirements.js';
+import { hpcJobSimulatorCommand } from '../../src/testing/simulators.js';
 
 export { isAlive, repoRoot, tempDir };
 
@@ -28,8 +29,7 @@ export const fromSource = import.meta.url.endsWith('.ts');
  * `node --import <tsx> src/testing/hpc-job-sim.ts`. Pass it as the `windows-hpc` launcher's `jobCommand`.
  */
 export function simulatorCommand(): string[] {
-  const script = fileURLToPath(new URL(`../../src/testing/hpc-job-sim.${fromSource ? 'ts' : 'js'}`, import.meta.url));
-  return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
+  return hpcJobSimulatorCommand();
 }
 
 /** Run the simulator synchronously with `args`, in the state directory `simDir`. */

@@ -85,7 +85,7 @@ export function joinLike(dir: string, name: string): string {
 export function fromBatchOptions(
   context: Pick<LauncherContext, 'role' | 'clusterId'>,
   options: BatchOptions,
-): Omit<BatchLauncherOptions, 'name' | 'scheduler'> & { jobName: string } {
+): Omit<BatchLauncherOptions, 'name' | 'scheduler'> {
   const program = toArgv(context.role === 'controller' ? options.controllerCommand : options.engineCommand);
   const jobName = options.jobName ?? defaultJobName(context);
   const logDirectory = options.logDirectory;
