@@ -13,7 +13,8 @@ import { Client, type ConnectOptions } from '../client/client.js';
 import type { ClusterConfig, UserConfig } from '../config/index.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { loadLauncherPlugins } from './plugins.js';
-import { connectionFileName, isControllerAlive, readConnectionFile } from '../wire/connection.js';
+import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
+import { clusterFilePaths } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
@@ -115,15 +116,15 @@ export class Cluster {
 
   /** The client connection file. */
   get clientConnectionFile(): string {
-    return path.join(this.profile.security, connectionFileName(this.clusterId, 'client'));
+    return clusterFilePaths(this.profile, this.clusterId).clientConnectionFile;
   }
   /** The engine connection file. */
   get engineConnectionFile(): string {
-    return path.join(this.profile.security, connectionFileName(this.clusterId, 'engine'));
+    return clusterFilePaths(this.profile, this.clusterId).engineConnectionFile;
   }
   /** This cluster's file in `security/`. */
   get clusterFile(): string {
-    return path.join(this.profile.security, `cluster${this.clusterId ? '-' + this.clusterId : ''}.json`);
+    return clusterFilePaths(this.profile, this.clusterId).clusterFile;
   }
   /** Pids of every local process the cluster started (controller first). */
   get pids(): number[] {
@@ -338,7 +339,7 @@ async function loadConfiguredPlugins(container: DependencyContainer, specs: read
  * no id was asked for, a fresh one (so two programs can each start a cluster). Stale files of dead clusters go.
  */
 async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: boolean): Promise<string> {
-  const file = path.join(paths.security, connectionFileName(wanted, 'engine'));
+  const file = clusterFilePaths(paths, wanted).engineConnectionFile;
   const info = await readConnectionFile(file).catch(() => undefined);
   if (info && isControllerAlive(info) !== false) {
     if (explicit) {
@@ -346,7 +347,8 @@ async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: bool
     }
     return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
-  for (const role of ['client', 'engine'] as const) await unlink(path.join(paths.security, connectionFileName(wanted, role))).catch(() => {});
+  const { clientConnectionFile, engineConnectionFile } = clusterFilePaths(paths, wanted);
+  for (const f of [clientConnectionFile, engineConnectionFile]) await unlink(f).catch(() => {});
   return wanted;
 }
 

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.js';
+import { isProcessAlive } from '../util/processes.js';
 import type { RunningRole } from '../core/launcher.js';
 import { ensureProfileDirs, profilePaths } from '../config/profile.js';
 import type { TransportFactory } from '../core/transport.js';
@@ -101,12 +102,9 @@ export async function startController(argv: readonly string[], transports: Trans
   await controller.start();
   if (args.parentPid) {
     const watch = setInterval(() => {
-      try {
-        process.kill(args.parentPid!, 0);
-      } catch {
-        clearInterval(watch);
-        void controller.stop({ stopEngines: true });
-      }
+      if (isProcessAlive(args.parentPid)) return;
+      clearInterval(watch);
+      void controller.stop({ stopEngines: true });
     }, 500);
     watch.unref();
     controller.onStop(() => clearInterval(watch));

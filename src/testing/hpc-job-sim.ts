@@ -31,6 +31,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseJobXml } from '../launchers/windows-hpc/job-xml.js';
+import { isProcessAlive, signalGroup, signalProcess } from '../util/processes.js';
 import { parseWindowsCommandLine } from '../launchers/windows-hpc/cmdline.js';
 
 /** A task as the simulator records it. */
@@ -105,21 +106,6 @@ function writeJob(job: SimJob): void {
   renameSync(tmp, path.join(dir, 'state.json'));
 }
 
-function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // An exited process whose parent has not reaped it yet (a zombie) still answers signal 0: it is not running.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc (not Linux): trust signal 0
-  }
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -291,7 +277,7 @@ function safeUser(): string {
 
 /** What `view` and `list` show: a job whose runner died before it ended has failed. */
 function observed(job: SimJob): SimJob {
-  if (!FINAL.has(job.state) && job.runnerPid && !isAlive(job.runnerPid)) {
+  if (!FINAL.has(job.state) && job.runnerPid && !isProcessAlive(job.runnerPid)) {
     return { ...job, state: 'Failed', errorMessage: job.errorMessage ?? 'The simulator runner of this job exited unexpectedly.' };
   }
   return job;
@@ -365,21 +351,21 @@ async function cancel(parsed: ParsedArgs): Promise<void> {
     );
   }
   writeFileSync(path.join(jobDir(id), 'cancel'), String(Date.now()));
-  if (isAlive(job.runnerPid)) process.kill(job.runnerPid!, 'SIGTERM');
+  if (isProcessAlive(job.runnerPid)) signalProcess(job.runnerPid!, 'SIGTERM');
 
   // Wait for the runner to stop every task and exit; it gets the grace period and then some.
   const deadline = Date.now() + graceMs * 2 + 10_000;
   while (Date.now() < deadline) {
     const current = readJob(id);
-    if (FINAL.has(current.state) && !isAlive(current.runnerPid)) break;
-    if (!current.runnerPid || !isAlive(current.runnerPid)) {
+    if (FINAL.has(current.state) && !isProcessAlive(current.runnerPid)) break;
+    if (!current.runnerPid || !isProcessAlive(current.runnerPid)) {
       // No runner to do it (not started yet, or died): stop what it left, and record the cancel here.
       if (!current.runnerPid) {
         await sleep(50);
         const again = readJob(id);
         if (again.runnerPid) continue; // it has just started: it will see the cancel file
       }
-      for (const t of current.tasks) if (t.pid) killGroup(t.pid, 'SIGKILL');
+      for (const t of current.tasks) if (t.pid) signalGroup(t.pid, 'SIGKILL');
       markCanceled(current);
       writeJob(current);
       break;
@@ -388,11 +374,11 @@ async function cancel(parsed: ParsedArgs): Promise<void> {
   }
   // Nothing the job started may outlive the cancel.
   const final = readJob(id);
-  const leftovers = [...final.tasks.map((t) => t.pid), final.runnerPid].filter((p): p is number => isAlive(p));
-  for (const pid of leftovers) killGroup(pid, 'SIGKILL');
+  const leftovers = [...final.tasks.map((t) => t.pid), final.runnerPid].filter((p): p is number => isProcessAlive(p));
+  for (const pid of leftovers) signalGroup(pid, 'SIGKILL');
   // SIGKILL is not instant: return only once they are gone (bounded, as everything here).
   const killDeadline = Date.now() + 5000;
-  while (leftovers.some(isAlive) && Date.now() < killDeadline) await sleep(20);
+  while (leftovers.some(isProcessAlive) && Date.now() < killDeadline) await sleep(20);
   process.stdout.write(`Job ${id} has been canceled.\n`);
 }
 
@@ -413,17 +399,6 @@ function markCanceled(job: SimJob): void {
   job.endTime = now;
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* gone */
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The runner: one detached process per job, the only writer of the job's state once it runs.
@@ -527,11 +502,11 @@ async function runJob(id: string): Promise<void> {
     job.state = 'Canceling';
     writeJob(job);
     const live = job.tasks.filter((t) => t.state === 'Running' && t.pid);
-    for (const t of live) killGroup(t.pid!, 'SIGTERM');
+    for (const t of live) signalGroup(t.pid!, 'SIGTERM');
     const ended = await Promise.race([Promise.all(exits).then(() => true), sleep(graceMs).then(() => false)]);
-    if (!ended) for (const t of live) killGroup(t.pid!, 'SIGKILL');
+    if (!ended) for (const t of live) signalGroup(t.pid!, 'SIGKILL');
     await Promise.all(exits);
-    for (const t of live) killGroup(t.pid!, 'SIGKILL'); // whatever the tasks started
+    for (const t of live) signalGroup(t.pid!, 'SIGKILL'); // whatever the tasks started
     markCanceled(job);
   } else {
     await Promise.all(exits);

@@ -8,6 +8,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { isProcessAlive } from '../util/processes.js';
 
 /** Who a connection file is for. */
 export type ConnectionRole = 'client' | 'engine';
@@ -45,10 +46,7 @@ export interface ConnectionInfo {
   created: string;
 }
 
-/** The file name of a connection file: `tsparallel[-<clusterId>]-<role>.json`. */
-export function connectionFileName(clusterId: string, role: ConnectionRole): string {
-  return `tsparallel${clusterId ? '-' + clusterId : ''}-${role}.json`;
-}
+export { connectionFileName } from '../util/cluster-files.js';
 
 /** A fresh random HMAC key (256 bits, hex). */
 export function newKey(): string {
@@ -95,10 +93,5 @@ export async function readConnectionFile(file: string): Promise<ConnectionInfo> 
 /** Whether the controller named in a connection file is alive, when that can be told from here (same host). */
 export function isControllerAlive(info: ConnectionInfo): boolean | undefined {
   if (info.controller?.hostname !== thisHost()) return undefined;
-  try {
-    process.kill(info.controller.pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isProcessAlive(info.controller.pid);
 }

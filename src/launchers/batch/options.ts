@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { LauncherContext } from '../../core/launcher.js';
+import { withClusterId } from '../../util/cluster-files.js';
 import type { BatchLauncherOptions } from './launcher.js';
 
 /** An option naming a program: a path (one string), or an argument vector whose first element is the program. */
@@ -65,7 +66,7 @@ export type BatchOptions = Omit<z.output<typeof batchLauncherOptions>, 'pollInte
 
 /** The default job name of a role: `tsparallel-controller` or `tsparallel-engines`, with `-<cluster id>` if any. */
 export function defaultJobName(context: Pick<LauncherContext, 'role' | 'clusterId'>): string {
-  return `tsparallel-${context.role === 'controller' ? 'controller' : 'engines'}${context.clusterId ? '-' + context.clusterId : ''}`;
+  return withClusterId(`tsparallel-${context.role === 'controller' ? 'controller' : 'engines'}`, context.clusterId);
 }
 
 /** Join a directory and a file name in the directory's own style (Windows paths stay Windows paths). */

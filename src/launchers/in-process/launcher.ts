@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineLauncher, ROLE_RUNNER, type LauncherContext } from '../../core/launcher.js';
 import { SCHEDULER } from '../../core/scheduler.js';
 import { getOptional } from '../../core/tokens.js';
+import { signalProcess } from '../../util/processes.js';
 import { BatchLauncher } from '../batch/launcher.js';
 import { batchLauncherOptions, fromBatchOptions } from '../batch/options.js';
 import { InProcessScheduler, type InProcessJobExtra } from './scheduler.js';
@@ -81,13 +82,7 @@ export class InProcessLauncher extends BatchLauncher {
 
   /** Signal every process of its job (they run here, so unlike other batch jobs they can be signalled). */
   override async signal(signal: NodeJS.Signals): Promise<void> {
-    for (const pid of this.pids) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const pid of this.pids) signalProcess(pid, signal);
   }
 }
 

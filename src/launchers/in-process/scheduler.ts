@@ -22,6 +22,7 @@ import {
   type RunningRole,
 } from '../../core/launcher.js';
 import { getOptional } from '../../core/tokens.js';
+import { signalGroup } from '../../util/processes.js';
 import { SCHEDULER, type JobDescription, type JobState, type JobTask, type Scheduler } from '../../core/scheduler.js';
 import { isFinalJobState, type DetailedJobStatus } from '../batch/launcher.js';
 
@@ -363,19 +364,6 @@ export class InProcessScheduler implements Scheduler, AsyncDisposable {
   }
 }
 
-/** Signal a process group (falling back to the process alone); a group already gone is fine. */
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
 
 /** Resolves true when `promise` settled within `ms`, false otherwise. */
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {

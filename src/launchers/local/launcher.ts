@@ -6,6 +6,7 @@ import debug from 'debug';
 import path from 'node:path';
 import { z } from 'zod';
 import { defineLauncher, type ExitInfo, type Launcher, type LauncherContext, type LauncherState } from '../../core/launcher.js';
+import { withClusterId } from '../../util/cluster-files.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
 
 const log = debug('tsparallel:launcher:local');
@@ -62,7 +63,7 @@ export class LocalLauncher implements Launcher {
     log('starting %d %s: %s', n, role, command.join(' '));
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
-        const logFile = path.join(profileDir, 'log', `${role === 'controller' ? 'controller' : 'engine'}${clusterId ? '-' + clusterId : ''}-${process.pid}-${Date.now()}-${i}.log`);
+        const logFile = path.join(profileDir, 'log', `${withClusterId(role === 'controller' ? 'controller' : 'engine', clusterId)}-${process.pid}-${Date.now()}-${i}.log`);
         return spawnTracked(command, { env: { ...process.env, ...env }, logFile, detached: this.#detached });
       }),
     );
