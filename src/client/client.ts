@@ -23,6 +23,9 @@ import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
 
+/** How long a request to the controller may take, in ms, unless the call says otherwise. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
 /** How to find and reach a cluster. Give one of `connectionInfo`, `connectionFile` or a profile. */
 export interface ConnectOptions {
   /** The profile whose running cluster to use (default `default`). */
@@ -108,7 +111,7 @@ export class Client {
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const connection = await transport.dial(info.address, { identity });
     const client = new Client(connection, info, transport, identity, options.direct ?? true);
-    const timeoutMs = options.timeoutMs ?? 10_000;
+    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
       for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
@@ -161,7 +164,7 @@ export class Client {
   /** Abort tasks by id (or every request of an AsyncResult): queued ones are dropped, running ones finish. */
   async abort(tasks: readonly string[] | AsyncResult<unknown>, options: { timeoutMs?: number } = {}): Promise<void> {
     const msgIds = Array.isArray(tasks) ? tasks : (tasks as AsyncResult<unknown>).msgIds;
-    await this.#request('abort_request', { msgIds }, options.timeoutMs ?? 10_000);
+    await this.#request('abort_request', { msgIds }, options.timeoutMs);
   }
 
   /**
@@ -181,7 +184,7 @@ export class Client {
       for (const p of pairs) this.#pending.delete(p.new);
       for (const part of parts) part.settle(undefined, error);
     };
-    this.#request('resubmit_request', { tasks: pairs }, options.timeoutMs ?? 10_000).then((reply) => {
+    this.#request('resubmit_request', { tasks: pairs }, options.timeoutMs).then((reply) => {
       const content = reply.content as { status: string; problems?: string[] };
       if (content.status !== 'ok') refuse(new TsParallelError(`cannot resubmit: ${(content.problems ?? []).join('; ')}`));
     }, refuse);
@@ -190,12 +193,12 @@ export class Client {
 
   /** The controller's records of tasks (every client's), filtered by state, engine or ids. */
   async taskRecords(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}, options: { timeoutMs?: number } = {}): Promise<TaskRecord[]> {
-    return (await this.#request('task_records_request', { filter }, options.timeoutMs ?? 10_000)).content.records as TaskRecord[];
+    return (await this.#request('task_records_request', { filter }, options.timeoutMs)).content.records as TaskRecord[];
   }
 
   /** Make the controller forget finished tasks (these ids, or all): frees their records. Resolves to how many. */
   async purgeResults(msgIds?: readonly string[], options: { timeoutMs?: number } = {}): Promise<number> {
-    return (await this.#request('purge_request', msgIds ? { msgIds } : {}, options.timeoutMs ?? 10_000)).content.purged as number;
+    return (await this.#request('purge_request', msgIds ? { msgIds } : {}, options.timeoutMs)).content.purged as number;
   }
 
   /**
@@ -216,12 +219,12 @@ export class Client {
 
   /** How many requests each engine holds. */
   async queueStatus(options: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
-    return (await this.#request('queue_status_request', {}, options.timeoutMs ?? 10_000)).content;
+    return (await this.#request('queue_status_request', {}, options.timeoutMs)).content;
   }
 
   /** Ask the controller to stop its engines and itself. The client is closed afterwards. */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
-    await this.#request('shutdown_request', {}, options.timeoutMs ?? 10_000);
+    await this.#request('shutdown_request', {}, options.timeoutMs);
     await this.close();
   }
 
@@ -292,7 +295,7 @@ export class Client {
     }
   }
 
-  #request(type: string, content: Record<string, unknown>, timeoutMs: number): Promise<Message> {
+  #request(type: string, content: Record<string, unknown>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Message> {
     const msg = this.#session.message(type, content);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

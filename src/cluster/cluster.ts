@@ -20,6 +20,8 @@ import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } fro
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
 import { get, getOptional, provide } from '../core/tokens.js';
 import { TRANSPORT, type Transport } from '../core/transport.js';
+import { toControllerArgs } from '../controller/main.js';
+import { toEngineArgs } from '../engine/main.js';
 import { registerDefaults, roleProgram } from './defaults.js';
 import { findRunningCluster, type RunningCluster } from './running.js';
 
@@ -194,7 +196,7 @@ export class Cluster {
     }
     const monitor = this.#monitor;
     const target = monitor.engines.size + n;
-    const launcher = this.#launcher('engines', n, ['--connection-file', this.engineConnectionFile]);
+    const launcher = this.#launcher('engines', n, toEngineArgs({ connectionFile: this.engineConnectionFile }));
     const exits: ExitInfo[] = [];
     const allExited = new Promise<never>((_, reject) => {
       launcher.onExit((info) => {
@@ -268,18 +270,13 @@ export class Cluster {
 
   async #startController(): Promise<void> {
     const c = this.config.controller;
-    const transportName = this.#transport()?.name ?? c.transport;
-    const args = [
-      '--profile-dir', this.profile.dir,
-      '--cluster-id', this.clusterId,
-      '--ip', c.ip,
-      '--transport', transportName,
-      '--heartbeat-ms', String(c.heartbeatMs),
-      '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
-      '--task-policy', c.taskPolicy,
-      '--hwm', String(c.hwm),
-      ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
-    ];
+    const args = toControllerArgs({
+      profileDir: this.profile.dir,
+      clusterId: this.clusterId,
+      // A transport the host application registered wins over the configured one.
+      controller: { ...c, transport: this.#transport()?.name ?? c.transport },
+      ...(!this.options.detached && { parentPid: process.pid }),
+    });
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
     launcher.onExit((info) => (exited = info));

@@ -8,7 +8,7 @@ import { unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../wire/connection.js';
-import type { TaskPolicyName } from '../config/index.js';
+import { defaultConfig, type TaskPolicyName } from '../config/index.js';
 import { Session, type Message, type MessageHeader } from '../wire/protocol.js';
 import type { Listener, Transport } from '../core/transport.js';
 import { TASK_POLICIES } from './policies/index.js';
@@ -97,8 +97,8 @@ export class Controller {
           if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds })));
         },
       },
-      TASK_POLICIES[options.taskPolicy ?? 'leastload'],
-      options.hwm ?? 16,
+      TASK_POLICIES[options.taskPolicy ?? defaultConfig().controller.taskPolicy],
+      options.hwm ?? defaultConfig().controller.hwm,
     );
   }
 
