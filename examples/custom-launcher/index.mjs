@@ -51,8 +51,13 @@ class NicedLauncher {
     return [...this.#children.keys()];
   }
 
+  /** Adds an exit handler; returns the function that removes it. */
   onExit(handler) {
     this.#handlers.push(handler);
+    return () => {
+      const i = this.#handlers.indexOf(handler);
+      if (i >= 0) this.#handlers.splice(i, 1);
+    };
   }
 
   async start({ signal } = {}) {

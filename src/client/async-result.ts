@@ -4,6 +4,7 @@
  * @module
  */
 import { CompositeError, RemoteError, TimeoutError, TsParallelError } from '../core/errors.js';
+import { addListener } from '../util/listeners.js';
 
 /** What is known about one request of a call (one engine's share of it). */
 export interface ResultMetadata {
@@ -113,7 +114,7 @@ export class AsyncResult<T> implements Promise<T> {
         for (const wake of this.#arrivalWaiters.splice(0)) wake();
         if (this.#progress.length) {
           const p = this.progress;
-          for (const h of this.#progress) h(p);
+          for (const h of [...this.#progress]) h(p);
         }
       });
     }
@@ -134,10 +135,9 @@ export class AsyncResult<T> implements Promise<T> {
     return { done: this.#arrival.length, total: this.#parts.length };
   }
 
-  /** Call `handler` each time a request is answered. */
-  onProgress(handler: (progress: Progress) => void): this {
-    this.#progress.push(handler);
-    return this;
+  /** Call `handler` each time a request is answered. Returns the function that removes it. */
+  onProgress(handler: (progress: Progress) => void): () => void {
+    return addListener(this.#progress, handler);
   }
 
   /** Milliseconds from the first submission to the last reply (or to now, while not ready). */

@@ -16,6 +16,7 @@ import { profilePaths } from '../config/profile.js';
 import { Session, type Message } from '../wire/protocol.js';
 import { deserialize } from '../wire/serialize.js';
 import { getOptional } from '../core/tokens.js';
+import { addListener } from '../util/listeners.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView } from './direct-view.js';
@@ -97,7 +98,7 @@ export class Client {
     private readonly useDirect: boolean,
   ) {
     this.#session = new Session(info.key);
-    connection.onMessage((frames) => this.#receive(frames));
+    connection.setMessageHandler((frames) => this.#receive(frames));
   }
 
   /**
@@ -136,9 +137,16 @@ export class Client {
     return [...this.engines.keys()].sort((a, b) => a - b);
   }
 
-  /** Call `listener` when an engine registers or goes away. */
-  onEngineChange(listener: (event: { type: 'registered' | 'unregistered'; id: number }) => void): void {
-    this.#engineListeners.push(listener);
+  /**
+   * Call `listener` when an engine registers or goes away. Returns the function that removes it.
+   * @example
+   * ```ts
+   * const off = client.onEngineChange((e) => console.log(e.type, e.id));
+   * off();
+   * ```
+   */
+  onEngineChange(listener: (event: { type: 'registered' | 'unregistered'; id: number }) => void): () => void {
+    return addListener(this.#engineListeners, listener);
   }
 
   /**
@@ -275,7 +283,7 @@ export class Client {
   async #addEngine(e: EngineInfo): Promise<void> {
     if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
       const conn = await this.transport.dial(e.direct, { identity: this.identity });
-      conn.onMessage((frames) => this.#receive(frames));
+      conn.setMessageHandler((frames) => this.#receive(frames));
       this.#direct.set(e.id, conn);
     }
     this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
@@ -329,10 +337,10 @@ export class Client {
     }
     const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
-      void this.#addEngine(c).then(() => this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id })));
+      void this.#addEngine(c).then(() => [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id })));
     } else if (msg.header.msg_type === 'engine_unregistered') {
       this.#removeEngine(c.id);
-      this.#engineListeners.forEach((l) => l({ type: 'unregistered', id: c.id }));
+      [...this.#engineListeners].forEach((l) => l({ type: 'unregistered', id: c.id }));
     }
   }
 

@@ -102,8 +102,6 @@ export class Cluster {
   #monitor?: Client;
   /** When the cluster file was first written; later rewrites (after `addEngines`) keep it. */
   #created?: string;
-  /** Reports engine registrations to `onProgress` for the addEngines() call in progress. */
-  #reportProgress?: () => void;
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -189,11 +187,7 @@ export class Cluster {
    * @throws TimeoutError when they have not registered within `engines.startTimeoutMs`.
    */
   async addEngines(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
-    if (!this.#monitor) {
-      this.#monitor = await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
-      // One listener for the cluster's life; each addEngines() call points it at its own progress report.
-      this.#monitor.onEngineChange(() => this.#reportProgress?.());
-    }
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
     const monitor = this.#monitor;
     const target = monitor.engines.size + n;
     const launcher = this.#launcher('engines', n, toEngineArgs({ connectionFile: this.engineConnectionFile }));
@@ -218,12 +212,13 @@ export class Cluster {
       const registered = Math.min(monitor.engines.size, target);
       if (registered !== last) this.options.onProgress?.({ registered: (last = registered), total: target });
     };
-    this.#reportProgress = progress;
+    // Each addEngines() call listens for as long as it waits.
+    const stopReporting = monitor.onEngineChange(progress);
     progress();
     try {
       await Promise.race([monitor.waitForEngines(target, { timeoutMs, signal: this.#stopping.signal }), allExited]);
     } finally {
-      this.#reportProgress = undefined;
+      stopReporting();
     }
     log('%d engines registered', monitor.engines.size);
     // Engines added to a running cluster are recorded too, so `tscluster stop` and `list` see them.

@@ -81,8 +81,11 @@ export interface Launcher {
   stop(options?: { graceMs?: number }): Promise<void>;
   /** Send a signal to every process it started (no-op for batch jobs). */
   signal(signal: NodeJS.Signals): Promise<void>;
-  /** Register a handler called once for every process or job that ends (expectedly or not). */
-  onExit(handler: (info: ExitInfo) => void): void;
+  /**
+   * Add a handler called once for every process or job that ends (expectedly or not). Returns the function that
+   * removes it.
+   */
+  onExit(handler: (info: ExitInfo) => void): () => void;
 }
 
 /**

@@ -94,7 +94,7 @@ export class Engine {
     const directAddress = this.options.directAddress ?? 'tcp://127.0.0.1:0';
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress));
-      direct.onMessage(({ identity, frames }) => {
+      direct.setMessageHandler(({ identity, frames }) => {
         const msg = this.#session.decode(frames);
         if (msg && msg.header.msg_type.endsWith('_request')) {
           this.#enqueue(msg, (reply) => direct.send(identity, reply), true);
@@ -102,7 +102,7 @@ export class Engine {
       });
     }
     const registered = new Promise<number>((resolve) => {
-      this.#connection!.onMessage((frames) => {
+      this.#connection!.setMessageHandler((frames) => {
         const msg = this.#session.decode(frames);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
@@ -129,7 +129,7 @@ export class Engine {
     log('registered as engine %d', this.id);
     if (info.heartbeatAddress) {
       this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid });
-      this.#heart.onPing(() => (this.#lastPing = Date.now()));
+      this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
       const limit = info.heartbeatTimeoutMs ?? 10_000;
       this.#lastPing = Date.now();
       this.#watchdog = setInterval(() => {

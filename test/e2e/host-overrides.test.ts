@@ -22,7 +22,7 @@ class CountingTransport implements Transport {
   }
   async dial(address: string, options: { identity: string }): Promise<Connection> {
     const conn = await this.#inner.dial(address, options);
-    return { ...conn, send: (frames) => (this.sent++, conn.send(frames)), onMessage: (h) => conn.onMessage(h), close: () => conn.close() };
+    return { ...conn, send: (frames) => (this.sent++, conn.send(frames)), setMessageHandler: (h) => conn.setMessageHandler(h), close: () => conn.close() };
   }
   startHeart(address: string, options: { identity: string }) {
     return this.#inner.startHeart(address, options);

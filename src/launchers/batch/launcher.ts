@@ -11,6 +11,7 @@ import debug from 'debug';
 import { LauncherError, SchedulerError, TimeoutError } from '../../core/errors.js';
 import type { ExitInfo, Launcher, LauncherContext, LauncherState } from '../../core/launcher.js';
 import type { JobDescription, JobState, JobStatus, JobTask, Scheduler } from '../../core/scheduler.js';
+import { addListener } from '../../util/listeners.js';
 import { defaultJobName } from './options.js';
 
 /**
@@ -129,9 +130,9 @@ export class BatchLauncher implements Launcher {
     return [...this.#jobIds];
   }
 
-  /** Register a handler called once when the job ends (by itself, or cancelled by `stop()`). */
-  onExit(handler: (info: ExitInfo) => void): void {
-    this.#handlers.push(handler);
+  /** Add a handler called once when the job ends (by itself, or cancelled by `stop()`); returns its remover. */
+  onExit(handler: (info: ExitInfo) => void): () => void {
+    return addListener(this.#handlers, handler);
   }
 
   /** Batch jobs cannot be signalled from here; this does nothing (stop() cancels them). */
@@ -270,7 +271,7 @@ export class BatchLauncher implements Launcher {
           ? { stderrTail: `job ${jobId} ended ${status.rawState ?? status.state}` }
           : {}),
     };
-    for (const handler of this.#handlers) {
+    for (const handler of [...this.#handlers]) {
       try {
         handler(info);
       } catch (err) {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineLauncher, type ExitInfo, type Launcher, type LauncherContext, type LauncherState } from '../../core/launcher.js';
 import { withClusterId } from '../../util/cluster-files.js';
+import { addListener } from '../../util/listeners.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
 
 const log = debug('tsparallel:launcher:local');
@@ -71,7 +72,7 @@ export class LocalLauncher implements Launcher {
       this.#procs.push(proc);
       void proc.exited.then((info) => {
         log('%s process %d exited (code %s, signal %s)', role, proc.pid, info.code, info.signal);
-        this.#exitHandlers.forEach((h) => h(info));
+        [...this.#exitHandlers].forEach((h) => h(info));
       });
       if (this.#detached) proc.child.unref();
     }
@@ -89,8 +90,8 @@ export class LocalLauncher implements Launcher {
     for (const p of this.#procs) if (p.child.exitCode === null) p.child.kill(signal);
   }
 
-  onExit(handler: (info: ExitInfo) => void): void {
-    this.#exitHandlers.push(handler);
+  onExit(handler: (info: ExitInfo) => void): () => void {
+    return addListener(this.#exitHandlers, handler);
   }
 }
 
