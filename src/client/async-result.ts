@@ -75,14 +75,14 @@ export interface Progress {
  * console.log(ar.elapsedMs, ar.metadata.map((m) => m.engineId));
  * ```
  */
-export class AsyncResult<T> implements Promise<T> {
+export class AsyncResult<T, Item = unknown> implements Promise<T>, AsyncIterable<Item> {
   /** Reads `AsyncResult` in `Object.prototype.toString`. */
   readonly [Symbol.toStringTag] = 'AsyncResult';
   /** Per-request metadata, in the order of the call's targets (or chunks). */
   readonly metadata: readonly ResultMetadata[];
   readonly #parts: readonly Part[];
   readonly #combine: (values: unknown[]) => T;
-  readonly #items: (value: unknown) => Iterable<unknown>;
+  readonly #items: (value: unknown) => Iterable<Item>;
   readonly #ordered: boolean;
   readonly #progress: ((p: Progress) => void)[] = [];
   /** Parts in the order they were answered: its length is how many are done. */
@@ -94,19 +94,19 @@ export class AsyncResult<T> implements Promise<T> {
   /**
    * @param parts the requests behind the call.
    * @param combine turns the parts' values (in order) into the call's value.
-   * @param items what `for await` yields for one part's value (default: the value itself).
+   * @param items what `for await` yields for one part's value (default: the value itself, as an `Item`).
    * @internal
    */
   constructor(
     parts: readonly Part[],
     combine: (values: unknown[]) => T,
-    options: { items?: (value: unknown) => Iterable<unknown>; ordered?: boolean; abort?: (msgIds: readonly string[]) => Promise<void> } = {},
+    options: { items?: (value: unknown) => Iterable<Item>; ordered?: boolean; abort?: (msgIds: readonly string[]) => Promise<void> } = {},
   ) {
     this.#abort = options.abort;
     this.#parts = parts;
     this.metadata = parts.map((p) => p.metadata);
     this.#combine = combine;
-    this.#items = options.items ?? ((v) => [v]);
+    this.#items = options.items ?? ((v) => [v as Item]);
     this.#ordered = options.ordered ?? true;
     for (const part of parts) {
       part.whenSettled(() => {
@@ -214,9 +214,14 @@ export class AsyncResult<T> implements Promise<T> {
 
   /**
    * Results as they arrive: in call order (each as soon as it and those before it are there), or in arrival order
-   * for calls made with `ordered: false`. Throws the first error reached.
+   * for calls made with `ordered: false`. Throws the first error reached. A map yields its elements (typed as the
+   * function's result), a call on several engines one value per engine.
+   * @example
+   * ```ts
+   * for await (const n of lview.map((s: string) => s.length, words)) total += n; // n: number
+   * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Item> {
     for (let i = 0; i < this.#parts.length; i++) {
       let part: Part;
       if (this.#ordered) {
