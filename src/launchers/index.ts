@@ -31,6 +31,10 @@ export { BatchLauncher, isFinalJobState, type BatchLauncherOptions, type Detaile
 export {
   batchLauncherOptions, fromBatchOptions, argvOption, toArgv, defaultJobName, joinLike, type BatchOptions,
 } from './batch/options.js';
+export {
+  CommandScheduler, runSchedulerCommand, outputTail,
+  type SchedulerCommands, type RunCommandOptions, type CommandResult, type ParsedJobState,
+} from './batch/command-scheduler.js';
 export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './local/launcher.js';
 export { builtinLaunchers } from './builtin.js';
 export { ZeroMqTransport } from '../transport/zeromq.js';

@@ -1,32 +1,19 @@
 /**
  * The Windows HPC scheduler: a {@link Scheduler} over the HPC Pack 2008 `job` command. It submits a job file with
  * `job submit /jobfile:<file> /scheduler:<head node>`, watches it with `job view <id>`, and cancels it with
- * `job cancel <id>`.
+ * `job cancel <id>`. The shared plumbing (running the commands, the submit / status / cancel cycle) is the batch
+ * base's {@link CommandScheduler}; this file is the command table, the job-file writer and the two parsers.
  * @module
  */
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import debug from 'debug';
 import { SchedulerError } from '../../core/errors.js';
 import type { JobDescription, JobState, Scheduler } from '../../core/scheduler.js';
-import { isFinalJobState, type DetailedJobStatus } from '../batch/launcher.js';
+import { CommandScheduler, type ParsedJobState, type RunCommandOptions, type SchedulerCommands } from '../batch/command-scheduler.js';
 import { toArgv } from '../batch/options.js';
-import {
-  buildJobXml,
-  HPC_JOB_STATES,
-  hpcJobSettings,
-  type HpcJobSettings,
-  type HpcJobState,
-} from './job-xml.js';
+import { buildJobXml, HPC_JOB_STATES, hpcJobSettings, type HpcJobSettings, type HpcJobState } from './job-xml.js';
 import { quoteWindowsCommandLine } from './cmdline.js';
-
-const log = debug('tsparallel:launcher:windows-hpc');
-
-
-/** How many lines of a command's output an error keeps. */
-const OUTPUT_TAIL_LINES = 20;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading what `job` prints
@@ -72,10 +59,6 @@ export function hpcStateToJobState(state: HpcJobState): JobState {
   }
 }
 
-function tail(text: string, lines = OUTPUT_TAIL_LINES): string {
-  return text.trimEnd().split(/\r?\n/).slice(-lines).join('\n');
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // The scheduler
 
@@ -97,12 +80,6 @@ export interface WindowsHpcJobExtra extends HpcJobSettings {
   jobFile?: string;
 }
 
-interface CommandResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  output: string;
-}
-
 /**
  * A {@link Scheduler} over the HPC Pack `job` command line. `submit` writes the job's XML file and runs
  * `job submit /jobfile:<file> /scheduler:<head>`; `status` runs `job view <id> /scheduler:<head>`; `cancel` runs
@@ -114,7 +91,7 @@ interface CommandResult {
  * const id = await hpc.submit({ name: 'demo', tasks: [{ command: ['hostname'] }], extra: { jobFile: 'C:\\jobs\\demo.xml' } });
  * ```
  */
-export class WindowsHpcScheduler implements Scheduler {
+export class WindowsHpcScheduler extends CommandScheduler {
   /** The scheduler's name. */
   readonly name = 'windows-hpc';
   /** The head node. */
@@ -123,7 +100,15 @@ export class WindowsHpcScheduler implements Scheduler {
   readonly #jobFileDir: string;
   readonly #timeoutMs: number;
 
+  /** The `job` subcommands, each naming the head node. */
+  protected readonly commands: SchedulerCommands = {
+    submit: (file) => [...this.#jobCommand, 'submit', `/jobfile:${file}`, `/scheduler:${this.headNode}`],
+    status: (id) => [...this.#jobCommand, 'view', id, `/scheduler:${this.headNode}`],
+    cancel: (id) => [...this.#jobCommand, 'cancel', id, `/scheduler:${this.headNode}`],
+  };
+
   constructor(options: WindowsHpcSchedulerOptions) {
+    super();
     if (!options.scheduler) {
       throw new SchedulerError("windows-hpc: no head node given; set 'scheduler' to its host name, e.g. 'HEADNODE'");
     }
@@ -137,153 +122,39 @@ export class WindowsHpcScheduler implements Scheduler {
     this.#timeoutMs = options.commandTimeoutMs ?? 60_000;
   }
 
-  /** Write a job's XML file (creating its directory). */
-  async writeJobFile(job: JobDescription, file: string): Promise<void> {
-    const xml = buildJobXml(job, hpcJobSettings(job.extra));
-    await mkdir(path.dirname(file), { recursive: true });
-    log('Writing job description file: %s', file);
-    await writeFile(file, xml, 'utf8');
+  /** Commands show as Windows command lines, with what to check when they fail. */
+  protected override runOptions(): Omit<RunCommandOptions, 'signal'> {
+    return {
+      scheduler: this.name,
+      timeoutMs: this.#timeoutMs,
+      display: quoteWindowsCommandLine,
+      what: 'the HPC job command',
+      notFoundHint: 'install the HPC Pack client utilities on this machine, or set launchers.windows-hpc.jobCommand to the path of job.exe',
+      timeoutHint: `is the head node '${this.headNode}' reachable? (raise launchers.windows-hpc.commandTimeoutMs if it is slow)`,
+    };
   }
 
-  /**
-   * Write the job file (at `extra.jobFile`, else `<jobFileDir>/<job name>_job.xml`) and submit it. Resolves with
-   * the id `job submit` printed.
-   * @throws SchedulerError when the command cannot run, fails, or prints no job id.
-   */
-  async submit(job: JobDescription, options: { signal?: AbortSignal } = {}): Promise<string> {
+  protected override noJobIdHint(): string {
+    return "expected 'Job has been submitted. ID: <n>.': check that jobCommand runs HPC Pack's job.exe";
+  }
+
+  /** Write the job's XML file at `extra.jobFile`, else `<jobFileDir>/<job name>_job.xml` (creating its directory). */
+  protected async writeJobFile(job: JobDescription): Promise<string> {
     const extra = (job.extra ?? {}) as WindowsHpcJobExtra;
     const file = extra.jobFile ?? path.join(this.#jobFileDir, `${job.name.replace(/[^\w.-]+/g, '_') || 'job'}_job.xml`);
-    await this.writeJobFile(job, file);
-    return this.submitJobFile(file, options);
+    const xml = buildJobXml(job, hpcJobSettings(job.extra));
+    await mkdir(path.dirname(file), { recursive: true });
+    this.log('Writing job description file: %s', file);
+    await writeFile(file, xml, 'utf8');
+    return file;
   }
 
-  /**
-   * Submit an existing job file. Resolves with the job id.
-   * @throws SchedulerError when the command cannot run, fails, or prints no job id.
-   */
-  async submitJobFile(file: string, options: { signal?: AbortSignal } = {}): Promise<string> {
-    const args = ['submit', `/jobfile:${file}`, `/scheduler:${this.headNode}`];
-    const result = await this.#run(args, options.signal);
-    const id = parseSubmitOutput(result.output);
-    if (!id) {
-      throw new SchedulerError(
-        `windows-hpc: '${this.#display(args)}' succeeded but printed no job id (expected 'Job has been submitted. ID: <n>.'); ` +
-          `check that jobCommand runs HPC Pack's job.exe. It printed:\n${tail(result.output) || '(nothing)'}`,
-        { command: this.#argv(args), exitCode: result.code, output: tail(result.output) },
-      );
-    }
-    log('job %s submitted to %s', id, this.headNode);
-    return id;
+  protected parseJobId(output: string): string | undefined {
+    return parseSubmitOutput(output);
   }
 
-  /**
-   * The job's state, from `job view <id>`.
-   * @throws SchedulerError when the command fails or prints no state.
-   */
-  async status(jobId: string, options: { signal?: AbortSignal } = {}): Promise<DetailedJobStatus> {
-    const args = ['view', jobId, `/scheduler:${this.headNode}`];
-    const result = await this.#run(args, options.signal);
-    const raw = parseJobViewState(result.output);
-    if (!raw) {
-      throw new SchedulerError(
-        `windows-hpc: '${this.#display(args)}' printed no 'State :' line; it printed:\n${tail(result.output) || '(nothing)'}`,
-        { command: this.#argv(args), exitCode: result.code, output: tail(result.output) },
-      );
-    }
-    return { id: jobId, state: hpcStateToJobState(raw), rawState: raw };
-  }
-
-  /**
-   * Cancel the job with `job cancel <id>`. HPC Pack refuses to cancel a job that already ended; that is not an
-   * error here.
-   * @throws SchedulerError when the cancel fails and the job has not ended.
-   */
-  async cancel(jobId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const args = ['cancel', jobId, `/scheduler:${this.headNode}`];
-    try {
-      await this.#run(args, options.signal);
-      log('job %s cancelled', jobId);
-    } catch (err) {
-      const status = await this.status(jobId, options).catch(() => undefined);
-      if (status && isFinalJobState(status.state)) {
-        log('job %s had already ended (%s): nothing to cancel', jobId, status.rawState);
-        return;
-      }
-      throw err;
-    }
-  }
-
-  #argv(args: readonly string[]): string[] {
-    return [...this.#jobCommand, ...args];
-  }
-
-  #display(args: readonly string[]): string {
-    return quoteWindowsCommandLine(this.#argv(args));
-  }
-
-  /** Run the job command; resolves only when it exited 0. */
-  #run(args: readonly string[], signal: AbortSignal | undefined): Promise<CommandResult> {
-    const argv = this.#argv(args);
-    log('Starting Win HPC Job: %s', this.#display(args));
-    return new Promise<CommandResult>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      let output = '';
-      let settled = false;
-      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-      const onData = (chunk: Buffer) => {
-        // Keep a bounded amount: a tail is all an error needs, and `job list` output can be long.
-        output = (output + chunk.toString('utf8')).slice(-64_000);
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        finish(
-          new SchedulerError(
-            `windows-hpc: '${this.#display(args)}' did not finish within ${this.#timeoutMs} ms; is the head node ` +
-              `'${this.headNode}' reachable? (raise launchers.windows-hpc.commandTimeoutMs if it is slow)`,
-            { command: argv, exitCode: null, output: tail(output) },
-          ),
-        );
-      }, this.#timeoutMs);
-      const onAbort = () => {
-        child.kill('SIGKILL');
-        finish(signal!.reason instanceof Error ? signal!.reason : new SchedulerError(`windows-hpc: '${this.#display(args)}' was aborted`));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const finish = (error: Error | undefined, result?: CommandResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve(result!);
-      };
-      child.once('error', (err: NodeJS.ErrnoException) => {
-        const hint =
-          err.code === 'ENOENT'
-            ? `not found; install the HPC Pack client utilities on this machine, or set launchers.windows-hpc.jobCommand to the path of job.exe`
-            : err.message;
-        finish(
-          new SchedulerError(`windows-hpc: cannot run the HPC job command '${argv[0]}': ${hint}`, {
-            command: argv,
-            exitCode: null,
-            output: '',
-            cause: err,
-          }),
-        );
-      });
-      child.once('close', (code, sig) => {
-        if (code === 0) return finish(undefined, { code, signal: sig, output });
-        finish(
-          new SchedulerError(
-            `windows-hpc: '${this.#display(args)}' failed (exit code ${code ?? 'none'}${sig ? `, signal ${sig}` : ''}):\n` +
-              (tail(output) || '(no output)'),
-            { command: argv, exitCode: code, output: tail(output) },
-          ),
-        );
-      });
-    });
+  protected parseJobState(output: string): ParsedJobState | undefined {
+    const raw = parseJobViewState(output);
+    return raw && { state: hpcStateToJobState(raw), rawState: raw };
   }
 }
-
