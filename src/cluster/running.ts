@@ -337,6 +337,7 @@ export class RunningCluster {
  * Find a running cluster: from its cluster file's path, or by profile (and cluster id; default: the profile's
  * default cluster, or its only running one).
  * @throws TsParallelError when there is none, saying how to start one; ConfigError when several run and none was chosen.
+ * The implementation of `Cluster.fromFile()`, the public name. @internal
  */
 export async function findRunningCluster(target: string | { profile?: string; profileDir?: string; clusterId?: string } = {}): Promise<RunningCluster> {
   if (typeof target === 'string') {

@@ -5,8 +5,8 @@
  * It is NOT Windows HPC Server. It is a faithful stand-in for the parts the `windows-hpc` launcher uses, so that
  * launcher can be tested end to end on a machine without a Windows cluster:
  * - `job submit /jobfile:<file> /scheduler:<head>`: validates the job file against the XSD of the documented HPC Pack
- *   2008 job schema (test/fixtures/hpc/hpc-job-2008.xsd) with `xmllint --schema` and refuses an invalid one, as the
- *   HPC Job Scheduler does; assigns the next job id, prints `Job has been submitted. ID: <id>.`, and runs the job's
+ *   2008 job schema (src/testing/hpc-job-2008.xsd, shipped with the package) with `xmllint --schema` and refuses an
+ *   invalid one, as the HPC Job Scheduler does; assigns the next job id, prints `Job has been submitted. ID: <id>.`, and runs the job's
  *   tasks on this machine in a detached runner process;
  * - `job view <id> /scheduler:<head> [/detailed]`: prints the job's properties, one `Name : value` line each;
  * - `job cancel <id> /scheduler:<head>`: stops the job's task processes (SIGTERM to each task's process group, then
@@ -137,14 +137,14 @@ async function withLock<T>(fn: () => T): Promise<T> {
   }
 }
 
-/** The schema file: HPC_SIM_XSD, else test/fixtures/hpc/hpc-job-2008.xsd of the repository holding this script. */
+/** The schema file: HPC_SIM_XSD, else src/testing/hpc-job-2008.xsd of the package holding this script. */
 function schemaFile(): string {
   if (process.env.HPC_SIM_XSD) return process.env.HPC_SIM_XSD;
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'test', 'fixtures', 'hpc', 'hpc-job-2008.xsd');
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'src', 'testing', 'hpc-job-2008.xsd');
     const parent = path.dirname(dir);
-    if (parent === dir) throw new CommandError('hpc-job-sim: cannot find the repository root (package.json) to locate the XSD');
+    if (parent === dir) throw new CommandError('hpc-job-sim: cannot find the package root (package.json) to locate the XSD');
     dir = parent;
   }
 }

@@ -48,7 +48,7 @@ export function hasXmllint(): boolean {
 export const needsXmllint: string | false = requireTool('xmllint', hasXmllint(), 'apt-get install libxml2-utils');
 
 /** Validate an XML file against an XSD with xmllint; resolves the exit status and output. */
-export function xmllintValidate(xmlFile: string, xsdFile = hpcFixture('hpc-job-2008.xsd')): { ok: boolean; output: string } {
+export function xmllintValidate(xmlFile: string, xsdFile = path.join(repoRoot(), 'src', 'testing', 'hpc-job-2008.xsd')): { ok: boolean; output: string } {
   const r = spawnSync('xmllint', ['--noout', '--schema', xsdFile, xmlFile], { encoding: 'utf8' });
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
