@@ -43,10 +43,7 @@ export function clusterFilePaths(profile: { security: string; pid: string }, clu
   };
 }
 
-/**
- * The file name of a connection file: `tsparallel[-ID]-<role>.json`.
- * @internal
- */
+/** The file name of a connection file: `tsparallel[-ID]-<role>.json` (re-exported by the wire's connection module). */
 export function connectionFileName(clusterId: string, role: 'client' | 'engine'): string {
   return `${withClusterId('tsparallel', clusterId)}-${role}.json`;
 }
