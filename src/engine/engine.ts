@@ -19,6 +19,9 @@ import { GlobalNamespace, type Namespace } from './namespace.js';
 
 const log = debug('tsparallel:engine');
 
+/** How long an engine waits for the controller to accept it, in ms, unless told otherwise. */
+export const REGISTRATION_TIMEOUT_MS = 30_000;
+
 /** How an engine is set up. */
 export interface EngineOptions {
   /** The transport named in the connection file. */
@@ -88,7 +91,7 @@ export class Engine {
    */
   async start(): Promise<this> {
     const { transport, info } = this.options;
-    const timeoutMs = this.options.registrationTimeoutMs ?? 30_000;
+    const timeoutMs = this.options.registrationTimeoutMs ?? REGISTRATION_TIMEOUT_MS;
     this.#connection = await transport.dial(info.address, { identity: this.uuid });
     const toController: ReplyRoute = (frames) => this.#connection?.send(frames);
     const directAddress = this.options.directAddress ?? 'tcp://127.0.0.1:0';

@@ -7,11 +7,9 @@ import { readConnectionFile } from '../wire/connection.js';
 import { ConfigError } from '../core/errors.js';
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
-import { Engine } from './engine.js';
-import type { Namespace } from './namespace.js';
+import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
 
-/** How long an engine waits for the controller to accept it, in ms, unless told otherwise. */
-export const REGISTRATION_TIMEOUT_MS = 30_000;
+import type { Namespace } from './namespace.js';
 
 /** The engine's command-line options, for `tsengine --help`. */
 export const ENGINE_USAGE = `Usage: tsengine --connection-file FILE [options]

@@ -1,12 +1,11 @@
 /**
- * The controller's and the engine's command lines: the cluster builds them with toControllerArgs/toEngineArgs and the
- * roles parse them back, with the configuration's defaults as the only defaults.
+ * The controller's command line: the cluster builds it with toControllerArgs and the controller parses it back, with
+ * the configuration's defaults as the only defaults.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/index.js';
 import { parseControllerArgs, toControllerArgs, CONTROLLER_USAGE } from '../../src/controller/main.js';
-import { parseEngineArgs, toEngineArgs, REGISTRATION_TIMEOUT_MS } from '../../src/engine/main.js';
 
 describe('the controller command line', () => {
   it('parses back what toControllerArgs wrote', () => {
@@ -34,13 +33,5 @@ describe('the controller command line', () => {
 
   it('leaves out --parent-pid for a detached controller', () => {
     assert.ok(!toControllerArgs({ profileDir: '/p', clusterId: '', controller: defaultConfig().controller }).includes('--parent-pid'));
-  });
-});
-
-describe('the engine command line', () => {
-  it('parses back what toEngineArgs wrote', () => {
-    assert.equal(parseEngineArgs(toEngineArgs({ connectionFile: '/p/security/tsparallel-engine.json' })).connectionFile, '/p/security/tsparallel-engine.json');
-    assert.equal(parseEngineArgs(toEngineArgs({ connectionFile: '/f.json' })).registrationTimeoutMs, REGISTRATION_TIMEOUT_MS);
-    assert.equal(parseEngineArgs(toEngineArgs({ connectionFile: '/f.json', registrationTimeoutMs: 1234 })).registrationTimeoutMs, 1234);
   });
 });
