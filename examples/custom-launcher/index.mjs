@@ -26,7 +26,7 @@ const options = z.object({
 /**
  * A launcher: starts `context.n` processes of `[...context.program, ...context.args]` and tracks them until they
  * exit. It implements the whole Launcher contract: state, pids, jobIds, start, stop, signal, onExit.
- * @implements {import('tsparallel').Launcher}
+ * @implements {import('tsparallel/launchers').Launcher}
  */
 class NicedLauncher {
   name = 'niced';
@@ -39,7 +39,7 @@ class NicedLauncher {
   #stopping;
 
   /**
-   * @param {import('tsparallel').LauncherContext} context
+   * @param {import('tsparallel/launchers').LauncherContext} context
    * @param {z.infer<typeof options>} opts
    */
   constructor(context, opts) {
@@ -51,8 +51,13 @@ class NicedLauncher {
     return [...this.#children.keys()];
   }
 
+  /** Adds an exit handler; returns the function that removes it. */
   onExit(handler) {
     this.#handlers.push(handler);
+    return () => {
+      const i = this.#handlers.indexOf(handler);
+      if (i >= 0) this.#handlers.splice(i, 1);
+    };
   }
 
   async start({ signal } = {}) {
@@ -110,7 +115,7 @@ class NicedLauncher {
   }
 }
 
-/** @type {import('tsparallel').LauncherPlugin<z.infer<typeof options>>} */
+/** @type {import('tsparallel/launchers').LauncherPlugin<z.infer<typeof options>>} */
 const niced = {
   name: 'niced',
   description: 'local processes at a lower CPU priority (example plugin)',

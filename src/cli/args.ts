@@ -4,9 +4,9 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { closestMatch } from '../core/config-suggest.js';
+import { closestMatch } from '../config/suggest.js';
 import { ConfigError } from '../core/errors.js';
-import { profilePaths, type ProfilePaths } from '../core/profile.js';
+import { profilePaths, type ProfilePaths } from '../config/profile.js';
 import { applyLogLevel, packageVersion } from './common.js';
 
 /** The option spec `parseArgs` takes. */

@@ -4,6 +4,7 @@
  * @module
  */
 import { CompositeError, RemoteError, TimeoutError, TsParallelError } from '../core/errors.js';
+import { addListener } from '../util/listeners.js';
 
 /** What is known about one request of a call (one engine's share of it). */
 export interface ResultMetadata {
@@ -74,14 +75,14 @@ export interface Progress {
  * console.log(ar.elapsedMs, ar.metadata.map((m) => m.engineId));
  * ```
  */
-export class AsyncResult<T> implements Promise<T> {
+export class AsyncResult<T, Item = unknown> implements Promise<T>, AsyncIterable<Item> {
   /** Reads `AsyncResult` in `Object.prototype.toString`. */
   readonly [Symbol.toStringTag] = 'AsyncResult';
   /** Per-request metadata, in the order of the call's targets (or chunks). */
   readonly metadata: readonly ResultMetadata[];
   readonly #parts: readonly Part[];
   readonly #combine: (values: unknown[]) => T;
-  readonly #items: (value: unknown) => Iterable<unknown>;
+  readonly #items: (value: unknown) => Iterable<Item>;
   readonly #ordered: boolean;
   readonly #progress: ((p: Progress) => void)[] = [];
   /** Parts in the order they were answered: its length is how many are done. */
@@ -93,19 +94,19 @@ export class AsyncResult<T> implements Promise<T> {
   /**
    * @param parts the requests behind the call.
    * @param combine turns the parts' values (in order) into the call's value.
-   * @param items what `for await` yields for one part's value (default: the value itself).
+   * @param items what `for await` yields for one part's value (default: the value itself, as an `Item`).
    * @internal
    */
   constructor(
     parts: readonly Part[],
     combine: (values: unknown[]) => T,
-    options: { items?: (value: unknown) => Iterable<unknown>; ordered?: boolean; abort?: (msgIds: readonly string[]) => Promise<void> } = {},
+    options: { items?: (value: unknown) => Iterable<Item>; ordered?: boolean; abort?: (msgIds: readonly string[]) => Promise<void> } = {},
   ) {
     this.#abort = options.abort;
     this.#parts = parts;
     this.metadata = parts.map((p) => p.metadata);
     this.#combine = combine;
-    this.#items = options.items ?? ((v) => [v]);
+    this.#items = options.items ?? ((v) => [v as Item]);
     this.#ordered = options.ordered ?? true;
     for (const part of parts) {
       part.whenSettled(() => {
@@ -113,7 +114,7 @@ export class AsyncResult<T> implements Promise<T> {
         for (const wake of this.#arrivalWaiters.splice(0)) wake();
         if (this.#progress.length) {
           const p = this.progress;
-          for (const h of this.#progress) h(p);
+          for (const h of [...this.#progress]) h(p);
         }
       });
     }
@@ -134,10 +135,9 @@ export class AsyncResult<T> implements Promise<T> {
     return { done: this.#arrival.length, total: this.#parts.length };
   }
 
-  /** Call `handler` each time a request is answered. */
-  onProgress(handler: (progress: Progress) => void): this {
-    this.#progress.push(handler);
-    return this;
+  /** Call `handler` each time a request is answered. Returns the function that removes it. */
+  onProgress(handler: (progress: Progress) => void): () => void {
+    return addListener(this.#progress, handler);
   }
 
   /** Milliseconds from the first submission to the last reply (or to now, while not ready). */
@@ -214,9 +214,14 @@ export class AsyncResult<T> implements Promise<T> {
 
   /**
    * Results as they arrive: in call order (each as soon as it and those before it are there), or in arrival order
-   * for calls made with `ordered: false`. Throws the first error reached.
+   * for calls made with `ordered: false`. Throws the first error reached. A map yields its elements (typed as the
+   * function's result), a call on several engines one value per engine.
+   * @example
+   * ```ts
+   * for await (const n of lview.map((s: string) => s.length, words)) total += n; // n: number
+   * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Item> {
     for (let i = 0; i < this.#parts.length; i++) {
       let part: Part;
       if (this.#ordered) {

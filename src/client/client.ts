@@ -8,19 +8,24 @@ import debug from 'debug';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import { connectionFileName, isControllerAlive, readConnectionFile, thisHost, type ConnectionInfo } from '../core/connection.js';
+import { connectionFileName, isControllerAlive, readConnectionFile, thisHost, type ConnectionInfo } from '../wire/connection.js';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
-import { profilePaths } from '../core/profile.js';
-import { Session, type Message } from '../core/protocol.js';
-import { deserialize } from '../core/serialize.js';
-import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport, type TransportFactory } from '../core/transport.js';
+import { profilePaths } from '../config/profile.js';
+import { Session, type Message } from '../wire/protocol.js';
+import { deserialize } from '../wire/serialize.js';
+import { getOptional } from '../core/tokens.js';
+import { addListener } from '../util/listeners.js';
+import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
-import { DirectView, type ViewHost } from './direct-view.js';
-import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
+import { DirectView } from './direct-view.js';
+import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
+
+/** How long a request to the controller may take, in ms, unless the call says otherwise. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** How to find and reach a cluster. Give one of `connectionInfo`, `connectionFile` or a profile. */
 export interface ConnectOptions {
@@ -69,7 +74,7 @@ export interface EngineInfo {
  * await client.close();
  * ```
  */
-export class Client implements ViewHost, BalancedHost {
+export class Client {
   /** The engines, by id, as the controller last told. */
   readonly engines = new Map<number, EngineInfo>();
   /** The ids of every request this client sent, oldest first. */
@@ -93,7 +98,7 @@ export class Client implements ViewHost, BalancedHost {
     private readonly useDirect: boolean,
   ) {
     this.#session = new Session(info.key);
-    connection.onMessage((frames) => this.#receive(frames));
+    connection.setMessageHandler((frames) => this.#receive(frames));
   }
 
   /**
@@ -107,7 +112,7 @@ export class Client implements ViewHost, BalancedHost {
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const connection = await transport.dial(info.address, { identity });
     const client = new Client(connection, info, transport, identity, options.direct ?? true);
-    const timeoutMs = options.timeoutMs ?? 10_000;
+    const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
       for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
@@ -132,9 +137,16 @@ export class Client implements ViewHost, BalancedHost {
     return [...this.engines.keys()].sort((a, b) => a - b);
   }
 
-  /** Call `listener` when an engine registers or goes away. */
-  onEngineChange(listener: (event: { type: 'registered' | 'unregistered'; id: number }) => void): void {
-    this.#engineListeners.push(listener);
+  /**
+   * Call `listener` when an engine registers or goes away. Returns the function that removes it.
+   * @example
+   * ```ts
+   * const off = client.onEngineChange((e) => console.log(e.type, e.id));
+   * off();
+   * ```
+   */
+  onEngineChange(listener: (event: { type: 'registered' | 'unregistered'; id: number }) => void): () => void {
+    return addListener(this.#engineListeners, listener);
   }
 
   /**
@@ -160,7 +172,7 @@ export class Client implements ViewHost, BalancedHost {
   /** Abort tasks by id (or every request of an AsyncResult): queued ones are dropped, running ones finish. */
   async abort(tasks: readonly string[] | AsyncResult<unknown>, options: { timeoutMs?: number } = {}): Promise<void> {
     const msgIds = Array.isArray(tasks) ? tasks : (tasks as AsyncResult<unknown>).msgIds;
-    await this.#request('abort_request', { msgIds }, options.timeoutMs ?? 10_000);
+    await this.#request('abort_request', { msgIds }, options.timeoutMs);
   }
 
   /**
@@ -180,7 +192,7 @@ export class Client implements ViewHost, BalancedHost {
       for (const p of pairs) this.#pending.delete(p.new);
       for (const part of parts) part.settle(undefined, error);
     };
-    this.#request('resubmit_request', { tasks: pairs }, options.timeoutMs ?? 10_000).then((reply) => {
+    this.#request('resubmit_request', { tasks: pairs }, options.timeoutMs).then((reply) => {
       const content = reply.content as { status: string; problems?: string[] };
       if (content.status !== 'ok') refuse(new TsParallelError(`cannot resubmit: ${(content.problems ?? []).join('; ')}`));
     }, refuse);
@@ -189,12 +201,12 @@ export class Client implements ViewHost, BalancedHost {
 
   /** The controller's records of tasks (every client's), filtered by state, engine or ids. */
   async taskRecords(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}, options: { timeoutMs?: number } = {}): Promise<TaskRecord[]> {
-    return (await this.#request('task_records_request', { filter }, options.timeoutMs ?? 10_000)).content.records as TaskRecord[];
+    return (await this.#request('task_records_request', { filter }, options.timeoutMs)).content.records as TaskRecord[];
   }
 
   /** Make the controller forget finished tasks (these ids, or all): frees their records. Resolves to how many. */
   async purgeResults(msgIds?: readonly string[], options: { timeoutMs?: number } = {}): Promise<number> {
-    return (await this.#request('purge_request', msgIds ? { msgIds } : {}, options.timeoutMs ?? 10_000)).content.purged as number;
+    return (await this.#request('purge_request', msgIds ? { msgIds } : {}, options.timeoutMs)).content.purged as number;
   }
 
   /**
@@ -215,12 +227,12 @@ export class Client implements ViewHost, BalancedHost {
 
   /** How many requests each engine holds. */
   async queueStatus(options: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
-    return (await this.#request('queue_status_request', {}, options.timeoutMs ?? 10_000)).content;
+    return (await this.#request('queue_status_request', {}, options.timeoutMs)).content;
   }
 
   /** Ask the controller to stop its engines and itself. The client is closed afterwards. */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
-    await this.#request('shutdown_request', {}, options.timeoutMs ?? 10_000);
+    await this.#request('shutdown_request', {}, options.timeoutMs);
     await this.close();
   }
 
@@ -271,7 +283,7 @@ export class Client implements ViewHost, BalancedHost {
   async #addEngine(e: EngineInfo): Promise<void> {
     if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
       const conn = await this.transport.dial(e.direct, { identity: this.identity });
-      conn.onMessage((frames) => this.#receive(frames));
+      conn.setMessageHandler((frames) => this.#receive(frames));
       this.#direct.set(e.id, conn);
     }
     this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
@@ -291,7 +303,7 @@ export class Client implements ViewHost, BalancedHost {
     }
   }
 
-  #request(type: string, content: Record<string, unknown>, timeoutMs: number): Promise<Message> {
+  #request(type: string, content: Record<string, unknown>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Message> {
     const msg = this.#session.message(type, content);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -325,10 +337,10 @@ export class Client implements ViewHost, BalancedHost {
     }
     const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
-      void this.#addEngine(c).then(() => this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id })));
+      void this.#addEngine(c).then(() => [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id })));
     } else if (msg.header.msg_type === 'engine_unregistered') {
       this.#removeEngine(c.id);
-      this.#engineListeners.forEach((l) => l({ type: 'unregistered', id: c.id }));
+      [...this.#engineListeners].forEach((l) => l({ type: 'unregistered', id: c.id }));
     }
   }
 
@@ -382,14 +394,13 @@ function localError(e: WireError): Error {
 }
 
 function pickTransport(name: string, container: DependencyContainer): Transport {
-  if (container.isRegistered(TRANSPORT, true)) {
-    const transport = container.resolve<Transport>(TRANSPORT);
-    if (transport.name === name) return transport;
-  }
-  if (!container.isRegistered(TRANSPORT_FACTORY, true)) {
+  const transport = getOptional(container, TRANSPORT);
+  if (transport?.name === name) return transport;
+  const factory = getOptional(container, TRANSPORT_FACTORY);
+  if (!factory) {
     throw new ConfigError(`no transport factory is registered, so the '${name}' transport cannot be made: import from 'tsparallel' (its entry point registers the defaults), or pass { transport }`);
   }
-  return container.resolve<TransportFactory>(TRANSPORT_FACTORY).create(name);
+  return factory.create(name);
 }
 
 /** Find the client connection file of a profile's running cluster. */

@@ -3,12 +3,12 @@
  * @module
  */
 import { SerializationError, TsParallelError } from '../core/errors.js';
-import { encodeFunction, type ModuleFunction } from '../core/functions.js';
-import { serialize } from '../core/serialize.js';
+import { encodeFunction, type ModuleFunction } from '../wire/functions.js';
+import { serialize } from '../wire/serialize.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { concatenate, partition, type Sequence } from './partition.js';
 
-/** What a view needs from its client: the engine ids and a way to send one request (the `Client` is one). */
+/** What a view needs from its client: the engine ids and a way to send one request (the `Client` is one). @internal */
 export interface ViewHost {
   /** The registered engine ids. */
   readonly ids: readonly number[];
@@ -47,7 +47,7 @@ export class DirectView<Single extends boolean = false> {
    * Run `fn(...args)` on each engine of the view.
    * @example `await client.view().apply((a: number, b: number) => a + b, 1, 2)  // [3, 3, …]`
    */
-  apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<PerEngine<Single, Awaited<R>>> {
+  apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<PerEngine<Single, Awaited<R>>, Awaited<R>> {
     const spec = encodeFunction(fn as (...a: never[]) => unknown);
     const buffers = serializeArguments(args);
     return this.#each('apply_request', { fn: spec }, () => buffers);
@@ -58,28 +58,28 @@ export class DirectView<Single extends boolean = false> {
    * results come back in the items' order. `for await` yields each result.
    * @example `await client.view().map((x: number) => x ** 10, range(15))`
    */
-  map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>): AsyncResult<Awaited<R>[]> {
+  map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>): AsyncResult<Awaited<R>[], Awaited<R>> {
     const spec = encodeFunction(fn as (...a: never[]) => unknown);
     const seq: Sequence<T> = isSequence(items) ? items : [...(items as Iterable<T>)];
     const targets = this.targets;
     const pieces = partition(seq, Math.min(targets.length, Math.max(1, seq.length)));
     const parts = pieces.map((piece, i) => this.host.submit(targets[i]!, 'map_request', { fn: spec }, serializeNamed(piece, 'the items to map')));
-    return new AsyncResult(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], { items: (v) => v as unknown[] });
+    return new AsyncResult(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], { items: (v) => v as Awaited<R>[] });
   }
 
   /** Run code as a script in each engine's namespace; the value is each script's completion value. */
-  execute(code: string): AsyncResult<PerEngine<Single, unknown>> {
+  execute(code: string): AsyncResult<PerEngine<Single, unknown>, unknown> {
     return this.#each('execute_request', { code }, () => []);
   }
 
   /** Bind names in every engine's namespace. @example `await view.push({ a: new Float64Array(1e6) })` */
-  push(names: Record<string, unknown>): AsyncResult<PerEngine<Single, void>> {
+  push(names: Record<string, unknown>): AsyncResult<PerEngine<Single, void>, void> {
     const buffers = serializeNamed(names, 'the values to push');
-    return this.#each('push_request', {}, () => buffers);
+    return this.#each<void>('push_request', {}, () => buffers);
   }
 
   /** Read a name (or several) from every engine's namespace. */
-  pull<V = unknown>(names: string | readonly string[]): AsyncResult<PerEngine<Single, V>> {
+  pull<V = unknown>(names: string | readonly string[]): AsyncResult<PerEngine<Single, V>, V> {
     return this.#each('pull_request', { names }, () => []);
   }
 
@@ -97,7 +97,7 @@ export class DirectView<Single extends boolean = false> {
     return new AsyncResult(parts, (values) => concatenate(values) as V);
   }
 
-  #each<R>(type: string, content: Record<string, unknown>, buffers: () => Buffer[]): AsyncResult<PerEngine<Single, R>> {
+  #each<R>(type: string, content: Record<string, unknown>, buffers: () => Buffer[]): AsyncResult<PerEngine<Single, R>, R> {
     const targets = this.targets;
     const parts = targets.map((id) => this.host.submit(id, type, content, buffers()));
     return new AsyncResult(parts, (values) => (this.single ? values[0] : values) as PerEngine<Single, R>);

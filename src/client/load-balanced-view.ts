@@ -4,7 +4,7 @@
  * @module
  */
 import { TsParallelError } from '../core/errors.js';
-import { encodeFunction } from '../core/functions.js';
+import { encodeFunction } from '../wire/functions.js';
 import type { TaskFlags } from '../core/tasks.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { serializeArguments, serializeNamed, type RemoteFunction } from './direct-view.js';
@@ -35,7 +35,7 @@ export interface MapOptions {
   ordered?: boolean;
 }
 
-/** What a load-balanced view needs from its client. */
+/** What a load-balanced view needs from its client (the `Client` is one). @internal */
 export interface BalancedHost {
   /** Send one load-balanced request. */
   submitBalanced(type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): Part;
@@ -82,7 +82,7 @@ export class LoadBalancedView {
   }
 
   /** Run `fn(...args)` once, on whichever engine is free. */
-  apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<Awaited<R>> {
+  apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<Awaited<R>, Awaited<R>> {
     const spec = encodeFunction(fn as (...a: never[]) => unknown);
     const part = this.host.submitBalanced('apply_request', { fn: spec }, serializeArguments(args), this.#flags());
     return new AsyncResult([part], (values) => values[0] as Awaited<R>, { abort: (ids) => this.host.abort(ids) });
@@ -92,7 +92,7 @@ export class LoadBalancedView {
    * Apply `fn` to every item, as tasks of `chunksize` items spread over free engines. Results stream as they
    * complete (`for await`); awaiting gives them all, in the items' order.
    */
-  map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>, options: MapOptions = {}): AsyncResult<Awaited<R>[]> {
+  map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>, options: MapOptions = {}): AsyncResult<Awaited<R>[], Awaited<R>> {
     const chunksize = options.chunksize ?? 1;
     if (!Number.isInteger(chunksize) || chunksize < 1) {
       throw new TsParallelError(`chunksize must be a whole number >= 1, got ${chunksize}`);
@@ -108,7 +108,7 @@ export class LoadBalancedView {
       parts.push(this.host.submitBalanced('map_request', { fn: spec }, serializeNamed(chunk, 'the items to map'), flags));
     }
     return new AsyncResult(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], {
-      items: (v) => v as unknown[],
+      items: (v) => v as Awaited<R>[],
       ordered: options.ordered ?? true,
       abort: (ids) => this.host.abort(ids),
     });

@@ -10,14 +10,18 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { Client, type ConnectOptions } from '../client/client.js';
-import type { ClusterConfig, UserConfig } from '../core/config.js';
-import { loadConfig, type LoadedConfig } from '../core/config-load.js';
-import { loadLauncherPlugins } from '../core/plugins.js';
-import { connectionFileName, isControllerAlive, readConnectionFile } from '../core/connection.js';
+import type { ClusterConfig, UserConfig } from '../config/index.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadLauncherPlugins } from './plugins.js';
+import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
+import { clusterFilePaths } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
-import { ensureProfileDirs, type ProfilePaths } from '../core/profile.js';
+import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
+import { get, getOptional, provide } from '../core/tokens.js';
 import { TRANSPORT, type Transport } from '../core/transport.js';
+import { toControllerArgs } from '../controller/main.js';
+import { toEngineArgs } from '../engine/main.js';
 import { registerDefaults, roleProgram } from './defaults.js';
 import { findRunningCluster, type RunningCluster } from './running.js';
 
@@ -98,8 +102,6 @@ export class Cluster {
   #monitor?: Client;
   /** When the cluster file was first written; later rewrites (after `addEngines`) keep it. */
   #created?: string;
-  /** Reports engine registrations to `onProgress` for the addEngines() call in progress. */
-  #reportProgress?: () => void;
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -114,15 +116,15 @@ export class Cluster {
 
   /** The client connection file. */
   get clientConnectionFile(): string {
-    return path.join(this.profile.security, connectionFileName(this.clusterId, 'client'));
+    return clusterFilePaths(this.profile, this.clusterId).clientConnectionFile;
   }
   /** The engine connection file. */
   get engineConnectionFile(): string {
-    return path.join(this.profile.security, connectionFileName(this.clusterId, 'engine'));
+    return clusterFilePaths(this.profile, this.clusterId).engineConnectionFile;
   }
   /** This cluster's file in `security/`. */
   get clusterFile(): string {
-    return path.join(this.profile.security, `cluster${this.clusterId ? '-' + this.clusterId : ''}.json`);
+    return clusterFilePaths(this.profile, this.clusterId).clusterFile;
   }
   /** Pids of every local process the cluster started (controller first). */
   get pids(): number[] {
@@ -185,14 +187,10 @@ export class Cluster {
    * @throws TimeoutError when they have not registered within `engines.startTimeoutMs`.
    */
   async addEngines(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
-    if (!this.#monitor) {
-      this.#monitor = await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
-      // One listener for the cluster's life; each addEngines() call points it at its own progress report.
-      this.#monitor.onEngineChange(() => this.#reportProgress?.());
-    }
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
     const monitor = this.#monitor;
     const target = monitor.engines.size + n;
-    const launcher = this.#launcher('engines', n, ['--connection-file', this.engineConnectionFile]);
+    const launcher = this.#launcher('engines', n, toEngineArgs({ connectionFile: this.engineConnectionFile }));
     const exits: ExitInfo[] = [];
     const allExited = new Promise<never>((_, reject) => {
       launcher.onExit((info) => {
@@ -214,12 +212,13 @@ export class Cluster {
       const registered = Math.min(monitor.engines.size, target);
       if (registered !== last) this.options.onProgress?.({ registered: (last = registered), total: target });
     };
-    this.#reportProgress = progress;
+    // Each addEngines() call listens for as long as it waits.
+    const stopReporting = monitor.onEngineChange(progress);
     progress();
     try {
       await Promise.race([monitor.waitForEngines(target, { timeoutMs, signal: this.#stopping.signal }), allExited]);
     } finally {
-      this.#reportProgress = undefined;
+      stopReporting();
     }
     log('%d engines registered', monitor.engines.size);
     // Engines added to a running cluster are recorded too, so `tscluster stop` and `list` see them.
@@ -248,34 +247,31 @@ export class Cluster {
   }
 
   #transport(): Transport | undefined {
-    return this.container.isRegistered(TRANSPORT, true) ? this.container.resolve<Transport>(TRANSPORT) : undefined;
+    return getOptional(this.container, TRANSPORT);
   }
 
   #launcher(role: 'controller' | 'engines', n: number, args: string[]): Launcher {
     const name = role === 'controller' ? this.config.controller.launcher : this.config.engines.launcher;
-    const registry = this.container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
-    const options = { ...(this.config.launchers[name] ?? {}), ...(name === 'local' && this.options.detached ? { detached: true } : {}) };
+    const registry = get(this.container, LAUNCHER_REGISTRY);
     return registry.create(
       name,
-      { role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env: {}, container: this.container },
-      options,
+      {
+        role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env: {},
+        container: this.container, detached: this.options.detached ?? false,
+      },
+      this.config.launchers[name] ?? {},
     );
   }
 
   async #startController(): Promise<void> {
     const c = this.config.controller;
-    const transportName = this.#transport()?.name ?? c.transport;
-    const args = [
-      '--profile-dir', this.profile.dir,
-      '--cluster-id', this.clusterId,
-      '--ip', c.ip,
-      '--transport', transportName,
-      '--heartbeat-ms', String(c.heartbeatMs),
-      '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
-      '--task-policy', c.taskPolicy,
-      '--hwm', String(c.hwm),
-      ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
-    ];
+    const args = toControllerArgs({
+      profileDir: this.profile.dir,
+      clusterId: this.clusterId,
+      // A transport the host application registered wins over the configured one.
+      controller: { ...c, transport: this.#transport()?.name ?? c.transport },
+      ...(!this.options.detached && { parentPid: process.pid }),
+    });
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
     launcher.onExit((info) => (exited = info));
@@ -323,11 +319,11 @@ function pluginBaseDir(loaded: LoadedConfig, projectDir: string | null | undefin
  * one cluster's plugins do not leak into the container the host application shares.
  */
 async function loadConfiguredPlugins(container: DependencyContainer, specs: readonly string[], baseDir: string): Promise<void> {
-  const inherited = container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
+  const inherited = get(container, LAUNCHER_REGISTRY);
   const registry = new LauncherRegistry();
   for (const name of inherited.names()) registry.register(inherited.get(name));
   await loadLauncherPlugins(specs, { baseDir, registry });
-  container.register(LAUNCHER_REGISTRY, { useValue: registry });
+  provide(container, LAUNCHER_REGISTRY, registry);
 }
 
 /**
@@ -335,7 +331,7 @@ async function loadConfiguredPlugins(container: DependencyContainer, specs: read
  * no id was asked for, a fresh one (so two programs can each start a cluster). Stale files of dead clusters go.
  */
 async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: boolean): Promise<string> {
-  const file = path.join(paths.security, connectionFileName(wanted, 'engine'));
+  const file = clusterFilePaths(paths, wanted).engineConnectionFile;
   const info = await readConnectionFile(file).catch(() => undefined);
   if (info && isControllerAlive(info) !== false) {
     if (explicit) {
@@ -343,7 +339,8 @@ async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: bool
     }
     return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
-  for (const role of ['client', 'engine'] as const) await unlink(path.join(paths.security, connectionFileName(wanted, role))).catch(() => {});
+  const { clientConnectionFile, engineConnectionFile } = clusterFilePaths(paths, wanted);
+  for (const f of [clientConnectionFile, engineConnectionFile]) await unlink(f).catch(() => {});
   return wanted;
 }
 

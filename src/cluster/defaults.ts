@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import { ConfigError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, ROLE_RUNNER, type LauncherRole, type RoleRunner, type RunningRole } from '../core/launcher.js';
+import { get, provideDefault } from '../core/tokens.js';
 import { TRANSPORT_FACTORY, type Transport, type TransportFactory } from '../core/transport.js';
 import { startController } from '../controller/main.js';
 import { startEngine } from '../engine/main.js';
@@ -38,15 +39,13 @@ export class InProcessRoleRunner implements RoleRunner {
  * a launcher registry holding the built-in launchers, and the in-process role runner.
  */
 export function registerDefaults(container: DependencyContainer): DependencyContainer {
-  if (!container.isRegistered(TRANSPORT_FACTORY, true)) container.register(TRANSPORT_FACTORY, { useValue: defaultTransports });
-  if (!container.isRegistered(LAUNCHER_REGISTRY, true)) {
+  provideDefault(container, TRANSPORT_FACTORY, () => defaultTransports);
+  provideDefault(container, LAUNCHER_REGISTRY, () => {
     const registry = new LauncherRegistry();
     for (const plugin of builtinLaunchers) registry.register(plugin);
-    container.register(LAUNCHER_REGISTRY, { useValue: registry });
-  }
-  if (!container.isRegistered(ROLE_RUNNER, true)) {
-    container.register(ROLE_RUNNER, { useValue: new InProcessRoleRunner(container.resolve<TransportFactory>(TRANSPORT_FACTORY)) });
-  }
+    return registry;
+  });
+  provideDefault(container, ROLE_RUNNER, () => new InProcessRoleRunner(get(container, TRANSPORT_FACTORY)));
   return container;
 }
 

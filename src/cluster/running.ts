@@ -12,9 +12,11 @@ import path from 'node:path';
 import debug from 'debug';
 import { Client } from '../client/client.js';
 import type { ClusterFile } from './cluster.js';
-import { connectionFileName, isControllerAlive, readConnectionFile } from '../core/connection.js';
+import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
+import { clusterFileName, clusterFilePaths } from '../util/cluster-files.js';
+import { isProcessAlive, signalProcess } from '../util/processes.js';
 import { ConfigError, TimeoutError, TsParallelError } from '../core/errors.js';
-import { profilePaths, type ProfilePaths } from '../core/profile.js';
+import { profilePaths, type ProfilePaths } from '../config/profile.js';
 
 const log = debug('tsparallel:cluster');
 
@@ -27,7 +29,7 @@ const MAX_SOCKET_PATH = 100;
  * directory; on Windows a named pipe.
  */
 export function controlAddress(securityDir: string, clusterId: string): string {
-  const preferred = path.join(securityDir, `tscluster${clusterId ? '-' + clusterId : ''}.sock`);
+  const preferred = clusterFilePaths({ security: securityDir, pid: '' }, clusterId).controlSocket;
   const hash = createHash('sha256').update(preferred).digest('hex').slice(0, 24);
   if (process.platform === 'win32') return `\\\\.\\pipe\\tsparallel-${hash}`;
   if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH) return preferred;
@@ -40,38 +42,12 @@ export async function readClusterFile(file: string): Promise<ClusterFile> {
   return JSON.parse(await readFile(file, 'utf8')) as ClusterFile;
 }
 
-/** The cluster file's name for a cluster id (as `Cluster` writes it). */
-export function clusterFileName(clusterId: string): string {
-  return `cluster${clusterId ? '-' + clusterId : ''}.json`;
-}
-
-/** The pid file `tscluster start` writes in the profile's `pid/`: `tscluster[-ID].pid`. */
-export function pidFilePath(profile: ProfilePaths, clusterId: string): string {
-  return path.join(profile.pid, `tscluster${clusterId ? '-' + clusterId : ''}.pid`);
-}
 
 /** How a cluster's id reads in messages: the default cluster has the empty id. */
 export function describeId(clusterId: string): string {
   return clusterId ? `'${clusterId}'` : '(default)';
 }
 
-/** Whether a process exists here and has not exited (a zombie that is not reaped yet counts as gone). */
-export function isPidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  if (process.platform === 'linux') {
-    try {
-      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-    } catch {
-      return true;
-    }
-  }
-  return true;
-}
 
 /**
  * Whether a live pid recorded long ago still looks like one of our processes. Pids are reused, so before signalling a
@@ -135,12 +111,12 @@ export async function findClusters(profile: ProfilePaths): Promise<FoundCluster[
 /** Tell what can be told about a cluster file's processes from here. */
 export async function describeCluster(profile: ProfilePaths, file: string, info: ClusterFile): Promise<FoundCluster> {
   const here = !info.hostname || info.hostname === hostname();
-  const ownerAlive = here ? isPidAlive(info.pid) : undefined;
+  const ownerAlive = here ? isProcessAlive(info.pid) : undefined;
   let controllerAlive: boolean | undefined;
-  const connection = await readConnectionFile(info.connectionFiles?.client ?? path.join(profile.security, connectionFileName(info.clusterId, 'client'))).catch(() => undefined);
+  const connection = await readConnectionFile(info.connectionFiles?.client ?? clusterFilePaths(profile, info.clusterId).clientConnectionFile).catch(() => undefined);
   if (connection) controllerAlive = isControllerAlive(connection);
-  else if (here) controllerAlive = (info.launchers?.controller?.pids ?? []).some(isPidAlive);
-  const pidText = await readFile(pidFilePath(profile, info.clusterId), 'utf8').catch(() => '');
+  else if (here) controllerAlive = (info.launchers?.controller?.pids ?? []).some(isProcessAlive);
+  const pidText = await readFile(clusterFilePaths(profile, info.clusterId).pidFile, 'utf8').catch(() => '');
   return { profile, file, info, ownerAlive, controllerAlive, startedByCli: Number(pidText.trim()) === info.pid };
 }
 
@@ -173,10 +149,10 @@ export async function pickRunningCluster(profile: ProfilePaths, clusterId: strin
 /** Remove the files a cluster leaves in its profile: cluster file, connection files, pid file, control socket. */
 export async function removeClusterFiles(profile: ProfilePaths, info: ClusterFile): Promise<string[]> {
   const files = [
-    path.join(profile.security, clusterFileName(info.clusterId)),
-    info.connectionFiles?.client ?? path.join(profile.security, connectionFileName(info.clusterId, 'client')),
-    info.connectionFiles?.engine ?? path.join(profile.security, connectionFileName(info.clusterId, 'engine')),
-    pidFilePath(profile, info.clusterId),
+    clusterFilePaths(profile, info.clusterId).clusterFile,
+    info.connectionFiles?.client ?? clusterFilePaths(profile, info.clusterId).clientConnectionFile,
+    info.connectionFiles?.engine ?? clusterFilePaths(profile, info.clusterId).engineConnectionFile,
+    clusterFilePaths(profile, info.clusterId).pidFile,
     ...(process.platform === 'win32' ? [] : [controlAddress(profile.security, info.clusterId)]),
   ];
   const removed: string[] = [];
@@ -210,7 +186,7 @@ export async function findOrphanFiles(profile: ProfilePaths, clusters: readonly 
     if (!m || known.has(m[1] ?? '')) continue;
     const file = path.join(profile.pid, name);
     const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (!isPidAlive(pid)) orphans.push(file);
+    if (!isProcessAlive(pid)) orphans.push(file);
   }
   return orphans;
 }
@@ -219,7 +195,7 @@ export async function findOrphanFiles(profile: ProfilePaths, clusters: readonly 
 export async function waitForExit(pids: readonly number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const alive = pids.filter(isPidAlive);
+    const alive = pids.filter(isProcessAlive);
     if (alive.length === 0) return;
     if (Date.now() > deadline) throw new TimeoutError(`processes ${alive.join(', ')} are still running after ${timeoutMs} ms`, timeoutMs);
     await new Promise((r) => setTimeout(r, 50));
@@ -229,11 +205,7 @@ export async function waitForExit(pids: readonly number[], timeoutMs: number): P
 /** Send `signal` to each pid that is alive, ignoring ones that exit meanwhile. */
 export function signalPids(pids: readonly number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
-    try {
-      if (isPidAlive(pid)) process.kill(pid, signal);
-    } catch {
-      // exited between the check and the signal
-    }
+    if (isProcessAlive(pid)) signalProcess(pid, signal); // one that exits meanwhile is fine
   }
 }
 
@@ -242,7 +214,7 @@ export function signalPids(pids: readonly number[], signal: NodeJS.Signals): voi
  * after `graceMs`; then remove its files. Pids that no longer look like ours are left alone.
  */
 export async function stopRecordedProcesses(found: FoundCluster, graceMs: number): Promise<{ stopped: number[]; skipped: number[] }> {
-  const pids = recordedPids(found.info).filter(isPidAlive);
+  const pids = recordedPids(found.info).filter(isProcessAlive);
   const ours = pids.filter(looksLikeOurs);
   const skipped = pids.filter((p) => !ours.includes(p));
   // Engines first, then the controller, as a cluster stops itself.
@@ -255,7 +227,7 @@ export async function stopRecordedProcesses(found: FoundCluster, graceMs: number
   return { stopped: ours, skipped };
 }
 
-/** A step {@link stopRunningCluster} took, for a caller that reports progress (the CLI prints them). */
+/** A step {@link RunningCluster.stop} took, for a caller that reports progress (the CLI prints them). */
 export interface StopStep {
   /** `info` for an ordinary step, `warn` for something the user may have to act on. */
   level: 'info' | 'warn';
@@ -322,7 +294,7 @@ export async function stopRunningCluster(
 export class RunningCluster {
   /** @internal */
   constructor(
-    /** What was found: the file, its content, and whether its processes are alive. */
+    /** What was found: the file, its content, and whether its processes are alive. @internal */
     readonly found: FoundCluster,
   ) {}
 
@@ -351,7 +323,11 @@ export class RunningCluster {
     return Client.connect({ ...options, connectionFile: this.found.info.connectionFiles.client });
   }
 
-  /** Stop it (see {@link stopRunningCluster}) and wait until its processes are gone. */
+  /**
+   * Stop it and wait until its processes are gone: a `tscluster start` process gets SIGTERM; a cluster a program
+   * started is asked to shut down through its controller; when the process that started it is gone, its recorded
+   * processes are stopped directly (SIGTERM, then SIGKILL after `graceMs`). Its files are removed.
+   */
   stop(options: { timeoutMs?: number; graceMs?: number; onStep?: (step: StopStep) => void } = {}): Promise<void> {
     return stopRunningCluster(this.found, options);
   }
@@ -361,6 +337,7 @@ export class RunningCluster {
  * Find a running cluster: from its cluster file's path, or by profile (and cluster id; default: the profile's
  * default cluster, or its only running one).
  * @throws TsParallelError when there is none, saying how to start one; ConfigError when several run and none was chosen.
+ * The implementation of `Cluster.fromFile()`, the public name. @internal
  */
 export async function findRunningCluster(target: string | { profile?: string; profileDir?: string; clusterId?: string } = {}): Promise<RunningCluster> {
   if (typeof target === 'string') {

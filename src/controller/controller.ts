@@ -7,9 +7,10 @@ import debug from 'debug';
 import { unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../core/connection.js';
-import type { TaskPolicyName } from '../core/config.js';
-import { Session, type Message, type MessageHeader } from '../core/protocol.js';
+import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../wire/connection.js';
+import { defaultConfig, type TaskPolicyName } from '../config/index.js';
+import { addListener } from '../util/listeners.js';
+import { Session, type Message, type MessageHeader } from '../wire/protocol.js';
 import type { Listener, Transport } from '../core/transport.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
@@ -97,8 +98,8 @@ export class Controller {
           if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds })));
         },
       },
-      TASK_POLICIES[options.taskPolicy ?? 'leastload'],
-      options.hwm ?? 16,
+      TASK_POLICIES[options.taskPolicy ?? defaultConfig().controller.taskPolicy],
+      options.hwm ?? defaultConfig().controller.hwm,
     );
   }
 
@@ -114,10 +115,10 @@ export class Controller {
     this.#clientListener = await transport.listen(bindAddress);
     this.#engineListener = await transport.listen(bindAddress);
     this.#heartListener = await transport.listen(bindAddress);
-    this.#clientListener.onMessage(({ identity, frames }) => this.#fromClient(identity, frames));
-    this.#engineListener.onMessage(({ identity, frames }) => this.#fromEngine(identity, frames));
-    this.#heartListener.onMessage(({ identity }) => this.#beat(identity));
-    this.#clientListener.onUnroutable((id) => this.#clients.delete(id.toString()));
+    this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
+    this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
+    this.#heartListener.setMessageHandler(({ identity }) => this.#beat(identity));
+    this.#clientListener.setUnroutableHandler((id) => this.#clients.delete(id.toString()));
 
     const common = {
       version: 1 as const,
@@ -154,9 +155,12 @@ export class Controller {
     return this.#files;
   }
 
-  /** Register a handler called once the controller has stopped (e.g. after a client's shutdown request). */
-  onStop(handler: () => void): void {
-    this.#onStop.push(handler);
+  /**
+   * Add a handler called once the controller has stopped (e.g. after a client's shutdown request). Returns the
+   * function that removes it.
+   */
+  onStop(handler: () => void): () => void {
+    return addListener(this.#onStop, handler);
   }
 
   /** Stop: tell engines to exit when `stopEngines`, close every endpoint and remove the connection files. */

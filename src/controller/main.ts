@@ -5,27 +5,62 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.js';
+import { isProcessAlive } from '../util/processes.js';
 import type { RunningRole } from '../core/launcher.js';
-import { ensureProfileDirs, profilePaths } from '../core/profile.js';
+import { ensureProfileDirs, profilePaths } from '../config/profile.js';
 import type { TransportFactory } from '../core/transport.js';
-import type { TaskPolicyName } from '../core/config.js';
+import { defaultConfig, type ControllerConfig, type TaskPolicyName } from '../config/index.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
+
+/** The controller's defaults: the configuration's, so the command line and config files agree. */
+const DEFAULTS = defaultConfig().controller;
 
 /** The controller's command-line options, documented for `tscontroller --help`. */
 export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --profile NAME              profile whose security/ gets the connection files (default: default)
   --profile-dir DIR           the profile directory, instead of --profile
   --cluster-id ID             the cluster's id within the profile (default: '')
-  --ip IP                     address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  --transport NAME            zeromq (default) or in-process
-  --heartbeat-ms MS           how often engines are pinged (default 1000)
-  --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default 10000)
-  --task-policy NAME          leastload (default) | lru | weighted | twobin | random
-  --hwm N                     load-balanced tasks one engine may hold at once (default 16; 0 = no limit)
+  --ip IP                     address to listen on (default ${DEFAULTS.ip}; 0.0.0.0 for every interface)
+  --transport NAME            zeromq or in-process (default ${DEFAULTS.transport})
+  --heartbeat-ms MS           how often engines are pinged (default ${DEFAULTS.heartbeatMs})
+  --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default ${DEFAULTS.heartbeatTimeoutMs})
+  --task-policy NAME          leastload | lru | weighted | twobin | random (default ${DEFAULTS.taskPolicy})
+  --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
   --parent-pid PID            exit when this process is gone
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
+
+/** What the controller's command line carries: where it writes its files, and its configuration. */
+export interface ControllerLaunch {
+  /** The profile directory (its `security/` gets the connection files). */
+  profileDir: string;
+  /** The cluster's id within the profile. */
+  clusterId: string;
+  /** The controller's configuration. */
+  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'>;
+  /** Exit when this process is gone (none: outlive the starting process). */
+  parentPid?: number;
+}
+
+/**
+ * The `tscontroller` arguments that start a controller with this configuration: the inverse of
+ * {@link parseControllerArgs}, so the cluster and the controller share one definition of the command line.
+ */
+export function toControllerArgs(launch: ControllerLaunch): string[] {
+  const c = launch.controller;
+  return [
+    '--profile-dir', launch.profileDir,
+    '--cluster-id', launch.clusterId,
+    '--ip', c.ip,
+    '--transport', c.transport,
+    '--heartbeat-ms', String(c.heartbeatMs),
+    '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
+    '--task-policy', c.taskPolicy,
+    '--hwm', String(c.hwm),
+    ...(launch.parentPid !== undefined ? ['--parent-pid', String(launch.parentPid)] : []),
+  ];
+}
 
 /** Parse `tscontroller` arguments. @throws ConfigError on a bad argument (the CLI exits 2). */
 export function parseControllerArgs(argv: readonly string[]) {
@@ -37,13 +72,13 @@ export function parseControllerArgs(argv: readonly string[]) {
         profile: { type: 'string' },
         'profile-dir': { type: 'string' },
         'cluster-id': { type: 'string', default: '' },
-        ip: { type: 'string', default: '127.0.0.1' },
-        transport: { type: 'string', default: 'zeromq' },
-        'heartbeat-ms': { type: 'string', default: '1000' },
-        'heartbeat-timeout-ms': { type: 'string', default: '10000' },
+        ip: { type: 'string', default: DEFAULTS.ip },
+        transport: { type: 'string', default: DEFAULTS.transport },
+        'heartbeat-ms': { type: 'string', default: String(DEFAULTS.heartbeatMs) },
+        'heartbeat-timeout-ms': { type: 'string', default: String(DEFAULTS.heartbeatTimeoutMs) },
         'parent-pid': { type: 'string' },
-        'task-policy': { type: 'string', default: 'leastload' },
-        hwm: { type: 'string', default: '16' },
+        'task-policy': { type: 'string', default: DEFAULTS.taskPolicy },
+        hwm: { type: 'string', default: String(DEFAULTS.hwm) },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -101,12 +136,9 @@ export async function startController(argv: readonly string[], transports: Trans
   await controller.start();
   if (args.parentPid) {
     const watch = setInterval(() => {
-      try {
-        process.kill(args.parentPid!, 0);
-      } catch {
-        clearInterval(watch);
-        void controller.stop({ stopEngines: true });
-      }
+      if (isProcessAlive(args.parentPid)) return;
+      clearInterval(watch);
+      void controller.stop({ stopEngines: true });
     }, 500);
     watch.unref();
     controller.onStop(() => clearInterval(watch));

@@ -4,7 +4,7 @@
  * @module
  */
 import debug from 'debug';
-import type { Message, MessageHeader } from '../core/protocol.js';
+import type { Message, MessageHeader } from '../wire/protocol.js';
 import { FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
 

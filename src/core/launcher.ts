@@ -6,6 +6,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { ZodType } from 'zod';
 import { ConfigError } from './errors.js';
+import { token } from './tokens.js';
 
 /** Which part of a cluster a launcher starts. */
 export type LauncherRole = 'controller' | 'engines';
@@ -49,6 +50,12 @@ export interface LauncherContext {
   env: Readonly<Record<string, string>>;
   /** The cluster's DI container: resolve a {@link Scheduler} or a {@link RoleRunner} from it. */
   container: DependencyContainer;
+  /**
+   * Whether what the launcher starts must outlive the starting program (`tscluster start --daemonize`, or
+   * `createCluster({ detached: true })`). A local launcher then starts its processes in their own process group and
+   * does not hold this program open; a batch launcher's jobs outlive it anyway. Default false.
+   */
+  detached?: boolean;
 }
 
 /**
@@ -74,8 +81,11 @@ export interface Launcher {
   stop(options?: { graceMs?: number }): Promise<void>;
   /** Send a signal to every process it started (no-op for batch jobs). */
   signal(signal: NodeJS.Signals): Promise<void>;
-  /** Register a handler called once for every process or job that ends (expectedly or not). */
-  onExit(handler: (info: ExitInfo) => void): void;
+  /**
+   * Add a handler called once for every process or job that ends (expectedly or not). Returns the function that
+   * removes it.
+   */
+  onExit(handler: (info: ExitInfo) => void): () => void;
 }
 
 /**
@@ -162,7 +172,7 @@ export class LauncherRegistry {
 }
 
 /** DI token for the container's {@link LauncherRegistry}. */
-export const LAUNCHER_REGISTRY = Symbol.for('tsparallel.LauncherRegistry');
+export const LAUNCHER_REGISTRY = token<LauncherRegistry>('tsparallel.LauncherRegistry');
 
 /** A role running inside this process (started by a {@link RoleRunner}). */
 export interface RunningRole {
@@ -183,4 +193,4 @@ export interface RoleRunner {
 }
 
 /** DI token for the {@link RoleRunner}. */
-export const ROLE_RUNNER = Symbol.for('tsparallel.RoleRunner');
+export const ROLE_RUNNER = token<RoleRunner>('tsparallel.RoleRunner');

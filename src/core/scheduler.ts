@@ -3,6 +3,7 @@
  * Slurm, PBS, …, or the in-process test scheduler). Not to be confused with the controller's *task policy*.
  * @module
  */
+import { token } from './tokens.js';
 
 /** One task of a job: one command line to run on some node. */
 export interface JobTask {
@@ -67,4 +68,4 @@ export interface Scheduler {
 }
 
 /** DI token for the default {@link Scheduler} of a container (batch launchers may make their own). */
-export const SCHEDULER = Symbol.for('tsparallel.Scheduler');
+export const SCHEDULER = token<Scheduler>('tsparallel.Scheduler');

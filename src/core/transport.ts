@@ -2,6 +2,7 @@
  * The `Transport` contract: how the controller, engines and clients move multipart messages.
  * @module
  */
+import { token } from './tokens.js';
 
 /** One received message on a listening endpoint: who sent it and its frames. */
 export interface RoutedFrames {
@@ -20,13 +21,13 @@ export interface Listener {
   readonly address: string;
   /**
    * Queue a message to the peer with this identity. Never throws: a message to a peer that is gone is dropped
-   * and reported to `onUnroutable`.
+   * and reported to the handler set with `setUnroutableHandler`.
    */
   send(identity: Buffer, frames: readonly Buffer[]): void;
   /** Set the one handler called for every received message, in arrival order. */
-  onMessage(handler: (message: RoutedFrames) => void): void;
+  setMessageHandler(handler: (message: RoutedFrames) => void): void;
   /** Set the handler told when a message could not be delivered because its peer is not connected. */
-  onUnroutable(handler: (identity: Buffer) => void): void;
+  setUnroutableHandler(handler: (identity: Buffer) => void): void;
   /** Stop listening and release the endpoint. Closing twice is harmless. */
   close(): Promise<void>;
 }
@@ -36,7 +37,7 @@ export interface Connection {
   /** Queue a message to the listener. Messages keep their order. */
   send(frames: readonly Buffer[]): void;
   /** Set the one handler called for every message the listener sends to this connection. */
-  onMessage(handler: (frames: Buffer[]) => void): void;
+  setMessageHandler(handler: (frames: Buffer[]) => void): void;
   /** Close the connection. Closing twice is harmless. */
   close(): Promise<void>;
 }
@@ -46,8 +47,8 @@ export interface Connection {
  * long synchronous function) is not taken for a dead one. The ZeroMQ transport answers from a worker thread.
  */
 export interface Heart {
-  /** Called (on the engine's main thread) whenever a ping arrives, so the engine knows its controller is alive. */
-  onPing(handler: () => void): void;
+  /** Set the one handler called (on the engine's main thread) whenever a ping arrives, so the engine knows its controller is alive. */
+  setPingHandler(handler: () => void): void;
   /** Stop answering. Closing twice is harmless. */
   close(): Promise<void>;
 }
@@ -76,7 +77,7 @@ export interface Transport {
  * DI token for a {@link Transport} instance a host application supplies: when registered, `createCluster()` and
  * `Client.connect()` use it (and write its name into connection files) instead of asking the factory.
  */
-export const TRANSPORT = Symbol.for('tsparallel.Transport');
+export const TRANSPORT = token<Transport>('tsparallel.Transport');
 
 /** Makes the transport a connection file names. The composition root registers one that knows the built-ins. */
 export interface TransportFactory {
@@ -88,4 +89,4 @@ export interface TransportFactory {
 }
 
 /** DI token for the {@link TransportFactory}. A {@link Transport} registered under {@link TRANSPORT} takes precedence. */
-export const TRANSPORT_FACTORY = Symbol.for('tsparallel.TransportFactory');
+export const TRANSPORT_FACTORY = token<TransportFactory>('tsparallel.TransportFactory');

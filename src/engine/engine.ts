@@ -9,15 +9,18 @@
 import debug from 'debug';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ConnectionInfo } from '../core/connection.js';
+import type { ConnectionInfo } from '../wire/connection.js';
 import { TimeoutError } from '../core/errors.js';
-import type { FunctionSpec } from '../core/functions.js';
-import { Session, type Message } from '../core/protocol.js';
-import { deserialize, serialize } from '../core/serialize.js';
+import type { FunctionSpec } from '../wire/functions.js';
+import { Session, type Message } from '../wire/protocol.js';
+import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 
 const log = debug('tsparallel:engine');
+
+/** How long an engine waits for the controller to accept it, in ms, unless told otherwise. */
+export const REGISTRATION_TIMEOUT_MS = 30_000;
 
 /** How an engine is set up. */
 export interface EngineOptions {
@@ -88,13 +91,13 @@ export class Engine {
    */
   async start(): Promise<this> {
     const { transport, info } = this.options;
-    const timeoutMs = this.options.registrationTimeoutMs ?? 30_000;
+    const timeoutMs = this.options.registrationTimeoutMs ?? REGISTRATION_TIMEOUT_MS;
     this.#connection = await transport.dial(info.address, { identity: this.uuid });
     const toController: ReplyRoute = (frames) => this.#connection?.send(frames);
     const directAddress = this.options.directAddress ?? 'tcp://127.0.0.1:0';
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress));
-      direct.onMessage(({ identity, frames }) => {
+      direct.setMessageHandler(({ identity, frames }) => {
         const msg = this.#session.decode(frames);
         if (msg && msg.header.msg_type.endsWith('_request')) {
           this.#enqueue(msg, (reply) => direct.send(identity, reply), true);
@@ -102,7 +105,7 @@ export class Engine {
       });
     }
     const registered = new Promise<number>((resolve) => {
-      this.#connection!.onMessage((frames) => {
+      this.#connection!.setMessageHandler((frames) => {
         const msg = this.#session.decode(frames);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
@@ -129,7 +132,7 @@ export class Engine {
     log('registered as engine %d', this.id);
     if (info.heartbeatAddress) {
       this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid });
-      this.#heart.onPing(() => (this.#lastPing = Date.now()));
+      this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
       const limit = info.heartbeatTimeoutMs ?? 10_000;
       this.#lastPing = Date.now();
       this.#watchdog = setInterval(() => {

@@ -3,19 +3,39 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { readConnectionFile } from '../core/connection.js';
+import { readConnectionFile } from '../wire/connection.js';
 import { ConfigError } from '../core/errors.js';
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
-import { Engine } from './engine.js';
+import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
+
 import type { Namespace } from './namespace.js';
 
 /** The engine's command-line options, for `tsengine --help`. */
 export const ENGINE_USAGE = `Usage: tsengine --connection-file FILE [options]
   --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json)
-  --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default 30000)
+  --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default ${REGISTRATION_TIMEOUT_MS})
   --log-level LEVEL             debug | info | warn | error
   --help, --version`;
+
+/** What an engine's command line carries. */
+export interface EngineLaunch {
+  /** The engine connection file the controller wrote. */
+  connectionFile: string;
+  /** How long to wait for the controller to accept the engine, in ms (default {@link REGISTRATION_TIMEOUT_MS}). */
+  registrationTimeoutMs?: number;
+}
+
+/**
+ * The `tsengine` arguments that start an engine: the inverse of {@link parseEngineArgs}, so the cluster and the
+ * engine share one definition of the command line.
+ */
+export function toEngineArgs(launch: EngineLaunch): string[] {
+  return [
+    '--connection-file', launch.connectionFile,
+    ...(launch.registrationTimeoutMs !== undefined ? ['--registration-timeout-ms', String(launch.registrationTimeoutMs)] : []),
+  ];
+}
 
 /** Parse `tsengine` arguments. @throws ConfigError on a bad or missing argument. */
 export function parseEngineArgs(argv: readonly string[]) {
@@ -25,7 +45,7 @@ export function parseEngineArgs(argv: readonly string[]) {
       args: [...argv],
       options: {
         'connection-file': { type: 'string' },
-        'registration-timeout-ms': { type: 'string', default: '30000' },
+        'registration-timeout-ms': { type: 'string', default: String(REGISTRATION_TIMEOUT_MS) },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },

@@ -3,9 +3,9 @@
  * @module
  */
 import type { LauncherPlugin } from '../core/launcher.js';
-import { inProcessLauncher } from './in-process.js';
-import { localLauncher } from './local.js';
-import { windowsHpcLauncher } from './windows-hpc.js';
+import { inProcessLauncher } from './in-process/launcher.js';
+import { localLauncher } from './local/launcher.js';
+import { windowsHpcLauncher } from './windows-hpc/launcher.js';
 
 /** The built-in launcher plugins: `local`, `windows-hpc`, `in-process`. */
 export const builtinLaunchers: readonly LauncherPlugin<any>[] = [localLauncher, windowsHpcLauncher, inProcessLauncher];

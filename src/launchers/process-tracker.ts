@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { tailOf } from '../util/files.js';
 import type { ExitInfo } from '../core/launcher.js';
 import { LauncherError } from '../core/errors.js';
 
@@ -19,25 +19,6 @@ export interface TrackedProcess {
   logFile: string;
   /** Resolves when it has exited. */
   exited: Promise<ExitInfo>;
-}
-
-/** The last `bytes` of a file, from its last whole lines (empty when it cannot be read). */
-export async function tailOf(file: string, bytes = 4096): Promise<string> {
-  try {
-    const fh = await open(file, 'r');
-    try {
-      const { size } = await fh.stat();
-      const start = Math.max(0, size - bytes);
-      const buf = Buffer.alloc(size - start);
-      await fh.read(buf, 0, buf.length, start);
-      const text = buf.toString('utf8');
-      return (start > 0 ? text.slice(text.indexOf('\n') + 1) : text).trimEnd();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return '';
-  }
 }
 
 /**

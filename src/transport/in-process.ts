@@ -37,10 +37,10 @@ class InProcessListener implements Listener {
     const msg = copy(frames);
     setImmediate(() => peer.deliver(msg));
   }
-  onMessage(handler: (message: RoutedFrames) => void): void {
+  setMessageHandler(handler: (message: RoutedFrames) => void): void {
     this.#handler = handler;
   }
-  onUnroutable(handler: (identity: Buffer) => void): void {
+  setUnroutableHandler(handler: (identity: Buffer) => void): void {
     this.#unroutable = handler;
   }
   async close(): Promise<void> {
@@ -83,7 +83,7 @@ class InProcessConnection implements Connection {
     if (listener) setImmediate(() => listener.deliver(this.identity, msg));
     else this.#pending.push(msg);
   }
-  onMessage(handler: (frames: Buffer[]) => void): void {
+  setMessageHandler(handler: (frames: Buffer[]) => void): void {
     this.#handler = handler;
   }
   async close(): Promise<void> {
@@ -128,11 +128,11 @@ export class InProcessTransport implements Transport {
 
   async startHeart(address: string, options: { identity: string }): Promise<Heart> {
     const conn = await this.dial(address, options);
-    const handlers: (() => void)[] = [];
-    conn.onMessage((frames) => {
+    let handler: (() => void) | undefined;
+    conn.setMessageHandler((frames) => {
       conn.send(frames);
-      handlers.forEach((h) => h());
+      handler?.();
     });
-    return { onPing: (h) => void handlers.push(h), close: () => conn.close() };
+    return { setPingHandler: (h) => void (handler = h), close: () => conn.close() };
   }
 }

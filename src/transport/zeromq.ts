@@ -66,10 +66,10 @@ class ZeroMqListener implements Listener {
   send(identity: Buffer, frames: readonly Buffer[]): void {
     if (!this.#closed) this.#queue.push([identity, ...frames]);
   }
-  onMessage(handler: (message: RoutedFrames) => void): void {
+  setMessageHandler(handler: (message: RoutedFrames) => void): void {
     this.#handler = handler;
   }
-  onUnroutable(handler: (identity: Buffer) => void): void {
+  setUnroutableHandler(handler: (identity: Buffer) => void): void {
     this.#unroutable = handler;
   }
   async close(): Promise<void> {
@@ -105,7 +105,7 @@ class ZeroMqConnection implements Connection {
   send(frames: readonly Buffer[]): void {
     if (!this.#closed) this.#queue.push(frames);
   }
-  onMessage(handler: (frames: Buffer[]) => void): void {
+  setMessageHandler(handler: (frames: Buffer[]) => void): void {
     this.#handler = handler;
   }
   async close(): Promise<void> {
@@ -116,18 +116,18 @@ class ZeroMqConnection implements Connection {
 }
 
 class ZeroMqHeart implements Heart {
-  #handlers: (() => void)[] = [];
+  #handler: (() => void) | undefined;
   #closed = false;
   readonly #exited: Promise<void>;
   constructor(private readonly worker: Worker) {
-    worker.on('message', () => this.#handlers.forEach((h) => h()));
+    worker.on('message', () => this.#handler?.());
     worker.on('error', (err) => log('heart worker failed: %s', err.message));
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     // The heart must not keep the engine alive on its own.
     worker.unref();
   }
-  onPing(handler: () => void): void {
-    this.#handlers.push(handler);
+  setPingHandler(handler: () => void): void {
+    this.#handler = handler;
   }
   async close(): Promise<void> {
     if (this.#closed) return;

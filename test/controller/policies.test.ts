@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TASK_POLICIES, type Candidate } from '../../src/index.js';
+import { TASK_POLICIES, type Candidate } from '../../src/controller/policies/index.js';
 
 const engines = (loads: number[], lastUsed: number[]): Candidate[] => loads.map((load, id) => ({ id, load, lastUsed: lastUsed[id]! }));
 /** A fixed sequence of "random" numbers, so choices are predictable. */

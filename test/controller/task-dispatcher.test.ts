@@ -3,7 +3,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Session, TASK_POLICIES, TaskDispatcher, type DispatcherIO } from '../../src/index.js';
+import { TASK_POLICIES } from '../../src/controller/policies/index.js';
+import { TaskDispatcher, type DispatcherIO } from '../../src/controller/task-dispatcher.js';
+import { Session } from '../../src/wire/protocol.js';
 
 const session = new Session('k'.repeat(64));
 const client = Buffer.from('client');

@@ -159,7 +159,9 @@ describe('a local cluster of 4 engines over ZeroMQ', () => {
   });
 
   it('an engine drops direct requests signed with the wrong key', async () => {
-    const { ZeroMqTransport, Session, serialize } = await import('../../src/index.js');
+    const { ZeroMqTransport } = await import('../../src/launchers/index.js');
+    const { Session } = await import('../../src/wire/protocol.js');
+    const { serialize } = await import('../../src/wire/serialize.js');
     const rogue = await new ZeroMqTransport().dial(client.engines.get(2)!.direct!, { identity: 'rogue' });
     const session = new Session('0'.repeat(64));
     rogue.send(session.encode(session.message('execute_request', { code: 'globalThis.forged = true' }, { buffers: serialize(null) })));

@@ -5,10 +5,11 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { container } from 'tsyringe';
+import { createCluster, range } from '../../src/index.js';
 import {
-  builtinLaunchers, createCluster, defineLauncher, LAUNCHER_REGISTRY, LauncherRegistry, localLauncher, range, TRANSPORT,
+  builtinLaunchers, defineLauncher, LAUNCHER_REGISTRY, LauncherRegistry, localLauncher, TRANSPORT,
   ZeroMqTransport, type Connection, type LauncherContext, type Transport,
-} from '../../src/index.js';
+} from '../../src/launchers/index.js';
 import { isAlive, tempDir } from '../support/cluster.js';
 
 /** A transport that counts what the host process sends through it. */
@@ -21,7 +22,7 @@ class CountingTransport implements Transport {
   }
   async dial(address: string, options: { identity: string }): Promise<Connection> {
     const conn = await this.#inner.dial(address, options);
-    return { ...conn, send: (frames) => (this.sent++, conn.send(frames)), onMessage: (h) => conn.onMessage(h), close: () => conn.close() };
+    return { ...conn, send: (frames) => (this.sent++, conn.send(frames)), setMessageHandler: (h) => conn.setMessageHandler(h), close: () => conn.close() };
   }
   startHeart(address: string, options: { identity: string }) {
     return this.#inner.startHeart(address, options);

@@ -5,7 +5,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 /** A temporary workspace: a profile root (`TSPARALLEL_DIR`) and a project directory, removed after the test. */
 export interface ConfigWorkspace {
@@ -46,3 +49,25 @@ export async function makeConfigWorkspace(t: TestContext): Promise<ConfigWorkspa
     },
   };
 }
+
+/** Load with only the workspace's directories and environment, never the real home or cwd. */
+export function load(ws: ConfigWorkspace, options: Parameters<typeof loadConfig>[0] = {}) {
+  return loadConfig({ projectDir: ws.project, env: ws.env(), ...options });
+}
+
+/** Assert that `promise` rejects with a ConfigError whose message contains every one of `needles`. */
+export async function rejectsWith(promise: Promise<unknown>, needles: string[]): Promise<ConfigError> {
+  let caught: unknown;
+  await assert.rejects(promise, (err: unknown) => {
+    caught = err;
+    return true;
+  });
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+  for (const needle of needles) {
+    assert.ok(caught.message.includes(needle), `message lacks ${JSON.stringify(needle)}:\n${caught.message}`);
+  }
+  return caught;
+}
+
+/** A Windows UNC path, to check that config keeps it exactly as written. */
+export const UNC = String.raw`\\fileserver\share$\tsparallel\work`;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, repoRoot, tempDir } from './cluster.js';
 import { requireTool } from './requirements.js';
+import { hpcJobSimulatorCommand } from '../../src/testing/simulators.js';
 
 export { isAlive, repoRoot, tempDir };
 
@@ -24,12 +25,11 @@ export function hpcFixture(name: string): string {
 export const fromSource = import.meta.url.endsWith('.ts');
 
 /**
- * The argument vector that runs the HPC `job` simulator: `node <dist>/test/tools/hpc-job-sim.js`, or from sources
- * `node --import <tsx> test/tools/hpc-job-sim.ts`. Pass it as the `windows-hpc` launcher's `jobCommand`.
+ * The argument vector that runs the HPC `job` simulator: `node <dist>/src/testing/hpc-job-sim.js`, or from sources
+ * `node --import <tsx> src/testing/hpc-job-sim.ts`. Pass it as the `windows-hpc` launcher's `jobCommand`.
  */
 export function simulatorCommand(): string[] {
-  const script = fileURLToPath(new URL(`../tools/hpc-job-sim.${fromSource ? 'ts' : 'js'}`, import.meta.url));
-  return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
+  return hpcJobSimulatorCommand();
 }
 
 /** Run the simulator synchronously with `args`, in the state directory `simDir`. */
@@ -48,7 +48,7 @@ export function hasXmllint(): boolean {
 export const needsXmllint: string | false = requireTool('xmllint', hasXmllint(), 'apt-get install libxml2-utils');
 
 /** Validate an XML file against an XSD with xmllint; resolves the exit status and output. */
-export function xmllintValidate(xmlFile: string, xsdFile = hpcFixture('hpc-job-2008.xsd')): { ok: boolean; output: string } {
+export function xmllintValidate(xmlFile: string, xsdFile = path.join(repoRoot(), 'src', 'testing', 'hpc-job-2008.xsd')): { ok: boolean; output: string } {
   const r = spawnSync('xmllint', ['--noout', '--schema', xsdFile, xmlFile], { encoding: 'utf8' });
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }

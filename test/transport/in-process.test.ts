@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client, Controller, Engine, InProcessTransport, IsolatedNamespace, range, RemoteError, Session } from '../../src/index.js';
+import { Client, range, RemoteError } from '../../src/index.js';
+import { InProcessTransport } from '../../src/testing/index.js';
+import { Controller } from '../../src/controller/controller.js';
+import { Engine } from '../../src/engine/engine.js';
+import { IsolatedNamespace } from '../../src/engine/namespace.js';
+import { Session } from '../../src/wire/protocol.js';
 import { tempDir } from '../support/cluster.js';
 
 describe('the in-process transport', () => {

@@ -4,9 +4,9 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { closestMatch } from '../../core/config-suggest.js';
-import { loadConfig, type ConfigSource } from '../../core/config-load.js';
-import type { ClusterConfig } from '../../core/config.js';
+import { closestMatch } from '../../config/suggest.js';
+import { loadConfig, type ConfigSource } from '../../config/load.js';
+import type { ClusterConfig } from '../../config/index.js';
 import { ConfigError } from '../../core/errors.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';

@@ -4,7 +4,7 @@
  * @module
  */
 import { Client } from '../../client/client.js';
-import { loadConfig } from '../../core/config-load.js';
+import { loadConfig } from '../../config/load.js';
 import { ConfigError, TsParallelError } from '../../core/errors.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, positiveIntArg, profileFromArgs, stringArg, type Command } from '../args.js';
 import { controlAddress, requestControl } from '../control.js';

@@ -5,7 +5,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import { Client } from '../../client/client.js';
-import { listProfiles } from '../../core/profile-create.js';
+import { listProfiles } from '../../config/profile-create.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
 import { describeId, findClusters, findOrphanFiles, isStale, removeClusterFiles, type FoundCluster } from '../../cluster/running.js';

@@ -4,9 +4,9 @@
  * @module
  */
 import path from 'node:path';
-import { closestMatch } from '../../core/config-suggest.js';
+import { closestMatch } from '../../config/suggest.js';
 import { ConfigError } from '../../core/errors.js';
-import { createProfile, listProfiles, locateProfile } from '../../core/profile-create.js';
+import { createProfile, listProfiles, locateProfile } from '../../config/profile-create.js';
 import { COMMON_USAGE, handleCommonOptions, parseCommandArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
 

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { Client } from '../../client/client.js';
 import { ConfigError, TsParallelError } from '../../core/errors.js';
-import { ensureProfileDirs } from '../../core/profile.js';
+import { ensureProfileDirs } from '../../config/profile.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, positiveIntArg, profileFromArgs, stringArg, type Command } from '../args.js';
 import { runShell } from '../shell.js';
 import { describeId } from '../../cluster/running.js';

@@ -10,11 +10,12 @@ import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Server } from 'node:net';
 import { createCluster, type Cluster } from '../../cluster/cluster.js';
-import { loadConfig } from '../../core/config-load.js';
-import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../core/connection.js';
+import { loadConfig } from '../../config/load.js';
+import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../wire/connection.js';
 import { TsParallelError } from '../../core/errors.js';
-import { ensureProfileDirs, type ProfilePaths } from '../../core/profile.js';
-import { tailOf } from '../../launchers/process-tracker.js';
+import { ensureProfileDirs, type ProfilePaths } from '../../config/profile.js';
+import { tailOf } from '../../util/files.js';
+import { withClusterId } from '../../util/cluster-files.js';
 import {
   COMMON_USAGE,
   PROFILE_OPTIONS,
@@ -28,7 +29,8 @@ import {
 } from '../args.js';
 import { controlAddress, serveControl, type ControlHandler } from '../control.js';
 import { Reporter } from '../progress.js';
-import { describeId, pidFilePath, signalPids } from '../../cluster/running.js';
+import { describeId, signalPids } from '../../cluster/running.js';
+import { clusterFilePaths } from '../../util/cluster-files.js';
 
 const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize]
 
@@ -178,7 +180,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   if (stopping || !cluster) return exitCode;
   const running = cluster;
 
-  pidFile = pidFilePath(running.profile, running.clusterId);
+  pidFile = clusterFilePaths(running.profile, running.clusterId).pidFile;
   await writeFile(pidFile, `${process.pid}\n`);
   control = await serveControl(controlAddress(running.profile.security, running.clusterId), controlHandler(running, out, (f) => (forwardProgress = f), () => stopping !== undefined));
   const info = await readConnectionFile(running.clientConnectionFile).catch(() => undefined);
@@ -243,7 +245,7 @@ function watchController(cluster: Cluster, info: ConnectionInfo | undefined, out
  */
 async function runInBackground(argv: readonly string[], args: StartArgs, startTimeoutMs: number, out: Reporter): Promise<number> {
   await ensureProfileDirs(args.profile);
-  const logFile = path.join(args.profile.log, `tscluster${args.clusterId ? '-' + args.clusterId : ''}-${Date.now()}.log`);
+  const logFile = path.join(args.profile.log, `${withClusterId('tscluster', args.clusterId ?? '')}-${Date.now()}.log`);
   const script = process.argv[1]!;
   const childArgs = [...process.execArgv, script, 'start', ...argv.filter((a) => a !== '--daemonize')];
   const fd = openSync(logFile, 'a');

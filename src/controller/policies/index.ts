@@ -1,5 +1,5 @@
 /** The task policies by name, as config's `controller.taskPolicy` names them. @module */
-import type { TaskPolicyName } from '../../core/config.js';
+import type { TaskPolicyName } from '../../config/index.js';
 import { leastload } from './leastload.js';
 import { lru } from './lru.js';
 import type { TaskPolicy } from './policy.js';

@@ -1,0 +1,53 @@
+/**
+ * Profile directories: a profile is a name plus a directory holding `security/` (connection files), `log/`,
+ * `pid/` and the profile's config file. The root is `~/.tsparallel`, or `TSPARALLEL_DIR` when set.
+ * @module
+ */
+import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../core/errors.js';
+
+/** The paths of one profile. */
+export interface ProfilePaths {
+  /** The profile's name (`default`, `mycluster`, …). */
+  name: string;
+  /** The profile directory. */
+  dir: string;
+  /** Connection files and cluster files (mode 0700). */
+  security: string;
+  /** Log files of the processes. */
+  log: string;
+  /** Pid files. */
+  pid: string;
+}
+
+/** The root that holds every profile: `TSPARALLEL_DIR`, else `~/.tsparallel`. */
+export function tsparallelRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TSPARALLEL_DIR ? path.resolve(env.TSPARALLEL_DIR) : path.join(homedir(), '.tsparallel');
+}
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The paths of the profile `name` (default `default`), or of the explicit directory `dir` when given.
+ * @throws ConfigError when the name has characters other than letters, digits, `.`, `_` and `-`.
+ */
+export function profilePaths(name = 'default', options: { dir?: string; env?: NodeJS.ProcessEnv } = {}): ProfilePaths {
+  if (!PROFILE_NAME.test(name)) {
+    throw new ConfigError(
+      `bad profile name '${name}': use letters, digits, '.', '_' and '-' (e.g. 'mycluster'), or pass a directory`,
+    );
+  }
+  const dir = options.dir ?? path.join(tsparallelRoot(options.env), `profile_${name}`);
+  return { name, dir, security: path.join(dir, 'security'), log: path.join(dir, 'log'), pid: path.join(dir, 'pid') };
+}
+
+/** Create the profile's directories if they are missing (security/ is private to the user). */
+export async function ensureProfileDirs(paths: ProfilePaths): Promise<ProfilePaths> {
+  await mkdir(paths.dir, { recursive: true });
+  await mkdir(paths.security, { recursive: true, mode: 0o700 });
+  await mkdir(paths.log, { recursive: true });
+  await mkdir(paths.pid, { recursive: true });
+  return paths;
+}

@@ -1,0 +1,300 @@
+/**
+ * The schema of a configuration: a zod schema for what a user may write, one documented entry per option
+ * ({@link CONFIG_FIELDS}: doc line, what is allowed, environment variable), and {@link validateUserConfig}, which
+ * turns a bad value into a {@link ConfigError} naming the file, the key path, what was given and what is allowed.
+ *
+ * The config file template and the `TSPARALLEL_*` environment mapping are generated from these entries, so the
+ * documentation cannot drift from what is accepted.
+ * @module
+ */
+import { z } from 'zod';
+import type { ClusterConfig, ControllerConfig, EnginesConfig, TaskPolicyName, UserConfig } from './index.js';
+import { closestMatch } from './suggest.js';
+import { ConfigError } from '../core/errors.js';
+
+/** The task policies, in the order the docs list them. */
+export const TASK_POLICIES = ['leastload', 'lru', 'weighted', 'twobin', 'random'] as const satisfies readonly TaskPolicyName[];
+
+/** Cluster ids become parts of file names, so they are limited to characters that are safe everywhere. */
+const CLUSTER_ID = /^[A-Za-z0-9._-]*$/;
+
+const name = z.string().min(1);
+const positiveInt = z.number().int().positive();
+
+/** The controller's listening address: an IPv4 or IPv6 address, or `*` for every interface. */
+const listenAddress = z.union([z.ipv4(), z.ipv6(), z.literal('*')]);
+
+/** What a user may write under `controller` (every key optional). */
+export const controllerConfigSchema = z.strictObject({
+  launcher: name,
+  ip: listenAddress,
+  transport: name,
+  heartbeatMs: positiveInt,
+  heartbeatTimeoutMs: positiveInt,
+  taskPolicy: z.enum(TASK_POLICIES),
+  hwm: z.number().int().nonnegative(),
+}).partial();
+
+/** What a user may write under `engines` (every key optional). */
+export const enginesConfigSchema = z.strictObject({
+  launcher: name,
+  startTimeoutMs: positiveInt,
+}).partial();
+
+/**
+ * What a user may write in a config file, an environment layer or overrides (every key optional).
+ * Options under `launchers.<name>` are only checked to be objects: each launcher plugin validates its own.
+ */
+export const userConfigSchema = z.strictObject({
+  n: positiveInt,
+  clusterId: z.string().regex(CLUSTER_ID),
+  controller: controllerConfigSchema,
+  engines: enginesConfigSchema,
+  launchers: z.record(name, z.record(z.string(), z.unknown())),
+  plugins: z.array(name),
+}).partial();
+
+// The schema and the hand-written `UserConfig` type must describe the same shape; this fails to compile if not.
+type MutuallyAssignable<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaMatchesUserConfig: MutuallyAssignable<z.output<typeof userConfigSchema>, UserConfig> = true;
+void schemaMatchesUserConfig;
+
+/** The dotted path of every documented option: each key of {@link ClusterConfig}, nested ones as `controller.ip`. */
+export type ConfigFieldPath =
+  | Exclude<keyof ClusterConfig, 'controller' | 'engines'>
+  | `controller.${keyof ControllerConfig}`
+  | `engines.${keyof EnginesConfig}`;
+
+/** How a `TSPARALLEL_*` environment variable's text becomes a value. */
+export type EnvValueKind = 'string' | 'integer' | 'list' | 'json';
+
+/** The documentation of one option, used by error messages, the config file template and the env mapping. */
+export interface ConfigFieldInfo {
+  /** One line on what the option does. */
+  doc: string;
+  /** What values are allowed, as a phrase (`a positive integer`). */
+  allowed: string;
+  /** How its environment variable is read. */
+  envKind: EnvValueKind;
+  /** Text shown instead of the default value when the default depends on the machine. */
+  defaultText?: string;
+}
+
+/**
+ * Every option's documentation. Typed by {@link ConfigFieldPath}, so an option added to `ClusterConfig` without an
+ * entry here does not compile.
+ */
+export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo } = {
+  n: {
+    doc: 'How many engines `tscluster start` starts.',
+    allowed: 'a positive integer',
+    envKind: 'integer',
+    defaultText: 'the number of CPUs of this machine',
+  },
+  clusterId: {
+    doc: "The cluster's id within its profile ('' is the profile's default cluster); several clusters can share a profile.",
+    allowed: "letters, digits, '.', '_' and '-' (may be empty)",
+    envKind: 'string',
+  },
+  'controller.launcher': {
+    doc: 'The launcher that starts the controller (`local`, `windows-hpc`, or one a plugin adds).',
+    allowed: 'a launcher name (non-empty string)',
+    envKind: 'string',
+  },
+  'controller.ip': {
+    doc: "The address the controller listens on; '0.0.0.0' or '*' listens on every interface (needed when engines run on other hosts).",
+    allowed: "an IPv4 or IPv6 address, or '*' / '0.0.0.0' for every interface",
+    envKind: 'string',
+  },
+  'controller.transport': {
+    doc: 'The transport every role uses to talk to the controller.',
+    allowed: "a transport name (non-empty string, e.g. 'zeromq')",
+    envKind: 'string',
+  },
+  'controller.heartbeatMs': {
+    doc: 'How often the controller pings each engine, in milliseconds.',
+    allowed: 'a positive integer (milliseconds)',
+    envKind: 'integer',
+  },
+  'controller.heartbeatTimeoutMs': {
+    doc: 'How long an engine may go without answering pings before it is declared dead, in milliseconds.',
+    allowed: 'a positive integer (milliseconds), larger than controller.heartbeatMs',
+    envKind: 'integer',
+  },
+  'controller.taskPolicy': {
+    doc: 'How load-balanced tasks pick an engine.',
+    allowed: `one of ${TASK_POLICIES.join(', ')}`,
+    envKind: 'string',
+  },
+  'controller.hwm': {
+    doc: 'How many load-balanced tasks one engine may hold at once (0: no limit).',
+    allowed: 'an integer >= 0',
+    envKind: 'integer',
+  },
+  'engines.launcher': {
+    doc: 'The launcher that starts the engines (`local`, `windows-hpc`, or one a plugin adds).',
+    allowed: 'a launcher name (non-empty string)',
+    envKind: 'string',
+  },
+  'engines.startTimeoutMs': {
+    doc: 'How long `tscluster start` waits for the engines to register, in milliseconds.',
+    allowed: 'a positive integer (milliseconds)',
+    envKind: 'integer',
+  },
+  launchers: {
+    doc: "Options of each launcher, under the launcher's name; each launcher checks its own options.",
+    allowed: "an object whose keys are launcher names and whose values are objects of options, e.g. { 'windows-hpc': { scheduler: 'HEADNODE' } }",
+    envKind: 'json',
+  },
+  plugins: {
+    doc: 'Packages or files whose default export is a launcher plugin (or an array of them).',
+    allowed: 'an array of package names or file paths (non-empty strings)',
+    envKind: 'list',
+  },
+};
+
+/** The sections whose keys are documented one by one. */
+const SECTIONS = ['controller', 'engines'] as const;
+
+/** Every documented option path, in documentation order. */
+export const CONFIG_FIELD_PATHS = Object.keys(CONFIG_FIELDS) as ConfigFieldPath[];
+
+/**
+ * The environment variable of an option: `TSPARALLEL_` and the path in upper snake case,
+ * e.g. `controller.heartbeatMs` → `TSPARALLEL_CONTROLLER_HEARTBEAT_MS`, `n` → `TSPARALLEL_N`.
+ */
+export function envVariableFor(path: ConfigFieldPath): string {
+  return 'TSPARALLEL_' + path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+/** Where a layer being validated came from, for error messages. */
+export interface LayerOrigin {
+  /** How the layer is named in messages: a file path, `the environment`, `overrides`. */
+  where: string;
+  /** For the environment layer: the variable each option path was read from. */
+  variables?: ReadonlyMap<string, string>;
+}
+
+/**
+ * Check a layer (a config file's content, the environment layer, overrides) against {@link userConfigSchema}.
+ * @returns the layer, typed.
+ * @throws ConfigError listing every problem: key path, given value, what is allowed, and a close match for
+ *   unknown keys; the zod error is its `cause`.
+ */
+export function validateUserConfig(raw: unknown, origin: LayerOrigin): UserConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(
+      `invalid configuration in ${origin.where}: expected an object of options (or a function returning one), ` +
+        `given ${describeValue(raw)}; e.g. export default { n: 4 }`,
+    );
+  }
+  const parsed = userConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.flatMap((issue) => describeIssue(issue, raw, origin));
+  throw new ConfigError(`invalid configuration in ${origin.where}:\n` + problems.map((p) => `  - ${p}`).join('\n'), {
+    cause: parsed.error,
+  });
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: object, origin: LayerOrigin): string[] {
+  const parentPath = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const keyPath = [...parentPath, key].join('.');
+      const known = knownKeysAt(parentPath);
+      const suggestion = suggestKey(keyPath);
+      return (
+        `${label(keyPath, origin)}: unknown key (given ${describeValue(valueAt(raw, [...parentPath, key]))}); ` +
+        `allowed keys${parentPath.length ? ` in ${parentPath.join('.')}` : ''}: ${known.join(', ')}` +
+        (suggestion ? `; did you mean '${suggestion}'?` : '')
+      );
+    });
+  }
+  const keyPath = parentPath.join('.');
+  return [`${label(keyPath, origin)}: given ${describeValue(valueAt(raw, parentPath))}; allowed: ${allowedAt(parentPath)}`];
+}
+
+function label(keyPath: string, origin: LayerOrigin): string {
+  const shown = keyPath || '(top level)';
+  const variable = origin.variables?.get(keyPath.split('.').slice(0, 2).join('.')) ?? origin.variables?.get(keyPath.split('.')[0]!);
+  return variable ? `${shown} (from ${variable})` : shown;
+}
+
+/** What is allowed at a (possibly deeper than documented) path, from {@link CONFIG_FIELDS}. */
+function allowedAt(path: readonly string[]): string {
+  const [head, second] = path;
+  if (head === 'launchers' && second !== undefined) {
+    return `an object of options for launcher '${second}' (e.g. { scheduler: 'HEADNODE' })`;
+  }
+  if (head === 'plugins' && path.length >= 2) return 'a package name or file path (non-empty string)';
+  if ((head === 'controller' || head === 'engines') && path.length === 1) {
+    return `an object with the keys ${knownKeysAt([head]).join(', ')}`;
+  }
+  const info = (CONFIG_FIELDS as Record<string, ConfigFieldInfo | undefined>)[path.slice(0, 2).join('.')];
+  return info?.allowed ?? 'see the documentation of tsparallel.config';
+}
+
+/** The keys allowed directly under `path` (top level when empty). */
+function knownKeysAt(path: readonly string[]): string[] {
+  const prefix = path.length ? path.join('.') + '.' : '';
+  const keys = new Set<string>();
+  for (const field of CONFIG_FIELD_PATHS) {
+    const full = field as string;
+    if (!full.startsWith(prefix)) continue;
+    keys.add(full.slice(prefix.length).split('.')[0]!);
+  }
+  for (const section of SECTIONS) if (!prefix) keys.add(section);
+  return [...keys];
+}
+
+/**
+ * The documented option a misspelled or misplaced key most likely meant: compared as a whole path
+ * (`controller.heartbeatMS`) and by its last segment (`taskPolicy` at the top level → `controller.taskPolicy`).
+ */
+export function suggestKey(keyPath: string): string | undefined {
+  const byPath = closestMatch(keyPath, CONFIG_FIELD_PATHS);
+  if (byPath) return byPath;
+  // A misspelled section (`contoller`) is compared with the section names, not the leaves.
+  if (!keyPath.includes('.')) {
+    const sections = new Set(CONFIG_FIELD_PATHS.filter((f) => f.includes('.')).map((f) => f.split('.')[0]!));
+    const bySection = closestMatch(keyPath, [...sections, 'launchers']);
+    if (bySection) return bySection;
+  }
+  const last = keyPath.split('.').pop()!;
+  const leafNames = new Map<string, string>();
+  for (const field of CONFIG_FIELD_PATHS) leafNames.set(field.split('.').pop()!, field);
+  const byLeaf = closestMatch(last, leafNames.keys());
+  return byLeaf === undefined ? undefined : leafNames.get(byLeaf);
+}
+
+function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
+  let value: unknown = root;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[key as string];
+  }
+  return value;
+}
+
+/**
+ * A value as an error message shows it: strings quoted but otherwise exactly as written (a UNC path keeps single
+ * backslashes), objects as short JSON, long text shortened.
+ */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return `'${shorten(value)}'`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value !== 'object' || value === null) return String(value);
+  let json: string;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    json = Object.prototype.toString.call(value);
+  }
+  return `${Array.isArray(value) ? 'the array' : 'the object'} ${shorten(json)}`;
+}
+
+function shorten(text: string, max = 80): string {
+  return text.length > max ? text.slice(0, max - 1) + '…' : text;
+}

@@ -1,0 +1,41 @@
+/**
+ * `tsparallel/launchers`: what a launcher author (and a host application that replaces an implementation) uses.
+ * The {@link Launcher} and {@link Scheduler} contracts, {@link defineLauncher}, the batch base
+ * ({@link BatchLauncher}, {@link batchLauncherOptions} to `.extend()`, {@link fromBatchOptions}), and the typed DI
+ * tokens with their helpers.
+ * @example
+ * ```ts
+ * import { BatchLauncher, batchLauncherOptions, defineLauncher, fromBatchOptions } from 'tsparallel/launchers';
+ * import { z } from 'zod';
+ * const options = batchLauncherOptions.extend({ queue: z.string().min(1).optional() });
+ * export default defineLauncher({
+ *   name: 'my-batch',
+ *   options,
+ *   create: (ctx, opts) => new BatchLauncher(ctx, { ...fromBatchOptions(ctx, opts), name: 'my-batch', scheduler: new MyScheduler(opts) }),
+ * });
+ * ```
+ * @module tsparallel/launchers
+ */
+export {
+  defineLauncher, LauncherRegistry, LAUNCHER_REGISTRY, ROLE_RUNNER,
+  type Launcher, type LauncherContext, type LauncherPlugin, type LauncherRole, type LauncherState, type ExitInfo,
+  type RoleRunner, type RunningRole,
+} from '../core/launcher.js';
+export { SCHEDULER, type Scheduler, type JobDescription, type JobTask, type JobState, type JobStatus } from '../core/scheduler.js';
+export {
+  TRANSPORT, TRANSPORT_FACTORY,
+  type Transport, type TransportFactory, type Listener, type Connection, type Heart, type RoutedFrames,
+} from '../core/transport.js';
+export { token, get, getOptional, provide, provideDefault, type Token } from '../core/tokens.js';
+export { BatchLauncher, isFinalJobState, type BatchLauncherOptions, type DetailedJobStatus } from './batch/launcher.js';
+export {
+  batchLauncherOptions, fromBatchOptions, argvOption, toArgv, defaultJobName, joinLike, type BatchOptions,
+} from './batch/options.js';
+export {
+  CommandScheduler, runSchedulerCommand, outputTail,
+  type SchedulerCommands, type RunCommandOptions, type CommandResult, type ParsedJobState,
+} from './batch/command-scheduler.js';
+export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './local/launcher.js';
+export { builtinLaunchers } from './builtin.js';
+export { ZeroMqTransport } from '../transport/zeromq.js';
+export { ConfigError, LauncherError, SchedulerError, TimeoutError } from '../core/errors.js';

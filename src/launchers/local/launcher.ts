@@ -1,0 +1,104 @@
+/**
+ * The `local` launcher: the controller or N engines as child processes of this machine.
+ * @module
+ */
+import debug from 'debug';
+import path from 'node:path';
+import { z } from 'zod';
+import { defineLauncher, type ExitInfo, type Launcher, type LauncherContext, type LauncherState } from '../../core/launcher.js';
+import { withClusterId } from '../../util/cluster-files.js';
+import { addListener } from '../../util/listeners.js';
+import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
+
+const log = debug('tsparallel:launcher:local');
+
+/** Options of the local launcher (`launchers.local` in config). */
+export const localOptions = z.strictObject({
+  /** How long a process gets to exit after SIGTERM before SIGKILL, in ms. */
+  graceMs: z.number().int().nonnegative().default(5000),
+  /**
+   * Start the processes in their own process group, so they outlive the starting process. Also on when the cluster
+   * asks for it ({@link LauncherContext.detached}: `tscluster start --daemonize`).
+   */
+  detached: z.boolean().default(false),
+});
+
+/** Options of the local launcher, parsed. */
+export type LocalOptions = z.infer<typeof localOptions>;
+
+/** Starts the controller or N engines as local child processes; logs go to the profile's `log/`. */
+export class LocalLauncher implements Launcher {
+  readonly name = 'local';
+  #state: LauncherState = 'idle';
+  readonly #procs: TrackedProcess[] = [];
+  readonly #exitHandlers: ((info: ExitInfo) => void)[] = [];
+
+  constructor(
+    private readonly context: LauncherContext,
+    private readonly options: LocalOptions,
+  ) {}
+
+  get #detached(): boolean {
+    return this.options.detached || (this.context.detached ?? false);
+  }
+
+  get state(): LauncherState {
+    return this.#state;
+  }
+  get pids(): number[] {
+    return this.#procs.map((p) => p.pid);
+  }
+  get jobIds(): string[] {
+    return [];
+  }
+
+  async start(): Promise<void> {
+    await this.add(this.context.n);
+  }
+
+  /** Start `n` more processes of the same role (how `tscluster engines -n` grows a cluster). */
+  async add(n: number): Promise<void> {
+    this.#state = 'starting';
+    const { role, program, args, env, profileDir, clusterId } = this.context;
+    const command = [...program, ...args];
+    log('starting %d %s: %s', n, role, command.join(' '));
+    const started = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const logFile = path.join(profileDir, 'log', `${withClusterId(role === 'controller' ? 'controller' : 'engine', clusterId)}-${process.pid}-${Date.now()}-${i}.log`);
+        return spawnTracked(command, { env: { ...process.env, ...env }, logFile, detached: this.#detached });
+      }),
+    );
+    for (const proc of started) {
+      this.#procs.push(proc);
+      void proc.exited.then((info) => {
+        log('%s process %d exited (code %s, signal %s)', role, proc.pid, info.code, info.signal);
+        [...this.#exitHandlers].forEach((h) => h(info));
+      });
+      if (this.#detached) proc.child.unref();
+    }
+    this.#state = 'running';
+  }
+
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.#state === 'stopped') return;
+    const graceMs = options.graceMs ?? this.options.graceMs;
+    await Promise.all(this.#procs.map((p) => stopTracked(p, graceMs)));
+    this.#state = 'stopped';
+  }
+
+  async signal(signal: NodeJS.Signals): Promise<void> {
+    for (const p of this.#procs) if (p.child.exitCode === null) p.child.kill(signal);
+  }
+
+  onExit(handler: (info: ExitInfo) => void): () => void {
+    return addListener(this.#exitHandlers, handler);
+  }
+}
+
+/** The `local` launcher plugin. */
+export const localLauncher = defineLauncher({
+  name: 'local',
+  description: 'child processes on this machine',
+  options: localOptions,
+  create: (context, options) => new LocalLauncher(context, options),
+});

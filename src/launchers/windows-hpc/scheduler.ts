@@ -1,0 +1,160 @@
+/**
+ * The Windows HPC scheduler: a {@link Scheduler} over the HPC Pack 2008 `job` command. It submits a job file with
+ * `job submit /jobfile:<file> /scheduler:<head node>`, watches it with `job view <id>`, and cancels it with
+ * `job cancel <id>`. The shared plumbing (running the commands, the submit / status / cancel cycle) is the batch
+ * base's {@link CommandScheduler}; this file is the command table, the job-file writer and the two parsers.
+ * @module
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SchedulerError } from '../../core/errors.js';
+import type { JobDescription, JobState, Scheduler } from '../../core/scheduler.js';
+import { CommandScheduler, type ParsedJobState, type RunCommandOptions, type SchedulerCommands } from '../batch/command-scheduler.js';
+import { toArgv } from '../batch/options.js';
+import { buildJobXml, HPC_JOB_STATES, hpcJobSettings, type HpcJobSettings, type HpcJobState } from './job-xml.js';
+import { quoteWindowsCommandLine } from './cmdline.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading what `job` prints
+
+/**
+ * The job id in what `job submit` printed (`Job has been submitted. ID: 7.`), or `undefined` when there is none.
+ */
+export function parseSubmitOutput(output: string): string | undefined {
+  const m = /Job has been submitted\.?\s*ID\s*:\s*(\d+)/i.exec(output) ?? /\bID\s*:\s*(\d+)/i.exec(output);
+  return m?.[1];
+}
+
+/** The job state in what `job view <id>` printed (its `State : Running` line), or `undefined` when there is none. */
+export function parseJobViewState(output: string): HpcJobState | undefined {
+  const m = /^\s*State\s*:\s*([A-Za-z]+)\s*$/im.exec(output);
+  if (!m) return undefined;
+  const raw = m[1]!.toLowerCase();
+  return HPC_JOB_STATES.find((s) => s.toLowerCase() === raw);
+}
+
+/**
+ * A Windows HPC job state as a {@link JobState}. `Canceling` and `Finishing` are not final (the job still holds
+ * processes), so they count as `running`.
+ */
+export function hpcStateToJobState(state: HpcJobState): JobState {
+  switch (state) {
+    case 'Configuring':
+    case 'Submitted':
+    case 'Validating':
+    case 'ExternalValidation':
+    case 'Queued':
+      return 'queued';
+    case 'Running':
+    case 'Finishing':
+    case 'Canceling':
+      return 'running';
+    case 'Finished':
+      return 'finished';
+    case 'Failed':
+      return 'failed';
+    case 'Canceled':
+      return 'cancelled';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The scheduler
+
+/** Options of a {@link WindowsHpcScheduler}. */
+export interface WindowsHpcSchedulerOptions {
+  /** The head node's host name (`/scheduler:` of every command). */
+  scheduler: string;
+  /** The `job` command: a program path, or an argument vector whose first element is the program (default `job`). */
+  jobCommand?: string | readonly string[];
+  /** Where {@link WindowsHpcScheduler.submit} writes job files when the job names none (default: the temp dir). */
+  jobFileDir?: string;
+  /** How long one `job` command may run, in ms (default 60000). */
+  commandTimeoutMs?: number;
+}
+
+/** What a {@link WindowsHpcScheduler} reads from {@link JobDescription.extra}, besides {@link HpcJobSettings}. */
+export interface WindowsHpcJobExtra extends HpcJobSettings {
+  /** The path of the job file to write and submit. */
+  jobFile?: string;
+}
+
+/**
+ * A {@link Scheduler} over the HPC Pack `job` command line. `submit` writes the job's XML file and runs
+ * `job submit /jobfile:<file> /scheduler:<head>`; `status` runs `job view <id> /scheduler:<head>`; `cancel` runs
+ * `job cancel <id> /scheduler:<head>` (an ended job is left alone). Every failure is a {@link SchedulerError} with
+ * the command, its exit code and the last lines of its output.
+ * @example
+ * ```ts
+ * const hpc = new WindowsHpcScheduler({ scheduler: 'HEADNODE' });
+ * const id = await hpc.submit({ name: 'demo', tasks: [{ command: ['hostname'] }], extra: { jobFile: 'C:\\jobs\\demo.xml' } });
+ * ```
+ */
+export class WindowsHpcScheduler extends CommandScheduler {
+  /** The scheduler's name. */
+  readonly name = 'windows-hpc';
+  /** The head node. */
+  readonly headNode: string;
+  readonly #jobCommand: readonly string[];
+  readonly #jobFileDir: string;
+  readonly #timeoutMs: number;
+
+  /** The `job` subcommands, each naming the head node. */
+  protected readonly commands: SchedulerCommands = {
+    submit: (file) => [...this.#jobCommand, 'submit', `/jobfile:${file}`, `/scheduler:${this.headNode}`],
+    status: (id) => [...this.#jobCommand, 'view', id, `/scheduler:${this.headNode}`],
+    cancel: (id) => [...this.#jobCommand, 'cancel', id, `/scheduler:${this.headNode}`],
+  };
+
+  constructor(options: WindowsHpcSchedulerOptions) {
+    super();
+    if (!options.scheduler) {
+      throw new SchedulerError("windows-hpc: no head node given; set 'scheduler' to its host name, e.g. 'HEADNODE'");
+    }
+    this.headNode = options.scheduler;
+    const command = toArgv(options.jobCommand) ?? ['job'];
+    if (command.length === 0 || !command[0]) {
+      throw new SchedulerError("windows-hpc: jobCommand is empty; give the path of HPC Pack's job.exe (default 'job')");
+    }
+    this.#jobCommand = command;
+    this.#jobFileDir = options.jobFileDir ?? tmpdir();
+    this.#timeoutMs = options.commandTimeoutMs ?? 60_000;
+  }
+
+  /** Commands show as Windows command lines, with what to check when they fail. */
+  protected override runOptions(): Omit<RunCommandOptions, 'signal'> {
+    return {
+      scheduler: this.name,
+      timeoutMs: this.#timeoutMs,
+      display: quoteWindowsCommandLine,
+      what: 'the HPC job command',
+      notFoundHint: 'install the HPC Pack client utilities on this machine, or set launchers.windows-hpc.jobCommand to the path of job.exe',
+      timeoutHint: `is the head node '${this.headNode}' reachable? (raise launchers.windows-hpc.commandTimeoutMs if it is slow)`,
+    };
+  }
+
+  protected override noJobIdHint(): string {
+    return "expected 'Job has been submitted. ID: <n>.': check that jobCommand runs HPC Pack's job.exe";
+  }
+
+  /** Write the job's XML file at `extra.jobFile`, else `<jobFileDir>/<job name>_job.xml` (creating its directory). */
+  protected async writeJobFile(job: JobDescription): Promise<string> {
+    const extra = (job.extra ?? {}) as WindowsHpcJobExtra;
+    const file = extra.jobFile ?? path.join(this.#jobFileDir, `${job.name.replace(/[^\w.-]+/g, '_') || 'job'}_job.xml`);
+    const xml = buildJobXml(job, hpcJobSettings(job.extra));
+    await mkdir(path.dirname(file), { recursive: true });
+    this.log('Writing job description file: %s', file);
+    await writeFile(file, xml, 'utf8');
+    return file;
+  }
+
+  protected parseJobId(output: string): string | undefined {
+    return parseSubmitOutput(output);
+  }
+
+  protected parseJobState(output: string): ParsedJobState | undefined {
+    const raw = parseJobViewState(output);
+    return raw && { state: hpcStateToJobState(raw), rawState: raw };
+  }
+}

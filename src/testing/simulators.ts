@@ -1,0 +1,24 @@
+/**
+ * How to run the job simulators that ship with tsparallel, for tests of launchers on a machine without the real
+ * scheduler. A simulator is not the scheduler: it is a faithful stand-in for the commands a launcher runs.
+ * @module
+ */
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The argument vector that runs the HPC Pack 2008 `job` command simulator (`hpc-job-sim`): pass it as the
+ * `windows-hpc` launcher's `jobCommand`. The simulator keeps its state in the directory named by `HPC_SIM_DIR`
+ * (required in its environment) and validates job files with `xmllint` against the HPC Pack 2008 job schema.
+ * @example
+ * ```ts
+ * process.env.HPC_SIM_DIR = await mkdtemp(path.join(tmpdir(), 'hpc-'));
+ * await createCluster({ n: 2, controller: { launcher: 'windows-hpc' }, engines: { launcher: 'windows-hpc' },
+ *   launchers: { 'windows-hpc': { scheduler: 'HEADNODE', jobCommand: hpcJobSimulatorCommand() } } });
+ * ```
+ */
+export function hpcJobSimulatorCommand(): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(new URL(`./hpc-job-sim.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  // From source, the simulator loads tsx by its resolved URL, so it starts from any current directory.
+  return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
+}

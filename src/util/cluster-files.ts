@@ -1,0 +1,57 @@
+/**
+ * The names of a cluster's files, written once. Every file of a cluster carries its id, except the profile's
+ * default cluster (the empty id): `cluster.json` and `cluster-ID.json`, `tsparallel-client.json` and
+ * `tsparallel-ID-client.json`, and so on.
+ * @module
+ * @internal
+ */
+import path from 'node:path';
+
+/**
+ * `stem` with the cluster id appended (`stem-ID`), or `stem` alone for the default cluster.
+ * @internal
+ */
+export function withClusterId(stem: string, clusterId: string): string {
+  return clusterId ? `${stem}-${clusterId}` : stem;
+}
+
+/** Where a cluster's files are, in its profile. @internal */
+export interface ClusterFilePaths {
+  /** The client connection file: `security/tsparallel[-ID]-client.json`. */
+  clientConnectionFile: string;
+  /** The engine connection file: `security/tsparallel[-ID]-engine.json`. */
+  engineConnectionFile: string;
+  /** The cluster file: `security/cluster[-ID].json`. */
+  clusterFile: string;
+  /** The pid file `tscluster start` writes: `pid/tscluster[-ID].pid`. */
+  pidFile: string;
+  /** The control socket `tscluster start` listens on, when its path fits: `security/tscluster[-ID].sock`. */
+  controlSocket: string;
+}
+
+/**
+ * The paths of a cluster's files in a profile (`security` and `pid` are the profile's folders).
+ * @internal
+ */
+export function clusterFilePaths(profile: { security: string; pid: string }, clusterId: string): ClusterFilePaths {
+  return {
+    clientConnectionFile: path.join(profile.security, connectionFileName(clusterId, 'client')),
+    engineConnectionFile: path.join(profile.security, connectionFileName(clusterId, 'engine')),
+    clusterFile: path.join(profile.security, clusterFileName(clusterId)),
+    pidFile: path.join(profile.pid, `${withClusterId('tscluster', clusterId)}.pid`),
+    controlSocket: path.join(profile.security, `${withClusterId('tscluster', clusterId)}.sock`),
+  };
+}
+
+/** The file name of a connection file: `tsparallel[-ID]-<role>.json` (re-exported by the wire's connection module). */
+export function connectionFileName(clusterId: string, role: 'client' | 'engine'): string {
+  return `${withClusterId('tsparallel', clusterId)}-${role}.json`;
+}
+
+/**
+ * The cluster file's name: `cluster[-ID].json`.
+ * @internal
+ */
+export function clusterFileName(clusterId: string): string {
+  return `${withClusterId('cluster', clusterId)}.json`;
+}

@@ -1,0 +1,50 @@
+/**
+ * The engine's namespace without an engine process: names persist between calls, functions sent as source see them,
+ * output is captured per piece of work, and two isolated namespaces do not share globals.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { IsolatedNamespace } from '../../src/engine/namespace.js';
+
+describe('IsolatedNamespace', () => {
+  it('keeps pushed names and execute declarations for later functions', async () => {
+    const ns = new IsolatedNamespace();
+    ns.set('a', 20);
+    await ns.execute('var b = a + 1; globalThis.c = b * 2');
+    assert.equal(ns.compile('() => a + b + c')(), 20 + 21 + 42);
+    assert.equal(ns.get('c'), 42);
+    // The namespace's own realm throws it, so it is a ReferenceError by name, not by this realm's prototype.
+    assert.throws(() => ns.get('missing'), (e: unknown) => (e as Error).name === 'ReferenceError');
+  });
+
+  it('compiles method shorthand, and the same source once', () => {
+    const ns = new IsolatedNamespace();
+    const f = ns.compile('twice(x) { return x * 2; }');
+    assert.equal(f(4), 8);
+    assert.equal(ns.compile('twice(x) { return x * 2; }'), f);
+  });
+
+  it('execute resolves to the completion value, and supports top-level await', async () => {
+    const ns = new IsolatedNamespace();
+    assert.equal(await ns.execute('var v = 5; v * 3'), 15);
+    await ns.execute('globalThis.w = await Promise.resolve(7)');
+    assert.equal(ns.get('w'), 7);
+  });
+
+  it('captures what each piece of work prints, and its failure', async () => {
+    const ns = new IsolatedNamespace();
+    const ok = await ns.capture(async () => ns.compile('() => { console.log("out"); console.error("err"); return 1; }')());
+    assert.deepEqual(ok, { value: 1, failed: false, stdout: 'out\n', stderr: 'err\n' });
+    const bad = await ns.capture(async () => ns.compile('() => { console.log("before"); throw new Error("no"); }')());
+    assert.equal(bad.failed, true);
+    assert.equal((bad.error as Error).message, 'no');
+    assert.equal(bad.stdout, 'before\n');
+  });
+
+  it('two namespaces do not share their globals', async () => {
+    const one = new IsolatedNamespace();
+    const two = new IsolatedNamespace();
+    await one.execute('globalThis.only = 1');
+    assert.equal(await two.execute('typeof only'), 'undefined');
+  });
+});
