@@ -80,12 +80,14 @@ export function outputTail(result: Pick<CommandResult, 'stdout' | 'stderr'>, lin
 /**
  * The first capture of `pattern` on any line of `output` (lines trimmed of `\r` and spaces), else a
  * {@link SchedulerError} carrying the command and its output. The pattern should be anchored (`^…$`) so that a
- * stray number in a warning is never taken for a job id.
+ * stray number in a warning is never taken for a job id. With `anyGroup`, the first capture group that matched
+ * (for patterns with alternatives).
  */
-export function matchJobId(output: string, pattern: RegExp, what: string, command?: readonly string[]): string {
+export function matchJobId(output: string, pattern: RegExp, what: string, command?: readonly string[], anyGroup = false): string {
   for (const line of output.split('\n')) {
     const m = pattern.exec(line.trim());
-    if (m?.[1]) return m[1];
+    const id = anyGroup ? m?.slice(1).find((g) => g !== undefined) : m?.[1];
+    if (id) return id;
   }
   throw new SchedulerError(
     `${what} printed no job id${command ? ` (command: ${command.join(' ')})` : ''}; its output was:\n${output.trimEnd() || '(nothing)'}\n` +
