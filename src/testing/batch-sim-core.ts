@@ -228,7 +228,10 @@ export interface SimSubmission {
   script: string;
   /** Whether the job is an array. */
   array: boolean;
-  /** The tasks; `{script}` in an argv element is replaced by the spooled script's path, `{jobId}` by the id. */
+  /**
+   * The tasks. In their argv, env values and output paths `{script}` becomes the spooled script's path, `{jobId}`
+   * the id and `{jobDir}` the job's directory in the store.
+   */
   tasks: SimTaskSpec[];
   /** Front-end data kept with the job. */
   extra?: Record<string, unknown>;
@@ -236,7 +239,7 @@ export interface SimSubmission {
 
 /**
  * Store a job, spool its script and start its runner (a detached process running `runnerArgv` + `__run <id>`).
- * `{jobId}` in task argv, env values and output paths is replaced by the id.
+ * `{jobId}`, `{script}` and `{jobDir}` in task argv, env values and output paths are filled in.
  * @param runnerArgv How to start the front end's own executable (it must call {@link runJob} for `__run <id>`).
  */
 export async function submitJob(sub: SimSubmission, runnerArgv: readonly string[]): Promise<SimJob> {
@@ -245,7 +248,7 @@ export async function submitJob(sub: SimSubmission, runnerArgv: readonly string[
   mkdirSync(dir, { recursive: true });
   const scriptPath = path.join(dir, 'script');
   writeFileSync(scriptPath, sub.script, { mode: 0o700 });
-  const fill = (s: string) => s.replaceAll('{script}', scriptPath).replaceAll('{jobId}', String(id));
+  const fill = (s: string) => s.replaceAll('{script}', scriptPath).replaceAll('{jobId}', String(id)).replaceAll('{jobDir}', dir);
   const job: SimJob = {
     id,
     name: sub.name,
