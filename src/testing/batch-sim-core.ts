@@ -505,31 +505,6 @@ export function splitWords(line: string): string[] {
   return words;
 }
 
-/** Parse short options (`-X value`, `-Xvalue` for those in `withValue`) into a list of [flag, value] and operands. */
-export function parseShortOptions(args: readonly string[], withValue: ReadonlySet<string>, flags: ReadonlySet<string> = new Set()): { options: [string, string][]; operands: string[] } {
-  const options: [string, string][] = [];
-  const operands: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      operands.push(...args.slice(i + 1));
-      break;
-    }
-    const name = [...withValue, ...flags].filter((f) => a === f || (withValue.has(f) && a.startsWith(f) && !flags.has(a))).sort((x, y) => y.length - x.length)[0];
-    if (!name || !a.startsWith('-')) {
-      if (a.startsWith('-') && operands.length === 0) throw new SimCommandError(`invalid option -- '${a}'`, 2);
-      operands.push(a, ...args.slice(i + 1));
-      break;
-    }
-    if (flags.has(name) && a === name) options.push([name, '']);
-    else if (a === name) {
-      if (i + 1 >= args.length) throw new SimCommandError(`option requires an argument -- '${name}'`, 2);
-      options.push([name, args[++i]!]);
-    } else options.push([name, a.slice(name.length)]);
-  }
-  return { options, operands };
-}
-
 /** A small base environment for tasks of schedulers that do not pass the submitter's environment. */
 export function loginEnvironment(): Record<string, string> {
   const keep = ['HOME', 'PATH', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'TZ', 'TMPDIR'];

@@ -137,7 +137,7 @@ async function qsub(args: string[]): Promise<number> {
   const parentId = (seq: string) => `${seq}${array ? '[]' : ''}.${server}`;
   const pathOf = (option: '-o' | '-e', suffix: 'o' | 'e', index?: number): string => {
     const given = last(option);
-    let p = given ? given.replace(/^[\w.-]+:(?=\/)/, '') : path.join(cwd, `${name}.${suffix}{jobId}`);
+    let p = given ? path.resolve(cwd, given.replace(/^[\w.-]+:(?=\/)/, '')) : path.join(cwd, `${name}.${suffix}{jobId}`);
     if (index !== undefined) {
       if (flavor === 'pbspro') p = given ? p.replaceAll('^array_index^', String(index)) : `${p}.${index}`;
       else p = `${p}-${index}`;
