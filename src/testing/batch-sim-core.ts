@@ -321,8 +321,16 @@ function markCancelled(job: SimJob): void {
   job.endTime = now;
 }
 
-/** The exec prefix for task `index` of a job, from `TSPARALLEL_SIM_EXEC`/`TSPARALLEL_SIM_HOSTS`; [] when unset. */
-export function execPrefix(taskNumber: number): { prefix: string[]; host?: string } {
+/** How a task is started: the words put before its command, and the host they name. */
+export interface ExecPrefix {
+  /** The prefix's words (`{host}` filled in); empty when tasks run on this machine. */
+  prefix: string[];
+  /** The host the task runs on, when `TSPARALLEL_SIM_HOSTS` names hosts. */
+  host?: string;
+}
+
+/** The exec prefix for task number `taskNumber` of a job, from `TSPARALLEL_SIM_EXEC`/`TSPARALLEL_SIM_HOSTS`. */
+export function execPrefix(taskNumber: number): ExecPrefix {
   const template = process.env.TSPARALLEL_SIM_EXEC?.trim();
   if (!template) return { prefix: [] };
   const hosts = (process.env.TSPARALLEL_SIM_HOSTS ?? '').split(',').map((h) => h.trim()).filter(Boolean);

@@ -57,6 +57,16 @@ export interface ObservedJobStatus {
   message?: string;
 }
 
+/** A job state read from one status command's output, before it is tied to a job id. */
+export interface ParsedJobState {
+  /** The state (the tasks' states combined). */
+  state: ObservedJobState;
+  /** The scheduler's own words for it, distinct values joined with `,`. */
+  rawState: string;
+  /** The exit code the output reports (the first non-zero one of the tasks), when it reports one. */
+  exitCode?: number;
+}
+
 /** How one run of a scheduler command ended. */
 export interface CommandResult {
   /** The argument vector that was run. */

@@ -5,7 +5,7 @@
  * @internal Not yet exported from an entry point: the wiring step uses it in the `htcondor` launcher.
  * @module
  */
-import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus } from '../batch/scheduler-kit.js';
+import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';
 
 /**
  * The cluster id `condor_submit` printed: `3 job(s) submitted to cluster 123.`.
@@ -50,7 +50,7 @@ export function condorStatusToJobState(status: number, exitCode: number | undefi
 }
 
 /** The rows of `-af JobStatus ExitCode` output (one per process; `undefined` for a missing attribute). */
-export function parseCondorAutoformat(output: string, inHistory: boolean): { state: ObservedJobState; rawState: string; exitCode?: number } | undefined {
+export function parseCondorAutoformat(output: string, inHistory: boolean): ParsedJobState | undefined {
   const rows = output
     .split('\n')
     .map((l) => l.trim().split(/\s+/))

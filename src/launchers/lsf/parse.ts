@@ -5,7 +5,7 @@
  * @internal Not yet exported from an entry point: the wiring step uses it in the `lsf` launcher.
  * @module
  */
-import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus } from '../batch/scheduler-kit.js';
+import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';
 
 /**
  * The job id `bsub` printed: `Job <123> is submitted to queue <normal>.` (or `… to default queue <normal>.`).
@@ -42,7 +42,7 @@ export function lsfStateToJobState(stat: string, exitCode?: number): ObservedJob
 }
 
 /** The rows of `bjobs -noheader -o "stat exit_code" ID` (one per array element): state and exit code (`-`: none). */
-export function parseBjobs(output: string): { state: ObservedJobState; rawState: string; exitCode?: number } | undefined {
+export function parseBjobs(output: string): ParsedJobState | undefined {
   const rows = output
     .split('\n')
     .map((l) => l.trim().split(/\s+/))

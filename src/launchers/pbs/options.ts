@@ -23,7 +23,7 @@ export type PbsFlavor = (typeof PBS_FLAVORS)[number];
  */
 export const pbsOptionFields = z.object({
   /** `pbspro` (default; arrays with `-J 1-n`, finished jobs with `qstat -x`) or `torque` (arrays with `-t 1-n`). */
-  flavor: z.enum(PBS_FLAVORS).default('pbspro'),
+  flavor: z.union([z.literal('pbspro'), z.literal('torque')]).default('pbspro'),
   /** The queue to submit to (`-q`); the server's default queue when absent. */
   queue: z.string().min(1).optional(),
   /** The account the jobs are charged to (`-A`). */

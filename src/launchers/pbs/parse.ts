@@ -5,7 +5,7 @@
  * @internal Not yet exported from an entry point: the wiring step uses it in the `pbs` launcher.
  * @module
  */
-import { combineStates, matchJobId, outputTail, parseKeyValueBlock, type CommandRunner, type ObservedJobState, type ObservedJobStatus } from '../batch/scheduler-kit.js';
+import { combineStates, matchJobId, outputTail, parseKeyValueBlock, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';
 import type { PbsFlavor } from './options.js';
 
 /**
@@ -75,7 +75,7 @@ export function parseQstatFull(output: string): PbsJobRecord[] {
 }
 
 /** The state of a `qstat -f` listing (its records combined); undefined when it holds no `job_state`. */
-export function pbsStateOfListing(output: string): { state: ObservedJobState; rawState: string; exitCode?: number } | undefined {
+export function pbsStateOfListing(output: string): ParsedJobState | undefined {
   const records = parseQstatFull(output).filter((r) => r.jobState !== undefined);
   if (records.length === 0) return undefined;
   const exitCode = records.map((r) => r.exitStatus).find((e) => e !== undefined && e !== 0) ?? records.find((r) => r.exitStatus !== undefined)?.exitStatus;

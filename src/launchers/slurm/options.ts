@@ -30,7 +30,7 @@ export const slurmOptionFields = z.object({
    * How an engine set runs: `srun` (default) is one job of `--ntasks=n` whose script starts the n engines with
    * `srun`; `array` is a job array of n one-task elements (`--array=1-n`), which may start bit by bit.
    */
-  engineMode: z.enum(['srun', 'array']).default('srun'),
+  engineMode: z.union([z.literal('srun'), z.literal('array')]).default('srun'),
 });
 
 /** The Slurm fields as written in config. */

@@ -5,7 +5,7 @@
  * @internal Not yet exported from an entry point: the wiring step uses it in the `slurm` launcher.
  * @module
  */
-import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus } from '../batch/scheduler-kit.js';
+import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';
 
 /**
  * The job id in `sbatch --parsable` output (`123`, or `123;cluster` on a multi-cluster setup); `Submitted batch job
@@ -59,7 +59,7 @@ export function slurmStateToJobState(raw: string): ObservedJobState {
 }
 
 /** The states of `squeue -h -o %T -j ID` (one line per array element or job); undefined when it printed none. */
-export function parseSqueueStates(output: string): { state: ObservedJobState; rawState: string } | undefined {
+export function parseSqueueStates(output: string): ParsedJobState | undefined {
   const words = output.split('\n').map((l) => l.trim()).filter(Boolean);
   if (words.length === 0) return undefined;
   return { state: combineStates(words.map(slurmStateToJobState)), rawState: [...new Set(words)].join(',') };
@@ -69,7 +69,7 @@ export function parseSqueueStates(output: string): { state: ObservedJobState; ra
  * The state of `scontrol show job ID` output: every `JobState=` (one record per array element, records separated by
  * blank lines) combined, with the first non-zero `ExitCode=code:signal`. Undefined when it names no state.
  */
-export function parseScontrolJob(output: string): { state: ObservedJobState; rawState: string; exitCode?: number } | undefined {
+export function parseScontrolJob(output: string): ParsedJobState | undefined {
   const states = [...output.matchAll(/(?:^|\s)JobState=(\S+)/g)].map((m) => m[1]!);
   if (states.length === 0) return undefined;
   const codes = [...output.matchAll(/(?:^|\s)ExitCode=(\d+):(\d+)/g)].map((m) => Number(m[1]) || (Number(m[2]) ? 128 + Number(m[2]) : 0));
@@ -82,7 +82,7 @@ export function parseScontrolJob(output: string): { state: ObservedJobState; raw
 }
 
 /** The state of `sacct -n -X -P -o State,ExitCode -j ID` output (`COMPLETED|0:0` lines); undefined when empty. */
-export function parseSacct(output: string): { state: ObservedJobState; rawState: string; exitCode?: number } | undefined {
+export function parseSacct(output: string): ParsedJobState | undefined {
   const rows = output.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => l.split('|'));
   if (rows.length === 0) return undefined;
   const codes = rows.map((r) => /^(\d+):(\d+)$/.exec(r[1] ?? '')).filter((m) => m !== null).map((m) => Number(m[1]));
