@@ -15,7 +15,8 @@
  * Running tasks on other hosts: when `TSPARALLEL_SIM_EXEC` is set (e.g. `scripts/rig/hosts.sh exec {host}`), each
  * task's command is run through that prefix, with `{host}` replaced round-robin from the comma-separated
  * `TSPARALLEL_SIM_HOSTS` (task i of a job on host i mod the host count). The prefix must pass the environment on
- * and keep the task in the process group it starts in (`nsenter` does). Unset: tasks run on this machine.
+ * and keep the task in the process group it starts in (`nsenter` does); give the prefix's program as an absolute
+ * path or a name on PATH (tasks start in their own working directory). Unset: tasks run on this machine.
  *
  * Other environment: `TSPARALLEL_SIM_GRACE_MS` (SIGTERM to SIGKILL on cancel, default 2000).
  *
@@ -276,6 +277,53 @@ export async function submitJob(sub: SimSubmission, runnerArgv: readonly string[
   return job;
 }
 
+/** Every descendant of `pid` (children, their children, …) found in /proc; empty where there is no /proc. */
+export function descendants(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  for (const d of entries) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = parents.get(ppid) ?? [];
+      list.push(Number(d));
+      parents.set(ppid, list);
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    for (const child of parents.get(queue.shift()!) ?? []) {
+      out.push(child);
+      queue.push(child);
+    }
+  }
+  return out;
+}
+
+/**
+ * Signal a task's whole process tree: its process group, and every descendant (a task may start processes in
+ * sessions of their own, which a group signal misses; a scheduler's cgroup would hold them).
+ */
+function killTree(pid: number, signal: NodeJS.Signals): void {
+  const tree = descendants(pid);
+  killGroup(pid, signal);
+  for (const p of tree) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
@@ -290,7 +338,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 
 /**
  * Ask for a job to be cancelled: records the request and signals its runner, which stops the tasks (SIGTERM to each
- * task's process group, SIGKILL after the grace period) and marks the job `cancelled`. Returns at once, as the real
+ * task's process tree, SIGKILL after the grace period) and marks the job `cancelled`. Returns at once, as the real
  * tools do; the job leaves the running state shortly after.
  * @returns false when the job had already ended (nothing to cancel).
  */
@@ -302,7 +350,7 @@ export function requestCancel(job: SimJob): boolean {
     // not started yet: the runner sees the cancel file when it starts
   } else {
     // the runner is gone: stop what it left and record the cancel here
-    for (const t of job.tasks) if (t.pid) killGroup(t.pid, 'SIGKILL');
+    for (const t of job.tasks) if (t.pid) killTree(t.pid, 'SIGKILL');
     markCancelled(job);
     writeJob(job);
   }
@@ -425,11 +473,14 @@ export async function runJob(id: string): Promise<void> {
     job.state = 'cancelling';
     writeJob(job);
     const live = job.tasks.filter((t) => t.state === 'running' && t.pid);
-    for (const t of live) killGroup(t.pid!, 'SIGTERM');
+    // The trees are taken before the first signal: once a task's shell exits, its children are orphans that no
+    // longer descend from it.
+    const trees = live.map((t) => [t.pid!, ...descendants(t.pid!)]);
+    for (const t of live) killTree(t.pid!, 'SIGTERM');
     const ended = await Promise.race([Promise.all(exits).then(() => true), sleep(graceMs).then(() => false)]);
-    if (!ended) for (const t of live) killGroup(t.pid!, 'SIGKILL');
+    if (!ended) for (const t of live) killTree(t.pid!, 'SIGKILL');
     await Promise.all(exits);
-    for (const t of live) killGroup(t.pid!, 'SIGKILL'); // whatever the tasks left in their groups
+    for (const tree of trees) for (const p of tree) killGroup(p, 'SIGKILL'); // whatever is left of the trees
     markCancelled(job);
   } else {
     await Promise.all(exits);

@@ -50,7 +50,10 @@ export interface BatchSim {
   pause(): void;
   /** Let queued jobs start. */
   resume(): void;
-  /** Kill whatever is left, check by pid, and remove the directories; resolves the pids that had survived. */
+  /**
+   * Wait (up to 5 s) for every process the simulator started to end, kill the ones still running, and remove the
+   * directories; resolves the pids that had to be killed (a test asserts it is empty).
+   */
   remove(): Promise<number[]>;
 }
 
@@ -114,7 +117,7 @@ export async function startBatchSim(kind: SimKind, env: Record<string, string> =
     resume: () => spawnSync('rm', ['-f', path.join(simDir, 'paused')]),
     remove: async () => {
       const started = pids();
-      const left = await survivors(started, 100);
+      const left = await survivors(started, 5000);
       killAll(left);
       await survivors(left, 5000);
       await tmp.remove();

@@ -97,6 +97,19 @@ for (const flavor of ['pbspro', 'torque'] as const) {
       }
     });
 
+    test('qdel stops a process the script started in a session of its own', async () => {
+      const pidFile = path.join(sim.workDir, 'escaped.pid');
+      const file = path.join(sim.workDir, 'escape.sh');
+      writeFileSync(file, `#!/bin/sh\n#PBS -N escape\nsetsid sleep 600 &\necho $! > ${pidFile}\nwait\n`);
+      const id = parseQsubOutput((await sim.run('qsub', [file])).stdout);
+      await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 15_000, 'the script to start its process');
+      const escaped = Number(readFileSync(pidFile, 'utf8'));
+      assert.ok(escaped > 0);
+      assert.equal((await sim.run('qdel', [id])).status, 0);
+      await waitUntil(async () => (await queryPbsJobState(id, runnerFor(sim), flavor)).state === 'cancelled', 15_000, 'the job to end cancelled');
+      assert.deepEqual(await survivors([escaped, ...sim.pids()], 10_000), [], 'the setsid process survived qdel');
+    });
+
     test('refusals: an unknown queue, an unknown job id', async () => {
       const file = path.join(sim.workDir, 'q.sh');
       writeFileSync(file, '#!/bin/sh\n#PBS -q nosuch\ntrue\n');
