@@ -58,7 +58,7 @@ export function slurmStateToJobState(raw: string): ObservedJobState {
   return SLURM_STATES[short[word] ?? word] ?? 'unknown';
 }
 
-/** The states of `squeue -h -o %T -j ID` (one line per array element or job); undefined when it printed none. */
+/** The states of `squeue -h -o %T --jobs=ID` (one line per array element or job); undefined when it printed none. */
 export function parseSqueueStates(output: string): ParsedJobState | undefined {
   const words = output.split('\n').map((l) => l.trim()).filter(Boolean);
   if (words.length === 0) return undefined;
@@ -97,12 +97,14 @@ export function parseSacct(output: string): ParsedJobState | undefined {
 const INVALID_JOB = /Invalid job id specified/i;
 
 /**
- * Ask Slurm for a job's state: `squeue -h -o %T -j ID`; when the job is no longer in squeue, `scontrol show job ID`;
+ * Ask Slurm for a job's state: `squeue -h -o %T -t all --jobs=ID`; when squeue prints nothing, `scontrol show job ID`;
  * when slurmctld has forgotten it, `sacct`. A command that fails otherwise (slurmctld down, a timeout) gives
  * `unknown`. A job none of them knows is reported `finished` with a message saying its end is not known.
  */
 export async function querySlurmJobState(jobId: string, run: CommandRunner): Promise<ObservedJobStatus> {
-  const squeue = await run(['squeue', '-h', '-o', '%T', '-j', jobId]);
+  // `-j` takes an optional argument, so it must be glued to the id (`-j 12` would list every job); `-t all`
+  // shows jobs that ended too, while slurmctld still holds them (MinJobAge).
+  const squeue = await run(['squeue', '-h', '-o', '%T', '-t', 'all', `--jobs=${jobId}`]);
   if (squeue.exitCode === 0) {
     const found = parseSqueueStates(squeue.stdout);
     if (found) return { id: jobId, ...found };

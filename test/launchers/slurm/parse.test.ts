@@ -77,6 +77,10 @@ describe('slurm output parsing', () => {
     let f = fake({ squeue: { stdout: 'RUNNING\n' } });
     assert.equal((await querySlurmJobState('12', f.run)).state, 'running');
     assert.deepEqual(f.calls, ['squeue']);
+    // squeue's -j takes an optional argument: the id must be glued to the option.
+    let argv: readonly string[] = [];
+    await querySlurmJobState('12', async (a) => ((argv = a), { command: a, exitCode: 0, stdout: 'PENDING\n', stderr: '' }));
+    assert.deepEqual(argv, ['squeue', '-h', '-o', '%T', '-t', 'all', '--jobs=12']);
 
     f = fake({ squeue: { exitCode: 1, stderr: 'slurm_load_jobs error: Invalid job id specified\n' }, scontrol: { stdout: SCONTROL_ARRAY } });
     assert.equal((await querySlurmJobState('43', f.run)).state, 'failed');
