@@ -2,9 +2,9 @@
  * The job-script template renderer shared by every batch scheduler, and the walltime helper.
  *
  * A template is the text of a job script (or an HTCondor submit description) with `{name}` variables: `{n}`,
- * `{queue}`, `{walltime}`, `{profileDir}`, `{clusterId}`, `{command}`, plus the user's `vars`. `{{` and `}}` stand
- * for literal braces, so shell code such as `${HOME}` is written `${{HOME}}`… but a `$` followed by `{` is so common
- * in shell scripts that `${` is kept as is: only a `{` not preceded by `$` starts a variable.
+ * `{queue}`, `{walltime}`, `{profileDir}`, `{clusterId}`, `{command}`, plus the user's `vars`. `{{` and `}}` give
+ * literal braces. A `{` right after `$` never starts a variable, so shell parameter expansion (`${HOME}`,
+ * `${PBS_ARRAY_INDEX:-0}`) and HTCondor macros (`$(Cluster)`) are written as usual.
  *
  * @internal Not yet exported from an entry point: the batch base's wiring step re-exports it from
  * `tsparallel/launchers`.
