@@ -44,8 +44,8 @@ export interface BatchSim {
   run(tool: string, args: readonly string[], options?: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<SimRun>;
   /** Every job in the store. */
   jobs(): SimJob[];
-  /** Every pid the simulator started (runners and tasks). */
-  pids(): number[];
+  /** Every pid the simulator started (runners and tasks), or only those of the job with id `jobId`. */
+  pids(jobId?: number): number[];
   /** Hold queued jobs in the queue (a full cluster) until {@link BatchSim.resume}. */
   pause(): void;
   /** Let queued jobs start. */
@@ -94,7 +94,7 @@ export async function startBatchSim(kind: SimKind, env: Record<string, string> =
       .map((d) => JSON.parse(readFileSync(path.join(dir, d, 'state.json'), 'utf8')) as SimJob)
       .sort((a, b) => a.id - b.id);
   };
-  const pids = () => jobs().flatMap((j) => [...(j.runnerPid ? [j.runnerPid] : []), ...j.tasks.flatMap((t) => (t.pid ? [t.pid] : []))]);
+  const pids = (jobId?: number) => jobs().filter((j) => jobId === undefined || j.id === jobId).flatMap((j) => [...(j.runnerPid ? [j.runnerPid] : []), ...j.tasks.flatMap((t) => (t.pid ? [t.pid] : []))]);
   return {
     binDir,
     simDir,
@@ -116,7 +116,7 @@ export async function startBatchSim(kind: SimKind, env: Record<string, string> =
     pause: () => writeFileSync(path.join(simDir, 'paused'), ''),
     resume: () => spawnSync('rm', ['-f', path.join(simDir, 'paused')]),
     remove: async () => {
-      const started = pids();
+      const started = pids(undefined);
       const left = await survivors(started, 5000);
       killAll(left);
       await survivors(left, 5000);

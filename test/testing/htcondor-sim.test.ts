@@ -28,7 +28,7 @@ describe('htcondor simulator', () => {
   });
 
   test('queue n: processes numbered by $(Process), environment and getenv reach them, condor_rm stops them', async () => {
-    const code = `const [p] = process.argv.slice(-1); require('fs').writeFileSync(require('path').join(${JSON.stringify(sim.workDir)}, "task-" + p), [p, process.env.MARK, process.env.FROM_SUBMITTER, process.pid].join('|')); setInterval(() => {}, 1000);`;
+    const code = `const [p] = process.argv.slice(-1), fs = require('fs'), f = require('path').join(${JSON.stringify(sim.workDir)}, "task-" + p); fs.writeFileSync(f + '.tmp', [p, process.env.MARK, process.env.FROM_SUBMITTER, process.pid].join('|')); fs.renameSync(f + '.tmp', f); setInterval(() => {}, 1000);`;
     const description = htcondorScript(
       { role: 'engines', n: 3, jobName: 'tsp-engines', command: [process.execPath, '-e', code, '$(Process)'], env: { MARK: "it's exported" }, profileDir: sim.workDir, clusterId: 'c1' },
       htcondorOptionFields.parse({ requirements: '(OpSys == "LINUX")' }),

@@ -27,7 +27,7 @@ describe('lsf simulator', () => {
   });
 
   test('bsub < script: an engine array with LSB_JOBINDEX and the environment, bkill stops every process', async () => {
-    const code = `require('fs').writeFileSync(require('path').join(${JSON.stringify(sim.workDir)}, 'task-' + process.env.LSB_JOBINDEX), process.env.LSB_JOBINDEX + ' ' + process.env.MARK + ' ' + process.env.FROM_SUBMITTER + ' ' + process.pid); setInterval(() => {}, 1000);`;
+    const code = `const fs = require('fs'), f = require('path').join(${JSON.stringify(sim.workDir)}, 'task-' + process.env.LSB_JOBINDEX); fs.writeFileSync(f + '.tmp', process.env.LSB_JOBINDEX + ' ' + process.env.MARK + ' ' + process.env.FROM_SUBMITTER + ' ' + process.pid); fs.renameSync(f + '.tmp', f); setInterval(() => {}, 1000);`;
     const script = lsfScript(
       { role: 'engines', n: 3, jobName: 'tsp-engines', command: [process.execPath, '-e', code], env: { MARK: 'exported' }, profileDir: sim.workDir, clusterId: 'c1' },
       lsfOptionFields.parse({ queue: 'short', walltime: '30m' }),

@@ -12,7 +12,8 @@ import { survivors } from '../support/hpc-sim.js';
 
 /** A task that records its array index and an exported variable, then runs until killed. */
 function recorder(dir: string, indexVar: string): string[] {
-  const code = `require('fs').writeFileSync(require('path').join(${JSON.stringify(dir)}, 'task-' + (process.env.${indexVar} || 'none')), (process.env.${indexVar} || 'none') + ' ' + process.env.MARK + ' ' + process.pid); setInterval(() => {}, 1000);`;
+  // Written under another name and renamed, so that a test never reads a half-written file.
+  const code = `const fs = require('fs'), f = require('path').join(${JSON.stringify(dir)}, 'task-' + (process.env.${indexVar} || 'none')); fs.writeFileSync(f + '.tmp', (process.env.${indexVar} || 'none') + ' ' + process.env.MARK + ' ' + process.pid); fs.renameSync(f + '.tmp', f); setInterval(() => {}, 1000);`;
   return [process.execPath, '-e', code];
 }
 
@@ -107,7 +108,7 @@ for (const flavor of ['pbspro', 'torque'] as const) {
       assert.ok(escaped > 0);
       assert.equal((await sim.run('qdel', [id])).status, 0);
       await waitUntil(async () => (await queryPbsJobState(id, runnerFor(sim), flavor)).state === 'cancelled', 15_000, 'the job to end cancelled');
-      assert.deepEqual(await survivors([escaped, ...sim.pids()], 10_000), [], 'the setsid process survived qdel');
+      assert.deepEqual(await survivors([escaped, ...sim.pids(parseInt(id, 10))], 10_000), [], 'the setsid process survived qdel');
     });
 
     test('refusals: an unknown queue, an unknown job id', async () => {
