@@ -1,0 +1,42 @@
+/**
+ * The PBS launcher's own option fields (`launchers.pbs` in config), for PBS Pro / OpenPBS and Torque. A plain
+ * `z.object` that the batch base's schema extends with the fields every batch launcher shares.
+ *
+ * @internal Not yet exported from an entry point: the wiring step exports it with the `pbs` launcher.
+ * @module
+ */
+import { z } from 'zod';
+import { walltimeOption } from '../batch/template.js';
+
+/** The PBS flavours: they differ in the array directive, the index variable and how finished jobs are shown. */
+export const PBS_FLAVORS = ['pbspro', 'torque'] as const;
+
+/** A PBS flavour: `pbspro` (PBS Pro, OpenPBS) or `torque` (Torque, its descendants). */
+export type PbsFlavor = (typeof PBS_FLAVORS)[number];
+
+/**
+ * The fields only the `pbs` launcher has.
+ * @example
+ * ```js
+ * launchers: { pbs: { flavor: 'torque', queue: 'batch', walltime: '2h', resources: 'nodes=2:ppn=8' } }
+ * ```
+ */
+export const pbsOptionFields = z.object({
+  /** `pbspro` (default; arrays with `-J 1-n`, finished jobs with `qstat -x`) or `torque` (arrays with `-t 1-n`). */
+  flavor: z.union([z.literal('pbspro'), z.literal('torque')]).default('pbspro'),
+  /** The queue to submit to (`-q`); the server's default queue when absent. */
+  queue: z.string().min(1).optional(),
+  /** The account the jobs are charged to (`-A`). */
+  account: z.string().min(1).optional(),
+  /** The jobs' time limit (`-l walltime=`): seconds, `'H:MM:SS'` or `'90m'`. */
+  walltime: walltimeOption.optional(),
+  /** Resources, as after `-l`: `'select=2:ncpus=4'` (PBS Pro) or `'nodes=2:ppn=4'` (Torque). */
+  resources: z.string().min(1).optional(),
+  /** Extra `qsub` options, one per `#PBS` line, e.g. `['-m abe', '-M me@example.org']`. */
+  qsubArgs: z.array(z.string().min(1)).default([]),
+});
+
+/** The PBS fields as written in config. */
+export type PbsOptionInput = z.input<typeof pbsOptionFields>;
+/** The parsed PBS fields. */
+export type PbsOptions = z.output<typeof pbsOptionFields>;
