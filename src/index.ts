@@ -59,7 +59,8 @@ export { loadConfig, leafPaths, type LoadConfigOptions, type LoadedConfig, type 
 export { createProfile, listProfiles, locateProfile, type CreateProfileOptions, type CreatedProfile, type ProfileLookupOptions } from './core/profile-create.js';
 export * from './core/profile.js';
 export * from './core/connection.js';
+export { isLoopbackIp, wantsCurve, type CurveSetting } from './core/security.js';
 export { fromModule, isModuleFunction, encodeFunction, type FunctionSpec, type ModuleFunction, type Remote } from './core/functions.js';
-export { Session, DELIMITER, PROTOCOL_VERSION, type Message, type MessageHeader, type DropCounts } from './core/protocol.js';
+export { Session, Channels, DELIMITER, PROTOCOL_VERSION, DEFAULT_REPLAY_WINDOW_MS, type Message, type MessageHeader, type DropCounts, type SessionOptions } from './core/protocol.js';
 export { serialize, deserialize, OUT_OF_BAND_BYTES } from './core/serialize.js';
 export { range } from './core/range.js';

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../core/profile.js';
-import { Session, type Message } from '../core/protocol.js';
+import { Channels, Session, type Message } from '../core/protocol.js';
 import { deserialize } from '../core/serialize.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport, type TransportFactory } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
@@ -21,6 +21,9 @@ import { DirectView, type ViewHost } from './direct-view.js';
 import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
+
+/** What a client accepts from the controller: engines' replies it forwards, and its own messages. */
+const FROM_CLUSTER = [Channels.engineToCluster, Channels.controllerToClient];
 
 /** How to find and reach a cluster. Give one of `connectionInfo`, `connectionFile` or a profile. */
 export interface ConnectOptions {
@@ -57,6 +60,8 @@ export interface EngineInfo {
   hostname: string;
   /** Its loopback endpoint for direct requests, when it has one. */
   direct?: string;
+  /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
+  directKey?: string;
 }
 
 /**
@@ -92,8 +97,8 @@ export class Client implements ViewHost, BalancedHost {
     private readonly identity: string,
     private readonly useDirect: boolean,
   ) {
-    this.#session = new Session(info.key);
-    connection.onMessage((frames) => this.#receive(frames));
+    this.#session = new Session(info.key, { replayWindowMs: info.replayWindowMs });
+    connection.onMessage((frames) => this.#receive(frames, FROM_CLUSTER));
   }
 
   /**
@@ -105,7 +110,7 @@ export class Client implements ViewHost, BalancedHost {
     const info = options.connectionInfo ?? (await readConnectionFile(options.connectionFile ?? (await findConnectionFile(options))));
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const connection = await transport.dial(info.address, { identity });
+    const connection = await transport.dial(info.address, { identity, curveServerKey: info.curveServerKey });
     const client = new Client(connection, info, transport, identity, options.direct ?? true);
     const timeoutMs = options.timeoutMs ?? 10_000;
     try {
@@ -114,9 +119,12 @@ export class Client implements ViewHost, BalancedHost {
     } catch (err) {
       await client.close();
       if (err instanceof TimeoutError) {
+        const handshake = connection.handshakeError;
         throw new TimeoutError(
-          `the controller at ${info.address} did not answer within ${timeoutMs} ms: either it is not running, or the ` +
-            `key in the connection file does not match it (an old connection file?). Restart the cluster, or connect with its current connection file`,
+          handshake
+            ? `the controller at ${info.address} did not answer within ${timeoutMs} ms: the secure (CURVE) handshake failed: ${handshake}. Connect with the cluster's current connection file`
+            : `the controller at ${info.address} did not answer within ${timeoutMs} ms: either it is not running, or the ` +
+              `key in the connection file does not match it (an old connection file?). Restart the cluster, or connect with its current connection file`,
           timeoutMs,
           { cause: err },
         );
@@ -228,7 +236,7 @@ export class Client implements ViewHost, BalancedHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.connection.send(this.#session.encode(this.#session.message('close_request', {})));
+    this.connection.send(this.#session.encode(this.#session.message('close_request', {}), Channels.clientToCluster));
     await new Promise((r) => setTimeout(r, 5));
     for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
     this.#pending.clear();
@@ -260,7 +268,7 @@ export class Client implements ViewHost, BalancedHost {
     this.history.push(msg.header.msg_id);
     const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
     if (direct) this.#sentDirect.add(msg.header.msg_id);
-    (direct ?? this.connection).send(this.#session.encode(msg));
+    (direct ?? this.connection).send(this.#session.encode(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster));
     return part;
   }
 
@@ -269,12 +277,14 @@ export class Client implements ViewHost, BalancedHost {
    * take the one path (two paths could reorder a push and the call that uses it).
    */
   async #addEngine(e: EngineInfo): Promise<void> {
-    if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
-      const conn = await this.transport.dial(e.direct, { identity: this.identity });
-      conn.onMessage((frames) => this.#receive(frames));
+    // On an encrypted cluster, an engine whose direct endpoint has no key is reached through the controller only.
+    const encrypted = this.info.curveServerKey !== undefined;
+    if (this.useDirect && e.direct && (!encrypted || e.directKey) && e.hostname === thisHost() && !this.#direct.has(e.id)) {
+      const conn = await this.transport.dial(e.direct, { identity: this.identity, curveServerKey: encrypted ? e.directKey : undefined });
+      conn.onMessage((frames) => this.#receive(frames, [Channels.engineToClient(e.id)]));
       this.#direct.set(e.id, conn);
     }
-    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
+    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey });
   }
 
   /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */
@@ -302,12 +312,12 @@ export class Client implements ViewHost, BalancedHost {
         clearTimeout(timer);
         resolve(reply);
       });
-      this.connection.send(this.#session.encode(msg));
+      this.connection.send(this.#session.encode(msg, Channels.clientToCluster));
     });
   }
 
-  #receive(frames: Buffer[]): void {
-    const msg = this.#session.decode(frames);
+  #receive(frames: Buffer[], channels: readonly string[]): void {
+    const msg = this.#session.decode(frames, channels);
     if (!msg) return;
     const parentId = msg.parent.msg_id;
     const part = parentId ? this.#pending.get(parentId) : undefined;

@@ -274,6 +274,8 @@ export class Cluster {
       '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
       '--task-policy', c.taskPolicy,
       '--hwm', String(c.hwm),
+      '--curve', String(this.config.security.curve),
+      '--replay-window-ms', String(this.config.security.replayWindowMs),
       ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
     ];
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));

@@ -9,6 +9,7 @@ import type { RunningRole } from '../core/launcher.js';
 import { ensureProfileDirs, profilePaths } from '../core/profile.js';
 import type { TransportFactory } from '../core/transport.js';
 import type { TaskPolicyName } from '../core/config.js';
+import type { CurveSetting } from '../core/security.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
 
@@ -23,6 +24,8 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default 10000)
   --task-policy NAME          leastload (default) | lru | weighted | twobin | random
   --hwm N                     load-balanced tasks one engine may hold at once (default 16; 0 = no limit)
+  --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
+  --replay-window-ms MS       how far a message's date may be from this clock (default 300000)
   --parent-pid PID            exit when this process is gone
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
@@ -44,6 +47,8 @@ export function parseControllerArgs(argv: readonly string[]) {
         'parent-pid': { type: 'string' },
         'task-policy': { type: 'string', default: 'leastload' },
         hwm: { type: 'string', default: '16' },
+        curve: { type: 'string', default: 'auto' },
+        'replay-window-ms': { type: 'string', default: '300000' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -63,10 +68,18 @@ export function parseControllerArgs(argv: readonly string[]) {
     parentPid: values['parent-pid'] ? positiveInt(values['parent-pid'], '--parent-pid') : undefined,
     taskPolicy: taskPolicy(values['task-policy']!),
     hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
+    curve: curveSetting(values.curve!),
+    replayWindowMs: positiveInt(values['replay-window-ms']!, '--replay-window-ms'),
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
   };
+}
+
+function curveSetting(text: string): CurveSetting {
+  if (text === 'true' || text === 'false') return text === 'true';
+  if (text === 'auto') return 'auto';
+  throw new ConfigError(`--curve takes true, false or auto, got '${text}'`);
 }
 
 function taskPolicy(name: string): TaskPolicyName {
@@ -94,6 +107,8 @@ export async function startController(argv: readonly string[], transports: Trans
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,
     hwm: args.hwm,
+    curve: args.curve,
+    replayWindowMs: args.replayWindowMs,
   });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));

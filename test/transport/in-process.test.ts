@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client, Controller, Engine, InProcessTransport, IsolatedNamespace, range, RemoteError, Session } from '../../src/index.js';
+import { Client, Controller, Engine, InProcessTransport, IsolatedNamespace, range, RemoteError, Session, Channels } from '../../src/index.js';
 import { tempDir } from '../support/cluster.js';
 
 describe('the in-process transport', () => {
@@ -63,8 +63,8 @@ describe('the in-process transport', () => {
     const before = controller.dropped.badSignature;
     const rogue = await transport.dial(controller.clientInfo.address, { identity: 'rogue' });
     const session = new Session('0'.repeat(64));
-    rogue.send(session.encode(session.message('connect_request', {})));
-    rogue.send(session.encode(session.message('shutdown_request', {})));
+    rogue.send(session.encode(session.message('connect_request', {}), Channels.clientToCluster));
+    rogue.send(session.encode(session.message('shutdown_request', {}), Channels.clientToCluster));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(controller.dropped.badSignature, before + 2);
     assert.deepEqual(client.ids, [0, 1, 2], 'the shutdown request was not obeyed');
