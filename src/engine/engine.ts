@@ -85,6 +85,11 @@ export class Engine {
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
+  /** Messages dropped so far (bad signature, replay, malformed), from the controller and on the direct endpoint. */
+  get dropped() {
+    return this.#session.dropped;
+  }
+
   /**
    * Connect, register, and start answering heartbeats.
    * @throws TimeoutError when the controller does not accept the registration in time.
