@@ -55,7 +55,7 @@ async function sendAndListen(address: string, frames: Buffer[], options: Partial
 
 async function startRoles(transport: Transport, options: { curve: boolean; replayWindowMs?: number }) {
   const tmp = await tempDir();
-  const controller = await new Controller({ transport, securityDir: tmp.dir, clusterId: 'wire', heartbeatMs: 200, heartbeatTimeoutMs: 5000, ...options }).start();
+  const controller = await new Controller({ transport, securityDir: tmp.dir, clusterId: 'wire', heartbeatMs: 100, heartbeatTimeoutMs: 1000, ...options }).start();
   const engines = [
     await new Engine({ transport, info: controller.engineInfo, namespace: new IsolatedNamespace() }).start(),
     await new Engine({ transport, info: controller.engineInfo, namespace: new IsolatedNamespace() }).start(),
@@ -85,6 +85,14 @@ describe('CURVE on every socket', () => {
     assert.deepEqual(await client.loadBalancedView().map((x: number) => x * 2, range(6)), [0, 2, 4, 6, 8, 10]);
     await client.view(1).push({ secret: 'kept' });
     assert.equal(await client.view(1).pull('secret'), 'kept');
+  });
+
+  it('keeps encrypted heartbeats going: engines outlive several heartbeat timeouts', async () => {
+    const { controller, engines } = roles;
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(controller.engines.size, 2, 'the controller still hears both hearts');
+    assert.deepEqual(await roles.client.view().apply(() => 'alive'), ['alive', 'alive'], 'and both engines still listen to it');
+    assert.equal(engines.length, 2);
   });
 
   it('a plain (unencrypted) socket cannot talk to the controller or an engine, even with a validly signed message', async () => {
