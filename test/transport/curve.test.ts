@@ -118,6 +118,12 @@ describe('CURVE on every socket', () => {
       Client.connect({ connectionInfo: { ...controller.clientInfo, curveServerKey: wrong }, transport, timeoutMs: 1500 }),
       (err: unknown) => err instanceof TimeoutError && /CURVE\) handshake failed/.test(err.message) && /curveServerKey/.test(err.message),
     );
+    // A connection file without the key (written before CURVE was turned on): the handshake itself says so.
+    const { curveServerKey: _dropped, ...plainInfo } = controller.clientInfo;
+    await assert.rejects(
+      Client.connect({ connectionInfo: plainInfo, transport, timeoutMs: 1500 }),
+      (err: unknown) => err instanceof TimeoutError && /requires CURVE encryption/.test(err.message),
+    );
     const before = controller.engines.size;
     await assert.rejects(
       new Engine({ transport, info: { ...controller.engineInfo, curveServerKey: wrong }, namespace: new IsolatedNamespace(), registrationTimeoutMs: 1500 }).start(),
