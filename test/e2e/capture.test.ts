@@ -10,15 +10,20 @@ import { stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Client, range } from '../../src/index.js';
-import { startTestCluster, tempDir } from '../support/cluster.js';
+import { startTestCluster, tempDir, type TestCluster } from '../support/cluster.js';
 import { captureSkipReason, LOOPBACK_SITE, portOf, startCapture, type CaptureSite } from '../support/capture.js';
 
 const FN_MARKER = 'tsparallel-capture-fn-5d1e';
 const ARG_MARKER = 'tsparallel-capture-arg-93b7';
 
+/** Starts the cluster under test: here, local processes; on the rig, a controller and engines on two hosts. */
+type StartCluster = (curve: boolean) => Promise<TestCluster>;
+
+const localCluster: StartCluster = (curve) => startTestCluster(2, { security: { curve } });
+
 /** Run tasks carrying both markers over every route of a cluster whose traffic `site` captures; return the capture. */
-async function captureTasks(site: CaptureSite, curve: boolean, workDir: string) {
-  const t = await startTestCluster(2, { security: { curve } });
+async function captureTasks(site: CaptureSite, curve: boolean, workDir: string, start: StartCluster = localCluster) {
+  const t = await start(curve);
   try {
     const { cluster, client } = t;
     const viaController = await cluster.connect({ direct: false });
