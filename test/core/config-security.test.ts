@@ -7,6 +7,7 @@ import { defaultConfig } from '../../src/core/config.js';
 import { loadConfig } from '../../src/core/config-load.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { isLoopbackIp, wantsCurve } from '../../src/core/security.js';
+import { parseControllerArgs } from '../../src/controller/main.js';
 import { makeConfigWorkspace } from '../support/config-fixtures.js';
 
 describe('config: security', () => {
@@ -42,5 +43,12 @@ describe('config: security', () => {
     assert.equal(wantsCurve(false, ['0.0.0.0']), false);
     assert.equal(isLoopbackIp('[::1]'), true);
     assert.equal(isLoopbackIp('::'), false);
+  });
+
+  test('tscontroller takes --curve true|false|auto and --replay-window-ms, and names the flag on a bad value', () => {
+    assert.equal(parseControllerArgs([]).curve, 'auto');
+    assert.equal(parseControllerArgs(['--curve', 'true']).curve, true);
+    assert.equal(parseControllerArgs(['--curve', 'false', '--replay-window-ms', '60000']).replayWindowMs, 60_000);
+    assert.throws(() => parseControllerArgs(['--curve', 'on']), (err: unknown) => err instanceof ConfigError && /--curve takes true, false or auto, got 'on'/.test(err.message));
   });
 });
