@@ -98,7 +98,11 @@ export interface DropCounts {
 export interface SessionOptions {
   /** The session id (default: a fresh UUID). */
   id?: string;
-  /** How many accepted signatures to remember at most (default 262144). */
+  /**
+   * How many accepted signatures to remember at most (default 262144, about 30 MB when full). Entries older than the
+   * window are forgotten anyway; the limit matters only above limit / window messages per second (870/s with the
+   * defaults), where messages dated before the forgotten ones are refused.
+   */
   historyLimit?: number;
   /** How far a message's `date` may be from this clock, in ms (default {@link DEFAULT_REPLAY_WINDOW_MS}). */
   replayWindowMs?: number;
