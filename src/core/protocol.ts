@@ -15,9 +15,9 @@
  * - **Time window.** The header's `date` must lie within `replayWindowMs` of the receiver's clock (either way, so
  *   hosts' clocks may differ by up to the window).
  * - **History.** Within the window, every accepted signature is remembered, so a message is accepted once per
- *   receiver. The history is bounded: when it is full, the oldest entries are forgotten and every message dated at
- *   or before the newest forgotten one is refused, so a replay is never accepted, at worst a message that is much
- *   older than the traffic around it is refused too.
+ *   receiver. The history is bounded: when it is full, the oldest-dated entries are forgotten (a second's worth at a
+ *   time) and every message dated in or before that second is refused, so a replay is never accepted; at worst a
+ *   message much older than the traffic around it is refused too.
  *
  * A dropped message is counted by reason ({@link DropCounts}).
  * @module
@@ -123,8 +123,12 @@ export class Session {
   /** How far a message's `date` may be from this clock, in ms. */
   readonly replayWindowMs: number;
   readonly #key: Buffer;
-  /** Accepted signatures → their message's date (ms), in order of acceptance. */
-  readonly #history = new Map<string, number>();
+  /** Accepted signatures, for lookup. */
+  readonly #history = new Set<string>();
+  /** The same signatures by the second their message is dated in, so the oldest-dated are forgotten first. */
+  readonly #bySecond = new Map<number, string[]>();
+  /** The oldest second in {@link #bySecond}. */
+  #oldestSecond = Infinity;
   readonly #historyLimit: number;
   /** Messages dated at or before this (ms) are refused: the history no longer covers them. */
   #floorMs = -Infinity;
@@ -240,21 +244,24 @@ export class Session {
   }
 
   #remember(digest: string, dateMs: number): void {
-    this.#history.set(digest, dateMs);
-    // Forget what the window refuses anyway. A Map iterates in insertion order, which is roughly date order.
-    const oldest = Date.now() - this.replayWindowMs;
-    for (const [old, ms] of this.#history) {
-      if (ms >= oldest) break;
-      this.#history.delete(old);
-    }
-    if (this.#history.size > this.#historyLimit) {
-      // Full: forget the oldest tenth, and from now on refuse anything dated at or before what was forgotten.
-      let drop = Math.max(1, Math.floor(this.#historyLimit / 10));
-      for (const [old, ms] of this.#history) {
-        this.#history.delete(old);
-        if (ms > this.#floorMs) this.#floorMs = ms;
-        if (--drop <= 0) break;
-      }
+    const second = Math.floor(dateMs / 1000);
+    this.#history.add(digest);
+    const list = this.#bySecond.get(second);
+    if (list) list.push(digest);
+    else this.#bySecond.set(second, [digest]);
+    if (second < this.#oldestSecond) this.#oldestSecond = second;
+    // Forget whole seconds, oldest-dated first: those the window refuses anyway and, when the history is full, the
+    // oldest ones, refusing from then on anything dated in or before them. Forgetting by date rather than by arrival
+    // means that a message refused for the history's sake is older than nearly everything it still remembers.
+    const expired = Math.floor((Date.now() - this.replayWindowMs) / 1000) - 1;
+    while (this.#oldestSecond <= expired || this.#history.size > this.#historyLimit) {
+      const oldest = this.#oldestSecond;
+      if (oldest > expired) this.#floorMs = Math.max(this.#floorMs, (oldest + 1) * 1000 - 1);
+      for (const old of this.#bySecond.get(oldest) ?? []) this.#history.delete(old);
+      this.#bySecond.delete(oldest);
+      this.#oldestSecond = Infinity;
+      for (const s of this.#bySecond.keys()) if (s < this.#oldestSecond) this.#oldestSecond = s;
+      if (this.#bySecond.size === 0) break;
     }
   }
 }

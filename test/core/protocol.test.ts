@@ -142,4 +142,25 @@ describe('protocol: framing and signing', () => {
     assert.equal(receiver.dropped.expired, 1);
     assert.ok(receiver.decode(dated(Date.now()), TO_CONTROLLER), 'new messages still pass');
   });
+
+  it('forgets the oldest-dated signatures first, so a late message newer than those is still accepted', () => {
+    const a = new Session(KEY);
+    const receiver = new Session(KEY, { historyLimit: 100 });
+    const dated = (ms: number) => {
+      const msg = a.message('m', {});
+      msg.header.date = new Date(ms).toISOString();
+      return a.encode(msg, Channels.clientToCluster);
+    };
+    const now = Date.now();
+    // Replies dated a second ago arrive first, then requests made four seconds ago that waited in a queue.
+    const recent = Array.from({ length: 60 }, () => dated(now - 1000));
+    for (const f of recent) assert.ok(receiver.decode(f, TO_CONTROLLER));
+    for (let i = 0; i < 41; i++) assert.ok(receiver.decode(dated(now - 4000), TO_CONTROLLER));
+    // Full: the four-second-old ones were forgotten, not the recent ones.
+    assert.ok(receiver.decode(dated(now - 2500), TO_CONTROLLER), 'a late message dated after the forgotten ones passes');
+    assert.equal(receiver.decode(dated(now - 4000), TO_CONTROLLER), undefined, 'one dated in the forgotten second is refused');
+    assert.equal(receiver.dropped.expired, 1);
+    assert.equal(receiver.decode(recent[0]!, TO_CONTROLLER), undefined, 'the recent ones are still remembered');
+    assert.equal(receiver.dropped.replayed, 1);
+  });
 });
