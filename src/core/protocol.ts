@@ -3,7 +3,7 @@
  *
  * A message on the wire is `[DELIMITER, signature, header, parent, metadata, content, ...buffers]` (routing
  * identities, when any, come before the delimiter and are handled by the transport). The signature is the hex
- * HMAC-SHA256 of every frame after it, the four JSON frames and the buffers, each preceded by its length (so bytes
+ * HMAC-SHA256 of every frame after it, the four JSON frames and the buffers, preceded by their lengths (so bytes
  * cannot be moved from one frame to the next). Unlike Jupyter, buffers are signed: they carry the arguments and
  * results, and hashing runs at over 1 GB/s.
  *
@@ -234,12 +234,14 @@ export class Session {
 
   #sign(parts: readonly Buffer[], buffers: readonly Buffer[]): string {
     const hmac = createHmac('sha256', this.#key);
-    const length = Buffer.alloc(8);
-    for (const p of [...parts, ...buffers]) {
-      length.writeBigUInt64BE(BigInt(p.length));
-      hmac.update(length);
-      hmac.update(p);
-    }
+    // Every frame's length first, then the frames: bytes cannot move from one frame to the next, nor frames be added.
+    const lengths = Buffer.allocUnsafe(4 * (parts.length + buffers.length));
+    let at = 0;
+    for (const p of parts) at = lengths.writeUInt32BE(p.length, at);
+    for (const b of buffers) at = lengths.writeUInt32BE(b.length, at);
+    hmac.update(lengths);
+    for (const p of parts) hmac.update(p);
+    for (const b of buffers) hmac.update(b);
     return hmac.digest('hex');
   }
 

@@ -6,14 +6,13 @@ import { Channels, DELIMITER, Session } from '../../src/core/protocol.js';
 const KEY = 'a'.repeat(64);
 const TO_CONTROLLER = [Channels.clientToCluster];
 
-/** Sign frames the way a Session does (length-prefixed frames), to forge validly signed oddities. */
+/** Sign frames the way a Session does (their lengths, then the frames), to forge validly signed oddities. */
 function sign(parts: readonly Buffer[]): Buffer {
   const h = createHmac('sha256', KEY);
-  for (const p of parts) {
-    const length = Buffer.alloc(8);
-    length.writeBigUInt64BE(BigInt(p.length));
-    h.update(length).update(p);
-  }
+  const lengths = Buffer.alloc(4 * parts.length);
+  parts.forEach((p, i) => lengths.writeUInt32BE(p.length, 4 * i));
+  h.update(lengths);
+  for (const p of parts) h.update(p);
   return Buffer.from(h.digest('hex'));
 }
 
