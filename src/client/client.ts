@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../config/profile.js';
-import { Session, type Message } from '../wire/protocol.js';
+import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize } from '../wire/serialize.js';
 import { getOptional } from '../core/tokens.js';
 import { addListener } from '../util/listeners.js';
@@ -26,6 +26,9 @@ const log = debug('tsparallel:client');
 
 /** How long a request to the controller may take, in ms, unless the call says otherwise. */
 const REQUEST_TIMEOUT_MS = 10_000;
+
+/** What a client accepts from the controller: engines' replies it forwards, and its own messages. */
+const FROM_CLUSTER = [Channels.engineToCluster, Channels.controllerToClient];
 
 /** How to find and reach a cluster. Give one of `connectionInfo`, `connectionFile` or a profile. */
 export interface ConnectOptions {
@@ -62,6 +65,8 @@ export interface EngineInfo {
   hostname: string;
   /** Its loopback endpoint for direct requests, when it has one. */
   direct?: string;
+  /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
+  directKey?: string;
 }
 
 /**
@@ -97,8 +102,8 @@ export class Client {
     private readonly identity: string,
     private readonly useDirect: boolean,
   ) {
-    this.#session = new Session(info.key);
-    connection.setMessageHandler((frames) => this.#receive(frames));
+    this.#session = new Session(info.key, { replayWindowMs: info.replayWindowMs });
+    connection.setMessageHandler((frames) => this.#receive(frames, FROM_CLUSTER));
   }
 
   /**
@@ -110,7 +115,7 @@ export class Client {
     const info = options.connectionInfo ?? (await readConnectionFile(options.connectionFile ?? (await findConnectionFile(options))));
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const connection = await transport.dial(info.address, { identity });
+    const connection = await transport.dial(info.address, { identity, curveServerKey: info.curveServerKey });
     const client = new Client(connection, info, transport, identity, options.direct ?? true);
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
@@ -119,9 +124,12 @@ export class Client {
     } catch (err) {
       await client.close();
       if (err instanceof TimeoutError) {
+        const handshake = connection.handshakeError;
         throw new TimeoutError(
-          `the controller at ${info.address} did not answer within ${timeoutMs} ms: either it is not running, or the ` +
-            `key in the connection file does not match it (an old connection file?). Restart the cluster, or connect with its current connection file`,
+          handshake
+            ? `the controller at ${info.address} did not answer within ${timeoutMs} ms: the secure (CURVE) handshake failed: ${handshake}. Connect with the cluster's current connection file`
+            : `the controller at ${info.address} did not answer within ${timeoutMs} ms: either it is not running, or the ` +
+              `key in the connection file does not match it (an old connection file?). Restart the cluster, or connect with its current connection file`,
           timeoutMs,
           { cause: err },
         );
@@ -240,7 +248,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.connection.send(this.#session.encode(this.#session.message('close_request', {})));
+    this.connection.send(this.#session.encode(this.#session.message('close_request', {}), Channels.clientToCluster));
     await new Promise((r) => setTimeout(r, 5));
     for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
     this.#pending.clear();
@@ -272,7 +280,7 @@ export class Client {
     this.history.push(msg.header.msg_id);
     const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
     if (direct) this.#sentDirect.add(msg.header.msg_id);
-    (direct ?? this.connection).send(this.#session.encode(msg));
+    (direct ?? this.connection).send(this.#session.encode(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster));
     return part;
   }
 
@@ -281,12 +289,14 @@ export class Client {
    * take the one path (two paths could reorder a push and the call that uses it).
    */
   async #addEngine(e: EngineInfo): Promise<void> {
-    if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
-      const conn = await this.transport.dial(e.direct, { identity: this.identity });
-      conn.setMessageHandler((frames) => this.#receive(frames));
+    // On an encrypted cluster, an engine whose direct endpoint has no key is reached through the controller only.
+    const encrypted = this.info.curveServerKey !== undefined;
+    if (this.useDirect && e.direct && (!encrypted || e.directKey) && e.hostname === thisHost() && !this.#direct.has(e.id)) {
+      const conn = await this.transport.dial(e.direct, { identity: this.identity, curveServerKey: encrypted ? e.directKey : undefined });
+      conn.setMessageHandler((frames) => this.#receive(frames, [Channels.engineToClient(e.id)]));
       this.#direct.set(e.id, conn);
     }
-    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
+    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey });
   }
 
   /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */
@@ -314,12 +324,12 @@ export class Client {
         clearTimeout(timer);
         resolve(reply);
       });
-      this.connection.send(this.#session.encode(msg));
+      this.connection.send(this.#session.encode(msg, Channels.clientToCluster));
     });
   }
 
-  #receive(frames: Buffer[]): void {
-    const msg = this.#session.decode(frames);
+  #receive(frames: Buffer[], channels: readonly string[]): void {
+    const msg = this.#session.decode(frames, channels);
     if (!msg) return;
     const parentId = msg.parent.msg_id;
     const part = parentId ? this.#pending.get(parentId) : undefined;

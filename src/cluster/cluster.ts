@@ -270,6 +270,7 @@ export class Cluster {
       clusterId: this.clusterId,
       // A transport the host application registered wins over the configured one.
       controller: { ...c, transport: this.#transport()?.name ?? c.transport },
+      security: this.config.security,
       ...(!this.options.detached && { parentPid: process.pid }),
     });
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));

@@ -9,6 +9,8 @@
  * | `TSPARALLEL_CONTROLLER_HEARTBEAT_MS`, `…_HEARTBEAT_TIMEOUT_MS`, `…_HWM` | `controller.*` | an integer |
  * | `TSPARALLEL_ENGINES_LAUNCHER` | `engines.launcher` | as is |
  * | `TSPARALLEL_ENGINES_START_TIMEOUT_MS` | `engines.startTimeoutMs` | an integer |
+ * | `TSPARALLEL_SECURITY_CURVE` | `security.curve` | `true`, `false` or `auto` |
+ * | `TSPARALLEL_SECURITY_REPLAY_WINDOW_MS` | `security.replayWindowMs` | an integer |
  * | `TSPARALLEL_PLUGINS` | `plugins` | comma-separated, or a JSON array |
  * | `TSPARALLEL_LAUNCHERS` | `launchers` | a JSON object, e.g. `{"windows-hpc":{"scheduler":"HEADNODE"}}` |
  *
@@ -86,6 +88,8 @@ function convert(text: string, kind: EnvValueKind, variable: string): unknown {
       return text;
     case 'integer':
       return /^\s*[+-]?\d+\s*$/.test(text) ? Number(text) : text;
+    case 'switch':
+      return text === 'true' ? true : text === 'false' ? false : text;
     case 'list':
       if (text.trimStart().startsWith('[')) return parseJson(text, variable, 'a JSON array of strings');
       return text

@@ -33,6 +33,17 @@ export interface EnginesConfig {
   startTimeoutMs: number;
 }
 
+/** Settings of the wire's security (every role follows the controller's, through the connection files). */
+export interface SecurityConfig {
+  /**
+   * Encrypt every socket with ZeroMQ CURVE: `true`, `false`, or `'auto'` (default): whenever a role listens beyond
+   * loopback. HMAC signing of every message applies either way.
+   */
+  curve: boolean | 'auto';
+  /** How far a message's date may be from the receiver's clock, in ms; older (or later) ones are dropped as replays (default 300000). */
+  replayWindowMs: number;
+}
+
 /** The whole configuration, after defaults are applied. */
 export interface ClusterConfig {
   /** How many engines to start (default: the number of CPUs). */
@@ -43,6 +54,8 @@ export interface ClusterConfig {
   controller: ControllerConfig;
   /** Engine settings. */
   engines: EnginesConfig;
+  /** Wire security settings. */
+  security: SecurityConfig;
   /** Options of each launcher, under its name (e.g. `launchers['windows-hpc'].scheduler`). */
   launchers: Record<string, Record<string, unknown>>;
   /** Packages or files whose default export declares launcher plugins. */
@@ -50,11 +63,13 @@ export interface ClusterConfig {
 }
 
 /** A configuration as written by a user: every key optional, nested objects partial. */
-export type UserConfig = Partial<Omit<ClusterConfig, 'controller' | 'engines'>> & {
+export type UserConfig = Partial<Omit<ClusterConfig, 'controller' | 'engines' | 'security'>> & {
   /** Controller settings (any subset). */
   controller?: Partial<ControllerConfig>;
   /** Engine settings (any subset). */
   engines?: Partial<EnginesConfig>;
+  /** Wire security settings (any subset). */
+  security?: Partial<SecurityConfig>;
 };
 
 /** The defaults every configuration starts from. */
@@ -72,6 +87,7 @@ export function defaultConfig(): ClusterConfig {
       hwm: 16,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
+    security: { curve: 'auto', replayWindowMs: 300_000 },
     launchers: {},
     plugins: [],
   };
@@ -90,14 +106,14 @@ export function defineConfig(config: UserConfig): UserConfig {
   return config;
 }
 
-/** Merge `layers` over `base`, later layers winning; nested `controller`, `engines` and `launchers` merge by key. */
+/** Merge `layers` over `base`, later layers winning; nested `controller`, `engines`, `security` and `launchers` merge by key. */
 export function mergeConfig(base: ClusterConfig, ...layers: readonly (UserConfig | undefined)[]): ClusterConfig {
   const out: ClusterConfig = structuredClone(base);
   for (const layer of layers) {
     if (!layer) continue;
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
-      if (key === 'controller' || key === 'engines') {
+      if (key === 'controller' || key === 'engines' || key === 'security') {
         Object.assign(out[key], stripUndefined(value as object));
       } else if (key === 'launchers') {
         for (const [name, opts] of Object.entries(value as Record<string, Record<string, unknown>>)) {

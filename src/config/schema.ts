@@ -8,7 +8,7 @@
  * @module
  */
 import { z } from 'zod';
-import type { ClusterConfig, ControllerConfig, EnginesConfig, TaskPolicyName, UserConfig } from './index.js';
+import type { ClusterConfig, ControllerConfig, EnginesConfig, SecurityConfig, TaskPolicyName, UserConfig } from './index.js';
 import { closestMatch } from './suggest.js';
 import { ConfigError } from '../core/errors.js';
 
@@ -41,6 +41,12 @@ export const enginesConfigSchema = z.strictObject({
   startTimeoutMs: positiveInt,
 }).partial();
 
+/** What a user may write under `security` (every key optional). */
+export const securityConfigSchema = z.strictObject({
+  curve: z.union([z.boolean(), z.literal('auto')]),
+  replayWindowMs: z.number().int().min(1000),
+}).partial();
+
 /**
  * What a user may write in a config file, an environment layer or overrides (every key optional).
  * Options under `launchers.<name>` are only checked to be objects: each launcher plugin validates its own.
@@ -50,6 +56,7 @@ export const userConfigSchema = z.strictObject({
   clusterId: z.string().regex(CLUSTER_ID),
   controller: controllerConfigSchema,
   engines: enginesConfigSchema,
+  security: securityConfigSchema,
   launchers: z.record(name, z.record(z.string(), z.unknown())),
   plugins: z.array(name),
 }).partial();
@@ -61,12 +68,13 @@ void schemaMatchesUserConfig;
 
 /** The dotted path of every documented option: each key of {@link ClusterConfig}, nested ones as `controller.ip`. */
 export type ConfigFieldPath =
-  | Exclude<keyof ClusterConfig, 'controller' | 'engines'>
+  | Exclude<keyof ClusterConfig, 'controller' | 'engines' | 'security'>
   | `controller.${keyof ControllerConfig}`
-  | `engines.${keyof EnginesConfig}`;
+  | `engines.${keyof EnginesConfig}`
+  | `security.${keyof SecurityConfig}`;
 
 /** How a `TSPARALLEL_*` environment variable's text becomes a value. */
-export type EnvValueKind = 'string' | 'integer' | 'list' | 'json';
+export type EnvValueKind = 'string' | 'integer' | 'switch' | 'list' | 'json';
 
 /** The documentation of one option, used by error messages, the config file template and the env mapping. */
 export interface ConfigFieldInfo {
@@ -141,6 +149,16 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     allowed: 'a positive integer (milliseconds)',
     envKind: 'integer',
   },
+  'security.curve': {
+    doc: "Encrypt every socket (controller, engines' direct endpoints, heartbeats) with ZeroMQ CURVE; 'auto' does so whenever a role listens beyond loopback. Messages are HMAC-signed either way.",
+    allowed: "true, false or 'auto'",
+    envKind: 'switch',
+  },
+  'security.replayWindowMs': {
+    doc: "How far a message's date may be from the receiver's clock, in milliseconds: older or later messages are dropped as replays (hosts' clocks must agree within it).",
+    allowed: 'an integer >= 1000 (milliseconds)',
+    envKind: 'integer',
+  },
   launchers: {
     doc: "Options of each launcher, under the launcher's name; each launcher checks its own options.",
     allowed: "an object whose keys are launcher names and whose values are objects of options, e.g. { 'windows-hpc': { scheduler: 'HEADNODE' } }",
@@ -154,7 +172,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
 };
 
 /** The sections whose keys are documented one by one. */
-const SECTIONS = ['controller', 'engines'] as const;
+const SECTIONS = ['controller', 'engines', 'security'] as const;
 
 /** Every documented option path, in documentation order. */
 export const CONFIG_FIELD_PATHS = Object.keys(CONFIG_FIELDS) as ConfigFieldPath[];
@@ -227,7 +245,7 @@ function allowedAt(path: readonly string[]): string {
     return `an object of options for launcher '${second}' (e.g. { scheduler: 'HEADNODE' })`;
   }
   if (head === 'plugins' && path.length >= 2) return 'a package name or file path (non-empty string)';
-  if ((head === 'controller' || head === 'engines') && path.length === 1) {
+  if ((head === 'controller' || head === 'engines' || head === 'security') && path.length === 1) {
     return `an object with the keys ${knownKeysAt([head]).join(', ')}`;
   }
   const info = (CONFIG_FIELDS as Record<string, ConfigFieldInfo | undefined>)[path.slice(0, 2).join('.')];

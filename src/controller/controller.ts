@@ -10,8 +10,10 @@ import path from 'node:path';
 import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../wire/connection.js';
 import { defaultConfig, type TaskPolicyName } from '../config/index.js';
 import { addListener } from '../util/listeners.js';
-import { Session, type Message, type MessageHeader } from '../wire/protocol.js';
-import type { Listener, Transport } from '../core/transport.js';
+import { Channels, Session, type Message, type MessageHeader } from '../wire/protocol.js';
+import type { CurveKeyPair, Listener, Transport } from '../core/transport.js';
+import { wantsCurve, type CurveSetting } from '../wire/security.js';
+import { ConfigError } from '../core/errors.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
@@ -38,6 +40,10 @@ export interface ControllerOptions {
   taskPolicy?: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm?: number;
+  /** Whether to encrypt the wire with CURVE (default `'auto'`: when `ip` is not a loopback address). */
+  curve?: CurveSetting;
+  /** How far a message's date may be from the receiver's clock, in ms (replay protection; default 300000). */
+  replayWindowMs?: number;
 }
 
 /** What the controller knows of one engine. */
@@ -52,6 +58,8 @@ export interface EngineRecord {
   hostname: string;
   /** Its loopback endpoint for direct requests from clients on its host, if it has one. */
   direct?: string;
+  /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
+  directKey?: string;
   /** When it registered (ms since epoch). */
   registered: number;
   /** When it last answered a ping (ms since epoch). */
@@ -82,7 +90,7 @@ export class Controller {
 
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
-    this.#session = new Session(this.#key);
+    this.#session = new Session(this.#key, { replayWindowMs: options.replayWindowMs });
     this.#tasks = new TaskDispatcher(
       {
         toEngine: (id, frames) => {
@@ -92,10 +100,12 @@ export class Controller {
         toClient: (client, frames) => this.#clientListener!.send(client, frames),
         replyError: (client, header, error) => this.#replyError(client, header, error),
         reencode: (msg, newId) =>
-          this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }),
+          this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }, Channels.controllerToEngine),
+        // Half the window is left for the trip to the engine and a clock that differs from ours.
+        canForward: (header) => this.#session.isFresh(header.date, this.#session.replayWindowMs / 2),
         abortOnEngine: (id, msgIds) => {
           const engine = this.engines.get(id);
-          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds })));
+          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds }), Channels.controllerToEngine));
         },
       },
       TASK_POLICIES[options.taskPolicy ?? defaultConfig().controller.taskPolicy],
@@ -112,9 +122,10 @@ export class Controller {
   async start(): Promise<this> {
     const { transport, ip = '127.0.0.1' } = this.options;
     const bindAddress = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
-    this.#clientListener = await transport.listen(bindAddress);
-    this.#engineListener = await transport.listen(bindAddress);
-    this.#heartListener = await transport.listen(bindAddress);
+    const curve = this.#curveKeys();
+    this.#clientListener = await transport.listen(bindAddress, { curve });
+    this.#engineListener = await transport.listen(bindAddress, { curve });
+    this.#heartListener = await transport.listen(bindAddress, { curve });
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.setMessageHandler(({ identity }) => this.#beat(identity));
@@ -126,6 +137,8 @@ export class Controller {
       clusterId: this.options.clusterId,
       key: this.#key,
       signatureScheme: 'hmac-sha256' as const,
+      ...(curve ? { curveServerKey: curve.publicKey } : {}),
+      replayWindowMs: this.#session.replayWindowMs,
       controller: { pid: process.pid, hostname: thisHost() },
       created: new Date().toISOString(),
     };
@@ -146,8 +159,23 @@ export class Controller {
     }
     this.#heartTimer = setInterval(() => this.#heartbeat(), this.options.heartbeatMs);
     this.#heartTimer.unref();
-    log('started: clients %s, engines %s', this.clientInfo.address, this.engineInfo.address);
+    log('started: clients %s, engines %s%s', this.clientInfo.address, this.engineInfo.address, curve ? ' (CURVE)' : '');
     return this;
+  }
+
+  /**
+   * A fresh CURVE server key pair when the wire is to be encrypted. Made at each start and kept in memory only: its
+   * public half goes into the connection files, so an old file cannot reach a new controller.
+   */
+  #curveKeys(): CurveKeyPair | undefined {
+    const { transport, curve = 'auto', ip = '127.0.0.1' } = this.options;
+    if (!wantsCurve(curve, [ip])) return undefined;
+    if (transport.newCurveKeyPair) return transport.newCurveKeyPair();
+    if (curve === true) {
+      throw new ConfigError(`security.curve is true, but the '${transport.name}' transport cannot encrypt; use the zeromq transport, or set security.curve to 'auto' or false`);
+    }
+    log("the '%s' transport cannot encrypt; the wire stays unencrypted", transport.name);
+    return undefined;
   }
 
   /** The paths of the connection files it wrote. */
@@ -170,7 +198,7 @@ export class Controller {
     clearInterval(this.#heartTimer);
     if (options.stopEngines) {
       for (const engine of this.engines.values()) {
-        this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {})));
+        this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
       }
       // Give the shutdown requests a moment to leave before the sockets close.
       await new Promise((r) => setTimeout(r, 50));
@@ -182,7 +210,7 @@ export class Controller {
   }
 
   #fromClient(identity: Buffer, frames: Buffer[]): void {
-    const msg = this.#session.decode(frames);
+    const msg = this.#session.decode(frames, [Channels.clientToCluster]);
     if (!msg) {
       log('dropped a client message (%o)', this.#session.dropped);
       return;
@@ -250,7 +278,7 @@ export class Controller {
   }
 
   #fromEngine(identity: Buffer, frames: Buffer[]): void {
-    const msg = this.#session.decode(frames);
+    const msg = this.#session.decode(frames, [Channels.engineToCluster]);
     if (!msg) {
       log('dropped an engine message (%o)', this.#session.dropped);
       return;
@@ -278,7 +306,7 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string };
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
       engine = {
@@ -287,6 +315,7 @@ export class Controller {
         pid: content.pid ?? 0,
         hostname: content.hostname ?? '',
         direct: typeof content.direct === 'string' ? content.direct : undefined,
+        directKey: typeof content.directKey === 'string' ? content.directKey : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
       };
@@ -295,8 +324,8 @@ export class Controller {
       this.#tasks.engineAdded(engine.id);
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
-    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header })));
-    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct });
+    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header }), Channels.controllerToEngine));
+    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey });
   }
 
   #unregister(engine: EngineRecord, reason: string): void {
@@ -325,17 +354,17 @@ export class Controller {
   }
 
   #engineList() {
-    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct }));
+    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey }));
   }
 
   #notify(type: string, content: Record<string, unknown>): void {
     for (const client of this.#clients.values()) {
-      this.#clientListener!.send(client, this.#session.encode(this.#session.message(type, content)));
+      this.#clientListener!.send(client, this.#session.encode(this.#session.message(type, content), Channels.controllerToClient));
     }
   }
 
   #reply(to: Buffer, request: Message, type: string, content: Record<string, unknown>): void {
-    this.#clientListener!.send(to, this.#session.encode(this.#session.message(type, content, { parent: request.header })));
+    this.#clientListener!.send(to, this.#session.encode(this.#session.message(type, content, { parent: request.header }), Channels.controllerToClient));
   }
 
   /** Answer a request with an error the controller makes (engine died, timeout, abort, impossible dependency). */
@@ -345,7 +374,7 @@ export class Controller {
     const status = error.name === 'TaskAbortedError' ? 'aborted' : 'error';
     this.#clientListener!.send(
       to,
-      this.#session.encode(this.#session.message(type, { status, error: { ...error, engineId, origin: 'controller' } }, { parent: request, metadata: { engineId } })),
+      this.#session.encode(this.#session.message(type, { status, error: { ...error, engineId, origin: 'controller' } }, { parent: request, metadata: { engineId } }), Channels.controllerToClient),
     );
   }
 }

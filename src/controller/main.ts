@@ -9,12 +9,14 @@ import { isProcessAlive } from '../util/processes.js';
 import type { RunningRole } from '../core/launcher.js';
 import { ensureProfileDirs, profilePaths } from '../config/profile.js';
 import type { TransportFactory } from '../core/transport.js';
-import { defaultConfig, type ControllerConfig, type TaskPolicyName } from '../config/index.js';
+import { defaultConfig, type ControllerConfig, type SecurityConfig, type TaskPolicyName } from '../config/index.js';
+import type { CurveSetting } from '../wire/security.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
 
 /** The controller's defaults: the configuration's, so the command line and config files agree. */
 const DEFAULTS = defaultConfig().controller;
+const SECURITY_DEFAULTS = defaultConfig().security;
 
 /** The controller's command-line options, documented for `tscontroller --help`. */
 export const CONTROLLER_USAGE = `Usage: tscontroller [options]
@@ -27,6 +29,8 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default ${DEFAULTS.heartbeatTimeoutMs})
   --task-policy NAME          leastload | lru | weighted | twobin | random (default ${DEFAULTS.taskPolicy})
   --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
+  --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
+  --replay-window-ms MS       how far a message's date may be from this clock (default ${SECURITY_DEFAULTS.replayWindowMs})
   --parent-pid PID            exit when this process is gone
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
@@ -39,6 +43,8 @@ export interface ControllerLaunch {
   clusterId: string;
   /** The controller's configuration. */
   controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'>;
+  /** Wire security: CURVE and the replay window. */
+  security: Pick<SecurityConfig, 'curve' | 'replayWindowMs'>;
   /** Exit when this process is gone (none: outlive the starting process). */
   parentPid?: number;
 }
@@ -58,6 +64,8 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
     '--task-policy', c.taskPolicy,
     '--hwm', String(c.hwm),
+    '--curve', String(launch.security.curve),
+    '--replay-window-ms', String(launch.security.replayWindowMs),
     ...(launch.parentPid !== undefined ? ['--parent-pid', String(launch.parentPid)] : []),
   ];
 }
@@ -79,6 +87,8 @@ export function parseControllerArgs(argv: readonly string[]) {
         'parent-pid': { type: 'string' },
         'task-policy': { type: 'string', default: DEFAULTS.taskPolicy },
         hwm: { type: 'string', default: String(DEFAULTS.hwm) },
+        curve: { type: 'string', default: String(SECURITY_DEFAULTS.curve) },
+        'replay-window-ms': { type: 'string', default: String(SECURITY_DEFAULTS.replayWindowMs) },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -98,10 +108,18 @@ export function parseControllerArgs(argv: readonly string[]) {
     parentPid: values['parent-pid'] ? positiveInt(values['parent-pid'], '--parent-pid') : undefined,
     taskPolicy: taskPolicy(values['task-policy']!),
     hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
+    curve: curveSetting(values.curve!),
+    replayWindowMs: positiveInt(values['replay-window-ms']!, '--replay-window-ms'),
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
   };
+}
+
+function curveSetting(text: string): CurveSetting {
+  if (text === 'true' || text === 'false') return text === 'true';
+  if (text === 'auto') return 'auto';
+  throw new ConfigError(`--curve takes true, false or auto, got '${text}'`);
 }
 
 function taskPolicy(name: string): TaskPolicyName {
@@ -129,6 +147,8 @@ export async function startController(argv: readonly string[], transports: Trans
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,
     hwm: args.hwm,
+    curve: args.curve,
+    replayWindowMs: args.replayWindowMs,
   });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));

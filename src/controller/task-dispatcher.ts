@@ -43,6 +43,11 @@ export interface DispatcherIO {
   reencode(message: Message, newMsgId?: string): Buffer[];
   /** Tell an engine not to start these requests (they are dropped if still queued there). */
   abortOnEngine(engineId: number, msgIds: string[]): void;
+  /**
+   * Whether a client's frames dated `header.date` may still be forwarded unchanged: engines refuse a message dated
+   * outside the replay window, so a task held here too long is signed afresh (default: always).
+   */
+  canForward?(header: MessageHeader): boolean;
 }
 
 /** Limits that keep the controller's memory bounded. */
@@ -428,8 +433,9 @@ export class TaskDispatcher {
     slot.load++;
     slot.lastUsed = ++this.#clock;
     // The first dispatch forwards the client's frames unchanged; a retry needs a fresh signature, because an
-    // engine drops a signature it has seen (replay protection).
-    const frames = t.retries === 0 && t.frames ? t.frames : this.io.reencode(t.message!);
+    // engine drops a signature it has seen (replay protection), and so does a task held past the replay window.
+    const forward = t.retries === 0 && t.frames && (!t.message || (this.io.canForward?.(t.header) ?? true));
+    const frames = forward ? t.frames! : this.io.reencode(t.message!);
     t.frames = undefined;
     this.io.toEngine(slot.id, frames);
     if (t.flags.timeoutMs && t.flags.timeoutMs > 0) {

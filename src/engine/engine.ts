@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import type { ConnectionInfo } from '../wire/connection.js';
 import { TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../wire/functions.js';
-import { Session, type Message } from '../wire/protocol.js';
+import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
@@ -40,8 +40,11 @@ export interface EngineOptions {
   directAddress?: string | false;
 }
 
-/** Where a request came from, and so where its reply goes. */
-type ReplyRoute = (frames: Buffer[]) => void;
+/** Where a request came from, and so where (and signed for which channel) its reply goes. */
+type ReplyRoute = (reply: Message<unknown>) => void;
+
+/** What the engine accepts from the controller: clients' requests it forwards, and its own messages. */
+const FROM_CONTROLLER = [Channels.clientToCluster, Channels.controllerToEngine];
 
 /** The wire form of an error raised by user code. */
 export interface ErrorInfo {
@@ -81,8 +84,13 @@ export class Engine {
 
   constructor(private readonly options: EngineOptions) {
     this.#namespace = options.namespace ?? new GlobalNamespace();
-    this.#session = new Session(options.info.key);
+    this.#session = new Session(options.info.key, { replayWindowMs: options.info.replayWindowMs });
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+  }
+
+  /** Messages dropped so far (bad signature, replay, malformed), from the controller and on the direct endpoint. */
+  get dropped() {
+    return this.#session.dropped;
   }
 
   /**
@@ -92,31 +100,39 @@ export class Engine {
   async start(): Promise<this> {
     const { transport, info } = this.options;
     const timeoutMs = this.options.registrationTimeoutMs ?? REGISTRATION_TIMEOUT_MS;
-    this.#connection = await transport.dial(info.address, { identity: this.uuid });
-    const toController: ReplyRoute = (frames) => this.#connection?.send(frames);
-    const directAddress = this.options.directAddress ?? 'tcp://127.0.0.1:0';
+    const curveServerKey = info.curveServerKey;
+    this.#connection = await transport.dial(info.address, { identity: this.uuid, curveServerKey });
+    const toController: ReplyRoute = (reply) => this.#send(reply);
+    // On an encrypted cluster the direct endpoint is encrypted too, with a key pair of its own; a transport that
+    // cannot encrypt offers none rather than an unencrypted one.
+    const directKeys = curveServerKey ? transport.newCurveKeyPair?.() : undefined;
+    const directAddress = curveServerKey && !directKeys ? false : (this.options.directAddress ?? 'tcp://127.0.0.1:0');
     if (directAddress !== false) {
-      const direct = (this.#direct = await transport.listen(directAddress));
+      const direct = (this.#direct = await transport.listen(directAddress, { curve: directKeys }));
       direct.setMessageHandler(({ identity, frames }) => {
-        const msg = this.#session.decode(frames);
+        const msg = this.#session.decode(frames, [Channels.clientToEngine(this.id)]);
         if (msg && msg.header.msg_type.endsWith('_request')) {
-          this.#enqueue(msg, (reply) => direct.send(identity, reply), true);
+          this.#enqueue(msg, (reply) => direct.send(identity, this.#session.encode(reply, Channels.engineToClient(this.id))), true);
         }
       });
     }
     const registered = new Promise<number>((resolve) => {
       this.#connection!.setMessageHandler((frames) => {
-        const msg = this.#session.decode(frames);
+        const msg = this.#session.decode(frames, FROM_CONTROLLER);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
         else this.#enqueue(msg, toController);
       });
     });
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address }));
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address, directKey: directKeys?.publicKey }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new TimeoutError(`the controller at ${info.address} did not accept this engine in ${timeoutMs} ms: is it running, and is the connection file current?`, timeoutMs)),
+        () => {
+          const handshake = this.#connection?.handshakeError;
+          const why = handshake ? `the secure handshake failed: ${handshake}` : 'is it running, and is the connection file current?';
+          reject(new TimeoutError(`the controller at ${info.address} did not accept this engine in ${timeoutMs} ms: ${why}`, timeoutMs));
+        },
         timeoutMs,
       );
     });
@@ -131,7 +147,7 @@ export class Engine {
     }
     log('registered as engine %d', this.id);
     if (info.heartbeatAddress) {
-      this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid });
+      this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid, curveServerKey });
       this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
       const limit = info.heartbeatTimeoutMs ?? 10_000;
       this.#lastPing = Date.now();
@@ -162,7 +178,7 @@ export class Engine {
   }
 
   #send(msg: Message<unknown>): void {
-    this.#connection?.send(this.#session.encode(msg));
+    this.#connection?.send(this.#session.encode(msg, Channels.engineToCluster));
   }
 
   #enqueue(msg: Message, reply: ReplyRoute, isDirect = false): void {
@@ -187,7 +203,7 @@ export class Engine {
     const type = msg.header.msg_type;
     if (this.#aborted.delete(msg.header.msg_id)) {
       const error = { name: 'TaskAbortedError', message: `task ${msg.header.msg_id} was aborted before it started`, engineId: this.id };
-      route(this.#session.encode(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } })));
+      route(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
       return;
     }
     const started = Date.now();
@@ -218,7 +234,7 @@ export class Engine {
       metadata: { engineId: this.id, started, completed },
       buffers,
     });
-    route(this.#session.encode(reply));
+    route(reply);
     if (isDirect) {
       // The controller never saw this request: tell it afterwards, so its records stay complete.
       this.#send(this.#session.message('task_record', {
