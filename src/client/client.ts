@@ -18,6 +18,7 @@ import { deserialize } from '../core/serialize.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport, type TransportFactory } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView, type ViewHost } from './direct-view.js';
+import { chooseEngineRoute } from '../wire/address.js';
 import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
@@ -41,10 +42,13 @@ export interface ConnectOptions {
   /** The DI container to resolve the transport from (default: tsyringe's global container). */
   container?: DependencyContainer;
   /**
-   * Send direct-view requests straight to engines on this host, over their loopback endpoints (default true):
-   * half the hops of going through the controller. Engines on other hosts are always reached through it.
+   * Send direct-view requests straight to engines whose direct endpoint this process can reach (default true):
+   * half the hops of going through the controller. An engine whose endpoint does not answer a connect probe within
+   * `directProbeTimeoutMs` (or is loopback on another host) is reached through the controller, with no error.
    */
   direct?: boolean;
+  /** How long the connect probe of an engine's direct endpoint may take, in ms (default 1000). */
+  directProbeTimeoutMs?: number;
 }
 
 /** An engine as the client knows it. */
@@ -91,6 +95,7 @@ export class Client implements ViewHost, BalancedHost {
     private readonly transport: Transport,
     private readonly identity: string,
     private readonly useDirect: boolean,
+    private readonly directProbeTimeoutMs: number,
   ) {
     this.#session = new Session(info.key);
     connection.onMessage((frames) => this.#receive(frames));
@@ -106,11 +111,12 @@ export class Client implements ViewHost, BalancedHost {
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const connection = await transport.dial(info.address, { identity });
-    const client = new Client(connection, info, transport, identity, options.direct ?? true);
+    const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000);
     const timeoutMs = options.timeoutMs ?? 10_000;
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
-      for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
+      // Probed side by side: an unreachable endpoint costs one probe timeout, not one per engine.
+      await Promise.all((reply.content as { engines: EngineInfo[] }).engines.map((e) => client.#addEngine(e)));
     } catch (err) {
       await client.close();
       if (err instanceof TimeoutError) {
@@ -265,16 +271,22 @@ export class Client implements ViewHost, BalancedHost {
   }
 
   /**
-   * Learn of an engine. An engine on this host is dialled before it is listed, so that all of its direct requests
-   * take the one path (two paths could reorder a push and the call that uses it).
+   * Learn of an engine. An engine whose direct endpoint is reachable is dialled before it is listed, so that all of
+   * its direct requests take the one path (two paths could reorder a push and the call that uses it).
    */
   async #addEngine(e: EngineInfo): Promise<void> {
-    if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
-      const conn = await this.transport.dial(e.direct, { identity: this.identity });
-      conn.onMessage((frames) => this.#receive(frames));
-      this.#direct.set(e.id, conn);
+    if (this.useDirect && e.direct && !this.#direct.has(e.id)) {
+      const route = await chooseEngineRoute(e, { thisHost: thisHost(), probeTimeoutMs: this.directProbeTimeoutMs });
+      if (route === 'controller') log('engine %d: its direct endpoint %s is not reachable from here; using the controller', e.id, e.direct);
+      if (route === 'direct' && !this.#closed && !this.#direct.has(e.id)) await this.#dialDirect(e.id, e.direct);
     }
     this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
+  }
+
+  async #dialDirect(id: number, endpoint: string): Promise<void> {
+    const conn = await this.transport.dial(endpoint, { identity: this.identity });
+    conn.onMessage((frames) => this.#receive(frames));
+    this.#direct.set(id, conn);
   }
 
   /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */

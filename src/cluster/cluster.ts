@@ -17,9 +17,11 @@ import { connectionFileName, isControllerAlive, readConnectionFile } from '../co
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
 import { ensureProfileDirs, type ProfilePaths } from '../core/profile.js';
-import { TRANSPORT, type Transport } from '../core/transport.js';
+import { TRANSPORT, TRANSPORT_FACTORY, type Transport, type TransportFactory } from '../core/transport.js';
 import { registerDefaults, roleProgram } from './defaults.js';
 import { findRunningCluster, type RunningCluster } from './running.js';
+import { OwnerSession } from './lease.js';
+import { controllerAddressArgs, crossHostProblems, engineConnection, placementOf, type Placement } from './placement.js';
 
 const log = debug('tsparallel:cluster');
 
@@ -37,6 +39,8 @@ export interface ClusterOptions extends UserConfig {
   detached?: boolean;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
   onProgress?: (event: { registered: number; total: number }) => void;
+  /** Called with each problem of the setup found before starting (with its fix), e.g. a loopback address for remote engines. */
+  onWarning?: (message: string) => void;
   /**
    * Called with the cluster as soon as it exists, before its processes start: a caller that is interrupted while the
    * cluster starts (Ctrl-C during a slow batch submission) can `stop()` it, which stops what was already launched.
@@ -100,6 +104,11 @@ export class Cluster {
   #created?: string;
   /** Reports engine registrations to `onProgress` for the addEngines() call in progress. */
   #reportProgress?: () => void;
+  /** The owner's session with the controller (none for detached clusters). */
+  #owner?: OwnerSession;
+  /** Whether `controller.ip` was configured (not the default), and where the launchers place roles. */
+  #ipConfigured = false;
+  #placement: Placement = { controllerRemote: false, enginesRemote: false };
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -149,7 +158,7 @@ export class Cluster {
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, ...overrides } = options;
+    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, ...overrides } = options;
     const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
     const config = loaded.config;
     const paths = await ensureProfileDirs(loaded.profile);
@@ -157,6 +166,12 @@ export class Cluster {
     if (config.plugins.length) await loadConfiguredPlugins(container, config.plugins, pluginBaseDir(loaded, projectDir));
     const clusterId = await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
     const cluster = new Cluster(config, paths, clusterId, container, options);
+    cluster.#ipConfigured = loaded.sources['controller.ip']?.kind !== 'default';
+    cluster.#placement = placementOf(config, container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY));
+    for (const problem of crossHostProblems(config, cluster.#placement, cluster.#ipConfigured)) {
+      log('warning: %s', problem);
+      onWarning?.(problem);
+    }
     onStarting?.(cluster);
     try {
       await cluster.#startController();
@@ -192,7 +207,8 @@ export class Cluster {
     }
     const monitor = this.#monitor;
     const target = monitor.engines.size + n;
-    const launcher = this.#launcher('engines', n, ['--connection-file', this.engineConnectionFile]);
+    const connection = engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, await readConnectionFile(this.engineConnectionFile));
+    const launcher = this.#launcher('engines', n, connection.args, connection.env);
     const exits: ExitInfo[] = [];
     const allExited = new Promise<never>((_, reject) => {
       launcher.onExit((info) => {
@@ -237,6 +253,7 @@ export class Cluster {
     await Promise.all([...this.#clients, ...(this.#monitor ? [this.#monitor] : [])].map((c) => c.close()));
     await Promise.all(this.#engineLaunchers.map((l) => l.stop()));
     await this.#controllerLauncher?.stop();
+    await this.#owner?.close();
     // A controller that was killed could not remove its files.
     await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile].map((f) => unlink(f).catch(() => {})));
     log('cluster %s stopped', this.clusterId || '(default)');
@@ -251,13 +268,13 @@ export class Cluster {
     return this.container.isRegistered(TRANSPORT, true) ? this.container.resolve<Transport>(TRANSPORT) : undefined;
   }
 
-  #launcher(role: 'controller' | 'engines', n: number, args: string[]): Launcher {
+  #launcher(role: 'controller' | 'engines', n: number, args: string[], env: Record<string, string> = {}): Launcher {
     const name = role === 'controller' ? this.config.controller.launcher : this.config.engines.launcher;
     const registry = this.container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
     const options = { ...(this.config.launchers[name] ?? {}), ...(name === 'local' && this.options.detached ? { detached: true } : {}) };
     return registry.create(
       name,
-      { role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env: {}, container: this.container },
+      { role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env, container: this.container },
       options,
     );
   }
@@ -268,13 +285,16 @@ export class Cluster {
     const args = [
       '--profile-dir', this.profile.dir,
       '--cluster-id', this.clusterId,
-      '--ip', c.ip,
+      ...controllerAddressArgs(this.config, this.#placement, this.#ipConfigured),
       '--transport', transportName,
       '--heartbeat-ms', String(c.heartbeatMs),
       '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
       '--task-policy', c.taskPolicy,
       '--hwm', String(c.hwm),
-      ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
+      // A detached cluster outlives this process; any other is owned by it through a lease (see ./lease.ts), and a
+      // local controller also watches this pid, which is exact on one host.
+      ...(this.options.detached ? [] : ['--lease-ms', String(c.leaseMs)]),
+      ...(this.options.detached || this.#placement.controllerRemote ? [] : ['--parent-pid', String(process.pid)]),
     ];
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
@@ -284,7 +304,7 @@ export class Cluster {
     const timeoutMs = this.config.engines.startTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (await stat(this.engineConnectionFile).then(() => true, () => false)) return;
+      if (await stat(this.engineConnectionFile).then(() => true, () => false)) return this.#claimLease();
       if (exited) {
         throw new LauncherError(`the controller exited before it was ready (code ${exited.code}${exited.signal ? ', signal ' + exited.signal : ''}); it said:\n${exited.stderrTail || '(nothing)'}`, { exitCode: exited.code, stderrTail: exited.stderrTail });
       }
@@ -293,6 +313,14 @@ export class Cluster {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** Hold the controller's owner lease for as long as this cluster lives (not for detached clusters). */
+  async #claimLease(): Promise<void> {
+    if (this.options.detached) return;
+    const info = await readConnectionFile(this.clientConnectionFile);
+    const transport = this.#transport() ?? this.container.resolve<TransportFactory>(TRANSPORT_FACTORY).create(info.transport);
+    this.#owner = await OwnerSession.open(transport, info);
   }
 
   async #writeClusterFile(): Promise<void> {

@@ -5,7 +5,6 @@
  */
 import debug from 'debug';
 import { unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../core/connection.js';
 import type { TaskPolicyName } from '../core/config.js';
@@ -14,6 +13,8 @@ import type { Listener, Transport } from '../core/transport.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
+import { advertisedEndpoint } from '../wire/address.js';
+import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 
 const log = debug('tsparallel:controller');
 
@@ -27,6 +28,10 @@ export interface ControllerOptions {
   clusterId: string;
   /** The IP address to listen on (default `127.0.0.1`). */
   ip?: string;
+  /** The host name or address connection files advertise (default: see `advertisedHost` in wire/address). */
+  location?: string;
+  /** Stop (with the engines) when the cluster's owner is silent this long, in ms (default: no lease). */
+  leaseMs?: number;
   /** How often to ping engines, in ms. */
   heartbeatMs: number;
   /** How long an engine may go without answering pings before it is declared dead, in ms. */
@@ -78,6 +83,7 @@ export class Controller {
   #files: string[] = [];
   #stopped = false;
   #onStop: (() => void)[] = [];
+  #lease?: OwnerLeaseWatch;
 
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
@@ -128,6 +134,7 @@ export class Controller {
       controller: { pid: process.pid, hostname: thisHost() },
       created: new Date().toISOString(),
     };
+    const advertised = (bound: string) => advertisedEndpoint(bound, this.options.location);
     this.clientInfo = { ...common, role: 'client', address: advertised(this.#clientListener.address) };
     this.engineInfo = {
       ...common,
@@ -145,6 +152,13 @@ export class Controller {
     }
     this.#heartTimer = setInterval(() => this.#heartbeat(), this.options.heartbeatMs);
     this.#heartTimer.unref();
+    if (this.options.leaseMs) {
+      this.#lease = new OwnerLeaseWatch(this.options.leaseMs, {
+        send: (identity, frames) => this.#clientListener?.send(identity, frames),
+        expired: () => void this.stop({ stopEngines: true }),
+      });
+      this.#lease.start();
+    }
     log('started: clients %s, engines %s', this.clientInfo.address, this.engineInfo.address);
     return this;
   }
@@ -164,6 +178,7 @@ export class Controller {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#heartTimer);
+    this.#lease?.close();
     if (options.stopEngines) {
       for (const engine of this.engines.values()) {
         this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {})));
@@ -178,6 +193,7 @@ export class Controller {
   }
 
   #fromClient(identity: Buffer, frames: Buffer[]): void {
+    if (this.#lease?.isEcho(identity, frames)) return;
     const msg = this.#session.decode(frames);
     if (!msg) {
       log('dropped a client message (%o)', this.#session.dropped);
@@ -188,6 +204,11 @@ export class Controller {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
         this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
+        return;
+      case OWNER_LEASE_REQUEST:
+        if (!this.#lease) return this.#reply(identity, msg, OWNER_LEASE_REPLY, { status: 'none' });
+        this.#lease.claim(msg.content as unknown as OwnerLeaseClaim);
+        this.#reply(identity, msg, OWNER_LEASE_REPLY, { status: 'ok', leaseMs: this.#lease.leaseMs });
         return;
       case 'close_request':
         this.#clients.delete(identity.toString());
@@ -344,9 +365,4 @@ export class Controller {
       this.#session.encode(this.#session.message(type, { status, error: { ...error, engineId, origin: 'controller' } }, { parent: request, metadata: { engineId } })),
     );
   }
-}
-
-/** The address peers should dial: a wildcard bind is advertised under this host's name. */
-function advertised(address: string): string {
-  return address.replace(/^tcp:\/\/(0\.0\.0\.0|\*|\[::\])(?=:)/, `tcp://${hostname()}`);
 }

@@ -18,12 +18,15 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --profile-dir DIR           the profile directory, instead of --profile
   --cluster-id ID             the cluster's id within the profile (default: '')
   --ip IP                     address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --location HOST             host name or address the connection files advertise (default: the bound address; for
+                              0.0.0.0, this host's first non-internal IPv4 address, else its name)
+  --lease-ms MS               stop (with the engines) when the cluster's owner is silent this long (default: no lease)
   --transport NAME            zeromq (default) or in-process
   --heartbeat-ms MS           how often engines are pinged (default 1000)
   --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default 10000)
   --task-policy NAME          leastload (default) | lru | weighted | twobin | random
   --hwm N                     load-balanced tasks one engine may hold at once (default 16; 0 = no limit)
-  --parent-pid PID            exit when this process is gone
+  --parent-pid PID            exit when this process (on this host) is gone; the local launcher's fast path
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
 
@@ -38,6 +41,8 @@ export function parseControllerArgs(argv: readonly string[]) {
         'profile-dir': { type: 'string' },
         'cluster-id': { type: 'string', default: '' },
         ip: { type: 'string', default: '127.0.0.1' },
+        location: { type: 'string' },
+        'lease-ms': { type: 'string' },
         transport: { type: 'string', default: 'zeromq' },
         'heartbeat-ms': { type: 'string', default: '1000' },
         'heartbeat-timeout-ms': { type: 'string', default: '10000' },
@@ -57,6 +62,8 @@ export function parseControllerArgs(argv: readonly string[]) {
     profile: profilePaths(values.profile ?? 'default', { dir: values['profile-dir'] }),
     clusterId: values['cluster-id']!,
     ip: values.ip!,
+    location: values.location || undefined,
+    leaseMs: values['lease-ms'] ? positiveInt(values['lease-ms'], '--lease-ms') : undefined,
     transport: values.transport!,
     heartbeatMs: positiveInt(values['heartbeat-ms']!, '--heartbeat-ms'),
     heartbeatTimeoutMs: positiveInt(values['heartbeat-timeout-ms']!, '--heartbeat-timeout-ms'),
@@ -90,6 +97,8 @@ export async function startController(argv: readonly string[], transports: Trans
     securityDir: args.profile.security,
     clusterId: args.clusterId,
     ip: args.ip,
+    location: args.location,
+    leaseMs: args.leaseMs,
     heartbeatMs: args.heartbeatMs,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,

@@ -13,6 +13,14 @@ export interface ControllerConfig {
   launcher: string;
   /** The IP address the controller listens on (default `127.0.0.1`; `0.0.0.0` for every interface). */
   ip: string;
+  /**
+   * The host name or address written into connection files for engines and clients to dial (default '': loopback
+   * for local clusters; for launchers that place roles on other hosts, the controller host's first non-internal IPv4
+   * address, else its host name).
+   */
+  location: string;
+  /** How long the controller outlives a silent owner (the process that started the cluster), in ms (default 30000). */
+  leaseMs: number;
   /** The transport every role uses (default `zeromq`). */
   transport: string;
   /** How often the controller pings each engine, in ms (default 1000). */
@@ -65,6 +73,8 @@ export function defaultConfig(): ClusterConfig {
     controller: {
       launcher: 'local',
       ip: '127.0.0.1',
+      location: '',
+      leaseMs: 30_000,
       transport: 'zeromq',
       heartbeatMs: 1000,
       heartbeatTimeoutMs: 10_000,

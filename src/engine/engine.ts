@@ -16,6 +16,7 @@ import { Session, type Message } from '../core/protocol.js';
 import { deserialize, serialize } from '../core/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
+import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 
 const log = debug('tsparallel:engine');
 
@@ -30,11 +31,16 @@ export interface EngineOptions {
   /** How long to wait for the controller to accept the registration, in ms (default 30000). */
   registrationTimeoutMs?: number;
   /**
-   * Where to listen for direct requests from clients on this host (default `tcp://127.0.0.1:0`; `false`: none).
-   * Clients on the same host send direct-view requests here instead of through the controller: two hops instead
-   * of four. Loopback only, so it is reachable exactly by the clients that use it.
+   * Where to listen for direct requests from clients (`false`: none). Default: loopback when the controller is on
+   * loopback, else the interface this host reaches the controller on (see `engineDirectBind` in wire/address).
+   * Clients that can reach it send direct-view requests here instead of through the controller: two hops instead
+   * of four.
    */
   directAddress?: string | false;
+  /** The direct endpoint to advertise, when not the bound one (a NAT'd or multi-homed host). */
+  directAdvertised?: string;
+  /** The host name it reports to the controller (default: this host's name). */
+  hostname?: string;
 }
 
 /** Where a request came from, and so where its reply goes. */
@@ -91,7 +97,7 @@ export class Engine {
     const timeoutMs = this.options.registrationTimeoutMs ?? 30_000;
     this.#connection = await transport.dial(info.address, { identity: this.uuid });
     const toController: ReplyRoute = (frames) => this.#connection?.send(frames);
-    const directAddress = this.options.directAddress ?? 'tcp://127.0.0.1:0';
+    const directAddress = this.options.directAddress ?? (await engineDirectBind(info.address));
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress));
       direct.onMessage(({ identity, frames }) => {
@@ -109,7 +115,8 @@ export class Engine {
         else this.#enqueue(msg, toController);
       });
     });
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address }));
+    const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: this.options.hostname ?? hostname(), direct }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

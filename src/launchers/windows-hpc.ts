@@ -7,7 +7,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import debug from 'debug';
@@ -152,7 +152,9 @@ export class WindowsHpcScheduler implements Scheduler {
     const xml = buildJobXml(job, hpcJobSettings(job.extra));
     await mkdir(path.dirname(file), { recursive: true });
     log('Writing job description file: %s', file);
-    await writeFile(file, xml, 'utf8');
+    // Mode 0600: a task's environment may hold the engines' connection info (with the cluster's key).
+    await writeFile(file, xml, { encoding: 'utf8', mode: 0o600 });
+    await chmod(file, 0o600);
   }
 
   /**
@@ -515,6 +517,7 @@ export class WindowsHpcLauncher extends BatchLauncher {
 export const windowsHpcLauncher = defineLauncher<WindowsHpcLauncherOptions>({
   name: 'windows-hpc',
   description: 'submits the controller or the engines as Windows HPC Server 2008 jobs (job submit / view / cancel)',
+  placesRemotely: true,
   options: windowsHpcLauncherOptions,
   create: (context, options) => new WindowsHpcLauncher(context, options),
 });

@@ -1,0 +1,79 @@
+/**
+ * The owner lease, owner side: the process that starts a cluster holds a session with its controller, so that a
+ * controller on another host (and so its engines) goes away when that process is gone. The design is described in
+ * `controller/lease.ts`; this is the half that runs in the `Cluster`'s process.
+ * @module
+ */
+import debug from 'debug';
+import { randomUUID } from 'node:crypto';
+import type { ConnectionInfo } from '../core/connection.js';
+import { TimeoutError } from '../core/errors.js';
+import { Session } from '../core/protocol.js';
+import type { Heart, Transport } from '../core/transport.js';
+import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, type OwnerLeaseClaim } from '../controller/lease.js';
+
+const log = debug('tsparallel:cluster');
+
+/**
+ * The owner's session with its controller: a heart (on a worker thread, so a busy main thread does not end the
+ * cluster) that echoes the controller's owner pings. Closing it, or this process ending, lets the lease run out.
+ * @example
+ * ```ts
+ * const owner = await OwnerSession.open(transport, clientInfo);
+ * // … the cluster lives …
+ * await owner.close();
+ * ```
+ */
+export class OwnerSession {
+  #closed = false;
+
+  private constructor(
+    private readonly heart: Heart,
+    /** The lease time the controller confirmed, in ms. */
+    readonly leaseMs: number,
+  ) {}
+
+  /**
+   * Claim the lease of the controller in `info` (a client connection file's content) and keep it.
+   * @throws TimeoutError when the controller does not confirm within `timeoutMs` (default 10000).
+   */
+  static async open(transport: Transport, info: ConnectionInfo, options: { timeoutMs?: number } = {}): Promise<OwnerSession> {
+    const heartIdentity = `owner-heart-${process.pid}-${randomUUID()}`;
+    const heart = await transport.startHeart(info.address, { identity: heartIdentity });
+    heart.onPing(() => {});
+    const session = new Session(info.key);
+    const connection = await transport.dial(info.address, { identity: `owner-${process.pid}-${randomUUID()}` });
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    try {
+      const request = session.message(OWNER_LEASE_REQUEST, { heart: heartIdentity } satisfies OwnerLeaseClaim);
+      const reply = await new Promise<{ status: string; leaseMs?: number }>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new TimeoutError(`the controller at ${info.address} did not confirm the owner lease within ${timeoutMs} ms; is it running?`, timeoutMs)),
+          timeoutMs,
+        );
+        connection.onMessage((frames) => {
+          const msg = session.decode(frames);
+          if (msg?.header.msg_type === OWNER_LEASE_REPLY && msg.parent.msg_id === request.header.msg_id) {
+            clearTimeout(timer);
+            resolve(msg.content as { status: string; leaseMs?: number });
+          }
+        });
+        connection.send(session.encode(request));
+      });
+      log('owner lease: %s (%d ms)', reply.status, reply.leaseMs ?? 0);
+      return new OwnerSession(heart, reply.leaseMs ?? 0);
+    } catch (err) {
+      await heart.close();
+      throw err;
+    } finally {
+      await connection.close();
+    }
+  }
+
+  /** Stop answering the controller: it stops after its lease time. Closing twice is harmless. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.heart.close();
+  }
+}
