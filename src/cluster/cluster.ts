@@ -291,10 +291,9 @@ export class Cluster {
       '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
       '--task-policy', c.taskPolicy,
       '--hwm', String(c.hwm),
-      // A detached cluster outlives this process; any other is owned by it through a lease (see ./lease.ts), and a
-      // local controller also watches this pid, which is exact on one host.
-      ...(this.options.detached ? [] : ['--lease-ms', String(c.leaseMs)]),
-      ...(this.options.detached || this.#placement.controllerRemote ? [] : ['--parent-pid', String(process.pid)]),
+      // A detached cluster outlives this process. Otherwise a controller on this host watches this pid (exact here);
+      // one placed on another host, where this pid means nothing, is owned through a lease (see ./lease.ts).
+      ...this.#ownerArgs(),
     ];
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
@@ -315,9 +314,15 @@ export class Cluster {
     }
   }
 
-  /** Hold the controller's owner lease for as long as this cluster lives (not for detached clusters). */
+  #ownerArgs(): string[] {
+    if (this.options.detached) return [];
+    if (this.#placement.controllerRemote) return ['--lease-ms', String(this.config.controller.leaseMs)];
+    return ['--parent-pid', String(process.pid)];
+  }
+
+  /** Hold the owner lease of a controller on another host for as long as this cluster lives. */
   async #claimLease(): Promise<void> {
-    if (this.options.detached) return;
+    if (this.options.detached || !this.#placement.controllerRemote) return;
     const info = await readConnectionFile(this.clientConnectionFile);
     const transport = this.#transport() ?? this.container.resolve<TransportFactory>(TRANSPORT_FACTORY).create(info.transport);
     this.#owner = await OwnerSession.open(transport, info);

@@ -9,14 +9,16 @@ import { randomUUID } from 'node:crypto';
 import type { ConnectionInfo } from '../core/connection.js';
 import { TimeoutError } from '../core/errors.js';
 import { Session } from '../core/protocol.js';
-import type { Heart, Transport } from '../core/transport.js';
+import type { Connection, Transport } from '../core/transport.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, type OwnerLeaseClaim } from '../controller/lease.js';
 
 const log = debug('tsparallel:cluster');
 
 /**
- * The owner's session with its controller: a heart (on a worker thread, so a busy main thread does not end the
- * cluster) that echoes the controller's owner pings. Closing it, or this process ending, lets the lease run out.
+ * The owner's session with its controller: a heart that echoes the controller's owner pings. Closing it, or this
+ * process ending, lets the lease run out. The heart runs on the main thread (a worker thread holding a ZeroMQ socket
+ * aborts the process when it calls `process.exit()`), so a main thread blocked for longer than the lease ends the
+ * cluster: the lease time (`controller.leaseMs`, default 30 s) is sized for that.
  * @example
  * ```ts
  * const owner = await OwnerSession.open(transport, clientInfo);
@@ -28,7 +30,7 @@ export class OwnerSession {
   #closed = false;
 
   private constructor(
-    private readonly heart: Heart,
+    private readonly heart: Connection,
     /** The lease time the controller confirmed, in ms. */
     readonly leaseMs: number,
   ) {}
@@ -39,8 +41,8 @@ export class OwnerSession {
    */
   static async open(transport: Transport, info: ConnectionInfo, options: { timeoutMs?: number } = {}): Promise<OwnerSession> {
     const heartIdentity = `owner-heart-${process.pid}-${randomUUID()}`;
-    const heart = await transport.startHeart(info.address, { identity: heartIdentity });
-    heart.onPing(() => {});
+    const heart = await transport.dial(info.address, { identity: heartIdentity });
+    heart.onMessage((frames) => heart.send(frames));
     const session = new Session(info.key);
     const connection = await transport.dial(info.address, { identity: `owner-${process.pid}-${randomUUID()}` });
     const timeoutMs = options.timeoutMs ?? 10_000;

@@ -3,16 +3,19 @@
  * without watching a process id (a pid names nothing on another host).
  *
  * The design, in three steps:
- * 1. A controller started with `--lease-ms L` (every controller a non-detached `Cluster` starts) expects an owner.
+ * 1. A controller started with `--lease-ms L` (every controller a non-detached `Cluster` places on another host)
+ *    expects an owner.
  * 2. The owner (the process holding the `Cluster` object) sends one signed `owner_lease_request` on the client
- *    endpoint, naming the routing identity of its *owner heart*: a worker thread that echoes pings, as an engine's
- *    heart does (so a long synchronous computation in the owner's main thread does not end its cluster).
+ *    endpoint, naming the routing identity of its *owner heart*: a connection that echoes pings, as an engine's
+ *    heart does.
  * 3. The controller pings that heart every L/4 on the client endpoint; each echo renews the lease. When neither the
  *    request (within L of the controller's start) nor an echo (within L of the last one) arrives, the owner is gone:
  *    the controller stops itself and tells its engines to exit. Engines that miss that message see their
  *    controller's pings stop and exit after `heartbeatTimeoutMs`.
  *
- * Detached clusters (`tscluster start --daemonize`, `detached: true`) start their controller without a lease.
+ * Detached clusters (`detached: true`) start their controller without a lease. A controller the local launcher starts
+ * on this host watches its owner's pid instead (`--parent-pid`): exact there, and immune to an owner whose main
+ * thread is busy for longer than the lease.
  * @module
  */
 import debug from 'debug';

@@ -62,7 +62,7 @@ describe('the owner lease and lifetimes without pids', () => {
     await tmp.remove();
   });
 
-  it('an owned controller lives while its owner answers (even with a busy main thread), then stops with its engines', async () => {
+  it('an owned controller lives while its owner answers, then stops with its engines', async () => {
     const tmp = await tempDir();
     const leaseMs = 1500;
     const { proc, client: info, engine } = await startController(tmp.dir, ['--lease-ms', String(leaseMs)]);
@@ -76,10 +76,7 @@ describe('the owner lease and lifetimes without pids', () => {
       // The key is on no command line: process lists are world-readable.
       for (const pid of [proc.pid, engineProc.pid]) assert.ok(!cmdline(pid).includes(info.key), `key not in /proc/${pid}/cmdline`);
       assert.match(cmdline(proc.pid), /--lease-ms 1500/);
-      // Twice the lease with this thread blocked: the owner's heart answers from its worker thread.
-      const until = Date.now() + 2 * leaseMs;
-      while (Date.now() < until);
-      await new Promise((r) => setTimeout(r, leaseMs));
+      await new Promise((r) => setTimeout(r, 3 * leaseMs));
       assert.ok(isAlive(proc.pid), 'the controller stays up while its owner answers');
     } finally {
       await client.close();

@@ -80,6 +80,12 @@ describe('a cluster through the windows-hpc launcher and the HPC job simulator',
       }
       assert.ok(engineXml.includes(key), 'the engines get the key through their environment');
       for (const file of [CONTROLLER_JOB_FILE, ENGINE_SET_JOB_FILE]) assert.equal((await stat(path.join(profileDir, file))).mode & 0o777, 0o600, file);
+      // Every process the simulator started (controller and engine tasks): the key is not in /proc/<pid>/cmdline.
+      for (const pid of simPids(simDir)) {
+        const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        assert.ok(!argv.includes(key), `key not in /proc/${pid}/cmdline`);
+      }
+      assert.ok(simPids(simDir).length >= 5, 'the controller and four engine tasks were checked');
       assert.equal(cluster.jobIds.length, 2);
       assert.deepEqual(cluster.pids, [], 'batch jobs have no local pids');
       const jobs = simJobs(simDir);
