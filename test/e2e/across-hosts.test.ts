@@ -17,7 +17,9 @@ import { Client, createCluster, Engine, IsolatedNamespace, ZeroMqTransport } fro
 import { OwnerSession } from '../../src/cluster/lease.js';
 import { connectionFileName, readConnectionFile, type ConnectionInfo } from '../../src/core/connection.js';
 import { CONNECTION_INFO_ENV } from '../../src/wire/connection-env.js';
-import { cliEnv, nodeScript } from '../support/cli-run.js';
+import { cliEnv, nodeScript, startCli } from '../support/cli-run.js';
+import { killAll, needsXmllint, simJobs, simPids, simulatorCommand, survivors } from '../support/hpc-sim.js';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { FAST_HEARTBEAT, isAlive, tempDir, waitUntil } from '../support/cluster.js';
 
 const started: ChildProcess[] = [];
@@ -136,6 +138,37 @@ describe('the direct route falls back through the controller', () => {
       const pids = cluster.pids;
       await cluster.stop();
       assert.deepEqual(pids.filter(isAlive), [], 'no process survives');
+      await tmp.remove();
+    }
+  });
+});
+
+describe('a cluster whose controller runs as a batch job ends with its owner', { skip: needsXmllint }, () => {
+  it('tscluster killed with SIGKILL: the windows-hpc controller job sees its lease run out and stops, and the engines with it', async () => {
+    const tmp = await tempDir('tsparallel-lease-hpc-');
+    const simDir = path.join(tmp.dir, 'sim');
+    const env = cliEnv(tmp.dir, { HPC_SIM_DIR: simDir, HPC_SIM_HEADNODES: 'HEADNODE', HPC_SIM_GRACE_MS: '2000' });
+    const profileDir = path.join(tmp.dir, 'profile_leased');
+    await mkdir(profileDir, { recursive: true });
+    const config = {
+      controller: { launcher: 'windows-hpc', ip: '127.0.0.1', leaseMs: 2000, ...FAST_HEARTBEAT },
+      engines: { launcher: 'windows-hpc' },
+      launchers: { 'windows-hpc': { scheduler: 'HEADNODE', jobCommand: simulatorCommand(), pollIntervalMs: 250 } },
+    };
+    await writeFile(path.join(profileDir, 'tsparallel.config.mjs'), `export default ${JSON.stringify(config)};\n`);
+    const start = startCli(['start', '--profile', 'leased', '-n', '2'], env);
+    try {
+      await start.waitForOutput(/is running/, 120_000);
+      assert.match(start.output(), /warning: engines\.launcher 'windows-hpc' places roles on other hosts, but the controller advertises a loopback address/);
+      const pids = simPids(simDir);
+      assert.ok(pids.length >= 3, 'the controller task and two engine tasks run');
+      // The owner is gone at once, without stopping anything: only the lease can end the jobs' processes.
+      start.child.kill('SIGKILL');
+      await start.exited;
+      assert.deepEqual(await survivors(pids, 30_000), [], 'the controller and its engines stopped by themselves');
+      assert.ok(simJobs(simDir).every((j) => j.state !== 'Running'), JSON.stringify(simJobs(simDir).map((j) => j.state)));
+    } finally {
+      killAll([start.pid, ...simPids(simDir)]);
       await tmp.remove();
     }
   });
