@@ -59,7 +59,7 @@ export interface EngineInfo {
   pid: number;
   /** Its host. */
   hostname: string;
-  /** Its loopback endpoint for direct requests, when it has one. */
+  /** Its endpoint for direct requests (loopback, or an address other hosts reach), when it has one. */
   direct?: string;
 }
 

@@ -54,7 +54,7 @@ export interface EngineRecord {
   pid: number;
   /** Its host. */
   hostname: string;
-  /** Its loopback endpoint for direct requests from clients on its host, if it has one. */
+  /** Its endpoint for direct requests from clients (loopback, or an address other hosts reach), if it has one. */
   direct?: string;
   /** When it registered (ms since epoch). */
   registered: number;
