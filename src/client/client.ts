@@ -19,8 +19,9 @@ import { getOptional } from '../core/tokens.js';
 import { addListener } from '../util/listeners.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
-import { DirectView } from './direct-view.js';
-import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
+import { DirectView, type ViewHost } from './direct-view.js';
+import { chooseEngineRoute } from '../wire/address.js';
+import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
 
@@ -49,10 +50,13 @@ export interface ConnectOptions {
   /** The DI container to resolve the transport from (default: tsyringe's global container). */
   container?: DependencyContainer;
   /**
-   * Send direct-view requests straight to engines on this host, over their loopback endpoints (default true):
-   * half the hops of going through the controller. Engines on other hosts are always reached through it.
+   * Send direct-view requests straight to engines whose direct endpoint this process can reach (default true):
+   * half the hops of going through the controller. An engine whose endpoint does not answer a connect probe within
+   * `directProbeTimeoutMs` (or is loopback on another host) is reached through the controller, with no error.
    */
   direct?: boolean;
+  /** How long the connect probe of an engine's direct endpoint may take, in ms (default 1000). */
+  directProbeTimeoutMs?: number;
 }
 
 /** An engine as the client knows it. */
@@ -63,7 +67,7 @@ export interface EngineInfo {
   pid: number;
   /** Its host. */
   hostname: string;
-  /** Its loopback endpoint for direct requests, when it has one. */
+  /** Its endpoint for direct requests (loopback, or an address other hosts reach), when it has one. */
   direct?: string;
   /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
   directKey?: string;
@@ -101,6 +105,7 @@ export class Client {
     private readonly transport: Transport,
     private readonly identity: string,
     private readonly useDirect: boolean,
+    private readonly directProbeTimeoutMs: number,
   ) {
     this.#session = new Session(info.key, { replayWindowMs: info.replayWindowMs });
     connection.setMessageHandler((frames) => this.#receive(frames, FROM_CLUSTER));
@@ -116,11 +121,12 @@ export class Client {
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const connection = await transport.dial(info.address, { identity, curveServerKey: info.curveServerKey });
-    const client = new Client(connection, info, transport, identity, options.direct ?? true);
+    const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000);
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
-      for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
+      // Probed side by side: an unreachable endpoint costs one probe timeout, not one per engine.
+      await Promise.all((reply.content as { engines: EngineInfo[] }).engines.map((e) => client.#addEngine(e)));
     } catch (err) {
       await client.close();
       if (err instanceof TimeoutError) {
@@ -285,18 +291,24 @@ export class Client {
   }
 
   /**
-   * Learn of an engine. An engine on this host is dialled before it is listed, so that all of its direct requests
-   * take the one path (two paths could reorder a push and the call that uses it).
+   * Learn of an engine. An engine whose direct endpoint is reachable is dialled before it is listed, so that all of
+   * its direct requests take the one path (two paths could reorder a push and the call that uses it).
    */
   async #addEngine(e: EngineInfo): Promise<void> {
     // On an encrypted cluster, an engine whose direct endpoint has no key is reached through the controller only.
     const encrypted = this.info.curveServerKey !== undefined;
-    if (this.useDirect && e.direct && (!encrypted || e.directKey) && e.hostname === thisHost() && !this.#direct.has(e.id)) {
-      const conn = await this.transport.dial(e.direct, { identity: this.identity, curveServerKey: encrypted ? e.directKey : undefined });
-      conn.setMessageHandler((frames) => this.#receive(frames, [Channels.engineToClient(e.id)]));
-      this.#direct.set(e.id, conn);
+    if (this.useDirect && e.direct && (!encrypted || e.directKey) && !this.#direct.has(e.id)) {
+      const route = await chooseEngineRoute(e, { thisHost: thisHost(), probeTimeoutMs: this.directProbeTimeoutMs });
+      if (route === 'controller') log('engine %d: its direct endpoint %s is not reachable from here; using the controller', e.id, e.direct);
+      if (route === 'direct' && !this.#closed && !this.#direct.has(e.id)) await this.#dialDirect(e.id, e.direct, encrypted ? e.directKey : undefined);
     }
     this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey });
+  }
+
+  async #dialDirect(id: number, endpoint: string, curveServerKey: string | undefined): Promise<void> {
+    const conn = await this.transport.dial(endpoint, { identity: this.identity, curveServerKey });
+    conn.setMessageHandler((frames) => this.#receive(frames, [Channels.engineToClient(id)]));
+    this.#direct.set(id, conn);
   }
 
   /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */

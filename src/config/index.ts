@@ -23,6 +23,14 @@ export interface ControllerConfig {
   taskPolicy: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm: number;
+  /**
+   * The host name or address written into connection files for engines and clients to dial (default '': loopback
+   * for local clusters; for launchers that place roles on other hosts, the controller host's first non-internal IPv4
+   * address, else its host name).
+   */
+  location: string;
+  /** How long the controller outlives a silent owner (the process that started the cluster), in ms (default 30000). */
+  leaseMs: number;
 }
 
 /** Settings of the engines. */
@@ -85,6 +93,8 @@ export function defaultConfig(): ClusterConfig {
       heartbeatTimeoutMs: 10_000,
       taskPolicy: 'leastload',
       hwm: 16,
+      location: '',
+      leaseMs: 30_000,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
     security: { curve: 'auto', replayWindowMs: 300_000 },

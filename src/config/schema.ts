@@ -33,6 +33,8 @@ export const controllerConfigSchema = z.strictObject({
   heartbeatTimeoutMs: positiveInt,
   taskPolicy: z.enum(TASK_POLICIES),
   hwm: z.number().int().nonnegative(),
+  location: z.string(),
+  leaseMs: positiveInt,
 }).partial();
 
 /** What a user may write under `engines` (every key optional). */
@@ -110,7 +112,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envKind: 'string',
   },
   'controller.ip': {
-    doc: "The address the controller listens on; '0.0.0.0' or '*' listens on every interface (needed when engines run on other hosts).",
+    doc: "The address the controller listens on; '0.0.0.0' or '*' listens on every interface (the default when a launcher places roles on other hosts; local clusters use 127.0.0.1).",
     allowed: "an IPv4 or IPv6 address, or '*' / '0.0.0.0' for every interface",
     envKind: 'string',
   },
@@ -137,6 +139,16 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
   'controller.hwm': {
     doc: 'How many load-balanced tasks one engine may hold at once (0: no limit).',
     allowed: 'an integer >= 0',
+    envKind: 'integer',
+  },
+  'controller.location': {
+    doc: "The host name or address connection files advertise ('': loopback for local clusters; the controller host's first non-internal IPv4 address, else its name, when a launcher places roles on other hosts).",
+    allowed: "a host name or IP address that engines and clients can reach (may be empty)",
+    envKind: 'string',
+  },
+  'controller.leaseMs': {
+    doc: 'How long the controller (and so its engines) outlives the silence of the process that started the cluster, in milliseconds; detached clusters take no lease.',
+    allowed: 'a positive integer (milliseconds)',
     envKind: 'integer',
   },
   'engines.launcher': {

@@ -5,7 +5,6 @@
  */
 import debug from 'debug';
 import { unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../wire/connection.js';
 import { defaultConfig, type TaskPolicyName } from '../config/index.js';
@@ -17,6 +16,8 @@ import { ConfigError } from '../core/errors.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
+import { advertisedEndpoint } from '../wire/address.js';
+import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 
 const log = debug('tsparallel:controller');
 
@@ -30,6 +31,10 @@ export interface ControllerOptions {
   clusterId: string;
   /** The IP address to listen on (default `127.0.0.1`). */
   ip?: string;
+  /** The host name or address connection files advertise (default: see `advertisedHost` in wire/address). */
+  location?: string;
+  /** Stop (with the engines) when the cluster's owner is silent this long, in ms (default: no lease). */
+  leaseMs?: number;
   /** How often to ping engines, in ms. */
   heartbeatMs: number;
   /** How long an engine may go without answering pings before it is declared dead, in ms. */
@@ -56,7 +61,7 @@ export interface EngineRecord {
   pid: number;
   /** Its host. */
   hostname: string;
-  /** Its loopback endpoint for direct requests from clients on its host, if it has one. */
+  /** Its endpoint for direct requests from clients (loopback, or an address other hosts reach), if it has one. */
   direct?: string;
   /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
   directKey?: string;
@@ -87,6 +92,7 @@ export class Controller {
   #files: string[] = [];
   #stopped = false;
   #onStop: (() => void)[] = [];
+  #lease?: OwnerLeaseWatch;
 
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
@@ -142,6 +148,7 @@ export class Controller {
       controller: { pid: process.pid, hostname: thisHost() },
       created: new Date().toISOString(),
     };
+    const advertised = (bound: string) => advertisedEndpoint(bound, this.options.location);
     this.clientInfo = { ...common, role: 'client', address: advertised(this.#clientListener.address) };
     this.engineInfo = {
       ...common,
@@ -159,6 +166,13 @@ export class Controller {
     }
     this.#heartTimer = setInterval(() => this.#heartbeat(), this.options.heartbeatMs);
     this.#heartTimer.unref();
+    if (this.options.leaseMs) {
+      this.#lease = new OwnerLeaseWatch(this.options.leaseMs, {
+        send: (identity, frames) => this.#clientListener?.send(identity, frames),
+        expired: () => void this.stop({ stopEngines: true }),
+      });
+      this.#lease.start();
+    }
     log('started: clients %s, engines %s%s', this.clientInfo.address, this.engineInfo.address, curve ? ' (CURVE)' : '');
     return this;
   }
@@ -196,6 +210,7 @@ export class Controller {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#heartTimer);
+    this.#lease?.close();
     if (options.stopEngines) {
       for (const engine of this.engines.values()) {
         this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
@@ -210,6 +225,7 @@ export class Controller {
   }
 
   #fromClient(identity: Buffer, frames: Buffer[]): void {
+    if (this.#lease?.isEcho(identity, frames)) return;
     const msg = this.#session.decode(frames, [Channels.clientToCluster]);
     if (!msg) {
       log('dropped a client message (%o)', this.#session.dropped);
@@ -220,6 +236,11 @@ export class Controller {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
         this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
+        return;
+      case OWNER_LEASE_REQUEST:
+        if (!this.#lease) return this.#reply(identity, msg, OWNER_LEASE_REPLY, { status: 'none' });
+        this.#lease.claim(msg.content as unknown as OwnerLeaseClaim);
+        this.#reply(identity, msg, OWNER_LEASE_REPLY, { status: 'ok', leaseMs: this.#lease.leaseMs });
         return;
       case 'close_request':
         this.#clients.delete(identity.toString());
@@ -377,9 +398,4 @@ export class Controller {
       this.#session.encode(this.#session.message(type, { status, error: { ...error, engineId, origin: 'controller' } }, { parent: request, metadata: { engineId } }), Channels.controllerToClient),
     );
   }
-}
-
-/** The address peers should dial: a wildcard bind is advertised under this host's name. */
-function advertised(address: string): string {
-  return address.replace(/^tcp:\/\/(0\.0\.0\.0|\*|\[::\])(?=:)/, `tcp://${hostname()}`);
 }

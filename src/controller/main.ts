@@ -31,7 +31,10 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
   --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
   --replay-window-ms MS       how far a message's date may be from this clock (default ${SECURITY_DEFAULTS.replayWindowMs})
-  --parent-pid PID            exit when this process is gone
+  --location HOST             host name or address the connection files advertise (default: the bound address; for
+                              0.0.0.0, this host's first non-internal IPv4 address, else its name)
+  --lease-ms MS               stop (with the engines) when the cluster's owner is silent this long (default: no lease)
+  --parent-pid PID            exit when this process (on this host) is gone; the local launcher's fast path
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
 
@@ -42,11 +45,13 @@ export interface ControllerLaunch {
   /** The cluster's id within the profile. */
   clusterId: string;
   /** The controller's configuration. */
-  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'>;
+  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location'>>;
   /** Wire security: CURVE and the replay window. */
   security: Pick<SecurityConfig, 'curve' | 'replayWindowMs'>;
-  /** Exit when this process is gone (none: outlive the starting process). */
+  /** Exit when this process is gone (a controller on this host; none: outlive the starting process). */
   parentPid?: number;
+  /** Stop when the cluster's owner is silent this long (a controller on another host; see cluster/lease.ts). */
+  leaseMs?: number;
 }
 
 /**
@@ -59,6 +64,7 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--profile-dir', launch.profileDir,
     '--cluster-id', launch.clusterId,
     '--ip', c.ip,
+    ...(c.location ? ['--location', c.location] : []),
     '--transport', c.transport,
     '--heartbeat-ms', String(c.heartbeatMs),
     '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
@@ -67,6 +73,7 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--curve', String(launch.security.curve),
     '--replay-window-ms', String(launch.security.replayWindowMs),
     ...(launch.parentPid !== undefined ? ['--parent-pid', String(launch.parentPid)] : []),
+    ...(launch.leaseMs !== undefined ? ['--lease-ms', String(launch.leaseMs)] : []),
   ];
 }
 
@@ -81,6 +88,8 @@ export function parseControllerArgs(argv: readonly string[]) {
         'profile-dir': { type: 'string' },
         'cluster-id': { type: 'string', default: '' },
         ip: { type: 'string', default: DEFAULTS.ip },
+        location: { type: 'string' },
+        'lease-ms': { type: 'string' },
         transport: { type: 'string', default: DEFAULTS.transport },
         'heartbeat-ms': { type: 'string', default: String(DEFAULTS.heartbeatMs) },
         'heartbeat-timeout-ms': { type: 'string', default: String(DEFAULTS.heartbeatTimeoutMs) },
@@ -102,6 +111,8 @@ export function parseControllerArgs(argv: readonly string[]) {
     profile: profilePaths(values.profile ?? 'default', { dir: values['profile-dir'] }),
     clusterId: values['cluster-id']!,
     ip: values.ip!,
+    location: values.location || undefined,
+    leaseMs: values['lease-ms'] ? positiveInt(values['lease-ms'], '--lease-ms') : undefined,
     transport: values.transport!,
     heartbeatMs: positiveInt(values['heartbeat-ms']!, '--heartbeat-ms'),
     heartbeatTimeoutMs: positiveInt(values['heartbeat-timeout-ms']!, '--heartbeat-timeout-ms'),
@@ -143,6 +154,8 @@ export async function startController(argv: readonly string[], transports: Trans
     securityDir: args.profile.security,
     clusterId: args.clusterId,
     ip: args.ip,
+    location: args.location,
+    leaseMs: args.leaseMs,
     heartbeatMs: args.heartbeatMs,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,

@@ -99,6 +99,12 @@ export interface LauncherPlugin<Options = unknown> {
   readonly description?: string;
   /** A zod schema for its options; the parsed value is passed to `create`. */
   readonly options?: ZodType<Options>;
+  /**
+   * Whether it places roles on other hosts (batch schedulers, ssh, mpiexec). Then the controller listens on every
+   * interface and advertises an address others can reach, and engines get their connection info through their
+   * environment (`TSPARALLEL_CONNECTION_INFO`) instead of a file path. Default false (this host: loopback).
+   */
+  readonly placesRemotely?: boolean;
   /** Make a launcher for one part of a cluster. */
   create(context: LauncherContext, options: Options): Launcher;
 }

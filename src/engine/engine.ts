@@ -16,6 +16,7 @@ import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
+import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 
 const log = debug('tsparallel:engine');
 
@@ -33,11 +34,16 @@ export interface EngineOptions {
   /** How long to wait for the controller to accept the registration, in ms (default 30000). */
   registrationTimeoutMs?: number;
   /**
-   * Where to listen for direct requests from clients on this host (default `tcp://127.0.0.1:0`; `false`: none).
-   * Clients on the same host send direct-view requests here instead of through the controller: two hops instead
-   * of four. Loopback only, so it is reachable exactly by the clients that use it.
+   * Where to listen for direct requests from clients (`false`: none). Default: loopback when the controller is on
+   * loopback, else the interface this host reaches the controller on (see `engineDirectBind` in wire/address).
+   * Clients that can reach it send direct-view requests here instead of through the controller: two hops instead
+   * of four.
    */
   directAddress?: string | false;
+  /** The direct endpoint to advertise, when not the bound one (a NAT'd or multi-homed host). */
+  directAdvertised?: string;
+  /** The host name it reports to the controller (default: this host's name). */
+  hostname?: string;
 }
 
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
@@ -106,7 +112,7 @@ export class Engine {
     // On an encrypted cluster the direct endpoint is encrypted too, with a key pair of its own; a transport that
     // cannot encrypt offers none rather than an unencrypted one.
     const directKeys = curveServerKey ? transport.newCurveKeyPair?.() : undefined;
-    const directAddress = curveServerKey && !directKeys ? false : (this.options.directAddress ?? 'tcp://127.0.0.1:0');
+    const directAddress = curveServerKey && !directKeys ? false : (this.options.directAddress ?? (await engineDirectBind(info.address)));
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress, { curve: directKeys }));
       direct.setMessageHandler(({ identity, frames }) => {
@@ -124,7 +130,8 @@ export class Engine {
         else this.#enqueue(msg, toController);
       });
     });
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address, directKey: directKeys?.publicKey }));
+    const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -161,6 +161,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     n: args.n,
     clusterId: args.clusterId,
     onStarting: (c) => (cluster = c),
+    onWarning: (message) => out.warn(message),
     onProgress: (p) => {
       out.progress(`engines registered ${p.registered}/${p.total}`);
       forwardProgress?.(p);
