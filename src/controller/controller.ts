@@ -14,6 +14,7 @@ import type { Listener, Transport } from '../core/transport.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
+import { ControllerStats } from './stats.js';
 
 const log = debug('tsparallel:controller');
 
@@ -65,6 +66,8 @@ export class Controller {
   engineInfo!: ConnectionInfo;
   /** Engines by id. */
   readonly engines = new Map<number, EngineRecord>();
+  /** Statistics and metrics for the dashboard and `/metrics`. */
+  readonly stats: ControllerStats;
   readonly #byUuid = new Map<string, EngineRecord>();
   readonly #clients = new Map<string, Buffer>();
   readonly #session: Session;
@@ -82,6 +85,12 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
     this.#session = new Session(this.#key);
+    this.stats = new ControllerStats({
+      clusterId: options.clusterId,
+      taskPolicy: options.taskPolicy ?? 'leastload',
+      queueDepth: () => this.#tasks.unassigned,
+      dropped: () => this.#session.dropped,
+    });
     this.#tasks = new TaskDispatcher(
       {
         toEngine: (id, frames) => {
@@ -92,6 +101,7 @@ export class Controller {
         replyError: (client, header, error) => this.#replyError(client, header, error),
         reencode: (msg, newId) =>
           this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }),
+        stats: this.stats,
         abortOnEngine: (id, msgIds) => {
           const engine = this.engines.get(id);
           if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds })));
@@ -118,6 +128,9 @@ export class Controller {
     this.#engineListener.onMessage(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.onMessage(({ identity }) => this.#beat(identity));
     this.#clientListener.onUnroutable((id) => this.#clients.delete(id.toString()));
+    // Dashboard statistics: bytes sent, clients that vanished.
+    for (const l of [this.#clientListener, this.#engineListener]) this.stats.meter(l);
+    this.#clientListener.onUnroutable((id) => this.stats.onClientGone(id.toString()));
 
     const common = {
       version: 1 as const,
@@ -178,6 +191,7 @@ export class Controller {
   }
 
   #fromClient(identity: Buffer, frames: Buffer[]): void {
+    this.stats.countIn(frames);
     const msg = this.#session.decode(frames);
     if (!msg) {
       log('dropped a client message (%o)', this.#session.dropped);
@@ -187,10 +201,16 @@ export class Controller {
     switch (type) {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
+        this.stats.onClientConnected(identity.toString());
         this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
         return;
       case 'close_request':
         this.#clients.delete(identity.toString());
+        this.stats.onClientGone(identity.toString());
+        return;
+      case 'stats_request':
+        // The dashboard of `tscluster dashboard`, another process: everything it shows, and the metrics text.
+        void this.stats.metrics().then((metrics) => this.#reply(identity, msg, 'stats_reply', { snapshot: this.stats.snapshot(), metrics }));
         return;
       case 'queue_status_request':
         this.#reply(identity, msg, 'queue_status_reply', {
@@ -246,6 +266,7 @@ export class Controller {
   }
 
   #fromEngine(identity: Buffer, frames: Buffer[]): void {
+    this.stats.countIn(frames);
     const msg = this.#session.decode(frames);
     if (!msg) {
       log('dropped an engine message (%o)', this.#session.dropped);
@@ -263,6 +284,11 @@ export class Controller {
       case 'task_record': {
         const engine = this.#byUuid.get(uuid);
         if (engine) this.#tasks.recordFinished(engine.id, msg.content as unknown as DirectTaskReport);
+        return;
+      }
+      case 'engine_stats': {
+        const engine = this.#byUuid.get(uuid);
+        if (engine) this.stats.onEngineResources(engine.id, msg.content);
         return;
       }
     }
@@ -289,6 +315,7 @@ export class Controller {
       this.engines.set(engine.id, engine);
       this.#byUuid.set(uuid, engine);
       this.#tasks.engineAdded(engine.id);
+      this.stats.onEngineAdded(engine);
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header })));
@@ -300,6 +327,7 @@ export class Controller {
     this.#byUuid.delete(engine.uuid);
     log('engine %d gone: %s', engine.id, reason);
     this.#tasks.engineRemoved(engine.id, reason);
+    this.stats.onEngineRemoved(engine.id, reason);
     this.#notify('engine_unregistered', { id: engine.id, reason });
   }
 

@@ -7,6 +7,7 @@ import debug from 'debug';
 import type { Message, MessageHeader } from '../core/protocol.js';
 import { FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
+import type { ControllerStats } from './stats.js';
 
 const log = debug('tsparallel:controller');
 
@@ -43,6 +44,8 @@ export interface DispatcherIO {
   reencode(message: Message, newMsgId?: string): Buffer[];
   /** Tell an engine not to start these requests (they are dropped if still queued there). */
   abortOnEngine(engineId: number, msgIds: string[]): void;
+  /** Told when a task reaches an engine and when an attempt ends (the dashboard's statistics); optional. */
+  stats?: Pick<ControllerStats, 'onTaskStarted' | 'onTaskEnded'>;
 }
 
 /** Limits that keep the controller's memory bounded. */
@@ -135,7 +138,7 @@ export class TaskDispatcher {
       if (t.state !== 'running' || t.engineId !== id) continue;
       clearTimeout(t.timer);
       if (t.balanced && t.retriesLeft > 0) {
-        this.#retry(t, id);
+        this.#retry(t, id, { name: 'EngineDiedError', message: `engine ${id} died (${reason})` });
       } else {
         this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id });
       }
@@ -150,6 +153,7 @@ export class TaskDispatcher {
     t.engineId = engineId;
     t.started = Date.now();
     this.#engines.get(engineId)!.load++;
+    this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId, started: t.started });
   }
 
   /** Record a request a client sent straight to an engine, from the engine's report once it finished. */
@@ -164,6 +168,7 @@ export class TaskDispatcher {
     };
     this.#tasks.set(t.msgId, t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, started: t.started, outcome: t.state === 'completed' ? 'completed' : 'failed', error: report.error });
   }
 
   /** A client submitted a load-balanced task. */
@@ -194,10 +199,10 @@ export class TaskDispatcher {
       return true;
     }
     clearTimeout(t.timer);
-    const content = reply.content as { status: string; error?: { name: string; message: string } };
+    const content = reply.content as { status: string; error?: { name: string; message: string; stack?: string } };
     if (content.status === 'error' && t.balanced && t.retriesLeft > 0) {
       log('task %s failed on engine %d; running it again (%d retries left)', t.msgId, engineId, t.retriesLeft - 1);
-      this.#retry(t, engineId);
+      this.#retry(t, engineId, content.error);
       this.#schedule();
       return true;
     }
@@ -209,6 +214,7 @@ export class TaskDispatcher {
       t.state = 'failed';
       t.error = content.error ? { name: content.error.name, message: content.error.message } : { name: 'Error', message: 'failed' };
     }
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, outcome: t.state, error: content.error });
     this.io.toClient(t.client, frames);
     this.#finished(t);
     this.#schedule();
@@ -359,7 +365,8 @@ export class TaskDispatcher {
     this.#queue.push(t);
   }
 
-  #retry(t: Task, failedOn: number): void {
+  #retry(t: Task, failedOn: number, error?: { name: string; message: string; stack?: string }): void {
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: failedOn, outcome: 'retried', error });
     t.retriesLeft--;
     t.retries++;
     t.tried.add(failedOn);
@@ -427,6 +434,7 @@ export class TaskDispatcher {
     t.started = Date.now();
     slot.load++;
     slot.lastUsed = ++this.#clock;
+    this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId: slot.id, started: t.started });
     // The first dispatch forwards the client's frames unchanged; a retry needs a fresh signature, because an
     // engine drops a signature it has seen (replay protection).
     const frames = t.retries === 0 && t.frames ? t.frames : this.io.reencode(t.message!);
@@ -451,6 +459,7 @@ export class TaskDispatcher {
     t.state = state;
     t.completed = Date.now();
     t.error = { name: error.name, message: error.message };
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: t.engineId, outcome: state === 'aborted' ? 'aborted' : 'failed', error });
     this.io.replyError(t.client, t.header, error);
     this.#finished(t);
   }

@@ -73,6 +73,7 @@ export class Engine {
   #heart?: Heart;
   #lastPing = Date.now();
   #watchdog?: NodeJS.Timeout;
+  #resourceTimer?: NodeJS.Timeout;
   #chain: Promise<void> = Promise.resolve();
   #stopping = false;
 
@@ -127,6 +128,7 @@ export class Engine {
       clearTimeout(timer);
     }
     log('registered as engine %d', this.id);
+    this.#reportResources(Math.max(1000, info.heartbeatMs ?? 1000));
     if (info.heartbeatAddress) {
       this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid });
       this.#heart.onPing(() => (this.#lastPing = Date.now()));
@@ -147,6 +149,7 @@ export class Engine {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    clearInterval(this.#resourceTimer);
     if (options.unregister !== false && this.#connection) {
       this.#send(this.#session.message('unregistration_request', { id: this.id }));
       await new Promise((r) => setTimeout(r, 20));
@@ -156,6 +159,19 @@ export class Engine {
     await this.#direct?.close();
     log('engine %d stopped', this.id);
     this.#resolveStopped(code);
+  }
+
+  /** Tell the controller this process's CPU use and memory every `everyMs` (the dashboard shows them). */
+  #reportResources(everyMs: number): void {
+    let last = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
+    this.#resourceTimer = setInterval(() => {
+      const now = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
+      const cpuMicros = now.cpu.user - last.cpu.user + (now.cpu.system - last.cpu.system);
+      const wallMicros = Number(now.at - last.at) / 1000;
+      last = now;
+      this.#send(this.#session.message('engine_stats', { cpuPercent: wallMicros > 0 ? (100 * cpuMicros) / wallMicros : 0, rssBytes: process.memoryUsage.rss() }));
+    }, everyMs);
+    this.#resourceTimer.unref();
   }
 
   #send(msg: Message<unknown>): void {
