@@ -274,6 +274,7 @@ export class Cluster {
       '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
       '--task-policy', c.taskPolicy,
       '--hwm', String(c.hwm),
+      ...(c.dashboard ? ['--dashboard-port', String(c.dashboard.port), '--dashboard-host', c.dashboard.host ?? '127.0.0.1'] : []),
       ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
     ];
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));

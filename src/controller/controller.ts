@@ -14,6 +14,7 @@ import type { Listener, Transport } from '../core/transport.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
+import type { StatsCursor } from '../core/stats.js';
 import { ControllerStats } from './stats.js';
 
 const log = debug('tsparallel:controller');
@@ -208,10 +209,14 @@ export class Controller {
         this.#clients.delete(identity.toString());
         this.stats.onClientGone(identity.toString());
         return;
-      case 'stats_request':
+      case 'stats_request': {
         // The dashboard of `tscluster dashboard`, another process: everything it shows, and the metrics text.
-        void this.stats.metrics().then((metrics) => this.#reply(identity, msg, 'stats_reply', { snapshot: this.stats.snapshot(), metrics }));
+        const { since, metrics } = msg.content as { since?: StatsCursor; metrics?: boolean };
+        const snapshot = this.stats.snapshot(typeof since === 'object' && since !== null ? since : {});
+        if (metrics !== true) return this.#reply(identity, msg, 'stats_reply', { snapshot });
+        void this.stats.metrics().then((text) => this.#reply(identity, msg, 'stats_reply', { snapshot, metrics: text }));
         return;
+      }
       case 'queue_status_request':
         this.#reply(identity, msg, 'queue_status_reply', {
           engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: this.#tasks.loadOf(e.id) }])),

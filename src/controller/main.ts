@@ -11,6 +11,7 @@ import type { TransportFactory } from '../core/transport.js';
 import type { TaskPolicyName } from '../core/config.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
+import { serveDashboard } from './dashboard-hook.js';
 
 /** The controller's command-line options, documented for `tscontroller --help`. */
 export const CONTROLLER_USAGE = `Usage: tscontroller [options]
@@ -23,6 +24,8 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default 10000)
   --task-policy NAME          leastload (default) | lru | weighted | twobin | random
   --hwm N                     load-balanced tasks one engine may hold at once (default 16; 0 = no limit)
+  --dashboard-port PORT       serve the dashboard and /metrics on this port (0: any free port; default: none)
+  --dashboard-host HOST       the dashboard's address (default 127.0.0.1; reach it from elsewhere with ssh -L)
   --parent-pid PID            exit when this process is gone
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
@@ -44,6 +47,8 @@ export function parseControllerArgs(argv: readonly string[]) {
         'parent-pid': { type: 'string' },
         'task-policy': { type: 'string', default: 'leastload' },
         hwm: { type: 'string', default: '16' },
+        'dashboard-port': { type: 'string' },
+        'dashboard-host': { type: 'string', default: '127.0.0.1' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -63,6 +68,7 @@ export function parseControllerArgs(argv: readonly string[]) {
     parentPid: values['parent-pid'] ? positiveInt(values['parent-pid'], '--parent-pid') : undefined,
     taskPolicy: taskPolicy(values['task-policy']!),
     hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
+    dashboard: values['dashboard-port'] === undefined ? undefined : { port: values['dashboard-port'] === '0' ? 0 : positiveInt(values['dashboard-port'], '--dashboard-port'), host: values['dashboard-host']! },
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -99,6 +105,7 @@ export async function startController(argv: readonly string[], transports: Trans
   const exited = new Promise<number>((r) => (resolveExit = r));
   controller.onStop(() => resolveExit(0));
   await controller.start();
+  if (args.dashboard) await serveDashboard(controller, args.dashboard);
   if (args.parentPid) {
     const watch = setInterval(() => {
       try {

@@ -9,126 +9,8 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DropCounts } from '../core/protocol.js';
+import type { EngineStats, StatsCursor, StatsSnapshot, TaskOutcome, TaskStreamEntry, FailureEntry, ClientStats, ThroughputBucket } from '../core/stats.js';
 import type { Listener } from '../core/transport.js';
-
-/** How a task attempt ended, as the dashboard colours it. */
-export type TaskOutcome = 'completed' | 'failed' | 'aborted' | 'retried';
-
-/** An engine as the dashboard shows it. */
-export interface EngineStats {
-  /** The engine's id. */
-  id: number;
-  /** Its host. */
-  hostname: string;
-  /** Its process id. */
-  pid: number;
-  /** `alive` while registered, `dead` once gone. */
-  state: 'alive' | 'dead';
-  /** Why it is gone, when dead. */
-  reason?: string;
-  /** When it registered (ms since epoch). */
-  registered: number;
-  /** Tasks it finished successfully. */
-  done: number;
-  /** Tasks it holds now. */
-  running: number;
-  /** Tasks that failed on it. */
-  failed: number;
-  /** CPU use of its process over its last report, in percent of one core. */
-  cpuPercent?: number;
-  /** Resident memory of its process, in bytes. */
-  rssBytes?: number;
-}
-
-/** One task attempt in the task stream: a bar in its engine's lane. */
-export interface TaskStreamEntry {
-  /** The request's id. */
-  msgId: string;
-  /** The request type (`map_request`, …). */
-  type: string;
-  /** The engine that ran it. */
-  engineId: number;
-  /** When it started (ms since epoch). */
-  start: number;
-  /** When it ended. */
-  end: number;
-  /** How it ended. */
-  outcome: TaskOutcome;
-}
-
-/** A recent failure with its remote stack. */
-export interface FailureEntry {
-  /** The request's id. */
-  msgId: string;
-  /** The engine it failed on (-1 when it never reached one). */
-  engineId: number;
-  /** When it failed (ms since epoch). */
-  time: number;
-  /** The error's class name. */
-  name: string;
-  /** Its message. */
-  message: string;
-  /** The remote stack trace, when the engine sent one. */
-  stack?: string;
-}
-
-/** A connected client. */
-export interface ClientStats {
-  /** Its routing identity. */
-  id: string;
-  /** When it connected (ms since epoch). */
-  connected: number;
-}
-
-/** A batch job a launcher submitted (known to `tscluster dashboard` from the cluster file). */
-export interface JobStats {
-  /** The launcher's name. */
-  launcher: string;
-  /** The job id the scheduler gave. */
-  jobId: string;
-  /** Its state as last known (`submitted` when only the id is known). */
-  state: string;
-}
-
-/** One second of throughput history. */
-export interface ThroughputBucket {
-  /** The second (ms since epoch, a multiple of 1000). */
-  t: number;
-  /** Tasks finished successfully in it. */
-  done: number;
-  /** Tasks failed (or aborted) in it. */
-  failed: number;
-}
-
-/** Everything the dashboard shows, as JSON. */
-export interface StatsSnapshot {
-  /** When the snapshot was taken (ms since epoch). */
-  now: number;
-  /** The cluster's id. */
-  clusterId: string;
-  /** The controller's task policy. */
-  taskPolicy: string;
-  /** Load-balanced tasks not yet on an engine. */
-  queueDepth: number;
-  /** Engines, alive and recently dead, by id. */
-  engines: EngineStats[];
-  /** Throughput per second, oldest first (at most the history length). */
-  throughput: ThroughputBucket[];
-  /** Recent task attempts, oldest first. */
-  tasks: TaskStreamEntry[];
-  /** Tasks running now, with their engine and start. */
-  running: { msgId: string; type: string; engineId: number; start: number }[];
-  /** Recent failures, newest last. */
-  failures: FailureEntry[];
-  /** Connected clients. */
-  clients: ClientStats[];
-  /** Batch jobs, when known. */
-  jobs: JobStats[];
-  /** Messages dropped (bad signature, replay, malformed). */
-  dropped: DropCounts;
-  /** Bytes received and sent by the controller. */
-  bytes: { in: number; out: number };
-}
 
 /** What the collector asks the controller for when it takes a snapshot. */
 export interface StatsSources {
@@ -172,6 +54,7 @@ export class ControllerStats {
   readonly #ring: ThroughputBucket[];
   #stream: TaskStreamEntry[] = [];
   #failures: FailureEntry[] = [];
+  #seq = 0;
   #bytesIn = 0;
   #bytesOut = 0;
   readonly #bytesReported = { in: 0, out: 0 };
@@ -332,12 +215,12 @@ export class ControllerStats {
     this.#tasksTotal.inc({ outcome: t.outcome });
     if (engineId !== undefined) {
       this.#latency.observe((end - start) / 1000);
-      this.#stream.push({ msgId: t.msgId, type: t.type, engineId, start, end, outcome: t.outcome });
+      this.#stream.push({ seq: ++this.#seq, msgId: t.msgId, type: t.type, engineId, start, end, outcome: t.outcome });
       if (this.#stream.length > this.#limits.streamEntries * 1.25) this.#stream = this.#stream.slice(-this.#limits.streamEntries);
     }
     if (t.outcome !== 'completed') {
       this.#failures.push({
-        msgId: t.msgId, engineId: engineId ?? -1, time: end, name: t.error?.name ?? 'Error', message: t.error?.message ?? t.outcome,
+        seq: ++this.#seq, msgId: t.msgId, engineId: engineId ?? -1, time: end, name: t.error?.name ?? 'Error', message: t.error?.message ?? t.outcome,
         stack: t.error?.stack?.slice(0, STACK_LIMIT),
       });
       if (this.#failures.length > this.#limits.failures) this.#failures.shift();
@@ -374,10 +257,11 @@ export class ControllerStats {
     return listener;
   }
 
-  /** Everything the dashboard shows, as plain JSON data. */
-  snapshot(): StatsSnapshot {
+  /** Everything the dashboard shows, as plain JSON data; with a cursor, only the task events newer than it. */
+  snapshot(since: StatsCursor = {}): StatsSnapshot {
     const now = Date.now();
-    const from = Math.floor(now / 1000) - this.#ring.length + 1;
+    const from = Math.max(Math.floor(now / 1000) - this.#ring.length + 1, Math.floor((since.t ?? 0) / 1000));
+    const after = since.seq ?? 0;
     const throughput: ThroughputBucket[] = [];
     for (const b of this.#ring) if (b && b.t / 1000 >= from) throughput.push({ ...b });
     throughput.sort((a, b) => a.t - b.t);
@@ -388,9 +272,10 @@ export class ControllerStats {
       queueDepth: this.sources.queueDepth(),
       engines: [...this.#engines.values()].map((e) => ({ ...e })).sort((a, b) => a.id - b.id),
       throughput,
-      tasks: this.#stream.slice(-this.#limits.streamEntries),
+      seq: this.#seq,
+      tasks: this.#stream.slice(-this.#limits.streamEntries).filter((t) => t.seq > after),
       running: [...this.#running.values()],
-      failures: [...this.#failures],
+      failures: this.#failures.filter((f) => f.seq > after),
       clients: [...this.#clients.values()],
       jobs: [],
       dropped: { ...this.sources.dropped() },

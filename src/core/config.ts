@@ -23,6 +23,19 @@ export interface ControllerConfig {
   taskPolicy: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm: number;
+  /**
+   * Serve the dashboard and `/metrics` from the controller's process on this port (default `false`: not served;
+   * `tscluster dashboard` serves one from outside instead).
+   */
+  dashboard: DashboardConfig | false;
+}
+
+/** Where the controller serves the dashboard. */
+export interface DashboardConfig {
+  /** The port (0: any free port; the URL is written to the profile's `security/tsparallel[-ID]-dashboard.json`). */
+  port: number;
+  /** The address to bind (default `127.0.0.1`: only this host; from a laptop, `ssh -L PORT:127.0.0.1:PORT host`). */
+  host?: string;
 }
 
 /** Settings of the engines. */
@@ -70,6 +83,7 @@ export function defaultConfig(): ClusterConfig {
       heartbeatTimeoutMs: 10_000,
       taskPolicy: 'leastload',
       hwm: 16,
+      dashboard: false,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
     launchers: {},
