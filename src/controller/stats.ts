@@ -169,6 +169,7 @@ export class ControllerStats {
     e.reason = reason;
     e.running = 0;
     e.cpuPercent = undefined;
+    e.rssBytes = undefined;
     const dead = [...this.#engines.values()].filter((x) => x.state === 'dead');
     for (const old of dead.slice(0, Math.max(0, dead.length - this.#limits.deadEngines))) this.#engines.delete(old.id);
     this.#changed();

@@ -82,12 +82,12 @@ section.wide { grid-column: 1 / -1; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #e6e9ef; white-space: nowrap; }
 th { font-size: 12px; color: #6b7686; }
-tr.dead td { color: #9aa3b0; } td.state-alive { color: var(--completed); font-weight: 600; } td.state-dead { color: var(--failed); font-weight: 600; }
+tr.dead td { color: #9aa3b0; } tr td.state-alive { color: var(--completed); font-weight: 600; } tr td.state-dead { color: var(--failed); font-weight: 600; }
 #stream { position: relative; }
 .lane { display: flex; align-items: center; height: 22px; border-bottom: 1px dashed #e6e9ef; }
 .lane .name { width: 90px; flex: none; font-size: 12px; color: #445; } .lane.dead .name { color: var(--failed); text-decoration: line-through; }
 .track { position: relative; flex: 1; height: 16px; background: #f7f8fa; }
-.track .bar { position: absolute; top: 2px; height: 12px; min-width: 2px; border-radius: 2px; }
+.track .bar { position: absolute; top: 2px; height: 12px; min-width: 2px; border-radius: 2px; box-shadow: inset -1px 0 0 rgba(255,255,255,.7); }
 .bar.completed { background: var(--completed); } .bar.failed { background: var(--failed); } .bar.retried { background: var(--retried); }
 .bar.aborted { background: var(--aborted); } .bar.running { background: var(--running); opacity: .75; }
 .legend { margin-top: 6px; font-size: 12px; color: #6b7686; }
@@ -100,7 +100,7 @@ tr.dead td { color: #9aa3b0; } td.state-alive { color: var(--completed); font-we
 /** The page's script (plain browser JavaScript). */
 export const APP_JS = `'use strict';
 (() => {
-  const HISTORY_MS = 3600 * 1000, WINDOW_MS = 60 * 1000, MAX_TASKS = 5000, MAX_FAILURES = 50;
+  const HISTORY_MS = 3600 * 1000, MAX_WINDOW_MS = 60 * 1000, MIN_WINDOW_MS = 10 * 1000, MAX_TASKS = 5000, MAX_FAILURES = 50;
   const state = { seq: 0, snap: null, tasks: [], failures: [], throughput: new Map() };
   const $ = (id) => document.getElementById(id);
   const el = (tag, props = {}, ...children) => {
@@ -150,6 +150,12 @@ export const APP_JS = `'use strict';
   }
 
   function renderStream(s) {
+    // The window grows with the stream, from 10 s to a minute, so short bursts are not hairlines.
+    let oldest = s.now;
+    for (const t of state.tasks) if (t.end >= s.now - MAX_WINDOW_MS) { oldest = Math.min(oldest, t.start); }
+    for (const t of s.running) oldest = Math.min(oldest, t.start);
+    const WINDOW_MS = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, s.now - oldest + 1000));
+    $('window-s').textContent = Math.round(WINDOW_MS / 1000);
     const end = s.now, start = end - WINDOW_MS;
     const pos = (a, b) => {
       const left = Math.max(0, (a - start) / WINDOW_MS * 100), right = Math.min(100, (b - start) / WINDOW_MS * 100);
@@ -174,8 +180,10 @@ export const APP_JS = `'use strict';
   function renderChart(s) {
     const keys = [...state.throughput.keys()].sort((a, b) => a - b);
     const xs = [], done = [], failed = [];
-    if (keys.length) {
-      for (let t = keys[0]; t <= Math.floor(s.now / 1000) * 1000; t += 1000) {
+    // At least the last minute, one point per second, so a fresh cluster's chart has a sensible time axis.
+    const last = Math.floor(s.now / 1000) * 1000;
+    {
+      for (let t = Math.min(keys[0] ?? last, last - 60000); t <= last; t += 1000) {
         const b = state.throughput.get(t);
         xs.push(t / 1000); done.push(b ? b.done : 0); failed.push(b ? b.failed : 0);
       }
@@ -185,7 +193,7 @@ export const APP_JS = `'use strict';
     if (!chart) {
       chart = new uPlot({
         width, height: 180,
-        series: [{}, { label: 'done/s', stroke: '#2e9e5b', fill: 'rgba(46,158,91,.12)' }, { label: 'failed/s', stroke: '#d64545' }],
+        series: [{}, { label: 'done/s', stroke: '#2e9e5b', fill: 'rgba(46,158,91,.12)', points: { show: false } }, { label: 'failed/s', stroke: '#d64545', points: { show: false } }],
         axes: [{}, { label: 'tasks/s' }],
       }, data, $('chart'));
     } else {
