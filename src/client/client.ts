@@ -370,6 +370,12 @@ interface WireError {
   stack?: string;
   engineId: number;
   timeoutMs?: number;
+  /** The engine's host, pid and the request's id (errors raised by user code). */
+  hostname?: string;
+  /** The engine's process id. */
+  pid?: number;
+  /** The request that raised it. */
+  taskId?: string;
   /** `controller` for errors the controller made (engine died, time limit, dependency); absent for user code's. */
   origin?: string;
 }

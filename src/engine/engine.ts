@@ -50,6 +50,12 @@ export interface ErrorInfo {
   stack?: string;
   /** The engine where it was raised. */
   engineId: number;
+  /** The engine's host. */
+  hostname?: string;
+  /** The engine's process id. */
+  pid?: number;
+  /** The request that raised it. */
+  taskId?: string;
 }
 
 /** An engine: one namespace, serving one controller. */
@@ -211,7 +217,7 @@ export class Engine {
     this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];
-    let error = outcome.failed ? this.#describe(outcome.error, msg) : undefined;
+    let error: ErrorInfo | undefined = outcome.failed ? { ...this.#describe(outcome.error, msg), hostname: hostname(), pid: process.pid, taskId: msg.header.msg_id } : undefined;
     if (!error) {
       try {
         buffers = serialize(outcome.value);
