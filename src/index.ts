@@ -63,3 +63,6 @@ export { fromModule, isModuleFunction, encodeFunction, type FunctionSpec, type M
 export { Session, DELIMITER, PROTOCOL_VERSION, type Message, type MessageHeader, type DropCounts } from './core/protocol.js';
 export { serialize, deserialize, OUT_OF_BAND_BYTES } from './core/serialize.js';
 export { range } from './core/range.js';
+export * from './core/stats.js';
+export { ControllerStats, type StatsSources, type StatsLimits } from './controller/stats.js';
+export { DashboardServer, startDashboard, dashboardToken, localStats, type DashboardOptions, type StatsSource } from './dashboard/server.js';

@@ -15,7 +15,7 @@ import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../core/profile.js';
 import { Session, type Message } from '../core/protocol.js';
 import { deserialize } from '../core/serialize.js';
-import type { StatsCursor, StatsSnapshot } from '../core/stats.js';
+import type { StatsCursor, StatsReply } from '../core/stats.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport, type TransportFactory } from '../core/transport.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView, type ViewHost } from './direct-view.js';
@@ -223,9 +223,9 @@ export class Client implements ViewHost, BalancedHost {
    * The controller's statistics (what the dashboard shows): with `since`, only the task events newer than that
    * cursor; with `metrics: true`, also its Prometheus metrics as text.
    */
-  async controllerStats(options: { since?: StatsCursor; metrics?: boolean; timeoutMs?: number } = {}): Promise<{ snapshot: StatsSnapshot; metrics?: string }> {
+  async controllerStats(options: { since?: StatsCursor; metrics?: boolean; timeoutMs?: number } = {}): Promise<StatsReply> {
     const reply = await this.#request('stats_request', { since: options.since ?? {}, metrics: options.metrics === true }, options.timeoutMs ?? 10_000);
-    return reply.content as unknown as { snapshot: StatsSnapshot; metrics?: string };
+    return reply.content as unknown as StatsReply;
   }
 
   /** Ask the controller to stop its engines and itself. The client is closed afterwards. */

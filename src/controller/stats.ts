@@ -9,7 +9,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DropCounts } from '../core/protocol.js';
-import type { EngineStats, StatsCursor, StatsSnapshot, TaskOutcome, TaskStreamEntry, FailureEntry, ClientStats, ThroughputBucket } from '../core/stats.js';
+import type { EngineStats, StatsCursor, StatsSnapshot, TaskOutcome, TaskStreamEntry, FailureEntry, ClientStats, RunningTask, ThroughputBucket } from '../core/stats.js';
 import type { Listener } from '../core/transport.js';
 
 /** What the collector asks the controller for when it takes a snapshot. */
@@ -47,7 +47,7 @@ export class ControllerStats {
   readonly registry = new Registry();
   readonly #limits: StatsLimits;
   readonly #engines = new Map<number, EngineStats>();
-  readonly #running = new Map<string, { msgId: string; type: string; engineId: number; start: number }>();
+  readonly #running = new Map<string, RunningTask>();
   readonly #clients = new Map<string, ClientStats>();
   readonly #listeners = new Set<() => void>();
   /** Ring buffer of one-second buckets, indexed by second modulo its length. */

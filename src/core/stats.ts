@@ -128,7 +128,7 @@ export interface StatsSnapshot {
   /** Recent task attempts, oldest first. */
   tasks: TaskStreamEntry[];
   /** Tasks running now, with their engine and start. */
-  running: { msgId: string; type: string; engineId: number; start: number }[];
+  running: RunningTask[];
   /** Recent failures, newest last. */
   failures: FailureEntry[];
   /** Connected clients. */
@@ -138,5 +138,33 @@ export interface StatsSnapshot {
   /** Messages dropped (bad signature, replay, malformed). */
   dropped: DropCounts;
   /** Bytes received and sent by the controller. */
-  bytes: { in: number; out: number };
+  bytes: ByteCounts;
+}
+
+/** The controller's answer to `stats_request` ({@link StatsSnapshot}, and the metrics text when asked for). */
+export interface StatsReply {
+  /** What the dashboard shows. */
+  snapshot: StatsSnapshot;
+  /** The Prometheus metrics as text, when the request asked for them. */
+  metrics?: string;
+}
+
+/** A task on an engine now. */
+export interface RunningTask {
+  /** The request's id. */
+  msgId: string;
+  /** The request type. */
+  type: string;
+  /** The engine running it. */
+  engineId: number;
+  /** When it reached the engine (ms since epoch). */
+  start: number;
+}
+
+/** Bytes the controller received and sent. */
+export interface ByteCounts {
+  /** Received. */
+  in: number;
+  /** Sent. */
+  out: number;
 }
