@@ -49,7 +49,6 @@ export class ControllerStats {
   readonly #engines = new Map<number, EngineStats>();
   readonly #running = new Map<string, RunningTask>();
   readonly #clients = new Map<string, ClientStats>();
-  readonly #listeners = new Set<() => void>();
   /** Ring buffer of one-second buckets, indexed by second modulo its length. */
   readonly #ring: ThroughputBucket[];
   #stream: TaskStreamEntry[] = [];
@@ -149,16 +148,9 @@ export class ControllerStats {
     });
   }
 
-  /** Listen for changes (for live updates); returns the disposer. */
-  onChange(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
   /** An engine registered. */
   onEngineAdded(e: { id: number; hostname: string; pid: number }): void {
     this.#engines.set(e.id, { id: e.id, hostname: e.hostname, pid: e.pid, state: 'alive', registered: Date.now(), done: 0, running: 0, failed: 0 });
-    this.#changed();
   }
 
   /** An engine is gone; it stays listed as dead (the oldest dead ones are forgotten beyond the limit). */
@@ -172,7 +164,6 @@ export class ControllerStats {
     e.rssBytes = undefined;
     const dead = [...this.#engines.values()].filter((x) => x.state === 'dead');
     for (const old of dead.slice(0, Math.max(0, dead.length - this.#limits.deadEngines))) this.#engines.delete(old.id);
-    this.#changed();
   }
 
   /** An engine reported its process's CPU and memory. */
@@ -181,7 +172,6 @@ export class ControllerStats {
     if (!e || e.state !== 'alive') return;
     if (typeof report.cpuPercent === 'number' && Number.isFinite(report.cpuPercent)) e.cpuPercent = report.cpuPercent;
     if (typeof report.rssBytes === 'number' && Number.isFinite(report.rssBytes)) e.rssBytes = report.rssBytes;
-    this.#changed();
   }
 
   /** A task reached an engine. */
@@ -189,7 +179,6 @@ export class ControllerStats {
     this.#running.set(t.msgId, { msgId: t.msgId, type: t.type, engineId: t.engineId, start: t.started ?? Date.now() });
     const e = this.#engines.get(t.engineId);
     if (e) e.running++;
-    this.#changed();
   }
 
   /**
@@ -229,18 +218,16 @@ export class ControllerStats {
     const bucket = this.#bucket(end);
     if (t.outcome === 'completed') bucket.done++;
     else if (t.outcome !== 'retried') bucket.failed++;
-    this.#changed();
   }
 
   /** A client connected. */
   onClientConnected(id: string): void {
     this.#clients.set(id, { id, connected: Date.now() });
-    this.#changed();
   }
 
   /** A client left (closed, or became unroutable). */
   onClientGone(id: string): void {
-    if (this.#clients.delete(id)) this.#changed();
+    this.#clients.delete(id);
   }
 
   /** Count bytes the controller received. */
@@ -295,9 +282,5 @@ export class ControllerStats {
     let b = this.#ring[at];
     if (!b || b.t !== second * 1000) b = this.#ring[at] = { t: second * 1000, done: 0, failed: 0 };
     return b;
-  }
-
-  #changed(): void {
-    for (const l of this.#listeners) l();
   }
 }
