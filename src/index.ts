@@ -14,6 +14,13 @@
  *
  * Importing this module registers the default implementations (ZeroMQ transport, built-in launchers) in
  * tsyringe's global container; register your own under the same tokens (see `tsparallel/launchers`) to replace them.
+ * @document ../docs/guides/getting-started.md
+ * @document ../docs/guides/configuration.md
+ * @document ../docs/guides/launcher-plugins.md
+ * @document ../docs/guides/windows-hpc.md
+ * @document ../docs/guides/dashboard.md
+ * @document ../docs/guides/troubleshooting.md
+ * @document ../docs/guides/coming-from-ipyparallel.md
  * @module tsparallel
  */
 import 'reflect-metadata';

@@ -18,6 +18,7 @@ import { deserialize } from '../wire/serialize.js';
 import { getOptional } from '../core/tokens.js';
 import { addListener } from '../util/listeners.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
+import type { StatsCursor, StatsReply } from '../wire/stats.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView, type ViewHost } from './direct-view.js';
 import { chooseEngineRoute } from '../wire/address.js';
@@ -244,6 +245,15 @@ export class Client {
     return (await this.#request('queue_status_request', {}, options.timeoutMs)).content;
   }
 
+  /**
+   * The controller's statistics (what the dashboard shows): with `since`, only the task events newer than that
+   * cursor; with `metrics: true`, also its Prometheus metrics as text.
+   */
+  async controllerStats(options: { since?: StatsCursor; metrics?: boolean; timeoutMs?: number } = {}): Promise<StatsReply> {
+    const reply = await this.#request('stats_request', { since: options.since ?? {}, metrics: options.metrics === true }, options.timeoutMs ?? 10_000);
+    return reply.content as unknown as StatsReply;
+  }
+
   /** Ask the controller to stop its engines and itself. The client is closed afterwards. */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
     await this.#request('shutdown_request', {}, options.timeoutMs);
@@ -394,6 +404,12 @@ interface WireError {
   stack?: string;
   engineId: number;
   timeoutMs?: number;
+  /** The engine's host, pid and the request's id (errors raised by user code). */
+  hostname?: string;
+  /** The engine's process id. */
+  pid?: number;
+  /** The request that raised it. */
+  taskId?: string;
   /** `controller` for errors the controller made (engine died, time limit, dependency); absent for user code's. */
   origin?: string;
 }

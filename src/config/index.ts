@@ -31,6 +31,19 @@ export interface ControllerConfig {
   location: string;
   /** How long the controller outlives a silent owner (the process that started the cluster), in ms (default 30000). */
   leaseMs: number;
+  /**
+   * Serve the dashboard and `/metrics` from the controller's process on this port (default `false`: not served;
+   * `tscluster dashboard` serves one from outside instead).
+   */
+  dashboard: DashboardConfig | false;
+}
+
+/** Where the controller serves the dashboard. */
+export interface DashboardConfig {
+  /** The port (0: any free port; the URL is written to the profile's `security/tsparallel[-ID]-dashboard.json`). */
+  port: number;
+  /** The address to bind (default `127.0.0.1`: only this host; from a laptop, `ssh -L PORT:127.0.0.1:PORT host`). */
+  host?: string;
 }
 
 /** Settings of the engines. */
@@ -95,6 +108,7 @@ export function defaultConfig(): ClusterConfig {
       hwm: 16,
       location: '',
       leaseMs: 30_000,
+      dashboard: false,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
     security: { curve: 'auto', replayWindowMs: 300_000 },

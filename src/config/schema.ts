@@ -35,6 +35,7 @@ export const controllerConfigSchema = z.strictObject({
   hwm: z.number().int().nonnegative(),
   location: z.string(),
   leaseMs: positiveInt,
+  dashboard: z.union([z.literal(false), z.strictObject({ port: z.number().int().min(0).max(65535), host: z.union([z.ipv4(), z.ipv6()]).optional() })]),
 }).partial();
 
 /** What a user may write under `engines` (every key optional). */
@@ -150,6 +151,11 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     doc: 'How long the controller (and so its engines) outlives the silence of the process that started the cluster, in milliseconds; detached clusters take no lease.',
     allowed: 'a positive integer (milliseconds)',
     envKind: 'integer',
+  },
+  'controller.dashboard': {
+    doc: "Serve the dashboard (engines, task stream, throughput, failures) and Prometheus /metrics from the controller on this port, bound to loopback unless host says otherwise; the URL with its token is written to the profile's security/ folder. `tscluster dashboard` serves one from another process instead.",
+    allowed: "false, or { port: 0-65535 (0: any free port), host?: an IPv4 or IPv6 address (default '127.0.0.1') }",
+    envKind: 'json',
   },
   'engines.launcher': {
     doc: 'The launcher that starts the engines (`local`, `windows-hpc`, or one a plugin adds).',

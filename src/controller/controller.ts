@@ -18,6 +18,8 @@ import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
 import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
+import type { StatsCursor } from '../wire/stats.js';
+import { ControllerStats } from './stats.js';
 
 const log = debug('tsparallel:controller');
 
@@ -79,6 +81,8 @@ export class Controller {
   engineInfo!: ConnectionInfo;
   /** Engines by id. */
   readonly engines = new Map<number, EngineRecord>();
+  /** Statistics and metrics for the dashboard and `/metrics`. */
+  readonly stats: ControllerStats;
   readonly #byUuid = new Map<string, EngineRecord>();
   readonly #clients = new Map<string, Buffer>();
   readonly #session: Session;
@@ -97,6 +101,12 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
     this.#session = new Session(this.#key, { replayWindowMs: options.replayWindowMs });
+    this.stats = new ControllerStats({
+      clusterId: options.clusterId,
+      taskPolicy: options.taskPolicy ?? 'leastload',
+      queueDepth: () => this.#tasks.unassigned,
+      dropped: () => this.#session.dropped,
+    });
     this.#tasks = new TaskDispatcher(
       {
         toEngine: (id, frames) => {
@@ -109,6 +119,7 @@ export class Controller {
           this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }, Channels.controllerToEngine),
         // Half the window is left for the trip to the engine and a clock that differs from ours.
         canForward: (header) => this.#session.isFresh(header.date, this.#session.replayWindowMs / 2),
+        stats: this.stats,
         abortOnEngine: (id, msgIds) => {
           const engine = this.engines.get(id);
           if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds }), Channels.controllerToEngine));
@@ -135,7 +146,12 @@ export class Controller {
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.setMessageHandler(({ identity }) => this.#beat(identity));
-    this.#clientListener.setUnroutableHandler((id) => this.#clients.delete(id.toString()));
+    this.#clientListener.setUnroutableHandler((id) => {
+      this.#clients.delete(id.toString());
+      this.stats.onClientGone(id.toString());
+    });
+    // Dashboard statistics: bytes sent, clients that vanished.
+    for (const l of [this.#clientListener, this.#engineListener]) this.stats.meter(l);
 
     const common = {
       version: 1 as const,
@@ -225,6 +241,7 @@ export class Controller {
   }
 
   #fromClient(identity: Buffer, frames: Buffer[]): void {
+    this.stats.countIn(frames);
     if (this.#lease?.isEcho(identity, frames)) return;
     const msg = this.#session.decode(frames, [Channels.clientToCluster]);
     if (!msg) {
@@ -235,6 +252,7 @@ export class Controller {
     switch (type) {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
+        this.stats.onClientConnected(identity.toString());
         this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
         return;
       case OWNER_LEASE_REQUEST:
@@ -244,7 +262,16 @@ export class Controller {
         return;
       case 'close_request':
         this.#clients.delete(identity.toString());
+        this.stats.onClientGone(identity.toString());
         return;
+      case 'stats_request': {
+        // The dashboard of `tscluster dashboard`, another process: everything it shows, and the metrics text.
+        const { since, metrics } = msg.content as { since?: StatsCursor; metrics?: boolean };
+        const snapshot = this.stats.snapshot(typeof since === 'object' && since !== null ? since : {});
+        if (metrics !== true) return this.#reply(identity, msg, 'stats_reply', { snapshot });
+        void this.stats.metrics().then((text) => this.#reply(identity, msg, 'stats_reply', { snapshot, metrics: text }));
+        return;
+      }
       case 'queue_status_request':
         this.#reply(identity, msg, 'queue_status_reply', {
           engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: this.#tasks.loadOf(e.id) }])),
@@ -299,6 +326,7 @@ export class Controller {
   }
 
   #fromEngine(identity: Buffer, frames: Buffer[]): void {
+    this.stats.countIn(frames);
     const msg = this.#session.decode(frames, [Channels.engineToCluster]);
     if (!msg) {
       log('dropped an engine message (%o)', this.#session.dropped);
@@ -316,6 +344,11 @@ export class Controller {
       case 'task_record': {
         const engine = this.#byUuid.get(uuid);
         if (engine) this.#tasks.recordFinished(engine.id, msg.content as unknown as DirectTaskReport);
+        return;
+      }
+      case 'engine_stats': {
+        const engine = this.#byUuid.get(uuid);
+        if (engine) this.stats.onEngineResources(engine.id, msg.content);
         return;
       }
     }
@@ -343,6 +376,7 @@ export class Controller {
       this.engines.set(engine.id, engine);
       this.#byUuid.set(uuid, engine);
       this.#tasks.engineAdded(engine.id);
+      this.stats.onEngineAdded(engine);
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header }), Channels.controllerToEngine));
@@ -354,6 +388,7 @@ export class Controller {
     this.#byUuid.delete(engine.uuid);
     log('engine %d gone: %s', engine.id, reason);
     this.#tasks.engineRemoved(engine.id, reason);
+    this.stats.onEngineRemoved(engine.id, reason);
     this.#notify('engine_unregistered', { id: engine.id, reason });
   }
 

@@ -13,6 +13,7 @@ import { defaultConfig, type ControllerConfig, type SecurityConfig, type TaskPol
 import type { CurveSetting } from '../wire/security.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
+import { serveDashboard } from './dashboard-hook.js';
 
 /** The controller's defaults: the configuration's, so the command line and config files agree. */
 const DEFAULTS = defaultConfig().controller;
@@ -31,6 +32,8 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
   --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
   --replay-window-ms MS       how far a message's date may be from this clock (default ${SECURITY_DEFAULTS.replayWindowMs})
+  --dashboard-port PORT       serve the dashboard and /metrics on this port (0: any free port; default: none)
+  --dashboard-host HOST       the dashboard's address (default 127.0.0.1; reach it from elsewhere with ssh -L)
   --location HOST             host name or address the connection files advertise (default: the bound address; for
                               0.0.0.0, this host's first non-internal IPv4 address, else its name)
   --lease-ms MS               stop (with the engines) when the cluster's owner is silent this long (default: no lease)
@@ -45,7 +48,7 @@ export interface ControllerLaunch {
   /** The cluster's id within the profile. */
   clusterId: string;
   /** The controller's configuration. */
-  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location'>>;
+  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location' | 'dashboard'>>;
   /** Wire security: CURVE and the replay window. */
   security: Pick<SecurityConfig, 'curve' | 'replayWindowMs'>;
   /** Exit when this process is gone (a controller on this host; none: outlive the starting process). */
@@ -70,6 +73,7 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
     '--task-policy', c.taskPolicy,
     '--hwm', String(c.hwm),
+    ...(c.dashboard ? ['--dashboard-port', String(c.dashboard.port), '--dashboard-host', c.dashboard.host ?? '127.0.0.1'] : []),
     '--curve', String(launch.security.curve),
     '--replay-window-ms', String(launch.security.replayWindowMs),
     ...(launch.parentPid !== undefined ? ['--parent-pid', String(launch.parentPid)] : []),
@@ -98,6 +102,8 @@ export function parseControllerArgs(argv: readonly string[]) {
         hwm: { type: 'string', default: String(DEFAULTS.hwm) },
         curve: { type: 'string', default: String(SECURITY_DEFAULTS.curve) },
         'replay-window-ms': { type: 'string', default: String(SECURITY_DEFAULTS.replayWindowMs) },
+        'dashboard-port': { type: 'string' },
+        'dashboard-host': { type: 'string', default: '127.0.0.1' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -121,6 +127,7 @@ export function parseControllerArgs(argv: readonly string[]) {
     hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
     curve: curveSetting(values.curve!),
     replayWindowMs: positiveInt(values['replay-window-ms']!, '--replay-window-ms'),
+    dashboard: values['dashboard-port'] === undefined ? undefined : { port: values['dashboard-port'] === '0' ? 0 : positiveInt(values['dashboard-port'], '--dashboard-port'), host: values['dashboard-host']! },
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -167,6 +174,7 @@ export async function startController(argv: readonly string[], transports: Trans
   const exited = new Promise<number>((r) => (resolveExit = r));
   controller.onStop(() => resolveExit(0));
   await controller.start();
+  if (args.dashboard) await serveDashboard(controller, args.dashboard);
   if (args.parentPid) {
     const watch = setInterval(() => {
       if (isProcessAlive(args.parentPid)) return;

@@ -7,6 +7,7 @@ import debug from 'debug';
 import type { Message, MessageHeader } from '../wire/protocol.js';
 import { FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
+import type { ControllerStats } from './stats.js';
 
 const log = debug('tsparallel:controller');
 
@@ -48,6 +49,8 @@ export interface DispatcherIO {
    * outside the replay window, so a task held here too long is signed afresh (default: always).
    */
   canForward?(header: MessageHeader): boolean;
+  /** Told when a task reaches an engine and when an attempt ends (the dashboard's statistics); optional. */
+  stats?: Pick<ControllerStats, 'onTaskStarted' | 'onTaskEnded'>;
 }
 
 /** Limits that keep the controller's memory bounded. */
@@ -140,7 +143,7 @@ export class TaskDispatcher {
       if (t.state !== 'running' || t.engineId !== id) continue;
       clearTimeout(t.timer);
       if (t.balanced && t.retriesLeft > 0) {
-        this.#retry(t, id);
+        this.#retry(t, id, { name: 'EngineDiedError', message: `engine ${id} died (${reason})` });
       } else {
         this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id });
       }
@@ -155,6 +158,7 @@ export class TaskDispatcher {
     t.engineId = engineId;
     t.started = Date.now();
     this.#engines.get(engineId)!.load++;
+    this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId, started: t.started });
   }
 
   /** Record a request a client sent straight to an engine, from the engine's report once it finished. */
@@ -169,6 +173,7 @@ export class TaskDispatcher {
     };
     this.#tasks.set(t.msgId, t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, started: t.started, outcome: t.state === 'completed' ? 'completed' : 'failed', error: report.error });
   }
 
   /** A client submitted a load-balanced task. */
@@ -199,10 +204,10 @@ export class TaskDispatcher {
       return true;
     }
     clearTimeout(t.timer);
-    const content = reply.content as { status: string; error?: { name: string; message: string } };
+    const content = reply.content as { status: string; error?: { name: string; message: string; stack?: string } };
     if (content.status === 'error' && t.balanced && t.retriesLeft > 0) {
       log('task %s failed on engine %d; running it again (%d retries left)', t.msgId, engineId, t.retriesLeft - 1);
-      this.#retry(t, engineId);
+      this.#retry(t, engineId, content.error);
       this.#schedule();
       return true;
     }
@@ -214,6 +219,7 @@ export class TaskDispatcher {
       t.state = 'failed';
       t.error = content.error ? { name: content.error.name, message: content.error.message } : { name: 'Error', message: 'failed' };
     }
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, outcome: t.state, error: content.error });
     this.io.toClient(t.client, frames);
     this.#finished(t);
     this.#schedule();
@@ -364,7 +370,8 @@ export class TaskDispatcher {
     this.#queue.push(t);
   }
 
-  #retry(t: Task, failedOn: number): void {
+  #retry(t: Task, failedOn: number, error?: { name: string; message: string; stack?: string }): void {
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: failedOn, outcome: 'retried', error });
     t.retriesLeft--;
     t.retries++;
     t.tried.add(failedOn);
@@ -432,6 +439,7 @@ export class TaskDispatcher {
     t.started = Date.now();
     slot.load++;
     slot.lastUsed = ++this.#clock;
+    this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId: slot.id, started: t.started });
     // The first dispatch forwards the client's frames unchanged; a retry needs a fresh signature, because an
     // engine drops a signature it has seen (replay protection), and so does a task held past the replay window.
     const forward = t.retries === 0 && t.frames && (!t.message || (this.io.canForward?.(t.header) ?? true));
@@ -457,6 +465,7 @@ export class TaskDispatcher {
     t.state = state;
     t.completed = Date.now();
     t.error = { name: error.name, message: error.message };
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: t.engineId, outcome: state === 'aborted' ? 'aborted' : 'failed', error });
     this.io.replyError(t.client, t.header, error);
     this.#finished(t);
   }

@@ -62,6 +62,12 @@ export interface ErrorInfo {
   stack?: string;
   /** The engine where it was raised. */
   engineId: number;
+  /** The engine's host. */
+  hostname?: string;
+  /** The engine's process id. */
+  pid?: number;
+  /** The request that raised it. */
+  taskId?: string;
 }
 
 /** An engine: one namespace, serving one controller. */
@@ -85,6 +91,7 @@ export class Engine {
   #heart?: Heart;
   #lastPing = Date.now();
   #watchdog?: NodeJS.Timeout;
+  #resourceTimer?: NodeJS.Timeout;
   #chain: Promise<void> = Promise.resolve();
   #stopping = false;
 
@@ -153,6 +160,7 @@ export class Engine {
       clearTimeout(timer);
     }
     log('registered as engine %d', this.id);
+    this.#reportResources(Math.max(1000, info.heartbeatMs ?? 1000));
     if (info.heartbeatAddress) {
       this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid, curveServerKey });
       this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
@@ -173,6 +181,7 @@ export class Engine {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    clearInterval(this.#resourceTimer);
     if (options.unregister !== false && this.#connection) {
       this.#send(this.#session.message('unregistration_request', { id: this.id }));
       await new Promise((r) => setTimeout(r, 20));
@@ -182,6 +191,19 @@ export class Engine {
     await this.#direct?.close();
     log('engine %d stopped', this.id);
     this.#resolveStopped(code);
+  }
+
+  /** Tell the controller this process's CPU use and memory every `everyMs` (the dashboard shows them). */
+  #reportResources(everyMs: number): void {
+    let last = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
+    this.#resourceTimer = setInterval(() => {
+      const now = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
+      const cpuMicros = now.cpu.user - last.cpu.user + (now.cpu.system - last.cpu.system);
+      const wallMicros = Number(now.at - last.at) / 1000;
+      last = now;
+      this.#send(this.#session.message('engine_stats', { cpuPercent: wallMicros > 0 ? (100 * cpuMicros) / wallMicros : 0, rssBytes: process.memoryUsage.rss() }));
+    }, everyMs);
+    this.#resourceTimer.unref();
   }
 
   #send(msg: Message<unknown>): void {
@@ -221,7 +243,7 @@ export class Engine {
     this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];
-    let error = outcome.failed ? this.#describe(outcome.error, msg) : undefined;
+    let error: ErrorInfo | undefined = outcome.failed ? { ...this.#describe(outcome.error, msg), hostname: hostname(), pid: process.pid, taskId: msg.header.msg_id } : undefined;
     if (!error) {
       try {
         buffers = serialize(outcome.value);

@@ -78,6 +78,8 @@ export async function startEngine(
   options: { namespace?: Namespace } = {},
 ): Promise<RunningRole & { engine: Engine }> {
   const args = parseEngineArgs(argv);
+  // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
+  process.setSourceMapsEnabled(true);
   const info = args.connectionFile ? await readConnectionFile(args.connectionFile) : connectionInfoFromEnv()!;
   const engine = new Engine({
     transport: transports.create(info.transport),
