@@ -42,7 +42,7 @@ export { range } from './client/range.js';
 export { fromModule, type ModuleFunction } from './wire/functions.js';
 export type { TaskRecord, TaskState, TaskFlags } from './core/tasks.js';
 export {
-  defineConfig, type UserConfig, type ClusterConfig, type ControllerConfig, type EnginesConfig, type SecurityConfig, type TaskPolicyName,
+  defineConfig, type UserConfig, type ClusterConfig, type ControllerConfig, type DashboardConfig, type EnginesConfig, type SecurityConfig, type TaskPolicyName,
 } from './config/index.js';
 export {
   TsParallelError, ConfigError, LauncherError, SchedulerError, TransportError, TimeoutError, RemoteError, CompositeError,

@@ -5,3 +5,4 @@
  */
 export { DashboardServer, startDashboard, dashboardToken, localStats, type DashboardOptions, type StatsSource } from './server.js';
 export type * from '../wire/stats.js';
+export type { DropCounts } from '../wire/protocol.js';
