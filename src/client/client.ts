@@ -10,7 +10,8 @@ import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { connectionFileName, isControllerAlive, readConnectionFile, thisHost, type ConnectionInfo } from '../core/connection.js';
 import { randomUUID } from 'node:crypto';
-import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import { ConfigError, ControllerLostError, DependencyError, EngineDiedError, ProtocolError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import { checkClientInput } from '../wire/validate.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../core/profile.js';
 import { Session, type Message } from '../core/protocol.js';
@@ -45,6 +46,13 @@ export interface ConnectOptions {
    * half the hops of going through the controller. Engines on other hosts are always reached through it.
    */
   direct?: boolean;
+  /** How often to check that the controller is alive, in ms (default 1000). */
+  heartbeatMs?: number;
+  /**
+   * How long the controller may stay silent before it is declared lost, in ms (default 10000): every waiting request
+   * then rejects with a ControllerLostError, and new ones fail at once.
+   */
+  heartbeatTimeoutMs?: number;
 }
 
 /** An engine as the client knows it. */
@@ -76,13 +84,17 @@ export class Client implements ViewHost, BalancedHost {
   readonly history: string[] = [];
   readonly #session: Session;
   readonly #pending = new Map<string, Part>();
-  readonly #waiters = new Map<string, (msg: Message) => void>();
+  readonly #waiters = new Map<string, (msg: Message | undefined, failure?: Error) => void>();
   readonly #engineListeners: ((event: { type: 'registered' | 'unregistered'; id: number }) => void)[] = [];
   /** Connections straight to engines on this host, by engine id. */
   readonly #direct = new Map<number, Connection>();
   /** Requests sent straight to an engine: if it dies, nobody else will answer them. */
   readonly #sentDirect = new Set<string>();
   #closed = false;
+  /** Set once the controller is lost: why, for the errors of later requests. */
+  #lost?: string;
+  #lastHeard = Date.now();
+  #heartTimer?: NodeJS.Timeout;
 
   private constructor(
     private readonly connection: Connection,
@@ -93,7 +105,7 @@ export class Client implements ViewHost, BalancedHost {
     private readonly useDirect: boolean,
   ) {
     this.#session = new Session(info.key);
-    connection.onMessage((frames) => this.#receive(frames));
+    connection.onMessage((frames) => this.#receive(frames, true));
   }
 
   /**
@@ -108,6 +120,7 @@ export class Client implements ViewHost, BalancedHost {
     const connection = await transport.dial(info.address, { identity });
     const client = new Client(connection, info, transport, identity, options.direct ?? true);
     const timeoutMs = options.timeoutMs ?? 10_000;
+    client.#startHeartbeat(options.heartbeatMs ?? 1000, options.heartbeatTimeoutMs ?? 10_000);
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
       for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
@@ -125,6 +138,40 @@ export class Client implements ViewHost, BalancedHost {
     }
     log('connected to %s with %d engines', info.address, client.engines.size);
     return client;
+  }
+
+  /** Ping the controller; when it stays silent too long, fail everything that waits on it. */
+  #startHeartbeat(everyMs: number, timeoutMs: number): void {
+    this.#lastHeard = Date.now();
+    this.#heartTimer = setInterval(() => {
+      if (this.#closed || this.#lost) return;
+      const silent = Date.now() - this.#lastHeard;
+      if (silent > timeoutMs) {
+        this.#controllerLost(`no answer to heartbeats for ${silent} ms`);
+        return;
+      }
+      this.connection.send(this.#session.encode(this.#session.message('heartbeat_request', {})));
+    }, everyMs);
+    this.#heartTimer.unref();
+  }
+
+  /** The controller is gone: reject every waiting request and result; later requests fail at once. */
+  #controllerLost(detail: string): void {
+    this.#lost = detail;
+    clearInterval(this.#heartTimer);
+    const pending = [...this.#pending.keys(), ...this.#waiters.keys()];
+    log('lost the controller at %s: %s (%d requests waiting)', this.info.address, detail, pending.length);
+    const error = new ControllerLostError(this.info.address, pending, detail);
+    for (const part of this.#pending.values()) part.settle(undefined, error);
+    this.#pending.clear();
+    this.#sentDirect.clear();
+    for (const waiter of this.#waiters.values()) waiter(undefined, error);
+    this.#waiters.clear();
+  }
+
+  /** True once the controller was declared lost (see {@link ControllerLostError}); connect again to go on. */
+  get controllerLost(): boolean {
+    return this.#lost !== undefined;
   }
 
   /** The registered engine ids, ascending. */
@@ -228,6 +275,7 @@ export class Client implements ViewHost, BalancedHost {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#heartTimer);
     this.connection.send(this.#session.encode(this.#session.message('close_request', {})));
     await new Promise((r) => setTimeout(r, 5));
     for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
@@ -254,6 +302,7 @@ export class Client implements ViewHost, BalancedHost {
 
   #send(type: string, content: Record<string, unknown>, buffers: Buffer[], metadata: Record<string, unknown>, engineId: number): Part {
     if (this.#closed) throw new TransportError('this client is closed; connect again with Client.connect()');
+    if (this.#lost) throw new ControllerLostError(this.info.address, [], this.#lost);
     const msg = this.#session.message(type, content, { metadata, buffers });
     const part = new Part({ msgId: msg.header.msg_id, engineId, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
     this.#pending.set(msg.header.msg_id, part);
@@ -270,9 +319,14 @@ export class Client implements ViewHost, BalancedHost {
    */
   async #addEngine(e: EngineInfo): Promise<void> {
     if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
-      const conn = await this.transport.dial(e.direct, { identity: this.identity });
-      conn.onMessage((frames) => this.#receive(frames));
-      this.#direct.set(e.id, conn);
+      try {
+        const conn = await this.transport.dial(e.direct, { identity: this.identity });
+        conn.onMessage((frames) => this.#receive(frames));
+        this.#direct.set(e.id, conn);
+      } catch (err) {
+        // A bad direct address (a broken or hostile engine) must not break the client: go through the controller.
+        log('cannot dial engine %d directly at %s (%s); its requests go through the controller', e.id, e.direct, (err as Error).message);
+      }
     }
     this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
   }
@@ -292,23 +346,40 @@ export class Client implements ViewHost, BalancedHost {
   }
 
   #request(type: string, content: Record<string, unknown>, timeoutMs: number): Promise<Message> {
+    if (this.#lost) return Promise.reject(new ControllerLostError(this.info.address, [], this.#lost));
     const msg = this.#session.message(type, content);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(msg.header.msg_id);
         reject(new TimeoutError(`no answer to ${type} within ${timeoutMs} ms`, timeoutMs));
       }, timeoutMs);
-      this.#waiters.set(msg.header.msg_id, (reply) => {
+      this.#waiters.set(msg.header.msg_id, (reply, failure) => {
         clearTimeout(timer);
-        resolve(reply);
+        if (failure) return reject(failure);
+        const c = reply!.content as { status?: string; error?: { name?: string; message?: string } };
+        if (c.status === 'error' && c.error && typeof c.error.message === 'string') {
+          return reject(c.error.name === 'ProtocolError' ? new ProtocolError(c.error.message) : new TsParallelError(c.error.message));
+        }
+        resolve(reply!);
       });
       this.connection.send(this.#session.encode(msg));
     });
   }
 
-  #receive(frames: Buffer[]): void {
+  #receive(frames: Buffer[], fromController = false): void {
     const msg = this.#session.decode(frames);
-    if (!msg) return;
+    if (!msg) {
+      log('dropped a message (%o)', this.#session.dropped);
+      return;
+    }
+    const problem = checkClientInput(msg);
+    if (problem) {
+      this.#session.dropped.invalid++;
+      log('dropped an invalid %s: %s (%o)', msg.header.msg_type, problem, this.#session.dropped);
+      return;
+    }
+    if (fromController) this.#lastHeard = Date.now();
+    if (msg.header.msg_type === 'heartbeat_reply') return;
     const parentId = msg.parent.msg_id;
     const part = parentId ? this.#pending.get(parentId) : undefined;
     if (part) {
@@ -325,7 +396,9 @@ export class Client implements ViewHost, BalancedHost {
     }
     const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
-      void this.#addEngine(c).then(() => this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id })));
+      void this.#addEngine(c)
+        .then(() => this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id })))
+        .catch((err: Error) => log('engine %d registered, but an engine listener failed: %s', c.id, err.message));
     } else if (msg.header.msg_type === 'engine_unregistered') {
       this.#removeEngine(c.id);
       this.#engineListeners.forEach((l) => l({ type: 'unregistered', id: c.id }));
@@ -376,6 +449,8 @@ function localError(e: WireError): Error {
         return new TaskAbortedError(e.message);
       case 'DependencyError':
         return new DependencyError(e.message);
+      case 'ProtocolError':
+        return new ProtocolError(e.message);
     }
   }
   return remoteError(e);

@@ -14,6 +14,7 @@ import type { Listener, Transport } from '../core/transport.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
+import { checkClientMessage, checkEngineMessage } from '../wire/validate.js';
 
 const log = debug('tsparallel:controller');
 
@@ -183,11 +184,36 @@ export class Controller {
       log('dropped a client message (%o)', this.#session.dropped);
       return;
     }
+    const problem = checkClientMessage(msg);
+    if (problem) return this.#invalid(identity, msg, problem, 'client');
+    try {
+      this.#fromValidClient(identity, msg, frames);
+    } catch (err) {
+      // A validated message should not throw; if one does, it is dropped and answered, and the socket lives on.
+      this.#invalid(identity, msg, `the controller failed on it: ${(err as Error)?.message ?? String(err)}`, 'client');
+    }
+  }
+
+  /** Drop a validly signed message of the wrong shape: count it, log it, and answer it when it is a request. */
+  #invalid(identity: Buffer, msg: Message, problem: string, from: 'client' | 'engine'): void {
+    this.#session.dropped.invalid++;
+    const type = typeof msg.header?.msg_type === 'string' ? msg.header.msg_type : '?';
+    log('dropped an invalid %s message %s: %s (%o)', from, type, problem, this.#session.dropped);
+    if (from === 'client' && type.endsWith('_request') && typeof msg.header.msg_id === 'string') {
+      this.#replyError(identity, msg.header, { name: 'ProtocolError', message: `invalid ${type}: ${problem}` });
+    }
+  }
+
+  #fromValidClient(identity: Buffer, msg: Message, frames: Buffer[]): void {
     const type = msg.header.msg_type;
     switch (type) {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
         this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
+        return;
+      case 'heartbeat_request':
+        this.#clients.set(identity.toString(), identity);
+        this.#reply(identity, msg, 'heartbeat_reply', {});
         return;
       case 'close_request':
         this.#clients.delete(identity.toString());
@@ -196,6 +222,7 @@ export class Controller {
         this.#reply(identity, msg, 'queue_status_reply', {
           engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: this.#tasks.loadOf(e.id) }])),
           unassigned: this.#tasks.unassigned,
+          dropped: { ...this.#session.dropped },
         });
         return;
       case 'abort_request': {
@@ -251,6 +278,16 @@ export class Controller {
       log('dropped an engine message (%o)', this.#session.dropped);
       return;
     }
+    const problem = checkEngineMessage(msg);
+    if (problem) return this.#invalid(identity, msg, problem, 'engine');
+    try {
+      this.#fromValidEngine(identity, msg, frames);
+    } catch (err) {
+      this.#invalid(identity, msg, `the controller failed on it: ${(err as Error)?.message ?? String(err)}`, 'engine');
+    }
+  }
+
+  #fromValidEngine(identity: Buffer, msg: Message, frames: Buffer[]): void {
     const uuid = identity.toString();
     switch (msg.header.msg_type) {
       case 'registration_request':

@@ -51,6 +51,8 @@ export interface DropCounts {
   replayed: number;
   /** Frames missing or not JSON. */
   malformed: number;
+  /** Validly signed, but a field of the wrong type or shape for its message type (see `src/wire/validate.ts`). */
+  invalid: number;
 }
 
 /**
@@ -61,7 +63,7 @@ export class Session {
   /** This peer's session id, written into the header of every message it makes. */
   readonly id: string;
   /** Messages dropped so far, by reason. */
-  readonly dropped: DropCounts = { badSignature: 0, replayed: 0, malformed: 0 };
+  readonly dropped: DropCounts = { badSignature: 0, replayed: 0, malformed: 0, invalid: 0 };
   readonly #key: Buffer;
   readonly #history = new Set<string>();
   readonly #historyLimit: number;

@@ -16,6 +16,7 @@ import { Session, type Message } from '../core/protocol.js';
 import { deserialize, serialize } from '../core/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
+import { checkEngineInput } from '../wire/validate.js';
 
 const log = debug('tsparallel:engine');
 
@@ -95,7 +96,7 @@ export class Engine {
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress));
       direct.onMessage(({ identity, frames }) => {
-        const msg = this.#session.decode(frames);
+        const msg = this.#read(frames, 'a client', (reply) => direct.send(identity, reply));
         if (msg && msg.header.msg_type.endsWith('_request')) {
           this.#enqueue(msg, (reply) => direct.send(identity, reply), true);
         }
@@ -103,7 +104,7 @@ export class Engine {
     }
     const registered = new Promise<number>((resolve) => {
       this.#connection!.onMessage((frames) => {
-        const msg = this.#session.decode(frames);
+        const msg = this.#read(frames, 'the controller', toController);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
         else this.#enqueue(msg, toController);
@@ -156,6 +157,32 @@ export class Engine {
     await this.#direct?.close();
     log('engine %d stopped', this.id);
     this.#resolveStopped(code);
+  }
+
+  /** Verify, decode and check a message; a bad one is dropped, counted and logged (never thrown). */
+  #read(frames: Buffer[], from: string, answer: ReplyRoute): Message | undefined {
+    const msg = this.#session.decode(frames);
+    if (!msg) {
+      log('dropped a message from %s (%o)', from, this.#session.dropped);
+      return undefined;
+    }
+    const problem = checkEngineInput(msg);
+    if (problem) {
+      this.#session.dropped.invalid++;
+      log('dropped an invalid %s from %s: %s (%o)', msg.header.msg_type, from, problem, this.#session.dropped);
+      const type = msg.header.msg_type;
+      if (type.endsWith('_request') && type !== 'abort_request' && type !== 'shutdown_request') {
+        const error = { name: 'ProtocolError', message: `invalid ${type}: ${problem}`, engineId: this.id, origin: 'controller' };
+        answer(this.#session.encode(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'error', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } })));
+      }
+      return undefined;
+    }
+    return msg;
+  }
+
+  /** Messages this engine dropped so far (bad signature, replay, malformed, invalid). */
+  get dropped() {
+    return this.#session.dropped;
   }
 
   #send(msg: Message<unknown>): void {

@@ -13,6 +13,14 @@ import { SendQueue } from './send-queue.js';
 
 const log = debug('tsparallel:transport');
 
+/** Messages whose handler threw, in this process (the message is dropped; the socket keeps receiving). */
+export const handlerFailures = { count: 0 };
+
+function handlerFailed(where: string, err: unknown): void {
+  handlerFailures.count++;
+  log('a message handler on %s threw (message dropped, %d so far): %s', where, handlerFailures.count, (err as Error)?.stack ?? String(err));
+}
+
 /**
  * The heart's worker thread: echo every ping the controller sends, whatever the engine's main thread is doing, and
  * tell the main thread a ping arrived. Plain CommonJS source, so the worker needs no TypeScript loader: run from
@@ -57,7 +65,14 @@ class ZeroMqListener implements Listener {
 
   async #receive(): Promise<void> {
     try {
-      for await (const [identity, ...frames] of this.socket) this.#handler({ identity: identity!, frames });
+      for await (const [identity, ...frames] of this.socket) {
+        // A handler's exception must never end the loop: that would deafen the socket for good.
+        try {
+          this.#handler({ identity: identity!, frames });
+        } catch (err) {
+          handlerFailed(this.address, err);
+        }
+      }
     } catch (err) {
       if (!this.#closed) log('receive on %s failed: %s', this.address, (err as Error).message);
     }
@@ -96,7 +111,13 @@ class ZeroMqConnection implements Connection {
 
   async #receive(): Promise<void> {
     try {
-      for await (const frames of this.socket) this.#handler(frames);
+      for await (const frames of this.socket) {
+        try {
+          this.#handler(frames);
+        } catch (err) {
+          handlerFailed('a dialled connection', err);
+        }
+      }
     } catch (err) {
       if (!this.#closed) log('receive failed: %s', (err as Error).message);
     }
