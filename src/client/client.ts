@@ -55,6 +55,16 @@ export interface ConnectOptions {
   heartbeatTimeoutMs?: number;
 }
 
+/** An engine registered or went away. */
+export interface EngineChange {
+  /** What happened. */
+  type: 'registered' | 'unregistered';
+  /** The engine's id. */
+  id: number;
+  /** Why it went away (e.g. `its process (pid 123) exited`, `no heartbeat for 10012 ms`). */
+  reason?: string;
+}
+
 /** An engine as the client knows it. */
 export interface EngineInfo {
   /** Its id. */
@@ -85,7 +95,7 @@ export class Client implements ViewHost, BalancedHost {
   readonly #session: Session;
   readonly #pending = new Map<string, Part>();
   readonly #waiters = new Map<string, (msg: Message | undefined, failure?: Error) => void>();
-  readonly #engineListeners: ((event: { type: 'registered' | 'unregistered'; id: number }) => void)[] = [];
+  readonly #engineListeners: ((event: EngineChange) => void)[] = [];
   /** Connections straight to engines on this host, by engine id. */
   readonly #direct = new Map<number, Connection>();
   /** Requests sent straight to an engine: if it dies, nobody else will answer them. */
@@ -179,8 +189,8 @@ export class Client implements ViewHost, BalancedHost {
     return [...this.engines.keys()].sort((a, b) => a - b);
   }
 
-  /** Call `listener` when an engine registers or goes away. */
-  onEngineChange(listener: (event: { type: 'registered' | 'unregistered'; id: number }) => void): void {
+  /** Call `listener` when an engine registers or goes away (with the controller's reason). */
+  onEngineChange(listener: (event: EngineChange) => void): void {
     this.#engineListeners.push(listener);
   }
 
@@ -401,7 +411,8 @@ export class Client implements ViewHost, BalancedHost {
         .catch((err: Error) => log('engine %d registered, but an engine listener failed: %s', c.id, err.message));
     } else if (msg.header.msg_type === 'engine_unregistered') {
       this.#removeEngine(c.id);
-      this.#engineListeners.forEach((l) => l({ type: 'unregistered', id: c.id }));
+      const reason = (msg.content as { reason?: unknown }).reason;
+      this.#engineListeners.forEach((l) => l({ type: 'unregistered', id: c.id, reason: typeof reason === 'string' ? reason : undefined }));
     }
   }
 

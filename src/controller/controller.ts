@@ -15,6 +15,7 @@ import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
 import { checkClientMessage, checkEngineMessage } from '../wire/validate.js';
+import { pidNamespace, processGone } from '../core/liveness.js';
 
 const log = debug('tsparallel:controller');
 
@@ -56,6 +57,8 @@ export interface EngineRecord {
   registered: number;
   /** When it last answered a ping (ms since epoch). */
   lastBeat: number;
+  /** Its pid namespace, when it said (pids are compared only within one). */
+  pidNamespace?: string;
 }
 
 /** The controller process's core, usable in any process with any transport. */
@@ -71,6 +74,7 @@ export class Controller {
   readonly #session: Session;
   readonly #tasks: TaskDispatcher;
   readonly #key: string;
+  readonly #pidNamespace = pidNamespace();
   #nextId = 0;
   #clientListener?: Listener;
   #engineListener?: Listener;
@@ -119,6 +123,9 @@ export class Controller {
     this.#engineListener.onMessage(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.onMessage(({ identity }) => this.#beat(identity));
     this.#clientListener.onUnroutable((id) => this.#clients.delete(id.toString()));
+    // An engine's socket closing is the fastest sign of its death: check the local engines' processes at once.
+    this.#engineListener.onDisconnect?.(() => this.#checkLocalEngines());
+    this.#heartListener.onDisconnect?.(() => this.#checkLocalEngines());
 
     const common = {
       version: 1 as const,
@@ -311,7 +318,7 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; pidNamespace?: string };
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
       engine = {
@@ -320,6 +327,7 @@ export class Controller {
         pid: content.pid ?? 0,
         hostname: content.hostname ?? '',
         direct: typeof content.direct === 'string' ? content.direct : undefined,
+        pidNamespace: typeof content.pidNamespace === 'string' ? content.pidNamespace : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
       };
@@ -345,7 +353,19 @@ export class Controller {
     if (engine) engine.lastBeat = Date.now();
   }
 
+  /** Declare dead every engine on this host whose process has exited (not waiting for the heartbeat timeout). */
+  #checkLocalEngines(): void {
+    const here = thisHost();
+    const ns = this.#pidNamespace;
+    for (const engine of [...this.engines.values()]) {
+      if (engine.hostname === here && engine.pidNamespace === ns && engine.pid !== process.pid && processGone(engine.pid)) {
+        this.#unregister(engine, `its process (pid ${engine.pid}) exited`);
+      }
+    }
+  }
+
   #heartbeat(): void {
+    this.#checkLocalEngines();
     const now = Date.now();
     const ping = [Buffer.from('ping')];
     for (const engine of [...this.engines.values()]) {

@@ -27,6 +27,11 @@ export interface Listener {
   onMessage(handler: (message: RoutedFrames) => void): void;
   /** Set the handler told when a message could not be delivered because its peer is not connected. */
   onUnroutable(handler: (identity: Buffer) => void): void;
+  /**
+   * Set the handler told when some peer's connection closed (ZeroMQ does not say which peer): a hint to check
+   * local peers' processes at once. Optional: a transport without such events never calls it.
+   */
+  onDisconnect?(handler: () => void): void;
   /** Stop listening and release the endpoint. Closing twice is harmless. */
   close(): Promise<void>;
 }

@@ -17,6 +17,7 @@ import { deserialize, serialize } from '../core/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 import { checkEngineInput } from '../wire/validate.js';
+import { pidNamespace } from '../core/liveness.js';
 
 const log = debug('tsparallel:engine');
 
@@ -110,7 +111,7 @@ export class Engine {
         else this.#enqueue(msg, toController);
       });
     });
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address }));
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address, pidNamespace: pidNamespace() }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -46,12 +46,21 @@ class ZeroMqListener implements Listener {
   readonly #queue: SendQueue<readonly Buffer[]>;
   #handler: (m: RoutedFrames) => void = () => {};
   #unroutable: (identity: Buffer) => void = () => {};
+  #disconnect: () => void = () => {};
   #closed = false;
 
   constructor(
     private readonly socket: Router,
     readonly address: string,
   ) {
+    socket.events.on('disconnect', () => {
+      if (this.#closed) return;
+      try {
+        this.#disconnect();
+      } catch (err) {
+        handlerFailed(address, err);
+      }
+    });
     this.#queue = new SendQueue(
       (frames) => this.socket.send(frames as Buffer[]),
       (frames, err) => {
@@ -86,6 +95,9 @@ class ZeroMqListener implements Listener {
   }
   onUnroutable(handler: (identity: Buffer) => void): void {
     this.#unroutable = handler;
+  }
+  onDisconnect(handler: () => void): void {
+    this.#disconnect = handler;
   }
   async close(): Promise<void> {
     if (this.#closed) return;

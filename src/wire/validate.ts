@@ -109,6 +109,7 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.pid, Number.isInteger)) return 'content.pid must be an integer';
       if (!optional(c.hostname, (h) => typeof h === 'string')) return 'content.hostname must be a string';
       if (!optional(c.direct, (d) => typeof d === 'string')) return 'content.direct must be a string';
+      if (!optional(c.pidNamespace, (d) => typeof d === 'string')) return 'content.pidNamespace must be a string';
       return undefined;
     case 'unregistration_request':
       return undefined;
