@@ -22,7 +22,7 @@ registerDefaults(container);
 export { createCluster, Cluster, type ClusterOptions, type ClusterFile, type LauncherSummary } from './cluster/cluster.js';
 export { RunningCluster, findRunningCluster, stopRunningCluster, readClusterFile, type FoundCluster, type StopStep } from './cluster/running.js';
 export { registerDefaults, defaultTransports, InProcessRoleRunner } from './cluster/defaults.js';
-export { Client, type ConnectOptions, type EngineInfo, type EngineChange } from './client/client.js';
+export { Client, type ConnectOptions, type EngineInfo, type EngineChange, type EngineEvent } from './client/client.js';
 export { DirectView, type PerEngine, type RemoteFunction, type ViewHost } from './client/direct-view.js';
 export { AsyncResult, Part, type ResultMetadata, type Progress } from './client/async-result.js';
 export { LoadBalancedView, type TaskOptions, type MapOptions, type Dependency, type BalancedHost } from './client/load-balanced-view.js';

@@ -65,6 +65,16 @@ export interface EngineChange {
   reason?: string;
 }
 
+/** Something an engine reported outside any task, e.g. user code's uncaught error after its task had ended. */
+export interface EngineEvent {
+  /** The engine. */
+  id: number;
+  /** What happened (`uncaught_error`). */
+  event: string;
+  /** The error, for `uncaught_error`. */
+  error?: { name: string; message: string; stack?: string };
+}
+
 /** An engine as the client knows it. */
 export interface EngineInfo {
   /** Its id. */
@@ -96,6 +106,7 @@ export class Client implements ViewHost, BalancedHost {
   readonly #pending = new Map<string, Part>();
   readonly #waiters = new Map<string, (msg: Message | undefined, failure?: Error) => void>();
   readonly #engineListeners: ((event: EngineChange) => void)[] = [];
+  readonly #engineEventListeners: ((event: EngineEvent) => void)[] = [];
   /** Connections straight to engines on this host, by engine id. */
   readonly #direct = new Map<number, Connection>();
   /** Requests sent straight to an engine: if it dies, nobody else will answer them. */
@@ -187,6 +198,11 @@ export class Client implements ViewHost, BalancedHost {
   /** The registered engine ids, ascending. */
   get ids(): number[] {
     return [...this.engines.keys()].sort((a, b) => a - b);
+  }
+
+  /** Call `listener` when an engine reports an event outside any task (an uncaught error between tasks). */
+  onEngineEvent(listener: (event: EngineEvent) => void): void {
+    this.#engineEventListeners.push(listener);
   }
 
   /** Call `listener` when an engine registers or goes away (with the controller's reason). */
@@ -409,6 +425,10 @@ export class Client implements ViewHost, BalancedHost {
       void this.#addEngine(c)
         .then(() => this.#engineListeners.forEach((l) => l({ type: 'registered', id: c.id })))
         .catch((err: Error) => log('engine %d registered, but an engine listener failed: %s', c.id, err.message));
+    } else if (msg.header.msg_type === 'engine_event') {
+      const event = msg.content as unknown as EngineEvent;
+      log('engine %d reported %s: %o', event.id, event.event, event.error);
+      this.#engineEventListeners.forEach((l) => l(event));
     } else if (msg.header.msg_type === 'engine_unregistered') {
       this.#removeEngine(c.id);
       const reason = (msg.content as { reason?: unknown }).reason;

@@ -304,6 +304,13 @@ export class Controller {
         if (engine) this.#unregister(engine, 'it shut down');
         return;
       }
+      case 'engine_event': {
+        const engine = this.#byUuid.get(uuid);
+        if (!engine) return;
+        log('engine %d: %s %o', engine.id, msg.content.event, msg.content.error);
+        this.#notify('engine_event', { ...msg.content, id: engine.id });
+        return;
+      }
       case 'task_record': {
         const engine = this.#byUuid.get(uuid);
         if (engine) this.#tasks.recordFinished(engine.id, msg.content as unknown as DirectTaskReport);

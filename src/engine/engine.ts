@@ -37,6 +37,12 @@ export interface EngineOptions {
    * of four. Loopback only, so it is reachable exactly by the clients that use it.
    */
   directAddress?: string | false;
+  /**
+   * Catch this process's uncaught exceptions and unhandled rejections (default false; the engine process sets it):
+   * one raised while a task runs fails that task; one raised between tasks is reported to the controller as an
+   * engine event. Either way the engine lives on.
+   */
+  catchProcessErrors?: boolean;
 }
 
 /** Where a request came from, and so where its reply goes. */
@@ -68,7 +74,8 @@ export class Engine {
   /** Requests the controller asked us not to start (timed out or aborted while queued here). */
   readonly #aborted = new Set<string>();
   /** The request running now and its abort controller (its signal is `taskSignal` in the namespace). */
-  #current?: { msgId: string; abort: AbortController };
+  #current?: { msgId: string; abort: AbortController; fail: (error: unknown) => void };
+  #processErrorHandler?: (error: unknown) => void;
   #resolveStopped!: (code: number) => void;
   #connection?: Connection;
   #direct?: Listener;
@@ -129,6 +136,11 @@ export class Engine {
       clearTimeout(timer);
     }
     log('registered as engine %d', this.id);
+    if (this.options.catchProcessErrors) {
+      this.#processErrorHandler = (error) => this.#asyncError(error);
+      process.on('uncaughtException', this.#processErrorHandler);
+      process.on('unhandledRejection', this.#processErrorHandler);
+    }
     if (info.heartbeatAddress) {
       this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid });
       this.#heart.onPing(() => (this.#lastPing = Date.now()));
@@ -149,6 +161,10 @@ export class Engine {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    if (this.#processErrorHandler) {
+      process.off('uncaughtException', this.#processErrorHandler);
+      process.off('unhandledRejection', this.#processErrorHandler);
+    }
     if (options.unregister !== false && this.#connection) {
       this.#send(this.#session.message('unregistration_request', { id: this.id }));
       await new Promise((r) => setTimeout(r, 20));
@@ -186,6 +202,22 @@ export class Engine {
     return this.#session.dropped;
   }
 
+  /**
+   * User code threw outside any await chain (in a timer, an event handler) or left a rejection unhandled. While a
+   * task runs, it fails that task (the engine cannot know which task's code it was, so it blames the running one);
+   * between tasks, the controller is told with an `engine_event`.
+   */
+  #asyncError(error: unknown): void {
+    const info = this.#describe(error);
+    if (this.#current) {
+      log('uncaught error during task %s: %s', this.#current.msgId, info.message);
+      this.#current.fail(error);
+      return;
+    }
+    log('uncaught error between tasks: %s', info.message);
+    this.#send(this.#session.message('engine_event', { event: 'uncaught_error', id: this.id, error: { name: info.name, message: info.message, stack: info.stack } }));
+  }
+
   #send(msg: Message<unknown>): void {
     this.#connection?.send(this.#session.encode(msg));
   }
@@ -217,9 +249,12 @@ export class Engine {
     }
     const started = Date.now();
     const abort = new AbortController();
-    this.#current = { msgId: msg.header.msg_id, abort };
+    let fail!: (error: unknown) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    failed.catch(() => {});
+    this.#current = { msgId: msg.header.msg_id, abort, fail };
     this.#namespace.set('taskSignal', abort.signal);
-    const outcome = await this.#namespace.capture(() => this.#run(type, msg));
+    const outcome = await this.#namespace.capture(() => Promise.race([this.#run(type, msg), failed]));
     this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];
@@ -309,14 +344,23 @@ export class Engine {
     return fn;
   }
 
-  #describe(error: unknown, msg: Message): ErrorInfo {
+  /** Describe anything thrown, in strings only; never throws, whatever was thrown (null-prototype objects, getters that throw). */
+  #describe(error: unknown, msg?: Message): ErrorInfo {
+    try {
+      return this.#describeUnsafe(error, msg);
+    } catch {
+      return { name: 'Error', message: `a value that cannot be described was thrown (${safeString(error)})`, engineId: this.id };
+    }
+  }
+
+  #describeUnsafe(error: unknown, msg?: Message): ErrorInfo {
     // Not instanceof: errors thrown in an isolated namespace come from another V8 context.
     if (typeof error !== 'object' || error === null || !('message' in error)) {
-      return { name: typeof error, message: String(error), engineId: this.id };
+      return { name: typeof error, message: safeString(error), engineId: this.id };
     }
     const err = error as Error;
-    let message = String(err.message);
-    const fromSource = (msg.content as { fn?: FunctionSpec }).fn && 'source' in (msg.content as { fn: FunctionSpec }).fn;
+    let message = safeString(err.message);
+    const fromSource = msg && (msg.content as { fn?: FunctionSpec }).fn && 'source' in (msg.content as { fn: FunctionSpec }).fn;
     const missing = err.name === 'ReferenceError' && /^(\S+) is not defined$/.exec(message);
     if (missing && fromSource) {
       message +=
@@ -324,6 +368,21 @@ export class Engine {
         `the variables around it where it was written. Push the value first (view.push({ ${missing[1]} })) or ` +
         `send the function by module reference (fromModule('./module.js', 'name'))`;
     }
-    return { name: err.name ?? 'Error', message, stack: err.stack, engineId: this.id };
+    const name = typeof err.name === 'string' ? err.name : 'Error';
+    const stack = typeof err.stack === 'string' ? err.stack : undefined;
+    return { name, message, stack, engineId: this.id };
+  }
+}
+
+/** `String(value)`, or a fallback for values that cannot be turned into a string (null-prototype objects). */
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    try {
+      return JSON.stringify(value) ?? Object.prototype.toString.call(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
   }
 }
