@@ -140,7 +140,33 @@ export class TaskDispatcher {
         this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id });
       }
     }
+    // Queued tasks that only this engine could take can never run now.
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const t = this.#queue[i]!;
+      if (t.state !== 'queued') continue;
+      if (t.followEngine === id) {
+        this.#fail(t, { name: 'DependencyError', message: `task ${t.msgId} can never run: engine ${id}, where the tasks it follows ran, is gone (${reason})`, engineId: id });
+      } else {
+        this.#unrunnable(t);
+      }
+    }
     this.#schedule();
+  }
+
+  /**
+   * Fail `t` at once when no registered engine is among its targets: engine ids are never reused, so an engine
+   * that is not registered now is gone (or never was), and the task could only wait forever. Returns true if failed.
+   */
+  #unrunnable(t: Task): boolean {
+    const targets = t.flags.targets;
+    if (!targets?.length || targets.some((id) => this.#engines.has(id))) return false;
+    const known = [...this.#engines.keys()];
+    this.#fail(t, {
+      name: 'DependencyError',
+      message: `task ${t.msgId} can never run: none of its target engines (${targets.join(', ')}) is registered ` +
+        `(registered: ${known.join(', ') || 'none'}); target registered engines, or none to let any engine take it`,
+    });
+    return true;
   }
 
   /** Record a direct request (sent by the controller to `engineId` itself). */
@@ -171,10 +197,7 @@ export class TaskDispatcher {
     const flags = msg.metadata as TaskFlags;
     const t = this.#newTask(client, msg, frames, flags);
     this.#hold(t);
-    if (flags.targets?.length && !flags.targets.some((id) => this.#engines.has(id))) {
-      // Engines may still be coming: only fail targets that never existed or are gone for good when none is alive.
-      log('task %s targets engines %o, none of which is registered now; it waits', t.msgId, flags.targets);
-    }
+    if (this.#unrunnable(t)) return;
     this.#resolveDependencies(t);
   }
 
@@ -335,6 +358,7 @@ export class TaskDispatcher {
       t.state = 'waiting';
       return;
     }
+    if (this.#unrunnable(t)) return;
     const follow = t.flags.follow ?? [];
     if (follow.length) {
       const where = new Set(follow.map((id) => this.#tasks.get(id)!.engineId));

@@ -56,7 +56,7 @@ function taskRequest(msg: Message): string | undefined {
     if (!optional(m.after, isStringArray)) return 'metadata.after must be an array of task ids';
     if (!optional(m.follow, isStringArray)) return 'metadata.follow must be an array of task ids';
     if (!optional(m.retries, (r) => Number.isInteger(r) && (r as number) >= 0)) return 'metadata.retries must be a non-negative integer';
-    if (!optional(m.timeoutMs, (t) => typeof t === 'number' && t > 0)) return 'metadata.timeoutMs must be a positive number';
+    if (!optional(m.timeoutMs, (t) => typeof t === 'number' && t > 0 && t <= 2 ** 31 - 1)) return 'metadata.timeoutMs must be a positive number of ms, at most 2^31 - 1';
   } else if (m.target !== undefined && !(Number.isInteger(m.target) && (m.target as number) >= 0)) {
     return 'metadata.target must be an engine id (a non-negative integer)';
   }
