@@ -90,6 +90,13 @@ export class TaskDispatcher {
   readonly #engines = new Map<number, EngineSlot>();
   readonly #dependents = new Map<string, Set<Task>>();
   readonly #held = new Set<Task>();
+  /**
+   * Finished tasks whose request is still held, in the order they finished: the ones to release first. Kept apart
+   * from the unfinished, so that releasing never walks past pending tasks (a cost per submit that grew with them).
+   */
+  readonly #heldFinished = new Set<Task>();
+  /** Finished task records, oldest first: the ones trimming drops, reached without walking past unfinished ones. */
+  readonly #finishedRecords = new Set<Task>();
   #heldBytes = 0;
   #queue: Task[] = [];
   #head = 0;
@@ -189,6 +196,7 @@ export class TaskDispatcher {
       flags: {}, retriesLeft: 0, tried: new Set(), heldBytes: 0, waitingOn: 0,
     };
     this.#tasks.set(t.msgId, t);
+    this.#finishedRecords.add(t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
   }
 
@@ -303,7 +311,19 @@ export class TaskDispatcher {
   /** Forget finished tasks (these ids, or all finished ones). Returns how many were forgotten. */
   purge(msgIds?: readonly string[]): number {
     let n = 0;
-    for (const id of msgIds ?? [...this.#tasks.keys()]) {
+    if (!msgIds) {
+      for (const t of [...this.#finishedRecords]) {
+        this.#forget(t);
+        n++;
+      }
+      // Let the queue's array go too, when nothing is left in it.
+      if (this.#head >= this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+      return n;
+    }
+    for (const id of msgIds) {
       const t = this.#tasks.get(id);
       if (t && FINAL.has(t.state)) {
         this.#forget(t);
@@ -483,6 +503,8 @@ export class TaskDispatcher {
   #finished(t: Task): void {
     t.frames = undefined;
     if (!t.balanced) t.message = undefined;
+    this.#finishedRecords.add(t);
+    if (this.#held.has(t)) this.#heldFinished.add(t);
     const dependents = this.#dependents.get(t.msgId);
     if (!dependents) return;
     this.#dependents.delete(t.msgId);
@@ -501,15 +523,15 @@ export class TaskDispatcher {
     t.heldBytes = t.message.buffers.reduce((n, b) => n + b.length, 0) + 512;
     this.#held.add(t);
     this.#heldBytes += t.heldBytes;
-    for (const old of this.#held) {
+    // Only finished tasks give up their request; a pending one still needs it for a retry.
+    for (const old of this.#heldFinished) {
       if (this.#heldBytes <= this.limits.heldBytes) break;
-      // Only finished tasks give up their request; a pending one still needs it for a retry.
-      if (!FINAL.has(old.state)) continue;
       this.#release(old);
     }
   }
 
   #release(t: Task): void {
+    this.#heldFinished.delete(t);
     if (!this.#held.delete(t)) return;
     this.#heldBytes -= t.heldBytes;
     t.message = undefined;
@@ -517,13 +539,14 @@ export class TaskDispatcher {
 
   #forget(t: Task): void {
     this.#release(t);
+    this.#finishedRecords.delete(t);
     this.#tasks.delete(t.msgId);
   }
 
   #trimRecords(): void {
-    for (const t of this.#tasks.values()) {
+    for (const t of this.#finishedRecords) {
       if (this.#tasks.size <= this.limits.records * 0.9) break;
-      if (FINAL.has(t.state)) this.#forget(t);
+      this.#forget(t);
     }
   }
 }
