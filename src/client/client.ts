@@ -115,6 +115,8 @@ export class Client implements ViewHost, BalancedHost {
   /** Set once the controller is lost: why, for the errors of later requests. */
   #lost?: string;
   #lastHeard = Date.now();
+  /** The largest message the controller accepts (from its connect reply). */
+  #maxMessageBytes = Infinity;
   #heartTimer?: NodeJS.Timeout;
 
   private constructor(
@@ -144,6 +146,8 @@ export class Client implements ViewHost, BalancedHost {
     client.#startHeartbeat(options.heartbeatMs ?? 1000, options.heartbeatTimeoutMs ?? 10_000);
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
+      const limit = (reply.content as { maxMessageBytes?: unknown }).maxMessageBytes;
+      if (typeof limit === 'number' && limit > 0) client.#maxMessageBytes = limit;
       for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
     } catch (err) {
       await client.close();
@@ -334,8 +338,17 @@ export class Client implements ViewHost, BalancedHost {
     this.#pending.set(msg.header.msg_id, part);
     this.history.push(msg.header.msg_id);
     const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
+    const frames = this.#session.encode(msg);
+    const bytes = frames.reduce((n, f) => n + f.length, 0);
+    if (bytes > this.#maxMessageBytes) {
+      this.#pending.delete(msg.header.msg_id);
+      throw new ProtocolError(
+        `this ${type} is ${bytes} bytes, more than the controller's limit of ${this.#maxMessageBytes} bytes (controller.maxMessageBytes): ` +
+          `send less at once (smaller chunks, or push large data in parts), or raise the limit`,
+      );
+    }
     if (direct) this.#sentDirect.add(msg.header.msg_id);
-    (direct ?? this.connection).send(this.#session.encode(msg));
+    (direct ?? this.connection).send(frames);
     return part;
   }
 

@@ -274,6 +274,7 @@ export class Cluster {
       '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
       '--task-policy', c.taskPolicy,
       '--hwm', String(c.hwm),
+      '--max-message-bytes', String(c.maxMessageBytes),
       ...(this.options.detached ? [] : ['--parent-pid', String(process.pid)]),
     ];
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));

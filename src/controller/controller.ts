@@ -39,6 +39,8 @@ export interface ControllerOptions {
   taskPolicy?: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm?: number;
+  /** The largest message accepted from a client or an engine, in bytes (default 256 MiB); told to clients. */
+  maxMessageBytes?: number;
 }
 
 /** What the controller knows of one engine. */
@@ -75,6 +77,9 @@ export class Controller {
   readonly #tasks: TaskDispatcher;
   readonly #key: string;
   readonly #pidNamespace = pidNamespace();
+  get #maxMessageBytes(): number {
+    return this.options.maxMessageBytes ?? 256 * 1024 * 1024;
+  }
   #nextId = 0;
   #clientListener?: Listener;
   #engineListener?: Listener;
@@ -116,9 +121,11 @@ export class Controller {
   async start(): Promise<this> {
     const { transport, ip = '127.0.0.1' } = this.options;
     const bindAddress = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
-    this.#clientListener = await transport.listen(bindAddress);
-    this.#engineListener = await transport.listen(bindAddress);
-    this.#heartListener = await transport.listen(bindAddress);
+    // Per peer: messages no larger than the limit, and at most 10,000 of them queued unread.
+    const limits = { maxMessageBytes: this.#maxMessageBytes, receiveHighWaterMark: 10_000 };
+    this.#clientListener = await transport.listen(bindAddress, limits);
+    this.#engineListener = await transport.listen(bindAddress, limits);
+    this.#heartListener = await transport.listen(bindAddress, { maxMessageBytes: 4096, receiveHighWaterMark: 1000 });
     this.#clientListener.onMessage(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.onMessage(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.onMessage(({ identity }) => this.#beat(identity));
@@ -216,7 +223,7 @@ export class Controller {
     switch (type) {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
-        this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
+        this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList(), maxMessageBytes: this.#maxMessageBytes });
         return;
       case 'heartbeat_request':
         this.#clients.set(identity.toString(), identity);

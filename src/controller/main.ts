@@ -44,6 +44,7 @@ export function parseControllerArgs(argv: readonly string[]) {
         'parent-pid': { type: 'string' },
         'task-policy': { type: 'string', default: 'leastload' },
         hwm: { type: 'string', default: '16' },
+        'max-message-bytes': { type: 'string', default: String(256 * 1024 * 1024) },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -63,6 +64,7 @@ export function parseControllerArgs(argv: readonly string[]) {
     parentPid: values['parent-pid'] ? positiveInt(values['parent-pid'], '--parent-pid') : undefined,
     taskPolicy: taskPolicy(values['task-policy']!),
     hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
+    maxMessageBytes: positiveInt(values['max-message-bytes']!, '--max-message-bytes'),
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -94,6 +96,7 @@ export async function startController(argv: readonly string[], transports: Trans
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,
     hwm: args.hwm,
+    maxMessageBytes: args.maxMessageBytes,
   });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));

@@ -33,6 +33,7 @@ export const controllerConfigSchema = z.strictObject({
   heartbeatTimeoutMs: positiveInt,
   taskPolicy: z.enum(TASK_POLICIES),
   hwm: z.number().int().nonnegative(),
+  maxMessageBytes: positiveInt,
 }).partial();
 
 /** What a user may write under `engines` (every key optional). */
@@ -129,6 +130,11 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
   'controller.hwm': {
     doc: 'How many load-balanced tasks one engine may hold at once (0: no limit).',
     allowed: 'an integer >= 0',
+    envKind: 'integer',
+  },
+  'controller.maxMessageBytes': {
+    doc: 'The largest message the controller accepts from a client or an engine, in bytes (a client refuses to send a bigger one).',
+    allowed: 'a positive integer (bytes)',
     envKind: 'integer',
   },
   'engines.launcher': {

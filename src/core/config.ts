@@ -23,6 +23,11 @@ export interface ControllerConfig {
   taskPolicy: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm: number;
+  /**
+   * The largest message the controller accepts from a client or an engine, in bytes (default 256 MiB): a bigger one
+   * is refused by ZeroMQ and the peer disconnected, and clients refuse to send one with a clear error.
+   */
+  maxMessageBytes: number;
 }
 
 /** Settings of the engines. */
@@ -70,6 +75,7 @@ export function defaultConfig(): ClusterConfig {
       heartbeatTimeoutMs: 10_000,
       taskPolicy: 'leastload',
       hwm: 16,
+      maxMessageBytes: 256 * 1024 * 1024,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
     launchers: {},

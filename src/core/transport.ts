@@ -46,6 +46,14 @@ export interface Connection {
   close(): Promise<void>;
 }
 
+/** Limits on what a listener accepts from each peer. */
+export interface ListenOptions {
+  /** The largest message accepted, in bytes (ZeroMQ `maxMessageSize`): the peer sending a bigger one is disconnected. */
+  maxMessageBytes?: number;
+  /** How many received messages may queue per peer before ZeroMQ stops reading from it (default 0: no limit). */
+  receiveHighWaterMark?: number;
+}
+
 /**
  * The engine side of heartbeats: it answers the controller's pings on its own, so that a busy engine (one running a
  * long synchronous function) is not taken for a dead one. The ZeroMQ transport answers from a worker thread.
@@ -70,7 +78,7 @@ export interface Transport {
    * Bind and listen at `address` (`tcp://IP:PORT`, port 0 for any free port, or an implementation's own scheme).
    * @throws TransportError when the address cannot be bound.
    */
-  listen(address: string): Promise<Listener>;
+  listen(address: string, options?: ListenOptions): Promise<Listener>;
   /** Connect to a listener at `address` with this identity. Like ZeroMQ, a listener that is not there yet is waited for. */
   dial(address: string, options: { identity: string }): Promise<Connection>;
   /** Start answering heartbeats at `address` with this identity (an engine calls this once registered). */

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { Dealer, Router } from 'zeromq';
 import { TransportError } from '../core/errors.js';
-import type { Connection, Heart, Listener, RoutedFrames, Transport } from '../core/transport.js';
+import type { Connection, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { SendQueue } from './send-queue.js';
 
 const log = debug('tsparallel:transport');
@@ -177,8 +177,14 @@ class ZeroMqHeart implements Heart {
 export class ZeroMqTransport implements Transport {
   readonly name = 'zeromq';
 
-  async listen(address: string): Promise<Listener> {
-    const socket = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  async listen(address: string, options: ListenOptions = {}): Promise<Listener> {
+    const socket = new Router({
+      mandatory: true,
+      linger: 0,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: options.receiveHighWaterMark ?? 0,
+      maxMessageSize: options.maxMessageBytes ?? -1,
+    });
     try {
       await socket.bind(address);
     } catch (cause) {
