@@ -69,8 +69,13 @@ export interface EngineChange {
 export interface EngineEvent {
   /** The engine. */
   id: number;
-  /** What happened (`uncaught_error`). */
+  /**
+   * What happened: `uncaught_error` (user code's error between tasks), `revenant` (an engine declared dead
+   * answered again and was told to shut down), `late_reply` (such an engine finished task `msgId` after all).
+   */
   event: string;
+  /** The task concerned, for `late_reply`. */
+  msgId?: string;
   /** The error, for `uncaught_error`. */
   error?: { name: string; message: string; stack?: string };
 }

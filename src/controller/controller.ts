@@ -77,6 +77,9 @@ export class Controller {
   readonly #tasks: TaskDispatcher;
   readonly #key: string;
   readonly #pidNamespace = pidNamespace();
+  /** Engines declared dead (not shut down), by uuid: if one wakes, it is stopped and what it finishes reported. */
+  readonly #dead = new Map<string, number>();
+  readonly #stoppedRevenants = new Set<string>();
   get #maxMessageBytes(): number {
     return this.options.maxMessageBytes ?? 256 * 1024 * 1024;
   }
@@ -325,6 +328,7 @@ export class Controller {
       }
     }
     const engine = this.#byUuid.get(uuid);
+    if (!engine && this.#dead.has(uuid)) return this.#lateReply(identity, this.#dead.get(uuid)!, msg);
     if (!engine || !this.#tasks.complete(engine.id, msg.parent.msg_id ?? '', msg, frames)) {
       log('reply %s to an unknown request', msg.header.msg_type);
     }
@@ -357,6 +361,12 @@ export class Controller {
   #unregister(engine: EngineRecord, reason: string): void {
     if (!this.engines.delete(engine.id)) return;
     this.#byUuid.delete(engine.uuid);
+    if (reason !== 'it shut down') {
+      // It may only be stopped (SIGSTOP, a long pause), not dead: remember it, to stop it and report what it
+      // finishes if it wakes. Bounded: the oldest are forgotten.
+      this.#dead.set(engine.uuid, engine.id);
+      if (this.#dead.size > 1000) this.#dead.delete(this.#dead.keys().next().value!);
+    }
     log('engine %d gone: %s', engine.id, reason);
     this.#tasks.engineRemoved(engine.id, reason);
     this.#notify('engine_unregistered', { id: engine.id, reason });
@@ -365,6 +375,35 @@ export class Controller {
   #beat(identity: Buffer): void {
     const engine = this.#byUuid.get(identity.toString());
     if (engine) engine.lastBeat = Date.now();
+    else if (this.#dead.has(identity.toString())) this.#stopRevenant(identity, this.#dead.get(identity.toString())!);
+  }
+
+  /**
+   * An engine declared dead answered again (it was stopped, not dead): its tasks were already failed or run again
+   * elsewhere, so it must not take part any more. Tell it to shut down (once).
+   */
+  #stopRevenant(identity: Buffer, id: number): void {
+    if (this.#stoppedRevenants.has(identity.toString())) return;
+    this.#stoppedRevenants.add(identity.toString());
+    log('engine %d, declared dead, is answering again: telling it to shut down', id);
+    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('shutdown_request', {})));
+    this.#notify('engine_event', { id, event: 'revenant', error: { name: 'EngineDiedError', message: `engine ${id} was declared dead but is running again (it was stopped, not dead); it was told to shut down` } });
+  }
+
+  /**
+   * A reply from an engine declared dead: the task it answers was failed or retried when the engine was declared
+   * dead, so if it had been retried it has now run twice. Never forwarded (the client has its answer); reported.
+   */
+  #lateReply(identity: Buffer, id: number, msg: Message): void {
+    const msgId = msg.parent.msg_id ?? '';
+    log('engine %d, declared dead, finished task %s after all', id, msgId);
+    this.#notify('engine_event', {
+      id,
+      event: 'late_reply',
+      msgId,
+      error: { name: 'EngineDiedError', message: `engine ${id} was declared dead but finished task ${msgId} after all; if the task was run again elsewhere, it ran twice (its reply was dropped)` },
+    });
+    this.#stopRevenant(identity, id);
   }
 
   /** Declare dead every engine on this host whose process has exited (not waiting for the heartbeat timeout). */
