@@ -76,8 +76,15 @@ export interface EngineEvent {
   event: string;
   /** The task concerned, for `late_reply`. */
   msgId?: string;
-  /** The error, for `uncaught_error`. */
-  error?: { name: string; message: string; stack?: string };
+  /** The error, for `uncaught_error` (and a description, for the others). */
+  error?: {
+    /** The error's class name. */
+    name: string;
+    /** Its message. */
+    message: string;
+    /** Its stack trace, when there is one. */
+    stack?: string;
+  };
 }
 
 /** An engine as the client knows it. */
