@@ -167,7 +167,14 @@ export class AsyncResult<T, Item = unknown> implements Promise<T>, AsyncIterable
       return true;
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    // Node fires a timer longer than 2^31 - 1 ms after 1 ms: wait in chunks until the whole time has passed.
+    const deadline = Date.now() + timeoutMs;
+    const sleep = (resolve: () => void) => {
+      const left = deadline - Date.now();
+      if (left <= 0) return resolve();
+      timer = setTimeout(() => sleep(resolve), Math.min(left, 2 ** 31 - 1));
+    };
+    await Promise.race([all, new Promise<void>((r) => sleep(r))]);
     clearTimeout(timer);
     return this.ready();
   }

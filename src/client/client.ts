@@ -10,7 +10,8 @@ import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
 import { connectionFileName, isControllerAlive, readConnectionFile, thisHost, type ConnectionInfo } from '../wire/connection.js';
 import { randomUUID } from 'node:crypto';
-import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import { ConfigError, ControllerLostError, DependencyError, EngineDiedError, ProtocolError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
+import { checkClientInput } from '../wire/validate.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../config/profile.js';
 import { Channels, Session, type Message } from '../wire/protocol.js';
@@ -58,6 +59,45 @@ export interface ConnectOptions {
   direct?: boolean;
   /** How long the connect probe of an engine's direct endpoint may take, in ms (default 1000). */
   directProbeTimeoutMs?: number;
+  /** How often to check that the controller is alive, in ms (default 1000). */
+  heartbeatMs?: number;
+  /**
+   * How long the controller may stay silent before it is declared lost, in ms (default 10000): every waiting request
+   * then rejects with a ControllerLostError, and new ones fail at once.
+   */
+  heartbeatTimeoutMs?: number;
+}
+
+/** An engine registered or went away. */
+export interface EngineChange {
+  /** What happened. */
+  type: 'registered' | 'unregistered';
+  /** The engine's id. */
+  id: number;
+  /** Why it went away (e.g. `its process (pid 123) exited`, `no heartbeat for 10012 ms`). */
+  reason?: string;
+}
+
+/** Something an engine reported outside any task, e.g. user code's uncaught error after its task had ended. */
+export interface EngineEvent {
+  /** The engine. */
+  id: number;
+  /**
+   * What happened: `uncaught_error` (user code's error between tasks), `revenant` (an engine declared dead
+   * answered again and was told to shut down), `late_reply` (such an engine finished task `msgId` after all).
+   */
+  event: string;
+  /** The task concerned, for `late_reply`. */
+  msgId?: string;
+  /** The error, for `uncaught_error` (and a description, for the others). */
+  error?: {
+    /** The error's class name. */
+    name: string;
+    /** Its message. */
+    message: string;
+    /** Its stack trace, when there is one. */
+    stack?: string;
+  };
 }
 
 /** An engine as the client knows it. */
@@ -91,13 +131,20 @@ export class Client {
   readonly history: string[] = [];
   readonly #session: Session;
   readonly #pending = new Map<string, Part>();
-  readonly #waiters = new Map<string, (msg: Message) => void>();
-  readonly #engineListeners: ((event: { type: 'registered' | 'unregistered'; id: number }) => void)[] = [];
+  readonly #waiters = new Map<string, (msg: Message | undefined, failure?: Error) => void>();
+  readonly #engineListeners: ((event: EngineChange) => void)[] = [];
+  readonly #engineEventListeners: ((event: EngineEvent) => void)[] = [];
   /** Connections straight to engines on this host, by engine id. */
   readonly #direct = new Map<number, Connection>();
   /** Requests sent straight to an engine: if it dies, nobody else will answer them. */
   readonly #sentDirect = new Set<string>();
   #closed = false;
+  /** Set once the controller is lost: why, for the errors of later requests. */
+  #lost?: string;
+  #lastHeard = Date.now();
+  /** The largest message the controller accepts (from its connect reply). */
+  #maxMessageBytes = Infinity;
+  #heartTimer?: NodeJS.Timeout;
 
   private constructor(
     private readonly connection: Connection,
@@ -109,7 +156,7 @@ export class Client {
     private readonly directProbeTimeoutMs: number,
   ) {
     this.#session = new Session(info.key, { replayWindowMs: info.replayWindowMs });
-    connection.setMessageHandler((frames) => this.#receive(frames, FROM_CLUSTER));
+    connection.setMessageHandler((frames) => this.#receive(frames, FROM_CLUSTER, true));
   }
 
   /**
@@ -124,8 +171,11 @@ export class Client {
     const connection = await transport.dial(info.address, { identity, curveServerKey: info.curveServerKey });
     const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000);
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    client.#startHeartbeat(options.heartbeatMs ?? 1000, options.heartbeatTimeoutMs ?? 10_000);
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
+      const limit = (reply.content as { maxMessageBytes?: unknown }).maxMessageBytes;
+      if (typeof limit === 'number' && limit > 0) client.#maxMessageBytes = limit;
       // Probed side by side: an unreachable endpoint costs one probe timeout, not one per engine.
       await Promise.all((reply.content as { engines: EngineInfo[] }).engines.map((e) => client.#addEngine(e)));
     } catch (err) {
@@ -147,20 +197,63 @@ export class Client {
     return client;
   }
 
+  /** Ping the controller; when it stays silent too long, fail everything that waits on it. */
+  #startHeartbeat(everyMs: number, timeoutMs: number): void {
+    this.#lastHeard = Date.now();
+    this.#heartTimer = setInterval(() => {
+      if (this.#closed || this.#lost) return;
+      const silent = Date.now() - this.#lastHeard;
+      if (silent > timeoutMs) {
+        this.#controllerLost(`no answer to heartbeats for ${silent} ms`);
+        return;
+      }
+      this.connection.send(this.#session.encode(this.#session.message('heartbeat_request', {}), Channels.clientToCluster));
+    }, everyMs);
+    this.#heartTimer.unref();
+  }
+
+  /** The controller is gone: reject every waiting request and result; later requests fail at once. */
+  #controllerLost(detail: string): void {
+    this.#lost = detail;
+    clearInterval(this.#heartTimer);
+    const pending = [...this.#pending.keys(), ...this.#waiters.keys()];
+    log('lost the controller at %s: %s (%d requests waiting)', this.info.address, detail, pending.length);
+    const error = new ControllerLostError(this.info.address, pending, detail);
+    for (const part of this.#pending.values()) part.settle(undefined, error);
+    this.#pending.clear();
+    this.#sentDirect.clear();
+    for (const waiter of this.#waiters.values()) waiter(undefined, error);
+    this.#waiters.clear();
+  }
+
+  /** True once the controller was declared lost (see {@link ControllerLostError}); connect again to go on. */
+  get controllerLost(): boolean {
+    return this.#lost !== undefined;
+  }
+
   /** The registered engine ids, ascending. */
   get ids(): number[] {
     return [...this.engines.keys()].sort((a, b) => a - b);
   }
 
   /**
-   * Call `listener` when an engine registers or goes away. Returns the function that removes it.
+   * Call `listener` when an engine reports an event outside any task (an uncaught error between tasks). Returns the
+   * function that removes it.
+   */
+  onEngineEvent(listener: (event: EngineEvent) => void): () => void {
+    return addListener(this.#engineEventListeners, listener);
+  }
+
+  /**
+   * Call `listener` when an engine registers or goes away (with the controller's reason). Returns the function that
+   * removes it.
    * @example
    * ```ts
    * const off = client.onEngineChange((e) => console.log(e.type, e.id));
    * off();
    * ```
    */
-  onEngineChange(listener: (event: { type: 'registered' | 'unregistered'; id: number }) => void): () => void {
+  onEngineChange(listener: (event: EngineChange) => void): () => void {
     return addListener(this.#engineListeners, listener);
   }
 
@@ -264,6 +357,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#heartTimer);
     this.connection.send(this.#session.encode(this.#session.message('close_request', {}), Channels.clientToCluster));
     await new Promise((r) => setTimeout(r, 5));
     for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
@@ -290,13 +384,23 @@ export class Client {
 
   #send(type: string, content: Record<string, unknown>, buffers: Buffer[], metadata: Record<string, unknown>, engineId: number): Part {
     if (this.#closed) throw new TransportError('this client is closed; connect again with Client.connect()');
+    if (this.#lost) throw new ControllerLostError(this.info.address, [], this.#lost);
     const msg = this.#session.message(type, content, { metadata, buffers });
     const part = new Part({ msgId: msg.header.msg_id, engineId, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
     this.#pending.set(msg.header.msg_id, part);
     this.history.push(msg.header.msg_id);
     const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
+    const frames = this.#session.encode(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster);
+    const bytes = frames.reduce((n, f) => n + f.length, 0);
+    if (bytes > this.#maxMessageBytes) {
+      this.#pending.delete(msg.header.msg_id);
+      throw new ProtocolError(
+        `this ${type} is ${bytes} bytes, more than the controller's limit of ${this.#maxMessageBytes} bytes (controller.maxMessageBytes): ` +
+          `send less at once (smaller chunks, or push large data in parts), or raise the limit`,
+      );
+    }
     if (direct) this.#sentDirect.add(msg.header.msg_id);
-    (direct ?? this.connection).send(this.#session.encode(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster));
+    (direct ?? this.connection).send(frames);
     return part;
   }
 
@@ -310,7 +414,12 @@ export class Client {
     if (this.useDirect && e.direct && (!encrypted || e.directKey) && !this.#direct.has(e.id)) {
       const route = await chooseEngineRoute(e, { thisHost: thisHost(), probeTimeoutMs: this.directProbeTimeoutMs });
       if (route === 'controller') log('engine %d: its direct endpoint %s is not reachable from here; using the controller', e.id, e.direct);
-      if (route === 'direct' && !this.#closed && !this.#direct.has(e.id)) await this.#dialDirect(e.id, e.direct, encrypted ? e.directKey : undefined);
+      try {
+        if (route === 'direct' && !this.#closed && !this.#direct.has(e.id)) await this.#dialDirect(e.id, e.direct, encrypted ? e.directKey : undefined);
+      } catch (err) {
+        // A bad direct address (a broken or hostile engine) must not break the client: go through the controller.
+        log('cannot dial engine %d directly at %s (%s); its requests go through the controller', e.id, e.direct, (err as Error).message);
+      }
     }
     this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey });
   }
@@ -336,23 +445,40 @@ export class Client {
   }
 
   #request(type: string, content: Record<string, unknown>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Message> {
+    if (this.#lost) return Promise.reject(new ControllerLostError(this.info.address, [], this.#lost));
     const msg = this.#session.message(type, content);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(msg.header.msg_id);
         reject(new TimeoutError(`no answer to ${type} within ${timeoutMs} ms`, timeoutMs));
       }, timeoutMs);
-      this.#waiters.set(msg.header.msg_id, (reply) => {
+      this.#waiters.set(msg.header.msg_id, (reply, failure) => {
         clearTimeout(timer);
-        resolve(reply);
+        if (failure) return reject(failure);
+        const c = reply!.content as { status?: string; error?: { name?: string; message?: string } };
+        if (c.status === 'error' && c.error && typeof c.error.message === 'string') {
+          return reject(c.error.name === 'ProtocolError' ? new ProtocolError(c.error.message) : new TsParallelError(c.error.message));
+        }
+        resolve(reply!);
       });
       this.connection.send(this.#session.encode(msg, Channels.clientToCluster));
     });
   }
 
-  #receive(frames: Buffer[], channels: readonly string[]): void {
+  #receive(frames: Buffer[], channels: readonly string[], fromController = false): void {
     const msg = this.#session.decode(frames, channels);
-    if (!msg) return;
+    if (!msg) {
+      log('dropped a message (%o)', this.#session.dropped);
+      return;
+    }
+    const problem = checkClientInput(msg);
+    if (problem) {
+      this.#session.dropped.invalid++;
+      log('dropped an invalid %s: %s (%o)', msg.header.msg_type, problem, this.#session.dropped);
+      return;
+    }
+    if (fromController) this.#lastHeard = Date.now();
+    if (msg.header.msg_type === 'heartbeat_reply') return;
     const parentId = msg.parent.msg_id;
     const part = parentId ? this.#pending.get(parentId) : undefined;
     if (part) {
@@ -369,10 +495,17 @@ export class Client {
     }
     const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
-      void this.#addEngine(c).then(() => [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id })));
+      void this.#addEngine(c)
+        .then(() => [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id })))
+        .catch((err: Error) => log('engine %d registered, but an engine listener failed: %s', c.id, err.message));
+    } else if (msg.header.msg_type === 'engine_event') {
+      const event = msg.content as unknown as EngineEvent;
+      log('engine %d reported %s: %o', event.id, event.event, event.error);
+      [...this.#engineEventListeners].forEach((l) => l(event));
     } else if (msg.header.msg_type === 'engine_unregistered') {
       this.#removeEngine(c.id);
-      [...this.#engineListeners].forEach((l) => l({ type: 'unregistered', id: c.id }));
+      const reason = (msg.content as { reason?: unknown }).reason;
+      [...this.#engineListeners].forEach((l) => l({ type: 'unregistered', id: c.id, reason: typeof reason === 'string' ? reason : undefined }));
     }
   }
 
@@ -426,6 +559,8 @@ function localError(e: WireError): Error {
         return new TaskAbortedError(e.message);
       case 'DependencyError':
         return new DependencyError(e.message);
+      case 'ProtocolError':
+        return new ProtocolError(e.message);
     }
   }
   return remoteError(e);

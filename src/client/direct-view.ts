@@ -5,6 +5,7 @@
 import { SerializationError, TsParallelError } from '../core/errors.js';
 import { encodeFunction, type ModuleFunction } from '../wire/functions.js';
 import { serialize } from '../wire/serialize.js';
+import { describeValue } from './describe-value.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { concatenate, partition, type Sequence } from './partition.js';
 
@@ -59,6 +60,9 @@ export class DirectView<Single extends boolean = false> {
    * @example `await client.view().map((x: number) => x ** 10, range(15))`
    */
   map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>): AsyncResult<Awaited<R>[], Awaited<R>> {
+    if (items === null || typeof items !== 'object' || !(isSequence(items) || Symbol.iterator in items)) {
+      throw new TsParallelError(`map(fn, items): items must be an array, typed array or other iterable, got ${describeValue(items)}`);
+    }
     const spec = encodeFunction(fn as (...a: never[]) => unknown);
     const seq: Sequence<T> = isSequence(items) ? items : [...(items as Iterable<T>)];
     const targets = this.targets;
@@ -85,6 +89,9 @@ export class DirectView<Single extends boolean = false> {
 
   /** Split `seq` into one contiguous piece per engine and bind each piece to `name` there. */
   scatter(name: string, seq: Sequence): AsyncResult<void> {
+    if (!isSequence(seq)) {
+      throw new TsParallelError(`scatter('${name}', seq): seq must be an array or typed array (it is split by index), got ${describeValue(seq)}; for a Set or other iterable, pass [...seq]`);
+    }
     const targets = this.targets;
     const pieces = partition(seq, targets.length);
     const parts = targets.map((id, i) => this.host.submit(id, 'push_request', {}, serializeNamed({ [name]: pieces[i] }, `the values to scatter as '${name}'`)));

@@ -6,6 +6,7 @@
 import { TsParallelError } from '../core/errors.js';
 import { encodeFunction } from '../wire/functions.js';
 import type { TaskFlags } from '../core/tasks.js';
+import { describeValue } from './describe-value.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { serializeArguments, serializeNamed, type RemoteFunction } from './direct-view.js';
 import type { Sequence } from './partition.js';
@@ -62,6 +63,9 @@ export class LoadBalancedView {
     private readonly targets: readonly number[] | undefined,
     options: TaskOptions = {},
   ) {
+    if (targets !== undefined && !(Array.isArray(targets) && targets.every((id) => Number.isInteger(id) && id >= 0))) {
+      throw new TsParallelError(`loadBalancedView(targets): targets must be an array of engine ids (whole numbers >= 0), got ${describeValue(targets)}`);
+    }
     this.#options = { ...options };
   }
 
@@ -97,6 +101,9 @@ export class LoadBalancedView {
     if (!Number.isInteger(chunksize) || chunksize < 1) {
       throw new TsParallelError(`chunksize must be a whole number >= 1, got ${chunksize}`);
     }
+    if (items === null || typeof items !== 'object' || !(Symbol.iterator in items || ArrayBuffer.isView(items))) {
+      throw new TsParallelError(`map(fn, items): items must be an array, typed array or other iterable, got ${describeValue(items)}`);
+    }
     const spec = encodeFunction(fn as (...a: never[]) => unknown);
     const seq: Sequence<T> = Array.isArray(items) || ArrayBuffer.isView(items) ? (items as Sequence<T>) : [...(items as Iterable<T>)];
     const flags = this.#flags();
@@ -121,6 +128,9 @@ export class LoadBalancedView {
       throw new TsParallelError(`retries must be a whole number >= 0, got ${o.retries}`);
     }
     if (o.timeoutMs !== undefined && !(o.timeoutMs > 0)) throw new TsParallelError(`timeoutMs must be a positive number of milliseconds, got ${o.timeoutMs}`);
+    if (o.timeoutMs !== undefined && o.timeoutMs > MAX_TIMEOUT_MS) {
+      throw new TsParallelError(`timeoutMs must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days, the longest timer Node.js keeps), got ${o.timeoutMs}; leave it out for no limit`);
+    }
     return {
       balanced: true,
       targets: this.targets ? [...this.targets] : undefined,
@@ -132,3 +142,7 @@ export class LoadBalancedView {
     };
   }
 }
+
+/** The longest delay a Node.js timer honours (2^31 - 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+

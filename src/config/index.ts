@@ -36,6 +36,11 @@ export interface ControllerConfig {
    * `tscluster dashboard` serves one from outside instead).
    */
   dashboard: DashboardConfig | false;
+  /**
+   * The largest message the controller accepts from a client or an engine, in bytes (default 256 MiB): a bigger one
+   * is refused by ZeroMQ and the peer disconnected, and clients refuse to send one with a clear error.
+   */
+  maxMessageBytes: number;
 }
 
 /** Where the controller serves the dashboard. */
@@ -109,6 +114,7 @@ export function defaultConfig(): ClusterConfig {
       location: '',
       leaseMs: 30_000,
       dashboard: false,
+      maxMessageBytes: 256 * 1024 * 1024,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
     security: { curve: 'auto', replayWindowMs: 300_000 },

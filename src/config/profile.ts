@@ -3,7 +3,7 @@
  * `pid/` and the profile's config file. The root is `~/.tsparallel`, or `TSPARALLEL_DIR` when set.
  * @module
  */
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -43,11 +43,15 @@ export function profilePaths(name = 'default', options: { dir?: string; env?: No
   return { name, dir, security: path.join(dir, 'security'), log: path.join(dir, 'log'), pid: path.join(dir, 'pid') };
 }
 
-/** Create the profile's directories if they are missing (security/ is private to the user). */
+/**
+ * Create the profile's directories if they are missing. security/ (keys), log/ (user output and tracebacks) and
+ * pid/ are private to the user (mode 0700), and made so again if they exist with looser modes.
+ */
 export async function ensureProfileDirs(paths: ProfilePaths): Promise<ProfilePaths> {
   await mkdir(paths.dir, { recursive: true });
-  await mkdir(paths.security, { recursive: true, mode: 0o700 });
-  await mkdir(paths.log, { recursive: true });
-  await mkdir(paths.pid, { recursive: true });
+  for (const dir of [paths.security, paths.log, paths.pid]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (process.platform !== 'win32') await chmod(dir, 0o700);
+  }
   return paths;
 }

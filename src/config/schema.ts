@@ -36,6 +36,7 @@ export const controllerConfigSchema = z.strictObject({
   location: z.string(),
   leaseMs: positiveInt,
   dashboard: z.union([z.literal(false), z.strictObject({ port: z.number().int().min(0).max(65535), host: z.union([z.ipv4(), z.ipv6()]).optional() })]),
+  maxMessageBytes: positiveInt,
 }).partial();
 
 /** What a user may write under `engines` (every key optional). */
@@ -156,6 +157,11 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     doc: "Serve the dashboard (engines, task stream, throughput, failures) and Prometheus /metrics from the controller on this port, bound to loopback unless host says otherwise; the URL with its token is written to the profile's security/ folder. `tscluster dashboard` serves one from another process instead.",
     allowed: "false, or { port: 0-65535 (0: any free port), host?: an IPv4 or IPv6 address (default '127.0.0.1') }",
     envKind: 'json',
+  },
+  'controller.maxMessageBytes': {
+    doc: 'The largest message the controller accepts from a client or an engine, in bytes (a client refuses to send a bigger one).',
+    allowed: 'a positive integer (bytes)',
+    envKind: 'integer',
   },
   'engines.launcher': {
     doc: 'The launcher that starts the engines (`local`, `windows-hpc`, or one a plugin adds).',

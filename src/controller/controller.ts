@@ -20,6 +20,8 @@ import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 import type { StatsCursor } from '../wire/stats.js';
 import { ControllerStats } from './stats.js';
+import { checkClientMessage, checkEngineMessage } from '../wire/validate.js';
+import { pidNamespace, processGone } from '../util/liveness.js';
 
 const log = debug('tsparallel:controller');
 
@@ -51,6 +53,8 @@ export interface ControllerOptions {
   curve?: CurveSetting;
   /** How far a message's date may be from the receiver's clock, in ms (replay protection; default 300000). */
   replayWindowMs?: number;
+  /** The largest message accepted from a client or an engine, in bytes (default 256 MiB); told to clients. */
+  maxMessageBytes?: number;
 }
 
 /** What the controller knows of one engine. */
@@ -71,6 +75,8 @@ export interface EngineRecord {
   registered: number;
   /** When it last answered a ping (ms since epoch). */
   lastBeat: number;
+  /** Its pid namespace, when it said (pids are compared only within one). */
+  pidNamespace?: string;
 }
 
 /** The controller process's core, usable in any process with any transport. */
@@ -88,6 +94,13 @@ export class Controller {
   readonly #session: Session;
   readonly #tasks: TaskDispatcher;
   readonly #key: string;
+  readonly #pidNamespace = pidNamespace();
+  /** Engines declared dead (not shut down), by uuid: if one wakes, it is stopped and what it finishes reported. */
+  readonly #dead = new Map<string, number>();
+  readonly #stoppedRevenants = new Set<string>();
+  get #maxMessageBytes(): number {
+    return this.options.maxMessageBytes ?? 256 * 1024 * 1024;
+  }
   #nextId = 0;
   #clientListener?: Listener;
   #engineListener?: Listener;
@@ -140,9 +153,11 @@ export class Controller {
     const { transport, ip = '127.0.0.1' } = this.options;
     const bindAddress = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
     const curve = this.#curveKeys();
-    this.#clientListener = await transport.listen(bindAddress, { curve });
-    this.#engineListener = await transport.listen(bindAddress, { curve });
-    this.#heartListener = await transport.listen(bindAddress, { curve });
+    // Per peer: messages no larger than the limit, and at most 10,000 of them queued unread.
+    const limits = { curve, maxMessageBytes: this.#maxMessageBytes, receiveHighWaterMark: 10_000 };
+    this.#clientListener = await transport.listen(bindAddress, limits);
+    this.#engineListener = await transport.listen(bindAddress, limits);
+    this.#heartListener = await transport.listen(bindAddress, { curve, maxMessageBytes: 4096, receiveHighWaterMark: 1000 });
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.setMessageHandler(({ identity }) => this.#beat(identity));
@@ -152,6 +167,9 @@ export class Controller {
     });
     // Dashboard statistics: bytes sent, clients that vanished.
     for (const l of [this.#clientListener, this.#engineListener]) this.stats.meter(l);
+    // An engine's socket closing is the fastest sign of its death: check the local engines' processes at once.
+    this.#engineListener.onDisconnect?.(() => this.#checkLocalEngines());
+    this.#heartListener.onDisconnect?.(() => this.#checkLocalEngines());
 
     const common = {
       version: 1 as const,
@@ -248,12 +266,37 @@ export class Controller {
       log('dropped a client message (%o)', this.#session.dropped);
       return;
     }
+    const problem = checkClientMessage(msg);
+    if (problem) return this.#invalid(identity, msg, problem, 'client');
+    try {
+      this.#fromValidClient(identity, msg, frames);
+    } catch (err) {
+      // A validated message should not throw; if one does, it is dropped and answered, and the socket lives on.
+      this.#invalid(identity, msg, `the controller failed on it: ${(err as Error)?.message ?? String(err)}`, 'client');
+    }
+  }
+
+  /** Drop a validly signed message of the wrong shape: count it, log it, and answer it when it is a request. */
+  #invalid(identity: Buffer, msg: Message, problem: string, from: 'client' | 'engine'): void {
+    this.#session.dropped.invalid++;
+    const type = typeof msg.header?.msg_type === 'string' ? msg.header.msg_type : '?';
+    log('dropped an invalid %s message %s: %s (%o)', from, type, problem, this.#session.dropped);
+    if (from === 'client' && type.endsWith('_request') && typeof msg.header.msg_id === 'string') {
+      this.#replyError(identity, msg.header, { name: 'ProtocolError', message: `invalid ${type}: ${problem}` });
+    }
+  }
+
+  #fromValidClient(identity: Buffer, msg: Message, frames: Buffer[]): void {
     const type = msg.header.msg_type;
     switch (type) {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
         this.stats.onClientConnected(identity.toString());
-        this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
+        this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList(), maxMessageBytes: this.#maxMessageBytes });
+        return;
+      case 'heartbeat_request':
+        this.#clients.set(identity.toString(), identity);
+        this.#reply(identity, msg, 'heartbeat_reply', {});
         return;
       case OWNER_LEASE_REQUEST:
         if (!this.#lease) return this.#reply(identity, msg, OWNER_LEASE_REPLY, { status: 'none' });
@@ -276,6 +319,7 @@ export class Controller {
         this.#reply(identity, msg, 'queue_status_reply', {
           engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: this.#tasks.loadOf(e.id) }])),
           unassigned: this.#tasks.unassigned,
+          dropped: { ...this.#session.dropped },
         });
         return;
       case 'abort_request': {
@@ -332,6 +376,16 @@ export class Controller {
       log('dropped an engine message (%o)', this.#session.dropped);
       return;
     }
+    const problem = checkEngineMessage(msg);
+    if (problem) return this.#invalid(identity, msg, problem, 'engine');
+    try {
+      this.#fromValidEngine(identity, msg, frames);
+    } catch (err) {
+      this.#invalid(identity, msg, `the controller failed on it: ${(err as Error)?.message ?? String(err)}`, 'engine');
+    }
+  }
+
+  #fromValidEngine(identity: Buffer, msg: Message, frames: Buffer[]): void {
     const uuid = identity.toString();
     switch (msg.header.msg_type) {
       case 'registration_request':
@@ -339,6 +393,13 @@ export class Controller {
       case 'unregistration_request': {
         const engine = this.#byUuid.get(uuid);
         if (engine) this.#unregister(engine, 'it shut down');
+        return;
+      }
+      case 'engine_event': {
+        const engine = this.#byUuid.get(uuid);
+        if (!engine) return;
+        log('engine %d: %s %o', engine.id, msg.content.event, msg.content.error);
+        this.#notify('engine_event', { ...msg.content, id: engine.id });
         return;
       }
       case 'task_record': {
@@ -353,6 +414,7 @@ export class Controller {
       }
     }
     const engine = this.#byUuid.get(uuid);
+    if (!engine && this.#dead.has(uuid)) return this.#lateReply(identity, this.#dead.get(uuid)!, msg);
     if (!engine || !this.#tasks.complete(engine.id, msg.parent.msg_id ?? '', msg, frames)) {
       log('reply %s to an unknown request', msg.header.msg_type);
     }
@@ -360,7 +422,7 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string };
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
       engine = {
@@ -370,6 +432,7 @@ export class Controller {
         hostname: content.hostname ?? '',
         direct: typeof content.direct === 'string' ? content.direct : undefined,
         directKey: typeof content.directKey === 'string' ? content.directKey : undefined,
+        pidNamespace: typeof content.pidNamespace === 'string' ? content.pidNamespace : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
       };
@@ -386,6 +449,12 @@ export class Controller {
   #unregister(engine: EngineRecord, reason: string): void {
     if (!this.engines.delete(engine.id)) return;
     this.#byUuid.delete(engine.uuid);
+    if (reason !== 'it shut down') {
+      // It may only be stopped (SIGSTOP, a long pause), not dead: remember it, to stop it and report what it
+      // finishes if it wakes. Bounded: the oldest are forgotten.
+      this.#dead.set(engine.uuid, engine.id);
+      if (this.#dead.size > 1000) this.#dead.delete(this.#dead.keys().next().value!);
+    }
     log('engine %d gone: %s', engine.id, reason);
     this.#tasks.engineRemoved(engine.id, reason);
     this.stats.onEngineRemoved(engine.id, reason);
@@ -395,9 +464,50 @@ export class Controller {
   #beat(identity: Buffer): void {
     const engine = this.#byUuid.get(identity.toString());
     if (engine) engine.lastBeat = Date.now();
+    else if (this.#dead.has(identity.toString())) this.#stopRevenant(identity, this.#dead.get(identity.toString())!);
+  }
+
+  /**
+   * An engine declared dead answered again (it was stopped, not dead): its tasks were already failed or run again
+   * elsewhere, so it must not take part any more. Tell it to shut down (once).
+   */
+  #stopRevenant(identity: Buffer, id: number): void {
+    if (this.#stoppedRevenants.has(identity.toString())) return;
+    this.#stoppedRevenants.add(identity.toString());
+    log('engine %d, declared dead, is answering again: telling it to shut down', id);
+    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
+    this.#notify('engine_event', { id, event: 'revenant', error: { name: 'EngineDiedError', message: `engine ${id} was declared dead but is running again (it was stopped, not dead); it was told to shut down` } });
+  }
+
+  /**
+   * A reply from an engine declared dead: the task it answers was failed or retried when the engine was declared
+   * dead, so if it had been retried it has now run twice. Never forwarded (the client has its answer); reported.
+   */
+  #lateReply(identity: Buffer, id: number, msg: Message): void {
+    const msgId = msg.parent.msg_id ?? '';
+    log('engine %d, declared dead, finished task %s after all', id, msgId);
+    this.#notify('engine_event', {
+      id,
+      event: 'late_reply',
+      msgId,
+      error: { name: 'EngineDiedError', message: `engine ${id} was declared dead but finished task ${msgId} after all; if the task was run again elsewhere, it ran twice (its reply was dropped)` },
+    });
+    this.#stopRevenant(identity, id);
+  }
+
+  /** Declare dead every engine on this host whose process has exited (not waiting for the heartbeat timeout). */
+  #checkLocalEngines(): void {
+    const here = thisHost();
+    const ns = this.#pidNamespace;
+    for (const engine of [...this.engines.values()]) {
+      if (engine.hostname === here && engine.pidNamespace === ns && engine.pid !== process.pid && processGone(engine.pid)) {
+        this.#unregister(engine, `its process (pid ${engine.pid}) exited`);
+      }
+    }
   }
 
   #heartbeat(): void {
+    this.#checkLocalEngines();
     const now = Date.now();
     const ping = [Buffer.from('ping')];
     for (const engine of [...this.engines.values()]) {

@@ -32,6 +32,7 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
   --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
   --replay-window-ms MS       how far a message's date may be from this clock (default ${SECURITY_DEFAULTS.replayWindowMs})
+  --max-message-bytes N       the largest message accepted from a client or an engine (default ${DEFAULTS.maxMessageBytes})
   --dashboard-port PORT       serve the dashboard and /metrics on this port (0: any free port; default: none)
   --dashboard-host HOST       the dashboard's address (default 127.0.0.1; reach it from elsewhere with ssh -L)
   --location HOST             host name or address the connection files advertise (default: the bound address; for
@@ -48,7 +49,7 @@ export interface ControllerLaunch {
   /** The cluster's id within the profile. */
   clusterId: string;
   /** The controller's configuration. */
-  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location' | 'dashboard'>>;
+  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location' | 'dashboard' | 'maxMessageBytes'>>;
   /** Wire security: CURVE and the replay window. */
   security: Pick<SecurityConfig, 'curve' | 'replayWindowMs'>;
   /** Exit when this process is gone (a controller on this host; none: outlive the starting process). */
@@ -73,6 +74,7 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
     '--task-policy', c.taskPolicy,
     '--hwm', String(c.hwm),
+    ...(c.maxMessageBytes !== undefined ? ['--max-message-bytes', String(c.maxMessageBytes)] : []),
     ...(c.dashboard ? ['--dashboard-port', String(c.dashboard.port), '--dashboard-host', c.dashboard.host ?? '127.0.0.1'] : []),
     '--curve', String(launch.security.curve),
     '--replay-window-ms', String(launch.security.replayWindowMs),
@@ -104,6 +106,7 @@ export function parseControllerArgs(argv: readonly string[]) {
         'replay-window-ms': { type: 'string', default: String(SECURITY_DEFAULTS.replayWindowMs) },
         'dashboard-port': { type: 'string' },
         'dashboard-host': { type: 'string', default: '127.0.0.1' },
+        'max-message-bytes': { type: 'string', default: String(DEFAULTS.maxMessageBytes) },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -128,6 +131,7 @@ export function parseControllerArgs(argv: readonly string[]) {
     curve: curveSetting(values.curve!),
     replayWindowMs: positiveInt(values['replay-window-ms']!, '--replay-window-ms'),
     dashboard: values['dashboard-port'] === undefined ? undefined : { port: values['dashboard-port'] === '0' ? 0 : positiveInt(values['dashboard-port'], '--dashboard-port'), host: values['dashboard-host']! },
+    maxMessageBytes: positiveInt(values['max-message-bytes']!, '--max-message-bytes'),
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -169,6 +173,7 @@ export async function startController(argv: readonly string[], transports: Trans
     hwm: args.hwm,
     curve: args.curve,
     replayWindowMs: args.replayWindowMs,
+    maxMessageBytes: args.maxMessageBytes,
   });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));

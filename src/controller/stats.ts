@@ -59,7 +59,7 @@ export class ControllerStats {
   readonly #bytesReported = { in: 0, out: 0 };
   readonly #tasksTotal: Counter<'outcome'>;
   readonly #latency: Histogram;
-  readonly #droppedSeen: DropCounts = { badSignature: 0, replayed: 0, malformed: 0, expired: 0, misrouted: 0 };
+  readonly #droppedSeen: DropCounts = { badSignature: 0, replayed: 0, malformed: 0, expired: 0, misrouted: 0, invalid: 0 };
 
   constructor(
     private readonly sources: StatsSources,
@@ -134,7 +134,7 @@ export class ControllerStats {
     });
     new Counter({
       name: 'tsparallel_messages_dropped_total',
-      help: 'Messages dropped by the controller, by reason (bad_signature, replayed, malformed, expired, misrouted).',
+      help: 'Messages dropped by the controller, by reason (bad_signature, replayed, malformed, expired, misrouted, invalid).',
       labelNames: ['reason'] as const,
       registers,
       collect() {
@@ -145,6 +145,7 @@ export class ControllerStats {
         this.inc({ reason: 'malformed' }, now.malformed - seen.malformed);
         this.inc({ reason: 'expired' }, now.expired - seen.expired);
         this.inc({ reason: 'misrouted' }, now.misrouted - seen.misrouted);
+        this.inc({ reason: 'invalid' }, now.invalid - seen.invalid);
         Object.assign(seen, now);
       },
     });

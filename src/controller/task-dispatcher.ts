@@ -98,6 +98,13 @@ export class TaskDispatcher {
   readonly #engines = new Map<number, EngineSlot>();
   readonly #dependents = new Map<string, Set<Task>>();
   readonly #held = new Set<Task>();
+  /**
+   * Finished tasks whose request is still held, in the order they finished: the ones to release first. Kept apart
+   * from the unfinished, so that releasing never walks past pending tasks (a cost per submit that grew with them).
+   */
+  readonly #heldFinished = new Set<Task>();
+  /** Finished task records, oldest first: the ones trimming drops, reached without walking past unfinished ones. */
+  readonly #finishedRecords = new Set<Task>();
   #heldBytes = 0;
   #queue: Task[] = [];
   #head = 0;
@@ -148,7 +155,33 @@ export class TaskDispatcher {
         this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id });
       }
     }
+    // Queued tasks that only this engine could take can never run now.
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const t = this.#queue[i]!;
+      if (t.state !== 'queued') continue;
+      if (t.followEngine === id) {
+        this.#fail(t, { name: 'DependencyError', message: `task ${t.msgId} can never run: engine ${id}, where the tasks it follows ran, is gone (${reason})`, engineId: id });
+      } else {
+        this.#unrunnable(t);
+      }
+    }
     this.#schedule();
+  }
+
+  /**
+   * Fail `t` at once when no registered engine is among its targets: engine ids are never reused, so an engine
+   * that is not registered now is gone (or never was), and the task could only wait forever. Returns true if failed.
+   */
+  #unrunnable(t: Task): boolean {
+    const targets = t.flags.targets;
+    if (!targets?.length || targets.some((id) => this.#engines.has(id))) return false;
+    const known = [...this.#engines.keys()];
+    this.#fail(t, {
+      name: 'DependencyError',
+      message: `task ${t.msgId} can never run: none of its target engines (${targets.join(', ')}) is registered ` +
+        `(registered: ${known.join(', ') || 'none'}); target registered engines, or none to let any engine take it`,
+    });
+    return true;
   }
 
   /** Record a direct request (sent by the controller to `engineId` itself). */
@@ -172,6 +205,7 @@ export class TaskDispatcher {
       flags: {}, retriesLeft: 0, tried: new Set(), heldBytes: 0, waitingOn: 0,
     };
     this.#tasks.set(t.msgId, t);
+    this.#finishedRecords.add(t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, started: t.started, outcome: t.state === 'completed' ? 'completed' : 'failed', error: report.error });
   }
@@ -181,10 +215,7 @@ export class TaskDispatcher {
     const flags = msg.metadata as TaskFlags;
     const t = this.#newTask(client, msg, frames, flags);
     this.#hold(t);
-    if (flags.targets?.length && !flags.targets.some((id) => this.#engines.has(id))) {
-      // Engines may still be coming: only fail targets that never existed or are gone for good when none is alive.
-      log('task %s targets engines %o, none of which is registered now; it waits', t.msgId, flags.targets);
-    }
+    if (this.#unrunnable(t)) return;
     this.#resolveDependencies(t);
   }
 
@@ -291,7 +322,19 @@ export class TaskDispatcher {
   /** Forget finished tasks (these ids, or all finished ones). Returns how many were forgotten. */
   purge(msgIds?: readonly string[]): number {
     let n = 0;
-    for (const id of msgIds ?? [...this.#tasks.keys()]) {
+    if (!msgIds) {
+      for (const t of [...this.#finishedRecords]) {
+        this.#forget(t);
+        n++;
+      }
+      // Let the queue's array go too, when nothing is left in it.
+      if (this.#head >= this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+      return n;
+    }
+    for (const id of msgIds) {
       const t = this.#tasks.get(id);
       if (t && FINAL.has(t.state)) {
         this.#forget(t);
@@ -346,6 +389,7 @@ export class TaskDispatcher {
       t.state = 'waiting';
       return;
     }
+    if (this.#unrunnable(t)) return;
     const follow = t.flags.follow ?? [];
     if (follow.length) {
       const where = new Set(follow.map((id) => this.#tasks.get(id)!.engineId));
@@ -474,6 +518,8 @@ export class TaskDispatcher {
   #finished(t: Task): void {
     t.frames = undefined;
     if (!t.balanced) t.message = undefined;
+    this.#finishedRecords.add(t);
+    if (this.#held.has(t)) this.#heldFinished.add(t);
     const dependents = this.#dependents.get(t.msgId);
     if (!dependents) return;
     this.#dependents.delete(t.msgId);
@@ -492,15 +538,15 @@ export class TaskDispatcher {
     t.heldBytes = t.message.buffers.reduce((n, b) => n + b.length, 0) + 512;
     this.#held.add(t);
     this.#heldBytes += t.heldBytes;
-    for (const old of this.#held) {
+    // Only finished tasks give up their request; a pending one still needs it for a retry.
+    for (const old of this.#heldFinished) {
       if (this.#heldBytes <= this.limits.heldBytes) break;
-      // Only finished tasks give up their request; a pending one still needs it for a retry.
-      if (!FINAL.has(old.state)) continue;
       this.#release(old);
     }
   }
 
   #release(t: Task): void {
+    this.#heldFinished.delete(t);
     if (!this.#held.delete(t)) return;
     this.#heldBytes -= t.heldBytes;
     t.message = undefined;
@@ -508,13 +554,14 @@ export class TaskDispatcher {
 
   #forget(t: Task): void {
     this.#release(t);
+    this.#finishedRecords.delete(t);
     this.#tasks.delete(t.msgId);
   }
 
   #trimRecords(): void {
-    for (const t of this.#tasks.values()) {
+    for (const t of this.#finishedRecords) {
       if (this.#tasks.size <= this.limits.records * 0.9) break;
-      if (FINAL.has(t.state)) this.#forget(t);
+      this.#forget(t);
     }
   }
 }

@@ -169,3 +169,30 @@ function describeWhere(e: Error): string {
   const frame = e.remoteStack?.split('\n').find((line) => /^\s+at /.test(line))?.trim();
   return `${e.taskId ? ` (task ${e.taskId})` : ''}${frame ? `\n      ${frame}` : ''}`;
 }
+
+/**
+ * A peer rejected a message as malformed (a field of the wrong type or shape for its type), or a message could not
+ * be sent because it breaks a limit (too large). The message names the field; fix the call that made it.
+ */
+export class ProtocolError extends TsParallelError {}
+
+/**
+ * The client lost its controller (it stopped answering heartbeats, or its socket went away): every request that
+ * was waiting rejects with this error, and new requests fail at once until the client connects again.
+ */
+export class ControllerLostError extends TsParallelError {
+  /** The controller's address. */
+  readonly address: string;
+  /** The ids of the requests that were waiting when it was lost (empty for a request made afterwards). */
+  readonly pending: readonly string[];
+  constructor(address: string, pending: readonly string[], detail: string, options?: TsParallelErrorOptions) {
+    super(
+      `lost the controller at ${address} (${detail}); ${pending.length} request(s) were waiting` +
+        (pending.length ? ` (${pending.slice(0, 5).join(', ')}${pending.length > 5 ? ', …' : ''})` : '') +
+        `: restart the cluster and connect again with Client.connect()`,
+      options,
+    );
+    this.address = address;
+    this.pending = pending;
+  }
+}

@@ -15,10 +15,14 @@ export interface CurveKeyPair {
   secretKey: string;
 }
 
-/** How a {@link Transport} listens. */
+/** How a {@link Transport} listens: encryption, and limits on what it accepts from each peer. */
 export interface ListenOptions {
   /** Encrypt and authenticate every connection with CURVE, as the server with this key pair. */
   curve?: CurveKeyPair;
+  /** The largest message accepted, in bytes (ZeroMQ `maxMessageSize`): the peer sending a bigger one is disconnected. */
+  maxMessageBytes?: number;
+  /** How many received messages may queue per peer before ZeroMQ stops reading from it (default 0: no limit). */
+  receiveHighWaterMark?: number;
 }
 
 /** How a {@link Transport} dials a listener. */
@@ -53,6 +57,11 @@ export interface Listener {
   setMessageHandler(handler: (message: RoutedFrames) => void): void;
   /** Set the handler told when a message could not be delivered because its peer is not connected. */
   setUnroutableHandler(handler: (identity: Buffer) => void): void;
+  /**
+   * Set the handler told when some peer's connection closed (ZeroMQ does not say which peer): a hint to check
+   * local peers' processes at once. Optional: a transport without such events never calls it.
+   */
+  onDisconnect?(handler: () => void): void;
   /** Stop listening and release the endpoint. Closing twice is harmless. */
   close(): Promise<void>;
 }

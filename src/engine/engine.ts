@@ -17,6 +17,8 @@ import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
+import { checkEngineInput } from '../wire/validate.js';
+import { pidNamespace } from '../util/liveness.js';
 
 const log = debug('tsparallel:engine');
 
@@ -44,6 +46,12 @@ export interface EngineOptions {
   directAdvertised?: string;
   /** The host name it reports to the controller (default: this host's name). */
   hostname?: string;
+  /**
+   * Catch this process's uncaught exceptions and unhandled rejections (default false; the engine process sets it):
+   * one raised while a task runs fails that task; one raised between tasks is reported to the controller as an
+   * engine event. Either way the engine lives on.
+   */
+  catchProcessErrors?: boolean;
 }
 
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
@@ -84,7 +92,8 @@ export class Engine {
   /** Requests the controller asked us not to start (timed out or aborted while queued here). */
   readonly #aborted = new Set<string>();
   /** The request running now and its abort controller (its signal is `taskSignal` in the namespace). */
-  #current?: { msgId: string; abort: AbortController };
+  #current?: { msgId: string; abort: AbortController; fail: (error: unknown) => void };
+  #processErrorHandler?: (error: unknown) => void;
   #resolveStopped!: (code: number) => void;
   #connection?: Connection;
   #direct?: Listener;
@@ -101,7 +110,7 @@ export class Engine {
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
-  /** Messages dropped so far (bad signature, replay, malformed), from the controller and on the direct endpoint. */
+  /** Messages dropped so far (bad signature, replay, expired, misrouted, malformed, invalid), from the controller and on the direct endpoint. */
   get dropped() {
     return this.#session.dropped;
   }
@@ -123,22 +132,23 @@ export class Engine {
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress, { curve: directKeys }));
       direct.setMessageHandler(({ identity, frames }) => {
-        const msg = this.#session.decode(frames, [Channels.clientToEngine(this.id)]);
-        if (msg && msg.header.msg_type.endsWith('_request')) {
-          this.#enqueue(msg, (reply) => direct.send(identity, this.#session.encode(reply, Channels.engineToClient(this.id))), true);
-        }
+        const toClient: ReplyRoute = (reply) => direct.send(identity, this.#session.encode(reply, Channels.engineToClient(this.id)));
+        const msg = this.#read(frames, [Channels.clientToEngine(this.id)], 'a client', toClient);
+        if (msg && msg.header.msg_type.endsWith('_request')) this.#enqueue(msg, toClient, true);
       });
     }
     const registered = new Promise<number>((resolve) => {
       this.#connection!.setMessageHandler((frames) => {
-        const msg = this.#session.decode(frames, FROM_CONTROLLER);
+        const msg = this.#read(frames, FROM_CONTROLLER, 'the controller', toController);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
         else this.#enqueue(msg, toController);
       });
     });
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey }));
+    this.#send(this.#session.message('registration_request', {
+      pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, pidNamespace: pidNamespace(),
+    }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -161,6 +171,11 @@ export class Engine {
     }
     log('registered as engine %d', this.id);
     this.#reportResources(Math.max(1000, info.heartbeatMs ?? 1000));
+    if (this.options.catchProcessErrors) {
+      this.#processErrorHandler = (error) => this.#asyncError(error);
+      process.on('uncaughtException', this.#processErrorHandler);
+      process.on('unhandledRejection', this.#processErrorHandler);
+    }
     if (info.heartbeatAddress) {
       this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid, curveServerKey });
       this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
@@ -182,6 +197,10 @@ export class Engine {
     this.#stopping = true;
     clearInterval(this.#watchdog);
     clearInterval(this.#resourceTimer);
+    if (this.#processErrorHandler) {
+      process.off('uncaughtException', this.#processErrorHandler);
+      process.off('unhandledRejection', this.#processErrorHandler);
+    }
     if (options.unregister !== false && this.#connection) {
       this.#send(this.#session.message('unregistration_request', { id: this.id }));
       await new Promise((r) => setTimeout(r, 20));
@@ -204,6 +223,43 @@ export class Engine {
       this.#send(this.#session.message('engine_stats', { cpuPercent: wallMicros > 0 ? (100 * cpuMicros) / wallMicros : 0, rssBytes: process.memoryUsage.rss() }));
     }, everyMs);
     this.#resourceTimer.unref();
+  }
+
+  /** Verify, decode and check a message; a bad one is dropped, counted and logged (never thrown). */
+  #read(frames: Buffer[], channels: readonly string[], from: string, answer: ReplyRoute): Message | undefined {
+    const msg = this.#session.decode(frames, channels);
+    if (!msg) {
+      log('dropped a message from %s (%o)', from, this.#session.dropped);
+      return undefined;
+    }
+    const problem = checkEngineInput(msg);
+    if (problem) {
+      this.#session.dropped.invalid++;
+      log('dropped an invalid %s from %s: %s (%o)', msg.header.msg_type, from, problem, this.#session.dropped);
+      const type = msg.header.msg_type;
+      if (type.endsWith('_request') && type !== 'abort_request' && type !== 'shutdown_request') {
+        const error = { name: 'ProtocolError', message: `invalid ${type}: ${problem}`, engineId: this.id, origin: 'controller' };
+        answer(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'error', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
+      }
+      return undefined;
+    }
+    return msg;
+  }
+
+  /**
+   * User code threw outside any await chain (in a timer, an event handler) or left a rejection unhandled. While a
+   * task runs, it fails that task (the engine cannot know which task's code it was, so it blames the running one);
+   * between tasks, the controller is told with an `engine_event`.
+   */
+  #asyncError(error: unknown): void {
+    const info = this.#describe(error);
+    if (this.#current) {
+      log('uncaught error during task %s: %s', this.#current.msgId, info.message);
+      this.#current.fail(error);
+      return;
+    }
+    log('uncaught error between tasks: %s', info.message);
+    this.#send(this.#session.message('engine_event', { event: 'uncaught_error', id: this.id, error: { name: info.name, message: info.message, stack: info.stack } }));
   }
 
   #send(msg: Message<unknown>): void {
@@ -237,9 +293,12 @@ export class Engine {
     }
     const started = Date.now();
     const abort = new AbortController();
-    this.#current = { msgId: msg.header.msg_id, abort };
+    let fail!: (error: unknown) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    failed.catch(() => {});
+    this.#current = { msgId: msg.header.msg_id, abort, fail };
     this.#namespace.set('taskSignal', abort.signal);
-    const outcome = await this.#namespace.capture(() => this.#run(type, msg));
+    const outcome = await this.#namespace.capture(() => Promise.race([this.#run(type, msg), failed]));
     this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];
@@ -329,14 +388,23 @@ export class Engine {
     return fn;
   }
 
-  #describe(error: unknown, msg: Message): ErrorInfo {
+  /** Describe anything thrown, in strings only; never throws, whatever was thrown (null-prototype objects, getters that throw). */
+  #describe(error: unknown, msg?: Message): ErrorInfo {
+    try {
+      return this.#describeUnsafe(error, msg);
+    } catch {
+      return { name: 'Error', message: `a value that cannot be described was thrown (${safeString(error)})`, engineId: this.id };
+    }
+  }
+
+  #describeUnsafe(error: unknown, msg?: Message): ErrorInfo {
     // Not instanceof: errors thrown in an isolated namespace come from another V8 context.
     if (typeof error !== 'object' || error === null || !('message' in error)) {
-      return { name: typeof error, message: String(error), engineId: this.id };
+      return { name: typeof error, message: safeString(error), engineId: this.id };
     }
     const err = error as Error;
-    let message = String(err.message);
-    const fromSource = (msg.content as { fn?: FunctionSpec }).fn && 'source' in (msg.content as { fn: FunctionSpec }).fn;
+    let message = safeString(err.message);
+    const fromSource = msg && (msg.content as { fn?: FunctionSpec }).fn && 'source' in (msg.content as { fn: FunctionSpec }).fn;
     const missing = err.name === 'ReferenceError' && /^(\S+) is not defined$/.exec(message);
     if (missing && fromSource) {
       message +=
@@ -344,6 +412,21 @@ export class Engine {
         `the variables around it where it was written. Push the value first (view.push({ ${missing[1]} })) or ` +
         `send the function by module reference (fromModule('./module.js', 'name'))`;
     }
-    return { name: err.name ?? 'Error', message, stack: err.stack, engineId: this.id };
+    const name = typeof err.name === 'string' ? err.name : 'Error';
+    const stack = typeof err.stack === 'string' ? err.stack : undefined;
+    return { name, message, stack, engineId: this.id };
+  }
+}
+
+/** `String(value)`, or a fallback for values that cannot be turned into a string (null-prototype objects). */
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    try {
+      return JSON.stringify(value) ?? Object.prototype.toString.call(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
   }
 }

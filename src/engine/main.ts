@@ -86,6 +86,7 @@ export async function startEngine(
     info,
     namespace: options.namespace,
     registrationTimeoutMs: args.registrationTimeoutMs,
+    catchProcessErrors: true,
   });
   await engine.start();
   return { engine, exited: engine.stopped, stop: () => engine.stop(0) };

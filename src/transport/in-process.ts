@@ -25,7 +25,12 @@ class InProcessListener implements Listener {
   constructor(readonly address: string) {}
 
   deliver(identity: string, frames: Buffer[]): void {
-    if (!this.#closed) this.#handler({ identity: Buffer.from(identity), frames });
+    if (this.#closed) return;
+    try {
+      this.#handler({ identity: Buffer.from(identity), frames });
+    } catch (err) {
+      log('a message handler on %s threw (message dropped): %s', this.address, (err as Error)?.stack ?? String(err));
+    }
   }
   send(identity: Buffer, frames: readonly Buffer[]): void {
     if (this.#closed) return;
@@ -74,7 +79,12 @@ class InProcessConnection implements Connection {
     if (!this.#closed) waitFor(this.address, (l) => this.attach(l));
   }
   deliver(frames: Buffer[]): void {
-    if (!this.#closed) this.#handler(frames);
+    if (this.#closed) return;
+    try {
+      this.#handler(frames);
+    } catch (err) {
+      log('a message handler on a connection to %s threw (message dropped): %s', this.address, (err as Error)?.stack ?? String(err));
+    }
   }
   send(frames: readonly Buffer[]): void {
     if (this.#closed) return;

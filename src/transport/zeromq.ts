@@ -14,6 +14,14 @@ import { SendQueue } from './send-queue.js';
 
 const log = debug('tsparallel:transport');
 
+/** Messages whose handler threw, in this process (the message is dropped; the socket keeps receiving). */
+export const handlerFailures = { count: 0 };
+
+function handlerFailed(where: string, err: unknown): void {
+  handlerFailures.count++;
+  log('a message handler on %s threw (message dropped, %d so far): %s', where, handlerFailures.count, (err as Error)?.stack ?? String(err));
+}
+
 /**
  * The heart's worker thread: echo every ping the controller sends, whatever the engine's main thread is doing, and
  * tell the main thread a ping arrived. Plain CommonJS source, so the worker needs no TypeScript loader: run from
@@ -39,12 +47,21 @@ class ZeroMqListener implements Listener {
   readonly #queue: SendQueue<readonly Buffer[]>;
   #handler: (m: RoutedFrames) => void = () => {};
   #unroutable: (identity: Buffer) => void = () => {};
+  #disconnect: () => void = () => {};
   #closed = false;
 
   constructor(
     private readonly socket: Router,
     readonly address: string,
   ) {
+    socket.events.on('disconnect', () => {
+      if (this.#closed) return;
+      try {
+        this.#disconnect();
+      } catch (err) {
+        handlerFailed(address, err);
+      }
+    });
     this.#queue = new SendQueue(
       (frames) => this.socket.send(frames as Buffer[]),
       (frames, err) => {
@@ -58,7 +75,14 @@ class ZeroMqListener implements Listener {
 
   async #receive(): Promise<void> {
     try {
-      for await (const [identity, ...frames] of this.socket) this.#handler({ identity: identity!, frames });
+      for await (const [identity, ...frames] of this.socket) {
+        // A handler's exception must never end the loop: that would deafen the socket for good.
+        try {
+          this.#handler({ identity: identity!, frames });
+        } catch (err) {
+          handlerFailed(this.address, err);
+        }
+      }
     } catch (err) {
       if (!this.#closed) log('receive on %s failed: %s', this.address, (err as Error).message);
     }
@@ -72,6 +96,9 @@ class ZeroMqListener implements Listener {
   }
   setUnroutableHandler(handler: (identity: Buffer) => void): void {
     this.#unroutable = handler;
+  }
+  onDisconnect(handler: () => void): void {
+    this.#disconnect = handler;
   }
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -100,7 +127,13 @@ class ZeroMqConnection implements Connection {
 
   async #receive(): Promise<void> {
     try {
-      for await (const frames of this.socket) this.#handler(frames);
+      for await (const frames of this.socket) {
+        try {
+          this.#handler(frames);
+        } catch (err) {
+          handlerFailed('a dialled connection', err);
+        }
+      }
     } catch (err) {
       if (!this.#closed) log('receive failed: %s', (err as Error).message);
     }
@@ -152,7 +185,14 @@ export class ZeroMqTransport implements Transport {
   readonly name = 'zeromq';
 
   async listen(address: string, options: ListenOptions = {}): Promise<Listener> {
-    const socket = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveServerOptions(options.curve) });
+    const socket = new Router({
+      mandatory: true,
+      linger: 0,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: options.receiveHighWaterMark ?? 0,
+      maxMessageSize: options.maxMessageBytes ?? -1,
+      ...curveServerOptions(options.curve),
+    });
     // Logs refused handshakes (a peer without the key, or without CURVE); ends when the socket closes.
     new HandshakeWatch(socket, address, options.curve !== undefined);
     try {

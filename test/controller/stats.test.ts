@@ -8,7 +8,7 @@ import { ControllerStats } from '../../src/controller/stats.js';
 import { parsePrometheus } from '../support/prometheus.js';
 
 function collector(limits = {}) {
-  const dropped = { badSignature: 2, replayed: 1, malformed: 0, expired: 0, misrouted: 0 };
+  const dropped = { badSignature: 2, replayed: 1, malformed: 0, expired: 0, misrouted: 0, invalid: 0 };
   let queue = 3;
   const stats = new ControllerStats({ clusterId: 'c1', taskPolicy: 'lru', queueDepth: () => queue, dropped: () => dropped }, limits);
   return { stats, dropped, setQueue: (n: number) => (queue = n) };

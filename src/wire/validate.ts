@@ -1,0 +1,176 @@
+/**
+ * Shape checks for every message a role reads, run after the signature check: a validly signed message from a buggy
+ * or hostile peer must not reach a handler with fields of the wrong type. Hand-written (no schema library) because
+ * they sit on the hot path of every task. Each returns `undefined` for a good message, or a sentence naming what is
+ * wrong.
+ * @module
+ */
+import type { Message } from './protocol.js';
+
+type Check = (msg: Message) => string | undefined;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isIdArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((n) => Number.isInteger(n) && n >= 0);
+const optional = (v: unknown, ok: (v: unknown) => boolean) => v === undefined || ok(v);
+
+/** The parts every message must have as objects (content, metadata, parent), whatever its type. */
+function envelope(msg: Message): string | undefined {
+  if (!isObject(msg.header)) return 'the header is not an object';
+  if (!isObject(msg.parent)) return 'the parent header is not an object';
+  if (!isObject(msg.metadata)) return 'the metadata is not an object';
+  if (!isObject(msg.content)) return 'the content is not an object';
+  if (msg.parent.msg_id !== undefined && typeof msg.parent.msg_id !== 'string') return 'parent.msg_id is not a string';
+  return undefined;
+}
+
+/** A function spec: `{ source }` or `{ module, export }`. */
+function fnSpec(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  if (typeof v.source === 'string') return true;
+  return typeof v.module === 'string' && typeof v.export === 'string';
+}
+
+/** The content and metadata of a task request (apply, map, execute, push, pull). */
+function taskRequest(msg: Message): string | undefined {
+  const c = msg.content;
+  const m = msg.metadata;
+  switch (msg.header.msg_type) {
+    case 'apply_request':
+    case 'map_request':
+      if (!fnSpec(c.fn)) return 'content.fn must be { source } or { module, export }';
+      break;
+    case 'execute_request':
+      if (typeof c.code !== 'string') return 'content.code must be a string';
+      break;
+    case 'pull_request':
+      if (typeof c.names !== 'string' && !isStringArray(c.names)) return 'content.names must be a string or an array of strings';
+      break;
+    case 'push_request':
+      break;
+    default:
+      return `unknown request type '${msg.header.msg_type}'`;
+  }
+  if (m.balanced === true) {
+    if (!optional(m.targets, isIdArray)) return 'metadata.targets must be an array of engine ids (non-negative integers)';
+    if (!optional(m.after, isStringArray)) return 'metadata.after must be an array of task ids';
+    if (!optional(m.follow, isStringArray)) return 'metadata.follow must be an array of task ids';
+    if (!optional(m.retries, (r) => Number.isInteger(r) && (r as number) >= 0)) return 'metadata.retries must be a non-negative integer';
+    if (!optional(m.timeoutMs, (t) => typeof t === 'number' && t > 0 && t <= 2 ** 31 - 1)) return 'metadata.timeoutMs must be a positive number of ms, at most 2^31 - 1';
+  } else if (m.target !== undefined && !(Number.isInteger(m.target) && (m.target as number) >= 0)) {
+    return 'metadata.target must be an engine id (a non-negative integer)';
+  }
+  return undefined;
+}
+
+const TASK_STATES = new Set(['waiting', 'queued', 'running', 'completed', 'failed', 'aborted']);
+
+const CLIENT_TO_CONTROLLER: Record<string, Check> = {
+  connect_request: () => undefined,
+  close_request: () => undefined,
+  queue_status_request: () => undefined,
+  stats_request: () => undefined,
+  heartbeat_request: () => undefined,
+  owner_lease_request: ({ content: c }) => (typeof c.heart === 'string' && c.heart.length > 0 ? undefined : 'content.heart must be the owner heart\'s routing identity (a string)'),
+  shutdown_request: () => undefined,
+  abort_request: ({ content: c }) => (isStringArray(c.msgIds) ? undefined : 'content.msgIds must be an array of task ids'),
+  resubmit_request: ({ content: c }) =>
+    Array.isArray(c.tasks) && c.tasks.every((t) => isObject(t) && typeof t.old === 'string' && typeof t.new === 'string')
+      ? undefined
+      : 'content.tasks must be an array of { old, new } task ids',
+  task_records_request: ({ content: c }) => {
+    const f = c.filter;
+    if (f === undefined) return undefined;
+    if (!isObject(f)) return 'content.filter must be an object ({ state?, engineId?, msgIds? })';
+    const states = Array.isArray(f.state) ? f.state : f.state === undefined ? [] : [f.state];
+    if (!states.every((s) => TASK_STATES.has(s as string))) return `filter.state must be one of ${[...TASK_STATES].join(', ')}, or an array of them`;
+    if (!optional(f.engineId, Number.isInteger)) return 'filter.engineId must be an integer';
+    if (!optional(f.msgIds, isStringArray)) return 'filter.msgIds must be an array of task ids';
+    return undefined;
+  },
+  purge_request: ({ content: c }) => (optional(c.msgIds, isStringArray) ? undefined : 'content.msgIds must be an array of task ids, or absent'),
+};
+
+/** Check a message a client sent to the controller. */
+export function checkClientMessage(msg: Message): string | undefined {
+  const bad = envelope(msg);
+  if (bad) return bad;
+  const check = CLIENT_TO_CONTROLLER[msg.header.msg_type];
+  if (check) return check(msg);
+  return taskRequest(msg);
+}
+
+/** Check a message an engine sent to the controller (registration, task records, replies). */
+export function checkEngineMessage(msg: Message): string | undefined {
+  const bad = envelope(msg);
+  if (bad) return bad;
+  const c = msg.content;
+  switch (msg.header.msg_type) {
+    case 'registration_request':
+      if (!optional(c.pid, Number.isInteger)) return 'content.pid must be an integer';
+      if (!optional(c.hostname, (h) => typeof h === 'string')) return 'content.hostname must be a string';
+      if (!optional(c.direct, (d) => typeof d === 'string')) return 'content.direct must be a string';
+      if (!optional(c.pidNamespace, (d) => typeof d === 'string')) return 'content.pidNamespace must be a string';
+      if (!optional(c.directKey, (d) => typeof d === 'string')) return 'content.directKey must be a string';
+      return undefined;
+    case 'engine_stats':
+      if (!optional(c.cpuPercent, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.cpuPercent must be a number';
+      if (!optional(c.rssBytes, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.rssBytes must be a number';
+      return undefined;
+    case 'unregistration_request':
+      return undefined;
+    case 'engine_event':
+      return typeof c.event === 'string' ? undefined : 'content.event must be a string';
+    case 'task_record':
+      if (typeof c.msgId !== 'string' || typeof c.type !== 'string') return 'content.msgId and content.type must be strings';
+      if (!TASK_STATES.has(c.state as string)) return 'content.state must be a task state';
+      if (typeof c.started !== 'number' || typeof c.completed !== 'number') return 'content.started and content.completed must be numbers';
+      if (!optional(c.error, (e) => isObject(e) && typeof e.name === 'string' && typeof e.message === 'string')) return 'content.error must be { name, message }';
+      return undefined;
+  }
+  if (!msg.header.msg_type.endsWith('_reply')) return `unknown message type '${msg.header.msg_type}'`;
+  if (typeof msg.parent.msg_id !== 'string') return 'a reply needs parent.msg_id';
+  return reply(msg);
+}
+
+/** A reply's content: a status, and an error `{ name, message }` when it is not ok. */
+function reply(msg: Message): string | undefined {
+  const c = msg.content;
+  if (c.status !== 'ok' && c.status !== 'error' && c.status !== 'aborted') return "content.status must be 'ok', 'error' or 'aborted'";
+  if (c.status !== 'ok' && !(isObject(c.error) && typeof c.error.name === 'string' && typeof c.error.message === 'string')) return 'content.error must be { name, message }';
+  return undefined;
+}
+
+/** Check a message an engine reads (from the controller or, on its direct endpoint, from a client). */
+export function checkEngineInput(msg: Message): string | undefined {
+  const bad = envelope(msg);
+  if (bad) return bad;
+  switch (msg.header.msg_type) {
+    case 'registration_reply':
+      return Number.isInteger(msg.content.id) ? undefined : 'content.id must be an integer';
+    case 'shutdown_request':
+      return undefined;
+    case 'abort_request':
+      return isStringArray(msg.content.msgIds) ? undefined : 'content.msgIds must be an array of task ids';
+  }
+  return taskRequest(msg);
+}
+
+/** Check a message a client reads (replies and notices from the controller, replies from engines). */
+export function checkClientInput(msg: Message): string | undefined {
+  const bad = envelope(msg);
+  if (bad) return bad;
+  const c = msg.content;
+  switch (msg.header.msg_type) {
+    case 'engine_registered':
+      if (!Number.isInteger(c.id)) return 'content.id must be an integer';
+      if (!optional(c.direct, (d) => typeof d === 'string') || !optional(c.hostname, (h) => typeof h === 'string')) return 'content.direct and content.hostname must be strings';
+      return undefined;
+    case 'engine_unregistered':
+    case 'engine_event':
+      return Number.isInteger(c.id) ? undefined : 'content.id must be an integer';
+    case 'heartbeat_reply':
+      return undefined;
+  }
+  return undefined;
+}
