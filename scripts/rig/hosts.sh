@@ -39,8 +39,8 @@ all_alive() {
 }
 
 # PID 1 of a host: hostname, its own /etc/hosts (bind mount, private to its mount namespace), then it
-# sleeps and reaps orphans. $0 = marker (shows in ps), $1 = host name, $2 = hosts file.
-INIT_SCRIPT='hostname "$1"; mount --bind "$2" /etc/hosts; trap "exit 0" TERM; while :; do sleep 86400 & wait $!; done'
+# sleeps and reaps orphans (every wait reaps any exited child: zombies last at most 5 s). $0 = marker (shows in ps), $1 = host name, $2 = hosts file.
+INIT_SCRIPT='hostname "$1"; mount --bind "$2" /etc/hosts; trap "exit 0" TERM; while :; do sleep 5 & wait $!; done'
 
 cmd_down() {
   need_root

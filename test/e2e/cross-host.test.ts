@@ -78,3 +78,41 @@ test(
     }
   },
 );
+
+test(
+  'a controller on node1 started with --parent-pid of a process on head stays up while that process lives',
+  {
+    skip,
+    todo: "issue 10: --parent-pid names a pid of the submitting host; on another host that pid is absent, so the controller stops itself at once (lifetimes must not rely on another host's pids)",
+  },
+  async (t) => {
+    const dir = await mkdtemp(path.join(RIG_SHARED, 'cross-host-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    // The "submitting process" on head, and its pid as head sees it.
+    const submitter = runOnHost('head', 'bash', ['-c', 'echo $$; exec sleep 305']);
+    let pidText = '';
+    submitter.stdout!.setEncoding('utf8').on('data', (d: string) => (pidText += d));
+    await waitUntil(() => /\d+\n/.test(pidText), 10_000, 'submitter pid on head');
+    const headPid = pidText.trim();
+    const controller = runOnHost('node1', process.execPath, [
+      path.join(repoRoot(), 'dist', 'src', 'cli', 'tscontroller.js'),
+      '--profile-dir', dir, '--ip', hostIp('node1'), '--parent-pid', headPid,
+    ]);
+    let out = '';
+    controller.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    try {
+      await waitUntil(() => /controller ready/.test(out) || controller.exitCode !== null, 30_000, 'controller on node1 ready');
+      // The submitter is alive on head the whole time; give the controller's parent watch (500 ms) a few rounds.
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(
+        controller.exitCode,
+        null,
+        `the controller on node1 exited (code ${controller.exitCode}) although its submitter (pid ${headPid} on head) is alive: ` +
+          `it looked for pid ${headPid} in node1's pid namespace`,
+      );
+    } finally {
+      await stopRigProcesses();
+    }
+    assert.deepEqual(pidsOnAllHosts('tscontroller|sleep 305'), {}, 'processes left on the hosts');
+  },
+);
