@@ -62,6 +62,7 @@ cmd_down() {
   done
   ip link del "$TSP_RIG_BRIDGE" 2>/dev/null || true
   rm -rf "$HDIR"
+  rmdir "$TSP_RIG_SHARED" 2>/dev/null || true     # the shared dir goes too, unless something was left in it
   echo "hosts: down"
 }
 
