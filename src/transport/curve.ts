@@ -49,15 +49,17 @@ function explain(code: string | undefined, message: string, encrypted: boolean):
 }
 
 /**
- * Watches a socket's handshakes. For a dialling socket, {@link error} says why the last one failed while none has
- * succeeded since; for a listener, failed handshakes are counted and logged (who tried, and why), since nobody else
- * would see them.
+ * Watches a socket's events: the socket's one reader of them (ZeroMQ allows a single receive on its event observer).
+ * For a dialling socket, {@link error} says why the last handshake failed while none has succeeded since; for a
+ * listener, failed handshakes are counted and logged (who tried, and why), since nobody else would see them, and
+ * disconnections go to the handler set with {@link setDisconnectHandler}.
  */
 export class HandshakeWatch {
   /** Handshakes that failed so far. */
   failures = 0;
   #error?: string;
   #closed = false;
+  #disconnect: () => void = () => {};
 
   constructor(
     private readonly socket: Socket,
@@ -72,10 +74,17 @@ export class HandshakeWatch {
     return this.#error;
   }
 
+  /** Set the one handler called when a peer's connection closes (ZeroMQ does not say which peer). */
+  setDisconnectHandler(handler: () => void): void {
+    this.#disconnect = handler;
+  }
+
   async #watch(): Promise<void> {
     try {
       for await (const event of this.socket.events) {
-        if (event.type === 'handshake') {
+        if (event.type === 'disconnect') {
+          if (!this.#closed) this.#disconnect();
+        } else if (event.type === 'handshake') {
           this.#error = undefined;
         } else if (event.type.startsWith('handshake:error')) {
           this.failures++;

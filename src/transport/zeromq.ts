@@ -53,8 +53,9 @@ class ZeroMqListener implements Listener {
   constructor(
     private readonly socket: Router,
     readonly address: string,
+    events: HandshakeWatch,
   ) {
-    socket.events.on('disconnect', () => {
+    events.setDisconnectHandler(() => {
       if (this.#closed) return;
       try {
         this.#disconnect();
@@ -193,8 +194,9 @@ export class ZeroMqTransport implements Transport {
       maxMessageSize: options.maxMessageBytes ?? -1,
       ...curveServerOptions(options.curve),
     });
-    // Logs refused handshakes (a peer without the key, or without CURVE); ends when the socket closes.
-    new HandshakeWatch(socket, address, options.curve !== undefined);
+    // The socket's one event reader: logs refused handshakes (a peer without the key, or without CURVE) and tells the
+    // listener of disconnections; ends when the socket closes.
+    const events = new HandshakeWatch(socket, address, options.curve !== undefined);
     try {
       await socket.bind(address);
     } catch (cause) {
@@ -206,7 +208,7 @@ export class ZeroMqTransport implements Transport {
     }
     const bound = socket.lastEndpoint ?? address;
     log('listening at %s', bound);
-    return new ZeroMqListener(socket, bound);
+    return new ZeroMqListener(socket, bound, events);
   }
 
   async dial(address: string, options: DialOptions): Promise<Connection> {
