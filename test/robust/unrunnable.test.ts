@@ -10,6 +10,7 @@ import { thisHost } from '../../src/wire/connection.js';
 import { DependencyError, TsParallelError } from '../../src/index.js';
 import { isAlive, startTestCluster, waitUntil, FAST_HEARTBEAT } from '../support/cluster.js';
 import { RawPeer } from '../support/raw-peer.js';
+import { Channels } from '../../src/wire/protocol.js';
 
 test('load-balanced tasks that can never run fail at once with a clear error', { timeout: 60_000 }, async () => {
   const tc = await startTestCluster(2, { controller: FAST_HEARTBEAT });
@@ -66,7 +67,7 @@ test('a peer announcing a bad direct address crashes no client', { timeout: 60_0
   try {
     const { client, cluster } = tc;
     const info = await readConnectionFile(cluster.engineConnectionFile);
-    const peer = new RawPeer(info.address, info.key);
+    const peer = new RawPeer(info.address, info.key, Channels.engineToCluster);
     await peer.send('registration_request', { pid: 999_999_999, hostname: thisHost(), direct: 'nonsense://\u0000' });
     await waitUntil(() => client.engines.size === 2, 10_000, 'the bogus engine is announced');
     await new Promise((r) => setTimeout(r, 200));
