@@ -17,6 +17,7 @@ import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
 import { clusterFilePaths } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
+import type { JobStatus } from '../core/scheduler.js';
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
 import { get, getOptional, provide } from '../core/tokens.js';
 import { TRANSPORT, type Transport } from '../core/transport.js';
@@ -40,7 +41,7 @@ export interface ClusterOptions extends UserConfig {
   /** Leave the processes running when this program exits (as `tscluster start --daemonize`). */
   detached?: boolean;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
-  onProgress?: (event: { registered: number; total: number }) => void;
+  onProgress?: (event: { registered: number; total: number; message?: string }) => void;
   /**
    * Called with the cluster as soon as it exists, before its processes start: a caller that is interrupted while the
    * cluster starts (Ctrl-C during a slow batch submission) can `stop()` it, which stops what was already launched.
@@ -86,6 +87,8 @@ export interface LauncherSummary {
   pids: number[];
   /** Batch job ids. */
   jobIds: string[];
+  /** Jobs or processes that ended while the cluster ran (a batch job that ended or was cancelled from outside). */
+  ended?: ExitInfo[];
 }
 
 /**
@@ -95,6 +98,8 @@ export interface LauncherSummary {
 export class Cluster {
   readonly #clients = new Set<Client>();
   readonly #engineLaunchers: Launcher[] = [];
+  /** What ended by itself while the cluster ran, per launcher. */
+  readonly #ended = new Map<Launcher, ExitInfo[]>();
   #controllerLauncher?: Launcher;
   #stopped = false;
   /** Aborted by stop(), so a start or addEngines() in progress stops waiting at once. */
@@ -221,6 +226,7 @@ export class Cluster {
       stopReporting();
     }
     log('%d engines registered', monitor.engines.size);
+    this.#watchEnds(launcher);
     // Engines added to a running cluster are recorded too, so `tscluster stop` and `list` see them.
     if (this.#created && !this.#stopped) await this.#writeClusterFile();
   }
@@ -276,11 +282,21 @@ export class Cluster {
     let exited: ExitInfo | undefined;
     launcher.onExit((info) => (exited = info));
     await launcher.start();
+    this.#watchEnds(launcher);
     // The controller writes the engine connection file last, once it listens: that file is the sign it is ready.
     const timeoutMs = this.config.engines.startTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
+    let deadline = Date.now() + timeoutMs;
+    let shown = '';
     for (;;) {
       if (await stat(this.engineConnectionFile).then(() => true, () => false)) return;
+      // A batch job waiting in the queue does not use up the start time: the wait is shown instead.
+      const states = (launcher as { jobStates?: readonly JobStatus[] }).jobStates ?? [];
+      const queued = states.filter((j) => j.state === 'queued');
+      if (queued.length) {
+        deadline = Date.now() + timeoutMs;
+        const line = `controller job ${queued.map((j) => `${j.id} ${j.rawState ?? j.state}`).join(', ')}: waiting in the queue`;
+        if (line !== shown) this.options.onProgress?.({ registered: 0, total: this.config.n, message: (shown = line) });
+      }
       if (exited) {
         throw new LauncherError(`the controller exited before it was ready (code ${exited.code}${exited.signal ? ', signal ' + exited.signal : ''}); it said:\n${exited.stderrTail || '(nothing)'}`, { exitCode: exited.code, stderrTail: exited.stderrTail });
       }
@@ -291,8 +307,22 @@ export class Cluster {
     }
   }
 
+  /** Record what ends while the cluster runs (an engine job cancelled from outside), for `tscluster list`. */
+  #watchEnds(launcher: Launcher): void {
+    launcher.onExit((info) => {
+      if (this.#stopped) return;
+      log('%s %s of %s ended (code %s): %s', launcher.name, info.id, launcher === this.#controllerLauncher ? 'the controller' : 'the engines', info.code, info.stderrTail ?? '');
+      const list = this.#ended.get(launcher) ?? [];
+      list.push(info);
+      this.#ended.set(launcher, list);
+      if (this.#created) void this.#writeClusterFile().catch((err: Error) => log('cannot rewrite the cluster file: %s', err.message));
+    });
+  }
+
   async #writeClusterFile(): Promise<void> {
-    const summary = (l: Launcher): LauncherSummary => ({ name: l.name, pids: [...l.pids], jobIds: [...l.jobIds] });
+    const summary = (l: Launcher): LauncherSummary => ({
+      name: l.name, pids: [...l.pids], jobIds: [...l.jobIds], ...(this.#ended.has(l) && { ended: this.#ended.get(l) }),
+    });
     const file: ClusterFile = {
       clusterId: this.clusterId,
       profileDir: this.profile.dir,

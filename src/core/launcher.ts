@@ -97,6 +97,11 @@ export interface LauncherPlugin<Options = unknown> {
   readonly name: string;
   /** One line on what it does (shown by the CLI). */
   readonly description?: string;
+  /**
+   * Whether what it starts runs on other hosts (batch jobs): the controller then listens on every interface and
+   * advertises an address the other hosts can reach. Default false.
+   */
+  readonly placesRemotely?: boolean;
   /** A zod schema for its options; the parsed value is passed to `create`. */
   readonly options?: ZodType<Options>;
   /** Make a launcher for one part of a cluster. */

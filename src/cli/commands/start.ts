@@ -162,7 +162,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     clusterId: args.clusterId,
     onStarting: (c) => (cluster = c),
     onProgress: (p) => {
-      out.progress(`engines registered ${p.registered}/${p.total}`);
+      out.progress(p.message ?? `engines registered ${p.registered}/${p.total}`);
       forwardProgress?.(p);
     },
   });
