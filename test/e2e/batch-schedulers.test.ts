@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { createCluster, range, SchedulerError, type Cluster } from '../../src/index.js';
 import { startBatchSim, type BatchSim, type SimKind } from '../support/batch-sims.js';
 import { waitUntil } from '../support/cluster.js';
+import { cliEnv, runCli } from '../support/cli-run.js';
 import { survivors } from '../support/hpc-sim.js';
 
 const SEED = [0, 1, 1024, 59049, 1048576, 9765625, 60466176, 282475249, 1073741824, 3486784401, 10000000000, 25937424601, 61917364224, 137858491849, 289254654976];
@@ -109,6 +110,11 @@ for (const c of CASES) {
         const ended = recorded.launchers.engines[0]!.ended!;
         assert.equal(ended[0]!.id, engineJob);
         assert.match(ended[0]!.stderrTail ?? '', new RegExp(`job ${engineJob!.replace(/[[\].]/g, '\\$&')} ended`));
+        // tscluster list shows it.
+        const listed = await runCli(['list', '--profile-dir', path.join(sim.workDir, 'profile_outside'), '--json'], cliEnv(sim.workDir));
+        assert.equal(listed.code, 0, listed.stderr);
+        const rows = JSON.parse(listed.stdout) as { ended: { role: string; id: string }[] }[];
+        assert.deepEqual(rows[0]!.ended.map((e) => [e.role, e.id]), [['engines', engineJob]]);
       } finally {
         await cluster?.stop();
       }

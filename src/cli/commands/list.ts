@@ -31,6 +31,8 @@ interface Row {
   running: 'yes' | 'owner gone' | 'other host';
   uptimeSeconds: number;
   profileDir: string;
+  /** Batch jobs (or processes) that ended while the cluster ran: engines that died. */
+  ended: { role: 'controller' | 'engines'; id: string; tail: string }[];
 }
 
 /** `tscluster list`. */
@@ -82,6 +84,12 @@ export const listCommand: Command = {
     ];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) out.print(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+    for (const r of rows) {
+      for (const e of r.ended) {
+        const last = e.tail.trimEnd().split('\n').slice(-3).join(' | ');
+        out.print(`  ${r.profile}/${r.clusterId || '(default)'}: ${e.role === 'engines' ? 'engine' : 'controller'} job ${e.id} ended${last ? `: ${last}` : ''}`);
+      }
+    }
     return 0;
   },
 };
@@ -103,6 +111,10 @@ async function describeRow(c: FoundCluster): Promise<Row> {
     running: c.ownerAlive === undefined ? 'other host' : c.ownerAlive ? 'yes' : 'owner gone',
     uptimeSeconds: Math.max(0, Math.round((Date.now() - Date.parse(c.info.created)) / 1000)),
     profileDir: c.profile.dir,
+    ended: [
+      ...(c.info.launchers?.controller?.ended ?? []).map((e) => ({ role: 'controller' as const, id: e.id, tail: e.stderrTail ?? '' })),
+      ...(c.info.launchers?.engines ?? []).flatMap((l) => (l.ended ?? []).map((e) => ({ role: 'engines' as const, id: e.id, tail: e.stderrTail ?? '' }))),
+    ],
   };
 }
 
