@@ -62,6 +62,8 @@ export interface EngineInfo {
   hostname: string;
   /** Its loopback endpoint for direct requests, when it has one. */
   direct?: string;
+  /** When its batch job's walltime ends (ms since epoch), if it runs in a job with one. */
+  jobEnd?: number;
 }
 
 /**
@@ -286,7 +288,7 @@ export class Client {
       conn.setMessageHandler((frames) => this.#receive(frames));
       this.#direct.set(e.id, conn);
     }
-    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct });
+    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, ...(typeof e.jobEnd === 'number' && { jobEnd: e.jobEnd }) });
   }
 
   /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */

@@ -56,6 +56,8 @@ export interface EngineRecord {
   registered: number;
   /** When it last answered a ping (ms since epoch). */
   lastBeat: number;
+  /** When its batch job's walltime ends (ms since epoch), if it runs in a job with one. */
+  jobEnd?: number;
 }
 
 /** The controller process's core, usable in any process with any transport. */
@@ -278,7 +280,8 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; jobEnd?: unknown };
+    const jobEnd = typeof content.jobEnd === 'number' && Number.isFinite(content.jobEnd) ? content.jobEnd : undefined;
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
       engine = {
@@ -289,14 +292,15 @@ export class Controller {
         direct: typeof content.direct === 'string' ? content.direct : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
+        ...(jobEnd !== undefined && { jobEnd }),
       };
       this.engines.set(engine.id, engine);
       this.#byUuid.set(uuid, engine);
-      this.#tasks.engineAdded(engine.id);
+      this.#tasks.engineAdded(engine.id, engine.jobEnd);
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header })));
-    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct });
+    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, jobEnd: engine.jobEnd });
   }
 
   #unregister(engine: EngineRecord, reason: string): void {
@@ -325,7 +329,7 @@ export class Controller {
   }
 
   #engineList() {
-    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct }));
+    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, jobEnd: e.jobEnd }));
   }
 
   #notify(type: string, content: Record<string, unknown>): void {

@@ -16,6 +16,8 @@ import { Session, type Message } from '../wire/protocol.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
+import { jobEndFromEnvironment } from '../core/walltime.js';
+
 
 const log = debug('tsparallel:engine');
 
@@ -112,7 +114,8 @@ export class Engine {
         else this.#enqueue(msg, toController);
       });
     });
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address }));
+    const jobEnd = jobEndFromEnvironment();
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address, ...(jobEnd !== undefined && { jobEnd }) }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createCluster, range, SchedulerError, type Cluster } from '../../src/index.js';
+import { createCluster, range, SchedulerError, TimeoutError, type Cluster } from '../../src/index.js';
 import { startBatchSim, type BatchSim, type SimKind } from '../support/batch-sims.js';
 import { waitUntil } from '../support/cluster.js';
 import { cliEnv, runCli } from '../support/cli-run.js';
@@ -115,6 +115,25 @@ for (const c of CASES) {
         assert.equal(listed.code, 0, listed.stderr);
         const rows = JSON.parse(listed.stdout) as { ended: { role: string; id: string }[] }[];
         assert.deepEqual(rows[0]!.ended.map((e) => [e.role, e.id]), [['engines', engineJob]]);
+      } finally {
+        await cluster?.stop();
+      }
+      assert.deepEqual(await survivors(sim.pids()), [], 'no process survives');
+    });
+
+    it('gives the engines their walltime: a task longer than the job has left is refused, and tscluster list shows the time left', async () => {
+      let cluster: Cluster | undefined;
+      try {
+        cluster = await start('walltime', { ...c.options, walltime: '1h' }, { n: 2 });
+        const client = await cluster.connect();
+        const ends = [...client.engines.values()].map((e) => e.jobEnd);
+        assert.ok(ends.every((e) => e !== undefined && e > Date.now() + 3_000_000 && e <= Date.now() + 3_600_000), `job ends ${ends.join(', ')}`);
+        const lview = client.loadBalancedView();
+        assert.deepEqual(await lview.with({ timeoutMs: 60_000 }).map((x: number) => x * 2, [1, 2, 3]), [2, 4, 6]);
+        await assert.rejects(lview.with({ timeoutMs: 2 * 3_600_000 }).apply((x: number) => x, 1), (e: unknown) => e instanceof TimeoutError && /walltime left/.test(e.message));
+        const listed = await runCli(['list', '--profile-dir', path.join(sim.workDir, 'profile_walltime'), '--json'], cliEnv(sim.workDir));
+        const rows = JSON.parse(listed.stdout) as { walltimeLeftSeconds: number | null }[];
+        assert.ok(rows[0]!.walltimeLeftSeconds! > 3000 && rows[0]!.walltimeLeftSeconds! <= 3600, String(rows[0]!.walltimeLeftSeconds));
       } finally {
         await cluster?.stop();
       }

@@ -10,6 +10,7 @@ import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
+import { WALLTIME_ENV } from '../../core/walltime.js';
 import { defineLauncher, type LauncherContext, type LauncherPlugin } from '../../core/launcher.js';
 import type { JobDescription } from '../../core/scheduler.js';
 import { BatchLauncher } from './launcher.js';
@@ -82,7 +83,7 @@ export class ScriptBatchLauncher<Options extends ScriptLauncherOptions = ScriptL
         n,
         jobName: base.name,
         command: this.taskCommand(),
-        env: { ...this.context.env, ...this.#options.environment },
+        env: { ...this.context.env, ...this.#options.environment, ...this.#walltimeEnv() },
         profileDir: this.context.profileDir,
         clusterId: this.context.clusterId,
         ...(this.#options.workDirectory !== undefined && { workDirectory: this.#options.workDirectory }),
@@ -91,6 +92,12 @@ export class ScriptBatchLauncher<Options extends ScriptLauncherOptions = ScriptL
       };
       return { ...base, tasks: base.tasks.slice(0, n), extra: { scriptInput } };
     });
+  }
+
+  /** The walltime (every built-in scheduler has a `walltime` option) for the engines, who tell the controller. */
+  #walltimeEnv(): Record<string, string> {
+    const walltime = (this.#options as { walltime?: unknown }).walltime;
+    return typeof walltime === 'number' && this.context.role === 'engines' ? { [WALLTIME_ENV]: String(walltime) } : {};
   }
 
   /** Choose the job's script file (a fresh `<set>` for engines), read `templateFile`, and submit. */
