@@ -221,7 +221,7 @@ export class Cluster {
     const stopReporting = monitor.onEngineChange(progress);
     progress();
     try {
-      await Promise.race([monitor.waitForEngines(target, { timeoutMs, signal: this.#stopping.signal }), allExited]);
+      await Promise.race([this.#waitForEngines(monitor, target, timeoutMs, launcher), allExited]);
     } finally {
       stopReporting();
     }
@@ -290,8 +290,7 @@ export class Cluster {
     for (;;) {
       if (await stat(this.engineConnectionFile).then(() => true, () => false)) return;
       // A batch job waiting in the queue does not use up the start time: the wait is shown instead.
-      const states = (launcher as { jobStates?: readonly JobStatus[] }).jobStates ?? [];
-      const queued = states.filter((j) => j.state === 'queued');
+      const queued = queuedJobs(launcher);
       if (queued.length) {
         deadline = Date.now() + timeoutMs;
         const line = `controller job ${queued.map((j) => `${j.id} ${j.rawState ?? j.state}`).join(', ')}: waiting in the queue`;
@@ -302,6 +301,29 @@ export class Cluster {
       }
       if (Date.now() > deadline) {
         throw new TimeoutError(`the controller did not write ${this.engineConnectionFile} within ${timeoutMs} ms; see its log in ${this.profile.log}`, timeoutMs);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * Wait until `target` engines registered. Time spent while one of the launcher's batch jobs waits in the queue
+   * does not count: the wait is shown as progress instead (job id and state).
+   */
+  async #waitForEngines(monitor: Client, target: number, timeoutMs: number, launcher: Launcher): Promise<void> {
+    let deadline = Date.now() + timeoutMs;
+    let shown = '';
+    const signal = this.#stopping.signal;
+    while (monitor.engines.size < target) {
+      if (signal.aborted) throw signal.reason;
+      const queued = queuedJobs(launcher);
+      if (queued.length) {
+        deadline = Date.now() + timeoutMs;
+        const line = `engine job ${queued.map((j) => `${j.id} ${j.rawState ?? j.state}`).join(', ')}: waiting in the queue`;
+        if (line !== shown) this.options.onProgress?.({ registered: Math.min(monitor.engines.size, target), total: target, message: (shown = line) });
+      }
+      if (Date.now() > deadline) {
+        throw new TimeoutError(`${monitor.engines.size} of ${target} engines registered within ${timeoutMs} ms (of their jobs leaving the queue, for batch jobs); check the engines' logs in ${this.profile.log}`, timeoutMs);
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -335,6 +357,11 @@ export class Cluster {
     };
     await writeFile(this.clusterFile, JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
   }
+}
+
+/** The launcher's batch jobs that wait in the queue (a launcher that tracks job states says so; others have none). */
+function queuedJobs(launcher: Launcher): readonly JobStatus[] {
+  return ((launcher as { jobStates?: readonly JobStatus[] }).jobStates ?? []).filter((j) => j.state === 'queued');
 }
 
 /** Plugins listed in a config file resolve relative to that file's directory; others relative to the project. */

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createCluster, range, SchedulerError, TimeoutError, type Cluster } from '../../src/index.js';
+import { createCluster, range, SchedulerError, TimeoutError, type Cluster, type ClusterOptions } from '../../src/index.js';
 import { startBatchSim, type BatchSim, type SimKind } from '../support/batch-sims.js';
 import { waitUntil } from '../support/cluster.js';
 import { cliEnv, runCli } from '../support/cli-run.js';
@@ -54,7 +54,7 @@ for (const c of CASES) {
       assert.deepEqual(await sim.remove(), [], 'no simulated process had to be killed');
     });
 
-    const start = (name: string, options: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<Cluster> =>
+    const start = (name: string, options: Record<string, unknown>, extra: Partial<ClusterOptions> = {}): Promise<Cluster> =>
       createCluster({
         n: 4,
         profileDir: path.join(sim.workDir, `profile_${name}`),
@@ -137,6 +137,28 @@ for (const c of CASES) {
       } finally {
         await cluster?.stop();
       }
+      assert.deepEqual(await survivors(sim.pids()), [], 'no process survives');
+    });
+
+    it('waits, with progress, while the controller job is queued, past engines.startTimeoutMs', async () => {
+      let cluster: Cluster | undefined;
+      const messages: string[] = [];
+      sim.pause(); // a full cluster: jobs stay queued
+      try {
+        const starting = start('queued', c.options, { n: 2, engines: { launcher: c.launcher, startTimeoutMs: 1500 }, onProgress: (p: { message?: string }) => p.message && messages.push(p.message) });
+        starting.catch(() => undefined);
+        await waitUntil(() => messages.some((m) => /^controller job \S+ .+: waiting in the queue$/.test(m)), 30_000, 'a progress line for the queued controller job');
+        // Longer than startTimeoutMs in the queue: the start still waits.
+        await new Promise((r) => setTimeout(r, 3000));
+        sim.resume();
+        cluster = await starting;
+        const client = await cluster.connect();
+        assert.deepEqual(client.ids, [0, 1]);
+      } finally {
+        sim.resume();
+        await cluster?.stop();
+      }
+      assert.match(messages[0]!, new RegExp(`controller job ${cluster!.jobIds[0]!.replace(/[[\].]/g, '\\$&')} `));
       assert.deepEqual(await survivors(sim.pids()), [], 'no process survives');
     });
 
