@@ -7,13 +7,16 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCluster, range, SchedulerError, TimeoutError, type Cluster, type ClusterOptions } from '../../src/index.js';
 import { startBatchSim, type BatchSim, type SimKind } from '../support/batch-sims.js';
-import { waitUntil } from '../support/cluster.js';
-import { cliEnv, runCli } from '../support/cli-run.js';
+import { isAlive, repoRoot, waitUntil } from '../support/cluster.js';
+import { cliEnv, nodeScript, runCli, startCli } from '../support/cli-run.js';
 import { survivors } from '../support/hpc-sim.js';
 
 const SEED = [0, 1, 1024, 59049, 1048576, 9765625, 60466176, 282475249, 1073741824, 3486784401, 10000000000, 25937424601, 61917364224, 137858491849, 289254654976];
@@ -92,6 +95,32 @@ for (const c of CASES) {
       assert.ok(ended.every((j) => j.state === 'cancelled'), `every job cancelled: ${ended.map((j) => j.state).join(', ')}`);
       assert.deepEqual(await survivors(sim.pids()), [], 'no process survives the stop');
       assert.ok(!existsSync(path.join(profileDir, 'batch', `default-controller-0.${c.ext}`)), 'the scripts are removed');
+    });
+
+    it('tscluster start --profile … -n 4 runs on it, a client maps the seed function, and Ctrl-C empties the queue', async () => {
+      const root = path.join(sim.workDir, 'cli-root');
+      const profileDir = path.join(root, 'profile_hpc');
+      await mkdir(profileDir, { recursive: true });
+      const config = { controller: { launcher: c.launcher }, engines: { launcher: c.launcher }, launchers: { [c.launcher]: { pollIntervalMs: 250, ...c.options } } };
+      await writeFile(path.join(profileDir, 'tsparallel.config.mjs'), `export default ${JSON.stringify(config, null, 2)};\n`);
+      const env = cliEnv(root, { PATH: sim.env.PATH });
+      const before = sim.jobs().length;
+      const cli = startCli(['start', '--profile', 'hpc', '-n', '4'], env);
+      try {
+        await cli.waitForOutput(/is running/, 120_000);
+        assert.deepEqual(sim.jobs().slice(before).map((j) => [j.state, j.tasks.length]), [['running', 1], ['running', 4]]);
+        const [cmd, ...args] = nodeScript('test/support/cli-connect-map.ts');
+        const { stdout } = await promisify(execFile)(cmd!, [...args, 'hpc'], { cwd: repoRoot(), env, timeout: 60_000 });
+        const { ids, result } = JSON.parse(stdout) as { ids: number[]; result: number[] };
+        assert.deepEqual(ids, [0, 1, 2, 3]);
+        assert.deepEqual(result, SEED);
+        cli.child.kill('SIGINT'); // Ctrl-C
+        await cli.exited;
+      } finally {
+        if (isAlive(cli.pid)) cli.child.kill('SIGKILL');
+      }
+      assert.ok(sim.jobs().slice(before).every((j) => j.state === 'cancelled'), sim.jobs().map((j) => j.state).join(', '));
+      assert.deepEqual(await survivors([cli.pid, ...sim.pids()]), [], 'no process survives');
     });
 
     it(`reports the engines dead when their job is cancelled from outside (${c.cancelTool})`, async () => {
