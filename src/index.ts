@@ -14,6 +14,14 @@
  *
  * Importing this module registers the default implementations (ZeroMQ transport, built-in launchers) in
  * tsyringe's global container; register your own under the same tokens (see `tsparallel/launchers`) to replace them.
+ * @document ../docs/guides/getting-started.md
+ * @document ../docs/guides/configuration.md
+ * @document ../docs/guides/launcher-plugins.md
+ * @document ../docs/guides/windows-hpc.md
+ * @document ../docs/guides/batch-schedulers.md
+ * @document ../docs/guides/dashboard.md
+ * @document ../docs/guides/troubleshooting.md
+ * @document ../docs/guides/coming-from-ipyparallel.md
  * @module tsparallel
  */
 import 'reflect-metadata';
@@ -35,7 +43,7 @@ export { range } from './client/range.js';
 export { fromModule, type ModuleFunction } from './wire/functions.js';
 export type { TaskRecord, TaskState, TaskFlags } from './core/tasks.js';
 export {
-  defineConfig, type UserConfig, type ClusterConfig, type ControllerConfig, type EnginesConfig, type TaskPolicyName,
+  defineConfig, type UserConfig, type ClusterConfig, type ControllerConfig, type DashboardConfig, type EnginesConfig, type SecurityConfig, type TaskPolicyName,
 } from './config/index.js';
 export {
   TsParallelError, ConfigError, LauncherError, SchedulerError, TransportError, TimeoutError, RemoteError, CompositeError,

@@ -12,6 +12,8 @@ import { closestMatch } from '../config/suggest.js';
 import { ConfigError } from '../core/errors.js';
 import { COMMON_USAGE, handleCommonOptions, parseCommandArgs, type Command } from './args.js';
 import { configCommand } from './commands/config.js';
+import { doctorCommand } from './commands/doctor.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { enginesCommand } from './commands/engines.js';
 import { listCommand } from './commands/list.js';
 import { profileCommand } from './commands/profile.js';
@@ -21,7 +23,7 @@ import { stopCommand } from './commands/stop.js';
 import { reportError } from './common.js';
 
 /** The subcommands, in the order `--help` lists them. */
-const COMMANDS: readonly Command[] = [profileCommand, startCommand, stopCommand, enginesCommand, listCommand, configCommand, shellCommand];
+const COMMANDS: readonly Command[] = [profileCommand, startCommand, stopCommand, enginesCommand, listCommand, configCommand, doctorCommand, shellCommand, dashboardCommand];
 
 const USAGE = `Usage: tscluster COMMAND [options]
 

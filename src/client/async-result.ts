@@ -257,6 +257,9 @@ export class AsyncResult<T, Item = unknown> implements Promise<T>, AsyncIterable
 }
 
 /** Rebuild a remote error from its wire form. @internal */
-export function remoteError(info: { name: string; message: string; stack?: string; engineId: number }): RemoteError {
-  return new RemoteError({ engineId: info.engineId, remoteName: info.name, message: info.message, remoteStack: info.stack });
+export function remoteError(info: { name: string; message: string; stack?: string; engineId: number; hostname?: string; pid?: number; taskId?: string }): RemoteError {
+  return new RemoteError({
+    engineId: info.engineId, remoteName: info.name, message: info.message, remoteStack: info.stack,
+    hostname: info.hostname, pid: info.pid, taskId: info.taskId,
+  });
 }

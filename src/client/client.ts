@@ -13,19 +13,24 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, DependencyError, EngineDiedError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../config/profile.js';
-import { Session, type Message } from '../wire/protocol.js';
+import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize } from '../wire/serialize.js';
 import { getOptional } from '../core/tokens.js';
 import { addListener } from '../util/listeners.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
+import type { StatsCursor, StatsReply } from '../wire/stats.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
-import { DirectView } from './direct-view.js';
-import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
+import { DirectView, type ViewHost } from './direct-view.js';
+import { chooseEngineRoute } from '../wire/address.js';
+import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
 
 /** How long a request to the controller may take, in ms, unless the call says otherwise. */
 const REQUEST_TIMEOUT_MS = 10_000;
+
+/** What a client accepts from the controller: engines' replies it forwards, and its own messages. */
+const FROM_CLUSTER = [Channels.engineToCluster, Channels.controllerToClient];
 
 /** How to find and reach a cluster. Give one of `connectionInfo`, `connectionFile` or a profile. */
 export interface ConnectOptions {
@@ -46,10 +51,13 @@ export interface ConnectOptions {
   /** The DI container to resolve the transport from (default: tsyringe's global container). */
   container?: DependencyContainer;
   /**
-   * Send direct-view requests straight to engines on this host, over their loopback endpoints (default true):
-   * half the hops of going through the controller. Engines on other hosts are always reached through it.
+   * Send direct-view requests straight to engines whose direct endpoint this process can reach (default true):
+   * half the hops of going through the controller. An engine whose endpoint does not answer a connect probe within
+   * `directProbeTimeoutMs` (or is loopback on another host) is reached through the controller, with no error.
    */
   direct?: boolean;
+  /** How long the connect probe of an engine's direct endpoint may take, in ms (default 1000). */
+  directProbeTimeoutMs?: number;
 }
 
 /** An engine as the client knows it. */
@@ -60,8 +68,10 @@ export interface EngineInfo {
   pid: number;
   /** Its host. */
   hostname: string;
-  /** Its loopback endpoint for direct requests, when it has one. */
+  /** Its endpoint for direct requests (loopback, or an address other hosts reach), when it has one. */
   direct?: string;
+  /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
+  directKey?: string;
   /** When its batch job's walltime ends (ms since epoch), if it runs in a job with one. */
   jobEnd?: number;
 }
@@ -98,9 +108,10 @@ export class Client {
     private readonly transport: Transport,
     private readonly identity: string,
     private readonly useDirect: boolean,
+    private readonly directProbeTimeoutMs: number,
   ) {
-    this.#session = new Session(info.key);
-    connection.setMessageHandler((frames) => this.#receive(frames));
+    this.#session = new Session(info.key, { replayWindowMs: info.replayWindowMs });
+    connection.setMessageHandler((frames) => this.#receive(frames, FROM_CLUSTER));
   }
 
   /**
@@ -112,18 +123,22 @@ export class Client {
     const info = options.connectionInfo ?? (await readConnectionFile(options.connectionFile ?? (await findConnectionFile(options))));
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const connection = await transport.dial(info.address, { identity });
-    const client = new Client(connection, info, transport, identity, options.direct ?? true);
+    const connection = await transport.dial(info.address, { identity, curveServerKey: info.curveServerKey });
+    const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000);
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
-      for (const e of (reply.content as { engines: EngineInfo[] }).engines) await client.#addEngine(e);
+      // Probed side by side: an unreachable endpoint costs one probe timeout, not one per engine.
+      await Promise.all((reply.content as { engines: EngineInfo[] }).engines.map((e) => client.#addEngine(e)));
     } catch (err) {
       await client.close();
       if (err instanceof TimeoutError) {
+        const handshake = connection.handshakeError;
         throw new TimeoutError(
-          `the controller at ${info.address} did not answer within ${timeoutMs} ms: either it is not running, or the ` +
-            `key in the connection file does not match it (an old connection file?). Restart the cluster, or connect with its current connection file`,
+          handshake
+            ? `the controller at ${info.address} did not answer within ${timeoutMs} ms: the secure (CURVE) handshake failed: ${handshake}. Connect with the cluster's current connection file`
+            : `the controller at ${info.address} did not answer within ${timeoutMs} ms: either it is not running, or the ` +
+              `key in the connection file does not match it (an old connection file?). Restart the cluster, or connect with its current connection file`,
           timeoutMs,
           { cause: err },
         );
@@ -232,6 +247,15 @@ export class Client {
     return (await this.#request('queue_status_request', {}, options.timeoutMs)).content;
   }
 
+  /**
+   * The controller's statistics (what the dashboard shows): with `since`, only the task events newer than that
+   * cursor; with `metrics: true`, also its Prometheus metrics as text.
+   */
+  async controllerStats(options: { since?: StatsCursor; metrics?: boolean; timeoutMs?: number } = {}): Promise<StatsReply> {
+    const reply = await this.#request('stats_request', { since: options.since ?? {}, metrics: options.metrics === true }, options.timeoutMs ?? 10_000);
+    return reply.content as unknown as StatsReply;
+  }
+
   /** Ask the controller to stop its engines and itself. The client is closed afterwards. */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
     await this.#request('shutdown_request', {}, options.timeoutMs);
@@ -242,7 +266,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.connection.send(this.#session.encode(this.#session.message('close_request', {})));
+    this.connection.send(this.#session.encode(this.#session.message('close_request', {}), Channels.clientToCluster));
     await new Promise((r) => setTimeout(r, 5));
     for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
     this.#pending.clear();
@@ -274,21 +298,29 @@ export class Client {
     this.history.push(msg.header.msg_id);
     const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
     if (direct) this.#sentDirect.add(msg.header.msg_id);
-    (direct ?? this.connection).send(this.#session.encode(msg));
+    (direct ?? this.connection).send(this.#session.encode(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster));
     return part;
   }
 
   /**
-   * Learn of an engine. An engine on this host is dialled before it is listed, so that all of its direct requests
-   * take the one path (two paths could reorder a push and the call that uses it).
+   * Learn of an engine. An engine whose direct endpoint is reachable is dialled before it is listed, so that all of
+   * its direct requests take the one path (two paths could reorder a push and the call that uses it).
    */
   async #addEngine(e: EngineInfo): Promise<void> {
-    if (this.useDirect && e.direct && e.hostname === thisHost() && !this.#direct.has(e.id)) {
-      const conn = await this.transport.dial(e.direct, { identity: this.identity });
-      conn.setMessageHandler((frames) => this.#receive(frames));
-      this.#direct.set(e.id, conn);
+    // On an encrypted cluster, an engine whose direct endpoint has no key is reached through the controller only.
+    const encrypted = this.info.curveServerKey !== undefined;
+    if (this.useDirect && e.direct && (!encrypted || e.directKey) && !this.#direct.has(e.id)) {
+      const route = await chooseEngineRoute(e, { thisHost: thisHost(), probeTimeoutMs: this.directProbeTimeoutMs });
+      if (route === 'controller') log('engine %d: its direct endpoint %s is not reachable from here; using the controller', e.id, e.direct);
+      if (route === 'direct' && !this.#closed && !this.#direct.has(e.id)) await this.#dialDirect(e.id, e.direct, encrypted ? e.directKey : undefined);
     }
-    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, ...(typeof e.jobEnd === 'number' && { jobEnd: e.jobEnd }) });
+    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey, ...(typeof e.jobEnd === 'number' && { jobEnd: e.jobEnd }) });
+  }
+
+  async #dialDirect(id: number, endpoint: string, curveServerKey: string | undefined): Promise<void> {
+    const conn = await this.transport.dial(endpoint, { identity: this.identity, curveServerKey });
+    conn.setMessageHandler((frames) => this.#receive(frames, [Channels.engineToClient(id)]));
+    this.#direct.set(id, conn);
   }
 
   /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */
@@ -316,12 +348,12 @@ export class Client {
         clearTimeout(timer);
         resolve(reply);
       });
-      this.connection.send(this.#session.encode(msg));
+      this.connection.send(this.#session.encode(msg, Channels.clientToCluster));
     });
   }
 
-  #receive(frames: Buffer[]): void {
-    const msg = this.#session.decode(frames);
+  #receive(frames: Buffer[], channels: readonly string[]): void {
+    const msg = this.#session.decode(frames, channels);
     if (!msg) return;
     const parentId = msg.parent.msg_id;
     const part = parentId ? this.#pending.get(parentId) : undefined;
@@ -374,6 +406,12 @@ interface WireError {
   stack?: string;
   engineId: number;
   timeoutMs?: number;
+  /** The engine's host, pid and the request's id (errors raised by user code). */
+  hostname?: string;
+  /** The engine's process id. */
+  pid?: number;
+  /** The request that raised it. */
+  taskId?: string;
   /** `controller` for errors the controller made (engine died, time limit, dependency); absent for user code's. */
   origin?: string;
 }

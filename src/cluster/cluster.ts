@@ -20,11 +20,13 @@ import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } fro
 import type { JobStatus } from '../core/scheduler.js';
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
 import { get, getOptional, provide } from '../core/tokens.js';
-import { TRANSPORT, type Transport } from '../core/transport.js';
+import { TRANSPORT, TRANSPORT_FACTORY, type Transport } from '../core/transport.js';
 import { toControllerArgs } from '../controller/main.js';
 import { toEngineArgs } from '../engine/main.js';
 import { registerDefaults, roleProgram } from './defaults.js';
 import { findRunningCluster, type RunningCluster } from './running.js';
+import { OwnerSession } from './lease.js';
+import { controllerBindIp, crossHostProblems, engineConnection, placementOf, type Placement } from './placement.js';
 
 const log = debug('tsparallel:cluster');
 
@@ -42,6 +44,8 @@ export interface ClusterOptions extends UserConfig {
   detached?: boolean;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
   onProgress?: (event: { registered: number; total: number; message?: string }) => void;
+  /** Called with each problem of the setup found before starting (with its fix), e.g. a loopback address for remote engines. */
+  onWarning?: (message: string) => void;
   /**
    * Called with the cluster as soon as it exists, before its processes start: a caller that is interrupted while the
    * cluster starts (Ctrl-C during a slow batch submission) can `stop()` it, which stops what was already launched.
@@ -107,6 +111,13 @@ export class Cluster {
   #monitor?: Client;
   /** When the cluster file was first written; later rewrites (after `addEngines`) keep it. */
   #created?: string;
+  /** Reports engine registrations to `onProgress` for the addEngines() call in progress. */
+  #reportProgress?: () => void;
+  /** The owner's session with the controller (none for detached clusters). */
+  #ownerSession?: OwnerSession;
+  /** Whether `controller.ip` was configured (not the default), and where the launchers place roles. */
+  #ipConfigured = false;
+  #placement: Placement = { controllerRemote: false, enginesRemote: false };
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -156,7 +167,7 @@ export class Cluster {
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, ...overrides } = options;
+    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, ...overrides } = options;
     const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
     const config = loaded.config;
     const paths = await ensureProfileDirs(loaded.profile);
@@ -164,6 +175,12 @@ export class Cluster {
     if (config.plugins.length) await loadConfiguredPlugins(container, config.plugins, pluginBaseDir(loaded, projectDir));
     const clusterId = await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
     const cluster = new Cluster(config, paths, clusterId, container, options);
+    cluster.#ipConfigured = loaded.sources['controller.ip']?.kind !== 'default';
+    cluster.#placement = placementOf(config, container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY));
+    for (const problem of crossHostProblems(config, cluster.#placement, cluster.#ipConfigured)) {
+      log('warning: %s', problem);
+      onWarning?.(problem);
+    }
     onStarting?.(cluster);
     try {
       await cluster.#startController();
@@ -195,7 +212,8 @@ export class Cluster {
     this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
     const monitor = this.#monitor;
     const target = monitor.engines.size + n;
-    const launcher = this.#launcher('engines', n, toEngineArgs({ connectionFile: this.engineConnectionFile }));
+    const connection = engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, await readConnectionFile(this.engineConnectionFile));
+    const launcher = this.#launcher('engines', n, connection.args, connection.env);
     const exits: ExitInfo[] = [];
     const allExited = new Promise<never>((_, reject) => {
       launcher.onExit((info) => {
@@ -242,6 +260,7 @@ export class Cluster {
     await Promise.all([...this.#clients, ...(this.#monitor ? [this.#monitor] : [])].map((c) => c.close()));
     await Promise.all(this.#engineLaunchers.map((l) => l.stop()));
     await this.#controllerLauncher?.stop();
+    await this.#ownerSession?.close();
     // A controller that was killed could not remove its files.
     await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile].map((f) => unlink(f).catch(() => {})));
     log('cluster %s stopped', this.clusterId || '(default)');
@@ -256,13 +275,13 @@ export class Cluster {
     return getOptional(this.container, TRANSPORT);
   }
 
-  #launcher(role: 'controller' | 'engines', n: number, args: string[]): Launcher {
+  #launcher(role: 'controller' | 'engines', n: number, args: string[], env: Record<string, string> = {}): Launcher {
     const name = role === 'controller' ? this.config.controller.launcher : this.config.engines.launcher;
     const registry = get(this.container, LAUNCHER_REGISTRY);
     return registry.create(
       name,
       {
-        role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env: {},
+        role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env,
         container: this.container, detached: this.options.detached ?? false,
       },
       this.config.launchers[name] ?? {},
@@ -275,8 +294,11 @@ export class Cluster {
       profileDir: this.profile.dir,
       clusterId: this.clusterId,
       // A transport the host application registered wins over the configured one.
-      controller: { ...c, transport: this.#transport()?.name ?? c.transport },
-      ...(!this.options.detached && { parentPid: process.pid }),
+      controller: { ...c, ip: controllerBindIp(this.config, this.#placement, this.#ipConfigured), transport: this.#transport()?.name ?? c.transport },
+      security: this.config.security,
+      // A detached cluster outlives this process. Otherwise a controller on this host watches this pid (exact here);
+      // one placed on another host, where this pid means nothing, is owned through a lease (see ./lease.ts).
+      ...this.#owner(),
     });
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
@@ -288,7 +310,7 @@ export class Cluster {
     let deadline = Date.now() + timeoutMs;
     let shown = '';
     for (;;) {
-      if (await stat(this.engineConnectionFile).then(() => true, () => false)) return;
+      if (await stat(this.engineConnectionFile).then(() => true, () => false)) return this.#claimLease();
       // A batch job waiting in the queue does not use up the start time: the wait is shown instead.
       const queued = queuedJobs(launcher);
       if (queued.length) {
@@ -339,6 +361,20 @@ export class Cluster {
       this.#ended.set(launcher, list);
       if (this.#created) void this.#writeClusterFile().catch((err: Error) => log('cannot rewrite the cluster file: %s', err.message));
     });
+  }
+
+  #owner(): { parentPid?: number; leaseMs?: number } {
+    if (this.options.detached) return {};
+    if (this.#placement.controllerRemote) return { leaseMs: this.config.controller.leaseMs };
+    return { parentPid: process.pid };
+  }
+
+  /** Hold the owner lease of a controller on another host for as long as this cluster lives. */
+  async #claimLease(): Promise<void> {
+    if (this.options.detached || !this.#placement.controllerRemote) return;
+    const info = await readConnectionFile(this.clientConnectionFile);
+    const transport = this.#transport() ?? get(this.container, TRANSPORT_FACTORY).create(info.transport);
+    this.#ownerSession = await OwnerSession.open(transport, info);
   }
 
   async #writeClusterFile(): Promise<void> {

@@ -5,10 +5,12 @@
  * | --- | --- | --- |
  * | `TSPARALLEL_N` | `n` | an integer, e.g. `4` |
  * | `TSPARALLEL_CLUSTER_ID` | `clusterId` | as is |
- * | `TSPARALLEL_CONTROLLER_LAUNCHER`, `…_IP`, `…_TRANSPORT`, `…_TASK_POLICY` | `controller.*` | as is |
- * | `TSPARALLEL_CONTROLLER_HEARTBEAT_MS`, `…_HEARTBEAT_TIMEOUT_MS`, `…_HWM` | `controller.*` | an integer |
+ * | `TSPARALLEL_CONTROLLER_LAUNCHER`, `…_IP`, `…_LOCATION`, `…_TRANSPORT`, `…_TASK_POLICY` | `controller.*` | as is |
+ * | `TSPARALLEL_CONTROLLER_HEARTBEAT_MS`, `…_HEARTBEAT_TIMEOUT_MS`, `…_HWM`, `…_LEASE_MS` | `controller.*` | an integer |
  * | `TSPARALLEL_ENGINES_LAUNCHER` | `engines.launcher` | as is |
  * | `TSPARALLEL_ENGINES_START_TIMEOUT_MS` | `engines.startTimeoutMs` | an integer |
+ * | `TSPARALLEL_SECURITY_CURVE` | `security.curve` | `true`, `false` or `auto` |
+ * | `TSPARALLEL_SECURITY_REPLAY_WINDOW_MS` | `security.replayWindowMs` | an integer |
  * | `TSPARALLEL_PLUGINS` | `plugins` | comma-separated, or a JSON array |
  * | `TSPARALLEL_LAUNCHERS` | `launchers` | a JSON object, e.g. `{"windows-hpc":{"scheduler":"HEADNODE"}}` |
  *
@@ -24,7 +26,7 @@ import { ConfigError } from '../core/errors.js';
 const log = debug('tsparallel:config');
 
 /** `TSPARALLEL_*` variables that are not configuration options (they are read elsewhere). */
-export const NON_OPTION_ENV_VARIABLES: readonly string[] = ['TSPARALLEL_DIR'];
+export const NON_OPTION_ENV_VARIABLES: readonly string[] = ['TSPARALLEL_DIR', 'TSPARALLEL_CONNECTION_INFO'];
 
 /** Every option's environment variable, by option path. */
 export const CONFIG_ENV_VARIABLES: ReadonlyMap<ConfigFieldPath, string> = new Map(
@@ -86,6 +88,8 @@ function convert(text: string, kind: EnvValueKind, variable: string): unknown {
       return text;
     case 'integer':
       return /^\s*[+-]?\d+\s*$/.test(text) ? Number(text) : text;
+    case 'switch':
+      return text === 'true' ? true : text === 'false' ? false : text;
     case 'list':
       if (text.trimStart().startsWith('[')) return parseJson(text, variable, 'a JSON array of strings');
       return text

@@ -23,6 +23,27 @@ export interface ControllerConfig {
   taskPolicy: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm: number;
+  /**
+   * The host name or address written into connection files for engines and clients to dial (default '': loopback
+   * for local clusters; for launchers that place roles on other hosts, the controller host's first non-internal IPv4
+   * address, else its host name).
+   */
+  location: string;
+  /** How long the controller outlives a silent owner (the process that started the cluster), in ms (default 30000). */
+  leaseMs: number;
+  /**
+   * Serve the dashboard and `/metrics` from the controller's process on this port (default `false`: not served;
+   * `tscluster dashboard` serves one from outside instead).
+   */
+  dashboard: DashboardConfig | false;
+}
+
+/** Where the controller serves the dashboard. */
+export interface DashboardConfig {
+  /** The port (0: any free port; the URL is written to the profile's `security/tsparallel[-ID]-dashboard.json`). */
+  port: number;
+  /** The address to bind (default `127.0.0.1`: only this host; from a laptop, `ssh -L PORT:127.0.0.1:PORT host`). */
+  host?: string;
 }
 
 /** Settings of the engines. */
@@ -31,6 +52,17 @@ export interface EnginesConfig {
   launcher: string;
   /** How long to wait for the engines to register, in ms (default 60000). */
   startTimeoutMs: number;
+}
+
+/** Settings of the wire's security (every role follows the controller's, through the connection files). */
+export interface SecurityConfig {
+  /**
+   * Encrypt every socket with ZeroMQ CURVE: `true`, `false`, or `'auto'` (default): whenever a role listens beyond
+   * loopback. HMAC signing of every message applies either way.
+   */
+  curve: boolean | 'auto';
+  /** How far a message's date may be from the receiver's clock, in ms; older (or later) ones are dropped as replays (default 300000). */
+  replayWindowMs: number;
 }
 
 /** The whole configuration, after defaults are applied. */
@@ -43,6 +75,8 @@ export interface ClusterConfig {
   controller: ControllerConfig;
   /** Engine settings. */
   engines: EnginesConfig;
+  /** Wire security settings. */
+  security: SecurityConfig;
   /** Options of each launcher, under its name (e.g. `launchers['windows-hpc'].scheduler`). */
   launchers: Record<string, Record<string, unknown>>;
   /** Packages or files whose default export declares launcher plugins. */
@@ -50,11 +84,13 @@ export interface ClusterConfig {
 }
 
 /** A configuration as written by a user: every key optional, nested objects partial. */
-export type UserConfig = Partial<Omit<ClusterConfig, 'controller' | 'engines'>> & {
+export type UserConfig = Partial<Omit<ClusterConfig, 'controller' | 'engines' | 'security'>> & {
   /** Controller settings (any subset). */
   controller?: Partial<ControllerConfig>;
   /** Engine settings (any subset). */
   engines?: Partial<EnginesConfig>;
+  /** Wire security settings (any subset). */
+  security?: Partial<SecurityConfig>;
 };
 
 /** The defaults every configuration starts from. */
@@ -70,8 +106,12 @@ export function defaultConfig(): ClusterConfig {
       heartbeatTimeoutMs: 10_000,
       taskPolicy: 'leastload',
       hwm: 16,
+      location: '',
+      leaseMs: 30_000,
+      dashboard: false,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000 },
+    security: { curve: 'auto', replayWindowMs: 300_000 },
     launchers: {},
     plugins: [],
   };
@@ -90,14 +130,14 @@ export function defineConfig(config: UserConfig): UserConfig {
   return config;
 }
 
-/** Merge `layers` over `base`, later layers winning; nested `controller`, `engines` and `launchers` merge by key. */
+/** Merge `layers` over `base`, later layers winning; nested `controller`, `engines`, `security` and `launchers` merge by key. */
 export function mergeConfig(base: ClusterConfig, ...layers: readonly (UserConfig | undefined)[]): ClusterConfig {
   const out: ClusterConfig = structuredClone(base);
   for (const layer of layers) {
     if (!layer) continue;
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
-      if (key === 'controller' || key === 'engines') {
+      if (key === 'controller' || key === 'engines' || key === 'security') {
         Object.assign(out[key], stripUndefined(value as object));
       } else if (key === 'launchers') {
         for (const [name, opts] of Object.entries(value as Record<string, Record<string, unknown>>)) {

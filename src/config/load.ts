@@ -193,7 +193,7 @@ export function leafPaths(config: UserConfig | ClusterConfig): string[] {
   const paths: string[] = [];
   for (const [key, value] of Object.entries(config)) {
     if (value === undefined) continue;
-    if (key === 'controller' || key === 'engines') {
+    if (key === 'controller' || key === 'engines' || key === 'security') {
       for (const [leaf, leafValue] of Object.entries(value as object)) {
         if (leafValue !== undefined) paths.push(`${key}.${leaf}`);
       }
@@ -228,7 +228,7 @@ function withoutUndefined(config: UserConfig): UserConfig {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
     if (value === undefined) continue;
-    if ((key === 'controller' || key === 'engines') && typeof value === 'object' && value !== null) {
+    if ((key === 'controller' || key === 'engines' || key === 'security') && typeof value === 'object' && value !== null) {
       out[key] = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
     } else {
       out[key] = value;

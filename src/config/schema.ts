@@ -8,7 +8,7 @@
  * @module
  */
 import { z } from 'zod';
-import type { ClusterConfig, ControllerConfig, EnginesConfig, TaskPolicyName, UserConfig } from './index.js';
+import type { ClusterConfig, ControllerConfig, EnginesConfig, SecurityConfig, TaskPolicyName, UserConfig } from './index.js';
 import { closestMatch } from './suggest.js';
 import { ConfigError } from '../core/errors.js';
 
@@ -33,12 +33,21 @@ export const controllerConfigSchema = z.strictObject({
   heartbeatTimeoutMs: positiveInt,
   taskPolicy: z.enum(TASK_POLICIES),
   hwm: z.number().int().nonnegative(),
+  location: z.string(),
+  leaseMs: positiveInt,
+  dashboard: z.union([z.literal(false), z.strictObject({ port: z.number().int().min(0).max(65535), host: z.union([z.ipv4(), z.ipv6()]).optional() })]),
 }).partial();
 
 /** What a user may write under `engines` (every key optional). */
 export const enginesConfigSchema = z.strictObject({
   launcher: name,
   startTimeoutMs: positiveInt,
+}).partial();
+
+/** What a user may write under `security` (every key optional). */
+export const securityConfigSchema = z.strictObject({
+  curve: z.union([z.boolean(), z.literal('auto')]),
+  replayWindowMs: z.number().int().min(1000),
 }).partial();
 
 /**
@@ -50,6 +59,7 @@ export const userConfigSchema = z.strictObject({
   clusterId: z.string().regex(CLUSTER_ID),
   controller: controllerConfigSchema,
   engines: enginesConfigSchema,
+  security: securityConfigSchema,
   launchers: z.record(name, z.record(z.string(), z.unknown())),
   plugins: z.array(name),
 }).partial();
@@ -61,12 +71,13 @@ void schemaMatchesUserConfig;
 
 /** The dotted path of every documented option: each key of {@link ClusterConfig}, nested ones as `controller.ip`. */
 export type ConfigFieldPath =
-  | Exclude<keyof ClusterConfig, 'controller' | 'engines'>
+  | Exclude<keyof ClusterConfig, 'controller' | 'engines' | 'security'>
   | `controller.${keyof ControllerConfig}`
-  | `engines.${keyof EnginesConfig}`;
+  | `engines.${keyof EnginesConfig}`
+  | `security.${keyof SecurityConfig}`;
 
 /** How a `TSPARALLEL_*` environment variable's text becomes a value. */
-export type EnvValueKind = 'string' | 'integer' | 'list' | 'json';
+export type EnvValueKind = 'string' | 'integer' | 'switch' | 'list' | 'json';
 
 /** The documentation of one option, used by error messages, the config file template and the env mapping. */
 export interface ConfigFieldInfo {
@@ -102,7 +113,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envKind: 'string',
   },
   'controller.ip': {
-    doc: "The address the controller listens on; '0.0.0.0' or '*' listens on every interface (needed when engines run on other hosts).",
+    doc: "The address the controller listens on; '0.0.0.0' or '*' listens on every interface (the default when a launcher places roles on other hosts; local clusters use 127.0.0.1).",
     allowed: "an IPv4 or IPv6 address, or '*' / '0.0.0.0' for every interface",
     envKind: 'string',
   },
@@ -131,6 +142,21 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     allowed: 'an integer >= 0',
     envKind: 'integer',
   },
+  'controller.location': {
+    doc: "The host name or address connection files advertise ('': loopback for local clusters; the controller host's first non-internal IPv4 address, else its name, when a launcher places roles on other hosts).",
+    allowed: "a host name or IP address that engines and clients can reach (may be empty)",
+    envKind: 'string',
+  },
+  'controller.leaseMs': {
+    doc: 'How long the controller (and so its engines) outlives the silence of the process that started the cluster, in milliseconds; detached clusters take no lease.',
+    allowed: 'a positive integer (milliseconds)',
+    envKind: 'integer',
+  },
+  'controller.dashboard': {
+    doc: "Serve the dashboard (engines, task stream, throughput, failures) and Prometheus /metrics from the controller on this port, bound to loopback unless host says otherwise; the URL with its token is written to the profile's security/ folder. `tscluster dashboard` serves one from another process instead.",
+    allowed: "false, or { port: 0-65535 (0: any free port), host?: an IPv4 or IPv6 address (default '127.0.0.1') }",
+    envKind: 'json',
+  },
   'engines.launcher': {
     doc: 'The launcher that starts the engines (`local`, `windows-hpc`, or one a plugin adds).',
     allowed: 'a launcher name (non-empty string)',
@@ -139,6 +165,16 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
   'engines.startTimeoutMs': {
     doc: 'How long `tscluster start` waits for the engines to register, in milliseconds.',
     allowed: 'a positive integer (milliseconds)',
+    envKind: 'integer',
+  },
+  'security.curve': {
+    doc: "Encrypt every socket (controller, engines' direct endpoints, heartbeats) with ZeroMQ CURVE; 'auto' does so whenever a role listens beyond loopback. Messages are HMAC-signed either way.",
+    allowed: "true, false or 'auto'",
+    envKind: 'switch',
+  },
+  'security.replayWindowMs': {
+    doc: "How far a message's date may be from the receiver's clock, in milliseconds: older or later messages are dropped as replays (hosts' clocks must agree within it).",
+    allowed: 'an integer >= 1000 (milliseconds)',
     envKind: 'integer',
   },
   launchers: {
@@ -154,7 +190,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
 };
 
 /** The sections whose keys are documented one by one. */
-const SECTIONS = ['controller', 'engines'] as const;
+const SECTIONS = ['controller', 'engines', 'security'] as const;
 
 /** Every documented option path, in documentation order. */
 export const CONFIG_FIELD_PATHS = Object.keys(CONFIG_FIELDS) as ConfigFieldPath[];
@@ -227,7 +263,7 @@ function allowedAt(path: readonly string[]): string {
     return `an object of options for launcher '${second}' (e.g. { scheduler: 'HEADNODE' })`;
   }
   if (head === 'plugins' && path.length >= 2) return 'a package name or file path (non-empty string)';
-  if ((head === 'controller' || head === 'engines') && path.length === 1) {
+  if ((head === 'controller' || head === 'engines' || head === 'security') && path.length === 1) {
     return `an object with the keys ${knownKeysAt([head]).join(', ')}`;
   }
   const info = (CONFIG_FIELDS as Record<string, ConfigFieldInfo | undefined>)[path.slice(0, 2).join('.')];

@@ -49,12 +49,12 @@ export function renderConfigTemplate(options: ConfigTemplateOptions): string {
     'export default {',
   ];
   for (const field of ['n', 'clusterId'] as const) lines.push(...renderField(field, defaults, '  '));
-  for (const section of ['controller', 'engines'] as const) {
+  for (const section of ['controller', 'engines', 'security'] as const) {
     lines.push('', `  ${section}: {`);
     for (const key of Object.keys(defaults[section]) as (keyof ClusterConfig[typeof section])[]) {
       lines.push(...renderField(`${section}.${key}` as ConfigFieldPath, defaults, '    '));
     }
-    if (options.launcher) lines.push('', `    // This profile starts the ${section} as ${options.launcher} jobs.`, `    launcher: '${options.launcher}',`);
+    if (options.launcher && (section === 'controller' || section === 'engines')) lines.push('', `    // This profile starts the ${section} as ${options.launcher} jobs.`, `    launcher: '${options.launcher}',`);
     lines.push('  },');
   }
   lines.push(

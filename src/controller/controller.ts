@@ -5,16 +5,21 @@
  */
 import debug from 'debug';
 import { unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../wire/connection.js';
 import { defaultConfig, type TaskPolicyName } from '../config/index.js';
 import { addListener } from '../util/listeners.js';
-import { Session, type Message, type MessageHeader } from '../wire/protocol.js';
-import type { Listener, Transport } from '../core/transport.js';
+import { Channels, Session, type Message, type MessageHeader } from '../wire/protocol.js';
+import type { CurveKeyPair, Listener, Transport } from '../core/transport.js';
+import { wantsCurve, type CurveSetting } from '../wire/security.js';
+import { ConfigError } from '../core/errors.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
+import { advertisedEndpoint } from '../wire/address.js';
+import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
+import type { StatsCursor } from '../wire/stats.js';
+import { ControllerStats } from './stats.js';
 
 const log = debug('tsparallel:controller');
 
@@ -28,6 +33,10 @@ export interface ControllerOptions {
   clusterId: string;
   /** The IP address to listen on (default `127.0.0.1`). */
   ip?: string;
+  /** The host name or address connection files advertise (default: see `advertisedHost` in wire/address). */
+  location?: string;
+  /** Stop (with the engines) when the cluster's owner is silent this long, in ms (default: no lease). */
+  leaseMs?: number;
   /** How often to ping engines, in ms. */
   heartbeatMs: number;
   /** How long an engine may go without answering pings before it is declared dead, in ms. */
@@ -38,6 +47,10 @@ export interface ControllerOptions {
   taskPolicy?: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm?: number;
+  /** Whether to encrypt the wire with CURVE (default `'auto'`: when `ip` is not a loopback address). */
+  curve?: CurveSetting;
+  /** How far a message's date may be from the receiver's clock, in ms (replay protection; default 300000). */
+  replayWindowMs?: number;
 }
 
 /** What the controller knows of one engine. */
@@ -50,8 +63,10 @@ export interface EngineRecord {
   pid: number;
   /** Its host. */
   hostname: string;
-  /** Its loopback endpoint for direct requests from clients on its host, if it has one. */
+  /** Its endpoint for direct requests from clients (loopback, or an address other hosts reach), if it has one. */
   direct?: string;
+  /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
+  directKey?: string;
   /** When it registered (ms since epoch). */
   registered: number;
   /** When it last answered a ping (ms since epoch). */
@@ -68,6 +83,8 @@ export class Controller {
   engineInfo!: ConnectionInfo;
   /** Engines by id. */
   readonly engines = new Map<number, EngineRecord>();
+  /** Statistics and metrics for the dashboard and `/metrics`. */
+  readonly stats: ControllerStats;
   readonly #byUuid = new Map<string, EngineRecord>();
   readonly #clients = new Map<string, Buffer>();
   readonly #session: Session;
@@ -81,10 +98,17 @@ export class Controller {
   #files: string[] = [];
   #stopped = false;
   #onStop: (() => void)[] = [];
+  #lease?: OwnerLeaseWatch;
 
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
-    this.#session = new Session(this.#key);
+    this.#session = new Session(this.#key, { replayWindowMs: options.replayWindowMs });
+    this.stats = new ControllerStats({
+      clusterId: options.clusterId,
+      taskPolicy: options.taskPolicy ?? 'leastload',
+      queueDepth: () => this.#tasks.unassigned,
+      dropped: () => this.#session.dropped,
+    });
     this.#tasks = new TaskDispatcher(
       {
         toEngine: (id, frames) => {
@@ -94,10 +118,13 @@ export class Controller {
         toClient: (client, frames) => this.#clientListener!.send(client, frames),
         replyError: (client, header, error) => this.#replyError(client, header, error),
         reencode: (msg, newId) =>
-          this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }),
+          this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }, Channels.controllerToEngine),
+        // Half the window is left for the trip to the engine and a clock that differs from ours.
+        canForward: (header) => this.#session.isFresh(header.date, this.#session.replayWindowMs / 2),
+        stats: this.stats,
         abortOnEngine: (id, msgIds) => {
           const engine = this.engines.get(id);
-          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds })));
+          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds }), Channels.controllerToEngine));
         },
       },
       TASK_POLICIES[options.taskPolicy ?? defaultConfig().controller.taskPolicy],
@@ -114,13 +141,19 @@ export class Controller {
   async start(): Promise<this> {
     const { transport, ip = '127.0.0.1' } = this.options;
     const bindAddress = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
-    this.#clientListener = await transport.listen(bindAddress);
-    this.#engineListener = await transport.listen(bindAddress);
-    this.#heartListener = await transport.listen(bindAddress);
+    const curve = this.#curveKeys();
+    this.#clientListener = await transport.listen(bindAddress, { curve });
+    this.#engineListener = await transport.listen(bindAddress, { curve });
+    this.#heartListener = await transport.listen(bindAddress, { curve });
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.setMessageHandler(({ identity }) => this.#beat(identity));
-    this.#clientListener.setUnroutableHandler((id) => this.#clients.delete(id.toString()));
+    this.#clientListener.setUnroutableHandler((id) => {
+      this.#clients.delete(id.toString());
+      this.stats.onClientGone(id.toString());
+    });
+    // Dashboard statistics: bytes sent, clients that vanished.
+    for (const l of [this.#clientListener, this.#engineListener]) this.stats.meter(l);
 
     const common = {
       version: 1 as const,
@@ -128,9 +161,12 @@ export class Controller {
       clusterId: this.options.clusterId,
       key: this.#key,
       signatureScheme: 'hmac-sha256' as const,
+      ...(curve ? { curveServerKey: curve.publicKey } : {}),
+      replayWindowMs: this.#session.replayWindowMs,
       controller: { pid: process.pid, hostname: thisHost() },
       created: new Date().toISOString(),
     };
+    const advertised = (bound: string) => advertisedEndpoint(bound, this.options.location);
     this.clientInfo = { ...common, role: 'client', address: advertised(this.#clientListener.address) };
     this.engineInfo = {
       ...common,
@@ -148,8 +184,30 @@ export class Controller {
     }
     this.#heartTimer = setInterval(() => this.#heartbeat(), this.options.heartbeatMs);
     this.#heartTimer.unref();
-    log('started: clients %s, engines %s', this.clientInfo.address, this.engineInfo.address);
+    if (this.options.leaseMs) {
+      this.#lease = new OwnerLeaseWatch(this.options.leaseMs, {
+        send: (identity, frames) => this.#clientListener?.send(identity, frames),
+        expired: () => void this.stop({ stopEngines: true }),
+      });
+      this.#lease.start();
+    }
+    log('started: clients %s, engines %s%s', this.clientInfo.address, this.engineInfo.address, curve ? ' (CURVE)' : '');
     return this;
+  }
+
+  /**
+   * A fresh CURVE server key pair when the wire is to be encrypted. Made at each start and kept in memory only: its
+   * public half goes into the connection files, so an old file cannot reach a new controller.
+   */
+  #curveKeys(): CurveKeyPair | undefined {
+    const { transport, curve = 'auto', ip = '127.0.0.1' } = this.options;
+    if (!wantsCurve(curve, [ip])) return undefined;
+    if (transport.newCurveKeyPair) return transport.newCurveKeyPair();
+    if (curve === true) {
+      throw new ConfigError(`security.curve is true, but the '${transport.name}' transport cannot encrypt; use the zeromq transport, or set security.curve to 'auto' or false`);
+    }
+    log("the '%s' transport cannot encrypt; the wire stays unencrypted", transport.name);
+    return undefined;
   }
 
   /** The paths of the connection files it wrote. */
@@ -170,9 +228,10 @@ export class Controller {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#heartTimer);
+    this.#lease?.close();
     if (options.stopEngines) {
       for (const engine of this.engines.values()) {
-        this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {})));
+        this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
       }
       // Give the shutdown requests a moment to leave before the sockets close.
       await new Promise((r) => setTimeout(r, 50));
@@ -184,7 +243,9 @@ export class Controller {
   }
 
   #fromClient(identity: Buffer, frames: Buffer[]): void {
-    const msg = this.#session.decode(frames);
+    this.stats.countIn(frames);
+    if (this.#lease?.isEcho(identity, frames)) return;
+    const msg = this.#session.decode(frames, [Channels.clientToCluster]);
     if (!msg) {
       log('dropped a client message (%o)', this.#session.dropped);
       return;
@@ -193,11 +254,26 @@ export class Controller {
     switch (type) {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
+        this.stats.onClientConnected(identity.toString());
         this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList() });
+        return;
+      case OWNER_LEASE_REQUEST:
+        if (!this.#lease) return this.#reply(identity, msg, OWNER_LEASE_REPLY, { status: 'none' });
+        this.#lease.claim(msg.content as unknown as OwnerLeaseClaim);
+        this.#reply(identity, msg, OWNER_LEASE_REPLY, { status: 'ok', leaseMs: this.#lease.leaseMs });
         return;
       case 'close_request':
         this.#clients.delete(identity.toString());
+        this.stats.onClientGone(identity.toString());
         return;
+      case 'stats_request': {
+        // The dashboard of `tscluster dashboard`, another process: everything it shows, and the metrics text.
+        const { since, metrics } = msg.content as { since?: StatsCursor; metrics?: boolean };
+        const snapshot = this.stats.snapshot(typeof since === 'object' && since !== null ? since : {});
+        if (metrics !== true) return this.#reply(identity, msg, 'stats_reply', { snapshot });
+        void this.stats.metrics().then((text) => this.#reply(identity, msg, 'stats_reply', { snapshot, metrics: text }));
+        return;
+      }
       case 'queue_status_request':
         this.#reply(identity, msg, 'queue_status_reply', {
           engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: this.#tasks.loadOf(e.id) }])),
@@ -252,7 +328,8 @@ export class Controller {
   }
 
   #fromEngine(identity: Buffer, frames: Buffer[]): void {
-    const msg = this.#session.decode(frames);
+    this.stats.countIn(frames);
+    const msg = this.#session.decode(frames, [Channels.engineToCluster]);
     if (!msg) {
       log('dropped an engine message (%o)', this.#session.dropped);
       return;
@@ -271,6 +348,11 @@ export class Controller {
         if (engine) this.#tasks.recordFinished(engine.id, msg.content as unknown as DirectTaskReport);
         return;
       }
+      case 'engine_stats': {
+        const engine = this.#byUuid.get(uuid);
+        if (engine) this.stats.onEngineResources(engine.id, msg.content);
+        return;
+      }
     }
     const engine = this.#byUuid.get(uuid);
     if (!engine || !this.#tasks.complete(engine.id, msg.parent.msg_id ?? '', msg, frames)) {
@@ -280,7 +362,7 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string; jobEnd?: unknown };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; jobEnd?: unknown };
     const jobEnd = typeof content.jobEnd === 'number' && Number.isFinite(content.jobEnd) ? content.jobEnd : undefined;
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
@@ -290,6 +372,7 @@ export class Controller {
         pid: content.pid ?? 0,
         hostname: content.hostname ?? '',
         direct: typeof content.direct === 'string' ? content.direct : undefined,
+        directKey: typeof content.directKey === 'string' ? content.directKey : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
         ...(jobEnd !== undefined && { jobEnd }),
@@ -297,10 +380,11 @@ export class Controller {
       this.engines.set(engine.id, engine);
       this.#byUuid.set(uuid, engine);
       this.#tasks.engineAdded(engine.id, engine.jobEnd);
+      this.stats.onEngineAdded(engine);
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
-    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header })));
-    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, jobEnd: engine.jobEnd });
+    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header }), Channels.controllerToEngine));
+    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey, jobEnd: engine.jobEnd });
   }
 
   #unregister(engine: EngineRecord, reason: string): void {
@@ -308,6 +392,7 @@ export class Controller {
     this.#byUuid.delete(engine.uuid);
     log('engine %d gone: %s', engine.id, reason);
     this.#tasks.engineRemoved(engine.id, reason);
+    this.stats.onEngineRemoved(engine.id, reason);
     this.#notify('engine_unregistered', { id: engine.id, reason });
   }
 
@@ -329,17 +414,17 @@ export class Controller {
   }
 
   #engineList() {
-    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, jobEnd: e.jobEnd }));
+    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey, jobEnd: e.jobEnd }));
   }
 
   #notify(type: string, content: Record<string, unknown>): void {
     for (const client of this.#clients.values()) {
-      this.#clientListener!.send(client, this.#session.encode(this.#session.message(type, content)));
+      this.#clientListener!.send(client, this.#session.encode(this.#session.message(type, content), Channels.controllerToClient));
     }
   }
 
   #reply(to: Buffer, request: Message, type: string, content: Record<string, unknown>): void {
-    this.#clientListener!.send(to, this.#session.encode(this.#session.message(type, content, { parent: request.header })));
+    this.#clientListener!.send(to, this.#session.encode(this.#session.message(type, content, { parent: request.header }), Channels.controllerToClient));
   }
 
   /** Answer a request with an error the controller makes (engine died, timeout, abort, impossible dependency). */
@@ -349,12 +434,7 @@ export class Controller {
     const status = error.name === 'TaskAbortedError' ? 'aborted' : 'error';
     this.#clientListener!.send(
       to,
-      this.#session.encode(this.#session.message(type, { status, error: { ...error, engineId, origin: 'controller' } }, { parent: request, metadata: { engineId } })),
+      this.#session.encode(this.#session.message(type, { status, error: { ...error, engineId, origin: 'controller' } }, { parent: request, metadata: { engineId } }), Channels.controllerToClient),
     );
   }
-}
-
-/** The address peers should dial: a wildcard bind is advertised under this host's name. */
-function advertised(address: string): string {
-  return address.replace(/^tcp:\/\/(0\.0\.0\.0|\*|\[::\])(?=:)/, `tcp://${hostname()}`);
 }

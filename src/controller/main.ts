@@ -9,12 +9,15 @@ import { isProcessAlive } from '../util/processes.js';
 import type { RunningRole } from '../core/launcher.js';
 import { ensureProfileDirs, profilePaths } from '../config/profile.js';
 import type { TransportFactory } from '../core/transport.js';
-import { defaultConfig, type ControllerConfig, type TaskPolicyName } from '../config/index.js';
+import { defaultConfig, type ControllerConfig, type SecurityConfig, type TaskPolicyName } from '../config/index.js';
+import type { CurveSetting } from '../wire/security.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
+import { serveDashboard } from './dashboard-hook.js';
 
 /** The controller's defaults: the configuration's, so the command line and config files agree. */
 const DEFAULTS = defaultConfig().controller;
+const SECURITY_DEFAULTS = defaultConfig().security;
 
 /** The controller's command-line options, documented for `tscontroller --help`. */
 export const CONTROLLER_USAGE = `Usage: tscontroller [options]
@@ -27,7 +30,14 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default ${DEFAULTS.heartbeatTimeoutMs})
   --task-policy NAME          leastload | lru | weighted | twobin | random (default ${DEFAULTS.taskPolicy})
   --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
-  --parent-pid PID            exit when this process is gone
+  --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
+  --replay-window-ms MS       how far a message's date may be from this clock (default ${SECURITY_DEFAULTS.replayWindowMs})
+  --dashboard-port PORT       serve the dashboard and /metrics on this port (0: any free port; default: none)
+  --dashboard-host HOST       the dashboard's address (default 127.0.0.1; reach it from elsewhere with ssh -L)
+  --location HOST             host name or address the connection files advertise (default: the bound address; for
+                              0.0.0.0, this host's first non-internal IPv4 address, else its name)
+  --lease-ms MS               stop (with the engines) when the cluster's owner is silent this long (default: no lease)
+  --parent-pid PID            exit when this process (on this host) is gone; the local launcher's fast path
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
 
@@ -38,9 +48,13 @@ export interface ControllerLaunch {
   /** The cluster's id within the profile. */
   clusterId: string;
   /** The controller's configuration. */
-  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'>;
-  /** Exit when this process is gone (none: outlive the starting process). */
+  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location' | 'dashboard'>>;
+  /** Wire security: CURVE and the replay window. */
+  security: Pick<SecurityConfig, 'curve' | 'replayWindowMs'>;
+  /** Exit when this process is gone (a controller on this host; none: outlive the starting process). */
   parentPid?: number;
+  /** Stop when the cluster's owner is silent this long (a controller on another host; see cluster/lease.ts). */
+  leaseMs?: number;
 }
 
 /**
@@ -53,12 +67,17 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--profile-dir', launch.profileDir,
     '--cluster-id', launch.clusterId,
     '--ip', c.ip,
+    ...(c.location ? ['--location', c.location] : []),
     '--transport', c.transport,
     '--heartbeat-ms', String(c.heartbeatMs),
     '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
     '--task-policy', c.taskPolicy,
     '--hwm', String(c.hwm),
+    ...(c.dashboard ? ['--dashboard-port', String(c.dashboard.port), '--dashboard-host', c.dashboard.host ?? '127.0.0.1'] : []),
+    '--curve', String(launch.security.curve),
+    '--replay-window-ms', String(launch.security.replayWindowMs),
     ...(launch.parentPid !== undefined ? ['--parent-pid', String(launch.parentPid)] : []),
+    ...(launch.leaseMs !== undefined ? ['--lease-ms', String(launch.leaseMs)] : []),
   ];
 }
 
@@ -73,12 +92,18 @@ export function parseControllerArgs(argv: readonly string[]) {
         'profile-dir': { type: 'string' },
         'cluster-id': { type: 'string', default: '' },
         ip: { type: 'string', default: DEFAULTS.ip },
+        location: { type: 'string' },
+        'lease-ms': { type: 'string' },
         transport: { type: 'string', default: DEFAULTS.transport },
         'heartbeat-ms': { type: 'string', default: String(DEFAULTS.heartbeatMs) },
         'heartbeat-timeout-ms': { type: 'string', default: String(DEFAULTS.heartbeatTimeoutMs) },
         'parent-pid': { type: 'string' },
         'task-policy': { type: 'string', default: DEFAULTS.taskPolicy },
         hwm: { type: 'string', default: String(DEFAULTS.hwm) },
+        curve: { type: 'string', default: String(SECURITY_DEFAULTS.curve) },
+        'replay-window-ms': { type: 'string', default: String(SECURITY_DEFAULTS.replayWindowMs) },
+        'dashboard-port': { type: 'string' },
+        'dashboard-host': { type: 'string', default: '127.0.0.1' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -92,16 +117,27 @@ export function parseControllerArgs(argv: readonly string[]) {
     profile: profilePaths(values.profile ?? 'default', { dir: values['profile-dir'] }),
     clusterId: values['cluster-id']!,
     ip: values.ip!,
+    location: values.location || undefined,
+    leaseMs: values['lease-ms'] ? positiveInt(values['lease-ms'], '--lease-ms') : undefined,
     transport: values.transport!,
     heartbeatMs: positiveInt(values['heartbeat-ms']!, '--heartbeat-ms'),
     heartbeatTimeoutMs: positiveInt(values['heartbeat-timeout-ms']!, '--heartbeat-timeout-ms'),
     parentPid: values['parent-pid'] ? positiveInt(values['parent-pid'], '--parent-pid') : undefined,
     taskPolicy: taskPolicy(values['task-policy']!),
     hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
+    curve: curveSetting(values.curve!),
+    replayWindowMs: positiveInt(values['replay-window-ms']!, '--replay-window-ms'),
+    dashboard: values['dashboard-port'] === undefined ? undefined : { port: values['dashboard-port'] === '0' ? 0 : positiveInt(values['dashboard-port'], '--dashboard-port'), host: values['dashboard-host']! },
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
   };
+}
+
+function curveSetting(text: string): CurveSetting {
+  if (text === 'true' || text === 'false') return text === 'true';
+  if (text === 'auto') return 'auto';
+  throw new ConfigError(`--curve takes true, false or auto, got '${text}'`);
 }
 
 function taskPolicy(name: string): TaskPolicyName {
@@ -125,15 +161,20 @@ export async function startController(argv: readonly string[], transports: Trans
     securityDir: args.profile.security,
     clusterId: args.clusterId,
     ip: args.ip,
+    location: args.location,
+    leaseMs: args.leaseMs,
     heartbeatMs: args.heartbeatMs,
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,
     hwm: args.hwm,
+    curve: args.curve,
+    replayWindowMs: args.replayWindowMs,
   });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));
   controller.onStop(() => resolveExit(0));
   await controller.start();
+  if (args.dashboard) await serveDashboard(controller, args.dashboard);
   if (args.parentPid) {
     const watch = setInterval(() => {
       if (isProcessAlive(args.parentPid)) return;

@@ -7,6 +7,7 @@ import debug from 'debug';
 import type { Message, MessageHeader } from '../wire/protocol.js';
 import { FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
+import type { ControllerStats } from './stats.js';
 
 const log = debug('tsparallel:controller');
 
@@ -45,6 +46,13 @@ export interface DispatcherIO {
   reencode(message: Message, newMsgId?: string): Buffer[];
   /** Tell an engine not to start these requests (they are dropped if still queued there). */
   abortOnEngine(engineId: number, msgIds: string[]): void;
+  /**
+   * Whether a client's frames dated `header.date` may still be forwarded unchanged: engines refuse a message dated
+   * outside the replay window, so a task held here too long is signed afresh (default: always).
+   */
+  canForward?(header: MessageHeader): boolean;
+  /** Told when a task reaches an engine and when an attempt ends (the dashboard's statistics); optional. */
+  stats?: Pick<ControllerStats, 'onTaskStarted' | 'onTaskEnded'>;
 }
 
 /** Limits that keep the controller's memory bounded. */
@@ -137,7 +145,7 @@ export class TaskDispatcher {
       if (t.state !== 'running' || t.engineId !== id) continue;
       clearTimeout(t.timer);
       if (t.balanced && t.retriesLeft > 0) {
-        this.#retry(t, id);
+        this.#retry(t, id, { name: 'EngineDiedError', message: `engine ${id} died (${reason})` });
       } else {
         this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id });
       }
@@ -152,6 +160,7 @@ export class TaskDispatcher {
     t.engineId = engineId;
     t.started = Date.now();
     this.#engines.get(engineId)!.load++;
+    this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId, started: t.started });
   }
 
   /** Record a request a client sent straight to an engine, from the engine's report once it finished. */
@@ -166,6 +175,7 @@ export class TaskDispatcher {
     };
     this.#tasks.set(t.msgId, t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, started: t.started, outcome: t.state === 'completed' ? 'completed' : 'failed', error: report.error });
   }
 
   /** A client submitted a load-balanced task. */
@@ -196,10 +206,10 @@ export class TaskDispatcher {
       return true;
     }
     clearTimeout(t.timer);
-    const content = reply.content as { status: string; error?: { name: string; message: string } };
+    const content = reply.content as { status: string; error?: { name: string; message: string; stack?: string } };
     if (content.status === 'error' && t.balanced && t.retriesLeft > 0) {
       log('task %s failed on engine %d; running it again (%d retries left)', t.msgId, engineId, t.retriesLeft - 1);
-      this.#retry(t, engineId);
+      this.#retry(t, engineId, content.error);
       this.#schedule();
       return true;
     }
@@ -211,6 +221,7 @@ export class TaskDispatcher {
       t.state = 'failed';
       t.error = content.error ? { name: content.error.name, message: content.error.message } : { name: 'Error', message: 'failed' };
     }
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, outcome: t.state, error: content.error });
     this.io.toClient(t.client, frames);
     this.#finished(t);
     this.#schedule();
@@ -361,7 +372,8 @@ export class TaskDispatcher {
     this.#queue.push(t);
   }
 
-  #retry(t: Task, failedOn: number): void {
+  #retry(t: Task, failedOn: number, error?: { name: string; message: string; stack?: string }): void {
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: failedOn, outcome: 'retried', error });
     t.retriesLeft--;
     t.retries++;
     t.tried.add(failedOn);
@@ -446,9 +458,11 @@ export class TaskDispatcher {
     t.started = Date.now();
     slot.load++;
     slot.lastUsed = ++this.#clock;
+    this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId: slot.id, started: t.started });
     // The first dispatch forwards the client's frames unchanged; a retry needs a fresh signature, because an
-    // engine drops a signature it has seen (replay protection).
-    const frames = t.retries === 0 && t.frames ? t.frames : this.io.reencode(t.message!);
+    // engine drops a signature it has seen (replay protection), and so does a task held past the replay window.
+    const forward = t.retries === 0 && t.frames && (!t.message || (this.io.canForward?.(t.header) ?? true));
+    const frames = forward ? t.frames! : this.io.reencode(t.message!);
     t.frames = undefined;
     this.io.toEngine(slot.id, frames);
     if (t.flags.timeoutMs && t.flags.timeoutMs > 0) {
@@ -470,6 +484,7 @@ export class TaskDispatcher {
     t.state = state;
     t.completed = Date.now();
     t.error = { name: error.name, message: error.message };
+    this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: t.engineId, outcome: state === 'aborted' ? 'aborted' : 'failed', error });
     this.io.replyError(t.client, t.header, error);
     this.#finished(t);
   }

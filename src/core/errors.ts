@@ -87,9 +87,19 @@ export interface RemoteErrorInfo {
   message: string;
   /** The remote stack trace, as text. */
   remoteStack?: string;
+  /** The host of the engine's process. */
+  hostname?: string;
+  /** The engine's process id. */
+  pid?: number;
+  /** The id of the task (request) that raised it. */
+  taskId?: string;
 }
 
-/** User code raised an error on an engine. Carries the engine id, the remote error's name, message and stack. */
+/**
+ * User code raised an error on an engine. Carries the engine id, host, pid and task id, the remote error's name,
+ * message and stack, and the remote error itself as `cause` (an Error with the remote name, message and stack, so
+ * printing this error shows where it was raised: with source maps, the user's `.ts` file and line).
+ */
 export class RemoteError extends TsParallelError {
   /** The engine where the error was raised. */
   readonly engineId: number;
@@ -97,12 +107,31 @@ export class RemoteError extends TsParallelError {
   readonly remoteName: string;
   /** The remote stack trace. */
   readonly remoteStack?: string;
+  /** The host of the engine's process, when the engine said. */
+  readonly hostname?: string;
+  /** The engine's process id, when the engine said. */
+  readonly pid?: number;
+  /** The id of the task that raised it, when known. */
+  readonly taskId?: string;
   constructor(info: RemoteErrorInfo) {
-    super(`[engine ${info.engineId}] ${info.remoteName}: ${info.message}`);
+    super(`[engine ${info.engineId}] ${info.remoteName}: ${info.message}`, { cause: remoteCause(info) });
     this.engineId = info.engineId;
     this.remoteName = info.remoteName;
     this.remoteStack = info.remoteStack;
+    this.hostname = info.hostname;
+    this.pid = info.pid;
+    this.taskId = info.taskId;
   }
+}
+
+/** The remote error as a local Error object: its name, message and remote stack, and where it was raised. */
+function remoteCause(info: RemoteErrorInfo): Error {
+  const cause = new Error(info.message);
+  cause.name = info.remoteName;
+  if (info.remoteStack) cause.stack = info.remoteStack;
+  const where = { engineId: info.engineId, hostname: info.hostname, pid: info.pid, taskId: info.taskId };
+  for (const [k, v] of Object.entries(where)) if (v !== undefined) Object.defineProperty(cause, k, { value: v, enumerable: true });
+  return cause;
 }
 
 /** Several engines failed in one call; {@link CompositeError.errors} holds each failure. */
@@ -110,7 +139,7 @@ export class CompositeError extends TsParallelError {
   /** Each engine's error, in the order of the call's targets. */
   readonly errors: readonly Error[];
   constructor(errors: readonly Error[]) {
-    super(`${errors.length} engines failed:\n` + errors.map((e) => `  ${e.message.split('\n')[0]}`).join('\n'));
+    super(`${errors.length} tasks failed:\n` + errors.map((e) => `  ${e.message.split('\n')[0]}${describeWhere(e)}`).join('\n'));
     this.errors = errors;
   }
 }
@@ -133,3 +162,10 @@ export class TaskAbortedError extends TsParallelError {}
 
 /** A task's dependencies can never be met: a dependency failed, is unknown, or ran where no engine can follow it. */
 export class DependencyError extends TsParallelError {}
+
+/** Where a remote failure happened, for a CompositeError's list: its task and its first stack frame. */
+function describeWhere(e: Error): string {
+  if (!(e instanceof RemoteError)) return '';
+  const frame = e.remoteStack?.split('\n').find((line) => /^\s+at /.test(line))?.trim();
+  return `${e.taskId ? ` (task ${e.taskId})` : ''}${frame ? `\n      ${frame}` : ''}`;
+}

@@ -97,13 +97,14 @@ export interface LauncherPlugin<Options = unknown> {
   readonly name: string;
   /** One line on what it does (shown by the CLI). */
   readonly description?: string;
-  /**
-   * Whether what it starts runs on other hosts (batch jobs): the controller then listens on every interface and
-   * advertises an address the other hosts can reach. Default false.
-   */
-  readonly placesRemotely?: boolean;
   /** A zod schema for its options; the parsed value is passed to `create`. */
   readonly options?: ZodType<Options>;
+  /**
+   * Whether it places roles on other hosts (batch schedulers, ssh, mpiexec). Then the controller listens on every
+   * interface and advertises an address others can reach, and engines get their connection info through their
+   * environment (`TSPARALLEL_CONNECTION_INFO`) instead of a file path. Default false (this host: loopback).
+   */
+  readonly placesRemotely?: boolean;
   /** Make a launcher for one part of a cluster. */
   create(context: LauncherContext, options: Options): Launcher;
 }

@@ -4,6 +4,31 @@
  */
 import { token } from './tokens.js';
 
+/**
+ * A CURVE key pair (Curve25519, each key as 40 characters of Z85 text). The public key may be shared freely (it goes
+ * into connection files and registration messages); the secret key never leaves the process that made it.
+ */
+export interface CurveKeyPair {
+  /** The public key (Z85). */
+  publicKey: string;
+  /** The secret key (Z85). Never logged, never written to a file or a command line. */
+  secretKey: string;
+}
+
+/** How a {@link Transport} listens. */
+export interface ListenOptions {
+  /** Encrypt and authenticate every connection with CURVE, as the server with this key pair. */
+  curve?: CurveKeyPair;
+}
+
+/** How a {@link Transport} dials a listener. */
+export interface DialOptions {
+  /** This peer's identity (its routing id at the listener). */
+  identity: string;
+  /** The listener's CURVE public key: encrypt the connection, and refuse a listener that cannot prove it holds the key. */
+  curveServerKey?: string;
+}
+
 /** One received message on a listening endpoint: who sent it and its frames. */
 export interface RoutedFrames {
   /** The sender's identity (its routing id). */
@@ -40,6 +65,11 @@ export interface Connection {
   setMessageHandler(handler: (frames: Buffer[]) => void): void;
   /** Close the connection. Closing twice is harmless. */
   close(): Promise<void>;
+  /**
+   * Why the security handshake with the listener failed last, while no handshake has succeeded since (e.g. a CURVE
+   * key that does not match the listener's); `undefined` when there is nothing to report or the transport cannot tell.
+   */
+  readonly handshakeError?: string;
 }
 
 /**
@@ -66,11 +96,16 @@ export interface Transport {
    * Bind and listen at `address` (`tcp://IP:PORT`, port 0 for any free port, or an implementation's own scheme).
    * @throws TransportError when the address cannot be bound.
    */
-  listen(address: string): Promise<Listener>;
+  listen(address: string, options?: ListenOptions): Promise<Listener>;
   /** Connect to a listener at `address` with this identity. Like ZeroMQ, a listener that is not there yet is waited for. */
-  dial(address: string, options: { identity: string }): Promise<Connection>;
+  dial(address: string, options: DialOptions): Promise<Connection>;
   /** Start answering heartbeats at `address` with this identity (an engine calls this once registered). */
-  startHeart(address: string, options: { identity: string }): Promise<Heart>;
+  startHeart(address: string, options: DialOptions): Promise<Heart>;
+  /**
+   * A fresh CURVE key pair, for a transport that can encrypt its connections ({@link ListenOptions.curve}). Absent on a
+   * transport that cannot (the in-process one, whose messages never leave the process).
+   */
+  newCurveKeyPair?(): CurveKeyPair;
 }
 
 /**

@@ -12,12 +12,12 @@ import { hostname } from 'node:os';
 import type { ConnectionInfo } from '../wire/connection.js';
 import { TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../wire/functions.js';
-import { Session, type Message } from '../wire/protocol.js';
+import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
+import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { jobEndFromEnvironment } from '../core/walltime.js';
-
 
 const log = debug('tsparallel:engine');
 
@@ -35,15 +35,23 @@ export interface EngineOptions {
   /** How long to wait for the controller to accept the registration, in ms (default 30000). */
   registrationTimeoutMs?: number;
   /**
-   * Where to listen for direct requests from clients on this host (default `tcp://127.0.0.1:0`; `false`: none).
-   * Clients on the same host send direct-view requests here instead of through the controller: two hops instead
-   * of four. Loopback only, so it is reachable exactly by the clients that use it.
+   * Where to listen for direct requests from clients (`false`: none). Default: loopback when the controller is on
+   * loopback, else the interface this host reaches the controller on (see `engineDirectBind` in wire/address).
+   * Clients that can reach it send direct-view requests here instead of through the controller: two hops instead
+   * of four.
    */
   directAddress?: string | false;
+  /** The direct endpoint to advertise, when not the bound one (a NAT'd or multi-homed host). */
+  directAdvertised?: string;
+  /** The host name it reports to the controller (default: this host's name). */
+  hostname?: string;
 }
 
-/** Where a request came from, and so where its reply goes. */
-type ReplyRoute = (frames: Buffer[]) => void;
+/** Where a request came from, and so where (and signed for which channel) its reply goes. */
+type ReplyRoute = (reply: Message<unknown>) => void;
+
+/** What the engine accepts from the controller: clients' requests it forwards, and its own messages. */
+const FROM_CONTROLLER = [Channels.clientToCluster, Channels.controllerToEngine];
 
 /** The wire form of an error raised by user code. */
 export interface ErrorInfo {
@@ -55,6 +63,12 @@ export interface ErrorInfo {
   stack?: string;
   /** The engine where it was raised. */
   engineId: number;
+  /** The engine's host. */
+  hostname?: string;
+  /** The engine's process id. */
+  pid?: number;
+  /** The request that raised it. */
+  taskId?: string;
 }
 
 /** An engine: one namespace, serving one controller. */
@@ -78,13 +92,19 @@ export class Engine {
   #heart?: Heart;
   #lastPing = Date.now();
   #watchdog?: NodeJS.Timeout;
+  #resourceTimer?: NodeJS.Timeout;
   #chain: Promise<void> = Promise.resolve();
   #stopping = false;
 
   constructor(private readonly options: EngineOptions) {
     this.#namespace = options.namespace ?? new GlobalNamespace();
-    this.#session = new Session(options.info.key);
+    this.#session = new Session(options.info.key, { replayWindowMs: options.info.replayWindowMs });
     this.stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+  }
+
+  /** Messages dropped so far (bad signature, replay, malformed), from the controller and on the direct endpoint. */
+  get dropped() {
+    return this.#session.dropped;
   }
 
   /**
@@ -94,32 +114,41 @@ export class Engine {
   async start(): Promise<this> {
     const { transport, info } = this.options;
     const timeoutMs = this.options.registrationTimeoutMs ?? REGISTRATION_TIMEOUT_MS;
-    this.#connection = await transport.dial(info.address, { identity: this.uuid });
-    const toController: ReplyRoute = (frames) => this.#connection?.send(frames);
-    const directAddress = this.options.directAddress ?? 'tcp://127.0.0.1:0';
+    const curveServerKey = info.curveServerKey;
+    this.#connection = await transport.dial(info.address, { identity: this.uuid, curveServerKey });
+    const toController: ReplyRoute = (reply) => this.#send(reply);
+    // On an encrypted cluster the direct endpoint is encrypted too, with a key pair of its own; a transport that
+    // cannot encrypt offers none rather than an unencrypted one.
+    const directKeys = curveServerKey ? transport.newCurveKeyPair?.() : undefined;
+    const directAddress = curveServerKey && !directKeys ? false : (this.options.directAddress ?? (await engineDirectBind(info.address)));
     if (directAddress !== false) {
-      const direct = (this.#direct = await transport.listen(directAddress));
+      const direct = (this.#direct = await transport.listen(directAddress, { curve: directKeys }));
       direct.setMessageHandler(({ identity, frames }) => {
-        const msg = this.#session.decode(frames);
+        const msg = this.#session.decode(frames, [Channels.clientToEngine(this.id)]);
         if (msg && msg.header.msg_type.endsWith('_request')) {
-          this.#enqueue(msg, (reply) => direct.send(identity, reply), true);
+          this.#enqueue(msg, (reply) => direct.send(identity, this.#session.encode(reply, Channels.engineToClient(this.id))), true);
         }
       });
     }
     const registered = new Promise<number>((resolve) => {
       this.#connection!.setMessageHandler((frames) => {
-        const msg = this.#session.decode(frames);
+        const msg = this.#session.decode(frames, FROM_CONTROLLER);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
         else this.#enqueue(msg, toController);
       });
     });
+    const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
     const jobEnd = jobEndFromEnvironment();
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: hostname(), direct: this.#direct?.address, ...(jobEnd !== undefined && { jobEnd }) }));
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, ...(jobEnd !== undefined && { jobEnd }) }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new TimeoutError(`the controller at ${info.address} did not accept this engine in ${timeoutMs} ms: is it running, and is the connection file current?`, timeoutMs)),
+        () => {
+          const handshake = this.#connection?.handshakeError;
+          const why = handshake ? `the secure handshake failed: ${handshake}` : 'is it running, and is the connection file current?';
+          reject(new TimeoutError(`the controller at ${info.address} did not accept this engine in ${timeoutMs} ms: ${why}`, timeoutMs));
+        },
         timeoutMs,
       );
     });
@@ -133,8 +162,9 @@ export class Engine {
       clearTimeout(timer);
     }
     log('registered as engine %d', this.id);
+    this.#reportResources(Math.max(1000, info.heartbeatMs ?? 1000));
     if (info.heartbeatAddress) {
-      this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid });
+      this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid, curveServerKey });
       this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
       const limit = info.heartbeatTimeoutMs ?? 10_000;
       this.#lastPing = Date.now();
@@ -153,6 +183,7 @@ export class Engine {
     if (this.#stopping) return;
     this.#stopping = true;
     clearInterval(this.#watchdog);
+    clearInterval(this.#resourceTimer);
     if (options.unregister !== false && this.#connection) {
       this.#send(this.#session.message('unregistration_request', { id: this.id }));
       await new Promise((r) => setTimeout(r, 20));
@@ -164,8 +195,21 @@ export class Engine {
     this.#resolveStopped(code);
   }
 
+  /** Tell the controller this process's CPU use and memory every `everyMs` (the dashboard shows them). */
+  #reportResources(everyMs: number): void {
+    let last = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
+    this.#resourceTimer = setInterval(() => {
+      const now = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
+      const cpuMicros = now.cpu.user - last.cpu.user + (now.cpu.system - last.cpu.system);
+      const wallMicros = Number(now.at - last.at) / 1000;
+      last = now;
+      this.#send(this.#session.message('engine_stats', { cpuPercent: wallMicros > 0 ? (100 * cpuMicros) / wallMicros : 0, rssBytes: process.memoryUsage.rss() }));
+    }, everyMs);
+    this.#resourceTimer.unref();
+  }
+
   #send(msg: Message<unknown>): void {
-    this.#connection?.send(this.#session.encode(msg));
+    this.#connection?.send(this.#session.encode(msg, Channels.engineToCluster));
   }
 
   #enqueue(msg: Message, reply: ReplyRoute, isDirect = false): void {
@@ -190,7 +234,7 @@ export class Engine {
     const type = msg.header.msg_type;
     if (this.#aborted.delete(msg.header.msg_id)) {
       const error = { name: 'TaskAbortedError', message: `task ${msg.header.msg_id} was aborted before it started`, engineId: this.id };
-      route(this.#session.encode(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } })));
+      route(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
       return;
     }
     const started = Date.now();
@@ -201,7 +245,7 @@ export class Engine {
     this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];
-    let error = outcome.failed ? this.#describe(outcome.error, msg) : undefined;
+    let error: ErrorInfo | undefined = outcome.failed ? { ...this.#describe(outcome.error, msg), hostname: hostname(), pid: process.pid, taskId: msg.header.msg_id } : undefined;
     if (!error) {
       try {
         buffers = serialize(outcome.value);
@@ -221,7 +265,7 @@ export class Engine {
       metadata: { engineId: this.id, started, completed },
       buffers,
     });
-    route(this.#session.encode(reply));
+    route(reply);
     if (isDirect) {
       // The controller never saw this request: tell it afterwards, so its records stay complete.
       this.#send(this.#session.message('task_record', {

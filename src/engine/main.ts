@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { readConnectionFile } from '../wire/connection.js';
 import { ConfigError } from '../core/errors.js';
+import { CONNECTION_INFO_ENV, connectionInfoFromEnv } from '../wire/connection-env.js';
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
 import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
@@ -12,8 +13,9 @@ import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
 import type { Namespace } from './namespace.js';
 
 /** The engine's command-line options, for `tsengine --help`. */
-export const ENGINE_USAGE = `Usage: tsengine --connection-file FILE [options]
-  --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json)
+export const ENGINE_USAGE = `Usage: tsengine [--connection-file FILE] [options]
+  --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json);
+                                without it, the file's content (JSON) is read from TSPARALLEL_CONNECTION_INFO
   --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default ${REGISTRATION_TIMEOUT_MS})
   --log-level LEVEL             debug | info | warn | error
   --help, --version`;
@@ -55,8 +57,8 @@ export function parseEngineArgs(argv: readonly string[]) {
   } catch (cause) {
     throw new ConfigError(`${(cause as Error).message}\n${ENGINE_USAGE}`, { cause });
   }
-  if (!values['connection-file'] && !values.help && !values.version) {
-    throw new ConfigError(`tsengine needs --connection-file FILE (the engine connection file in the profile's security/)\n${ENGINE_USAGE}`);
+  if (!values['connection-file'] && !values.help && !values.version && !process.env[CONNECTION_INFO_ENV]) {
+    throw new ConfigError(`tsengine needs --connection-file FILE (the engine connection file in the profile's security/), or the file's content in ${CONNECTION_INFO_ENV}\n${ENGINE_USAGE}`);
   }
   const timeout = Number(values['registration-timeout-ms']);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new ConfigError(`--registration-timeout-ms takes a positive whole number, got '${values['registration-timeout-ms']}'`);
@@ -76,7 +78,9 @@ export async function startEngine(
   options: { namespace?: Namespace } = {},
 ): Promise<RunningRole & { engine: Engine }> {
   const args = parseEngineArgs(argv);
-  const info = await readConnectionFile(args.connectionFile);
+  // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
+  process.setSourceMapsEnabled(true);
+  const info = args.connectionFile ? await readConnectionFile(args.connectionFile) : connectionInfoFromEnv()!;
   const engine = new Engine({
     transport: transports.create(info.transport),
     info,

@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { Dealer, Router } from 'zeromq';
 import { TransportError } from '../core/errors.js';
-import type { Connection, Heart, Listener, RoutedFrames, Transport } from '../core/transport.js';
+import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
+import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
 import { SendQueue } from './send-queue.js';
 
 const log = debug('tsparallel:transport');
@@ -21,7 +22,7 @@ const log = debug('tsparallel:transport');
 const HEART_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { Dealer } = require(workerData.zeromq);
-const socket = new Dealer({ routingId: workerData.identity, linger: 0 });
+const socket = new Dealer({ routingId: workerData.identity, linger: 0, ...workerData.curve });
 socket.connect(workerData.address);
 let closed = false;
 parentPort.on('message', (msg) => {
@@ -84,7 +85,10 @@ class ZeroMqConnection implements Connection {
   #handler: (frames: Buffer[]) => void = () => {};
   #closed = false;
 
-  constructor(private readonly socket: Dealer) {
+  constructor(
+    private readonly socket: Dealer,
+    private readonly handshakes?: HandshakeWatch,
+  ) {
     this.#queue = new SendQueue(
       (frames) => this.socket.send(frames as Buffer[]),
       (_frames, err) => {
@@ -104,6 +108,9 @@ class ZeroMqConnection implements Connection {
 
   send(frames: readonly Buffer[]): void {
     if (!this.#closed) this.#queue.push(frames);
+  }
+  get handshakeError(): string | undefined {
+    return this.handshakes?.error;
   }
   setMessageHandler(handler: (frames: Buffer[]) => void): void {
     this.#handler = handler;
@@ -144,8 +151,10 @@ class ZeroMqHeart implements Heart {
 export class ZeroMqTransport implements Transport {
   readonly name = 'zeromq';
 
-  async listen(address: string): Promise<Listener> {
-    const socket = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  async listen(address: string, options: ListenOptions = {}): Promise<Listener> {
+    const socket = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveServerOptions(options.curve) });
+    // Logs refused handshakes (a peer without the key, or without CURVE); ends when the socket closes.
+    new HandshakeWatch(socket, address, options.curve !== undefined);
     try {
       await socket.bind(address);
     } catch (cause) {
@@ -160,21 +169,28 @@ export class ZeroMqTransport implements Transport {
     return new ZeroMqListener(socket, bound);
   }
 
-  async dial(address: string, options: { identity: string }): Promise<Connection> {
-    const socket = new Dealer({ routingId: options.identity, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  async dial(address: string, options: DialOptions): Promise<Connection> {
+    const curve = curveClientOptions(options.curveServerKey);
+    const socket = new Dealer({ routingId: options.identity, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curve });
+    const handshakes = new HandshakeWatch(socket, address, options.curveServerKey !== undefined);
     try {
       socket.connect(address);
     } catch (cause) {
       socket.close();
       throw new TransportError(`cannot connect to ${address}: ${(cause as Error).message}`, { cause });
     }
-    log('dialled %s', address);
-    return new ZeroMqConnection(socket);
+    log('dialled %s%s', address, options.curveServerKey ? ' (CURVE)' : '');
+    return new ZeroMqConnection(socket, handshakes);
   }
 
-  async startHeart(address: string, options: { identity: string }): Promise<Heart> {
+  async startHeart(address: string, options: DialOptions): Promise<Heart> {
     const zeromq = createRequire(import.meta.url).resolve('zeromq');
-    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq } });
+    const curve = curveClientOptions(options.curveServerKey);
+    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq, curve } });
     return new ZeroMqHeart(worker);
+  }
+
+  newCurveKeyPair(): CurveKeyPair {
+    return newCurveKeyPair();
   }
 }

@@ -27,6 +27,13 @@ export interface ConnectionInfo {
   key: string;
   /** The signature scheme; only `hmac-sha256`. */
   signatureScheme: 'hmac-sha256';
+  /**
+   * The controller's CURVE public key (Z85) when the wire is encrypted: every role dials with it, and a controller
+   * without the matching secret key (made fresh at each start, kept in its memory only) completes no handshake.
+   */
+  curveServerKey?: string;
+  /** How far a message's date may be from the receiver's clock, in ms (replay protection; default 300000). */
+  replayWindowMs?: number;
   /** The controller's endpoint for this role (clients: requests; engines: registration and tasks). */
   address: string;
   /** Engines only: the controller's heartbeat endpoint. */
@@ -86,6 +93,9 @@ export async function readConnectionFile(file: string): Promise<ConnectionInfo> 
     if (typeof info[field] !== 'string' || !info[field]) {
       throw new ConfigError(`connection file ${file} has no '${field}'; it was not written by a tsparallel controller`);
     }
+  }
+  if (info.curveServerKey !== undefined && (typeof info.curveServerKey !== 'string' || info.curveServerKey.length !== 40)) {
+    throw new ConfigError(`connection file ${file} has a malformed 'curveServerKey' (40 characters of Z85 expected); the controller rewrites it when it starts`);
   }
   return info;
 }

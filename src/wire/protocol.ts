@@ -3,8 +3,23 @@
  *
  * A message on the wire is `[DELIMITER, signature, header, parent, metadata, content, ...buffers]` (routing
  * identities, when any, come before the delimiter and are handled by the transport). The signature is the hex
- * HMAC-SHA256 of the four JSON frames; buffers carry binary payloads and are not signed (as in Jupyter), so large
- * arrays cost no hashing. A message with a bad or replayed signature, or malformed frames, is dropped and counted.
+ * HMAC-SHA256 of every frame after it, the four JSON frames and the buffers, preceded by their lengths (so bytes
+ * cannot be moved from one frame to the next). Unlike Jupyter, buffers are signed: they carry the arguments and
+ * results, and hashing runs at over 1 GB/s.
+ *
+ * Replay protection, checked after the signature:
+ * - **Channel.** The header names the {@link Channels channel} the sender meant the message for, and a receiver
+ *   accepts only its own channels: a request sent to an engine's direct endpoint names that engine and cannot be
+ *   replayed to the controller, nor a controller's message to an engine replayed back to it. Binding the signature to
+ *   its destination needs no state shared between processes on different hosts (a per-cluster history would).
+ * - **Time window.** The header's `date` must lie within `replayWindowMs` of the receiver's clock (either way, so
+ *   hosts' clocks may differ by up to the window).
+ * - **History.** Within the window, every accepted signature is remembered, so a message is accepted once per
+ *   receiver. The history is bounded: when it is full, the oldest-dated entries are forgotten (a second's worth at a
+ *   time) and every message dated in or before that second is refused, so a replay is never accepted; at worst a
+ *   message much older than the traffic around it is refused too.
+ *
+ * A dropped message is counted by reason ({@link DropCounts}).
  * @module
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -27,7 +42,29 @@ export interface MessageHeader {
   date: string;
   /** The protocol version. */
   version: string;
+  /** The channel the sender meant it for (see {@link Channels}); set by {@link Session.encode}. */
+  channel?: string;
 }
+
+/**
+ * The channels a message may be meant for, named by who signed it and where it goes. The controller forwards
+ * requests and replies unchanged, so a client's request keeps its channel on the way to the engine, and an engine's
+ * reply on the way to the client.
+ */
+export const Channels = {
+  /** A client's request to the controller (which may forward it to an engine unchanged). */
+  clientToCluster: 'client>cluster',
+  /** An engine's message to the controller (which may forward a reply to its client unchanged). */
+  engineToCluster: 'engine>cluster',
+  /** The controller's own message to an engine. */
+  controllerToEngine: 'controller>engine',
+  /** The controller's own message to a client. */
+  controllerToClient: 'controller>client',
+  /** A client's request to engine `id`'s direct endpoint. */
+  clientToEngine: (id: number): string => `client>engine#${id}`,
+  /** Engine `id`'s reply on its direct endpoint. */
+  engineToClient: (id: number): string => `engine#${id}>client`,
+} as const;
 
 /** A decoded message. */
 export interface Message<Content = Record<string, unknown>> {
@@ -47,30 +84,61 @@ export interface Message<Content = Record<string, unknown>> {
 export interface DropCounts {
   /** Signature did not match the key. */
   badSignature: number;
-  /** Signature seen before (a replay). */
+  /** Signature seen before (a replay within the time window). */
   replayed: number;
+  /** Dated outside the time window (a late replay, or a clock too far off), or older than the history remembers. */
+  expired: number;
+  /** Meant for another channel (e.g. a request to an engine's direct endpoint replayed to the controller). */
+  misrouted: number;
   /** Frames missing or not JSON. */
   malformed: number;
 }
 
+/** Options of a {@link Session}. */
+export interface SessionOptions {
+  /** The session id (default: a fresh UUID). */
+  id?: string;
+  /**
+   * How many accepted signatures to remember at most (default 262144, about 30 MB when full). Entries older than the
+   * window are forgotten anyway; the limit matters only above limit / window messages per second (870/s with the
+   * defaults), where messages dated before the forgotten ones are refused.
+   */
+  historyLimit?: number;
+  /** How far a message's `date` may be from this clock, in ms (default {@link DEFAULT_REPLAY_WINDOW_MS}). */
+  replayWindowMs?: number;
+}
+
+/** The default replay window: five minutes, as Kerberos allows for clock skew between hosts. */
+export const DEFAULT_REPLAY_WINDOW_MS = 300_000;
+
 /**
- * Signs, verifies and (de)frames messages for one peer. Keeps a bounded history of signatures it has accepted, to
- * drop replays.
+ * Signs, verifies and (de)frames messages for one peer. Drops replays by channel, time window and a bounded history
+ * of the signatures it has accepted (see the module's description).
  */
 export class Session {
   /** This peer's session id, written into the header of every message it makes. */
   readonly id: string;
   /** Messages dropped so far, by reason. */
-  readonly dropped: DropCounts = { badSignature: 0, replayed: 0, malformed: 0 };
+  readonly dropped: DropCounts = { badSignature: 0, replayed: 0, expired: 0, misrouted: 0, malformed: 0 };
+  /** How far a message's `date` may be from this clock, in ms. */
+  readonly replayWindowMs: number;
   readonly #key: Buffer;
+  /** Accepted signatures, for lookup. */
   readonly #history = new Set<string>();
+  /** The same signatures by the second their message is dated in, so the oldest-dated are forgotten first. */
+  readonly #bySecond = new Map<number, string[]>();
+  /** The oldest second in {@link #bySecond}. */
+  #oldestSecond = Infinity;
   readonly #historyLimit: number;
+  /** Messages dated at or before this (ms) are refused: the history no longer covers them. */
+  #floorMs = -Infinity;
 
   /** @param key The shared HMAC key (the connection file's `key`). */
-  constructor(key: string, options: { id?: string; historyLimit?: number } = {}) {
+  constructor(key: string, options: SessionOptions = {}) {
     this.#key = Buffer.from(key, 'utf8');
     this.id = options.id ?? randomUUID();
-    this.#historyLimit = options.historyLimit ?? 1 << 16;
+    this.#historyLimit = options.historyLimit ?? 1 << 18;
+    this.replayWindowMs = options.replayWindowMs ?? DEFAULT_REPLAY_WINDOW_MS;
   }
 
   /** Make a message of type `msgType`. */
@@ -88,22 +156,32 @@ export class Session {
     };
   }
 
-  /** Frame and sign a message: `[DELIMITER, signature, header, parent, metadata, content, ...buffers]`. */
-  encode(msg: Message<unknown>): Buffer[] {
+  /**
+   * Frame and sign a message for `channel` (one of {@link Channels}):
+   * `[DELIMITER, signature, header, parent, metadata, content, ...buffers]`.
+   */
+  encode(msg: Message<unknown>, channel: string): Buffer[] {
     const parts = [
-      Buffer.from(JSON.stringify(msg.header)),
+      Buffer.from(JSON.stringify({ ...msg.header, channel })),
       Buffer.from(JSON.stringify(msg.parent)),
       Buffer.from(JSON.stringify(msg.metadata)),
       Buffer.from(JSON.stringify(msg.content)),
     ];
-    return [DELIMITER, Buffer.from(this.#sign(parts)), ...parts, ...msg.buffers];
+    return [DELIMITER, Buffer.from(this.#sign(parts, msg.buffers)), ...parts, ...msg.buffers];
+  }
+
+  /** Whether a message dated `date` (its header's ISO 8601 `date`) is inside the replay window now. */
+  isFresh(date: string | undefined, marginMs = 0): boolean {
+    const ms = Date.parse(date ?? '');
+    return Number.isFinite(ms) && Math.abs(Date.now() - ms) <= this.replayWindowMs - marginMs;
   }
 
   /**
-   * Verify and decode frames (starting at the delimiter). Returns `undefined`, and counts why, for a message with a
-   * bad or replayed signature or malformed frames; never throws.
+   * Verify and decode frames (starting at the delimiter), accepting only messages meant for one of `channels`.
+   * Returns `undefined`, and counts why, for a message with a bad signature, a replay, one meant for another channel
+   * or malformed frames; never throws.
    */
-  decode(frames: readonly Buffer[]): Message | undefined {
+  decode(frames: readonly Buffer[], channels: readonly string[]): Message | undefined {
     const at = frames.findIndex((f) => f.length === DELIMITER.length && f.equals(DELIMITER));
     if (at < 0 || frames.length < at + 6) {
       this.dropped.malformed++;
@@ -111,9 +189,28 @@ export class Session {
     }
     const signature = frames[at + 1]!;
     const parts = frames.slice(at + 2, at + 6);
-    const expected = Buffer.from(this.#sign(parts));
+    const buffers = frames.slice(at + 6) as Buffer[];
+    const expected = Buffer.from(this.#sign(parts, buffers));
     if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
       this.dropped.badSignature++;
+      return undefined;
+    }
+    let decoded: Message;
+    try {
+      const [header, parent, metadata, content] = parts.map((p) => JSON.parse(p.toString('utf8')));
+      if (typeof header?.msg_type !== 'string' || typeof header?.msg_id !== 'string') throw new Error('no msg_type');
+      decoded = { header, parent, metadata, content, buffers };
+    } catch {
+      this.dropped.malformed++;
+      return undefined;
+    }
+    if (!channels.includes(decoded.header.channel as string)) {
+      this.dropped.misrouted++;
+      return undefined;
+    }
+    const dateMs = Date.parse(decoded.header.date);
+    if (!Number.isFinite(dateMs) || Math.abs(Date.now() - dateMs) > this.replayWindowMs || dateMs <= this.#floorMs) {
+      this.dropped.expired++;
       return undefined;
     }
     const digest = signature.toString('latin1');
@@ -121,15 +218,8 @@ export class Session {
       this.dropped.replayed++;
       return undefined;
     }
-    this.#remember(digest);
-    try {
-      const [header, parent, metadata, content] = parts.map((p) => JSON.parse(p.toString('utf8')));
-      if (typeof header?.msg_type !== 'string' || typeof header?.msg_id !== 'string') throw new Error('no msg_type');
-      return { header, parent, metadata, content, buffers: frames.slice(at + 6) as Buffer[] };
-    } catch {
-      this.dropped.malformed++;
-      return undefined;
-    }
+    this.#remember(digest, dateMs);
+    return decoded;
   }
 
   /** Read just the header of a framed message without verifying it (for routing decisions after `decode`). */
@@ -142,21 +232,38 @@ export class Session {
     }
   }
 
-  #sign(parts: readonly Buffer[]): string {
+  #sign(parts: readonly Buffer[], buffers: readonly Buffer[]): string {
     const hmac = createHmac('sha256', this.#key);
+    // Every frame's length first, then the frames: bytes cannot move from one frame to the next, nor frames be added.
+    const lengths = Buffer.allocUnsafe(4 * (parts.length + buffers.length));
+    let at = 0;
+    for (const p of parts) at = lengths.writeUInt32BE(p.length, at);
+    for (const b of buffers) at = lengths.writeUInt32BE(b.length, at);
+    hmac.update(lengths);
     for (const p of parts) hmac.update(p);
+    for (const b of buffers) hmac.update(b);
     return hmac.digest('hex');
   }
 
-  #remember(digest: string): void {
+  #remember(digest: string, dateMs: number): void {
+    const second = Math.floor(dateMs / 1000);
     this.#history.add(digest);
-    if (this.#history.size > this.#historyLimit) {
-      // Drop the oldest tenth: Set iterates in insertion order.
-      let drop = this.#historyLimit / 10;
-      for (const old of this.#history) {
-        this.#history.delete(old);
-        if (--drop <= 0) break;
-      }
+    const list = this.#bySecond.get(second);
+    if (list) list.push(digest);
+    else this.#bySecond.set(second, [digest]);
+    if (second < this.#oldestSecond) this.#oldestSecond = second;
+    // Forget whole seconds, oldest-dated first: those the window refuses anyway and, when the history is full, the
+    // oldest ones, refusing from then on anything dated in or before them. Forgetting by date rather than by arrival
+    // means that a message refused for the history's sake is older than nearly everything it still remembers.
+    const expired = Math.floor((Date.now() - this.replayWindowMs) / 1000) - 1;
+    while (this.#oldestSecond <= expired || this.#history.size > this.#historyLimit) {
+      const oldest = this.#oldestSecond;
+      if (oldest > expired) this.#floorMs = Math.max(this.#floorMs, (oldest + 1) * 1000 - 1);
+      for (const old of this.#bySecond.get(oldest) ?? []) this.#history.delete(old);
+      this.#bySecond.delete(oldest);
+      this.#oldestSecond = Infinity;
+      for (const s of this.#bySecond.keys()) if (s < this.#oldestSecond) this.#oldestSecond = s;
+      if (this.#bySecond.size === 0) break;
     }
   }
 }

@@ -29,7 +29,7 @@ describe('loadConfig: validation errors name the file, the key path, what was gi
     await rejectsFor(t, 'taskPolicy: lru\n', [
       'taskPolicy: unknown key',
       "given 'lru'",
-      'allowed keys: n, clusterId, controller, engines, launchers, plugins',
+      'allowed keys: n, clusterId, controller, engines, security, launchers, plugins',
       "did you mean 'controller.taskPolicy'?",
     ], 'tsparallel.config.yaml');
   });

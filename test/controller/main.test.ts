@@ -10,7 +10,7 @@ import { parseControllerArgs, toControllerArgs, CONTROLLER_USAGE } from '../../s
 describe('the controller command line', () => {
   it('parses back what toControllerArgs wrote', () => {
     const controller = { ...defaultConfig().controller, ip: '0.0.0.0', transport: 'in-process', heartbeatMs: 250, heartbeatTimeoutMs: 3000, taskPolicy: 'lru' as const, hwm: 0 };
-    const parsed = parseControllerArgs(toControllerArgs({ profileDir: '/tmp/profile_x', clusterId: 'c1', controller, parentPid: 4242 }));
+    const parsed = parseControllerArgs(toControllerArgs({ profileDir: '/tmp/profile_x', clusterId: 'c1', controller, security: { curve: true, replayWindowMs: 1234 }, parentPid: 4242 }));
     assert.equal(parsed.profile.dir, '/tmp/profile_x');
     assert.equal(parsed.clusterId, 'c1');
     assert.deepEqual(
@@ -18,6 +18,8 @@ describe('the controller command line', () => {
       { ip: '0.0.0.0', transport: 'in-process', heartbeatMs: 250, heartbeatTimeoutMs: 3000, taskPolicy: 'lru', hwm: 0 },
     );
     assert.equal(parsed.parentPid, 4242);
+    assert.equal(parsed.curve, true);
+    assert.equal(parsed.replayWindowMs, 1234);
   });
 
   it('defaults to the configuration defaults, and says so in its usage', () => {
@@ -32,6 +34,6 @@ describe('the controller command line', () => {
   });
 
   it('leaves out --parent-pid for a detached controller', () => {
-    assert.ok(!toControllerArgs({ profileDir: '/p', clusterId: '', controller: defaultConfig().controller }).includes('--parent-pid'));
+    assert.ok(!toControllerArgs({ profileDir: '/p', clusterId: '', controller: defaultConfig().controller, security: defaultConfig().security }).includes('--parent-pid'));
   });
 });

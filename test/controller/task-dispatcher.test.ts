@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TASK_POLICIES } from '../../src/controller/policies/index.js';
 import { TaskDispatcher, type DispatcherIO } from '../../src/controller/task-dispatcher.js';
-import { Session } from '../../src/wire/protocol.js';
+import { Channels, Session } from '../../src/wire/protocol.js';
 
 const session = new Session('k'.repeat(64));
 const client = Buffer.from('client');
@@ -16,7 +16,7 @@ function recorder() {
     toEngine: (id, frames) => sent.engine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
     toClient: () => {},
     replyError: (_c, header, error) => sent.errors.push({ msgId: header.msg_id, name: error.name }),
-    reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }),
+    reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }, Channels.controllerToEngine),
     abortOnEngine: (_id, ids) => sent.aborts.push(...ids),
   };
   return { io, sent };
@@ -24,12 +24,12 @@ function recorder() {
 
 function task(metadata: Record<string, unknown> = {}, bytes = 0) {
   const msg = session.message('apply_request', {}, { metadata: { balanced: true, ...metadata }, buffers: bytes ? [Buffer.alloc(bytes)] : [] });
-  return { msg, frames: session.encode(msg) };
+  return { msg, frames: session.encode(msg, Channels.clientToCluster) };
 }
 
 const reply = (request: { msg: { header: any } }, status = 'ok') => {
   const msg = session.message('apply_reply', { status }, { parent: request.msg.header });
-  return { msg, frames: session.encode(msg) };
+  return { msg, frames: session.encode(msg, Channels.engineToCluster) };
 };
 
 describe('TaskDispatcher', () => {

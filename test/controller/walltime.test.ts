@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { TASK_POLICIES } from '../../src/controller/policies/index.js';
 import { TaskDispatcher, type DispatcherIO } from '../../src/controller/task-dispatcher.js';
 import { jobEndFromEnvironment, WALLTIME_ENV } from '../../src/core/walltime.js';
-import { Session } from '../../src/wire/protocol.js';
+import { Channels, Session } from '../../src/wire/protocol.js';
 
 const session = new Session('k'.repeat(64));
 const client = Buffer.from('client');
@@ -19,7 +19,7 @@ function recorder() {
     toEngine: (id, frames) => sent.engine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
     toClient: () => {},
     replyError: (_c, header, error) => sent.errors.push({ msgId: header.msg_id, name: error.name }),
-    reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }),
+    reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }, Channels.controllerToEngine),
     abortOnEngine: () => {},
   };
   return { io, sent };
@@ -27,7 +27,7 @@ function recorder() {
 
 function task(metadata: Record<string, unknown> = {}) {
   const msg = session.message('apply_request', {}, { metadata: { balanced: true, ...metadata } });
-  return { msg, frames: session.encode(msg) };
+  return { msg, frames: session.encode(msg, Channels.clientToCluster) };
 }
 
 describe('walltime-aware dispatch', () => {

@@ -160,11 +160,11 @@ describe('a local cluster of 4 engines over ZeroMQ', () => {
 
   it('an engine drops direct requests signed with the wrong key', async () => {
     const { ZeroMqTransport } = await import('../../src/launchers/index.js');
-    const { Session } = await import('../../src/wire/protocol.js');
+    const { Channels, Session } = await import('../../src/wire/protocol.js');
     const { serialize } = await import('../../src/wire/serialize.js');
     const rogue = await new ZeroMqTransport().dial(client.engines.get(2)!.direct!, { identity: 'rogue' });
     const session = new Session('0'.repeat(64));
-    rogue.send(session.encode(session.message('execute_request', { code: 'globalThis.forged = true' }, { buffers: serialize(null) })));
+    rogue.send(session.encode(session.message('execute_request', { code: 'globalThis.forged = true' }, { buffers: serialize(null) }), Channels.clientToEngine(2)));
     await new Promise((r) => setTimeout(r, 100));
     await rogue.close();
     await assert.rejects(client.view(2).pull('forged'), /forged is not defined/);

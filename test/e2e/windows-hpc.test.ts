@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -59,7 +59,8 @@ describe('a cluster through the windows-hpc launcher and the HPC job simulator',
         profileDir,
         projectDir: null,
         container: containerWithBatchLaunchers(),
-        controller: { launcher: 'windows-hpc' },
+        // The simulator runs every task on this host: loopback, said explicitly (remote launchers default to every interface).
+        controller: { launcher: 'windows-hpc', ip: '127.0.0.1' },
         engines: { launcher: 'windows-hpc', startTimeoutMs: 60_000 },
         launchers: { 'windows-hpc': { scheduler: 'HEADNODE', jobCommand: simulatorCommand(), pollIntervalMs: 250 } },
       });
@@ -68,6 +69,25 @@ describe('a cluster through the windows-hpc launcher and the HPC job simulator',
         assert.ok(existsSync(path.join(profileDir, file)), file);
         assert.ok(xmllintValidate(path.join(profileDir, file)).ok, file);
       }
+      // Across hosts: the controller is owned through a lease, not a pid of this host; engines get their connection
+      // info in their environment; the key is on no command line, and the job files holding it are 0600.
+      const key = JSON.parse(await readFile(cluster.clientConnectionFile, 'utf8')).key as string;
+      const controllerXml = await readFile(path.join(profileDir, CONTROLLER_JOB_FILE), 'utf8');
+      const engineXml = await readFile(path.join(profileDir, ENGINE_SET_JOB_FILE), 'utf8');
+      assert.match(controllerXml, /--lease-ms \d+/);
+      assert.doesNotMatch(controllerXml, /--parent-pid/);
+      assert.match(engineXml, /<Name>TSPARALLEL_CONNECTION_INFO<\/Name>/);
+      for (const xml of [controllerXml, engineXml]) {
+        for (const line of xml.match(/CommandLine="[^"]*"/g) ?? []) assert.ok(!line.includes(key), 'no key on a command line');
+      }
+      assert.ok(engineXml.includes(key), 'the engines get the key through their environment');
+      for (const file of [CONTROLLER_JOB_FILE, ENGINE_SET_JOB_FILE]) assert.equal((await stat(path.join(profileDir, file))).mode & 0o777, 0o600, file);
+      // Every process the simulator started (controller and engine tasks): the key is not in /proc/<pid>/cmdline.
+      for (const pid of simPids(simDir)) {
+        const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        assert.ok(!argv.includes(key), `key not in /proc/${pid}/cmdline`);
+      }
+      assert.ok(simPids(simDir).length >= 5, 'the controller and four engine tasks were checked');
       assert.equal(cluster.jobIds.length, 2);
       assert.deepEqual(cluster.pids, [], 'batch jobs have no local pids');
       const jobs = simJobs(simDir);
@@ -101,7 +121,7 @@ describe('a cluster through the windows-hpc launcher and the HPC job simulator',
         projectDir: null,
         container: c,
         // The controller starts (in-process jobs); the engines' submit goes to a head node that does not answer.
-        controller: { launcher: 'in-process' },
+        controller: { launcher: 'in-process', ip: '127.0.0.1' },
         engines: { launcher: 'windows-hpc' },
         launchers: { 'windows-hpc': { scheduler: 'NOSUCHHEAD', jobCommand: simulatorCommand() } },
       }),
@@ -172,7 +192,7 @@ describe('tscluster start --profile mycluster with the windows-hpc launcher, as 
     const profileDir = path.join(tmp.dir, 'profile_mycluster');
     await mkdir(profileDir, { recursive: true });
     const config = {
-      controller: { launcher: 'windows-hpc' },
+      controller: { launcher: 'windows-hpc', ip: '127.0.0.1' },
       engines: { launcher: 'windows-hpc' },
       launchers: { 'windows-hpc': { scheduler: 'HEADNODE', jobCommand: simulatorCommand(), pollIntervalMs: 250 } },
     };

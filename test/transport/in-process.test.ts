@@ -9,7 +9,7 @@ import { InProcessTransport } from '../../src/testing/index.js';
 import { Controller } from '../../src/controller/controller.js';
 import { Engine } from '../../src/engine/engine.js';
 import { IsolatedNamespace } from '../../src/engine/namespace.js';
-import { Session } from '../../src/wire/protocol.js';
+import { Channels, Session } from '../../src/wire/protocol.js';
 import { tempDir } from '../support/cluster.js';
 
 describe('the in-process transport', () => {
@@ -68,8 +68,8 @@ describe('the in-process transport', () => {
     const before = controller.dropped.badSignature;
     const rogue = await transport.dial(controller.clientInfo.address, { identity: 'rogue' });
     const session = new Session('0'.repeat(64));
-    rogue.send(session.encode(session.message('connect_request', {})));
-    rogue.send(session.encode(session.message('shutdown_request', {})));
+    rogue.send(session.encode(session.message('connect_request', {}), Channels.clientToCluster));
+    rogue.send(session.encode(session.message('shutdown_request', {}), Channels.clientToCluster));
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(controller.dropped.badSignature, before + 2);
     assert.deepEqual(client.ids, [0, 1, 2], 'the shutdown request was not obeyed');

@@ -60,7 +60,7 @@ function configRows(config: ClusterConfig, sources: Record<string, ConfigSource>
   const add = (key: string, value: unknown) => rows.push({ text: `${key} = ${show(value)}`, source: sources[key]?.label ?? 'default' });
   add('n', config.n);
   add('clusterId', config.clusterId);
-  for (const section of ['controller', 'engines'] as const) {
+  for (const section of ['controller', 'engines', 'security'] as const) {
     for (const [key, value] of Object.entries(config[section])) add(`${section}.${key}`, value);
   }
   const launchers = Object.entries(config.launchers);

@@ -6,12 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
-import { unlink, writeFile } from 'node:fs/promises';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Server } from 'node:net';
 import { createCluster, type Cluster } from '../../cluster/cluster.js';
 import { loadConfig } from '../../config/load.js';
 import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../wire/connection.js';
+import { dashboardFileName } from '../../controller/dashboard-hook.js';
 import { TsParallelError } from '../../core/errors.js';
 import { ensureProfileDirs, type ProfilePaths } from '../../config/profile.js';
 import { tailOf } from '../../util/files.js';
@@ -98,6 +99,7 @@ function connectHints(args: StartArgs, clusterId: string): string[] {
   return [
     `Connect from a program: const client = await Client.connect({ ${where}${id} })`,
     `Or interactively:       tscluster shell ${flags}`,
+    `A live dashboard:       tscluster dashboard ${flags}`,
     `Stop it with Ctrl-C in this window or: tscluster stop ${flags}`,
   ];
 }
@@ -161,6 +163,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     n: args.n,
     clusterId: args.clusterId,
     onStarting: (c) => (cluster = c),
+    onWarning: (message) => out.warn(message),
     onProgress: (p) => {
       out.progress(p.message ?? `engines registered ${p.registered}/${p.total}`);
       forwardProgress?.(p);
@@ -188,6 +191,9 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
 
   out.info(`Cluster ${describeId(running.clusterId)} of profile '${args.profile.name}' is running: ${running.pids.length ? `pids ${running.pids.join(', ')}` : `jobs ${running.jobIds.join(', ')}`}; pid file ${pidFile}`);
   for (const line of connectHints(args, running.clusterId)) out.info(line);
+  // controller.dashboard: the controller serves the dashboard itself and wrote its URL (with the token) here.
+  const dashboard = await readFile(path.join(running.profile.security, dashboardFileName(running.clusterId)), 'utf8').then((t) => (JSON.parse(t) as { url: string }).url, () => undefined);
+  if (dashboard) out.info(`Dashboard (served by the controller): ${dashboard}`);
   // A `--daemonize` parent waits for this message (over the IPC channel it opened) before it returns.
   process.send?.({ type: 'ready', clusterId: running.clusterId, clusterFile: running.clusterFile, pid: process.pid }, undefined, {}, () => {});
   return exitCode;

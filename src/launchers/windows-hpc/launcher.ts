@@ -194,6 +194,7 @@ export class WindowsHpcLauncher extends BatchLauncher {
  */
 export const windowsHpcLauncher = defineLauncher<WindowsHpcLauncherOptions>({
   name: 'windows-hpc',
+  placesRemotely: true,
   description: 'submits the controller or the engines as Windows HPC Server 2008 jobs (job submit / view / cancel)',
   options: windowsHpcLauncherOptions,
   create: (context, options) => new WindowsHpcLauncher(context, options),

@@ -5,7 +5,7 @@
  * base's {@link CommandScheduler}; this file is the command table, the job-file writer and the two parsers.
  * @module
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SchedulerError } from '../../core/errors.js';
@@ -145,7 +145,9 @@ export class WindowsHpcScheduler extends CommandScheduler {
     const xml = buildJobXml(job, hpcJobSettings(job.extra));
     await mkdir(path.dirname(file), { recursive: true });
     this.log('Writing job description file: %s', file);
-    await writeFile(file, xml, 'utf8');
+    // Mode 0600: a task's environment may hold the engines' connection info (with the cluster's key).
+    await writeFile(file, xml, { encoding: 'utf8', mode: 0o600 });
+    await chmod(file, 0o600);
     return file;
   }
 

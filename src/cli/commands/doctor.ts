@@ -1,0 +1,200 @@
+/**
+ * `tscluster doctor`: checks a profile for what breaks clusters across hosts, each problem with its fix: the config
+ * loads and names known launchers, files holding the key are private, the controller's advertised address is not
+ * loopback when launchers place roles elsewhere; with `--probe`, starts a controller and one engine through the
+ * configured launchers and reports whether the engine reached the controller, from which host and address, and how
+ * long it took.
+ * @module
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { container as globalContainer } from 'tsyringe';
+import { createCluster } from '../../cluster/cluster.js';
+import { registerDefaults } from '../../cluster/defaults.js';
+import { advertisesLoopback, crossHostProblems, placementOf, type Placement } from '../../cluster/placement.js';
+import { loadConfig, type LoadedConfig } from '../../config/load.js';
+import { readConnectionFile } from '../../wire/connection.js';
+import { LAUNCHER_REGISTRY, LauncherRegistry } from '../../core/launcher.js';
+import { loadLauncherPlugins } from '../../cluster/plugins.js';
+import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
+import { Reporter } from '../progress.js';
+
+const USAGE = `Usage: tscluster doctor [--profile NAME] [--probe]
+
+Check a profile for what breaks clusters across hosts; each problem comes with its fix:
+  - the configuration loads, and its launchers are known
+  - files holding the cluster's key (security/*.json, job files) are readable by you only (mode 0600)
+  - the controller's advertised address is not loopback when a launcher places roles on other hosts
+With --probe, also start a controller and one engine through the configured launchers (a cluster of its own id,
+stopped afterwards) and report whether the engine reached the controller, from which address, and how long it took.
+
+Options:
+${PROFILE_USAGE}
+  --probe               start one engine through the configured launchers and report how it reached the controller
+  --timeout-ms MS       how long the probe waits for the engine (default: engines.startTimeoutMs)
+${COMMON_USAGE}
+
+Exit code: 0 when no problem was found, 1 otherwise (2 for a usage error).`;
+
+/** One finding of the doctor. */
+export interface DoctorFinding {
+  /** `ok`, or `problem` (then `fix` says what to do). */
+  status: 'ok' | 'problem';
+  /** What was checked and found. */
+  message: string;
+  /** What to do about a problem. */
+  fix?: string;
+}
+
+/** `tscluster doctor`. */
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: "check a profile for cross-host problems (config, key file modes, advertised address; --probe: start one engine)",
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseCommandArgs(argv, { ...PROFILE_OPTIONS, probe: { type: 'boolean' }, 'timeout-ms': { type: 'string' } }, USAGE);
+    const done = handleCommonOptions(values, USAGE);
+    if (done !== undefined) return done;
+    const profile = profileFromArgs(values);
+    const out = new Reporter('tscluster doctor', stringArg(values, 'log-level'));
+    const timeout = stringArg(values, 'timeout-ms');
+    const findings = await diagnose({
+      profile: profile.name,
+      profileDir: stringArg(values, 'profile-dir'),
+      probe: values.probe === true,
+      timeoutMs: timeout ? Number(timeout) : undefined,
+      onFinding: (f) => out.print(f.status === 'ok' ? `ok       ${f.message}` : `PROBLEM  ${f.message}\n         fix: ${f.fix}`),
+    });
+    const problems = findings.filter((f) => f.status === 'problem').length;
+    out.print(problems ? `${problems} problem${problems > 1 ? 's' : ''} found` : 'no problem found');
+    return problems ? 1 : 0;
+  },
+};
+
+/** What {@link diagnose} checks. */
+export interface DiagnoseOptions {
+  /** The profile (default `default`). */
+  profile?: string;
+  /** The profile directory, instead of a name. */
+  profileDir?: string;
+  /** Start one engine through the configured launchers. */
+  probe?: boolean;
+  /** How long the probe waits for the engine, in ms. */
+  timeoutMs?: number;
+  /** Called with each finding as it is made. */
+  onFinding?: (finding: DoctorFinding) => void;
+}
+
+/** Run the doctor's checks on a profile; resolves with every finding (problems carry their fix). */
+export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[]> {
+  const findings: DoctorFinding[] = [];
+  const add = (f: DoctorFinding) => {
+    findings.push(f);
+    options.onFinding?.(f);
+  };
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig({ profile: options.profile, profileDir: options.profileDir, projectDir: null });
+  } catch (err) {
+    add({ status: 'problem', message: `the configuration does not load: ${(err as Error).message}`, fix: 'correct the file and key named above' });
+    return findings;
+  }
+  const { config, profile } = loaded;
+  add({ status: 'ok', message: `configuration of profile '${profile.name}' loads (${loaded.files.profile ?? 'no profile config file'})` });
+
+  const registry = await launcherRegistry(loaded);
+  let placement: Placement | undefined;
+  try {
+    placement = placementOf(config, registry);
+    add({
+      status: 'ok',
+      message: `launchers: controller '${config.controller.launcher}'${placement.controllerRemote ? ' (other hosts)' : ' (this host)'}, engines '${config.engines.launcher}'${placement.enginesRemote ? ' (other hosts)' : ' (this host)'}`,
+    });
+  } catch (err) {
+    add({ status: 'problem', message: (err as Error).message, fix: "name a known launcher, or list the plugin that adds it under 'plugins'" });
+  }
+
+  for (const file of await keyFiles(profile.dir, profile.security)) {
+    const mode = (await stat(file)).mode & 0o777;
+    if (mode & 0o077) add({ status: 'problem', message: `${file} holds the cluster's key but has mode 0${mode.toString(8)}`, fix: `chmod 600 '${file}'` });
+  }
+  add({ status: 'ok', message: `checked the mode of the files holding keys in ${profile.dir}` });
+
+  if (placement) {
+    const ipConfigured = loaded.sources['controller.ip']?.kind !== 'default';
+    const problems = crossHostProblems(config, placement, ipConfigured);
+    for (const p of problems) {
+      const [message, fix] = p.split(' Fix: ');
+      add({ status: 'problem', message: message!, fix: fix ?? 'see tscluster doctor --help' });
+    }
+    if (placement.controllerRemote || placement.enginesRemote) {
+      for (const file of (await readdir(profile.security).catch(() => [] as string[])).filter((f) => /^tsparallel.*-client\.json$/.test(f))) {
+        const info = await readConnectionFile(path.join(profile.security, file)).catch(() => undefined);
+        if (info && advertisesLoopback(info)) {
+          add({ status: 'problem', message: `the running cluster's ${file} advertises ${info.address}, which other hosts cannot reach`, fix: "restart it without controller.ip (or with controller.ip '0.0.0.0' and controller.location set to a reachable name)" });
+        }
+      }
+    }
+    if (!problems.length) add({ status: 'ok', message: `advertised address: ${describeAdvertised(config.controller.ip, config.controller.location, placement, ipConfigured)}` });
+  }
+
+  if (options.probe && placement) await probe(loaded, options.timeoutMs, add);
+  return findings;
+}
+
+function describeAdvertised(ip: string, location: string, placement: Placement, ipConfigured: boolean): string {
+  if (location) return `controller.location '${location}'`;
+  if ((placement.controllerRemote || placement.enginesRemote) && !ipConfigured) return "every interface bound; the controller host's first non-internal IPv4 address (else its name) advertised";
+  return `${ip} (${placement.controllerRemote || placement.enginesRemote ? 'configured' : 'loopback: everything runs on this host'})`;
+}
+
+async function launcherRegistry(loaded: LoadedConfig): Promise<LauncherRegistry> {
+  const container = registerDefaults(globalContainer.createChildContainer());
+  const inherited = container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY);
+  if (!loaded.config.plugins.length) return inherited;
+  const registry = new LauncherRegistry();
+  for (const name of inherited.names()) registry.register(inherited.get(name));
+  const source = loaded.sources.plugins;
+  const baseDir = source && (source.kind === 'profile' || source.kind === 'project') ? path.dirname(source.file) : process.cwd();
+  await loadLauncherPlugins(loaded.config.plugins, { baseDir, registry });
+  return registry;
+}
+
+/** Files that may hold the key: connection and cluster files in `security/`, job files in the profile directory. */
+async function keyFiles(profileDir: string, securityDir: string): Promise<string[]> {
+  const inSecurity = (await readdir(securityDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).map((f) => path.join(securityDir, f));
+  const jobFiles = (await readdir(profileDir).catch(() => [] as string[])).filter((f) => f.endsWith('_job.xml')).map((f) => path.join(profileDir, f));
+  return [...inSecurity, ...jobFiles];
+}
+
+/** Start a controller and one engine with the profile's launchers; report how the engine reached the controller. */
+async function probe(loaded: LoadedConfig, timeoutMs: number | undefined, add: (f: DoctorFinding) => void): Promise<void> {
+  const started = Date.now();
+  const clusterId = `doctor-${process.pid}`;
+  try {
+    const cluster = await createCluster({
+      profileDir: loaded.profile.dir,
+      projectDir: null,
+      clusterId,
+      n: 1,
+      engines: { startTimeoutMs: timeoutMs ?? loaded.config.engines.startTimeoutMs },
+    });
+    const elapsedMs = Date.now() - started;
+    try {
+      const client = await cluster.connect();
+      const engine = [...client.engines.values()][0]!;
+      add({
+        status: 'ok',
+        message: `probe: an engine (pid ${engine.pid}) on host '${engine.hostname}' (direct endpoint ${engine.direct ?? 'none'}) reached the controller at ${client.info.address} ${elapsedMs} ms after the start`,
+      });
+    } finally {
+      await cluster.stop();
+    }
+  } catch (err) {
+    add({
+      status: 'problem',
+      message: `probe: no engine reached the controller within ${Date.now() - started} ms: ${(err as Error).message}`,
+      fix: "see the engine's log (the profile's log/ or the launcher's logDirectory); when engines run elsewhere, check that the advertised address resolves and is reachable from their hosts (no firewall between them)",
+    });
+  }
+}

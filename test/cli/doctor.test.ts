@@ -1,0 +1,62 @@
+/**
+ * `tscluster doctor`: a sound local profile passes; a remote engine launcher with a loopback controller address, and a
+ * key file others can read, are problems with their fixes; `--probe` starts a controller and one engine through the
+ * configured launchers, reports how the engine reached the controller, and leaves no process behind.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isAlive, tempDir } from '../support/cluster.js';
+import { cliEnv, runCli } from '../support/cli-run.js';
+
+describe('tscluster doctor', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let env: NodeJS.ProcessEnv;
+  const profile = async (name: string, config?: object) => {
+    const dir = path.join(tmp.dir, `profile_${name}`);
+    await mkdir(path.join(dir, 'security'), { recursive: true });
+    if (config) await writeFile(path.join(dir, 'tsparallel.config.mjs'), `export default ${JSON.stringify(config)};\n`);
+    return dir;
+  };
+  before(async () => {
+    tmp = await tempDir('tsparallel-doctor-');
+    env = cliEnv(tmp.dir);
+  });
+  after(() => tmp.remove());
+
+  it('finds no problem in a local profile', async () => {
+    await profile('plain');
+    const result = await runCli(['doctor', '--profile', 'plain'], env);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /ok\s+launchers: controller 'local' \(this host\), engines 'local' \(this host\)/);
+    assert.match(result.stdout, /no problem found/);
+  });
+
+  it('reports a loopback address for remote engines and a key file others can read, each with its fix', async () => {
+    const dir = await profile('remote', {
+      controller: { ip: '127.0.0.1' },
+      engines: { launcher: 'windows-hpc' },
+      launchers: { 'windows-hpc': { scheduler: 'HEADNODE' } },
+    });
+    const leaky = path.join(dir, 'security', 'tsparallel-client.json');
+    await writeFile(leaky, '{}\n');
+    await chmod(leaky, 0o644);
+    const result = await runCli(['doctor', '--profile', 'remote'], env);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /PROBLEM .*engines\.launcher 'windows-hpc' places roles on other hosts, but the controller advertises a loopback address/);
+    assert.match(result.stdout, /fix: remove controller\.ip/);
+    assert.match(result.stdout, new RegExp(`PROBLEM .*tsparallel-client\\.json holds the cluster's key but has mode 0644\\n\\s+fix: chmod 600 '${leaky.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`));
+    assert.match(result.stdout, /2 problems found/);
+  });
+
+  it('--probe starts one engine through the configured launchers and reports how it reached the controller', async () => {
+    const dir = await profile('probed');
+    const result = await runCli(['doctor', '--profile', 'probed', '--probe'], env, { timeoutMs: 120_000 });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const m = /ok\s+probe: an engine \(pid (\d+)\) on host '[^']+' \(direct endpoint tcp:\/\/127\.0\.0\.1:\d+\) reached the controller at tcp:\/\/127\.0\.0\.1:\d+ \d+ ms after the start/.exec(result.stdout);
+    assert.ok(m, result.stdout);
+    assert.equal(isAlive(Number(m[1])), false, 'the probe engine is gone');
+    assert.deepEqual((await readdir(path.join(dir, 'security'))).filter((f) => f.includes('doctor')), [], 'the probe cluster removed its files');
+  });
+});

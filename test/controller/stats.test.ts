@@ -1,0 +1,93 @@
+/**
+ * The controller's statistics collector: per-engine counters, the bounded task stream and history, and the
+ * Prometheus metrics it exposes (scraped as text and parsed).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ControllerStats } from '../../src/controller/stats.js';
+import { parsePrometheus } from '../support/prometheus.js';
+
+function collector(limits = {}) {
+  const dropped = { badSignature: 2, replayed: 1, malformed: 0, expired: 0, misrouted: 0 };
+  let queue = 3;
+  const stats = new ControllerStats({ clusterId: 'c1', taskPolicy: 'lru', queueDepth: () => queue, dropped: () => dropped }, limits);
+  return { stats, dropped, setQueue: (n: number) => (queue = n) };
+}
+
+describe('ControllerStats', () => {
+  it('counts done, running and failed per engine, and marks a removed engine dead', () => {
+    const { stats } = collector();
+    stats.onEngineAdded({ id: 0, hostname: 'h', pid: 10 });
+    stats.onEngineAdded({ id: 1, hostname: 'h', pid: 11 });
+    stats.onTaskStarted({ msgId: 'a', type: 'apply_request', engineId: 0 });
+    stats.onTaskStarted({ msgId: 'b', type: 'apply_request', engineId: 0 });
+    stats.onTaskStarted({ msgId: 'c', type: 'apply_request', engineId: 1 });
+    stats.onTaskEnded({ msgId: 'a', type: 'apply_request', engineId: 0, outcome: 'completed' });
+    stats.onTaskEnded({ msgId: 'c', type: 'apply_request', engineId: 1, outcome: 'failed', error: { name: 'TypeError', message: 'x', stack: 'TypeError: x\n    at f (/u/tasks.ts:3:9)' } });
+    stats.onEngineRemoved(1, 'no heartbeat');
+    const snap = stats.snapshot();
+    assert.deepEqual(snap.engines.map((e) => [e.id, e.state, e.done, e.running, e.failed]), [[0, 'alive', 1, 1, 0], [1, 'dead', 0, 0, 1]]);
+    assert.equal(snap.engines[1]!.reason, 'no heartbeat');
+    assert.deepEqual(snap.tasks.map((t) => [t.msgId, t.engineId, t.outcome]), [['a', 0, 'completed'], ['c', 1, 'failed']]);
+    assert.deepEqual(snap.running.map((t) => t.msgId), ['b']);
+    assert.equal(snap.failures.length, 1);
+    assert.match(snap.failures[0]!.stack!, /tasks\.ts:3:9/);
+    assert.equal(snap.queueDepth, 3);
+    assert.equal(snap.taskPolicy, 'lru');
+    assert.equal(snap.throughput.reduce((n, b) => n + b.done, 0), 1);
+    assert.equal(snap.throughput.reduce((n, b) => n + b.failed, 0), 1);
+  });
+
+  it('keeps the task stream, failures and dead engines within their limits', () => {
+    const { stats } = collector({ streamEntries: 100, failures: 5, deadEngines: 3 });
+    for (let i = 0; i < 10; i++) stats.onEngineAdded({ id: i, hostname: 'h', pid: i });
+    for (let i = 0; i < 1000; i++) {
+      stats.onTaskStarted({ msgId: `t${i}`, type: 'apply_request', engineId: i % 10 });
+      stats.onTaskEnded({ msgId: `t${i}`, type: 'apply_request', engineId: i % 10, outcome: i % 2 ? 'completed' : 'failed' });
+    }
+    for (let i = 0; i < 8; i++) stats.onEngineRemoved(i, 'gone');
+    const snap = stats.snapshot();
+    assert.equal(snap.tasks.length, 100);
+    assert.equal(snap.tasks.at(-1)!.msgId, 't999');
+    assert.equal(snap.failures.length, 5);
+    assert.deepEqual(snap.engines.map((e) => e.id), [5, 6, 7, 8, 9]);
+    assert.equal(snap.running.length, 0);
+  });
+
+  it('serves Prometheus metrics: engines by state, tasks by outcome, queue depth, latency, bytes, dropped', async () => {
+    const { stats, dropped, setQueue } = collector();
+    stats.onEngineAdded({ id: 0, hostname: 'h', pid: 10 });
+    stats.onEngineAdded({ id: 1, hostname: 'h', pid: 11 });
+    stats.onEngineRemoved(1, 'gone');
+    for (const [id, outcome] of [['a', 'completed'], ['b', 'completed'], ['c', 'failed'], ['d', 'retried']] as const) {
+      stats.onTaskStarted({ msgId: id, type: 'apply_request', engineId: 0 });
+      stats.onTaskEnded({ msgId: id, type: 'apply_request', engineId: 0, outcome });
+    }
+    stats.countIn([Buffer.alloc(100), Buffer.alloc(20)]);
+    const sent: Buffer[][] = [];
+    const listener = stats.meter({ address: 'x', send: (_id: Buffer, frames: Buffer[]) => void sent.push(frames), onMessage() {}, onUnroutable() {}, close: async () => {} } as never);
+    (listener as { send(id: Buffer, f: Buffer[]): void }).send(Buffer.from('c'), [Buffer.alloc(7)]);
+    setQueue(5);
+    let m = parsePrometheus(await stats.metrics());
+    assert.equal(m.get('tsparallel_engines{state="alive"}'), 1);
+    assert.equal(m.get('tsparallel_engines{state="dead"}'), 1);
+    assert.equal(m.get('tsparallel_tasks_total{outcome="completed"}'), 2);
+    assert.equal(m.get('tsparallel_tasks_total{outcome="failed"}'), 1);
+    assert.equal(m.get('tsparallel_tasks_total{outcome="retried"}'), 1);
+    assert.equal(m.get('tsparallel_tasks_total{outcome="aborted"}'), 0);
+    assert.equal(m.get('tsparallel_queue_depth'), 5);
+    assert.equal(m.get('tsparallel_task_duration_seconds_count'), 4);
+    assert.equal(m.get('tsparallel_task_duration_seconds_bucket{le="+Inf"}'), 4);
+    assert.equal(m.get('tsparallel_bytes_total{direction="in"}'), 120);
+    assert.equal(m.get('tsparallel_bytes_total{direction="out"}'), 7);
+    assert.equal(sent.length, 1);
+    assert.equal(m.get('tsparallel_messages_dropped_total{reason="bad_signature"}'), 2);
+    assert.equal(m.get('tsparallel_messages_dropped_total{reason="replayed"}'), 1);
+    // Counters stay monotonic across scrapes and follow new drops.
+    dropped.badSignature = 5;
+    stats.countIn([Buffer.alloc(1)]);
+    m = parsePrometheus(await stats.metrics());
+    assert.equal(m.get('tsparallel_messages_dropped_total{reason="bad_signature"}'), 5);
+    assert.equal(m.get('tsparallel_bytes_total{direction="in"}'), 121);
+  });
+});
