@@ -41,7 +41,7 @@ export {
   scriptLauncherOptions, splitEngineSet, ScriptBatchLauncher, defineBatchLauncher, type ScriptLauncherOptions,
 } from './batch/script-launcher.js';
 export {
-  ScriptScheduler, runCommand, outputFileTail, type BatchSystem, type SubmitCommand, type ScriptJobExtra,
+  ScriptScheduler, runCommand, outputFileTail, redactKeys, type BatchSystem, type SubmitCommand, type ScriptJobExtra,
 } from './batch/script-scheduler.js';
 export {
   matchJobId, combineStates, parseKeyValueBlock, renderJobScript, defaultOutputPath,

@@ -102,6 +102,14 @@ export function runCommand(
   });
 }
 
+/**
+ * `text` with the value of every `"key": "…"` replaced by `<redacted>`, in plain JSON and in the doubled-quote form
+ * HTCondor's quoting gives it: a job script exports the connection info (with its HMAC key), which is never logged.
+ */
+export function redactKeys(text: string): string {
+  return text.replace(/("{1,2}key"{1,2}\s*:\s*"{1,2})[^"]*/g, '$1<redacted>');
+}
+
 /** The last `lines` lines of the newest non-empty files in `dir` whose name starts with `prefix`, preferring those naming `id`. */
 export async function outputFileTail(dir: string, prefix: string, id: string, lines = 20): Promise<string | undefined> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.startsWith(prefix) && /\.(out|err)$/.test(f));
@@ -157,7 +165,7 @@ export class ScriptScheduler<Options> implements Scheduler {
     const text = this.#system.script(extra.scriptInput, this.#options);
     await mkdir(path.dirname(extra.scriptPath), { recursive: true });
     await writeFile(extra.scriptPath, text, { mode: 0o700 });
-    this.#log('job script %s:\n%s', extra.scriptPath, text);
+    if (this.#log.enabled) this.#log('job script %s:\n%s', extra.scriptPath, redactKeys(text));
     const cmd = this.#system.submit(extra.scriptPath, this.#options);
     const { argv, stdinPath } = 'argv' in cmd ? cmd : { argv: cmd as readonly string[], stdinPath: undefined };
     const shown = argv.join(' ') + (stdinPath ? ` < ${stdinPath}` : '');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { SchedulerError } from '../../../src/core/errors.js';
 import { splitEngineSet, scriptLauncherOptions } from '../../../src/launchers/batch/script-launcher.js';
-import { ScriptScheduler, runCommand, type BatchSystem } from '../../../src/launchers/batch/script-scheduler.js';
+import { ScriptScheduler, redactKeys, runCommand, type BatchSystem } from '../../../src/launchers/batch/script-scheduler.js';
 import type { JobScriptInput } from '../../../src/launchers/batch/scheduler-kit.js';
 import { oarLauncherOptions, oarSystem } from '../../../examples/batch-launcher/oar.js';
 import { tempDir } from '../../support/cluster.js';
@@ -97,6 +97,18 @@ describe('ScriptScheduler', () => {
 
   test('a missing program is a SchedulerError naming it and the hint', async () => {
     await assert.rejects(runCommand(['/nonexistent/sbatch'], { timeoutMs: 5000, scheduler: 'slurm', hint: 'install slurm-client' }), /cannot run '\/nonexistent\/sbatch': not found; install slurm-client/);
+  });
+});
+
+describe('redactKeys', () => {
+  test('hides the HMAC key of exported connection info, in shell and HTCondor quoting, and nothing else', () => {
+    const info = JSON.stringify({ transport: 'tcp', key: 'ab12cd', address: 'tcp://10.0.0.1:5555' });
+    const shell = `export TSPARALLEL_CONNECTION_INFO='${info}'\n`;
+    assert.equal(redactKeys(shell), `export TSPARALLEL_CONNECTION_INFO='{"transport":"tcp","key":"<redacted>","address":"tcp://10.0.0.1:5555"}'\n`);
+    const condor = `environment = "'TSPARALLEL_CONNECTION_INFO=${info.replace(/"/g, '""')}'"`;
+    assert.ok(!redactKeys(condor).includes('ab12cd'));
+    assert.ok(redactKeys(condor).includes('""key"":""<redacted>""'));
+    assert.equal(redactKeys('#SBATCH --partition=debug\n'), '#SBATCH --partition=debug\n');
   });
 });
 
