@@ -88,6 +88,12 @@ for (const c of CASES) {
         const enginePids = new Set(await client.view().map(() => process.pid, range(8)));
         const taskPids = jobs.slice(1).flatMap((j) => j.tasks.map((t) => t.pid));
         assert.deepEqual([...enginePids].sort(), [...taskPids].sort(), 'the engines are the jobs\' tasks');
+        // Another engine set on the running cluster (as `tscluster engines -n 2`): its own job and script.
+        await cluster.addEngines(2);
+        assert.equal(cluster.jobIds.length, 4);
+        assert.deepEqual(client.ids, [0, 1, 2, 3, 4, 5]);
+        assert.ok(existsSync(path.join(profileDir, 'batch', `default-engines-2.${c.ext}`)));
+        assert.deepEqual(await client.view().map((x: number) => x * 3, range(6)), [0, 3, 6, 9, 12, 15]);
       } finally {
         await cluster?.stop();
       }
