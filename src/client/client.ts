@@ -112,6 +112,8 @@ export interface EngineInfo {
   direct?: string;
   /** The CURVE public key of its direct endpoint, when the wire is encrypted. */
   directKey?: string;
+  /** When its batch job's walltime ends (ms since epoch), if it runs in a job with one. */
+  jobEnd?: number;
 }
 
 /**
@@ -421,7 +423,7 @@ export class Client {
         log('cannot dial engine %d directly at %s (%s); its requests go through the controller', e.id, e.direct, (err as Error).message);
       }
     }
-    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey });
+    this.engines.set(e.id, { id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey, ...(typeof e.jobEnd === 'number' && { jobEnd: e.jobEnd }) });
   }
 
   async #dialDirect(id: number, endpoint: string, curveServerKey: string | undefined): Promise<void> {

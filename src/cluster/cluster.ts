@@ -17,6 +17,7 @@ import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
 import { clusterFilePaths } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
+import type { JobStatus } from '../core/scheduler.js';
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
 import { get, getOptional, provide } from '../core/tokens.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Transport } from '../core/transport.js';
@@ -42,7 +43,7 @@ export interface ClusterOptions extends UserConfig {
   /** Leave the processes running when this program exits (as `tscluster start --daemonize`). */
   detached?: boolean;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
-  onProgress?: (event: { registered: number; total: number }) => void;
+  onProgress?: (event: { registered: number; total: number; message?: string }) => void;
   /** Called with each problem of the setup found before starting (with its fix), e.g. a loopback address for remote engines. */
   onWarning?: (message: string) => void;
   /**
@@ -90,6 +91,8 @@ export interface LauncherSummary {
   pids: number[];
   /** Batch job ids. */
   jobIds: string[];
+  /** Jobs or processes that ended while the cluster ran (a batch job that ended or was cancelled from outside). */
+  ended?: ExitInfo[];
 }
 
 /**
@@ -99,6 +102,8 @@ export interface LauncherSummary {
 export class Cluster {
   readonly #clients = new Set<Client>();
   readonly #engineLaunchers: Launcher[] = [];
+  /** What ended by itself while the cluster ran, per launcher. */
+  readonly #ended = new Map<Launcher, ExitInfo[]>();
   #controllerLauncher?: Launcher;
   #stopped = false;
   /** Aborted by stop(), so a start or addEngines() in progress stops waiting at once. */
@@ -234,11 +239,12 @@ export class Cluster {
     const stopReporting = monitor.onEngineChange(progress);
     progress();
     try {
-      await Promise.race([monitor.waitForEngines(target, { timeoutMs, signal: this.#stopping.signal }), allExited]);
+      await Promise.race([this.#waitForEngines(monitor, target, timeoutMs, launcher), allExited]);
     } finally {
       stopReporting();
     }
     log('%d engines registered', monitor.engines.size);
+    this.#watchEnds(launcher);
     // Engines added to a running cluster are recorded too, so `tscluster stop` and `list` see them.
     if (this.#created && !this.#stopped) await this.#writeClusterFile();
   }
@@ -298,11 +304,20 @@ export class Cluster {
     let exited: ExitInfo | undefined;
     launcher.onExit((info) => (exited = info));
     await launcher.start();
+    this.#watchEnds(launcher);
     // The controller writes the engine connection file last, once it listens: that file is the sign it is ready.
     const timeoutMs = this.config.engines.startTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
+    let deadline = Date.now() + timeoutMs;
+    let shown = '';
     for (;;) {
       if (await stat(this.engineConnectionFile).then(() => true, () => false)) return this.#claimLease();
+      // A batch job waiting in the queue does not use up the start time: the wait is shown instead.
+      const queued = queuedJobs(launcher);
+      if (queued.length) {
+        deadline = Date.now() + timeoutMs;
+        const line = `controller job ${queued.map((j) => `${j.id} ${j.rawState ?? j.state}`).join(', ')}: waiting in the queue`;
+        if (line !== shown) this.options.onProgress?.({ registered: 0, total: this.config.n, message: (shown = line) });
+      }
       if (exited) {
         throw new LauncherError(`the controller exited before it was ready (code ${exited.code}${exited.signal ? ', signal ' + exited.signal : ''}); it said:\n${exited.stderrTail || '(nothing)'}`, { exitCode: exited.code, stderrTail: exited.stderrTail });
       }
@@ -311,6 +326,41 @@ export class Cluster {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /**
+   * Wait until `target` engines registered. Time spent while one of the launcher's batch jobs waits in the queue
+   * does not count: the wait is shown as progress instead (job id and state).
+   */
+  async #waitForEngines(monitor: Client, target: number, timeoutMs: number, launcher: Launcher): Promise<void> {
+    let deadline = Date.now() + timeoutMs;
+    let shown = '';
+    const signal = this.#stopping.signal;
+    while (monitor.engines.size < target) {
+      if (signal.aborted) throw signal.reason;
+      const queued = queuedJobs(launcher);
+      if (queued.length) {
+        deadline = Date.now() + timeoutMs;
+        const line = `engine job ${queued.map((j) => `${j.id} ${j.rawState ?? j.state}`).join(', ')}: waiting in the queue`;
+        if (line !== shown) this.options.onProgress?.({ registered: Math.min(monitor.engines.size, target), total: target, message: (shown = line) });
+      }
+      if (Date.now() > deadline) {
+        throw new TimeoutError(`${monitor.engines.size} of ${target} engines registered within ${timeoutMs} ms (of their jobs leaving the queue, for batch jobs); check the engines' logs in ${this.profile.log}`, timeoutMs);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Record what ends while the cluster runs (an engine job cancelled from outside), for `tscluster list`. */
+  #watchEnds(launcher: Launcher): void {
+    launcher.onExit((info) => {
+      if (this.#stopped) return;
+      log('%s %s of %s ended (code %s): %s', launcher.name, info.id, launcher === this.#controllerLauncher ? 'the controller' : 'the engines', info.code, info.stderrTail ?? '');
+      const list = this.#ended.get(launcher) ?? [];
+      list.push(info);
+      this.#ended.set(launcher, list);
+      if (this.#created) void this.#writeClusterFile().catch((err: Error) => log('cannot rewrite the cluster file: %s', err.message));
+    });
   }
 
   #owner(): { parentPid?: number; leaseMs?: number } {
@@ -328,7 +378,9 @@ export class Cluster {
   }
 
   async #writeClusterFile(): Promise<void> {
-    const summary = (l: Launcher): LauncherSummary => ({ name: l.name, pids: [...l.pids], jobIds: [...l.jobIds] });
+    const summary = (l: Launcher): LauncherSummary => ({
+      name: l.name, pids: [...l.pids], jobIds: [...l.jobIds], ...(this.#ended.has(l) && { ended: this.#ended.get(l) }),
+    });
     const file: ClusterFile = {
       clusterId: this.clusterId,
       profileDir: this.profile.dir,
@@ -341,6 +393,11 @@ export class Cluster {
     };
     await writeFile(this.clusterFile, JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
   }
+}
+
+/** The launcher's batch jobs that wait in the queue (a launcher that tracks job states says so; others have none). */
+function queuedJobs(launcher: Launcher): readonly JobStatus[] {
+  return ((launcher as { jobStates?: readonly JobStatus[] }).jobStates ?? []).filter((j) => j.state === 'queued');
 }
 
 /** Plugins listed in a config file resolve relative to that file's directory; others relative to the project. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import debug from 'debug';
 import { CONFIG_FILE_NAME, listConfigFiles } from './file.js';
 import { closestMatch } from './suggest.js';
-import { renderConfigTemplate } from './template.js';
+import { PROFILE_LAUNCHERS, renderConfigTemplate } from './template.js';
 import { ConfigError } from '../core/errors.js';
 import { ensureProfileDirs, profilePaths, tsparallelRoot, type ProfilePaths } from './profile.js';
 
@@ -21,6 +21,8 @@ export interface CreateProfileOptions {
   env?: NodeJS.ProcessEnv;
   /** Replace an existing `tsparallel.config.mjs` (default `false`: refuse). */
   overwrite?: boolean;
+  /** Set the profile up for a batch scheduler: `slurm`, `pbs`, `sge`, `lsf` or `htcondor`. */
+  launcher?: string;
 }
 
 /** What {@link createProfile} made. */
@@ -46,6 +48,13 @@ export interface CreatedProfile {
  *   conflict).
  */
 export async function createProfile(name = 'default', options: CreateProfileOptions = {}): Promise<CreatedProfile> {
+  if (options.launcher !== undefined && !PROFILE_LAUNCHERS.includes(options.launcher)) {
+    const meant = closestMatch(options.launcher, PROFILE_LAUNCHERS);
+    throw new ConfigError(
+      `no profile template for launcher '${options.launcher}'${meant ? ` (did you mean '${meant}'?)` : ''}; ` +
+        `choose one of ${PROFILE_LAUNCHERS.join(', ')}, or leave --launcher out for local processes`,
+    );
+  }
   const paths = profilePaths(name, { dir: options.dir === undefined ? undefined : path.resolve(options.dir), env: options.env });
   const configFile = path.join(paths.dir, CONFIG_FILE_NAME);
   const existing = await listConfigFiles(paths.dir);
@@ -68,7 +77,7 @@ export async function createProfile(name = 'default', options: CreateProfileOpti
   for (const dir of dirs) if (!(await isDirectory(dir))) missing.push(dir);
   await ensureProfileDirs(paths);
   // 'wx' makes a concurrent create fail instead of silently replacing the other's file.
-  await writeFile(configFile, renderConfigTemplate({ profile: name, profileDir: paths.dir }), {
+  await writeFile(configFile, renderConfigTemplate({ profile: name, profileDir: paths.dir, ...(options.launcher !== undefined && { launcher: options.launcher }) }), {
     flag: options.overwrite ? 'w' : 'wx',
   });
   log('created profile %s in %s', name, paths.dir);

@@ -7,6 +7,7 @@
  */
 import { defaultConfig, type ClusterConfig } from './index.js';
 import { CONFIG_FIELDS, envVariableFor, type ConfigFieldPath } from './schema.js';
+import { BATCH_LAUNCHER_SAMPLES, SHARED_BATCH_SAMPLE } from '../launchers/batch/samples.js';
 
 /** Options of {@link renderConfigTemplate}. */
 export interface ConfigTemplateOptions {
@@ -14,10 +15,16 @@ export interface ConfigTemplateOptions {
   profile: string;
   /** The profile directory (named in its header). */
   profileDir: string;
+  /** A batch launcher (`slurm`, `pbs`, `sge`, `lsf`, `htcondor`) to start the controller and the engines with. */
+  launcher?: string;
 }
 
+/** The batch launchers `tscluster profile create --launcher` writes a profile for. */
+export const PROFILE_LAUNCHERS = Object.keys(BATCH_LAUNCHER_SAMPLES);
+
 /**
- * The text of a profile's commented `tsparallel.config.mjs`.
+ * The text of a profile's commented `tsparallel.config.mjs`; with `launcher`, set up for that batch scheduler
+ * (controller and engines as its jobs, its `launchers.<name>` block with the options users most often set).
  *
  * It does not `import { defineConfig } from 'tsparallel'`: the profile directory usually sits outside any project,
  * where that import would not resolve. A JSDoc type gives editors the same help.
@@ -47,13 +54,16 @@ export function renderConfigTemplate(options: ConfigTemplateOptions): string {
     for (const key of Object.keys(defaults[section]) as (keyof ClusterConfig[typeof section])[]) {
       lines.push(...renderField(`${section}.${key}` as ConfigFieldPath, defaults, '    '));
     }
+    if (options.launcher && (section === 'controller' || section === 'engines')) lines.push('', `    // This profile starts the ${section} as ${options.launcher} jobs.`, `    launcher: '${options.launcher}',`);
     lines.push('  },');
   }
   lines.push(
     '',
     ...docLines('launchers', '  '),
     '  launchers: {',
-    "    // 'windows-hpc': { scheduler: 'HEADNODE' },",
+    ...(options.launcher
+      ? [`    ${options.launcher}: {`, ...[...(BATCH_LAUNCHER_SAMPLES[options.launcher] ?? []), ...SHARED_BATCH_SAMPLE].map((l) => `      ${l}`), '    },']
+      : ["    // 'windows-hpc': { scheduler: 'HEADNODE' },"]),
     '  },',
     '',
     ...docLines('plugins', '  '),

@@ -77,6 +77,8 @@ export interface EngineRecord {
   lastBeat: number;
   /** Its pid namespace, when it said (pids are compared only within one). */
   pidNamespace?: string;
+  /** When its batch job's walltime ends (ms since epoch), if it runs in a job with one. */
+  jobEnd?: number;
 }
 
 /** The controller process's core, usable in any process with any transport. */
@@ -422,7 +424,8 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string; jobEnd?: unknown };
+    const jobEnd = typeof content.jobEnd === 'number' && Number.isFinite(content.jobEnd) ? content.jobEnd : undefined;
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
       engine = {
@@ -435,15 +438,16 @@ export class Controller {
         pidNamespace: typeof content.pidNamespace === 'string' ? content.pidNamespace : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
+        ...(jobEnd !== undefined && { jobEnd }),
       };
       this.engines.set(engine.id, engine);
       this.#byUuid.set(uuid, engine);
-      this.#tasks.engineAdded(engine.id);
+      this.#tasks.engineAdded(engine.id, engine.jobEnd);
       this.stats.onEngineAdded(engine);
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header }), Channels.controllerToEngine));
-    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey });
+    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey, jobEnd: engine.jobEnd });
   }
 
   #unregister(engine: EngineRecord, reason: string): void {
@@ -520,7 +524,7 @@ export class Controller {
   }
 
   #engineList() {
-    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey }));
+    return [...this.engines.values()].map((e) => ({ id: e.id, pid: e.pid, hostname: e.hostname, direct: e.direct, directKey: e.directKey, jobEnd: e.jobEnd }));
   }
 
   #notify(type: string, content: Record<string, unknown>): void {

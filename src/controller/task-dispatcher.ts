@@ -30,6 +30,8 @@ interface Task extends TaskRecord {
 /** The engine side the dispatcher sees. */
 interface EngineSlot extends Candidate {
   alive: boolean;
+  /** When the engine's batch job ends (ms since epoch), if it has a walltime. */
+  jobEnd?: number;
 }
 
 /** How the dispatcher talks to the world; the controller provides these. */
@@ -132,8 +134,8 @@ export class TaskDispatcher {
   }
 
   /** An engine registered: it can take tasks. */
-  engineAdded(id: number): void {
-    this.#engines.set(id, { id, load: 0, lastUsed: 0, alive: true });
+  engineAdded(id: number, jobEnd?: number): void {
+    this.#engines.set(id, { id, load: 0, lastUsed: 0, alive: true, ...(jobEnd !== undefined && { jobEnd }) });
     this.#schedule();
   }
 
@@ -433,6 +435,8 @@ export class TaskDispatcher {
       if (this.hwm > 0 && slot.load >= this.hwm) continue;
       if (t.followEngine !== undefined && slot.id !== t.followEngine) continue;
       if (t.flags.targets?.length && !t.flags.targets.includes(slot.id)) continue;
+      // An engine whose batch job ends before the task's time limit could not finish it.
+      if (!hasWalltimeFor(slot, t)) continue;
       candidates.push(slot);
     }
     if (candidates.length === 0) return undefined;
@@ -444,6 +448,14 @@ export class TaskDispatcher {
       if (others) return undefined;
     }
     return this.policy(candidates, this.random) as EngineSlot;
+  }
+
+  /** Whether every engine that could take `t` is one whose batch job ends before the task's time limit. */
+  #outlivesEveryEngine(t: Task): boolean {
+    const fitting = [...this.#engines.values()].filter(
+      (s) => (t.followEngine === undefined || s.id === t.followEngine) && (!t.flags.targets?.length || t.flags.targets.includes(s.id)),
+    );
+    return fitting.length > 0 && fitting.every((s) => !hasWalltimeFor(s, t));
   }
 
   #hasCapacity(): boolean {
@@ -463,7 +475,14 @@ export class TaskDispatcher {
         if (t.state !== 'queued') continue;
         const slot = this.#choose(t);
         if (slot) this.#dispatch(t, slot);
-        else blocked.push(t);
+        else if (this.#outlivesEveryEngine(t)) {
+          const left = Math.max(...[...this.#engines.values()].map((s) => (s.jobEnd ?? 0) - Date.now()));
+          this.#fail(t, {
+            name: 'TimeoutError',
+            message: `task ${t.msgId} needs up to ${t.flags.timeoutMs} ms but every engine's batch job ends sooner (the most walltime left is ${Math.max(0, left)} ms); add engines with a longer walltime or lower the task's timeoutMs`,
+            timeoutMs: t.flags.timeoutMs!,
+          });
+        } else blocked.push(t);
       }
       if (blocked.length) {
         this.#queue = blocked.concat(this.#queue.slice(this.#head));
@@ -564,4 +583,10 @@ export class TaskDispatcher {
       this.#forget(t);
     }
   }
+}
+
+/** Whether `slot`'s batch job (if it has a walltime) has at least the task's `timeoutMs` left. */
+function hasWalltimeFor(slot: EngineSlot, t: Task): boolean {
+  const limit = t.flags.timeoutMs;
+  return slot.jobEnd === undefined || !limit || limit <= 0 || slot.jobEnd - Date.now() >= limit;
 }

@@ -19,6 +19,7 @@ import { GlobalNamespace, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput } from '../wire/validate.js';
 import { pidNamespace } from '../util/liveness.js';
+import { jobEndFromEnvironment } from '../core/walltime.js';
 
 const log = debug('tsparallel:engine');
 
@@ -146,8 +147,10 @@ export class Engine {
       });
     });
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
+    const jobEnd = jobEndFromEnvironment();
     this.#send(this.#session.message('registration_request', {
       pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, pidNamespace: pidNamespace(),
+      ...(jobEnd !== undefined && { jobEnd }),
     }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

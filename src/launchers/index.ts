@@ -1,8 +1,9 @@
 /**
  * `tsparallel/launchers`: what a launcher author (and a host application that replaces an implementation) uses.
  * The {@link Launcher} and {@link Scheduler} contracts, {@link defineLauncher}, the batch base
- * ({@link BatchLauncher}, {@link batchLauncherOptions} to `.extend()`, {@link fromBatchOptions}), and the typed DI
- * tokens with their helpers.
+ * ({@link BatchLauncher}, {@link batchLauncherOptions} to `.extend()`, {@link fromBatchOptions}), the job-script
+ * batch base ({@link defineBatchLauncher} over a {@link BatchSystem}) with the built-in `slurm`, `pbs`, `sge`, `lsf`
+ * and `htcondor` launchers and their script writers and parsers, and the typed DI tokens with their helpers.
  * @example
  * ```ts
  * import { BatchLauncher, batchLauncherOptions, defineLauncher, fromBatchOptions } from 'tsparallel/launchers';
@@ -36,6 +37,26 @@ export {
   CommandScheduler, runSchedulerCommand, outputTail,
   type SchedulerCommands, type RunCommandOptions, type CommandResult, type ParsedJobState,
 } from './batch/command-scheduler.js';
+export {
+  scriptLauncherOptions, splitEngineSet, ScriptBatchLauncher, defineBatchLauncher, type ScriptLauncherOptions,
+} from './batch/script-launcher.js';
+export {
+  ScriptScheduler, runCommand, outputFileTail, redactKeys, type BatchSystem, type SubmitCommand, type ScriptJobExtra,
+} from './batch/script-scheduler.js';
+export {
+  matchJobId, combineStates, parseKeyValueBlock, renderJobScript, defaultOutputPath,
+  type ScriptRole, type JobScriptInput, type ObservedJobState, type ObservedJobStatus, type CommandRunner,
+  type CommandResult as ScriptCommandResult, type ParsedJobState as ObservedParsedJobState,
+} from './batch/scheduler-kit.js';
+export {
+  TEMPLATE_VARIABLES, renderTemplate, parseWalltime, formatWalltime, shellQuote, shellCommand, shellExports,
+  templateLiteral, walltimeOption, type TemplateVariable, type TemplateValues, type WalltimeFormat,
+} from './batch/template.js';
+export * from './slurm/index.js';
+export * from './pbs/index.js';
+export * from './sge/index.js';
+export * from './lsf/index.js';
+export * from './htcondor/index.js';
 export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './local/launcher.js';
 export { builtinLaunchers } from './builtin.js';
 export { ZeroMqTransport } from '../transport/zeromq.js';

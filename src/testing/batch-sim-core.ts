@@ -19,8 +19,6 @@
  * path or a name on PATH (tasks start in their own working directory). Unset: tasks run on this machine.
  *
  * Other environment: `TSPARALLEL_SIM_GRACE_MS` (SIGTERM to SIGKILL on cancel, default 2000).
- *
- * @internal Not yet exported from an entry point: the wiring step exports the simulators from `tsparallel/testing`.
  * @module
  */
 import { spawn } from 'node:child_process';

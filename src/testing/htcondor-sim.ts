@@ -21,8 +21,6 @@
  *   `Couldn't find/remove all jobs in cluster ID`, exit 1.
  *
  * Environment: `TSPARALLEL_SIM_DIR` (required).
- *
- * @internal Not yet exported from an entry point: the wiring step exports it from `tsparallel/testing`.
  * @module
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';

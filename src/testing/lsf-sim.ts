@@ -20,8 +20,6 @@
  *
  * Environment: `TSPARALLEL_SIM_DIR` (required), `LSF_SIM_QUEUES` (comma-separated known queues, the first the
  * default; default `normal`).
- *
- * @internal Not yet exported from an entry point: the wiring step exports it from `tsparallel/testing`.
  * @module
  */
 import { readFileSync } from 'node:fs';

@@ -20,8 +20,6 @@
  * Environment: `TSPARALLEL_SIM_DIR` (required), `PBS_SIM_FLAVOR` (`pbspro` default, or `torque`), `PBS_SIM_SERVER`
  * (server name, default `pbs-sim`), `PBS_SIM_QUEUES` (comma-separated known queues; default `workq`, Torque
  * `batch`; the first is the default queue).
- *
- * @internal Not yet exported from an entry point: the wiring step exports it from `tsparallel/testing`.
  * @module
  */
 import { readFileSync } from 'node:fs';

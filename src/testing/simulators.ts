@@ -22,3 +22,18 @@ export function hpcJobSimulatorCommand(): string[] {
   // From source, the simulator loads tsx by its resolved URL, so it starts from any current directory.
   return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
 }
+
+/** The batch schedulers simulated for tests: PBS (`qsub`/`qstat`/`qdel`), LSF (`bsub`/`bjobs`/`bkill`), HTCondor. */
+export type BatchSimulatorKind = 'pbs' | 'lsf' | 'htcondor';
+
+/**
+ * The argument vector that runs a batch scheduler simulator: append the tool's name and its arguments (e.g.
+ * `[...batchSimulatorCommand('pbs'), 'qsub', 'job.sh']`), or write wrapper scripts named like the real tools that
+ * exec it, and put them first on PATH. State lives in the directory named by `TSPARALLEL_SIM_DIR` (required);
+ * `PBS_SIM_FLAVOR=torque` makes the PBS one behave as Torque. Jobs run as real processes on this machine.
+ */
+export function batchSimulatorCommand(kind: BatchSimulatorKind): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const script = fileURLToPath(new URL(`./${kind}-sim.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
+}

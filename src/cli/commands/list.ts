@@ -13,8 +13,9 @@ import { describeId, findClusters, findOrphanFiles, isStale, removeClusterFiles,
 const USAGE = `Usage: tscluster list [--profile NAME | --profile-dir DIR] [--json]
 
 List the running clusters of every profile (or of one): profile, cluster id, registered engines, the pid of the
-process that runs it, uptime. Files left by clusters whose processes are gone (stale entries) are reported and
-removed.
+process that runs it, uptime, and the least walltime left of its engines' batch jobs (when they have one), then
+the batch jobs that ended while it ran. Files left by clusters whose processes are gone (stale entries) are
+reported and removed.
 
 Options:
   --profile NAME        only this profile
@@ -30,7 +31,11 @@ interface Row {
   pid: number;
   running: 'yes' | 'owner gone' | 'other host';
   uptimeSeconds: number;
+  /** The least walltime left among its engines' batch jobs, in seconds; null when none has a walltime (or unknown). */
+  walltimeLeftSeconds: number | null;
   profileDir: string;
+  /** Batch jobs (or processes) that ended while the cluster ran: engines that died. */
+  ended: { role: 'controller' | 'engines'; id: string; tail: string }[];
 }
 
 /** `tscluster list`. */
@@ -70,27 +75,38 @@ export const listCommand: Command = {
       out.print('no running clusters');
       return 0;
     }
+    const withWalltime = rows.some((r) => r.walltimeLeftSeconds !== null);
     const table = [
-      ['PROFILE', 'CLUSTER-ID', 'ENGINES', 'PID', 'UPTIME'],
+      ['PROFILE', 'CLUSTER-ID', 'ENGINES', 'PID', 'UPTIME', ...(withWalltime ? ['WALLTIME-LEFT'] : [])],
       ...rows.map((r) => [
         r.profile,
         r.clusterId || '(default)',
         r.engines === null ? '?' : String(r.engines),
         r.running === 'yes' ? String(r.pid) : `${r.pid} (${r.running})`,
         formatUptime(r.uptimeSeconds),
+        ...(withWalltime ? [r.walltimeLeftSeconds === null ? '-' : formatUptime(r.walltimeLeftSeconds)] : []),
       ]),
     ];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) out.print(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+    for (const r of rows) {
+      for (const e of r.ended) {
+        const last = e.tail.trimEnd().split('\n').slice(-3).join(' | ');
+        out.print(`  ${r.profile}/${r.clusterId || '(default)'}: ${e.role === 'engines' ? 'engine' : 'controller'} job ${e.id} ended${last ? `: ${last}` : ''}`);
+      }
+    }
     return 0;
   },
 };
 
 async function describeRow(c: FoundCluster): Promise<Row> {
   let engines: number | null = null;
+  let walltimeLeftSeconds: number | null = null;
   try {
     const client = await Client.connect({ connectionFile: c.info.connectionFiles.client, timeoutMs: 3000 });
     engines = client.ids.length;
+    const ends = [...client.engines.values()].flatMap((e) => (e.jobEnd === undefined ? [] : [e.jobEnd]));
+    if (ends.length) walltimeLeftSeconds = Math.max(0, Math.round((Math.min(...ends) - Date.now()) / 1000));
     await client.close();
   } catch {
     // unreachable controller (another host, or busy): the count shows as '?'
@@ -102,7 +118,12 @@ async function describeRow(c: FoundCluster): Promise<Row> {
     pid: c.info.pid,
     running: c.ownerAlive === undefined ? 'other host' : c.ownerAlive ? 'yes' : 'owner gone',
     uptimeSeconds: Math.max(0, Math.round((Date.now() - Date.parse(c.info.created)) / 1000)),
+    walltimeLeftSeconds,
     profileDir: c.profile.dir,
+    ended: [
+      ...(c.info.launchers?.controller?.ended ?? []).map((e) => ({ role: 'controller' as const, id: e.id, tail: e.stderrTail ?? '' })),
+      ...(c.info.launchers?.engines ?? []).flatMap((l) => (l.ended ?? []).map((e) => ({ role: 'engines' as const, id: e.id, tail: e.stderrTail ?? '' }))),
+    ],
   };
 }
 

@@ -10,7 +10,7 @@ import { createProfile, listProfiles, locateProfile } from '../../config/profile
 import { COMMON_USAGE, handleCommonOptions, parseCommandArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
 
-const USAGE = `Usage: tscluster profile create [NAME] [--profile-dir DIR] [--overwrite]
+const USAGE = `Usage: tscluster profile create [NAME] [--profile-dir DIR] [--launcher SCHEDULER] [--overwrite]
        tscluster profile list
        tscluster profile locate NAME
 
@@ -23,6 +23,8 @@ const USAGE = `Usage: tscluster profile create [NAME] [--profile-dir DIR] [--ove
 Options:
   --profile NAME        the profile's name (same as the NAME argument)
   --profile-dir DIR     create: put the profile in DIR instead of the profile root
+  --launcher SCHEDULER  create: set the profile up for a batch scheduler (slurm, pbs, sge, lsf, htcondor): the
+                        controller and the engines as its jobs, and its options in launchers.<SCHEDULER>
   --overwrite           create: replace an existing tsparallel.config.mjs with the commented defaults
 ${COMMON_USAGE}`;
 
@@ -36,7 +38,7 @@ export const profileCommand: Command = {
   async run(argv) {
     const { values, positionals } = parseCommandArgs(
       argv,
-      { profile: { type: 'string' }, 'profile-dir': { type: 'string' }, overwrite: { type: 'boolean' } },
+      { profile: { type: 'string' }, 'profile-dir': { type: 'string' }, launcher: { type: 'string' }, overwrite: { type: 'boolean' } },
       USAGE,
       true,
     );
@@ -57,7 +59,12 @@ export const profileCommand: Command = {
 
     if (action === 'create') {
       const dir = stringArg(values, 'profile-dir');
-      const created = await createProfile(name ?? 'default', { dir: dir === undefined ? undefined : path.resolve(dir), overwrite: values.overwrite === true });
+      const launcher = stringArg(values, 'launcher');
+      const created = await createProfile(name ?? 'default', {
+        dir: dir === undefined ? undefined : path.resolve(dir),
+        overwrite: values.overwrite === true,
+        ...(launcher !== undefined && { launcher }),
+      });
       for (const written of created.written) out.info(`${written === created.configFile ? 'Generating config file' : 'Creating directory'}: ${written}`);
       out.info(`edit ${created.configFile}, then start a cluster with \`tscluster start --profile ${created.paths.name}\``);
       return 0;

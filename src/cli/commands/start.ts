@@ -165,7 +165,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     onStarting: (c) => (cluster = c),
     onWarning: (message) => out.warn(message),
     onProgress: (p) => {
-      out.progress(`engines registered ${p.registered}/${p.total}`);
+      out.progress(p.message ?? `engines registered ${p.registered}/${p.total}`);
       forwardProgress?.(p);
     },
   });

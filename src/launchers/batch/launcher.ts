@@ -102,6 +102,7 @@ export class BatchLauncher implements Launcher {
   #state: LauncherState = 'idle';
   readonly #jobIds: string[] = [];
   readonly #ended = new Set<string>();
+  readonly #lastStatus = new Map<string, DetailedJobStatus>();
   readonly #handlers: ((info: ExitInfo) => void)[] = [];
   readonly #watch = new AbortController();
   #starting: Promise<void> | undefined;
@@ -128,6 +129,11 @@ export class BatchLauncher implements Launcher {
   /** The ids of the jobs it submitted. */
   get jobIds(): readonly string[] {
     return [...this.#jobIds];
+  }
+
+  /** The last state the scheduler reported for each job (absent until first asked; a failed query keeps the last). */
+  get jobStates(): readonly JobStatus[] {
+    return this.#jobIds.map((id) => this.#lastStatus.get(id) ?? { id, state: 'queued' as const, rawState: 'submitted' });
   }
 
   /** Add a handler called once when the job ends (by itself, or cancelled by `stop()`); returns its remover. */
@@ -185,6 +191,14 @@ export class BatchLauncher implements Launcher {
     };
   }
 
+  /**
+   * The jobs to submit: by default the one job of {@link BatchLauncher.buildJob}. A launcher that splits an engine
+   * set over several jobs overrides it; each job is submitted, watched and cancelled on its own.
+   */
+  protected buildJobs(): JobDescription[] {
+    return [this.buildJob()];
+  }
+
   /** Submit the job (subclasses may override, e.g. to write a job file first). */
   protected submitJob(job: JobDescription, signal?: AbortSignal): Promise<string> {
     return this.scheduler.submit(job, { signal });
@@ -204,28 +218,31 @@ export class BatchLauncher implements Launcher {
   }
 
   async #start(signal: AbortSignal | undefined): Promise<void> {
-    let jobId: string;
     try {
       signal?.throwIfAborted();
-      const job = this.buildJob();
-      this.log('submitting job %s: %d task(s) to %s', job.name, job.tasks.length, this.scheduler.name);
-      jobId = await this.submitJob(job, signal);
+      for (const job of this.buildJobs()) {
+        this.log('submitting job %s: %d task(s) to %s', job.name, job.tasks.length, this.scheduler.name);
+        const jobId = await this.submitJob(job, signal);
+        this.#jobIds.push(jobId);
+        this.log('job %s submitted', jobId);
+        if (signal?.aborted || this.#stopping) break;
+      }
     } catch (err) {
+      // Jobs of this set that were already accepted must not be left behind.
+      for (const id of this.#jobIds) await this.#cancelQuietly(id);
       this.#state = 'stopped';
       this.log('start failed: %s', (err as Error).message);
       throw err;
     }
-    this.#jobIds.push(jobId);
-    this.log('job %s submitted', jobId);
     if (signal?.aborted || this.#stopping) {
-      // Aborted while the submit was under way: the job exists, so it must not be left behind.
-      await this.#cancelQuietly(jobId);
+      // Aborted while the submit was under way: the jobs exist, so they must not be left behind.
+      for (const id of this.#jobIds) await this.#cancelQuietly(id);
       this.#state = 'stopped';
       signal?.throwIfAborted();
       return;
     }
     this.#state = 'running';
-    void this.#watchJob(jobId);
+    for (const id of this.#jobIds) void this.#watchJob(id);
   }
 
   async #watchJob(jobId: string): Promise<void> {
@@ -246,6 +263,7 @@ export class BatchLauncher implements Launcher {
         this.log('status of job %s failed: %s', jobId, (err as Error).message);
         continue;
       }
+      this.#lastStatus.set(jobId, status);
       // While stop() runs, it reports the end itself (as a cancel, not as the job ending by itself).
       if (this.#stopping) return;
       if (isFinalJobState(status.state)) {

@@ -2,9 +2,6 @@
  * What the per-scheduler modules (`slurm/`, `pbs/`, `sge/`, `lsf/`, `htcondor/`) share: the input of a job-script
  * writer, the result of a scheduler command, the observed job state (with `unknown`), and helpers for anchored
  * output parsing.
- *
- * @internal Not yet exported from an entry point: the batch base's wiring step re-exports it from
- * `tsparallel/launchers`.
  * @module
  */
 import { ConfigError, SchedulerError } from '../../core/errors.js';

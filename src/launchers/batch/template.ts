@@ -5,9 +5,6 @@
  * `{queue}`, `{walltime}`, `{profileDir}`, `{clusterId}`, `{command}`, plus the user's `vars`. `{{` and `}}` give
  * literal braces. A `{` right after `$` never starts a variable, so shell parameter expansion (`${HOME}`,
  * `${PBS_ARRAY_INDEX:-0}`) and HTCondor macros (`$(Cluster)`) are written as usual.
- *
- * @internal Not yet exported from an entry point: the batch base's wiring step re-exports it from
- * `tsparallel/launchers`.
  * @module
  */
 import { z } from 'zod';

@@ -1,8 +1,6 @@
 /**
  * The HTCondor launcher's own option fields (`launchers.htcondor` in config). A plain `z.object` that the batch
  * base's schema extends with the shared fields.
- *
- * @internal Not yet exported from an entry point: the wiring step exports it with the `htcondor` launcher.
  * @module
  */
 import { z } from 'zod';

@@ -1,8 +1,6 @@
 /**
  * Reading what HTCondor's tools print: the cluster id from `condor_submit`, job states from
  * `condor_q ID -af JobStatus ExitCode` and, once a job has left the queue, `condor_history ID -af JobStatus ExitCode`.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `htcondor` launcher.
  * @module
  */
 import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';

@@ -2,8 +2,6 @@
  * HTCondor submit descriptions: the default template per role. Each engine is one process of a cluster
  * (`queue n`; `$(Process)` numbers them from 0); the controller is a cluster of one. `getenv = True` gives the job
  * the submitter's environment and `environment =` adds the cluster's variables (never on the command line).
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `htcondor` launcher.
  * @module
  */
 import { renderJobScript, type JobScriptInput } from '../batch/scheduler-kit.js';

@@ -1,8 +1,6 @@
 /**
  * The LSF launcher's own option fields (`launchers.lsf` in config), for IBM Spectrum LSF and OpenLava. A plain
  * `z.object` that the batch base's schema extends with the shared fields.
- *
- * @internal Not yet exported from an entry point: the wiring step exports it with the `lsf` launcher.
  * @module
  */
 import { z } from 'zod';

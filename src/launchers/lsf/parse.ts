@@ -1,8 +1,6 @@
 /**
  * Reading what LSF's tools print: the job id from `bsub`, job states from `bjobs -noheader -o "stat exit_code"`,
  * and the query.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `lsf` launcher.
  * @module
  */
 import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';

@@ -3,8 +3,6 @@
  * `-J "name[1-n]"` (each element one engine, `LSB_JOBINDEX` its index). The script is submitted on standard input
  * (`bsub < script`), the form in which LSF reads its `#BSUB` lines; LSF also gives the job the submitter's
  * environment, and the script exports the cluster's variables itself as well.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `lsf` launcher.
  * @module
  */
 import { renderJobScript, type JobScriptInput } from '../batch/scheduler-kit.js';

@@ -1,8 +1,6 @@
 /**
  * The PBS launcher's own option fields (`launchers.pbs` in config), for PBS Pro / OpenPBS and Torque. A plain
  * `z.object` that the batch base's schema extends with the fields every batch launcher shares.
- *
- * @internal Not yet exported from an entry point: the wiring step exports it with the `pbs` launcher.
  * @module
  */
 import { z } from 'zod';

@@ -1,8 +1,6 @@
 /**
  * Reading what PBS's tools print: the job id from `qsub`, job states from `qstat -f` (and `qstat -fx` for finished
  * jobs on PBS Pro), and the query that combines them.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `pbs` launcher.
  * @module
  */
 import { combineStates, matchJobId, outputTail, parseKeyValueBlock, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';

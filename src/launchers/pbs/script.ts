@@ -2,8 +2,6 @@
  * PBS job scripts (PBS Pro / OpenPBS and Torque): the default template per role and flavour. The controller is a
  * one-process job; an engine set of n > 1 is an array job (`-J 1-n` on PBS Pro, `-t 1-n` on Torque), each element
  * one engine; an engine set of 1 is a plain job (PBS Pro refuses a one-element array).
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `pbs` launcher.
  * @module
  */
 import { renderJobScript, type JobScriptInput } from '../batch/scheduler-kit.js';

@@ -1,8 +1,6 @@
 /**
  * The Grid Engine launcher's own option fields (`launchers.sge` in config): Son of Grid Engine, Univa/Altair Grid
  * Engine, Open Cluster Scheduler. A plain `z.object` that the batch base's schema extends with the shared fields.
- *
- * @internal Not yet exported from an entry point: the wiring step exports it with the `sge` launcher.
  * @module
  */
 import { z } from 'zod';

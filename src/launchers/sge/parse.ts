@@ -1,8 +1,6 @@
 /**
  * Reading what Grid Engine's tools print: the job id from `qsub`, job states from the `qstat` table and, once a job
  * has left it, from `qacct -j`, and the query that combines them.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `sge` launcher.
  * @module
  */
 import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus } from '../batch/scheduler-kit.js';

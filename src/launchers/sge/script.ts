@@ -2,8 +2,6 @@
  * Grid Engine job scripts: the default template per role. The controller is a one-task job; an engine set is an
  * array job `-t 1-n` (each task one engine, `SGE_TASK_ID` its index). Output and errors are joined (`-j y`) into one
  * file per task. Grid Engine has no `qsig`: a job is stopped with `qdel`.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `sge` launcher.
  * @module
  */
 import { renderJobScript, type JobScriptInput } from '../batch/scheduler-kit.js';

@@ -1,8 +1,6 @@
 /**
  * The Slurm launcher's own option fields (`launchers.slurm` in config). A plain `z.object` that the batch base's
  * schema extends with the fields every batch launcher shares (`template`, `templateFile`, `vars`, …).
- *
- * @internal Not yet exported from an entry point: the wiring step exports it with the `slurm` launcher.
  * @module
  */
 import { z } from 'zod';

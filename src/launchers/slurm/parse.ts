@@ -1,8 +1,6 @@
 /**
  * Reading what Slurm's tools print: the job id from `sbatch --parsable`, job states from `squeue`,
  * `scontrol show job` and `sacct`, and the query that combines them.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `slurm` launcher.
  * @module
  */
 import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';

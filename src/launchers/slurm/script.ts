@@ -2,8 +2,6 @@
  * Slurm job scripts: the default template per role and its rendering. The controller is a one-task job; an engine
  * set is one job of `--ntasks=n` whose script starts the engines with `srun` (default), or a job array
  * `--array=1-n` of one-task elements.
- *
- * @internal Not yet exported from an entry point: the wiring step uses it in the `slurm` launcher.
  * @module
  */
 import { defaultOutputPath, renderJobScript, type JobScriptInput } from '../batch/scheduler-kit.js';
