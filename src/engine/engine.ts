@@ -10,7 +10,7 @@ import debug from 'debug';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ConnectionInfo } from '../wire/connection.js';
-import { TimeoutError } from '../core/errors.js';
+import { ConfigError, TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../wire/functions.js';
 import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize, serialize } from '../wire/serialize.js';
@@ -44,6 +44,11 @@ export interface EngineOptions {
   directAdvertised?: string;
   /** The host name it reports to the controller (default: this host's name). */
   hostname?: string;
+  /**
+   * The id to ask the controller for (an MPI rank, or the id of an engine being restarted). Default: the controller
+   * picks the next free one. A requested id that is taken fails {@link Engine.start} with a ConfigError.
+   */
+  requestedId?: number;
 }
 
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
@@ -122,16 +127,21 @@ export class Engine {
         }
       });
     }
-    const registered = new Promise<number>((resolve) => {
+    const registered = new Promise<number>((resolve, reject) => {
       this.#connection!.setMessageHandler((frames) => {
         const msg = this.#session.decode(frames, FROM_CONTROLLER);
         if (!msg) return;
-        if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
+        if (msg.header.msg_type === 'registration_reply') {
+          const reply = msg.content as { status?: string; id: number; error?: string };
+          if (reply.status === 'error') {
+            reject(new ConfigError(`the controller at ${info.address} refused this engine: ${reply.error ?? 'no reason given'}; ask for a free id (or none)`));
+          } else resolve(reply.id);
+        }
         else this.#enqueue(msg, toController);
       });
     });
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
-    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey }));
+    this.#send(this.#session.message('registration_request', { pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, requestedId: this.options.requestedId }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
