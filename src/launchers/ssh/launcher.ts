@@ -78,6 +78,8 @@ interface SshHost {
   spec: SshHostOptions;
   controlPath: string;
   master?: ChildProcess;
+  /** Resolves once the master has exited. */
+  masterExited?: Promise<number | null>;
   masterStderr: string;
   probe?: ProbeResult;
   workDir?: string;
@@ -175,16 +177,7 @@ export class SshLauncher implements Launcher {
 
   /** The ssh arguments every connection to `host` shares. */
   #sshArgs(host: SshHost): string[] {
-    const o = this.options;
-    return [
-      '-o', 'BatchMode=yes',
-      '-o', `ConnectTimeout=${o.connectTimeoutSeconds}`,
-      ...(o.sshConfig ? ['-F', o.sshConfig] : []),
-      ...(o.identityFile ? ['-i', o.identityFile, '-o', 'IdentitiesOnly=yes'] : []),
-      ...(host.dest.port ? ['-p', String(host.dest.port)] : []),
-      ...o.sshArgs,
-      '-o', `ControlPath=${host.controlPath}`,
-    ];
+    return [...sshBaseArgs(this.options, host.dest), '-o', `ControlPath=${host.controlPath}`];
   }
 
   /** Open the host's master connection and probe it (home, Node version, host name), once. */
@@ -201,7 +194,7 @@ export class SshLauncher implements Launcher {
     });
     host.master = master;
     master.stderr!.on('data', (d: Buffer) => (host.masterStderr += d.toString()));
-    const masterExit = new Promise<number | null>((resolve) => master.once('exit', (code) => resolve(code)));
+    const masterExit = (host.masterExited = new Promise<number | null>((resolve) => master.once('exit', (code) => resolve(code))));
     master.once('error', (err) => (host.masterStderr += err.message));
     // Ready once `ssh -O check` answers through the socket; failed when the master exits first.
     for (;;) {
@@ -352,10 +345,9 @@ export class SshLauncher implements Launcher {
     for (const host of this.#hosts.values()) {
       if (host.master && host.master.exitCode === null && host.master.signalCode === null) {
         await this.#exec(host, ['-O', 'exit']);
-        const gone = new Promise((r) => host.master!.once('exit', r));
-        host.master.kill('SIGTERM');
-        await gone;
+        if (host.master.exitCode === null && host.master.signalCode === null) host.master.kill('SIGTERM');
       }
+      await host.masterExited;
     }
     if (this.#controlDir) await rm(this.#controlDir, { recursive: true, force: true });
   }
@@ -398,6 +390,47 @@ export class SshLauncher implements Launcher {
     if (!session) throw new LauncherError(`engine ${engine.id} (pid ${engine.pid} on ${engine.hostname}) is not one the ssh launcher runs`);
     return session;
   }
+}
+
+/** The ssh arguments every connection to `dest` takes from the options: batch mode, timeout, config file, key, port. */
+function sshBaseArgs(o: SshOptions, dest: SshDestination): string[] {
+  return [
+    '-o', 'BatchMode=yes',
+    '-o', `ConnectTimeout=${o.connectTimeoutSeconds}`,
+    ...(o.sshConfig ? ['-F', o.sshConfig] : []),
+    ...(o.identityFile ? ['-i', o.identityFile, '-o', 'IdentitiesOnly=yes'] : []),
+    ...(dest.port ? ['-p', String(dest.port)] : []),
+    ...o.sshArgs,
+  ];
+}
+
+/**
+ * Check one host of `launchers.ssh` the way the launcher would use it (one ssh login, the host's setup, its node):
+ * resolves with its Node version and host name (what `tscluster doctor` reports).
+ * @throws LauncherError naming the host and ssh's message when it cannot be reached, or the Node version when it is
+ *   older than 20.
+ */
+export async function checkSshHost(rawOptions: unknown, name: string): Promise<ProbeResult> {
+  const options = sshOptions.parse(rawOptions ?? {});
+  const dest = parseSshHost(name);
+  const raw = options.hosts[name] ?? 1;
+  const spec: SshHostOptions = typeof raw === 'number' ? { n: raw, env: {} } : raw;
+  const first = (spec.command ?? options.command)?.[0] ?? process.execPath;
+  const node = /^node(js)?(\.exe)?$/.test(path.basename(first)) ? first : 'node';
+  const [program, ...pre] = options.ssh;
+  const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(program!, [...pre, ...sshBaseArgs(options, dest), '-T', dest.destination, remoteCommand(probeScript(spec.setup, node))], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', (err) => resolve({ code: null, stdout, stderr: stderr + err.message }));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  if (result.code === 255 || (result.code === null && !result.stdout)) {
+    throw new LauncherError(`cannot connect to ssh host '${name}': ${result.stderr.trim() || `ssh exited with code ${result.code}`}`, { exitCode: result.code, stderrTail: result.stderr });
+  }
+  return parseProbe(name, node, result);
 }
 
 /** The name of signal number `n` (`9` → `SIGKILL`), or `SIG<n>` when unknown. */

@@ -78,15 +78,17 @@ export function wrapperScript(spec: WrapperSpec): string {
   }
   const lines = [
     'umask 077',
+    'exec 3<&0',
     ...spec.secretEnv.map((name) => `IFS= read -r ${name} || exit 96; export ${name}`),
     ...Object.entries(spec.env).map(([k, v]) => `${k}=${shQuote(v)}; export ${k}`),
     `mkdir -p ${shQuote(spec.workDir)} ${shQuote(path.posix.dirname(spec.exitFile))} && cd ${shQuote(spec.workDir)} || exit 97`,
-    `( ${spec.setup ? `${spec.setup}\n` : ''}exec ${spec.command.map(shQuote).join(' ')} </dev/null 1>&2 ) &`,
+    `( ${spec.setup ? `${spec.setup}\n` : ''}exec ${spec.command.map(shQuote).join(' ')} </dev/null 1>&2 3<&- ) &`,
     'pid=$!',
     `echo "${MARKER.started} $pid $$"`,
+    // An asynchronous list reads /dev/null unless told otherwise: the watcher gets the session's stdin as fd 3.
     `( while IFS= read -r _l; do :; done; kill -TERM $pid 2>/dev/null; i=0; ` +
       `while kill -0 $pid 2>/dev/null && [ $i -lt ${Math.max(1, Math.ceil(spec.graceSeconds * 10))} ]; do sleep 0.1; i=$((i+1)); done; ` +
-      `kill -KILL $pid 2>/dev/null ) &`,
+      `kill -KILL $pid 2>/dev/null ) <&3 3<&- &`,
     'wmon=$!',
     'wait $pid; code=$?',
     `echo $code > ${shQuote(spec.exitFile)} 2>/dev/null`,
