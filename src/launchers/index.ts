@@ -37,7 +37,7 @@ export {
 } from './batch/command-scheduler.js';
 export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './local/launcher.js';
 export { MpiLauncher, mpiLauncher, mpiOptions, mpiErrorBlocks, detectMpiFlavor, forwardEnvArgs, type MpiOptions, type MpiFlavor } from './mpi/launcher.js';
-export { SshLauncher, sshLauncher, sshOptions, type SshOptions, type SshHostOptions } from './ssh/launcher.js';
+export { SshLauncher, sshLauncher, sshOptions, sshHostOptions, type SshOptions, type SshHostOptions, type SshPlacement, type SshRemoteProcess } from './ssh/launcher.js';
 export { builtinLaunchers } from './builtin.js';
 export { ZeroMqTransport } from '../transport/zeromq.js';
 export { ConfigError, LauncherError, SchedulerError, TimeoutError } from '../core/errors.js';

@@ -30,7 +30,7 @@ export const mpiOptions = z.strictObject({
    * `-genvlist NAMES`), `srun` (forwards everything), or `auto` (default: `srun` by its name, else asks
    * `--version`).
    */
-  flavor: z.enum(['auto', 'openmpi', 'mpich', 'srun']).default('auto'),
+  flavor: z.union([z.literal('auto'), z.literal('openmpi'), z.literal('mpich'), z.literal('srun')]).default('auto'),
   /**
    * Pass `--allow-run-as-root` to Open MPI's mpiexec. Off by default: running MPI as root is refused by Open MPI
    * on purpose; containers and CI that must may set this (or OMPI_ALLOW_RUN_AS_ROOT=1 and

@@ -97,6 +97,24 @@ interface Session {
   started: Promise<void>;
 }
 
+/** How many processes one host gets (see {@link SshLauncher.plan}). */
+export interface SshPlacement {
+  /** The host, as `launchers.ssh.hosts` names it. */
+  host: string;
+  /** How many processes it gets. */
+  count: number;
+}
+
+/** One remote process of an ssh launcher (see {@link SshLauncher.remote}). */
+export interface SshRemoteProcess {
+  /** The host, as `launchers.ssh.hosts` names it. */
+  host: string;
+  /** Its pid there, once the wrapper reported it. */
+  pid?: number;
+  /** Its exit code, once it ended. */
+  code?: number;
+}
+
 /** Starts engines (or the controller) on other hosts over ssh. */
 export class SshLauncher implements Launcher {
   readonly name = 'ssh';
@@ -124,12 +142,12 @@ export class SshLauncher implements Launcher {
     return [];
   }
   /** The remote processes: host, pid there and the exit code once known. */
-  get remote(): { host: string; pid?: number; code?: number }[] {
+  get remote(): SshRemoteProcess[] {
     return this.#sessions.map((s) => ({ host: s.host.dest.name, pid: s.remotePid, code: s.remoteCode }));
   }
 
   /** Which hosts the `n` processes go to, filling the hosts in order up to each one's `n`. */
-  plan(): { host: string; count: number }[] {
+  plan(): SshPlacement[] {
     const { role, n } = this.context;
     if (role === 'controller') {
       const host = this.options.controllerHost;
@@ -142,7 +160,7 @@ export class SshLauncher implements Launcher {
       }
       return [{ host, count: 1 }];
     }
-    const plan: { host: string; count: number }[] = [];
+    const plan: SshPlacement[] = [];
     let left = n;
     for (const [host, spec] of Object.entries(this.options.hosts)) {
       if (left <= 0) break;
