@@ -16,7 +16,7 @@ import { loadLauncherPlugins } from './plugins.js';
 import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
 import { clusterFilePaths } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
-import { LAUNCHER_REGISTRY, LauncherRegistry, type ExitInfo, type Launcher } from '../core/launcher.js';
+import { LAUNCHER_REGISTRY, LauncherRegistry, type EngineControl, type EngineRef, type ExitInfo, type Launcher } from '../core/launcher.js';
 import type { JobStatus } from '../core/scheduler.js';
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
 import { get, getOptional, provide } from '../core/tokens.js';
@@ -118,6 +118,9 @@ export class Cluster {
   /** Whether `controller.ip` was configured (not the default), and where the launchers place roles. */
   #ipConfigured = false;
   #placement: Placement = { controllerRemote: false, enginesRemote: false };
+  /** Engines stopped with stopEngine(), which restartEngine() can start again. */
+  readonly #stoppedEngines = new Map<number, { engine: EngineRef; control: EngineControl }>();
+  readonly #exitHandlers = new Set<(info: ExitInfo & { launcher: string }) => void>();
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -214,6 +217,7 @@ export class Cluster {
     const target = monitor.engines.size + n;
     const connection = engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, await readConnectionFile(this.engineConnectionFile));
     const launcher = this.#launcher('engines', n, connection.args, connection.env);
+    launcher.onExit((info) => this.#exitHandlers.forEach((h) => h({ ...info, launcher: launcher.name })));
     const exits: ExitInfo[] = [];
     const allExited = new Promise<never>((_, reject) => {
       launcher.onExit((info) => {
@@ -247,6 +251,92 @@ export class Cluster {
     this.#watchEnds(launcher);
     // Engines added to a running cluster are recorded too, so `tscluster stop` and `list` see them.
     if (this.#created && !this.#stopped) await this.#writeClusterFile();
+  }
+
+  /**
+   * Add a handler called whenever a process (or job) of an engine launcher ends, expectedly or not, with its exit
+   * code or signal and the launcher's name. Returns the function that removes it.
+   * @example `cluster.onEngineExit((e) => console.log(`${e.launcher} ${e.id} exited with ${e.code ?? e.signal}`))`
+   */
+  onEngineExit(handler: (info: ExitInfo & { launcher: string }) => void): () => void {
+    this.#exitHandlers.add(handler);
+    return () => this.#exitHandlers.delete(handler);
+  }
+
+  /**
+   * Stop one engine (SIGTERM, then SIGKILL after the launcher's grace period) and wait until it is gone from the
+   * controller. Works for engines of the `local`, `mpi` and `ssh` launchers.
+   * @throws LauncherError when the engine is unknown, or its launcher cannot control one engine (batch jobs).
+   */
+  async stopEngine(id: number, options: { graceMs?: number; timeoutMs?: number } = {}): Promise<void> {
+    const { engine, control } = await this.#engineControl(id);
+    await control.stop(engine, { graceMs: options.graceMs });
+    this.#stoppedEngines.set(id, { engine, control });
+    await this.#waitForEngine(id, false, options.timeoutMs);
+  }
+
+  /**
+   * Send a signal to one engine's process (e.g. `SIGUSR2`, or `SIGKILL` to simulate a crash).
+   * @throws LauncherError when the engine is unknown, or its launcher cannot control one engine (batch jobs).
+   */
+  async signalEngine(id: number, signal: NodeJS.Signals): Promise<void> {
+    const { engine, control } = await this.#engineControl(id);
+    await control.signal(engine, signal);
+  }
+
+  /**
+   * Stop one engine and start a replacement with the same id (on the same host, by the same launcher), and wait
+   * until the replacement has registered. Its namespace starts empty. An engine stopped with {@link stopEngine} is
+   * started again.
+   * @throws LauncherError when the engine is unknown, or its launcher cannot control one engine (batch jobs).
+   * @throws TimeoutError when the replacement has not registered within `engines.startTimeoutMs`.
+   */
+  async restartEngine(id: number, options: { graceMs?: number; timeoutMs?: number } = {}): Promise<void> {
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    // An engine stopped with stopEngine() (and not re-registered since) is started again where it ran.
+    const stopped = this.#monitor.engines.has(id) ? undefined : this.#stoppedEngines.get(id);
+    const { engine, control } = stopped ?? (await this.#engineControl(id));
+    if (!stopped) await control.stop(engine, { graceMs: options.graceMs });
+    this.#stoppedEngines.delete(id);
+    await this.#waitForEngine(id, false, options.timeoutMs);
+    await control.startReplacement(engine);
+    await this.#waitForEngine(id, true, options.timeoutMs);
+  }
+
+  async #engineControl(id: number): Promise<{ engine: EngineRef; control: EngineControl }> {
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    const info = this.#monitor.engines.get(id);
+    if (!info) {
+      throw new LauncherError(`engine ${id} is not registered (registered: ${[...this.#monitor.engines.keys()].join(', ') || 'none'})`);
+    }
+    const engine: EngineRef = { id, pid: info.pid, hostname: info.hostname };
+    const owner = this.#engineLaunchers.find((l) => l.engineControl?.owns(engine));
+    if (owner) return { engine, control: owner.engineControl! };
+    const blind = this.#engineLaunchers.filter((l) => !l.engineControl).map((l) => l.name);
+    throw new LauncherError(
+      blind.length
+        ? `engine ${id} (pid ${info.pid} on ${info.hostname}) cannot be controlled on its own: launcher '${blind.join("', '")}' ` +
+            `cannot address one engine of its set (per-engine control works with the local, mpi and ssh launchers); stop the whole cluster instead`
+        : `engine ${id} (pid ${info.pid} on ${info.hostname}) is not one this cluster's launchers started`,
+    );
+  }
+
+  /** Wait until engine `id` is (or is no longer) registered. */
+  async #waitForEngine(id: number, present: boolean, timeoutMs = this.config.engines.startTimeoutMs): Promise<void> {
+    const monitor = this.#monitor!;
+    if (monitor.engines.has(id) === present) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stop();
+        reject(new TimeoutError(`engine ${id} was ${present ? 'not registered' : 'still registered'} after ${timeoutMs} ms`, timeoutMs));
+      }, timeoutMs);
+      const stop = monitor.onEngineChange(() => {
+        if (monitor.engines.has(id) !== present) return;
+        clearTimeout(timer);
+        stop();
+        resolve();
+      });
+    });
   }
 
   /**

@@ -424,12 +424,27 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string; jobEnd?: unknown };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string; jobEnd?: unknown; requestedId?: number };
     const jobEnd = typeof content.jobEnd === 'number' && Number.isFinite(content.jobEnd) ? content.jobEnd : undefined;
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
+      // An engine may ask for its id (an MPI rank, or the id of an engine being restarted). One that is taken is
+      // refused, never shared: two engines under one id would get each other's tasks.
+      const requested = content.requestedId;
+      if (requested !== undefined) {
+        const holder = Number.isSafeInteger(requested) && requested >= 0 ? this.engines.get(requested) : undefined;
+        const problem = !Number.isSafeInteger(requested) || requested < 0
+          ? `the requested engine id ${String(requested)} is not a whole number >= 0`
+          : holder ? `engine id ${requested} is taken by the engine with pid ${holder.pid} on ${holder.hostname || 'an unknown host'}` : undefined;
+        if (problem) {
+          log('refused a registration: %s', problem);
+          this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'error', error: problem }, { parent: msg.header }), Channels.controllerToEngine));
+          return;
+        }
+        this.#nextId = Math.max(this.#nextId, requested + 1);
+      }
       engine = {
-        id: this.#nextId++,
+        id: requested ?? this.#nextId++,
         uuid,
         pid: content.pid ?? 0,
         hostname: content.hostname ?? '',

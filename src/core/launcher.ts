@@ -86,6 +86,43 @@ export interface Launcher {
    * removes it.
    */
   onExit(handler: (info: ExitInfo) => void): () => void;
+  /**
+   * Control of one engine of the set, when the launcher can address one (`local`, `mpi`, `ssh`). Absent when it
+   * cannot (a batch job holds all its engines): the cluster's `stopEngine`, `signalEngine` and `restartEngine` then
+   * fail with a LauncherError saying so.
+   */
+  readonly engineControl?: EngineControl;
+}
+
+/** One engine as it reported itself when it registered: what a launcher needs to find its process. */
+export interface EngineRef {
+  /** The engine's id. */
+  id: number;
+  /** Its process id, on its host. */
+  pid: number;
+  /** Its host's name, as the engine reported it. */
+  hostname: string;
+}
+
+/**
+ * Per-engine control, offered by a launcher whose processes can be addressed one by one (see
+ * {@link Launcher.engineControl}).
+ */
+export interface EngineControl {
+  /** Whether this engine is one of the processes the launcher started. */
+  owns(engine: EngineRef): boolean;
+  /** Send a signal to the engine's process. @throws LauncherError when it cannot be reached. */
+  signal(engine: EngineRef, signal: NodeJS.Signals): Promise<void>;
+  /**
+   * Stop the engine's process (SIGTERM, then SIGKILL after `graceMs`) and resolve once it has ended.
+   * @throws LauncherError when it cannot be reached.
+   */
+  stop(engine: EngineRef, options?: { graceMs?: number }): Promise<void>;
+  /**
+   * Start one engine like the others of the set (same host for ssh), asking the controller for `engine.id`
+   * (`tsengine --engine-id`). Resolves once it is started, not registered.
+   */
+  startReplacement(engine: EngineRef): Promise<void>;
 }
 
 /**

@@ -10,7 +10,7 @@ import debug from 'debug';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ConnectionInfo } from '../wire/connection.js';
-import { TimeoutError } from '../core/errors.js';
+import { ConfigError, TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../wire/functions.js';
 import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize, serialize } from '../wire/serialize.js';
@@ -53,6 +53,11 @@ export interface EngineOptions {
    * engine event. Either way the engine lives on.
    */
   catchProcessErrors?: boolean;
+  /**
+   * The id to ask the controller for (an MPI rank, or the id of an engine being restarted). Default: the controller
+   * picks the next free one. A requested id that is taken fails {@link Engine.start} with a ConfigError.
+   */
+  requestedId?: number;
 }
 
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
@@ -138,11 +143,16 @@ export class Engine {
         if (msg && msg.header.msg_type.endsWith('_request')) this.#enqueue(msg, toClient, true);
       });
     }
-    const registered = new Promise<number>((resolve) => {
+    const registered = new Promise<number>((resolve, reject) => {
       this.#connection!.setMessageHandler((frames) => {
         const msg = this.#read(frames, FROM_CONTROLLER, 'the controller', toController);
         if (!msg) return;
-        if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
+        if (msg.header.msg_type === 'registration_reply') {
+          const reply = msg.content as { status?: string; id: number; error?: string };
+          if (reply.status === 'error') {
+            reject(new ConfigError(`the controller at ${info.address} refused this engine: ${reply.error ?? 'no reason given'}; ask for a free id (or none)`));
+          } else resolve(reply.id);
+        }
         else this.#enqueue(msg, toController);
       });
     });
@@ -150,7 +160,7 @@ export class Engine {
     const jobEnd = jobEndFromEnvironment();
     this.#send(this.#session.message('registration_request', {
       pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, pidNamespace: pidNamespace(),
-      ...(jobEnd !== undefined && { jobEnd }),
+      requestedId: this.options.requestedId, ...(jobEnd !== undefined && { jobEnd }),
     }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -10,13 +10,16 @@ import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
 import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
 
-import type { Namespace } from './namespace.js';
+import { GlobalNamespace, type Namespace } from './namespace.js';
 
 /** The engine's command-line options, for `tsengine --help`. */
 export const ENGINE_USAGE = `Usage: tsengine [--connection-file FILE] [options]
   --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json);
                                 without it, the file's content (JSON) is read from TSPARALLEL_CONNECTION_INFO
   --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default ${REGISTRATION_TIMEOUT_MS})
+  --mpi                         started by mpiexec/srun: the engine's id is its MPI rank (OMPI_COMM_WORLD_RANK,
+                                PMI_RANK or PMIX_RANK), and \`rank\` and \`size\` are set in its namespace
+  --engine-id N                 ask the controller for this id (refused when it is taken)
   --log-level LEVEL             debug | info | warn | error
   --help, --version`;
 
@@ -49,6 +52,8 @@ export function parseEngineArgs(argv: readonly string[]) {
         'connection-file': { type: 'string' },
         'registration-timeout-ms': { type: 'string', default: String(REGISTRATION_TIMEOUT_MS) },
         'log-level': { type: 'string' },
+        mpi: { type: 'boolean' },
+        'engine-id': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
       },
@@ -62,8 +67,15 @@ export function parseEngineArgs(argv: readonly string[]) {
   }
   const timeout = Number(values['registration-timeout-ms']);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new ConfigError(`--registration-timeout-ms takes a positive whole number, got '${values['registration-timeout-ms']}'`);
+  let engineId: number | undefined;
+  if (values['engine-id'] !== undefined) {
+    engineId = Number(values['engine-id']);
+    if (!Number.isSafeInteger(engineId) || engineId < 0) throw new ConfigError(`--engine-id takes a whole number >= 0, got '${values['engine-id']}'`);
+  }
   return {
     connectionFile: values['connection-file'] ?? '',
+    mpi: values.mpi ?? false,
+    engineId,
     registrationTimeoutMs: timeout,
     logLevel: values['log-level'],
     help: values.help ?? false,
@@ -81,13 +93,61 @@ export async function startEngine(
   // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
   process.setSourceMapsEnabled(true);
   const info = args.connectionFile ? await readConnectionFile(args.connectionFile) : connectionInfoFromEnv()!;
+  const mpi = args.mpi ? mpiWorld() : undefined;
+  const namespace = options.namespace ?? new GlobalNamespace();
+  if (mpi) {
+    namespace.set('rank', mpi.rank);
+    namespace.set('size', mpi.size);
+    // Thousands of ranks registering at once would flood the controller: above 100, they come in waves of 100.
+    const delay = mpiStaggerMs(mpi);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  }
   const engine = new Engine({
     transport: transports.create(info.transport),
     info,
-    namespace: options.namespace,
+    namespace,
     registrationTimeoutMs: args.registrationTimeoutMs,
     catchProcessErrors: true,
+    requestedId: args.engineId ?? mpi?.rank,
   });
   await engine.start();
   return { engine, exited: engine.stopped, stop: () => engine.stop(0) };
+}
+
+/** An MPI process's place in its world. */
+export interface MpiWorld {
+  /** Its rank (0 … size-1). */
+  rank: number;
+  /** How many ranks the world has. */
+  size: number;
+}
+
+/** The environment variables that carry the rank and the size: Open MPI's, MPICH/Hydra's (PMI), PMIx's. */
+const MPI_ENV = [
+  ['OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE'],
+  ['PMI_RANK', 'PMI_SIZE'],
+  ['PMIX_RANK', 'PMIX_SIZE'],
+] as const;
+
+/**
+ * This process's MPI rank and world size, from the variables mpiexec (Open MPI, MPICH) or srun set.
+ * @throws ConfigError when none is set (`--mpi` outside mpiexec).
+ */
+export function mpiWorld(env: NodeJS.ProcessEnv = process.env): MpiWorld {
+  for (const [rankVar, sizeVar] of MPI_ENV) {
+    const text = env[rankVar];
+    if (text === undefined || text === '') continue;
+    const rank = Number(text);
+    if (!Number.isSafeInteger(rank) || rank < 0) throw new ConfigError(`${rankVar} is '${text}', not an MPI rank`);
+    const size = Number(env[sizeVar] ?? env.SLURM_NTASKS ?? NaN);
+    return { rank, size: Number.isSafeInteger(size) && size > rank ? size : rank + 1 };
+  }
+  throw new ConfigError(
+    `tsengine --mpi found no MPI rank (none of ${MPI_ENV.map(([r]) => r).join(', ')} is set): start it with mpiexec or srun, or drop --mpi`,
+  );
+}
+
+/** How long a rank waits before registering: 0 up to 100 ranks; above, 250 ms per wave of 100 ranks. */
+export function mpiStaggerMs(world: MpiWorld): number {
+  return world.size > 100 ? Math.floor(world.rank / 100) * 250 : 0;
 }

@@ -20,7 +20,7 @@
 export {
   defineLauncher, LauncherRegistry, LAUNCHER_REGISTRY, ROLE_RUNNER,
   type Launcher, type LauncherContext, type LauncherPlugin, type LauncherRole, type LauncherState, type ExitInfo,
-  type RoleRunner, type RunningRole,
+  type RoleRunner, type RunningRole, type EngineControl, type EngineRef,
 } from '../core/launcher.js';
 export { SCHEDULER, type Scheduler, type JobDescription, type JobTask, type JobState, type JobStatus } from '../core/scheduler.js';
 export {
@@ -58,6 +58,8 @@ export * from './sge/index.js';
 export * from './lsf/index.js';
 export * from './htcondor/index.js';
 export { LocalLauncher, localLauncher, localOptions, type LocalOptions } from './local/launcher.js';
+export { MpiLauncher, mpiLauncher, mpiOptions, mpiErrorBlocks, detectMpiFlavor, forwardEnvArgs, type MpiOptions, type MpiFlavor } from './mpi/launcher.js';
+export { SshLauncher, sshLauncher, sshOptions, sshHostOptions, type SshOptions, type SshHostOptions, type SshPlacement, type SshRemoteProcess } from './ssh/launcher.js';
 export { builtinLaunchers } from './builtin.js';
 export { ZeroMqTransport } from '../transport/zeromq.js';
 export { ConfigError, LauncherError, SchedulerError, TimeoutError } from '../core/errors.js';

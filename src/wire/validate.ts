@@ -112,6 +112,7 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.direct, (d) => typeof d === 'string')) return 'content.direct must be a string';
       if (!optional(c.pidNamespace, (d) => typeof d === 'string')) return 'content.pidNamespace must be a string';
       if (!optional(c.directKey, (d) => typeof d === 'string')) return 'content.directKey must be a string';
+      if (!optional(c.requestedId, (v) => Number.isInteger(v) && (v as number) >= 0)) return 'content.requestedId must be an engine id (a non-negative integer)';
       if (!optional(c.jobEnd, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.jobEnd must be a time in ms since the epoch';
       return undefined;
     case 'engine_stats':

@@ -15,6 +15,8 @@ import { advertisesLoopback, crossHostProblems, placementOf, type Placement } fr
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { readConnectionFile } from '../../wire/connection.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry } from '../../core/launcher.js';
+import { checkSshHost } from '../../launchers/ssh/launcher.js';
+import { detectMpiFlavor } from '../../launchers/mpi/launcher.js';
 import { loadLauncherPlugins } from '../../cluster/plugins.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
@@ -25,6 +27,7 @@ Check a profile for what breaks clusters across hosts; each problem comes with i
   - the configuration loads, and its launchers are known
   - files holding the cluster's key (security/*.json, job files) are readable by you only (mode 0600)
   - the controller's advertised address is not loopback when a launcher places roles on other hosts
+  - ssh launcher: every host answers ssh (key login) and runs Node >= 20; mpi launcher: mpiexec answers
 With --probe, also start a controller and one engine through the configured launchers (a cluster of its own id,
 stopped afterwards) and report whether the engine reached the controller, from which address, and how long it took.
 
@@ -138,8 +141,33 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
     if (!problems.length) add({ status: 'ok', message: `advertised address: ${describeAdvertised(config.controller.ip, config.controller.location, placement, ipConfigured)}` });
   }
 
+  await launcherChecks(config, add);
   if (options.probe && placement) await probe(loaded, options.timeoutMs, add);
   return findings;
+}
+
+/** Checks of the launchers that reach other hosts: every ssh host answers and runs Node >= 20; mpiexec is there. */
+async function launcherChecks(config: LoadedConfig['config'], add: (f: DoctorFinding) => void): Promise<void> {
+  const used = new Set([config.controller.launcher, config.engines.launcher]);
+  if (used.has('ssh')) {
+    const options = (config.launchers.ssh ?? {}) as { hosts?: Record<string, unknown>; controllerHost?: string };
+    const hosts = new Set([...(config.engines.launcher === 'ssh' ? Object.keys(options.hosts ?? {}) : []), ...(config.controller.launcher === 'ssh' && options.controllerHost ? [options.controllerHost] : [])]);
+    if (!hosts.size) add({ status: 'problem', message: 'the ssh launcher is used but names no host', fix: "list hosts under launchers.ssh.hosts (and launchers.ssh.controllerHost for the controller)" });
+    for (const host of hosts) {
+      try {
+        const found = await checkSshHost(config.launchers.ssh, host);
+        add({ status: 'ok', message: `ssh host '${host}' answers (host name ${found.hostname}), Node ${found.node} there` });
+      } catch (err) {
+        add({ status: 'problem', message: (err as Error).message, fix: 'check that `ssh` reaches it with a key (no password), with the same options as launchers.ssh (sshConfig, identityFile, sshArgs), and that Node >= 20 is on its PATH or set by its setup' });
+      }
+    }
+  }
+  if (used.has('mpi')) {
+    const command = ((config.launchers.mpi ?? {}) as { command?: string[] }).command ?? ['mpiexec'];
+    const flavor = await detectMpiFlavor(command);
+    if (flavor) add({ status: 'ok', message: `${command.join(' ')} is ${flavor === 'openmpi' ? 'Open MPI' : flavor === 'mpich' ? 'MPICH (Hydra)' : 'srun'}` });
+    else add({ status: 'problem', message: `\`${command.join(' ')} --version\` does not answer as Open MPI, MPICH or srun`, fix: "install an MPI (Debian: openmpi-bin or mpich), or set launchers.mpi.command (and launchers.mpi.flavor when it is another MPI)" });
+  }
 }
 
 function describeAdvertised(ip: string, location: string, placement: Placement, ipConfigured: boolean): string {

@@ -5,7 +5,9 @@
 import debug from 'debug';
 import path from 'node:path';
 import { z } from 'zod';
-import { defineLauncher, type ExitInfo, type Launcher, type LauncherContext, type LauncherState } from '../../core/launcher.js';
+import { hostname } from 'node:os';
+import { defineLauncher, type EngineControl, type EngineRef, type ExitInfo, type Launcher, type LauncherContext, type LauncherState } from '../../core/launcher.js';
+import { LauncherError } from '../../core/errors.js';
 import { withClusterId } from '../../util/cluster-files.js';
 import { addListener } from '../../util/listeners.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
@@ -56,11 +58,38 @@ export class LocalLauncher implements Launcher {
     await this.add(this.context.n);
   }
 
-  /** Start `n` more processes of the same role (how `tscluster engines -n` grows a cluster). */
-  async add(n: number): Promise<void> {
+  /** One engine of the set by its pid (engines on this host only). */
+  readonly engineControl: EngineControl = {
+    owns: (engine) => this.#find(engine) !== undefined,
+    signal: async (engine, signal) => {
+      const proc = this.#get(engine);
+      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
+    },
+    stop: async (engine, options = {}) => {
+      await stopTracked(this.#get(engine), options.graceMs ?? this.options.graceMs);
+    },
+    startReplacement: (engine) => this.add(1, ['--engine-id', String(engine.id)]),
+  };
+
+  #find(engine: EngineRef): TrackedProcess | undefined {
+    if (this.context.role !== 'engines' || engine.hostname !== hostname()) return undefined;
+    return this.#procs.find((p) => p.pid === engine.pid);
+  }
+
+  #get(engine: EngineRef): TrackedProcess {
+    const proc = this.#find(engine);
+    if (!proc) throw new LauncherError(`engine ${engine.id} (pid ${engine.pid} on ${engine.hostname}) is not one the local launcher started`);
+    return proc;
+  }
+
+  /**
+   * Start `n` more processes of the same role (how `tscluster engines -n` grows a cluster), with `extraArgs` after
+   * the role's arguments.
+   */
+  async add(n: number, extraArgs: readonly string[] = []): Promise<void> {
     this.#state = 'starting';
     const { role, program, args, env, profileDir, clusterId } = this.context;
-    const command = [...program, ...args];
+    const command = [...program, ...args, ...extraArgs];
     log('starting %d %s: %s', n, role, command.join(' '));
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
