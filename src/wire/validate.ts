@@ -149,6 +149,7 @@ export function checkEngineInput(msg: Message): string | undefined {
   if (bad) return bad;
   switch (msg.header.msg_type) {
     case 'registration_reply':
+      if (msg.content.status === 'error') return typeof msg.content.error === 'string' ? undefined : 'content.error must say why the registration was refused';
       return Number.isInteger(msg.content.id) ? undefined : 'content.id must be an integer';
     case 'shutdown_request':
       return undefined;
