@@ -9,6 +9,7 @@ import { CONNECTION_INFO_ENV, connectionInfoFromEnv } from '../wire/connection-e
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
 import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
+import { startEngines } from './multi.js';
 
 import type { Namespace } from './namespace.js';
 
@@ -17,6 +18,9 @@ export const ENGINE_USAGE = `Usage: tsengine [--connection-file FILE] [options]
   --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json);
                                 without it, the file's content (JSON) is read from TSPARALLEL_CONNECTION_INFO
   --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default ${REGISTRATION_TIMEOUT_MS})
+  --count K                     run K engines in this one process (default 1), for scale tests only: each is a full
+                                engine (registration, heartbeat, isolated namespace) but they share the process's CPU,
+                                answer heartbeats on the main thread and have no direct endpoint
   --log-level LEVEL             debug | info | warn | error
   --help, --version`;
 
@@ -48,6 +52,7 @@ export function parseEngineArgs(argv: readonly string[]) {
       options: {
         'connection-file': { type: 'string' },
         'registration-timeout-ms': { type: 'string', default: String(REGISTRATION_TIMEOUT_MS) },
+        count: { type: 'string', default: '1' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -62,9 +67,12 @@ export function parseEngineArgs(argv: readonly string[]) {
   }
   const timeout = Number(values['registration-timeout-ms']);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new ConfigError(`--registration-timeout-ms takes a positive whole number, got '${values['registration-timeout-ms']}'`);
+  const count = Number(values.count);
+  if (!Number.isInteger(count) || count <= 0) throw new ConfigError(`--count takes a positive whole number of engines, got '${values.count}'`);
   return {
     connectionFile: values['connection-file'] ?? '',
     registrationTimeoutMs: timeout,
+    count,
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -81,6 +89,10 @@ export async function startEngine(
   // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
   process.setSourceMapsEnabled(true);
   const info = args.connectionFile ? await readConnectionFile(args.connectionFile) : connectionInfoFromEnv()!;
+  if (args.count > 1) {
+    const many = await startEngines({ count: args.count, info, transport: transports.create(info.transport), registrationTimeoutMs: args.registrationTimeoutMs });
+    return { ...many, engine: many.engines[0]! };
+  }
   const engine = new Engine({
     transport: transports.create(info.transport),
     info,
