@@ -133,9 +133,56 @@ export async function runEngineSystem(system: EngineSystem, plan: RunPlan, repor
       reporter.fail('W6', error);
     }
   }
+
+  if (wanted.includes('W8') && !signal.aborted) {
+    if (!system.startScale) reporter.skip('W8', 'no way to start many engines per process');
+    else {
+      try {
+        for (let run = 0; run < runs; run++) await step(runScale(system, plan, reporter));
+      } catch (error) {
+        reporter.fail('W8', error);
+      }
+    }
+  }
 }
 
-async function timeBalanced(session: EngineSession, count: number, what: WorkloadId): Promise<number> {
+/** Broadcasts timed per W8 run (after one untimed); the sample is their median. */
+const W8_BROADCASTS = 5;
+
+/**
+ * W8: a cluster with `w8Engines` engines added (several per process), then a broadcast no-op `apply` to all of them,
+ * then W3 across them, and the controller's memory.
+ */
+async function runScale(system: EngineSystem, plan: RunPlan, reporter: Reporter): Promise<void> {
+  const { sizes } = plan;
+  const session = await system.startScale!(sizes.w8Engines, plan);
+  reporter.trackDescendants();
+  try {
+    if (session.engineCount < sizes.w8Engines) {
+      throw new BenchError(`W8: client sees ${session.engineCount} engines, expected at least ${sizes.w8Engines}`);
+    }
+    reporter.sample({ workload: 'W8', metric: 'engines', value: session.engineCount });
+    reporter.sample({ workload: 'W8', metric: 'register_ms', value: session.registerMs });
+    checkNoops(await session.broadcastNoop(), session.engineCount, 'W8 broadcast warm-up');
+    const broadcastMs: number[] = [];
+    for (let i = 0; i < W8_BROADCASTS; i++) {
+      const t0 = performance.now();
+      const results = await session.broadcastNoop();
+      broadcastMs.push(msSince(t0));
+      checkNoops(results, session.engineCount, 'W8 broadcast');
+    }
+    reporter.sample({ workload: 'W8', metric: 'broadcast_ms', value: median(broadcastMs) });
+    reporter.sample({ workload: 'W8', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w8Tasks, 'W8') });
+    const rss = session.controllerRssBytes?.();
+    if (rss !== undefined) reporter.sample({ workload: 'W8', metric: 'controller_rss_MB', value: rss / 1e6 });
+  } finally {
+    await untilAborted(session.stop(), AbortSignal.timeout(STOP_TIMEOUT_MS)).catch((error: unknown) =>
+      reporter.fail('W8', new BenchError('stopping the W8 cluster failed (leftover processes are killed at the end)', { cause: error })),
+    );
+  }
+}
+
+async function timeBalanced(session: Pick<EngineSession, 'balancedNoops'>, count: number, what: WorkloadId): Promise<number> {
   checkNoops(await session.balancedNoops!(W3_WARMUP_TASKS), W3_WARMUP_TASKS, `${what} warm-up`);
   const t0 = performance.now();
   const results = await session.balancedNoops!(count);

@@ -279,6 +279,46 @@ def run(start, plan):
         except Exception as error:  # noqa: BLE001
             fail("W6", error)
 
+    if "W8" in wanted:
+        scale = getattr(start, "start_scale", None)
+        if scale is None:
+            emit("skip", workload="W8", reason="no way to start engines in batches within a time limit")
+        else:
+            try:
+                for _ in range(runs):
+                    run_scale(scale, sizes, tmp)
+            except Exception as error:  # noqa: BLE001
+                fail("W8", error)
+
+
+W8_BROADCASTS = 5
+
+
+def run_scale(scale, sizes, tmp):
+    """W8 as bench/lib/driver.ts runs it, except that a peer adds engines until it has ``w8Engines`` or its time
+    limit (``w8PeerLimitS``) has passed, and reports how many it got (``engines``)."""
+    session = scale(sizes["w8Engines"], sizes["w8PeerLimitS"], tmp)
+    processes = track()
+    try:
+        sample("W8", "engines", session.engine_count)
+        sample("W8", "register_ms", session.register_ms)
+        check_noops(session.broadcast_noop(), session.engine_count, "W8 broadcast warm-up")
+        times = []
+        for _ in range(W8_BROADCASTS):
+            t0 = time.perf_counter()
+            results = session.broadcast_noop()
+            times.append(ms_since(t0))
+            check_noops(results, session.engine_count, "W8 broadcast")
+        times.sort()
+        sample("W8", "broadcast_ms", times[len(times) // 2])
+        sample("W8", "tasks_per_s", time_balanced(session, sizes["w8Tasks"], "W8"))
+        rss = session.controller_rss_bytes()
+        if rss is not None:
+            sample("W8", "controller_rss_MB", rss / 1e6)
+    finally:
+        stop_quietly(session, "W8")
+        wait_gone(processes)
+
 
 def _terminate(_signum, _frame):
     # The harness's time limit: unwind through the ``finally`` blocks so clusters are stopped.

@@ -28,10 +28,11 @@ const METRICS: Record<WorkloadId, string[]> = {
   W4: [`map_${TINY_SIZES.w4Lengths[0]}_ms`, `map_${TINY_SIZES.w4Lengths[1]}_ms`],
   W5: ['push_MBps', 'pull_MBps', 'peak_mem_ratio', 'scatter_MBps', 'gather_MBps'],
   W6: ['start_ms', 'tasks_per_s', 'stop_ms'],
+  W8: ['engines', 'register_ms', 'broadcast_ms', 'tasks_per_s', 'controller_rss_MB'],
 };
 
 function tinyOptions(systems: SystemName[], workloads: WorkloadId[] = [...WORKLOADS]): BenchOptions {
-  return { runs: 1, sizes: TINY_SIZES, workloads, systems, json: false, install: false, python: PYTHON, timeoutMs: 240_000 };
+  return { runs: 1, sizes: TINY_SIZES, workloads, systems, json: false, install: false, python: PYTHON, timeoutMs: 240_000, record: false };
 }
 
 /** Assert the run measured every metric of `workloads` for `system` (except `skipped`), once, with a sane value. */
@@ -130,24 +131,32 @@ describe('bench output and options', () => {
 });
 
 describe('bench workloads at tiny size', () => {
-  it('tsparallel runs W1-W6 with correct results and leaves no process', async () => {
+  it('tsparallel runs W1-W6 and W8 (engines from tsengine --count) with correct results and leaves no process', async () => {
     const results = await runBench(tinyOptions(['tsparallel']));
     assert.deepEqual(results.skips, []);
     assertMeasured(results, 'tsparallel', [...WORKLOADS]);
+    // The cluster's own engine plus the W8 ones, each registered on its own.
+    assert.equal(results.rows().find((r) => r.workload === 'W8' && r.metric === 'engines')?.median, TINY_SIZES.w8Engines + 1);
+  });
+
+  it('tsparallel-curve (every socket encrypted) runs W2, W3 and W5 and leaves no process', async () => {
+    const results = await runBench(tinyOptions(['tsparallel-curve']));
+    assert.deepEqual(results.skips.map((s) => s.workload), ['W1', 'W4', 'W6', 'W8']);
+    assertMeasured(results, 'tsparallel-curve', [...WORKLOADS], ['W1', 'W4', 'W6', 'W8']);
   });
 
   for (const peer of ['piscina', 'workerpool'] as const) {
-    it(`${peer} runs W1-W4 and W6 (no namespaces for W5) and leaves no process`, async () => {
+    it(`${peer} runs W1-W4 and W6 (no namespaces for W5, no engines for W8) and leaves no process`, async () => {
       const results = await runBench(tinyOptions([peer]));
-      assert.deepEqual(results.skips.map((s) => s.workload), ['W5']);
-      assertMeasured(results, peer, [...WORKLOADS], ['W5']);
+      assert.deepEqual(results.skips.map((s) => s.workload), ['W5', 'W8']);
+      assertMeasured(results, peer, [...WORKLOADS], ['W5', 'W8']);
     });
   }
 
   it('the raw ZeroMQ floor runs W1-W6 and leaves no process', async () => {
     const results = await runBench(tinyOptions(['zeromq']));
-    assert.deepEqual(results.skips, []);
-    assertMeasured(results, 'zeromq', [...WORKLOADS]);
+    assert.deepEqual(results.skips.map((s) => s.workload), ['W8']);
+    assertMeasured(results, 'zeromq', [...WORKLOADS], ['W8']);
   });
 
   for (const [peer, modules] of [['dask', 'distributed, numpy'], ['ipyparallel', 'ipyparallel, numpy']] as const) {
