@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { BenchError, checkNoops, checkPow10, checkSameArray, makePayload } from './checks.js';
+import { cpuMicrosBetween, cpuSnapshot } from './cpu.js';
 import { measurePeakGrowth } from './memory.js';
 import { median, percentile } from './stats.js';
 import type { EngineSession, EngineSystem, Reporter, RunPlan, WorkloadId } from './types.js';
@@ -182,11 +183,13 @@ async function runScale(system: EngineSystem, plan: RunPlan, reporter: Reporter)
   }
 }
 
-async function timeBalanced(session: Pick<EngineSession, 'balancedNoops'>, count: number, what: WorkloadId): Promise<number> {
+async function timeBalanced(session: Pick<EngineSession, 'balancedNoops'>, count: number, what: WorkloadId, cpu?: (microsPerTask: number) => void): Promise<number> {
   checkNoops(await session.balancedNoops!(W3_WARMUP_TASKS), W3_WARMUP_TASKS, `${what} warm-up`);
+  const before = cpu ? cpuSnapshot() : undefined;
   const t0 = performance.now();
   const results = await session.balancedNoops!(count);
   const seconds = msSince(t0) / 1000;
+  if (before) cpu!(cpuMicrosBetween(before, cpuSnapshot()) / count);
   checkNoops(results, count, what);
   return count / seconds;
 }
@@ -218,7 +221,10 @@ async function runMiddle(w: WorkloadId, session: EngineSession, plan: RunPlan, r
     }
     case 'W3': {
       if (!session.balancedNoops) return skipOnce(session, reporter, 'W3', session.balancedMissingReason ?? 'no load-balanced view');
-      reporter.sample({ workload: 'W3', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w3Tasks, 'W3') });
+      let cpuPerTask = NaN;
+      const perSecond = await timeBalanced(session, sizes.w3Tasks, 'W3', (micros) => (cpuPerTask = micros));
+      reporter.sample({ workload: 'W3', metric: 'tasks_per_s', value: perSecond });
+      reporter.sample({ workload: 'W3', metric: 'cpu_us_per_task', value: cpuPerTask });
       return;
     }
     case 'W4': {

@@ -146,11 +146,39 @@ def ms_since(t0):
     return (time.perf_counter() - t0) * 1000
 
 
-def time_balanced(session, count, what):
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot():
+    """CPU seconds used so far by this process and each process below it (by pid and start time), as
+    bench/lib/cpu.ts takes them."""
+    own = os.times()
+    children = {}
+    for p in descendants(os.getpid()):
+        try:
+            with open(f"/proc/{p['pid']}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split(" ")
+        except OSError:
+            continue
+        children[(p["pid"], p["startTime"])] = (int(rest[12]) + int(rest[13])) / CLK_TCK
+    return own.user + own.system, children
+
+
+def cpu_seconds_between(before, after):
+    total = after[0] - before[0]
+    for key, seconds in after[1].items():
+        total += seconds - before[1].get(key, 0)
+    return total
+
+
+def time_balanced(session, count, what, cpu=None):
     check_noops(session.balanced_noops(W3_WARMUP_TASKS), W3_WARMUP_TASKS, f"{what} warm-up")
+    before = cpu_snapshot() if cpu else None
     t0 = time.perf_counter()
     results = session.balanced_noops(count)
     seconds = time.perf_counter() - t0
+    if cpu:
+        cpu(cpu_seconds_between(before, cpu_snapshot()) * 1e6 / count)
     check_noops(results, count, what)
     return count / seconds
 
@@ -172,7 +200,9 @@ def run_middle(w, session, sizes):
         sample("W2", "call_median_us", med)
         sample("W2", "call_p99_us", p99)
     elif w == "W3":
-        sample("W3", "tasks_per_s", time_balanced(session, sizes["w3Tasks"], "W3"))
+        cpu = []
+        sample("W3", "tasks_per_s", time_balanced(session, sizes["w3Tasks"], "W3", cpu.append))
+        sample("W3", "cpu_us_per_task", cpu[0])
     elif w == "W4":
         for length in sizes["w4Lengths"]:
             t0 = time.perf_counter()

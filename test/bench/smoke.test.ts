@@ -24,7 +24,7 @@ const PYTHON = process.env.TSPARALLEL_BENCH_PYTHON ?? '/usr/bin/python3';
 const METRICS: Record<WorkloadId, string[]> = {
   W1: ['start_ms', 'stop_ms'],
   W2: ['call_median_us', 'call_p99_us'],
-  W3: ['tasks_per_s'],
+  W3: ['tasks_per_s', 'cpu_us_per_task'],
   W4: [`map_${TINY_SIZES.w4Lengths[0]}_ms`, `map_${TINY_SIZES.w4Lengths[1]}_ms`],
   W5: ['push_MBps', 'pull_MBps', 'peak_mem_ratio', 'scatter_MBps', 'gather_MBps'],
   W6: ['start_ms', 'tasks_per_s', 'stop_ms'],
