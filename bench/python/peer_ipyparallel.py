@@ -91,7 +91,8 @@ def _mem_available():
 class IpyparallelScale:
     """W8: a controller, then engines added in batches of W8_BATCH (``start_engines_sync``) until ``target`` engines
     are registered or ``limit_s`` seconds have passed (or free memory drops below 3 GiB: each engine is a Python
-    process with its nanny). ``register_ms`` is the time until the last engine that made it registered."""
+    process with its nanny). ``register_ms`` is the time from the first batch until adding stopped: every engine
+    started was registered, or the limit was reached (then it is about ``limit_s``)."""
 
     def __init__(self, target, limit_s, tmp):
         self.cluster = ipp.Cluster(
