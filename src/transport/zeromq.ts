@@ -10,7 +10,7 @@ import { Dealer, Router } from 'zeromq';
 import { TransportError } from '../core/errors.js';
 import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
-import { SendQueue } from './send-queue.js';
+import { BatchingSendQueue, unpackBatch } from './batch.js';
 
 const log = debug('tsparallel:transport');
 
@@ -36,7 +36,7 @@ parentPort.on('message', (msg) => {
 `;
 
 class ZeroMqListener implements Listener {
-  readonly #queue: SendQueue<readonly Buffer[]>;
+  readonly #queue: BatchingSendQueue;
   #handler: (m: RoutedFrames) => void = () => {};
   #unroutable: (identity: Buffer) => void = () => {};
   #closed = false;
@@ -45,20 +45,23 @@ class ZeroMqListener implements Listener {
     private readonly socket: Router,
     readonly address: string,
   ) {
-    this.#queue = new SendQueue(
-      (frames) => this.socket.send(frames as Buffer[]),
+    this.#queue = new BatchingSendQueue(
+      (frames) => this.socket.send(frames),
       (frames, err) => {
         if (this.#closed) return;
         if ((err as NodeJS.ErrnoException).code === 'EHOSTUNREACH') this.#unroutable(frames[0]!);
         else log('send on %s failed: %s', address, (err as Error).message);
       },
+      true,
     );
     void this.#receive();
   }
 
   async #receive(): Promise<void> {
     try {
-      for await (const [identity, ...frames] of this.socket) this.#handler({ identity: identity!, frames });
+      for await (const [identity, ...frames] of this.socket) {
+        for (const message of unpackBatch(frames)) this.#handler({ identity: identity!, frames: message });
+      }
     } catch (err) {
       if (!this.#closed) log('receive on %s failed: %s', this.address, (err as Error).message);
     }
@@ -81,7 +84,7 @@ class ZeroMqListener implements Listener {
 }
 
 class ZeroMqConnection implements Connection {
-  readonly #queue: SendQueue<readonly Buffer[]>;
+  readonly #queue: BatchingSendQueue;
   #handler: (frames: Buffer[]) => void = () => {};
   #closed = false;
 
@@ -89,18 +92,19 @@ class ZeroMqConnection implements Connection {
     private readonly socket: Dealer,
     private readonly handshakes?: HandshakeWatch,
   ) {
-    this.#queue = new SendQueue(
-      (frames) => this.socket.send(frames as Buffer[]),
+    this.#queue = new BatchingSendQueue(
+      (frames) => this.socket.send(frames),
       (_frames, err) => {
         if (!this.#closed) log('send failed: %s', (err as Error).message);
       },
+      false,
     );
     void this.#receive();
   }
 
   async #receive(): Promise<void> {
     try {
-      for await (const frames of this.socket) this.#handler(frames);
+      for await (const frames of this.socket) for (const message of unpackBatch(frames)) this.#handler(message);
     } catch (err) {
       if (!this.#closed) log('receive failed: %s', (err as Error).message);
     }
