@@ -8,7 +8,9 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { runBench } from './lib/bench.js';
+import { recordRun } from './lib/history.js';
 import { parseBenchArgs } from './lib/options.js';
+import { startProfiling } from './lib/profile.js';
 import { describeSizes, jsonLines, notes, table, targetChecks, targetLines } from './lib/report.js';
 
 async function main(): Promise<number> {
@@ -26,7 +28,13 @@ async function main(): Promise<number> {
   // The load average shows whether something else shared the CPUs during the run (on 2 cores it matters).
   const load = () => loadavg()[0]!.toFixed(2);
   const loadBefore = load();
+  const profiling = options.profile ? await startProfiling() : undefined;
+  if (profiling) console.error(`profiling ${options.profile} on tsparallel: CPU profiles go to ${profiling.dir}`);
   const results = await runBench(options, (line) => console.error(line), interrupt.signal);
+  if (profiling) {
+    console.log(`CPU profiles of ${options.profile} (client, controller, engines) in ${profiling.dir}:`);
+    for (const line of await profiling.finish()) console.log(line);
+  }
   const header =
     `tsparallel bench · ${availableParallelism()} cores · node ${process.version} · runs ${options.runs} · ` +
     `load (1 min) ${loadBefore} before, ${load()} after · ${describeSizes(options.sizes)}`;
@@ -41,7 +49,12 @@ async function main(): Promise<number> {
     const lines = notes(results);
     if (lines.length > 0) console.log(`\n${lines.join('\n')}`);
     const targets = targetLines(targetChecks(results));
-    if (targets.length > 0) console.log(`\nissue 6 targets (ratios of this run's medians):\n${targets.join('\n')}`);
+    if (targets.length > 0) console.log(`\ntargets of issues 6 and 16 (ratios of this run's medians):\n${targets.join('\n')}`);
+  }
+  if (options.record) {
+    const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.replace(/ -- $/, '');
+    const file = await recordRun({ command, header, table: table(results, options.systems), notes: notes(results), targets: targetLines(targetChecks(results)) });
+    console.error(`recorded in ${file}`);
   }
   return results.failures.length > 0 ? 1 : 0;
 }

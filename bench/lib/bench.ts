@@ -13,7 +13,7 @@ import { Results } from './report.js';
 import type { BenchSystem, EngineSystem, Reporter, RunPlan } from './types.js';
 import { daskSystem, ipyparallelSystem } from '../systems/python-peers.js';
 import { piscinaSystem } from '../systems/piscina.js';
-import { tsparallelSystem } from '../systems/tsparallel.js';
+import { tsparallelCurveSystem, tsparallelSystem } from '../systems/tsparallel.js';
 import { workerpoolSystem } from '../systems/workerpool.js';
 import { zeromqSystem } from '../systems/zeromq.js';
 
@@ -50,6 +50,7 @@ export async function runBench(options: BenchOptions, progress: ProgressSink = (
   });
   const factories: Record<SystemName, () => BenchSystem> = {
     tsparallel: () => engineBench(tsparallelSystem),
+    'tsparallel-curve': () => engineBench(tsparallelCurveSystem),
     ipyparallel: () => ipyparallelSystem(pythonOptions('ipyparallel')),
     dask: () => daskSystem(pythonOptions('dask')),
     piscina: () => engineBench(piscinaSystem),

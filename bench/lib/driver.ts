@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { BenchError, checkNoops, checkPow10, checkSameArray, makePayload } from './checks.js';
+import { cpuMicrosBetween, cpuSnapshot } from './cpu.js';
 import { measurePeakGrowth } from './memory.js';
 import { median, percentile } from './stats.js';
 import type { EngineSession, EngineSystem, Reporter, RunPlan, WorkloadId } from './types.js';
@@ -133,13 +134,62 @@ export async function runEngineSystem(system: EngineSystem, plan: RunPlan, repor
       reporter.fail('W6', error);
     }
   }
+
+  if (wanted.includes('W8') && !signal.aborted) {
+    if (!system.startScale) reporter.skip('W8', 'no way to start many engines per process');
+    else {
+      try {
+        for (let run = 0; run < runs; run++) await step(runScale(system, plan, reporter));
+      } catch (error) {
+        reporter.fail('W8', error);
+      }
+    }
+  }
 }
 
-async function timeBalanced(session: EngineSession, count: number, what: WorkloadId): Promise<number> {
+/** Broadcasts timed per W8 run (after one untimed); the sample is their median. */
+const W8_BROADCASTS = 5;
+
+/**
+ * W8: a cluster with `w8Engines` engines added (several per process), then a broadcast no-op `apply` to all of them,
+ * then W3 across them, and the controller's memory.
+ */
+async function runScale(system: EngineSystem, plan: RunPlan, reporter: Reporter): Promise<void> {
+  const { sizes } = plan;
+  const session = await system.startScale!(sizes.w8Engines, plan);
+  reporter.trackDescendants();
+  try {
+    if (session.engineCount < sizes.w8Engines) {
+      throw new BenchError(`W8: client sees ${session.engineCount} engines, expected at least ${sizes.w8Engines}`);
+    }
+    reporter.sample({ workload: 'W8', metric: 'engines', value: session.engineCount });
+    reporter.sample({ workload: 'W8', metric: 'register_ms', value: session.registerMs });
+    checkNoops(await session.broadcastNoop(), session.engineCount, 'W8 broadcast warm-up');
+    const broadcastMs: number[] = [];
+    for (let i = 0; i < W8_BROADCASTS; i++) {
+      const t0 = performance.now();
+      const results = await session.broadcastNoop();
+      broadcastMs.push(msSince(t0));
+      checkNoops(results, session.engineCount, 'W8 broadcast');
+    }
+    reporter.sample({ workload: 'W8', metric: 'broadcast_ms', value: median(broadcastMs) });
+    reporter.sample({ workload: 'W8', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w8Tasks, 'W8') });
+    const rss = session.controllerRssBytes?.();
+    if (rss !== undefined) reporter.sample({ workload: 'W8', metric: 'controller_rss_MB', value: rss / 1e6 });
+  } finally {
+    await untilAborted(session.stop(), AbortSignal.timeout(STOP_TIMEOUT_MS)).catch((error: unknown) =>
+      reporter.fail('W8', new BenchError('stopping the W8 cluster failed (leftover processes are killed at the end)', { cause: error })),
+    );
+  }
+}
+
+async function timeBalanced(session: Pick<EngineSession, 'balancedNoops'>, count: number, what: WorkloadId, cpu?: (microsPerTask: number) => void): Promise<number> {
   checkNoops(await session.balancedNoops!(W3_WARMUP_TASKS), W3_WARMUP_TASKS, `${what} warm-up`);
+  const before = cpu ? cpuSnapshot() : undefined;
   const t0 = performance.now();
   const results = await session.balancedNoops!(count);
   const seconds = msSince(t0) / 1000;
+  if (before) cpu!(cpuMicrosBetween(before, cpuSnapshot()) / count);
   checkNoops(results, count, what);
   return count / seconds;
 }
@@ -171,7 +221,10 @@ async function runMiddle(w: WorkloadId, session: EngineSession, plan: RunPlan, r
     }
     case 'W3': {
       if (!session.balancedNoops) return skipOnce(session, reporter, 'W3', session.balancedMissingReason ?? 'no load-balanced view');
-      reporter.sample({ workload: 'W3', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w3Tasks, 'W3') });
+      let cpuPerTask = NaN;
+      const perSecond = await timeBalanced(session, sizes.w3Tasks, 'W3', (micros) => (cpuPerTask = micros));
+      reporter.sample({ workload: 'W3', metric: 'tasks_per_s', value: perSecond });
+      reporter.sample({ workload: 'W3', metric: 'cpu_us_per_task', value: cpuPerTask });
       return;
     }
     case 'W4': {

@@ -45,7 +45,7 @@ export class Results {
 
 /** Whether a bigger value of `metric` is better (throughputs) or worse (times, latencies, memory). */
 export function higherIsBetter(metric: string): boolean {
-  return metric.endsWith('_per_s') || metric.endsWith('_MBps');
+  return metric.endsWith('_per_s') || metric.endsWith('_MBps') || metric === 'engines';
 }
 
 /** The JSON lines of `results`, one per system and metric. */
@@ -73,6 +73,7 @@ export function describeSizes(sizes: Sizes): string {
     `W4 range(${sizes.w4Lengths.join('), range(')})`,
     `W5 ${sizes.w5PushBytes / 1e6} MB per engine, scatter ${sizes.w5ScatterLength.toLocaleString('en-US')} float64`,
     `W6 ${sizes.w6Engines} engines, ${sizes.w6Tasks} tasks`,
+    `W8 ${sizes.w8Engines} engines (${sizes.w8PerProcess} per process), ${sizes.w8Tasks} tasks, peers ${sizes.w8PeerLimitS} s`,
   ].join('; ');
 }
 
@@ -149,6 +150,32 @@ export function targetChecks(results: Results, ours = 'tsparallel'): TargetCheck
   ratio('W5', 'pull_MBps', 'ipyparallel', { atLeast: 1 });
   add(`W5 peak_mem_ratio ${ours} (client peak / payload)`, med('W5', 'peak_mem_ratio', ours), 1, { below: 3 });
   add(`W6 tasks_per_s / W3 tasks_per_s, ${ours}`, med('W6', 'tasks_per_s', ours), med('W3', 'tasks_per_s', ours), { atLeast: 0.5 });
+  // Issue 16.
+  ratio('W3', 'tasks_per_s', 'piscina', { atLeast: 0.8 });
+  ratio('W3', 'tasks_per_s', 'ipyparallel', { atLeast: 40 });
+  add(`W2 call_p99_us / call_median_us, ${ours}`, med('W2', 'call_p99_us', ours), med('W2', 'call_median_us', ours), { atMost: 3 });
+  ratio('W2', 'call_median_us', 'zeromq', { atMost: 2 });
+  ratio('W5', 'scatter_MBps', 'ipyparallel', { atLeast: 2 });
+  ratio('W5', 'gather_MBps', 'ipyparallel', { atLeast: 2 });
+  ratio('W5', 'scatter_MBps', 'zeromq', { atLeast: 0.6 });
+  ratio('W5', 'gather_MBps', 'zeromq', { atLeast: 0.6 });
+  add(`W6 start_ms ${ours} / 1 s`, med('W6', 'start_ms', ours), 1000, { atMost: 1 });
+  add(`W6 tasks_per_s / W3 tasks_per_s, ${ours}`, med('W6', 'tasks_per_s', ours), med('W3', 'tasks_per_s', ours), { atLeast: 0.8 });
+  add(`W8 register_ms ${ours} / 10 s`, med('W8', 'register_ms', ours), 10_000, { atMost: 1 });
+  add(`W8 broadcast_ms ${ours} / 0.5 s`, med('W8', 'broadcast_ms', ours), 500, { atMost: 1 });
+  add(`W8 tasks_per_s / W3 tasks_per_s, ${ours}`, med('W8', 'tasks_per_s', ours), med('W3', 'tasks_per_s', ours), { atLeast: 0.5 });
+  const curve = `${ours}-curve`;
+  const safety = (w: WorkloadId, metric: string) => {
+    const on = med(w, metric, curve);
+    const off = med(w, metric, ours);
+    // Cost as a slowdown factor: time on / off, or throughput off / on.
+    if (higherIsBetter(metric)) add(`${w} ${metric} cost of CURVE (off/on)`, off, on, { atMost: 1.3 });
+    else add(`${w} ${metric} cost of CURVE (on/off)`, on, off, { atMost: 1.3 });
+  };
+  safety('W2', 'call_median_us');
+  safety('W3', 'tasks_per_s');
+  safety('W5', 'push_MBps');
+  safety('W5', 'pull_MBps');
   return checks;
 }
 

@@ -4,8 +4,8 @@
  * @module
  */
 
-/** The six workloads of issue 6 (see bench/README.md for the exact method of each). */
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6'] as const;
+/** The six workloads of issue 6 and issue 16's W8 scale test (see bench/README.md for the exact method of each). */
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W8'] as const;
 
 /** One workload's id. */
 export type WorkloadId = (typeof WORKLOADS)[number];
@@ -36,6 +36,14 @@ export interface Sizes {
   w6Engines: number;
   /** W6: no-op tasks submitted at once through the load balancer across those engines. */
   w6Tasks: number;
+  /** W8: engines added to a running cluster (several per process, `tsengine --count`). */
+  w8Engines: number;
+  /** W8: engines per process (`tsengine --count K`). */
+  w8PerProcess: number;
+  /** W8: no-op tasks through the load balancer across all of them. */
+  w8Tasks: number;
+  /** W8: how long a peer (ipyparallel) may keep adding engines, in seconds; it reports how many it got. */
+  w8PeerLimitS: number;
 }
 
 /** Everything the driver needs to run one system's workloads. */
@@ -93,6 +101,22 @@ export interface EngineSession {
   stop(): Promise<void>;
 }
 
+/** A cluster of many engines for W8 (the scale test), with a client attached. */
+export interface ScaleSession {
+  /** The engines the client sees (all registered). */
+  readonly engineCount: number;
+  /** Milliseconds from starting the added engines until the client saw every one registered. */
+  readonly registerMs: number;
+  /** One no-op `apply` on every engine at once (a broadcast); resolves to one result per engine. */
+  broadcastNoop(): Promise<readonly unknown[]>;
+  /** `count` no-op tasks through the load balancer across every engine. */
+  balancedNoops(count: number): Promise<readonly unknown[]>;
+  /** The controller's resident memory in bytes, when it can be read. */
+  controllerRssBytes?(): number | undefined;
+  /** Stop every engine process and the controller; harmless to call twice. */
+  stop(): Promise<void>;
+}
+
 /** A Node-side system: our library, a worker pool, or the raw ZeroMQ floor. */
 export interface EngineSystem {
   /** The name used in the table and the JSON lines (`tsparallel`, `piscina`, …). */
@@ -103,6 +127,8 @@ export interface EngineSystem {
   unavailableReason(): Promise<string | undefined>;
   /** Start `engines` engines and connect a client; resolves when the client sees all of them ready. */
   start(engines: number, plan: RunPlan): Promise<EngineSession>;
+  /** W8: a cluster with `engines` engines added, several per process; absent where the system has no such thing. */
+  startScale?(engines: number, plan: RunPlan): Promise<ScaleSession>;
 }
 
 /** A system as the harness sees it: something that runs a plan and reports samples. */

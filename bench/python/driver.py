@@ -146,11 +146,39 @@ def ms_since(t0):
     return (time.perf_counter() - t0) * 1000
 
 
-def time_balanced(session, count, what):
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot():
+    """CPU seconds used so far by this process and each process below it (by pid and start time), as
+    bench/lib/cpu.ts takes them."""
+    own = os.times()
+    children = {}
+    for p in descendants(os.getpid()):
+        try:
+            with open(f"/proc/{p['pid']}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split(" ")
+        except OSError:
+            continue
+        children[(p["pid"], p["startTime"])] = (int(rest[12]) + int(rest[13])) / CLK_TCK
+    return own.user + own.system, children
+
+
+def cpu_seconds_between(before, after):
+    total = after[0] - before[0]
+    for key, seconds in after[1].items():
+        total += seconds - before[1].get(key, 0)
+    return total
+
+
+def time_balanced(session, count, what, cpu=None):
     check_noops(session.balanced_noops(W3_WARMUP_TASKS), W3_WARMUP_TASKS, f"{what} warm-up")
+    before = cpu_snapshot() if cpu else None
     t0 = time.perf_counter()
     results = session.balanced_noops(count)
     seconds = time.perf_counter() - t0
+    if cpu:
+        cpu(cpu_seconds_between(before, cpu_snapshot()) * 1e6 / count)
     check_noops(results, count, what)
     return count / seconds
 
@@ -172,7 +200,9 @@ def run_middle(w, session, sizes):
         sample("W2", "call_median_us", med)
         sample("W2", "call_p99_us", p99)
     elif w == "W3":
-        sample("W3", "tasks_per_s", time_balanced(session, sizes["w3Tasks"], "W3"))
+        cpu = []
+        sample("W3", "tasks_per_s", time_balanced(session, sizes["w3Tasks"], "W3", cpu.append))
+        sample("W3", "cpu_us_per_task", cpu[0])
     elif w == "W4":
         for length in sizes["w4Lengths"]:
             t0 = time.perf_counter()
@@ -278,6 +308,46 @@ def run(start, plan):
                     wait_gone(processes)
         except Exception as error:  # noqa: BLE001
             fail("W6", error)
+
+    if "W8" in wanted:
+        scale = getattr(start, "start_scale", None)
+        if scale is None:
+            emit("skip", workload="W8", reason="no way to start engines in batches within a time limit")
+        else:
+            try:
+                # Once, not ``runs`` times: adding engines may take the whole time limit (five minutes by default).
+                run_scale(scale, sizes, tmp)
+            except Exception as error:  # noqa: BLE001
+                fail("W8", error)
+
+
+W8_BROADCASTS = 5
+
+
+def run_scale(scale, sizes, tmp):
+    """W8 as bench/lib/driver.ts runs it, except that a peer adds engines until it has ``w8Engines`` or its time
+    limit (``w8PeerLimitS``) has passed, and reports how many it got (``engines``)."""
+    session = scale(sizes["w8Engines"], sizes["w8PeerLimitS"], tmp)
+    processes = track()
+    try:
+        sample("W8", "engines", session.engine_count)
+        sample("W8", "register_ms", session.register_ms)
+        check_noops(session.broadcast_noop(), session.engine_count, "W8 broadcast warm-up")
+        times = []
+        for _ in range(W8_BROADCASTS):
+            t0 = time.perf_counter()
+            results = session.broadcast_noop()
+            times.append(ms_since(t0))
+            check_noops(results, session.engine_count, "W8 broadcast")
+        times.sort()
+        sample("W8", "broadcast_ms", times[len(times) // 2])
+        sample("W8", "tasks_per_s", time_balanced(session, sizes["w8Tasks"], "W8"))
+        rss = session.controller_rss_bytes()
+        if rss is not None:
+            sample("W8", "controller_rss_MB", rss / 1e6)
+    finally:
+        stop_quietly(session, "W8")
+        wait_gone(processes)
 
 
 def _terminate(_signum, _frame):

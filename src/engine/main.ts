@@ -9,6 +9,7 @@ import { CONNECTION_INFO_ENV, connectionInfoFromEnv } from '../wire/connection-e
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
 import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
+import { startEngines } from './multi.js';
 
 import { GlobalNamespace, type Namespace } from './namespace.js';
 
@@ -20,6 +21,9 @@ export const ENGINE_USAGE = `Usage: tsengine [--connection-file FILE] [options]
   --mpi                         started by mpiexec/srun: the engine's id is its MPI rank (OMPI_COMM_WORLD_RANK,
                                 PMI_RANK or PMIX_RANK), and \`rank\` and \`size\` are set in its namespace
   --engine-id N                 ask the controller for this id (refused when it is taken)
+  --count K                     run K engines in this one process (default 1), for scale tests only: each is a full
+                                engine (registration, heartbeat, isolated namespace) but they share the process's CPU,
+                                answer heartbeats on the main thread and have no direct endpoint
   --log-level LEVEL             debug | info | warn | error
   --help, --version`;
 
@@ -51,6 +55,7 @@ export function parseEngineArgs(argv: readonly string[]) {
       options: {
         'connection-file': { type: 'string' },
         'registration-timeout-ms': { type: 'string', default: String(REGISTRATION_TIMEOUT_MS) },
+        count: { type: 'string', default: '1' },
         'log-level': { type: 'string' },
         mpi: { type: 'boolean' },
         'engine-id': { type: 'string' },
@@ -72,11 +77,14 @@ export function parseEngineArgs(argv: readonly string[]) {
     engineId = Number(values['engine-id']);
     if (!Number.isSafeInteger(engineId) || engineId < 0) throw new ConfigError(`--engine-id takes a whole number >= 0, got '${values['engine-id']}'`);
   }
+  const count = Number(values.count);
+  if (!Number.isInteger(count) || count <= 0) throw new ConfigError(`--count takes a positive whole number of engines, got '${values.count}'`);
   return {
     connectionFile: values['connection-file'] ?? '',
     mpi: values.mpi ?? false,
     engineId,
     registrationTimeoutMs: timeout,
+    count,
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -93,6 +101,10 @@ export async function startEngine(
   // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
   process.setSourceMapsEnabled(true);
   const info = args.connectionFile ? await readConnectionFile(args.connectionFile) : connectionInfoFromEnv()!;
+  if (args.count > 1) {
+    const many = await startEngines({ count: args.count, info, transport: transports.create(info.transport), registrationTimeoutMs: args.registrationTimeoutMs });
+    return { ...many, engine: many.engines[0]! };
+  }
   const mpi = args.mpi ? mpiWorld() : undefined;
   const namespace = options.namespace ?? new GlobalNamespace();
   if (mpi) {

@@ -10,7 +10,7 @@ import { Dealer, Router } from 'zeromq';
 import { TransportError } from '../core/errors.js';
 import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
-import { SendQueue } from './send-queue.js';
+import { BatchingSendQueue, unpackBatch } from './batch.js';
 
 const log = debug('tsparallel:transport');
 
@@ -44,7 +44,7 @@ parentPort.on('message', (msg) => {
 `;
 
 class ZeroMqListener implements Listener {
-  readonly #queue: SendQueue<readonly Buffer[]>;
+  readonly #queue: BatchingSendQueue;
   #handler: (m: RoutedFrames) => void = () => {};
   #unroutable: (identity: Buffer) => void = () => {};
   #disconnect: () => void = () => {};
@@ -63,13 +63,14 @@ class ZeroMqListener implements Listener {
         handlerFailed(address, err);
       }
     });
-    this.#queue = new SendQueue(
-      (frames) => this.socket.send(frames as Buffer[]),
+    this.#queue = new BatchingSendQueue(
+      (frames) => this.socket.send(frames),
       (frames, err) => {
         if (this.#closed) return;
         if ((err as NodeJS.ErrnoException).code === 'EHOSTUNREACH') this.#unroutable(frames[0]!);
         else log('send on %s failed: %s', address, (err as Error).message);
       },
+      true,
     );
     void this.#receive();
   }
@@ -78,10 +79,12 @@ class ZeroMqListener implements Listener {
     try {
       for await (const [identity, ...frames] of this.socket) {
         // A handler's exception must never end the loop: that would deafen the socket for good.
-        try {
-          this.#handler({ identity: identity!, frames });
-        } catch (err) {
-          handlerFailed(this.address, err);
+        for (const message of unpackBatch(frames)) {
+          try {
+            this.#handler({ identity: identity!, frames: message });
+          } catch (err) {
+            handlerFailed(this.address, err);
+          }
         }
       }
     } catch (err) {
@@ -109,7 +112,7 @@ class ZeroMqListener implements Listener {
 }
 
 class ZeroMqConnection implements Connection {
-  readonly #queue: SendQueue<readonly Buffer[]>;
+  readonly #queue: BatchingSendQueue;
   #handler: (frames: Buffer[]) => void = () => {};
   #closed = false;
 
@@ -117,11 +120,12 @@ class ZeroMqConnection implements Connection {
     private readonly socket: Dealer,
     private readonly handshakes?: HandshakeWatch,
   ) {
-    this.#queue = new SendQueue(
-      (frames) => this.socket.send(frames as Buffer[]),
+    this.#queue = new BatchingSendQueue(
+      (frames) => this.socket.send(frames),
       (_frames, err) => {
         if (!this.#closed) log('send failed: %s', (err as Error).message);
       },
+      false,
     );
     void this.#receive();
   }
@@ -129,10 +133,12 @@ class ZeroMqConnection implements Connection {
   async #receive(): Promise<void> {
     try {
       for await (const frames of this.socket) {
-        try {
-          this.#handler(frames);
-        } catch (err) {
-          handlerFailed('a dialled connection', err);
+        for (const message of unpackBatch(frames)) {
+          try {
+            this.#handler(message);
+          } catch (err) {
+            handlerFailed('a dialled connection', err);
+          }
         }
       }
     } catch (err) {

@@ -24,14 +24,15 @@ const PYTHON = process.env.TSPARALLEL_BENCH_PYTHON ?? '/usr/bin/python3';
 const METRICS: Record<WorkloadId, string[]> = {
   W1: ['start_ms', 'stop_ms'],
   W2: ['call_median_us', 'call_p99_us'],
-  W3: ['tasks_per_s'],
+  W3: ['tasks_per_s', 'cpu_us_per_task'],
   W4: [`map_${TINY_SIZES.w4Lengths[0]}_ms`, `map_${TINY_SIZES.w4Lengths[1]}_ms`],
   W5: ['push_MBps', 'pull_MBps', 'peak_mem_ratio', 'scatter_MBps', 'gather_MBps'],
   W6: ['start_ms', 'tasks_per_s', 'stop_ms'],
+  W8: ['engines', 'register_ms', 'broadcast_ms', 'tasks_per_s', 'controller_rss_MB'],
 };
 
 function tinyOptions(systems: SystemName[], workloads: WorkloadId[] = [...WORKLOADS]): BenchOptions {
-  return { runs: 1, sizes: TINY_SIZES, workloads, systems, json: false, install: false, python: PYTHON, timeoutMs: 240_000 };
+  return { runs: 1, sizes: TINY_SIZES, workloads, systems, json: false, install: false, python: PYTHON, timeoutMs: 240_000, record: false };
 }
 
 /** Assert the run measured every metric of `workloads` for `system` (except `skipped`), once, with a sane value. */
@@ -130,34 +131,44 @@ describe('bench output and options', () => {
 });
 
 describe('bench workloads at tiny size', () => {
-  it('tsparallel runs W1-W6 with correct results and leaves no process', async () => {
+  it('tsparallel runs W1-W6 and W8 (engines from tsengine --count) with correct results and leaves no process', async () => {
     const results = await runBench(tinyOptions(['tsparallel']));
     assert.deepEqual(results.skips, []);
     assertMeasured(results, 'tsparallel', [...WORKLOADS]);
+    // The cluster's own engine plus the W8 ones, each registered on its own.
+    assert.equal(results.rows().find((r) => r.workload === 'W8' && r.metric === 'engines')?.median, TINY_SIZES.w8Engines + 1);
+  });
+
+  it('tsparallel-curve (every socket encrypted) runs W2, W3 and W5 and leaves no process', async () => {
+    const results = await runBench(tinyOptions(['tsparallel-curve']));
+    assert.deepEqual(results.skips.map((s) => s.workload), ['W1', 'W4', 'W6', 'W8']);
+    assertMeasured(results, 'tsparallel-curve', [...WORKLOADS], ['W1', 'W4', 'W6', 'W8']);
   });
 
   for (const peer of ['piscina', 'workerpool'] as const) {
-    it(`${peer} runs W1-W4 and W6 (no namespaces for W5) and leaves no process`, async () => {
+    it(`${peer} runs W1-W4 and W6 (no namespaces for W5, no engines for W8) and leaves no process`, async () => {
       const results = await runBench(tinyOptions([peer]));
-      assert.deepEqual(results.skips.map((s) => s.workload), ['W5']);
-      assertMeasured(results, peer, [...WORKLOADS], ['W5']);
+      assert.deepEqual(results.skips.map((s) => s.workload), ['W5', 'W8']);
+      assertMeasured(results, peer, [...WORKLOADS], ['W5', 'W8']);
     });
   }
 
   it('the raw ZeroMQ floor runs W1-W6 and leaves no process', async () => {
     const results = await runBench(tinyOptions(['zeromq']));
-    assert.deepEqual(results.skips, []);
-    assertMeasured(results, 'zeromq', [...WORKLOADS]);
+    assert.deepEqual(results.skips.map((s) => s.workload), ['W8']);
+    assertMeasured(results, 'zeromq', [...WORKLOADS], ['W8']);
   });
 
   for (const [peer, modules] of [['dask', 'distributed, numpy'], ['ipyparallel', 'ipyparallel, numpy']] as const) {
     const probe = spawnSync(PYTHON, ['-c', `import ${modules}`], { stdio: 'ignore' });
     const skip = requireTool(`${modules} for ${PYTHON}`, probe.status === 0, `apt-get install python3-${peer === 'dask' ? 'distributed' : peer} python3-numpy`);
-    // One session (W2-W5) keeps the Python peers' slow cluster starts down to one each.
-    it(`${peer} runs W2-W5 through the Python driver and leaves no process`, { skip }, async () => {
-      const results = await runBench(tinyOptions([peer], ['W2', 'W3', 'W4', 'W5']));
+    // One session (W2-W5) keeps the Python peers' slow cluster starts down to one each; ipyparallel also runs W8
+    // (engines added in batches), Dask skips it.
+    const workloads: WorkloadId[] = peer === 'ipyparallel' ? ['W2', 'W3', 'W4', 'W5', 'W8'] : ['W2', 'W3', 'W4', 'W5'];
+    it(`${peer} runs ${workloads.join(', ')} through the Python driver and leaves no process`, { skip }, async () => {
+      const results = await runBench(tinyOptions([peer], workloads));
       assert.deepEqual(results.skips, []);
-      assertMeasured(results, peer, ['W2', 'W3', 'W4', 'W5']);
+      assertMeasured(results, peer, workloads);
     });
   }
 });

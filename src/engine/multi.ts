@@ -1,0 +1,77 @@
+/**
+ * Several engines in one process (`tsengine --count K`), for scale tests only: each engine is a full engine (its own
+ * registration, id, routing identity, heartbeat and namespace), but they share one Node process, so K engines cost
+ * one process start instead of K. Each gets an isolated namespace (its own V8 context), answers heartbeats on the
+ * main thread over an ordinary connection (one heart worker thread per engine would cost K threads), and listens on
+ * no direct endpoint (clients reach it through the controller).
+ *
+ * Not for real work: the engines of one process share its CPU and event loop, so a long synchronous task blocks all
+ * of them (and their heartbeats). The bench's W8 workload (1,000 engines on one machine) is what it is for.
+ * @module
+ */
+import type { ConnectionInfo } from '../wire/connection.js';
+import type { DialOptions, Heart, Transport } from '../core/transport.js';
+import type { RunningRole } from '../core/launcher.js';
+import { Engine } from './engine.js';
+import { IsolatedNamespace } from './namespace.js';
+
+/**
+ * `transport` with a heart that answers pings on the main thread, over a connection of the transport itself: the
+ * controller's heart listener sees the same routing identity and gets the same echo as from a heart worker.
+ */
+export function mainThreadHeartTransport(transport: Transport): Transport {
+  const wrapped = Object.create(transport) as Transport;
+  wrapped.startHeart = async (address: string, options: DialOptions): Promise<Heart> => {
+    const connection = await transport.dial(address, options);
+    let onPing: () => void = () => {};
+    connection.setMessageHandler((frames) => {
+      connection.send(frames);
+      onPing();
+    });
+    return {
+      setPingHandler: (handler) => (onPing = handler),
+      close: () => connection.close(),
+    };
+  };
+  return wrapped;
+}
+
+/** How {@link startEngines} sets up its engines. */
+export interface MultiEngineOptions {
+  /** How many engines. */
+  count: number;
+  /** The engine connection file's content. */
+  info: ConnectionInfo;
+  /** The transport named in it. */
+  transport: Transport;
+  /** How long each engine waits for the controller to accept it, in ms. */
+  registrationTimeoutMs?: number;
+}
+
+/**
+ * Start `count` engines in this process, all registering at once. Resolves once every one is registered; when one
+ * fails to register, the others are stopped and the error is thrown.
+ */
+export async function startEngines(options: MultiEngineOptions): Promise<RunningRole & { engines: Engine[] }> {
+  const transport = mainThreadHeartTransport(options.transport);
+  const engines = Array.from(
+    { length: options.count },
+    () =>
+      new Engine({
+        transport,
+        info: options.info,
+        namespace: new IsolatedNamespace(),
+        registrationTimeoutMs: options.registrationTimeoutMs,
+        directAddress: false,
+      }),
+  );
+  const started = await Promise.allSettled(engines.map((e) => e.start()));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(engines.map((e) => e.stop(0, { unregister: false })));
+    throw failed.reason;
+  }
+  // The process ends when the last engine has stopped (each stops on the controller's shutdown or its silence).
+  const exited = Promise.all(engines.map((e) => e.stopped)).then((codes) => Math.max(0, ...codes));
+  return { engines, exited, stop: async () => void (await Promise.all(engines.map((e) => e.stop(0)))) };
+}
