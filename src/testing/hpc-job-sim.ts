@@ -23,9 +23,22 @@
  * Environment: `HPC_SIM_DIR` (required), `HPC_SIM_HEADNODES` (comma-separated head node names it answers to; any
  * other name fails as an unreachable head node; unset: any name), `HPC_SIM_GRACE_MS` (time between SIGTERM and
  * SIGKILL on cancel, default 2000), `HPC_SIM_XSD` (another schema file), `CCP_SCHEDULER` (default head node).
+ *
+ * Running tasks on other hosts (the same hook as the batch simulators, see batch-sim-core): when
+ * `TSPARALLEL_SIM_EXEC` is set (e.g. `scripts/rig/hosts.sh exec {host}`), each task's command runs through that
+ * prefix with `{host}` replaced by a node: round robin over the job's `RequestedNodes` when it names some, else over
+ * the comma-separated `TSPARALLEL_SIM_HOSTS` (task i on node i mod the count). The prefix must pass the environment
+ * on and keep the task in its process group (`nsenter` does). Unset: tasks run on this machine.
+ *
+ * The scheduler service: on a real cluster `job` is a client of the HPC Job Scheduler Service on the head node.
+ * `job __serve ADDRESS:PORT` runs that service (it prints `listening ADDRESS:PORT` once it accepts connections);
+ * with `HPC_SIM_SERVICE=ADDRESS:PORT` set, every `job` command is sent to the service and run there (with the
+ * service's environment), its output and exit code passed back. The rig's tests use it so that `job` can be run on
+ * the rig's `head` while the runners start tasks on `node1`/`node2` from the machine, where the rig's exec works.
  * Exit codes: 0 on success, 1 when the command fails (the message is on stderr), 2 on a usage error.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createConnection, createServer } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -39,6 +52,8 @@ interface SimTask {
   niceId: number;
   name: string;
   commandLine: string;
+  /** The node it ran on (with `TSPARALLEL_SIM_EXEC`). */
+  host?: string;
   workDirectory?: string;
   environment: Record<string, string>;
   stdoutPath?: string;
@@ -65,6 +80,8 @@ interface SimJob {
   endTime?: string;
   errorMessage?: string;
   runnerPid?: number;
+  /** `RequestedNodes` of the job file: the nodes its tasks run on, in turn (with `TSPARALLEL_SIM_EXEC`). */
+  requestedNodes?: string[];
   tasks: SimTask[];
 }
 
@@ -241,6 +258,7 @@ async function submit(parsed: ParsedArgs): Promise<void> {
     priority: parsedJob.settings.priority ?? 'Normal',
     headNode: head,
     runUntilCanceled: parsedJob.job.runUntilCanceled ?? false,
+    ...(parsedJob.settings.requestedNodes?.length && { requestedNodes: [...parsedJob.settings.requestedNodes] }),
     submitTime: new Date().toISOString(),
     tasks: parsedJob.job.tasks.map((t, i) => ({
       niceId: i + 1,
@@ -313,6 +331,7 @@ function view(parsed: ParsedArgs): void {
         ['Name', t.name],
         ['TaskState', t.state],
         ['CommandLine', t.commandLine],
+        ['NodeName', t.host],
         ['WorkDirectory', t.workDirectory],
         ['ProcessIds', t.pid],
         ['ExitCode', t.exitCode],
@@ -400,6 +419,90 @@ function markCanceled(job: SimJob): void {
 }
 
 
+/** The words put before task `number`'s command, and the node they name (TSPARALLEL_SIM_EXEC, see above). */
+function execPrefix(job: SimJob, number: number): { prefix: string[]; host?: string } {
+  const template = process.env.TSPARALLEL_SIM_EXEC?.trim();
+  if (!template) return { prefix: [] };
+  const fromEnv = (process.env.TSPARALLEL_SIM_HOSTS ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  const hosts = job.requestedNodes?.length ? job.requestedNodes : fromEnv;
+  if (template.includes('{host}') && hosts.length === 0) {
+    throw new CommandError('hpc-job-sim: TSPARALLEL_SIM_EXEC uses {host} but neither the job (RequestedNodes) nor TSPARALLEL_SIM_HOSTS names a node', 2);
+  }
+  const host = hosts.length ? hosts[number % hosts.length] : undefined;
+  return { prefix: template.split(/\s+/).map((w) => (host ? w.replaceAll('{host}', host) : w)), ...(host && { host }) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The scheduler service: `job __serve ADDRESS:PORT`, and `job` commands sent to it (HPC_SIM_SERVICE).
+
+function splitAddress(address: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) throw new CommandError(`hpc-job-sim: '${address}' is not ADDRESS:PORT`, 2);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** Run the scheduler service until SIGTERM/SIGINT: each connection sends one JSON line `{argv}` and gets `{code, stdout, stderr}`. */
+async function serve(address: string): Promise<void> {
+  const { host, port } = splitAddress(address);
+  const server = createServer((socket) => {
+    let input = '';
+    socket.setEncoding('utf8');
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (d: string) => {
+      input += d;
+      const nl = input.indexOf('\n');
+      if (nl < 0) return;
+      let argv: string[];
+      try {
+        argv = (JSON.parse(input.slice(0, nl)) as { argv: string[] }).argv.map(String);
+      } catch {
+        socket.end(JSON.stringify({ code: 2, stdout: '', stderr: 'hpc-job-sim service: a request is one JSON line {"argv": [...]}\n' }) + '\n');
+        return;
+      }
+      const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
+        env: { ...process.env, HPC_SIM_SERVICE: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      child.once('close', (code) => socket.end(JSON.stringify({ code: code ?? 1, stdout, stderr }) + '\n'));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const bound = server.address() as { address: string; port: number };
+  process.stdout.write(`listening ${bound.address}:${bound.port}\n`);
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  server.close();
+}
+
+/** Send this `job` command to the scheduler service at `address`; print its output, resolve its exit code. */
+async function forward(address: string, argv: readonly string[]): Promise<number> {
+  const { host, port } = splitAddress(address);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.setTimeout(120_000, () => socket.destroy(new Error('no answer within 120 s')));
+    socket.on('connect', () => socket.write(JSON.stringify({ argv }) + '\n'));
+    socket.on('data', (d: string) => (data += d));
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+  }).catch((err: Error) => {
+    throw new CommandError(`Unable to connect to the HPC Job Scheduler Service at ${address}: ${err.message}`);
+  });
+  const r = JSON.parse(reply) as { code: number; stdout: string; stderr: string };
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  return r.code;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The runner: one detached process per job, the only writer of the job's state once it runs.
 
@@ -422,8 +525,10 @@ async function runJob(id: string): Promise<void> {
   writeJob(job);
 
   const exits: Promise<void>[] = [];
-  for (const task of job.tasks) {
-    const argv = parseWindowsCommandLine(task.commandLine);
+  for (const [number, task] of job.tasks.entries()) {
+    const { prefix, host } = execPrefix(job, number);
+    if (host) task.host = host;
+    const argv = [...prefix, ...parseWindowsCommandLine(task.commandLine)];
     task.startTime = new Date().toISOString();
     const open = (file: string | undefined) => {
       if (!file) return 'ignore' as const;
@@ -522,6 +627,8 @@ async function runJob(id: string): Promise<void> {
 
 async function main(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  const service = process.env.HPC_SIM_SERVICE?.trim();
+  if (service && sub !== '__run' && sub !== '__serve') return forward(service, argv);
   const parsed = parseArgs(rest);
   switch (sub?.toLowerCase()) {
     case 'submit':
@@ -538,6 +645,9 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case '__run':
       await runJob(rest[0]!);
+      return 0;
+    case '__serve':
+      await serve(rest[0] ?? '127.0.0.1:0');
       return 0;
     case undefined:
     case '/?':

@@ -2,14 +2,16 @@
  * The first cluster across hosts, with today's code: `tscontroller` on node1 bound to its rig address, one
  * `tsengine` on node2 reading the engine connection file from the shared directory, and a client on head running
  * the seed's map (x => x ** 10 over range(15)). With `--ip` set to the host's rig address, today's code does it; the
- * launcher-level pieces of issue 10 (advertised address, lifetimes without local pids) are tested elsewhere.
+ * launcher-level pieces of issue 10 (advertised address) are tested elsewhere. The second test is the lifetime
+ * without cross-host pids: a controller on node1 owned through the lease by a process on head.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { distEntry, repoRoot, waitUntil } from '../support/cluster.js';
-import { collect, hostIp, pidsOnAllHosts, requireRig, RIG_SHARED, runOnHost, stopRigProcesses } from '../support/rig.js';
+import { collect, hostIp, pidsOnAllHosts, pidsOnHost, requireRig, RIG_SHARED, runOnHost, stopRigProcesses } from '../support/rig.js';
+import { signalOnHost } from '../support/rig-cluster.js';
 
 /** On head: connect with argv[1] (client file), wait for an engine, run the seed's map, print its JSON. */
 const CLIENT = `
@@ -79,40 +81,78 @@ test(
   },
 );
 
+/** On head: claim the owner lease of the controller in argv[1] and hold it until killed. */
+const OWNER = `
+const [file, dist] = process.argv.slice(1);
+const { OwnerSession } = await import(dist + '/cluster/lease.js');
+const { ZeroMqTransport } = await import(dist + '/launchers/index.js');
+const { readConnectionFile } = await import(dist + '/wire/connection.js');
+const owner = await OwnerSession.open(new ZeroMqTransport(), await readConnectionFile(file));
+console.log('owned ' + owner.leaseMs);
+setInterval(() => {}, 1000);
+`;
+
+/** On head: wait for argv[3] engines of the cluster in argv[1]; print their hosts. */
+const WAIT_ENGINES = `
+const { Client } = await import(process.argv[2]);
+const client = await Client.connect({ connectionFile: process.argv[1], timeoutMs: 10000 });
+await client.waitForEngines(Number(process.argv[3]), { timeoutMs: 30000 });
+console.log('hosts ' + JSON.stringify([...client.engines.values()].map((e) => e.hostname).sort()));
+await client.close();
+process.exit(0);
+`;
+
 test(
-  'a controller on node1 started with --parent-pid of a process on head stays up while that process lives',
-  {
-    skip,
-    todo: "issue 10: --parent-pid names a pid of the submitting host; on another host that pid is absent, so the controller stops itself at once (lifetimes must not rely on another host's pids)",
-  },
+  'a controller on node1 owned through the lease by a process on head: up while the owner lives, gone with its engines when it is killed',
+  { skip, timeout: 120_000 },
   async (t) => {
     const dir = await mkdtemp(path.join(RIG_SHARED, 'cross-host-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    // The "submitting process" on head, and its pid as head sees it.
-    const submitter = runOnHost('head', 'bash', ['-c', 'echo $$; exec sleep 305']);
-    let pidText = '';
-    submitter.stdout!.setEncoding('utf8').on('data', (d: string) => (pidText += d));
-    await waitUntil(() => /\d+\n/.test(pidText), 10_000, 'submitter pid on head');
-    const headPid = pidText.trim();
-    const controller = runOnHost('node1', process.execPath, [
-      path.join(repoRoot(), 'dist', 'src', 'cli', 'tscontroller.js'),
-      '--profile-dir', dir, '--ip', hostIp('node1'), '--parent-pid', headPid,
-    ]);
-    let out = '';
-    controller.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    try {
-      await waitUntil(() => /controller ready/.test(out) || controller.exitCode !== null, 30_000, 'controller on node1 ready');
-      // The submitter is alive on head the whole time; give the controller's parent watch (500 ms) a few rounds.
-      await new Promise((r) => setTimeout(r, 2500));
-      assert.equal(
-        controller.exitCode,
-        null,
-        `the controller on node1 exited (code ${controller.exitCode}) although its submitter (pid ${headPid} on head) is alive: ` +
-          `it looked for pid ${headPid} in node1's pid namespace`,
-      );
-    } finally {
+    t.after(async () => {
       await stopRigProcesses();
-    }
-    assert.deepEqual(pidsOnAllHosts('tscontroller|sleep 305'), {}, 'processes left on the hosts');
+      await rm(dir, { recursive: true, force: true });
+    });
+    const leaseMs = 3000;
+    const heartbeatTimeoutMs = 1500;
+    const cli = (name: string) => path.join(repoRoot(), 'dist', 'src', 'cli', name);
+    const controller = runOnHost('node1', process.execPath, [
+      cli('tscontroller.js'), '--profile-dir', dir, '--ip', hostIp('node1'),
+      '--lease-ms', String(leaseMs), '--heartbeat-ms', '100', '--heartbeat-timeout-ms', String(heartbeatTimeoutMs),
+    ]);
+    const ctl = collect(controller);
+    let ctlOut = '';
+    controller.stdout!.on('data', (d: Buffer) => (ctlOut += d.toString()));
+    await waitUntil(() => /controller ready/.test(ctlOut) || controller.exitCode !== null, 30_000, 'controller on node1 ready');
+    const security = path.join(dir, 'security');
+    const files = await readdir(security);
+    const clientFile = path.join(security, files.find((f) => f.endsWith('client.json'))!);
+    const engineFile = path.join(security, files.find((f) => f.endsWith('engine.json'))!);
+
+    // The owner: a process on head, which node1 cannot see by pid; it holds the lease over the wire.
+    const owner = runOnHost('head', process.execPath, ['--input-type=module', '-e', OWNER, clientFile, path.join(repoRoot(), 'dist', 'src'), 'rig-lease-owner']);
+    let ownerOut = '';
+    owner.stdout!.on('data', (d: Buffer) => (ownerOut += d.toString()));
+    owner.stderr!.on('data', (d: Buffer) => (ownerOut += d.toString()));
+    await waitUntil(() => /owned \d+/.test(ownerOut) || owner.exitCode !== null, 20_000, 'the owner on head claims the lease');
+    assert.match(ownerOut, new RegExp(`owned ${leaseMs}`), ownerOut);
+    for (const host of ['node1', 'node2']) runOnHost(host, process.execPath, [cli('tsengine.js'), '--connection-file', engineFile]);
+    const waited = await collect(runOnHost('head', process.execPath, ['--input-type=module', '-e', WAIT_ENGINES, clientFile, distEntry(), '2']));
+    assert.match(waited.stdout, /hosts \["node1","node2"\]/, `engines on node1 and node2 registered: ${waited.stderr.slice(-800)}`);
+
+    // Several lease times with the owner alive: everything stays up.
+    await new Promise((r) => setTimeout(r, 2 * leaseMs));
+    assert.equal(controller.exitCode, null, `the controller on node1 stays up while its owner on head lives: ${ctlOut.slice(-500)}`);
+    assert.equal(pidsOnHost('node1', 'tscontroller').length, 1);
+    assert.deepEqual(Object.keys(pidsOnAllHosts('tsengine')).sort(), ['node1', 'node2'], 'both engines still run');
+
+    // Kill the owner (SIGKILL: it says nothing): the lease runs out, the controller stops, and its engines with it.
+    const killedAt = Date.now();
+    assert.equal(signalOnHost('head', 'rig-lease-owner', 'KILL').length, 1);
+    await waitUntil(() => Object.keys(pidsOnAllHosts('tscontroller|tsengine')).length === 0, 30_000, 'the controller and its engines stop on every host');
+    const tookMs = Date.now() - killedAt;
+    const bound = leaseMs + heartbeatTimeoutMs + 2000;
+    t.diagnostic(`owner killed → controller on node1 and engines on node1/node2 gone in ${tookMs} ms (lease ${leaseMs} ms, heartbeat timeout ${heartbeatTimeoutMs} ms)`);
+    assert.ok(tookMs <= bound, `gone within lease + heartbeat timeout (+2 s for exits and polling): ${tookMs} ms > ${bound} ms`);
+    assert.equal((await ctl).code, 0, 'the controller stopped cleanly');
+    assert.deepEqual(pidsOnAllHosts('tscontroller|tsengine|rig-lease-owner'), {}, 'nothing left on any host');
   },
 );

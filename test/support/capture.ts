@@ -47,10 +47,12 @@ export async function startCapture(
   site: CaptureSite,
   ports: readonly number[],
   dir: string,
-  options: { name: string; maxPackets?: number; maxSeconds?: number },
+  options: { name: string; maxPackets?: number; maxSeconds?: number; filter?: string },
 ): Promise<Capture> {
   const file = path.join(dir, `${options.name}.pcap`);
-  const filter = `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`;
+  // `filter` replaces the port filter (e.g. `tcp and net 10.77.7.0/24` on the rig's bridge, where the engines'
+  // direct ports are not known before the capture starts).
+  const filter = options.filter ?? `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`;
   const argv = [
     ...(site.exec ?? []),
     'timeout', '--signal=INT', String(options.maxSeconds ?? 60),
