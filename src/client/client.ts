@@ -76,6 +76,8 @@ export interface EngineChange {
   id: number;
   /** Why it went away (e.g. `its process (pid 123) exited`, `no heartbeat for 10012 ms`). */
   reason?: string;
+  /** For `registered`: the id of the dead engine it replaces, when engine supervision started it. */
+  replaces?: number;
 }
 
 /** Something an engine reported outside any task, e.g. user code's uncaught error after its task had ended. */
@@ -496,7 +498,10 @@ export class Client {
     const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
       void this.#addEngine(c)
-        .then(() => [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id })))
+        .then(() => {
+          const replaces = (msg.content as { replaces?: number }).replaces;
+          [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id, ...(replaces !== undefined ? { replaces } : {}) }));
+        })
         .catch((err: Error) => log('engine %d registered, but an engine listener failed: %s', c.id, err.message));
     } else if (msg.header.msg_type === 'engine_event') {
       const event = msg.content as unknown as EngineEvent;

@@ -9,7 +9,8 @@ import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import { Client, type ConnectOptions } from '../client/client.js';
+import { Client, type ConnectOptions, type EngineChange } from '../client/client.js';
+import { addListener } from '../util/listeners.js';
 import type { ClusterConfig, UserConfig } from '../config/index.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { loadLauncherPlugins } from './plugins.js';
@@ -82,6 +83,24 @@ export interface ClusterFile {
   };
 }
 
+/**
+ * What engine supervision did (see `engines.restart`): `replaced` when an engine that died was replaced by a fresh
+ * one (`replacement`), `gave_up` when it stays down because `max` replacements were made within `windowMs` (or the
+ * replacement could not start).
+ */
+export interface SupervisionEvent {
+  /** What happened. */
+  type: 'replaced' | 'gave_up';
+  /** The engine that died. */
+  id: number;
+  /** Why it died, as the controller said. */
+  reason: string;
+  /** For `replaced`: the new engine's id. */
+  replacement?: number;
+  /** For `gave_up`: why there is no replacement, with what to do. */
+  message?: string;
+}
+
 /** A launcher as recorded in a {@link ClusterFile}. */
 export interface LauncherSummary {
   /** Its name. */
@@ -113,6 +132,11 @@ export class Cluster {
   /** Whether `controller.ip` was configured (not the default), and where the launchers place roles. */
   #ipConfigured = false;
   #placement: Placement = { controllerRemote: false, enginesRemote: false };
+  /** When each supervised replacement was started (ms since epoch), for the `engines.restart` window. */
+  readonly #restarts: number[] = [];
+  /** Replacements run one after another, so each waits for its own engine. */
+  #supervising: Promise<void> = Promise.resolve();
+  readonly #supervisionListeners: ((event: SupervisionEvent) => void)[] = [];
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -181,6 +205,7 @@ export class Cluster {
       await cluster.#startController();
       if (config.n > 0) await cluster.addEngines(config.n);
       await cluster.#writeClusterFile();
+      if (config.engines.restart.max > 0) await cluster.#supervise();
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -204,11 +229,69 @@ export class Cluster {
    * @throws TimeoutError when they have not registered within `engines.startTimeoutMs`.
    */
   async addEngines(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.#addEngines(n, options);
+  }
+
+  /**
+   * Call `listener` when engine supervision (`engines.restart`) replaces an engine that died, or gives up on one.
+   * Clients (in any process) see a replacement as an engine change of type `registered` with `replaces` set. Returns
+   * the function that removes the listener.
+   * @example
+   * ```ts
+   * const off = cluster.onSupervision((e) => console.log(e.type, e.id, e.replacement ?? e.message));
+   * ```
+   */
+  onSupervision(listener: (event: SupervisionEvent) => void): () => void {
+    return addListener(this.#supervisionListeners, listener);
+  }
+
+  /** Watch for engines that die (not those stopped), and replace them within `engines.restart`. */
+  async #supervise(): Promise<void> {
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    this.#monitor.onEngineChange((change) => {
+      if (change.type !== 'unregistered' || this.#stopped || change.reason === 'it shut down') return;
+      this.#supervising = this.#supervising.then(() => this.#replace(change)).catch((err: Error) => log('engine supervision failed: %s', err.message));
+    });
+  }
+
+  async #replace(change: EngineChange): Promise<void> {
+    if (this.#stopped) return;
+    const { max, windowMs } = this.config.engines.restart;
+    const reason = change.reason ?? 'unknown';
+    const now = Date.now();
+    while (this.#restarts.length && now - this.#restarts[0]! > windowMs) this.#restarts.shift();
+    const emit = (event: SupervisionEvent) => {
+      log('supervision: %o', event);
+      [...this.#supervisionListeners].forEach((l) => l(event));
+    };
+    if (this.#restarts.length >= max) {
+      return emit({
+        type: 'gave_up', id: change.id, reason,
+        message: `engine ${change.id} died (${reason}) and stays down: ${max} engine(s) were already replaced within the last ${windowMs} ms (engines.restart); ` +
+          `find why engines die (their logs are in the profile's log/ folder), then add engines with addEngines() or \`tscluster engines --add\``,
+      });
+    }
+    this.#restarts.push(now);
+    const before = new Set(this.#monitor!.engines.keys());
+    try {
+      await this.#addEngines(1, { replaces: change.id });
+    } catch (err) {
+      if (this.#stopped) return;
+      return emit({ type: 'gave_up', id: change.id, reason, message: `engine ${change.id} died (${reason}) and its replacement did not start: ${(err as Error).message}` });
+    }
+    if (this.#stopped) return;
+    const replacement = [...this.#monitor!.engines.keys()].find((id) => !before.has(id));
+    emit({ type: 'replaced', id: change.id, reason, replacement });
+  }
+
+  async #addEngines(n: number, options: { timeoutMs?: number; replaces?: number }): Promise<void> {
     this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
     const monitor = this.#monitor;
     const target = monitor.engines.size + n;
     const connection = engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, await readConnectionFile(this.engineConnectionFile));
-    const launcher = this.#launcher('engines', n, connection.args, connection.env);
+    // The connection comes from engineConnection(); the rest of the engine command line from toEngineArgs().
+    const args = [...connection.args, ...toEngineArgs({ connectionFile: '', graceMs: this.config.engines.graceMs, replaces: options.replaces }).slice(2)];
+    const launcher = this.#launcher('engines', n, args, connection.env);
     const exits: ExitInfo[] = [];
     const allExited = new Promise<never>((_, reject) => {
       launcher.onExit((info) => {

@@ -57,6 +57,25 @@ export interface EnginesConfig {
   launcher: string;
   /** How long to wait for the engines to register, in ms (default 60000). */
   startTimeoutMs: number;
+  /**
+   * Engine supervision: an engine that dies (not one that was stopped) is replaced by a fresh one, started by the
+   * same launcher, up to `max` times within any `windowMs`; then it stays down. Default `{ max: 0, windowMs: 60000 }`:
+   * off, for every launcher (a batch job ends for a reason, and a local engine that dies usually has a bug to see).
+   */
+  restart: RestartPolicy;
+  /**
+   * How long a task past its `timeoutMs` may ignore its abort signal before its engine process is killed, in ms
+   * (default 5000); a task's own `graceMs` wins.
+   */
+  graceMs: number;
+}
+
+/** How often engines that die are replaced (see {@link EnginesConfig.restart}). */
+export interface RestartPolicy {
+  /** How many replacements within `windowMs` (0: none). */
+  max: number;
+  /** The sliding window, in ms. */
+  windowMs: number;
 }
 
 /** Settings of the wire's security (every role follows the controller's, through the connection files). */
@@ -116,7 +135,7 @@ export function defaultConfig(): ClusterConfig {
       dashboard: false,
       maxMessageBytes: 256 * 1024 * 1024,
     },
-    engines: { launcher: 'local', startTimeoutMs: 60_000 },
+    engines: { launcher: 'local', startTimeoutMs: 60_000, restart: { max: 0, windowMs: 60_000 }, graceMs: 5000 },
     security: { curve: 'auto', replayWindowMs: 300_000 },
     launchers: {},
     plugins: [],

@@ -43,6 +43,8 @@ export const controllerConfigSchema = z.strictObject({
 export const enginesConfigSchema = z.strictObject({
   launcher: name,
   startTimeoutMs: positiveInt,
+  restart: z.strictObject({ max: z.number().int().nonnegative(), windowMs: positiveInt }),
+  graceMs: z.number().int().nonnegative(),
 }).partial();
 
 /** What a user may write under `security` (every key optional). */
@@ -171,6 +173,16 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
   'engines.startTimeoutMs': {
     doc: 'How long `tscluster start` waits for the engines to register, in milliseconds.',
     allowed: 'a positive integer (milliseconds)',
+    envKind: 'integer',
+  },
+  'engines.restart': {
+    doc: 'Engine supervision: an engine that dies is replaced by a fresh one (a new id, started by the same launcher) up to max times within windowMs, then it stays down; off by default (max 0) for every launcher.',
+    allowed: '{ max: an integer >= 0, windowMs: a positive integer (milliseconds) }',
+    envKind: 'json',
+  },
+  'engines.graceMs': {
+    doc: "How long a task past its timeoutMs may ignore its abort signal before its engine process is killed (and, with engines.restart, replaced), in milliseconds; a task's own graceMs wins.",
+    allowed: 'an integer >= 0 (milliseconds)',
     envKind: 'integer',
   },
   'security.curve': {

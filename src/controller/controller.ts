@@ -77,6 +77,8 @@ export interface EngineRecord {
   lastBeat: number;
   /** Its pid namespace, when it said (pids are compared only within one). */
   pidNamespace?: string;
+  /** The id of the dead engine it replaces (engine supervision), when it said. */
+  replaces?: number;
 }
 
 /** The controller process's core, usable in any process with any transport. */
@@ -422,7 +424,7 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string };
+    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string; replaces?: number };
     let engine = this.#byUuid.get(uuid);
     if (!engine) {
       engine = {
@@ -433,6 +435,7 @@ export class Controller {
         direct: typeof content.direct === 'string' ? content.direct : undefined,
         directKey: typeof content.directKey === 'string' ? content.directKey : undefined,
         pidNamespace: typeof content.pidNamespace === 'string' ? content.pidNamespace : undefined,
+        replaces: typeof content.replaces === 'number' ? content.replaces : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
       };
@@ -443,7 +446,7 @@ export class Controller {
       log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header }), Channels.controllerToEngine));
-    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey });
+    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey, ...(engine.replaces !== undefined ? { replaces: engine.replaces } : {}) });
   }
 
   #unregister(engine: EngineRecord, reason: string): void {

@@ -30,6 +30,11 @@ interface Task extends TaskRecord {
 /** The engine side the dispatcher sees. */
 interface EngineSlot extends Candidate {
   alive: boolean;
+  /**
+   * Tasks that timed out on it and that it has not answered yet (it was told to drop them). While there are any it
+   * takes no new task: it may be stuck in one that ignores its abort signal, until its watchdog kills it.
+   */
+  stuck?: Set<string>;
 }
 
 /** How the dispatcher talks to the world; the controller provides these. */
@@ -225,10 +230,15 @@ export class TaskDispatcher {
    */
   complete(engineId: number, parentId: string, reply: Message, frames: Buffer[]): boolean {
     const t = this.#tasks.get(parentId);
-    if (!t) return false;
     const slot = this.#engines.get(engineId);
-    // The engine was busy with it until now, whatever became of the task meanwhile.
-    if (slot && t.engineId === engineId) slot.load = Math.max(0, slot.load - 1);
+    const wasStuck = slot?.stuck?.delete(parentId) ?? false;
+    if (!t) {
+      if (wasStuck) slot!.load = Math.max(0, slot!.load - 1);
+      if (wasStuck) this.#schedule();
+      return wasStuck;
+    }
+    // The engine was busy with it until now, whatever became of the task meanwhile (failed, or run again elsewhere).
+    if (slot && (wasStuck || t.engineId === engineId)) slot.load = Math.max(0, slot.load - 1);
     if (t.state !== 'running' || t.engineId !== engineId) {
       // Timed out or aborted already: the client has its answer. The engine is free again.
       this.#schedule();
@@ -431,6 +441,7 @@ export class TaskDispatcher {
     let untried: EngineSlot[] | undefined;
     for (const slot of this.#engines.values()) {
       if (this.hwm > 0 && slot.load >= this.hwm) continue;
+      if (slot.stuck?.size) continue;
       if (t.followEngine !== undefined && slot.id !== t.followEngine) continue;
       if (t.flags.targets?.length && !t.flags.targets.includes(slot.id)) continue;
       candidates.push(slot);
@@ -495,8 +506,17 @@ export class TaskDispatcher {
       t.timer = setTimeout(() => {
         if (t.state !== 'running') return;
         const engineId = t.engineId!;
-        this.#fail(t, { name: 'TimeoutError', message: `task ${t.msgId} did not finish within ${limit} ms on engine ${engineId}; the engine was told to drop it`, engineId, timeoutMs: limit });
         this.io.abortOnEngine(engineId, [t.msgId]);
+        const slot = this.#engines.get(engineId);
+        if (slot) (slot.stuck ??= new Set()).add(t.msgId);
+        const error = { name: 'TimeoutError', message: `task ${t.msgId} did not finish within ${limit} ms on engine ${engineId}; the engine was told to drop it`, engineId, timeoutMs: limit };
+        // Retries apply to a time limit too: the task runs again on another engine.
+        if (t.balanced && t.retriesLeft > 0) {
+          this.#retry(t, engineId, error);
+          this.#schedule();
+        } else {
+          this.#fail(t, error);
+        }
       }, limit);
       t.timer.unref();
     }

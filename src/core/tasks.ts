@@ -19,6 +19,11 @@ export interface TaskFlags {
   retries?: number;
   /** Fail it with a TimeoutError when it has not finished this long after it was sent to an engine. */
   timeoutMs?: number;
+  /**
+   * How long it may go on past `timeoutMs`, ignoring its abort signal, before its engine process is killed (default:
+   * the cluster's `engines.graceMs`).
+   */
+  graceMs?: number;
   /** Tasks that must have succeeded before it runs. */
   after?: string[];
   /** Tasks that must have succeeded, on the engine it must run on. */

@@ -19,6 +19,7 @@ import { GlobalNamespace, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput } from '../wire/validate.js';
 import { pidNamespace } from '../util/liveness.js';
+import { TaskWatchdog } from './watchdog.js';
 
 const log = debug('tsparallel:engine');
 
@@ -52,7 +53,19 @@ export interface EngineOptions {
    * engine event. Either way the engine lives on.
    */
   catchProcessErrors?: boolean;
+  /**
+   * Kill this process when a task with a time limit (`timeoutMs`) is still running `graceMs` after that limit,
+   * having ignored its abort signal (default false; the `tsengine` process sets it). See `engine/watchdog.ts`.
+   */
+  killWhenStuck?: boolean;
+  /** The grace for tasks that do not set `graceMs` themselves, in ms (default {@link DEFAULT_GRACE_MS}). */
+  graceMs?: number;
+  /** The id of the dead engine this one replaces (a supervised restart); told to the controller and its clients. */
+  replaces?: number;
 }
+
+/** How long a task past its time limit may ignore its abort signal before its engine is killed, unless told otherwise. */
+export const DEFAULT_GRACE_MS = 5000;
 
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
 type ReplyRoute = (reply: Message<unknown>) => void;
@@ -103,6 +116,7 @@ export class Engine {
   #resourceTimer?: NodeJS.Timeout;
   #chain: Promise<void> = Promise.resolve();
   #stopping = false;
+  #taskWatchdog?: TaskWatchdog;
 
   constructor(private readonly options: EngineOptions) {
     this.#namespace = options.namespace ?? new GlobalNamespace();
@@ -148,6 +162,7 @@ export class Engine {
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
     this.#send(this.#session.message('registration_request', {
       pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, pidNamespace: pidNamespace(),
+      ...(this.options.replaces !== undefined ? { replaces: this.options.replaces } : {}),
     }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -170,6 +185,7 @@ export class Engine {
       clearTimeout(timer);
     }
     log('registered as engine %d', this.id);
+    if (this.options.killWhenStuck) this.#taskWatchdog = new TaskWatchdog();
     this.#reportResources(Math.max(1000, info.heartbeatMs ?? 1000));
     if (this.options.catchProcessErrors) {
       this.#processErrorHandler = (error) => this.#asyncError(error);
@@ -205,6 +221,7 @@ export class Engine {
       this.#send(this.#session.message('unregistration_request', { id: this.id }));
       await new Promise((r) => setTimeout(r, 20));
     }
+    await this.#taskWatchdog?.close();
     await this.#heart?.close();
     await this.#connection?.close();
     await this.#direct?.close();
@@ -298,7 +315,14 @@ export class Engine {
     failed.catch(() => {});
     this.#current = { msgId: msg.header.msg_id, abort, fail };
     this.#namespace.set('taskSignal', abort.signal);
+    const limit = msg.metadata.timeoutMs;
+    const armed = this.#taskWatchdog !== undefined && typeof limit === 'number' && limit > 0;
+    if (armed) {
+      const grace = typeof msg.metadata.graceMs === 'number' ? msg.metadata.graceMs : (this.options.graceMs ?? DEFAULT_GRACE_MS);
+      this.#taskWatchdog!.arm(limit + grace, `task ${msg.header.msg_id} ran past its time limit of ${limit} ms and ignored its abort signal for ${grace} ms (graceMs)`);
+    }
     const outcome = await this.#namespace.capture(() => Promise.race([this.#run(type, msg), failed]));
+    if (armed) this.#taskWatchdog!.disarm();
     this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];

@@ -8,7 +8,7 @@ import { ConfigError } from '../core/errors.js';
 import { CONNECTION_INFO_ENV, connectionInfoFromEnv } from '../wire/connection-env.js';
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
-import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
+import { DEFAULT_GRACE_MS, Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
 
 import type { Namespace } from './namespace.js';
 
@@ -17,6 +17,9 @@ export const ENGINE_USAGE = `Usage: tsengine [--connection-file FILE] [options]
   --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json);
                                 without it, the file's content (JSON) is read from TSPARALLEL_CONNECTION_INFO
   --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default ${REGISTRATION_TIMEOUT_MS})
+  --grace-ms MS                 how long a task past its timeoutMs may ignore its abort signal before this engine
+                                kills itself (default ${DEFAULT_GRACE_MS}; a task's own graceMs wins)
+  --replaces ID                 the id of the dead engine this one replaces (set by engine supervision)
   --log-level LEVEL             debug | info | warn | error
   --help, --version`;
 
@@ -26,6 +29,10 @@ export interface EngineLaunch {
   connectionFile: string;
   /** How long to wait for the controller to accept the engine, in ms (default {@link REGISTRATION_TIMEOUT_MS}). */
   registrationTimeoutMs?: number;
+  /** The grace of tasks past their time limit, in ms (default {@link DEFAULT_GRACE_MS}). */
+  graceMs?: number;
+  /** The id of the dead engine this one replaces (engine supervision). */
+  replaces?: number;
 }
 
 /**
@@ -36,6 +43,8 @@ export function toEngineArgs(launch: EngineLaunch): string[] {
   return [
     '--connection-file', launch.connectionFile,
     ...(launch.registrationTimeoutMs !== undefined ? ['--registration-timeout-ms', String(launch.registrationTimeoutMs)] : []),
+    ...(launch.graceMs !== undefined ? ['--grace-ms', String(launch.graceMs)] : []),
+    ...(launch.replaces !== undefined ? ['--replaces', String(launch.replaces)] : []),
   ];
 }
 
@@ -48,6 +57,8 @@ export function parseEngineArgs(argv: readonly string[]) {
       options: {
         'connection-file': { type: 'string' },
         'registration-timeout-ms': { type: 'string', default: String(REGISTRATION_TIMEOUT_MS) },
+        'grace-ms': { type: 'string', default: String(DEFAULT_GRACE_MS) },
+        replaces: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -62,20 +73,29 @@ export function parseEngineArgs(argv: readonly string[]) {
   }
   const timeout = Number(values['registration-timeout-ms']);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new ConfigError(`--registration-timeout-ms takes a positive whole number, got '${values['registration-timeout-ms']}'`);
+  const graceMs = Number(values['grace-ms']);
+  if (!Number.isInteger(graceMs) || graceMs < 0) throw new ConfigError(`--grace-ms takes a whole number >= 0, got '${values['grace-ms']}'`);
+  const replaces = values.replaces === undefined ? undefined : Number(values.replaces);
+  if (replaces !== undefined && !(Number.isInteger(replaces) && replaces >= 0)) throw new ConfigError(`--replaces takes an engine id (a whole number >= 0), got '${values.replaces}'`);
   return {
     connectionFile: values['connection-file'] ?? '',
     registrationTimeoutMs: timeout,
+    graceMs,
+    replaces,
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
   };
 }
 
-/** Start an engine from its command-line arguments. */
+/**
+ * Start an engine from its command-line arguments. `killWhenStuck` (the `tsengine` process only, never an engine
+ * sharing a process with others) lets the task watchdog kill the process; see `engine/watchdog.ts`.
+ */
 export async function startEngine(
   argv: readonly string[],
   transports: TransportFactory,
-  options: { namespace?: Namespace } = {},
+  options: { namespace?: Namespace; killWhenStuck?: boolean } = {},
 ): Promise<RunningRole & { engine: Engine }> {
   const args = parseEngineArgs(argv);
   // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
@@ -87,6 +107,9 @@ export async function startEngine(
     namespace: options.namespace,
     registrationTimeoutMs: args.registrationTimeoutMs,
     catchProcessErrors: true,
+    killWhenStuck: options.killWhenStuck ?? false,
+    graceMs: args.graceMs,
+    replaces: args.replaces,
   });
   await engine.start();
   return { engine, exited: engine.stopped, stop: () => engine.stop(0) };
