@@ -31,7 +31,7 @@ registerDefaults(container);
 
 export { createCluster, Cluster, type ClusterOptions, type ClusterFile, type LauncherSummary, type SupervisionEvent } from './cluster/cluster.js';
 export type { RunningCluster, StopStep } from './cluster/running.js';
-export { Client, type ConnectOptions, type EngineInfo, type EngineChange, type EngineEvent } from './client/client.js';
+export { Client, type ConnectOptions, type EngineInfo, type EngineChange, type EngineEvent, type ControllerEvent } from './client/client.js';
 export type { ConnectionInfo, ConnectionRole } from './wire/connection.js';
 export type { ProfilePaths } from './config/profile.js';
 export { DirectView, type PerEngine, type RemoteFunction } from './client/direct-view.js';

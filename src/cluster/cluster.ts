@@ -42,6 +42,12 @@ export interface ClusterOptions extends UserConfig {
   container?: DependencyContainer;
   /** Leave the processes running when this program exits (as `tscluster start --daemonize`). */
   detached?: boolean;
+  /**
+   * Take over a cluster of this profile whose controller died (`tscluster start --restore`): start a controller with
+   * `--restore` (its predecessor's ports, key and journal; see `controller.journal`), which takes back the engines
+   * that come back; start new engines only when `n` is given.
+   */
+  restore?: boolean;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
   onProgress?: (event: { registered: number; total: number }) => void;
   /** Called with each problem of the setup found before starting (with its fix), e.g. a loopback address for remote engines. */
@@ -186,13 +192,13 @@ export class Cluster {
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, ...overrides } = options;
+    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, restore, ...overrides } = options;
     const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
     const config = loaded.config;
     const paths = await ensureProfileDirs(loaded.profile);
     const container = registerDefaults((parent ?? globalContainer).createChildContainer());
     if (config.plugins.length) await loadConfiguredPlugins(container, config.plugins, pluginBaseDir(loaded, projectDir));
-    const clusterId = await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
+    const clusterId = restore ? config.clusterId : await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
     const cluster = new Cluster(config, paths, clusterId, container, options);
     cluster.#ipConfigured = loaded.sources['controller.ip']?.kind !== 'default';
     cluster.#placement = placementOf(config, container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY));
@@ -203,7 +209,9 @@ export class Cluster {
     onStarting?.(cluster);
     try {
       await cluster.#startController();
-      if (config.n > 0) await cluster.addEngines(config.n);
+      // A restored cluster has its predecessor's engines; it starts more only when asked.
+      if (restore) await cluster.#waitForAdoption();
+      if (config.n > 0 && (!restore || overrides.n !== undefined)) await cluster.addEngines(config.n);
       await cluster.#writeClusterFile();
       if (config.engines.restart.max > 0) await cluster.#supervise();
     } catch (err) {
@@ -373,10 +381,15 @@ export class Cluster {
       // A transport the host application registered wins over the configured one.
       controller: { ...c, ip: controllerBindIp(this.config, this.#placement, this.#ipConfigured), transport: this.#transport()?.name ?? c.transport },
       security: this.config.security,
+      journal: this.config.controller.journal,
+      restore: this.options.restore,
+      reconnectMs: this.config.engines.reconnectMs,
       // A detached cluster outlives this process. Otherwise a controller on this host watches this pid (exact here);
       // one placed on another host, where this pid means nothing, is owned through a lease (see ./lease.ts).
       ...this.#owner(),
     });
+    // A restored controller rewrites its predecessor's files: it is ready once the engine file is a new one.
+    const previous = this.options.restore ? (await readConnectionFile(this.engineConnectionFile).catch(() => undefined))?.created : undefined;
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
     launcher.onExit((info) => (exited = info));
@@ -385,7 +398,10 @@ export class Cluster {
     const timeoutMs = this.config.engines.startTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (await stat(this.engineConnectionFile).then(() => true, () => false)) return this.#claimLease();
+      const ready = previous === undefined
+        ? await stat(this.engineConnectionFile).then(() => true, () => false)
+        : (await readConnectionFile(this.engineConnectionFile).catch(() => undefined))?.created !== previous;
+      if (ready) return this.#claimLease();
       if (exited) {
         throw new LauncherError(`the controller exited before it was ready (code ${exited.code}${exited.signal ? ', signal ' + exited.signal : ''}); it said:\n${exited.stderrTail || '(nothing)'}`, { exitCode: exited.code, stderrTail: exited.stderrTail });
       }
@@ -394,6 +410,27 @@ export class Cluster {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** A restored cluster: connect the monitor, and give the predecessor's engines a moment to come back. */
+  async #waitForAdoption(): Promise<void> {
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    const deadline = Date.now() + Math.min(this.config.engines.startTimeoutMs, 2 * this.config.controller.heartbeatTimeoutMs + 2000);
+    let last = -1;
+    // Engines come back once they notice the silence (heartbeatTimeoutMs); stop waiting when none came for a while.
+    let quietSince = Date.now();
+    while (Date.now() < deadline && !this.#stopped) {
+      const size = this.#monitor.engines.size;
+      if (size !== last) {
+        last = size;
+        quietSince = Date.now();
+        this.options.onProgress?.({ registered: size, total: size });
+      } else if (size > 0 && Date.now() - quietSince > this.config.controller.heartbeatTimeoutMs) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    log('restored: %d engines came back', this.#monitor.engines.size);
   }
 
   #owner(): { parentPid?: number; leaseMs?: number } {

@@ -41,6 +41,12 @@ export interface ControllerConfig {
    * is refused by ZeroMQ and the peer disconnected, and clients refuse to send one with a clear error.
    */
   maxMessageBytes: number;
+  /**
+   * Keep a task journal in the profile's `security/` (default false), so that a controller that dies can be
+   * restarted with `tscontroller --restore` or `tscluster start --restore` without losing tasks (set
+   * `engines.reconnectMs` too, so engines wait for it).
+   */
+  journal: boolean;
 }
 
 /** Where the controller serves the dashboard. */
@@ -68,6 +74,11 @@ export interface EnginesConfig {
    * (default 5000); a task's own `graceMs` wins.
    */
   graceMs: number;
+  /**
+   * How long engines wait for a controller that went silent to come back (restarted with `--restore`) before they
+   * exit, in ms (default 0: they exit once it has been silent for `controller.heartbeatTimeoutMs`).
+   */
+  reconnectMs: number;
 }
 
 /** How often engines that die are replaced (see {@link EnginesConfig.restart}). */
@@ -134,8 +145,9 @@ export function defaultConfig(): ClusterConfig {
       leaseMs: 30_000,
       dashboard: false,
       maxMessageBytes: 256 * 1024 * 1024,
+      journal: false,
     },
-    engines: { launcher: 'local', startTimeoutMs: 60_000, restart: { max: 0, windowMs: 60_000 }, graceMs: 5000 },
+    engines: { launcher: 'local', startTimeoutMs: 60_000, restart: { max: 0, windowMs: 60_000 }, graceMs: 5000, reconnectMs: 0 },
     security: { curve: 'auto', replayWindowMs: 300_000 },
     launchers: {},
     plugins: [],

@@ -64,6 +64,9 @@ export interface EngineOptions {
   replaces?: number;
 }
 
+/** How many replies an engine keeps to send again to a restarted controller. */
+export const OUTBOX_SIZE = 1000;
+
 /** How long a task past its time limit may ignore its abort signal before its engine is killed, unless told otherwise. */
 export const DEFAULT_GRACE_MS = 5000;
 
@@ -117,6 +120,16 @@ export class Engine {
   #chain: Promise<void> = Promise.resolve();
   #stopping = false;
   #taskWatchdog?: TaskWatchdog;
+  /** Requests from the controller accepted and not answered yet (queued or running). */
+  readonly #inFlight = new Set<string>();
+  /**
+   * The last replies sent to the controller, by request id (at most {@link OUTBOX_SIZE}): sent again when a
+   * restarted controller adopts this engine, since the old one may have died before passing them on.
+   */
+  readonly #outbox = new Map<string, Message<unknown>>();
+  /** When the controller went silent and this engine started waiting for it to come back (0: not waiting). */
+  #orphanedSince = 0;
+  #lastRegistration = 0;
 
   constructor(private readonly options: EngineOptions) {
     this.#namespace = options.namespace ?? new GlobalNamespace();
@@ -138,7 +151,15 @@ export class Engine {
     const timeoutMs = this.options.registrationTimeoutMs ?? REGISTRATION_TIMEOUT_MS;
     const curveServerKey = info.curveServerKey;
     this.#connection = await transport.dial(info.address, { identity: this.uuid, curveServerKey });
-    const toController: ReplyRoute = (reply) => this.#send(reply);
+    const toController: ReplyRoute = (reply) => {
+      const parent = reply.parent.msg_id;
+      if (parent) {
+        this.#inFlight.delete(parent);
+        this.#outbox.set(parent, reply);
+        if (this.#outbox.size > OUTBOX_SIZE) this.#outbox.delete(this.#outbox.keys().next().value!);
+      }
+      this.#send(reply);
+    };
     // On an encrypted cluster the direct endpoint is encrypted too, with a key pair of its own; a transport that
     // cannot encrypt offers none rather than an unencrypted one.
     const directKeys = curveServerKey ? transport.newCurveKeyPair?.() : undefined;
@@ -155,8 +176,13 @@ export class Engine {
       this.#connection!.setMessageHandler((frames) => {
         const msg = this.#read(frames, FROM_CONTROLLER, 'the controller', toController);
         if (!msg) return;
-        if (msg.header.msg_type === 'registration_reply') resolve((msg.content as { id: number }).id);
-        else this.#enqueue(msg, toController);
+        if (msg.header.msg_type === 'registration_reply') {
+          if (this.id < 0) resolve((msg.content as { id: number }).id);
+          else this.#adopted(msg);
+          return;
+        }
+        if (msg.header.msg_type.endsWith('_request') && msg.header.msg_type !== 'abort_request' && msg.header.msg_type !== 'shutdown_request') this.#inFlight.add(msg.header.msg_id);
+        this.#enqueue(msg, toController);
       });
     });
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
@@ -197,14 +223,50 @@ export class Engine {
       this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
       const limit = info.heartbeatTimeoutMs ?? 10_000;
       this.#lastPing = Date.now();
+      const reconnectMs = info.reconnectMs ?? 0;
       this.#watchdog = setInterval(() => {
-        if (Date.now() - this.#lastPing > limit) {
-          log('no ping from the controller for %d ms: it is gone, stopping', Date.now() - this.#lastPing);
+        const silent = Date.now() - this.#lastPing;
+        if (silent <= limit) return;
+        if (silent > limit + reconnectMs) {
+          log('no ping from the controller for %d ms: it is gone, stopping', silent);
           void this.stop(0, { unregister: false });
+          return;
         }
+        // Wait for a controller restarted with --restore: ask it, now and then, to take this engine back.
+        if (!this.#orphanedSince) {
+          this.#orphanedSince = Date.now();
+          log('no ping from the controller for %d ms: waiting up to %d ms for it to come back', silent, reconnectMs);
+        }
+        if (Date.now() - this.#lastRegistration >= 500) this.#registerAgain();
       }, Math.max(50, Math.min(limit / 4, info.heartbeatMs ?? 1000)));
     }
     return this;
+  }
+
+  /** Ask a (restarted) controller to take this engine back, with its id, what it holds and what it answered. */
+  #registerAgain(): void {
+    this.#lastRegistration = Date.now();
+    this.#send(this.#session.message('registration_request', {
+      pid: process.pid, hostname: this.options.hostname ?? hostname(), pidNamespace: pidNamespace(), id: this.id,
+      held: [...this.#inFlight], done: [...this.#outbox.keys()],
+      ...(this.#direct ? { direct: this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address) } : {}),
+    }));
+  }
+
+  /**
+   * A controller took this engine back after a restart: send the kept replies again (marked `resent`; the old
+   * controller may have died before passing them on, and the new one forwards only what its clients still need).
+   */
+  #adopted(msg: Message): void {
+    const id = (msg.content as { id: number }).id;
+    this.#lastPing = Date.now();
+    if (!this.#orphanedSince) return;
+    this.#orphanedSince = 0;
+    log('the controller took this engine back as engine %d after %s; sending %d kept replies again', id, 'a restart', this.#outbox.size);
+    if (id !== this.id) log('warning: the controller gave id %d, not %d', id, this.id);
+    for (const reply of this.#outbox.values()) {
+      this.#send(this.#session.message(reply.header.msg_type, reply.content, { parent: reply.parent as Message['header'], metadata: { ...reply.metadata, resent: true }, buffers: reply.buffers }));
+    }
   }
 
   /** Stop: tell the controller (unless it is gone), close the sockets, resolve {@link stopped}. */
@@ -343,7 +405,7 @@ export class Engine {
       : { status: 'ok', stdout: outcome.stdout, stderr: outcome.stderr };
     const reply = this.#session.message(type.replace(/_request$/, '_reply'), content, {
       parent: msg.header,
-      metadata: { engineId: this.id, started, completed },
+      metadata: { engineId: this.id, started, completed, ...(typeof msg.metadata.retry === 'number' ? { retry: msg.metadata.retry } : {}) },
       buffers,
     });
     route(reply);

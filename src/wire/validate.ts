@@ -114,6 +114,8 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.pidNamespace, (d) => typeof d === 'string')) return 'content.pidNamespace must be a string';
       if (!optional(c.directKey, (d) => typeof d === 'string')) return 'content.directKey must be a string';
       if (!optional(c.replaces, Number.isInteger)) return 'content.replaces must be an engine id';
+      if (!optional(c.id, Number.isInteger)) return 'content.id must be an engine id';
+      if (!optional(c.held, isStringArray) || !optional(c.done, isStringArray)) return 'content.held and content.done must be arrays of task ids';
       return undefined;
     case 'engine_stats':
       if (!optional(c.cpuPercent, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.cpuPercent must be a number';

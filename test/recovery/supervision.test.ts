@@ -4,7 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EngineDiedError, TimeoutError, type EngineChange, type SupervisionEvent } from '../../src/index.js';
-import { FAST_HEARTBEAT, isAlive, startTestCluster, waitUntil } from '../support/cluster.js';
+import { isAlive, startTestCluster, waitUntil } from '../support/cluster.js';
+
+/** Deaths are found by the pid check at once; a long heartbeat timeout keeps a loaded machine from declaring more. */
+const FAST_HEARTBEAT = { heartbeatMs: 200, heartbeatTimeoutMs: 5000 } as const;
 
 describe('engine supervision (engines.restart)', () => {
   it('replaces an engine killed with SIGKILL, with a new id and clients told, until max; then it stays down with an event', async () => {

@@ -33,7 +33,7 @@ import { Reporter } from '../progress.js';
 import { describeId, signalPids } from '../../cluster/running.js';
 import { clusterFilePaths } from '../../util/cluster-files.js';
 
-const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize]
+const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize] [--restore]
 
 Start a controller and N engines with the launchers the profile's config names, and keep them running. Ctrl-C (or
 SIGTERM, or \`tscluster stop\`) stops the engines, then the controller, and removes the cluster's files; a second
@@ -45,6 +45,9 @@ ${PROFILE_USAGE}
   --cluster-id ID       the cluster's id within the profile (default: config's clusterId, ''; when the default
                         cluster already runs and no id is given, a fresh id is picked)
   --daemonize           start the cluster in a background process and return once it is up
+  --restore             take over the cluster whose controller died (it ran with controller.journal): a controller
+                        on its ports, with its journal's tasks, takes back the engines that come back (set
+                        engines.reconnectMs so they wait); new engines start only when -n is given
 ${COMMON_USAGE}`;
 
 /** Parsed `start` arguments. */
@@ -53,6 +56,7 @@ interface StartArgs {
   profileDir: string | undefined;
   n: number | undefined;
   clusterId: string | undefined;
+  restore: boolean;
   logLevel: string | undefined;
 }
 
@@ -64,7 +68,7 @@ export const startCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(
       argv,
-      { n: { type: 'string', short: 'n' }, 'cluster-id': { type: 'string' }, daemonize: { type: 'boolean' }, ...PROFILE_OPTIONS },
+      { n: { type: 'string', short: 'n' }, 'cluster-id': { type: 'string' }, daemonize: { type: 'boolean' }, restore: { type: 'boolean' }, ...PROFILE_OPTIONS },
       USAGE,
     );
     const done = handleCommonOptions(values, USAGE);
@@ -75,6 +79,7 @@ export const startCommand: Command = {
       profileDir: stringArg(values, 'profile-dir'),
       n: n === undefined ? undefined : positiveIntArg(n, '-n'),
       clusterId: stringArg(values, 'cluster-id'),
+      restore: values.restore === true,
       logLevel: stringArg(values, 'log-level'),
     };
     const out = new Reporter('tscluster start', args.logLevel);
@@ -162,6 +167,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     profileDir: args.profileDir,
     n: args.n,
     clusterId: args.clusterId,
+    restore: args.restore,
     onStarting: (c) => (cluster = c),
     onWarning: (message) => out.warn(message),
     onProgress: (p) => {
