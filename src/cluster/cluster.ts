@@ -373,7 +373,22 @@ export class Cluster {
     );
   }
 
-  async #startController(): Promise<void> {
+  /**
+   * Start a new controller in place of one that died, with `--restore`: it takes over the dead one's ports, key,
+   * journal and engines (see `controller.journal` and `engines.reconnectMs`). `tscluster start` does this by itself
+   * when its controller dies and the journal is on.
+   * @throws ConfigError when the controller journal is off (there is nothing to restore from).
+   */
+  async restoreController(): Promise<void> {
+    if (!this.config.controller.journal) {
+      throw new ConfigError('restoreController(): controller.journal is off, so there is nothing to restore from; set controller.journal (and engines.reconnectMs) before the cluster starts');
+    }
+    await this.#controllerLauncher?.stop();
+    await this.#startController(true);
+    await this.#writeClusterFile();
+  }
+
+  async #startController(restore = this.options.restore ?? false): Promise<void> {
     const c = this.config.controller;
     const args = toControllerArgs({
       profileDir: this.profile.dir,
@@ -382,14 +397,14 @@ export class Cluster {
       controller: { ...c, ip: controllerBindIp(this.config, this.#placement, this.#ipConfigured), transport: this.#transport()?.name ?? c.transport },
       security: this.config.security,
       journal: this.config.controller.journal,
-      restore: this.options.restore,
+      restore,
       reconnectMs: this.config.engines.reconnectMs,
       // A detached cluster outlives this process. Otherwise a controller on this host watches this pid (exact here);
       // one placed on another host, where this pid means nothing, is owned through a lease (see ./lease.ts).
       ...this.#owner(),
     });
     // A restored controller rewrites its predecessor's files: it is ready once the engine file is a new one.
-    const previous = this.options.restore ? (await readConnectionFile(this.engineConnectionFile).catch(() => undefined))?.created : undefined;
+    const previous = restore ? (await readConnectionFile(this.engineConnectionFile).catch(() => undefined))?.created : undefined;
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
     launcher.onExit((info) => (exited = info));

@@ -5,7 +5,7 @@
  */
 import debug from 'debug';
 import type { Message, MessageHeader } from '../wire/protocol.js';
-import { FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
+import { DEFAULT_GRACE_MS, FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
 import type { ControllerStats } from './stats.js';
 import { fromJournalMessage, toJournalMessage, type JournalTask, type TaskJournal } from './journal.js';
@@ -624,7 +624,16 @@ export class TaskDispatcher {
         const engineId = t.engineId!;
         this.io.abortOnEngine(engineId, [t.msgId]);
         const slot = this.#engines.get(engineId);
-        if (slot) (slot.stuck ??= new Set()).add(t.msgId);
+        if (slot) {
+          const stuck = (slot.stuck ??= new Set());
+          stuck.add(t.msgId);
+          // Not for ever: a stuck engine is killed by its watchdog within the grace; one still here after it is not
+          // stuck (it may have dropped the request) and takes tasks again.
+          const expiry = setTimeout(() => {
+            if (stuck.delete(t.msgId)) this.#schedule();
+          }, (t.flags.graceMs ?? DEFAULT_GRACE_MS) + 2000);
+          expiry.unref();
+        }
         const error = { name: 'TimeoutError', message: `task ${t.msgId} did not finish within ${limit} ms on engine ${engineId}; the engine was told to drop it`, engineId, timeoutMs: limit };
         // Retries apply to a time limit too: the task runs again on another engine.
         if (t.balanced && t.retriesLeft > 0) {

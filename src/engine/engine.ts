@@ -20,6 +20,7 @@ import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput } from '../wire/validate.js';
 import { pidNamespace } from '../util/liveness.js';
 import { TaskWatchdog } from './watchdog.js';
+import { DEFAULT_GRACE_MS } from '../core/tasks.js';
 
 const log = debug('tsparallel:engine');
 
@@ -67,8 +68,10 @@ export interface EngineOptions {
 /** How many replies an engine keeps to send again to a restarted controller. */
 export const OUTBOX_SIZE = 1000;
 
-/** How long a task past its time limit may ignore its abort signal before its engine is killed, unless told otherwise. */
-export const DEFAULT_GRACE_MS = 5000;
+/** The most bytes of result buffers an engine keeps for a restarted controller (the oldest replies go first). */
+export const OUTBOX_BYTES = 64 * 1024 * 1024;
+
+export { DEFAULT_GRACE_MS };
 
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
 type ReplyRoute = (reply: Message<unknown>) => void;
@@ -123,10 +126,12 @@ export class Engine {
   /** Requests from the controller accepted and not answered yet (queued or running). */
   readonly #inFlight = new Set<string>();
   /**
-   * The last replies sent to the controller, by request id (at most {@link OUTBOX_SIZE}): sent again when a
-   * restarted controller adopts this engine, since the old one may have died before passing them on.
+   * The last replies sent to the controller, by request id (at most {@link OUTBOX_SIZE} and {@link OUTBOX_BYTES}),
+   * kept only when the engine waits for a restarted controller (`reconnectMs`): sent again when one adopts this
+   * engine, since the old one may have died before passing them on.
    */
   readonly #outbox = new Map<string, Message<unknown>>();
+  #outboxBytes = 0;
   /** When the controller went silent and this engine started waiting for it to come back (0: not waiting). */
   #orphanedSince = 0;
   #lastRegistration = 0;
@@ -155,8 +160,7 @@ export class Engine {
       const parent = reply.parent.msg_id;
       if (parent) {
         this.#inFlight.delete(parent);
-        this.#outbox.set(parent, reply);
-        if (this.#outbox.size > OUTBOX_SIZE) this.#outbox.delete(this.#outbox.keys().next().value!);
+        if (this.options.info.reconnectMs) this.#keep(parent, reply);
       }
       this.#send(reply);
     };
@@ -241,6 +245,18 @@ export class Engine {
       }, Math.max(50, Math.min(limit / 4, info.heartbeatMs ?? 1000)));
     }
     return this;
+  }
+
+  /** Keep a reply for a restarted controller, within the outbox's bounds. */
+  #keep(parent: string, reply: Message<unknown>): void {
+    const size = (m: Message<unknown>) => m.buffers.reduce((n, b) => n + b.length, 0);
+    this.#outbox.set(parent, reply);
+    this.#outboxBytes += size(reply);
+    for (const [id, old] of this.#outbox) {
+      if (this.#outbox.size <= OUTBOX_SIZE && this.#outboxBytes <= OUTBOX_BYTES) break;
+      this.#outbox.delete(id);
+      this.#outboxBytes -= size(old);
+    }
   }
 
   /** Ask a (restarted) controller to take this engine back, with its id, what it holds and what it answered. */

@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { createCluster, range, type ControllerEvent, type EngineChange } from '../../src/index.js';
+import { Client, createCluster, range, type ControllerEvent, type EngineChange } from '../../src/index.js';
+import { readConnectionFile } from '../../src/wire/connection.js';
 import { distEntry, isAlive, tempDir, waitUntil } from '../support/cluster.js';
 
 const CONFIG = {
@@ -79,6 +80,48 @@ describe('controller recovery (controller.journal, tscluster start --restore)', 
       await cluster.stop();
       for (const pid of enginePids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       await tmp.remove();
+    }
+  });
+  it('tscluster start restores its own controller when it dies (controller.journal), and a pending map completes', async () => {
+    const tmp = await tempDir();
+    writeFileSync(path.join(tmp.dir, 'tsparallel.config.json'), JSON.stringify(CONFIG));
+    const tscluster = spawn(process.execPath, [distEntry().replace(/index\.js$/, 'cli/tscluster.js'), 'start', '--profile-dir', tmp.dir, '-n', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    tscluster.stdout!.on('data', (d) => (output += d));
+    tscluster.stderr!.on('data', (d) => (output += d));
+    const pids: number[] = [];
+    try {
+      await waitUntil(() => /is running/.test(output), 60_000, 'tscluster start up');
+      const clientFile = path.join(tmp.dir, 'security', 'tsparallel-client.json');
+      const client = await Client.connect({ connectionFile: clientFile, heartbeatTimeoutMs: 60_000 });
+      await waitUntil(() => client.ids.length === 2, 10_000, 'two engines');
+      pids.push(...[...client.engines.values()].map((e) => e.pid));
+      const ar = client.loadBalancedView().with({ retries: 2 }).map(async (x: number) => {
+        await new Promise((r) => setTimeout(r, 50));
+        return x + 1;
+      }, range(100));
+      await new Promise((r) => setTimeout(r, 700));
+      const first = (await readConnectionFile(clientFile)).controller.pid;
+      process.kill(first, 'SIGKILL');
+      const results = await ar.get({ timeoutMs: 60_000 }).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- tscluster start said:\n${output}`);
+      });
+      assert.deepEqual(results, range(100).map((x) => x + 1));
+      assert.match(output, /died: starting a new one with --restore/);
+      const second = (await readConnectionFile(clientFile)).controller.pid;
+      assert.notEqual(second, first);
+      pids.push(second);
+      assert.deepEqual(client.ids, [0, 1]);
+      await client.close();
+    } finally {
+      const exited = new Promise((r) => tscluster.once('exit', r));
+      if (tscluster.exitCode === null) tscluster.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+      if (tscluster.exitCode === null) tscluster.kill('SIGKILL');
+      const survivors = pids.filter(isAlive);
+      for (const pid of survivors) process.kill(pid, 'SIGKILL');
+      await tmp.remove();
+      assert.deepEqual(survivors, [], 'tscluster stop left no process behind');
     }
   });
 });

@@ -194,6 +194,10 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   control = await serveControl(controlAddress(running.profile.security, running.clusterId), controlHandler(running, out, (f) => (forwardProgress = f), () => stopping !== undefined));
   const info = await readConnectionFile(running.clientConnectionFile).catch(() => undefined);
   watch = watchController(running, info, out, stop);
+  // Engine supervision (engines.restart) runs here: say what it does.
+  running.onSupervision((e) =>
+    e.type === 'replaced' ? out.info(`engine ${e.id} died (${e.reason}); replaced by engine ${e.replacement}`) : out.warn(e.message ?? `engine ${e.id} stays down`),
+  );
 
   out.info(`Cluster ${describeId(running.clusterId)} of profile '${args.profile.name}' is running: ${running.pids.length ? `pids ${running.pids.join(', ')}` : `jobs ${running.jobIds.join(', ')}`}; pid file ${pidFile}`);
   for (const line of connectHints(args, running.clusterId)) out.info(line);
@@ -239,10 +243,30 @@ function controlHandler(
  * died without doing so).
  */
 function watchController(cluster: Cluster, info: ConnectionInfo | undefined, out: Reporter, stop: (code: number) => Promise<void>): NodeJS.Timeout {
+  let restoring = false;
   const timer = setInterval(() => {
+    if (restoring) return;
     const fileGone = !existsSync(cluster.clientConnectionFile);
     const dead = info ? isControllerAlive(info) === false : false;
     if (!fileGone && !dead) return;
+    if (dead && !fileGone && cluster.config.controller.journal) {
+      // controller.journal: a controller that died is replaced by one that takes its engines and tasks back.
+      restoring = true;
+      out.warn(`The controller (pid ${info?.controller.pid}) died: starting a new one with --restore`);
+      void cluster.restoreController().then(
+        async () => {
+          info = await readConnectionFile(cluster.clientConnectionFile).catch(() => undefined);
+          out.info(`The controller is back (pid ${info?.controller.pid}); its engines and tasks were taken over`);
+          restoring = false;
+        },
+        (err: Error) => {
+          clearInterval(timer);
+          out.warn(`The controller could not be restored (${err.message}): stopping the engines`);
+          void stop(1);
+        },
+      );
+      return;
+    }
     clearInterval(timer);
     out.info(fileGone ? 'The controller has shut down (a client asked it to): stopping the engines' : `The controller (pid ${info?.controller.pid}) died: stopping the engines`);
     void stop(fileGone ? 0 : 1);
