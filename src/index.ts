@@ -30,9 +30,9 @@ import { registerDefaults } from './cluster/defaults.js';
 
 registerDefaults(container);
 
-export { createCluster, Cluster, type ClusterOptions, type ClusterFile, type LauncherSummary } from './cluster/cluster.js';
+export { createCluster, Cluster, type ClusterOptions, type ClusterFile, type LauncherSummary, type SupervisionEvent } from './cluster/cluster.js';
 export type { RunningCluster, StopStep } from './cluster/running.js';
-export { Client, type ConnectOptions, type EngineInfo, type EngineChange, type EngineEvent } from './client/client.js';
+export { Client, type ConnectOptions, type EngineInfo, type EngineChange, type EngineEvent, type ControllerEvent } from './client/client.js';
 export type { ConnectionInfo, ConnectionRole } from './wire/connection.js';
 export type { ProfilePaths } from './config/profile.js';
 export { DirectView, type PerEngine, type RemoteFunction } from './client/direct-view.js';
@@ -43,7 +43,7 @@ export { range } from './client/range.js';
 export { fromModule, type ModuleFunction } from './wire/functions.js';
 export type { TaskRecord, TaskState, TaskFlags } from './core/tasks.js';
 export {
-  defineConfig, type UserConfig, type ClusterConfig, type ControllerConfig, type DashboardConfig, type EnginesConfig, type SecurityConfig, type TaskPolicyName,
+  defineConfig, type UserConfig, type ClusterConfig, type ControllerConfig, type DashboardConfig, type EnginesConfig, type RestartPolicy, type SecurityConfig, type TaskPolicyName,
 } from './config/index.js';
 export {
   TsParallelError, ConfigError, LauncherError, SchedulerError, TransportError, TimeoutError, RemoteError, CompositeError,

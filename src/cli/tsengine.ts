@@ -8,4 +8,4 @@ import { defaultTransports } from '../cluster/defaults.js';
 import { ENGINE_USAGE, parseEngineArgs, startEngine } from '../engine/main.js';
 import { runRoleCommand } from './role-command.js';
 
-runRoleCommand({ usage: ENGINE_USAGE, parse: parseEngineArgs, start: (argv) => startEngine(argv, defaultTransports) });
+runRoleCommand({ usage: ENGINE_USAGE, parse: parseEngineArgs, start: (argv) => startEngine(argv, defaultTransports, { killWhenStuck: true }) });

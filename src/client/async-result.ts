@@ -28,6 +28,12 @@ export interface ResultMetadata {
   stderr: string;
   /** Its error, when it failed. */
   error?: Error;
+  /**
+   * Set when the answer came from a run after the first (a retry after a failure, a time limit, an engine's death,
+   * or a controller restart that lost track of it): which retry it was (1, 2, …). A task with side effects may have
+   * had them more than once.
+   */
+  retries?: number;
 }
 
 /** One request's outcome, settled by the client when the reply arrives; an {@link AsyncResult} combines parts. */

@@ -76,6 +76,8 @@ export interface EngineChange {
   id: number;
   /** Why it went away (e.g. `its process (pid 123) exited`, `no heartbeat for 10012 ms`). */
   reason?: string;
+  /** For `registered`: the id of the dead engine it replaces, when engine supervision started it. */
+  replaces?: number;
 }
 
 /** Something an engine reported outside any task, e.g. user code's uncaught error after its task had ended. */
@@ -98,6 +100,18 @@ export interface EngineEvent {
     /** Its stack trace, when there is one. */
     stack?: string;
   };
+}
+
+/**
+ * What became of the controller: `silent` (no answer for three heartbeats: it may have died; requests wait),
+ * `back` (it answers again: a controller restarted with `--restore` took over, or the pause is over; pending
+ * results complete), `lost` (silent past `heartbeatTimeoutMs`: every waiting request failed with ControllerLostError).
+ */
+export interface ControllerEvent {
+  /** What happened. */
+  type: 'silent' | 'back' | 'lost';
+  /** How long it had been silent, in ms. */
+  silentMs: number;
 }
 
 /** An engine as the client knows it. */
@@ -144,6 +158,8 @@ export class Client {
   /** Set once the controller is lost: why, for the errors of later requests. */
   #lost?: string;
   #lastHeard = Date.now();
+  #silent = false;
+  readonly #controllerListeners: ((event: ControllerEvent) => void)[] = [];
   /** The largest message the controller accepts (from its connect reply). */
   #maxMessageBytes = Infinity;
   #heartTimer?: NodeJS.Timeout;
@@ -207,7 +223,13 @@ export class Client {
       const silent = Date.now() - this.#lastHeard;
       if (silent > timeoutMs) {
         this.#controllerLost(`no answer to heartbeats for ${silent} ms`);
+        this.#emitController({ type: 'lost', silentMs: silent });
         return;
+      }
+      if (!this.#silent && silent > 3 * everyMs) {
+        this.#silent = true;
+        log('the controller has been silent for %d ms; requests wait for it', silent);
+        this.#emitController({ type: 'silent', silentMs: silent });
       }
       this.connection.send(this.#session.encode(this.#session.message('heartbeat_request', {}), Channels.clientToCluster));
     }, everyMs);
@@ -231,6 +253,29 @@ export class Client {
   /** True once the controller was declared lost (see {@link ControllerLostError}); connect again to go on. */
   get controllerLost(): boolean {
     return this.#lost !== undefined;
+  }
+
+  /**
+   * Call `listener` when the controller goes silent, comes back (e.g. restarted with `--restore`: this client's
+   * sockets reconnect by themselves, and its pending results complete), or is declared lost. Returns the function
+   * that removes it.
+   * @example
+   * ```ts
+   * const off = client.onController((e) => console.log(`controller ${e.type} after ${e.silentMs} ms`));
+   * ```
+   */
+  onController(listener: (event: ControllerEvent) => void): () => void {
+    return addListener(this.#controllerListeners, listener);
+  }
+
+  #emitController(event: ControllerEvent): void {
+    for (const l of [...this.#controllerListeners]) {
+      try {
+        l(event);
+      } catch (err) {
+        log('a controller listener failed: %s', (err as Error).message);
+      }
+    }
   }
 
   /** The registered engine ids, ascending. */
@@ -479,7 +524,14 @@ export class Client {
       log('dropped an invalid %s: %s (%o)', msg.header.msg_type, problem, this.#session.dropped);
       return;
     }
-    if (fromController) this.#lastHeard = Date.now();
+    if (fromController) {
+      if (this.#silent && !this.#lost) {
+        this.#silent = false;
+        log('the controller answers again after %d ms', Date.now() - this.#lastHeard);
+        this.#emitController({ type: 'back', silentMs: Date.now() - this.#lastHeard });
+      }
+      this.#lastHeard = Date.now();
+    }
     if (msg.header.msg_type === 'heartbeat_reply') return;
     const parentId = msg.parent.msg_id;
     const part = parentId ? this.#pending.get(parentId) : undefined;
@@ -498,7 +550,10 @@ export class Client {
     const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
       void this.#addEngine(c)
-        .then(() => [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id })))
+        .then(() => {
+          const replaces = (msg.content as { replaces?: number }).replaces;
+          [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id, ...(replaces !== undefined ? { replaces } : {}) }));
+        })
         .catch((err: Error) => log('engine %d registered, but an engine listener failed: %s', c.id, err.message));
     } else if (msg.header.msg_type === 'engine_event') {
       const event = msg.content as unknown as EngineEvent;
@@ -513,7 +568,8 @@ export class Client {
 
   #settle(part: Part, msg: Message): void {
     const content = msg.content as { status: string; stdout?: string; stderr?: string; error?: WireError };
-    const meta = msg.metadata as { started?: number; completed?: number; engineId?: number };
+    const meta = msg.metadata as { started?: number; completed?: number; engineId?: number; retry?: unknown };
+    if (typeof meta.retry === 'number' && meta.retry > 0) part.metadata.retries = meta.retry;
     if (typeof meta.engineId === 'number' && meta.engineId >= 0) part.metadata.engineId = meta.engineId;
     part.metadata.stdout = content.stdout ?? '';
     part.metadata.stderr = content.stderr ?? '';

@@ -20,6 +20,11 @@ export interface TaskOptions {
   retries?: number;
   /** Fail a task with a TimeoutError when it has not finished this long after reaching an engine (default: no limit). */
   timeoutMs?: number;
+  /**
+   * How long a task past `timeoutMs` may ignore its abort signal (`taskSignal`) before its engine process is killed
+   * (and, with `engines.restart`, replaced), in ms (default: the cluster's `engines.graceMs`, 5000).
+   */
+  graceMs?: number;
   /** Tasks that must have succeeded before these run. */
   after?: readonly Dependency[];
   /** Tasks that must have succeeded, whose engine these must run on. */
@@ -128,6 +133,7 @@ export class LoadBalancedView {
       throw new TsParallelError(`retries must be a whole number >= 0, got ${o.retries}`);
     }
     if (o.timeoutMs !== undefined && !(o.timeoutMs > 0)) throw new TsParallelError(`timeoutMs must be a positive number of milliseconds, got ${o.timeoutMs}`);
+    if (o.graceMs !== undefined && !(o.graceMs >= 0 && o.graceMs <= MAX_TIMEOUT_MS)) throw new TsParallelError(`graceMs must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${o.graceMs}`);
     if (o.timeoutMs !== undefined && o.timeoutMs > MAX_TIMEOUT_MS) {
       throw new TsParallelError(`timeoutMs must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days, the longest timer Node.js keeps), got ${o.timeoutMs}; leave it out for no limit`);
     }
@@ -136,6 +142,7 @@ export class LoadBalancedView {
       targets: this.targets ? [...this.targets] : undefined,
       retries: o.retries,
       timeoutMs: o.timeoutMs,
+      graceMs: o.graceMs,
       after: ids(o.after),
       follow: ids(o.follow),
       keepResult: o.keepResult,

@@ -9,7 +9,8 @@ import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
-import { Client, type ConnectOptions } from '../client/client.js';
+import { Client, type ConnectOptions, type EngineChange } from '../client/client.js';
+import { addListener } from '../util/listeners.js';
 import type { ClusterConfig, UserConfig } from '../config/index.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { loadLauncherPlugins } from './plugins.js';
@@ -42,6 +43,12 @@ export interface ClusterOptions extends UserConfig {
   container?: DependencyContainer;
   /** Leave the processes running when this program exits (as `tscluster start --daemonize`). */
   detached?: boolean;
+  /**
+   * Take over a cluster of this profile whose controller died (`tscluster start --restore`): start a controller with
+   * `--restore` (its predecessor's ports, key and journal; see `controller.journal`), which takes back the engines
+   * that come back; start new engines only when `n` is given.
+   */
+  restore?: boolean;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
   onProgress?: (event: { registered: number; total: number; message?: string }) => void;
   /** Called with each problem of the setup found before starting (with its fix), e.g. a loopback address for remote engines. */
@@ -83,6 +90,24 @@ export interface ClusterFile {
   };
 }
 
+/**
+ * What engine supervision did (see `engines.restart`): `replaced` when an engine that died was replaced by a fresh
+ * one (`replacement`), `gave_up` when it stays down because `max` replacements were made within `windowMs` (or the
+ * replacement could not start).
+ */
+export interface SupervisionEvent {
+  /** What happened. */
+  type: 'replaced' | 'gave_up';
+  /** The engine that died. */
+  id: number;
+  /** Why it died, as the controller said. */
+  reason: string;
+  /** For `replaced`: the new engine's id. */
+  replacement?: number;
+  /** For `gave_up`: why there is no replacement, with what to do. */
+  message?: string;
+}
+
 /** A launcher as recorded in a {@link ClusterFile}. */
 export interface LauncherSummary {
   /** Its name. */
@@ -121,6 +146,11 @@ export class Cluster {
   /** Engines stopped with stopEngine(), which restartEngine() can start again. */
   readonly #stoppedEngines = new Map<number, { engine: EngineRef; control: EngineControl }>();
   readonly #exitHandlers = new Set<(info: ExitInfo & { launcher: string }) => void>();
+  /** When each supervised replacement was started (ms since epoch), for the `engines.restart` window. */
+  readonly #restarts: number[] = [];
+  /** Replacements run one after another, so each waits for its own engine. */
+  #supervising: Promise<void> = Promise.resolve();
+  readonly #supervisionListeners: ((event: SupervisionEvent) => void)[] = [];
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -170,13 +200,13 @@ export class Cluster {
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, ...overrides } = options;
+    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, restore, ...overrides } = options;
     const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
     const config = loaded.config;
     const paths = await ensureProfileDirs(loaded.profile);
     const container = registerDefaults((parent ?? globalContainer).createChildContainer());
     if (config.plugins.length) await loadConfiguredPlugins(container, config.plugins, pluginBaseDir(loaded, projectDir));
-    const clusterId = await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
+    const clusterId = restore ? config.clusterId : await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
     const cluster = new Cluster(config, paths, clusterId, container, options);
     cluster.#ipConfigured = loaded.sources['controller.ip']?.kind !== 'default';
     cluster.#placement = placementOf(config, container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY));
@@ -187,8 +217,11 @@ export class Cluster {
     onStarting?.(cluster);
     try {
       await cluster.#startController();
-      if (config.n > 0) await cluster.addEngines(config.n);
+      // A restored cluster has its predecessor's engines; it starts more only when asked.
+      if (restore) await cluster.#waitForAdoption();
+      if (config.n > 0 && (!restore || overrides.n !== undefined)) await cluster.addEngines(config.n);
       await cluster.#writeClusterFile();
+      if (config.engines.restart.max > 0) await cluster.#supervise();
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -212,11 +245,69 @@ export class Cluster {
    * @throws TimeoutError when they have not registered within `engines.startTimeoutMs`.
    */
   async addEngines(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.#addEngines(n, options);
+  }
+
+  /**
+   * Call `listener` when engine supervision (`engines.restart`) replaces an engine that died, or gives up on one.
+   * Clients (in any process) see a replacement as an engine change of type `registered` with `replaces` set. Returns
+   * the function that removes the listener.
+   * @example
+   * ```ts
+   * const off = cluster.onSupervision((e) => console.log(e.type, e.id, e.replacement ?? e.message));
+   * ```
+   */
+  onSupervision(listener: (event: SupervisionEvent) => void): () => void {
+    return addListener(this.#supervisionListeners, listener);
+  }
+
+  /** Watch for engines that die (not those stopped), and replace them within `engines.restart`. */
+  async #supervise(): Promise<void> {
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    this.#monitor.onEngineChange((change) => {
+      if (change.type !== 'unregistered' || this.#stopped || change.reason === 'it shut down') return;
+      this.#supervising = this.#supervising.then(() => this.#replace(change)).catch((err: Error) => log('engine supervision failed: %s', err.message));
+    });
+  }
+
+  async #replace(change: EngineChange): Promise<void> {
+    if (this.#stopped) return;
+    const { max, windowMs } = this.config.engines.restart;
+    const reason = change.reason ?? 'unknown';
+    const now = Date.now();
+    while (this.#restarts.length && now - this.#restarts[0]! > windowMs) this.#restarts.shift();
+    const emit = (event: SupervisionEvent) => {
+      log('supervision: %o', event);
+      [...this.#supervisionListeners].forEach((l) => l(event));
+    };
+    if (this.#restarts.length >= max) {
+      return emit({
+        type: 'gave_up', id: change.id, reason,
+        message: `engine ${change.id} died (${reason}) and stays down: ${max} engine(s) were already replaced within the last ${windowMs} ms (engines.restart); ` +
+          `find why engines die (their logs are in the profile's log/ folder), then add engines with addEngines() or \`tscluster engines --add\``,
+      });
+    }
+    this.#restarts.push(now);
+    const before = new Set(this.#monitor!.engines.keys());
+    try {
+      await this.#addEngines(1, { replaces: change.id });
+    } catch (err) {
+      if (this.#stopped) return;
+      return emit({ type: 'gave_up', id: change.id, reason, message: `engine ${change.id} died (${reason}) and its replacement did not start: ${(err as Error).message}` });
+    }
+    if (this.#stopped) return;
+    const replacement = [...this.#monitor!.engines.keys()].find((id) => !before.has(id));
+    emit({ type: 'replaced', id: change.id, reason, replacement });
+  }
+
+  async #addEngines(n: number, options: { timeoutMs?: number; replaces?: number }): Promise<void> {
     this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
     const monitor = this.#monitor;
     const target = monitor.engines.size + n;
     const connection = engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, await readConnectionFile(this.engineConnectionFile));
-    const launcher = this.#launcher('engines', n, connection.args, connection.env);
+    // The connection comes from engineConnection(); the rest of the engine command line from toEngineArgs().
+    const args = [...connection.args, ...toEngineArgs({ connectionFile: '', graceMs: this.config.engines.graceMs, replaces: options.replaces }).slice(2)];
+    const launcher = this.#launcher('engines', n, args, connection.env);
     launcher.onExit((info) => this.#exitHandlers.forEach((h) => h({ ...info, launcher: launcher.name })));
     const exits: ExitInfo[] = [];
     const allExited = new Promise<never>((_, reject) => {
@@ -378,7 +469,22 @@ export class Cluster {
     );
   }
 
-  async #startController(): Promise<void> {
+  /**
+   * Start a new controller in place of one that died, with `--restore`: it takes over the dead one's ports, key,
+   * journal and engines (see `controller.journal` and `engines.reconnectMs`). `tscluster start` does this by itself
+   * when its controller dies and the journal is on.
+   * @throws ConfigError when the controller journal is off (there is nothing to restore from).
+   */
+  async restoreController(): Promise<void> {
+    if (!this.config.controller.journal) {
+      throw new ConfigError('restoreController(): controller.journal is off, so there is nothing to restore from; set controller.journal (and engines.reconnectMs) before the cluster starts');
+    }
+    await this.#controllerLauncher?.stop();
+    await this.#startController(true);
+    await this.#writeClusterFile();
+  }
+
+  async #startController(restore = this.options.restore ?? false): Promise<void> {
     const c = this.config.controller;
     const args = toControllerArgs({
       profileDir: this.profile.dir,
@@ -386,10 +492,15 @@ export class Cluster {
       // A transport the host application registered wins over the configured one.
       controller: { ...c, ip: controllerBindIp(this.config, this.#placement, this.#ipConfigured), transport: this.#transport()?.name ?? c.transport },
       security: this.config.security,
+      journal: this.config.controller.journal,
+      restore,
+      reconnectMs: this.config.engines.reconnectMs,
       // A detached cluster outlives this process. Otherwise a controller on this host watches this pid (exact here);
       // one placed on another host, where this pid means nothing, is owned through a lease (see ./lease.ts).
       ...this.#owner(),
     });
+    // A restored controller rewrites its predecessor's files: it is ready once the engine file is a new one.
+    const previous = restore ? (await readConnectionFile(this.engineConnectionFile).catch(() => undefined))?.created : undefined;
     const launcher = (this.#controllerLauncher = this.#launcher('controller', 1, args));
     let exited: ExitInfo | undefined;
     launcher.onExit((info) => (exited = info));
@@ -400,7 +511,10 @@ export class Cluster {
     let deadline = Date.now() + timeoutMs;
     let shown = '';
     for (;;) {
-      if (await stat(this.engineConnectionFile).then(() => true, () => false)) return this.#claimLease();
+      const ready = previous === undefined
+        ? await stat(this.engineConnectionFile).then(() => true, () => false)
+        : (await readConnectionFile(this.engineConnectionFile).catch(() => undefined))?.created !== previous;
+      if (ready) return this.#claimLease();
       // A batch job waiting in the queue does not use up the start time: the wait is shown instead.
       const queued = queuedJobs(launcher);
       if (queued.length) {
@@ -451,6 +565,27 @@ export class Cluster {
       this.#ended.set(launcher, list);
       if (this.#created) void this.#writeClusterFile().catch((err: Error) => log('cannot rewrite the cluster file: %s', err.message));
     });
+  }
+
+  /** A restored cluster: connect the monitor, and give the predecessor's engines a moment to come back. */
+  async #waitForAdoption(): Promise<void> {
+    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    const deadline = Date.now() + Math.min(this.config.engines.startTimeoutMs, 2 * this.config.controller.heartbeatTimeoutMs + 2000);
+    let last = -1;
+    // Engines come back once they notice the silence (heartbeatTimeoutMs); stop waiting when none came for a while.
+    let quietSince = Date.now();
+    while (Date.now() < deadline && !this.#stopped) {
+      const size = this.#monitor.engines.size;
+      if (size !== last) {
+        last = size;
+        quietSince = Date.now();
+        this.options.onProgress?.({ registered: size, total: size });
+      } else if (size > 0 && Date.now() - quietSince > this.config.controller.heartbeatTimeoutMs) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    log('restored: %d engines came back', this.#monitor.engines.size);
   }
 
   #owner(): { parentPid?: number; leaseMs?: number } {

@@ -41,6 +41,12 @@ export interface ControllerConfig {
    * is refused by ZeroMQ and the peer disconnected, and clients refuse to send one with a clear error.
    */
   maxMessageBytes: number;
+  /**
+   * Keep a task journal in the profile's `security/` (default false), so that a controller that dies can be
+   * restarted with `tscontroller --restore` or `tscluster start --restore` without losing tasks (set
+   * `engines.reconnectMs` too, so engines wait for it).
+   */
+  journal: boolean;
 }
 
 /** Where the controller serves the dashboard. */
@@ -57,6 +63,30 @@ export interface EnginesConfig {
   launcher: string;
   /** How long to wait for the engines to register, in ms (default 60000). */
   startTimeoutMs: number;
+  /**
+   * Engine supervision: an engine that dies (not one that was stopped) is replaced by a fresh one, started by the
+   * same launcher, up to `max` times within any `windowMs`; then it stays down. Default `{ max: 0, windowMs: 60000 }`:
+   * off, for every launcher (a batch job ends for a reason, and a local engine that dies usually has a bug to see).
+   */
+  restart: RestartPolicy;
+  /**
+   * How long a task past its `timeoutMs` may ignore its abort signal before its engine process is killed, in ms
+   * (default 5000); a task's own `graceMs` wins.
+   */
+  graceMs: number;
+  /**
+   * How long engines wait for a controller that went silent to come back (restarted with `--restore`) before they
+   * exit, in ms (default 0: they exit once it has been silent for `controller.heartbeatTimeoutMs`).
+   */
+  reconnectMs: number;
+}
+
+/** How often engines that die are replaced (see {@link EnginesConfig.restart}). */
+export interface RestartPolicy {
+  /** How many replacements within `windowMs` (0: none). */
+  max: number;
+  /** The sliding window, in ms. */
+  windowMs: number;
 }
 
 /** Settings of the wire's security (every role follows the controller's, through the connection files). */
@@ -115,8 +145,9 @@ export function defaultConfig(): ClusterConfig {
       leaseMs: 30_000,
       dashboard: false,
       maxMessageBytes: 256 * 1024 * 1024,
+      journal: false,
     },
-    engines: { launcher: 'local', startTimeoutMs: 60_000 },
+    engines: { launcher: 'local', startTimeoutMs: 60_000, restart: { max: 0, windowMs: 60_000 }, graceMs: 5000, reconnectMs: 0 },
     security: { curve: 'auto', replayWindowMs: 300_000 },
     launchers: {},
     plugins: [],

@@ -37,12 +37,16 @@ export const controllerConfigSchema = z.strictObject({
   leaseMs: positiveInt,
   dashboard: z.union([z.literal(false), z.strictObject({ port: z.number().int().min(0).max(65535), host: z.union([z.ipv4(), z.ipv6()]).optional() })]),
   maxMessageBytes: positiveInt,
+  journal: z.boolean(),
 }).partial();
 
 /** What a user may write under `engines` (every key optional). */
 export const enginesConfigSchema = z.strictObject({
   launcher: name,
   startTimeoutMs: positiveInt,
+  restart: z.strictObject({ max: z.number().int().nonnegative(), windowMs: positiveInt }),
+  graceMs: z.number().int().nonnegative(),
+  reconnectMs: z.number().int().nonnegative(),
 }).partial();
 
 /** What a user may write under `security` (every key optional). */
@@ -163,6 +167,11 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     allowed: 'a positive integer (bytes)',
     envKind: 'integer',
   },
+  'controller.journal': {
+    doc: "Keep a task journal in the profile's security/ folder, so a controller that died can be restarted with `tscontroller --restore` or `tscluster start --restore` without losing tasks (set engines.reconnectMs too).",
+    allowed: 'true or false',
+    envKind: 'switch',
+  },
   'engines.launcher': {
     doc: 'The launcher that starts the engines (`local`, `windows-hpc`, or one a plugin adds).',
     allowed: 'a launcher name (non-empty string)',
@@ -171,6 +180,21 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
   'engines.startTimeoutMs': {
     doc: 'How long `tscluster start` waits for the engines to register, in milliseconds.',
     allowed: 'a positive integer (milliseconds)',
+    envKind: 'integer',
+  },
+  'engines.restart': {
+    doc: 'Engine supervision: an engine that dies is replaced by a fresh one (a new id, started by the same launcher) up to max times within windowMs, then it stays down; off by default (max 0) for every launcher.',
+    allowed: '{ max: an integer >= 0, windowMs: a positive integer (milliseconds) }',
+    envKind: 'json',
+  },
+  'engines.graceMs': {
+    doc: "How long a task past its timeoutMs may ignore its abort signal before its engine process is killed (and, with engines.restart, replaced), in milliseconds; a task's own graceMs wins.",
+    allowed: 'an integer >= 0 (milliseconds)',
+    envKind: 'integer',
+  },
+  'engines.reconnectMs': {
+    doc: 'How long engines wait for a controller that went silent to come back (restarted with --restore) before they exit, in milliseconds; 0: they exit once it has been silent for controller.heartbeatTimeoutMs.',
+    allowed: 'an integer >= 0 (milliseconds)',
     envKind: 'integer',
   },
   'security.curve': {

@@ -22,6 +22,7 @@ import type { StatsCursor } from '../wire/stats.js';
 import { ControllerStats } from './stats.js';
 import { checkClientMessage, checkEngineMessage } from '../wire/validate.js';
 import { pidNamespace, processGone } from '../util/liveness.js';
+import { TaskJournal, type JournalEngine } from './journal.js';
 
 const log = debug('tsparallel:controller');
 
@@ -55,7 +56,23 @@ export interface ControllerOptions {
   replayWindowMs?: number;
   /** The largest message accepted from a client or an engine, in bytes (default 256 MiB); told to clients. */
   maxMessageBytes?: number;
+  /** Keep a task journal in this file, for a controller restarted with `restore` (default: none). */
+  journalFile?: string;
+  /**
+   * Take over from a controller that died: read `journalFile`, listen on `ports` with `key` (the old connection
+   * files'), re-adopt the engines that come back within `adoptMs`, and run again the tasks of those that do not.
+   */
+  restore?: boolean;
+  /** The ports to listen on (default: any free ones); a restored controller takes its predecessor's. */
+  ports?: { client: number; engine: number; heart: number };
+  /** How long a restored controller waits for its predecessor's engines to come back, in ms (default 2 × heartbeatTimeoutMs). */
+  adoptMs?: number;
+  /** How long engines wait for a controller that went silent to come back before they exit, in ms (default 0: they exit). */
+  reconnectMs?: number;
 }
+
+/** Replies a restored controller holds for clients that have not reconnected yet, at most. */
+const MAX_HELD_FOR_CLIENTS = 100_000;
 
 /** What the controller knows of one engine. */
 export interface EngineRecord {
@@ -79,6 +96,8 @@ export interface EngineRecord {
   pidNamespace?: string;
   /** When its batch job's walltime ends (ms since epoch), if it runs in a job with one. */
   jobEnd?: number;
+  /** The id of the dead engine it replaces (engine supervision), when it said. */
+  replaces?: number;
 }
 
 /** The controller process's core, usable in any process with any transport. */
@@ -112,9 +131,21 @@ export class Controller {
   #stopped = false;
   #onStop: (() => void)[] = [];
   #lease?: OwnerLeaseWatch;
+  #journal?: TaskJournal;
+  /** A restored controller: its predecessor's engines, until they come back or the adoption time is over. */
+  readonly #expected = new Map<number, JournalEngine>();
+  #adoptTimer?: NodeJS.Timeout;
+  /**
+   * A restored controller: replies for clients that have not spoken to it yet (their sockets reconnect a little
+   * after the engines'), by client identity; sent once the client is heard. Bounded by {@link MAX_HELD_FOR_CLIENTS}.
+   */
+  readonly #heldForClients = new Map<string, Buffer[][]>();
+  #heldForClientsCount = 0;
 
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
     this.#session = new Session(this.#key, { replayWindowMs: options.replayWindowMs });
     this.stats = new ControllerStats({
       clusterId: options.clusterId,
@@ -128,7 +159,7 @@ export class Controller {
           const engine = this.engines.get(id);
           if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), frames);
         },
-        toClient: (client, frames) => this.#clientListener!.send(client, frames),
+        toClient: (client, frames) => this.#toClient(client, frames),
         replyError: (client, header, error) => this.#replyError(client, header, error),
         reencode: (msg, newId) =>
           this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }, Channels.controllerToEngine),
@@ -138,6 +169,9 @@ export class Controller {
         abortOnEngine: (id, msgIds) => {
           const engine = this.engines.get(id);
           if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds }), Channels.controllerToEngine));
+        },
+        get journal() {
+          return self.#journal;
         },
       },
       TASK_POLICIES[options.taskPolicy ?? defaultConfig().controller.taskPolicy],
@@ -153,13 +187,15 @@ export class Controller {
   /** Listen, write the connection files, and start pinging engines. */
   async start(): Promise<this> {
     const { transport, ip = '127.0.0.1' } = this.options;
-    const bindAddress = `tcp://${ip.includes(':') ? `[${ip}]` : ip}:0`;
+    const ports = this.options.ports;
+    const bindAddress = (port = 0) => `tcp://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
     const curve = this.#curveKeys();
     // Per peer: messages no larger than the limit, and at most 10,000 of them queued unread.
     const limits = { curve, maxMessageBytes: this.#maxMessageBytes, receiveHighWaterMark: 10_000 };
-    this.#clientListener = await transport.listen(bindAddress, limits);
-    this.#engineListener = await transport.listen(bindAddress, limits);
-    this.#heartListener = await transport.listen(bindAddress, { curve, maxMessageBytes: 4096, receiveHighWaterMark: 1000 });
+    this.#clientListener = await transport.listen(bindAddress(ports?.client), limits);
+    this.#engineListener = await transport.listen(bindAddress(ports?.engine), limits);
+    this.#heartListener = await transport.listen(bindAddress(ports?.heart), { curve, maxMessageBytes: 4096, receiveHighWaterMark: 1000 });
+    this.#openJournal();
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.setMessageHandler(({ identity }) => this.#beat(identity));
@@ -193,6 +229,7 @@ export class Controller {
       heartbeatAddress: advertised(this.#heartListener.address),
       heartbeatMs: this.options.heartbeatMs,
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+      ...(this.options.reconnectMs ? { reconnectMs: this.options.reconnectMs } : {}),
     };
     // The engine file goes last: launchers wait for it as the sign that the controller is ready.
     for (const info of [this.clientInfo, this.engineInfo]) {
@@ -228,6 +265,37 @@ export class Controller {
     return undefined;
   }
 
+  /**
+   * Open the task journal (when asked for one); a restored controller reads it first: its predecessor's unfinished
+   * tasks go back to the dispatcher, and its engines are expected back within `adoptMs`.
+   */
+  #openJournal(): void {
+    const file = this.options.journalFile;
+    if (!file) return;
+    this.#journal = TaskJournal.open(file, { restore: this.options.restore });
+    if (!this.options.restore) return;
+    const state = this.#journal.state;
+    this.#nextId = state.nextEngineId;
+    for (const engine of state.engines.values()) this.#expected.set(engine.id, engine);
+    const unfinished = [...state.tasks.values()].filter((t) => t.state !== 'completed' && t.state !== 'failed' && t.state !== 'aborted').length;
+    log('restoring from %s: %d unfinished tasks, %d engines expected back', file, unfinished, this.#expected.size);
+    this.#tasks.restore([...state.tasks.values()]);
+    const adoptMs = this.options.adoptMs ?? 2 * this.options.heartbeatTimeoutMs;
+    this.#adoptTimer = setTimeout(() => this.#adoptionOver(), adoptMs);
+    this.#adoptTimer.unref();
+  }
+
+  /** The predecessor's engines that did not come back are gone: clients are told, and their tasks run elsewhere. */
+  #adoptionOver(): void {
+    for (const engine of this.#expected.values()) {
+      log('engine %d did not come back after the restart', engine.id);
+      this.#journal?.engineRemoved(engine.id);
+      this.#notify('engine_unregistered', { id: engine.id, reason: 'it did not come back after the controller restarted' });
+    }
+    this.#expected.clear();
+    this.#tasks.adoptionOver();
+  }
+
   /** The paths of the connection files it wrote. */
   get connectionFiles(): readonly string[] {
     return this.#files;
@@ -246,6 +314,9 @@ export class Controller {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#heartTimer);
+    clearTimeout(this.#adoptTimer);
+    // A clean stop leaves nothing to restore.
+    this.#journal?.close({ remove: true });
     this.#lease?.close();
     if (options.stopEngines) {
       for (const engine of this.engines.values()) {
@@ -288,8 +359,31 @@ export class Controller {
     }
   }
 
+  /** Send a reply to a client; a restored controller holds it for a client that has not reconnected yet. */
+  #toClient(client: Buffer, frames: Buffer[]): void {
+    const key = client.toString();
+    if (this.options.restore && !this.#clients.has(key) && this.#heldForClientsCount < MAX_HELD_FOR_CLIENTS) {
+      const list = this.#heldForClients.get(key) ?? [];
+      list.push(frames);
+      this.#heldForClients.set(key, list);
+      this.#heldForClientsCount++;
+      return;
+    }
+    this.#clientListener!.send(client, frames);
+  }
+
   #fromValidClient(identity: Buffer, msg: Message, frames: Buffer[]): void {
     const type = msg.header.msg_type;
+    const key = identity.toString();
+    if (this.options.restore && !this.#clients.has(key)) {
+      // A client of the predecessor is back: it gets what was held for it.
+      this.#clients.set(key, identity);
+      const held = this.#heldForClients.get(key);
+      this.#heldForClients.delete(key);
+      this.#heldForClientsCount -= held?.length ?? 0;
+      if (held?.length) log('a client came back after the restart: sending it %d held replies', held.length);
+      for (const f of held ?? []) this.#clientListener!.send(identity, f);
+    }
     switch (type) {
       case 'connect_request':
         this.#clients.set(identity.toString(), identity);
@@ -416,6 +510,7 @@ export class Controller {
       }
     }
     const engine = this.#byUuid.get(uuid);
+    if (engine && msg.metadata.resent === true) return this.#tasks.completeResent(engine.id, msg.parent.msg_id ?? '', msg, frames);
     if (!engine && this.#dead.has(uuid)) return this.#lateReply(identity, this.#dead.get(uuid)!, msg);
     if (!engine || !this.#tasks.complete(engine.id, msg.parent.msg_id ?? '', msg, frames)) {
       log('reply %s to an unknown request', msg.header.msg_type);
@@ -424,13 +519,19 @@ export class Controller {
 
   #register(identity: Buffer, msg: Message): void {
     const uuid = identity.toString();
-    const content = msg.content as { pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string; jobEnd?: unknown; requestedId?: number };
+    const content = msg.content as {
+      pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string; replaces?: number;
+      id?: number; held?: string[]; done?: string[]; jobEnd?: unknown; requestedId?: number;
+    };
     const jobEnd = typeof content.jobEnd === 'number' && Number.isFinite(content.jobEnd) ? content.jobEnd : undefined;
     let engine = this.#byUuid.get(uuid);
+    // An engine of this controller's predecessor (restored from the journal) coming back with its id.
+    const adopt = !engine && typeof content.id === 'number' && this.#expected.get(content.id)?.uuid === uuid ? content.id : undefined;
     if (!engine) {
       // An engine may ask for its id (an MPI rank, or the id of an engine being restarted). One that is taken is
       // refused, never shared: two engines under one id would get each other's tasks.
-      const requested = content.requestedId;
+      // An engine coming back after a restart keeps the id it had (adopt), whatever it asks for.
+      const requested = adopt === undefined ? content.requestedId : undefined;
       if (requested !== undefined) {
         const holder = Number.isSafeInteger(requested) && requested >= 0 ? this.engines.get(requested) : undefined;
         const problem = !Number.isSafeInteger(requested) || requested < 0
@@ -444,25 +545,34 @@ export class Controller {
         this.#nextId = Math.max(this.#nextId, requested + 1);
       }
       engine = {
-        id: requested ?? this.#nextId++,
+        id: adopt ?? requested ?? this.#nextId++,
         uuid,
         pid: content.pid ?? 0,
         hostname: content.hostname ?? '',
         direct: typeof content.direct === 'string' ? content.direct : undefined,
         directKey: typeof content.directKey === 'string' ? content.directKey : undefined,
         pidNamespace: typeof content.pidNamespace === 'string' ? content.pidNamespace : undefined,
+        replaces: typeof content.replaces === 'number' ? content.replaces : undefined,
         registered: Date.now(),
         lastBeat: Date.now(),
         ...(jobEnd !== undefined && { jobEnd }),
       };
       this.engines.set(engine.id, engine);
       this.#byUuid.set(uuid, engine);
-      this.#tasks.engineAdded(engine.id, engine.jobEnd);
+      this.#expected.delete(engine.id);
+      this.#journal?.engineAdded({ id: engine.id, uuid, pid: engine.pid, hostname: engine.hostname });
+      this.#tasks.engineAdded(engine.id, {
+        jobEnd: engine.jobEnd,
+        adopted: adopt === undefined ? undefined : { held: new Set(content.held ?? []), done: new Set(content.done ?? []) },
+      });
       this.stats.onEngineAdded(engine);
-      log('engine %d registered (pid %d on %s)', engine.id, engine.pid, engine.hostname);
+      log('engine %d %s (pid %d on %s)', engine.id, adopt === undefined ? 'registered' : 'came back after the restart', engine.pid, engine.hostname);
     }
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header }), Channels.controllerToEngine));
-    this.#notify('engine_registered', { id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey, jobEnd: engine.jobEnd });
+    this.#notify('engine_registered', {
+      id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey, jobEnd: engine.jobEnd,
+      ...(engine.replaces !== undefined ? { replaces: engine.replaces } : {}),
+    });
   }
 
   #unregister(engine: EngineRecord, reason: string): void {
@@ -475,6 +585,7 @@ export class Controller {
       if (this.#dead.size > 1000) this.#dead.delete(this.#dead.keys().next().value!);
     }
     log('engine %d gone: %s', engine.id, reason);
+    this.#journal?.engineRemoved(engine.id);
     this.#tasks.engineRemoved(engine.id, reason);
     this.stats.onEngineRemoved(engine.id, reason);
     this.#notify('engine_unregistered', { id: engine.id, reason });

@@ -3,7 +3,11 @@
  * runner, so both accept exactly the same arguments.
  * @module
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { readConnectionFile, thisHost } from '../wire/connection.js';
+import { connectionFileName, journalFileName } from '../util/cluster-files.js';
 import { ConfigError } from '../core/errors.js';
 import { isProcessAlive } from '../util/processes.js';
 import type { RunningRole } from '../core/launcher.js';
@@ -39,6 +43,10 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
                               0.0.0.0, this host's first non-internal IPv4 address, else its name)
   --lease-ms MS               stop (with the engines) when the cluster's owner is silent this long (default: no lease)
   --parent-pid PID            exit when this process (on this host) is gone; the local launcher's fast path
+  --journal                   keep a task journal in security/ (tsparallel[-ID]-journal.jsonl), for --restore
+  --restore                   take over from a controller of this cluster that died: same ports and key (from its
+                              connection files), its journal's tasks, its engines when they come back
+  --reconnect-ms MS           how long engines wait for a silent controller to come back before exiting (default 0)
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
 
@@ -56,6 +64,12 @@ export interface ControllerLaunch {
   parentPid?: number;
   /** Stop when the cluster's owner is silent this long (a controller on another host; see cluster/lease.ts). */
   leaseMs?: number;
+  /** Keep a task journal (for a later `--restore`). */
+  journal?: boolean;
+  /** Take over from a controller of this cluster that died. */
+  restore?: boolean;
+  /** How long engines wait for a silent controller to come back, in ms. */
+  reconnectMs?: number;
 }
 
 /**
@@ -80,6 +94,9 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--replay-window-ms', String(launch.security.replayWindowMs),
     ...(launch.parentPid !== undefined ? ['--parent-pid', String(launch.parentPid)] : []),
     ...(launch.leaseMs !== undefined ? ['--lease-ms', String(launch.leaseMs)] : []),
+    ...(launch.journal ? ['--journal'] : []),
+    ...(launch.restore ? ['--restore'] : []),
+    ...(launch.reconnectMs ? ['--reconnect-ms', String(launch.reconnectMs)] : []),
   ];
 }
 
@@ -107,6 +124,9 @@ export function parseControllerArgs(argv: readonly string[]) {
         'dashboard-port': { type: 'string' },
         'dashboard-host': { type: 'string', default: '127.0.0.1' },
         'max-message-bytes': { type: 'string', default: String(DEFAULTS.maxMessageBytes) },
+        journal: { type: 'boolean' },
+        restore: { type: 'boolean' },
+        'reconnect-ms': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
         version: { type: 'boolean' },
@@ -132,6 +152,9 @@ export function parseControllerArgs(argv: readonly string[]) {
     replayWindowMs: positiveInt(values['replay-window-ms']!, '--replay-window-ms'),
     dashboard: values['dashboard-port'] === undefined ? undefined : { port: values['dashboard-port'] === '0' ? 0 : positiveInt(values['dashboard-port'], '--dashboard-port'), host: values['dashboard-host']! },
     maxMessageBytes: positiveInt(values['max-message-bytes']!, '--max-message-bytes'),
+    journal: values.journal ?? false,
+    restore: values.restore ?? false,
+    reconnectMs: values['reconnect-ms'] ? positiveInt(values['reconnect-ms'], '--reconnect-ms') : 0,
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -156,11 +179,40 @@ export function positiveInt(text: string, flag: string): number {
   return n;
 }
 
+/**
+ * What a restored controller takes from its predecessor's connection files (left behind when it died): the key and
+ * the ports, so that clients and engines, whose sockets reconnect by themselves, reach the new controller.
+ * @throws ConfigError when there is nothing to restore, or the predecessor is still alive, or the wire was encrypted.
+ */
+async function predecessor(securityDir: string, clusterId: string, journalFile: string): Promise<{ key: string; ports: { client: number; engine: number; heart: number } }> {
+  const files = (['client', 'engine'] as const).map((role) => path.join(securityDir, connectionFileName(clusterId, role)));
+  if (!existsSync(journalFile) || !files.every((f) => existsSync(f))) {
+    throw new ConfigError(`--restore: nothing to restore in ${securityDir} (it needs the journal ${path.basename(journalFile)} and the connection files a controller started with --journal leaves when it dies); start without --restore`);
+  }
+  const [client, engine] = await Promise.all(files.map((f) => readConnectionFile(f)));
+  if (isProcessAlive(engine!.controller.pid) && engine!.controller.hostname === thisHost()) {
+    throw new ConfigError(`--restore: the controller of this cluster (pid ${engine!.controller.pid}) is still running; stop it first, or restore only after it died`);
+  }
+  if (engine!.curveServerKey) {
+    throw new ConfigError('--restore: the cluster encrypted its wire with CURVE, whose server key lived only in the dead controller; a restored controller cannot take its clients and engines back (start a new cluster)');
+  }
+  const port = (address: string | undefined) => Number(/:(\d+)$/.exec(address ?? '')?.[1] ?? NaN);
+  const ports = { client: port(client!.address), engine: port(engine!.address), heart: port(engine!.heartbeatAddress) };
+  if (!Object.values(ports).every(Number.isInteger)) throw new ConfigError(`--restore: the connection files in ${securityDir} do not name tcp ports (transport ${engine!.transport}); only the zeromq transport can be restored`);
+  return { key: engine!.key, ports };
+}
+
 /** Start a controller from its command-line arguments. */
 export async function startController(argv: readonly string[], transports: TransportFactory): Promise<RunningRole & { controller: Controller }> {
   const args = parseControllerArgs(argv);
   await ensureProfileDirs(args.profile);
+  const journalFile = path.join(args.profile.security, journalFileName(args.clusterId));
+  const previous = args.restore ? await predecessor(args.profile.security, args.clusterId, journalFile) : undefined;
   const controller = new Controller({
+    ...previous,
+    journalFile: args.journal || args.restore ? journalFile : undefined,
+    restore: args.restore,
+    reconnectMs: args.reconnectMs,
     transport: transports.create(args.transport),
     securityDir: args.profile.security,
     clusterId: args.clusterId,

@@ -5,9 +5,10 @@
  */
 import debug from 'debug';
 import type { Message, MessageHeader } from '../wire/protocol.js';
-import { FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
+import { DEFAULT_GRACE_MS, FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
 import type { ControllerStats } from './stats.js';
+import { fromJournalMessage, toJournalMessage, type JournalTask, type TaskJournal } from './journal.js';
 
 const log = debug('tsparallel:controller');
 
@@ -32,6 +33,11 @@ interface EngineSlot extends Candidate {
   alive: boolean;
   /** When the engine's batch job ends (ms since epoch), if it has a walltime. */
   jobEnd?: number;
+  /**
+   * Tasks that timed out on it and that it has not answered yet (it was told to drop them). While there are any it
+   * takes no new task: it may be stuck in one that ignores its abort signal, until its watchdog kills it.
+   */
+  stuck?: Set<string>;
 }
 
 /** How the dispatcher talks to the world; the controller provides these. */
@@ -53,6 +59,8 @@ export interface DispatcherIO {
   canForward?(header: MessageHeader): boolean;
   /** Told when a task reaches an engine and when an attempt ends (the dashboard's statistics); optional. */
   stats?: Pick<ControllerStats, 'onTaskStarted' | 'onTaskEnded'>;
+  /** The task journal, when the controller keeps one (for `--restore`); optional. */
+  journal?: TaskJournal;
 }
 
 /** Limits that keep the controller's memory bounded. */
@@ -108,6 +116,10 @@ export class TaskDispatcher {
   /** Finished task records, oldest first: the ones trimming drops, reached without walking past unfinished ones. */
   readonly #finishedRecords = new Set<Task>();
   #heldBytes = 0;
+  /** Tasks restored from the journal that were running on an engine that has not come back (yet), by engine id. */
+  readonly #awaiting = new Map<number, Set<Task>>();
+  /** Restored queued tasks with dependencies: resolved once the engines had their chance to come back. */
+  #restoredWithDeps: Task[] = [];
   #queue: Task[] = [];
   #head = 0;
   #clock = 0;
@@ -133,10 +145,112 @@ export class TaskDispatcher {
     return this.#engines.get(engineId)?.load ?? 0;
   }
 
-  /** An engine registered: it can take tasks. */
-  engineAdded(id: number, jobEnd?: number): void {
-    this.#engines.set(id, { id, load: 0, lastUsed: 0, alive: true, ...(jobEnd !== undefined && { jobEnd }) });
+  /**
+   * An engine registered: it can take tasks. `jobEnd`: when its batch job's walltime ends (ms since epoch).
+   * `adopted`: an engine of the controller before a restart, which says which requests it still holds (queued or
+   * running) and which replies it keeps (it sends those again).
+   */
+  engineAdded(id: number, options: { jobEnd?: number; adopted?: { held: ReadonlySet<string>; done: ReadonlySet<string> } } = {}): void {
+    const { jobEnd, adopted } = options;
+    const slot: EngineSlot = { id, load: 0, lastUsed: 0, alive: true, ...(jobEnd !== undefined && { jobEnd }) };
+    this.#engines.set(id, slot);
+    const awaiting = this.#awaiting.get(id);
+    this.#awaiting.delete(id);
+    for (const t of awaiting ?? []) {
+      if (t.state !== 'running') continue;
+      if (adopted?.held.has(t.msgId) || adopted?.done.has(t.msgId)) {
+        slot.load++;
+        continue;
+      }
+      // The engine never got it (lost in flight when the controller died): it did not run, so no retry is spent.
+      log('task %s never reached engine %d before the controller restarted: queued again', t.msgId, id);
+      t.engineId = undefined;
+      t.state = 'queued';
+      this.io.journal?.requeued(t.msgId, t.retries);
+      this.#queue.splice(this.#head, 0, t);
+    }
     this.#schedule();
+  }
+
+  /**
+   * Take the unfinished tasks of a journal (a controller restarted with `--restore`). Queued ones are queued again;
+   * running ones wait for their engine to come back ({@link engineAdded} with `adopted`) until
+   * {@link adoptionOver}. Finished ones are kept as records, so that a reply an engine sends again still reaches
+   * its client.
+   */
+  restore(tasks: Iterable<JournalTask>): void {
+    for (const j of tasks) {
+      if (this.#tasks.has(j.msgId)) continue;
+      const message = j.message ? fromJournalMessage(j.message) : undefined;
+      const flags = (message?.metadata ?? {}) as TaskFlags;
+      const header = message?.header ?? { msg_id: j.msgId, msg_type: 'apply_request', session: '', date: '', version: '' };
+      const t: Task = {
+        msgId: j.msgId, type: header.msg_type, balanced: flags.balanced === true, state: j.state, engineId: j.engineId,
+        submitted: j.submitted, retries: j.retries, client: Buffer.from(j.client, 'base64'), header, flags,
+        retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0) - j.retries), tried: new Set(), message, heldBytes: 0, waitingOn: 0,
+      };
+      this.#tasks.set(t.msgId, t);
+      if (FINAL.has(t.state)) {
+        this.#finishedRecords.add(t);
+        continue;
+      }
+      this.#hold(t);
+      if (t.state === 'running' && t.engineId !== undefined) {
+        let set = this.#awaiting.get(t.engineId);
+        if (!set) this.#awaiting.set(t.engineId, (set = new Set()));
+        set.add(t);
+      } else if (!message) {
+        this.#fail(t, { name: 'EngineDiedError', message: `the controller restarted before task ${t.msgId} reached its engine, and the request was not kept; send it again` });
+      } else if (t.flags.after?.length || t.flags.follow?.length) {
+        t.state = 'waiting';
+        this.#restoredWithDeps.push(t);
+      } else {
+        t.state = 'queued';
+        this.#queue.push(t);
+      }
+    }
+    this.#schedule();
+  }
+
+  /**
+   * The engines of the controller before a restart had their chance to come back: tasks that ran on one that did
+   * not run again elsewhere while they have retries left (counted as retries: they may have run), else fail with
+   * EngineDiedError.
+   */
+  adoptionOver(): void {
+    for (const [id, tasks] of this.#awaiting) {
+      for (const t of tasks) {
+        if (t.state !== 'running') continue;
+        const why = `engine ${id} did not come back after the controller restarted`;
+        if (t.balanced && t.retriesLeft > 0) this.#retry(t, id, { name: 'EngineDiedError', message: why });
+        else this.#fail(t, { name: 'EngineDiedError', message: `${why}, and task ${t.msgId} has no retries left`, engineId: id });
+      }
+    }
+    this.#awaiting.clear();
+    const withDeps = this.#restoredWithDeps;
+    this.#restoredWithDeps = [];
+    for (const t of withDeps) if (t.state === 'waiting') this.#resolveDependencies(t);
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const t = this.#queue[i]!;
+      if (t.state === 'queued') this.#unrunnable(t);
+    }
+    this.#schedule();
+  }
+
+  /**
+   * A reply an engine sends again after its controller restarted (it could not know whether the old controller
+   * passed it on). Completes the task when it still runs there; else forwards it to the task's client, which drops
+   * it when it already has its answer.
+   */
+  completeResent(engineId: number, parentId: string, reply: Message, frames: Buffer[]): void {
+    const t = this.#tasks.get(parentId);
+    log('engine %d sent again its reply to task %s (%s)', engineId, parentId, t ? `${t.state} on ${t.engineId}` : 'unknown');
+    if (!t) return;
+    if (t.state === 'running' && t.engineId === engineId) {
+      this.complete(engineId, parentId, reply, frames);
+      return;
+    }
+    if (FINAL.has(t.state) && t.client.length) this.io.toClient(t.client, frames);
   }
 
   /**
@@ -192,6 +306,7 @@ export class TaskDispatcher {
     t.state = 'running';
     t.engineId = engineId;
     t.started = Date.now();
+    this.io.journal?.sent(t.msgId, engineId);
     this.#engines.get(engineId)!.load++;
     this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId, started: t.started });
   }
@@ -227,10 +342,15 @@ export class TaskDispatcher {
    */
   complete(engineId: number, parentId: string, reply: Message, frames: Buffer[]): boolean {
     const t = this.#tasks.get(parentId);
-    if (!t) return false;
     const slot = this.#engines.get(engineId);
-    // The engine was busy with it until now, whatever became of the task meanwhile.
-    if (slot && t.engineId === engineId) slot.load = Math.max(0, slot.load - 1);
+    const wasStuck = slot?.stuck?.delete(parentId) ?? false;
+    if (!t) {
+      if (wasStuck) slot!.load = Math.max(0, slot!.load - 1);
+      if (wasStuck) this.#schedule();
+      return wasStuck;
+    }
+    // The engine was busy with it until now, whatever became of the task meanwhile (failed, or run again elsewhere).
+    if (slot && (wasStuck || t.engineId === engineId)) slot.load = Math.max(0, slot.load - 1);
     if (t.state !== 'running' || t.engineId !== engineId) {
       // Timed out or aborted already: the client has its answer. The engine is free again.
       this.#schedule();
@@ -366,6 +486,10 @@ export class TaskDispatcher {
     };
     this.#tasks.set(t.msgId, t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
+    this.io.journal?.submitted({
+      msgId: t.msgId, client: client.toString('base64'), message: t.message ? toJournalMessage(t.message) : undefined,
+      state: 'queued', retries: 0, submitted: t.submitted,
+    });
     return t;
   }
 
@@ -423,6 +547,7 @@ export class TaskDispatcher {
     t.tried.add(failedOn);
     t.engineId = undefined;
     t.state = 'queued';
+    this.io.journal?.requeued(t.msgId, t.retries);
     // Retries go first: they have waited longest.
     this.#queue.splice(this.#head, 0, t);
   }
@@ -433,6 +558,7 @@ export class TaskDispatcher {
     let untried: EngineSlot[] | undefined;
     for (const slot of this.#engines.values()) {
       if (this.hwm > 0 && slot.load >= this.hwm) continue;
+      if (slot.stuck?.size) continue;
       if (t.followEngine !== undefined && slot.id !== t.followEngine) continue;
       if (t.flags.targets?.length && !t.flags.targets.includes(slot.id)) continue;
       // An engine whose batch job ends before the task's time limit could not finish it.
@@ -506,16 +632,37 @@ export class TaskDispatcher {
     // The first dispatch forwards the client's frames unchanged; a retry needs a fresh signature, because an
     // engine drops a signature it has seen (replay protection), and so does a task held past the replay window.
     const forward = t.retries === 0 && t.frames && (!t.message || (this.io.canForward?.(t.header) ?? true));
-    const frames = forward ? t.frames! : this.io.reencode(t.message!);
+    // A run after the first tells the engine which retry it is: its reply's metadata carries it to the client.
+    const again = t.retries > 0 ? { ...t.message!, metadata: { ...t.message!.metadata, retry: t.retries } } : t.message!;
+    const frames = forward ? t.frames! : this.io.reencode(again);
     t.frames = undefined;
+    this.io.journal?.sent(t.msgId, slot.id);
     this.io.toEngine(slot.id, frames);
     if (t.flags.timeoutMs && t.flags.timeoutMs > 0) {
       const limit = t.flags.timeoutMs;
       t.timer = setTimeout(() => {
         if (t.state !== 'running') return;
         const engineId = t.engineId!;
-        this.#fail(t, { name: 'TimeoutError', message: `task ${t.msgId} did not finish within ${limit} ms on engine ${engineId}; the engine was told to drop it`, engineId, timeoutMs: limit });
         this.io.abortOnEngine(engineId, [t.msgId]);
+        const slot = this.#engines.get(engineId);
+        if (slot) {
+          const stuck = (slot.stuck ??= new Set());
+          stuck.add(t.msgId);
+          // Not for ever: a stuck engine is killed by its watchdog within the grace; one still here after it is not
+          // stuck (it may have dropped the request) and takes tasks again.
+          const expiry = setTimeout(() => {
+            if (stuck.delete(t.msgId)) this.#schedule();
+          }, (t.flags.graceMs ?? DEFAULT_GRACE_MS) + 2000);
+          expiry.unref();
+        }
+        const error = { name: 'TimeoutError', message: `task ${t.msgId} did not finish within ${limit} ms on engine ${engineId}; the engine was told to drop it`, engineId, timeoutMs: limit };
+        // Retries apply to a time limit too: the task runs again on another engine.
+        if (t.balanced && t.retriesLeft > 0) {
+          this.#retry(t, engineId, error);
+          this.#schedule();
+        } else {
+          this.#fail(t, error);
+        }
       }, limit);
       t.timer.unref();
     }
@@ -535,6 +682,7 @@ export class TaskDispatcher {
 
   /** A task reached a final state: wake its dependents, and drop what memory it need not keep. */
   #finished(t: Task): void {
+    this.io.journal?.finished(t.msgId, t.state);
     t.frames = undefined;
     if (!t.balanced) t.message = undefined;
     this.#finishedRecords.add(t);

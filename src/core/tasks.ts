@@ -9,6 +9,9 @@ export type TaskState = 'waiting' | 'queued' | 'running' | 'completed' | 'failed
 /** The states a task does not leave. */
 export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['completed', 'failed', 'aborted']);
 
+/** How long a task past its time limit may ignore its abort signal before its engine is killed, unless told otherwise. */
+export const DEFAULT_GRACE_MS = 5000;
+
 /** The flags a client sets on a load-balanced task (the request's metadata). */
 export interface TaskFlags {
   /** Marks a load-balanced task. */
@@ -19,6 +22,11 @@ export interface TaskFlags {
   retries?: number;
   /** Fail it with a TimeoutError when it has not finished this long after it was sent to an engine. */
   timeoutMs?: number;
+  /**
+   * How long it may go on past `timeoutMs`, ignoring its abort signal, before its engine process is killed (default:
+   * the cluster's `engines.graceMs`).
+   */
+  graceMs?: number;
   /** Tasks that must have succeeded before it runs. */
   after?: string[];
   /** Tasks that must have succeeded, on the engine it must run on. */

@@ -20,6 +20,8 @@ import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput } from '../wire/validate.js';
 import { pidNamespace } from '../util/liveness.js';
 import { jobEndFromEnvironment } from '../core/walltime.js';
+import { TaskWatchdog } from './watchdog.js';
+import { DEFAULT_GRACE_MS } from '../core/tasks.js';
 
 const log = debug('tsparallel:engine');
 
@@ -58,7 +60,24 @@ export interface EngineOptions {
    * picks the next free one. A requested id that is taken fails {@link Engine.start} with a ConfigError.
    */
   requestedId?: number;
+  /**
+   * Kill this process when a task with a time limit (`timeoutMs`) is still running `graceMs` after that limit,
+   * having ignored its abort signal (default false; the `tsengine` process sets it). See `engine/watchdog.ts`.
+   */
+  killWhenStuck?: boolean;
+  /** The grace for tasks that do not set `graceMs` themselves, in ms (default {@link DEFAULT_GRACE_MS}). */
+  graceMs?: number;
+  /** The id of the dead engine this one replaces (a supervised restart); told to the controller and its clients. */
+  replaces?: number;
 }
+
+/** How many replies an engine keeps to send again to a restarted controller. */
+export const OUTBOX_SIZE = 1000;
+
+/** The most bytes of result buffers an engine keeps for a restarted controller (the oldest replies go first). */
+export const OUTBOX_BYTES = 64 * 1024 * 1024;
+
+export { DEFAULT_GRACE_MS };
 
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
 type ReplyRoute = (reply: Message<unknown>) => void;
@@ -109,6 +128,19 @@ export class Engine {
   #resourceTimer?: NodeJS.Timeout;
   #chain: Promise<void> = Promise.resolve();
   #stopping = false;
+  #taskWatchdog?: TaskWatchdog;
+  /** Requests from the controller accepted and not answered yet (queued or running). */
+  readonly #inFlight = new Set<string>();
+  /**
+   * The last replies sent to the controller, by request id (at most {@link OUTBOX_SIZE} and {@link OUTBOX_BYTES}),
+   * kept only when the engine waits for a restarted controller (`reconnectMs`): sent again when one adopts this
+   * engine, since the old one may have died before passing them on.
+   */
+  readonly #outbox = new Map<string, Message<unknown>>();
+  #outboxBytes = 0;
+  /** When the controller went silent and this engine started waiting for it to come back (0: not waiting). */
+  #orphanedSince = 0;
+  #lastRegistration = 0;
 
   constructor(private readonly options: EngineOptions) {
     this.#namespace = options.namespace ?? new GlobalNamespace();
@@ -130,7 +162,14 @@ export class Engine {
     const timeoutMs = this.options.registrationTimeoutMs ?? REGISTRATION_TIMEOUT_MS;
     const curveServerKey = info.curveServerKey;
     this.#connection = await transport.dial(info.address, { identity: this.uuid, curveServerKey });
-    const toController: ReplyRoute = (reply) => this.#send(reply);
+    const toController: ReplyRoute = (reply) => {
+      const parent = reply.parent.msg_id;
+      if (parent) {
+        this.#inFlight.delete(parent);
+        if (this.options.info.reconnectMs) this.#keep(parent, reply);
+      }
+      this.#send(reply);
+    };
     // On an encrypted cluster the direct endpoint is encrypted too, with a key pair of its own; a transport that
     // cannot encrypt offers none rather than an unencrypted one.
     const directKeys = curveServerKey ? transport.newCurveKeyPair?.() : undefined;
@@ -151,9 +190,12 @@ export class Engine {
           const reply = msg.content as { status?: string; id: number; error?: string };
           if (reply.status === 'error') {
             reject(new ConfigError(`the controller at ${info.address} refused this engine: ${reply.error ?? 'no reason given'}; ask for a free id (or none)`));
-          } else resolve(reply.id);
+          } else if (this.id < 0) resolve(reply.id);
+          else this.#adopted(msg);
+          return;
         }
-        else this.#enqueue(msg, toController);
+        if (msg.header.msg_type.endsWith('_request') && msg.header.msg_type !== 'abort_request' && msg.header.msg_type !== 'shutdown_request') this.#inFlight.add(msg.header.msg_id);
+        this.#enqueue(msg, toController);
       });
     });
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
@@ -161,6 +203,7 @@ export class Engine {
     this.#send(this.#session.message('registration_request', {
       pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, pidNamespace: pidNamespace(),
       requestedId: this.options.requestedId, ...(jobEnd !== undefined && { jobEnd }),
+      ...(this.options.replaces !== undefined ? { replaces: this.options.replaces } : {}),
     }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -183,6 +226,7 @@ export class Engine {
       clearTimeout(timer);
     }
     log('registered as engine %d', this.id);
+    if (this.options.killWhenStuck) this.#taskWatchdog = new TaskWatchdog();
     this.#reportResources(Math.max(1000, info.heartbeatMs ?? 1000));
     if (this.options.catchProcessErrors) {
       this.#processErrorHandler = (error) => this.#asyncError(error);
@@ -194,14 +238,62 @@ export class Engine {
       this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
       const limit = info.heartbeatTimeoutMs ?? 10_000;
       this.#lastPing = Date.now();
+      const reconnectMs = info.reconnectMs ?? 0;
       this.#watchdog = setInterval(() => {
-        if (Date.now() - this.#lastPing > limit) {
-          log('no ping from the controller for %d ms: it is gone, stopping', Date.now() - this.#lastPing);
+        const silent = Date.now() - this.#lastPing;
+        if (silent <= limit) return;
+        if (silent > limit + reconnectMs) {
+          log('no ping from the controller for %d ms: it is gone, stopping', silent);
           void this.stop(0, { unregister: false });
+          return;
         }
+        // Wait for a controller restarted with --restore: ask it, now and then, to take this engine back.
+        if (!this.#orphanedSince) {
+          this.#orphanedSince = Date.now();
+          log('no ping from the controller for %d ms: waiting up to %d ms for it to come back', silent, reconnectMs);
+        }
+        if (Date.now() - this.#lastRegistration >= 500) this.#registerAgain();
       }, Math.max(50, Math.min(limit / 4, info.heartbeatMs ?? 1000)));
     }
     return this;
+  }
+
+  /** Keep a reply for a restarted controller, within the outbox's bounds. */
+  #keep(parent: string, reply: Message<unknown>): void {
+    const size = (m: Message<unknown>) => m.buffers.reduce((n, b) => n + b.length, 0);
+    this.#outbox.set(parent, reply);
+    this.#outboxBytes += size(reply);
+    for (const [id, old] of this.#outbox) {
+      if (this.#outbox.size <= OUTBOX_SIZE && this.#outboxBytes <= OUTBOX_BYTES) break;
+      this.#outbox.delete(id);
+      this.#outboxBytes -= size(old);
+    }
+  }
+
+  /** Ask a (restarted) controller to take this engine back, with its id, what it holds and what it answered. */
+  #registerAgain(): void {
+    this.#lastRegistration = Date.now();
+    this.#send(this.#session.message('registration_request', {
+      pid: process.pid, hostname: this.options.hostname ?? hostname(), pidNamespace: pidNamespace(), id: this.id,
+      held: [...this.#inFlight], done: [...this.#outbox.keys()],
+      ...(this.#direct ? { direct: this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address) } : {}),
+    }));
+  }
+
+  /**
+   * A controller took this engine back after a restart: send the kept replies again (marked `resent`; the old
+   * controller may have died before passing them on, and the new one forwards only what its clients still need).
+   */
+  #adopted(msg: Message): void {
+    const id = (msg.content as { id: number }).id;
+    this.#lastPing = Date.now();
+    if (!this.#orphanedSince) return;
+    this.#orphanedSince = 0;
+    log('the controller took this engine back as engine %d after %s; sending %d kept replies again', id, 'a restart', this.#outbox.size);
+    if (id !== this.id) log('warning: the controller gave id %d, not %d', id, this.id);
+    for (const reply of this.#outbox.values()) {
+      this.#send(this.#session.message(reply.header.msg_type, reply.content, { parent: reply.parent as Message['header'], metadata: { ...reply.metadata, resent: true }, buffers: reply.buffers }));
+    }
   }
 
   /** Stop: tell the controller (unless it is gone), close the sockets, resolve {@link stopped}. */
@@ -218,6 +310,7 @@ export class Engine {
       this.#send(this.#session.message('unregistration_request', { id: this.id }));
       await new Promise((r) => setTimeout(r, 20));
     }
+    await this.#taskWatchdog?.close();
     await this.#heart?.close();
     await this.#connection?.close();
     await this.#direct?.close();
@@ -311,7 +404,14 @@ export class Engine {
     failed.catch(() => {});
     this.#current = { msgId: msg.header.msg_id, abort, fail };
     this.#namespace.set('taskSignal', abort.signal);
+    const limit = msg.metadata.timeoutMs;
+    const armed = this.#taskWatchdog !== undefined && typeof limit === 'number' && limit > 0;
+    if (armed) {
+      const grace = typeof msg.metadata.graceMs === 'number' ? msg.metadata.graceMs : (this.options.graceMs ?? DEFAULT_GRACE_MS);
+      this.#taskWatchdog!.arm(limit + grace, `task ${msg.header.msg_id} ran past its time limit of ${limit} ms and ignored its abort signal for ${grace} ms (graceMs)`);
+    }
     const outcome = await this.#namespace.capture(() => Promise.race([this.#run(type, msg), failed]));
+    if (armed) this.#taskWatchdog!.disarm();
     this.#current = undefined;
     const completed = Date.now();
     let buffers: Buffer[] = [];
@@ -332,7 +432,7 @@ export class Engine {
       : { status: 'ok', stdout: outcome.stdout, stderr: outcome.stderr };
     const reply = this.#session.message(type.replace(/_request$/, '_reply'), content, {
       parent: msg.header,
-      metadata: { engineId: this.id, started, completed },
+      metadata: { engineId: this.id, started, completed, ...(typeof msg.metadata.retry === 'number' ? { retry: msg.metadata.retry } : {}) },
       buffers,
     });
     route(reply);

@@ -8,7 +8,7 @@ import { ConfigError } from '../core/errors.js';
 import { CONNECTION_INFO_ENV, connectionInfoFromEnv } from '../wire/connection-env.js';
 import type { RunningRole } from '../core/launcher.js';
 import type { TransportFactory } from '../core/transport.js';
-import { Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
+import { DEFAULT_GRACE_MS, Engine, REGISTRATION_TIMEOUT_MS } from './engine.js';
 import { startEngines } from './multi.js';
 
 import { GlobalNamespace, type Namespace } from './namespace.js';
@@ -24,6 +24,9 @@ export const ENGINE_USAGE = `Usage: tsengine [--connection-file FILE] [options]
   --count K                     run K engines in this one process (default 1), for scale tests only: each is a full
                                 engine (registration, heartbeat, isolated namespace) but they share the process's CPU,
                                 answer heartbeats on the main thread and have no direct endpoint
+  --grace-ms MS                 how long a task past its timeoutMs may ignore its abort signal before this engine
+                                kills itself (default ${DEFAULT_GRACE_MS}; a task's own graceMs wins)
+  --replaces ID                 the id of the dead engine this one replaces (set by engine supervision)
   --log-level LEVEL             debug | info | warn | error
   --help, --version`;
 
@@ -33,6 +36,10 @@ export interface EngineLaunch {
   connectionFile: string;
   /** How long to wait for the controller to accept the engine, in ms (default {@link REGISTRATION_TIMEOUT_MS}). */
   registrationTimeoutMs?: number;
+  /** The grace of tasks past their time limit, in ms (default {@link DEFAULT_GRACE_MS}). */
+  graceMs?: number;
+  /** The id of the dead engine this one replaces (engine supervision). */
+  replaces?: number;
 }
 
 /**
@@ -43,6 +50,8 @@ export function toEngineArgs(launch: EngineLaunch): string[] {
   return [
     '--connection-file', launch.connectionFile,
     ...(launch.registrationTimeoutMs !== undefined ? ['--registration-timeout-ms', String(launch.registrationTimeoutMs)] : []),
+    ...(launch.graceMs !== undefined ? ['--grace-ms', String(launch.graceMs)] : []),
+    ...(launch.replaces !== undefined ? ['--replaces', String(launch.replaces)] : []),
   ];
 }
 
@@ -56,6 +65,8 @@ export function parseEngineArgs(argv: readonly string[]) {
         'connection-file': { type: 'string' },
         'registration-timeout-ms': { type: 'string', default: String(REGISTRATION_TIMEOUT_MS) },
         count: { type: 'string', default: '1' },
+        'grace-ms': { type: 'string', default: String(DEFAULT_GRACE_MS) },
+        replaces: { type: 'string' },
         'log-level': { type: 'string' },
         mpi: { type: 'boolean' },
         'engine-id': { type: 'string' },
@@ -79,23 +90,32 @@ export function parseEngineArgs(argv: readonly string[]) {
   }
   const count = Number(values.count);
   if (!Number.isInteger(count) || count <= 0) throw new ConfigError(`--count takes a positive whole number of engines, got '${values.count}'`);
+  const graceMs = Number(values['grace-ms']);
+  if (!Number.isInteger(graceMs) || graceMs < 0) throw new ConfigError(`--grace-ms takes a whole number >= 0, got '${values['grace-ms']}'`);
+  const replaces = values.replaces === undefined ? undefined : Number(values.replaces);
+  if (replaces !== undefined && !(Number.isInteger(replaces) && replaces >= 0)) throw new ConfigError(`--replaces takes an engine id (a whole number >= 0), got '${values.replaces}'`);
   return {
     connectionFile: values['connection-file'] ?? '',
     mpi: values.mpi ?? false,
     engineId,
     registrationTimeoutMs: timeout,
     count,
+    graceMs,
+    replaces,
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
   };
 }
 
-/** Start an engine from its command-line arguments. */
+/**
+ * Start an engine from its command-line arguments. `killWhenStuck` (the `tsengine` process only, never an engine
+ * sharing a process with others) lets the task watchdog kill the process; see `engine/watchdog.ts`.
+ */
 export async function startEngine(
   argv: readonly string[],
   transports: TransportFactory,
-  options: { namespace?: Namespace } = {},
+  options: { namespace?: Namespace; killWhenStuck?: boolean } = {},
 ): Promise<RunningRole & { engine: Engine }> {
   const args = parseEngineArgs(argv);
   // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
@@ -121,6 +141,9 @@ export async function startEngine(
     registrationTimeoutMs: args.registrationTimeoutMs,
     catchProcessErrors: true,
     requestedId: args.engineId ?? mpi?.rank,
+    killWhenStuck: options.killWhenStuck ?? false,
+    graceMs: args.graceMs,
+    replaces: args.replaces,
   });
   await engine.start();
   return { engine, exited: engine.stopped, stop: () => engine.stop(0) };

@@ -49,6 +49,14 @@ export function connectionFileName(clusterId: string, role: 'client' | 'engine')
 }
 
 /**
+ * The controller's task journal's name: `tsparallel[-ID]-journal.jsonl` (in the profile's `security/`).
+ * @internal
+ */
+export function journalFileName(clusterId: string): string {
+  return `${withClusterId('tsparallel', clusterId)}-journal.jsonl`;
+}
+
+/**
  * The cluster file's name: `cluster[-ID].json`.
  * @internal
  */

@@ -42,6 +42,8 @@ export interface ConnectionInfo {
   heartbeatMs?: number;
   /** Engines only: how long without a ping before an engine decides the controller is gone, in ms. */
   heartbeatTimeoutMs?: number;
+  /** Engines only: how long to wait for a silent controller to come back (a restart with `--restore`) before exiting, in ms. */
+  reconnectMs?: number;
   /** The controller process, for liveness checks from the same host. */
   controller: {
     /** The controller's process id. */

@@ -56,6 +56,7 @@ function taskRequest(msg: Message): string | undefined {
     if (!optional(m.after, isStringArray)) return 'metadata.after must be an array of task ids';
     if (!optional(m.follow, isStringArray)) return 'metadata.follow must be an array of task ids';
     if (!optional(m.retries, (r) => Number.isInteger(r) && (r as number) >= 0)) return 'metadata.retries must be a non-negative integer';
+    if (!optional(m.graceMs, (t) => typeof t === 'number' && t >= 0 && t <= 2 ** 31 - 1)) return 'metadata.graceMs must be a number of ms >= 0, at most 2^31 - 1';
     if (!optional(m.timeoutMs, (t) => typeof t === 'number' && t > 0 && t <= 2 ** 31 - 1)) return 'metadata.timeoutMs must be a positive number of ms, at most 2^31 - 1';
   } else if (m.target !== undefined && !(Number.isInteger(m.target) && (m.target as number) >= 0)) {
     return 'metadata.target must be an engine id (a non-negative integer)';
@@ -114,6 +115,9 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.directKey, (d) => typeof d === 'string')) return 'content.directKey must be a string';
       if (!optional(c.requestedId, (v) => Number.isInteger(v) && (v as number) >= 0)) return 'content.requestedId must be an engine id (a non-negative integer)';
       if (!optional(c.jobEnd, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.jobEnd must be a time in ms since the epoch';
+      if (!optional(c.replaces, Number.isInteger)) return 'content.replaces must be an engine id';
+      if (!optional(c.id, Number.isInteger)) return 'content.id must be an engine id';
+      if (!optional(c.held, isStringArray) || !optional(c.done, isStringArray)) return 'content.held and content.done must be arrays of task ids';
       return undefined;
     case 'engine_stats':
       if (!optional(c.cpuPercent, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.cpuPercent must be a number';
@@ -168,6 +172,7 @@ export function checkClientInput(msg: Message): string | undefined {
     case 'engine_registered':
       if (!Number.isInteger(c.id)) return 'content.id must be an integer';
       if (!optional(c.direct, (d) => typeof d === 'string') || !optional(c.hostname, (h) => typeof h === 'string')) return 'content.direct and content.hostname must be strings';
+      if (!optional(c.replaces, Number.isInteger)) return 'content.replaces must be an engine id';
       return undefined;
     case 'engine_unregistered':
     case 'engine_event':

@@ -34,8 +34,8 @@ describe('walltime-aware dispatch', () => {
   it('starts a task only on an engine whose job has the task’s timeoutMs left', () => {
     const { io, sent } = recorder();
     const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0);
-    d.engineAdded(0, Date.now() + 60_000); // a minute left
-    d.engineAdded(1, Date.now() + 2 * HOUR);
+    d.engineAdded(0, { jobEnd: Date.now() + 60_000 }); // a minute left
+    d.engineAdded(1, { jobEnd: Date.now() + 2 * HOUR });
     const long = task({ timeoutMs: HOUR });
     d.submit(client, long.msg, long.frames);
     assert.deepEqual(sent.engine, [{ id: 1, msgId: long.msg.header.msg_id }]);
@@ -47,8 +47,8 @@ describe('walltime-aware dispatch', () => {
   it('fails a task at once when every engine’s job ends before its timeoutMs', () => {
     const { io, sent } = recorder();
     const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0);
-    d.engineAdded(0, Date.now() + 60_000);
-    d.engineAdded(1, Date.now() + 120_000);
+    d.engineAdded(0, { jobEnd: Date.now() + 60_000 });
+    d.engineAdded(1, { jobEnd: Date.now() + 120_000 });
     const t = task({ timeoutMs: HOUR });
     d.submit(client, t.msg, t.frames);
     assert.deepEqual(sent.engine, []);

@@ -33,7 +33,7 @@ import { Reporter } from '../progress.js';
 import { describeId, signalPids } from '../../cluster/running.js';
 import { clusterFilePaths } from '../../util/cluster-files.js';
 
-const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize]
+const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize] [--restore]
 
 Start a controller and N engines with the launchers the profile's config names, and keep them running. Ctrl-C (or
 SIGTERM, or \`tscluster stop\`) stops the engines, then the controller, and removes the cluster's files; a second
@@ -45,6 +45,9 @@ ${PROFILE_USAGE}
   --cluster-id ID       the cluster's id within the profile (default: config's clusterId, ''; when the default
                         cluster already runs and no id is given, a fresh id is picked)
   --daemonize           start the cluster in a background process and return once it is up
+  --restore             take over the cluster whose controller died (it ran with controller.journal): a controller
+                        on its ports, with its journal's tasks, takes back the engines that come back (set
+                        engines.reconnectMs so they wait); new engines start only when -n is given
 ${COMMON_USAGE}`;
 
 /** Parsed `start` arguments. */
@@ -53,6 +56,7 @@ interface StartArgs {
   profileDir: string | undefined;
   n: number | undefined;
   clusterId: string | undefined;
+  restore: boolean;
   logLevel: string | undefined;
 }
 
@@ -64,7 +68,7 @@ export const startCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(
       argv,
-      { n: { type: 'string', short: 'n' }, 'cluster-id': { type: 'string' }, daemonize: { type: 'boolean' }, ...PROFILE_OPTIONS },
+      { n: { type: 'string', short: 'n' }, 'cluster-id': { type: 'string' }, daemonize: { type: 'boolean' }, restore: { type: 'boolean' }, ...PROFILE_OPTIONS },
       USAGE,
     );
     const done = handleCommonOptions(values, USAGE);
@@ -75,6 +79,7 @@ export const startCommand: Command = {
       profileDir: stringArg(values, 'profile-dir'),
       n: n === undefined ? undefined : positiveIntArg(n, '-n'),
       clusterId: stringArg(values, 'cluster-id'),
+      restore: values.restore === true,
       logLevel: stringArg(values, 'log-level'),
     };
     const out = new Reporter('tscluster start', args.logLevel);
@@ -162,6 +167,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     profileDir: args.profileDir,
     n: args.n,
     clusterId: args.clusterId,
+    restore: args.restore,
     onStarting: (c) => (cluster = c),
     onWarning: (message) => out.warn(message),
     onProgress: (p) => {
@@ -188,6 +194,10 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   control = await serveControl(controlAddress(running.profile.security, running.clusterId), controlHandler(running, out, (f) => (forwardProgress = f), () => stopping !== undefined));
   const info = await readConnectionFile(running.clientConnectionFile).catch(() => undefined);
   watch = watchController(running, info, out, stop);
+  // Engine supervision (engines.restart) runs here: say what it does.
+  running.onSupervision((e) =>
+    e.type === 'replaced' ? out.info(`engine ${e.id} died (${e.reason}); replaced by engine ${e.replacement}`) : out.warn(e.message ?? `engine ${e.id} stays down`),
+  );
 
   out.info(`Cluster ${describeId(running.clusterId)} of profile '${args.profile.name}' is running: ${running.pids.length ? `pids ${running.pids.join(', ')}` : `jobs ${running.jobIds.join(', ')}`}; pid file ${pidFile}`);
   for (const line of connectHints(args, running.clusterId)) out.info(line);
@@ -233,10 +243,30 @@ function controlHandler(
  * died without doing so).
  */
 function watchController(cluster: Cluster, info: ConnectionInfo | undefined, out: Reporter, stop: (code: number) => Promise<void>): NodeJS.Timeout {
+  let restoring = false;
   const timer = setInterval(() => {
+    if (restoring) return;
     const fileGone = !existsSync(cluster.clientConnectionFile);
     const dead = info ? isControllerAlive(info) === false : false;
     if (!fileGone && !dead) return;
+    if (dead && !fileGone && cluster.config.controller.journal) {
+      // controller.journal: a controller that died is replaced by one that takes its engines and tasks back.
+      restoring = true;
+      out.warn(`The controller (pid ${info?.controller.pid}) died: starting a new one with --restore`);
+      void cluster.restoreController().then(
+        async () => {
+          info = await readConnectionFile(cluster.clientConnectionFile).catch(() => undefined);
+          out.info(`The controller is back (pid ${info?.controller.pid}); its engines and tasks were taken over`);
+          restoring = false;
+        },
+        (err: Error) => {
+          clearInterval(timer);
+          out.warn(`The controller could not be restored (${err.message}): stopping the engines`);
+          void stop(1);
+        },
+      );
+      return;
+    }
     clearInterval(timer);
     out.info(fileGone ? 'The controller has shut down (a client asked it to): stopping the engines' : `The controller (pid ${info?.controller.pid}) died: stopping the engines`);
     void stop(fileGone ? 0 : 1);
