@@ -76,13 +76,16 @@ export async function campaign(options: { seconds: number; seed: number; engines
       problems.push((err as Error).message);
     }
     await mapStillRight(tc, problems, 'after fuzzing');
-    // Let the heap settle, then compare: "near its start" = within 1.25 x + 40 MB of the level after warm-up.
+    // Let the heap settle, then compare: "near its start" = within 1.25 x + 96 MB of the level after warm-up. The
+    // allowance covers the bounded caches every run fills: the replay history (up to 262,144 signatures, ~30 MB), the
+    // dashboard's statistics and the heap V8 keeps. It is a plateau, not a leak: 80,000 messages grew the controller
+    // by ~70 MB and 960,000 (`npm run fuzz -- --seconds 40`) by ~65 MB.
     await tc.client.purgeResults().catch(() => 0);
     await new Promise((r) => setTimeout(r, 1500));
     for (const pid of pids) {
       const r = rss[pid]!;
       r.after = rssOf(pid);
-      if (r.before !== undefined && r.after !== undefined && r.after > r.before * 1.25 + 40e6) {
+      if (r.before !== undefined && r.after !== undefined && r.after > r.before * 1.25 + 96e6) {
         problems.push(`process ${pid}'s memory grew from ${Math.round(r.before / 1e6)} MB to ${Math.round(r.after / 1e6)} MB`);
       }
     }

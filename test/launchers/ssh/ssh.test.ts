@@ -103,7 +103,7 @@ export function sshLauncherSuite(name: string, target: () => Promise<SshTarget>,
 
     it("reports a remote process's real exit code (the wrapper's $?), not ssh's", async () => {
       const [h1] = t.hosts;
-      const command = [process.execPath, '-e', 'process.exitCode = 3'];
+      const command = [process.execPath, '-e', 'process.exitCode = 3', '--']; // '--': the engine arguments that follow are the script's, not node's
       await assert.rejects(createCluster({ ...config(path.join(tmp.dir, 'p5'), { [h1!]: { n: 1, command } }), n: 1 }), (err: unknown) => {
         assert.ok(err instanceof LauncherError, String(err));
         assert.equal(err.exitCode, 3, err.message);
