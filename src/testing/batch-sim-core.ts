@@ -22,10 +22,11 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withDirectoryLock } from '../util/files.js';
 
 /** A task's life in the simulator. */
 export type SimTaskState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -182,30 +183,12 @@ function sleep(ms: number): Promise<void> {
 }
 
 async function nextId(): Promise<number> {
-  const lock = path.join(simDir(), '.lock');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 5000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (Date.now() > deadline) throw new SimCommandError('batch simulator: the job store is locked; try again');
-      await sleep(10);
-    }
-  }
-  try {
+  return withDirectoryLock(path.join(simDir(), '.lock'), () => {
     const counter = path.join(simDir(), 'next-id');
     const next = existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : Number(process.env.TSPARALLEL_SIM_FIRST_ID ?? 100);
     writeFileSync(counter, String(next + 1));
     return next;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  }, () => new SimCommandError('batch simulator: the job store is locked; try again'));
 }
 
 /** The name of the user running the simulator. */
@@ -489,11 +472,16 @@ export async function runJob(id: string): Promise<void> {
 }
 
 /**
- * Run a front end's `main`: print a {@link SimCommandError}'s message on stderr and exit with its code; run the
- * job runner for `__run <id>`.
+ * Run a front end: dispatch `NAME TOOL args…` to the tool's handler, print a {@link SimCommandError}'s message on
+ * stderr and exit with its code; run the job runner for `__run <id>`.
  */
-export function runFrontEnd(main: (argv: string[]) => Promise<number> | number): void {
+export function runFrontEnd(name: string, tools: Record<string, (args: string[]) => Promise<number> | number>): void {
   const argv = process.argv.slice(2);
+  const main = ([tool, ...args]: string[]) => {
+    const run = tool !== undefined && Object.hasOwn(tools, tool) ? tools[tool] : undefined;
+    if (!run) throw new SimCommandError(`${name}: run as ${name} <${Object.keys(tools).join('|')}> args… (got '${tool ?? ''}')`, 2);
+    return run(args);
+  };
   const work = argv[0] === '__run' ? runJob(argv[1]!).then(() => 0) : Promise.resolve().then(() => main(argv));
   work.then(
     (code) => {

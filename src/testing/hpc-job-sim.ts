@@ -39,12 +39,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseJobXml } from '../launchers/windows-hpc/job-xml.js';
 import { isProcessAlive, signalGroup, signalProcess } from '../util/processes.js';
+import { withDirectoryLock } from '../util/files.js';
 import { parseWindowsCommandLine } from '../launchers/windows-hpc/cmdline.js';
 
 /** A task as the simulator records it. */
@@ -128,30 +129,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Take the id counter's lock (a directory: mkdir is atomic), run `fn`, release it. */
-async function withLock<T>(fn: () => T): Promise<T> {
-  const lock = path.join(simDir(), '.lock');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      // A lock left by a killed process is stale after a few seconds.
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 5000) rmSync(lock, { recursive: true, force: true });
-      } catch {
-        /* gone meanwhile */
-      }
-      if (Date.now() > deadline) throw new CommandError('hpc-job-sim: the job store is locked; try again');
-      await sleep(10);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+/** Take the id counter's lock, run `fn`, release it. */
+function withLock<T>(fn: () => T): Promise<T> {
+  return withDirectoryLock(path.join(simDir(), '.lock'), fn, () => new CommandError('hpc-job-sim: the job store is locked; try again'));
 }
 
 /** The schema file: HPC_SIM_XSD, else src/testing/hpc-job-2008.xsd of the package holding this script. */

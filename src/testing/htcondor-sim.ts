@@ -306,17 +306,4 @@ function condorRm(args: string[]): number {
   return exit;
 }
 
-runFrontEnd(async ([tool, ...args]) => {
-  switch (tool) {
-    case 'condor_submit':
-      return condorSubmit(args);
-    case 'condor_q':
-      return condorQ(args);
-    case 'condor_history':
-      return condorHistory(args);
-    case 'condor_rm':
-      return condorRm(args);
-    default:
-      throw new SimCommandError(`htcondor-sim: run as htcondor-sim <condor_submit|condor_q|condor_history|condor_rm> args… (got '${tool ?? ''}')`, 2);
-  }
-});
+runFrontEnd('htcondor-sim', { condor_submit: condorSubmit, condor_q: condorQ, condor_history: condorHistory, condor_rm: condorRm });

@@ -239,15 +239,4 @@ function bkill(args: string[]): number {
   return exit;
 }
 
-runFrontEnd(async ([tool, ...args]) => {
-  switch (tool) {
-    case 'bsub':
-      return bsub(args);
-    case 'bjobs':
-      return bjobs(args);
-    case 'bkill':
-      return bkill(args);
-    default:
-      throw new SimCommandError(`lsf-sim: run as lsf-sim <bsub|bjobs|bkill> args… (got '${tool ?? ''}')`, 2);
-  }
-});
+runFrontEnd('lsf-sim', { bsub, bjobs, bkill });

@@ -368,15 +368,4 @@ function qdel(args: string[]): number {
   return exit;
 }
 
-runFrontEnd(async ([tool, ...args]) => {
-  switch (tool) {
-    case 'qsub':
-      return qsub(args);
-    case 'qstat':
-      return qstat(args);
-    case 'qdel':
-      return qdel(args);
-    default:
-      throw new SimCommandError(`pbs-sim: run as pbs-sim <qsub|qstat|qdel> args… (got '${tool ?? ''}')`, 2);
-  }
-});
+runFrontEnd('pbs-sim', { qsub, qstat, qdel });

@@ -3,6 +3,7 @@
  * @module
  * @internal
  */
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 /** The last `bytes` of a file, from its last whole lines (empty when it cannot be read). @internal */
@@ -24,3 +25,35 @@ export async function tailOf(file: string, bytes = 4096): Promise<string> {
   }
 }
 
+
+/**
+ * Run `fn` holding a lock directory (`mkdir` is atomic, also across processes on a shared file system). A lock left by
+ * a killed process is taken over after `staleMs`; past `timeoutMs` the error `busy()` makes is thrown.
+ */
+export async function withDirectoryLock<T>(
+  lock: string,
+  fn: () => T,
+  busy: () => Error,
+  { timeoutMs = 10_000, staleMs = 5000 }: { timeoutMs?: number; staleMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > staleMs) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        /* gone meanwhile */
+      }
+      if (Date.now() > deadline) throw busy();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
