@@ -29,7 +29,7 @@ ROOT_IP=${TSP_RIG_ROOT_IP:-$TSP_RIG_SUBNET.1}
 
 list_hosts() { [ -f "$HDIR/hosts.list" ] && awk '{print $1}' "$HDIR/hosts.list"; }
 host_ip()    { awk -v h="$1" '$1==h{print $2}' "$HDIR/hosts.list" 2>/dev/null; }
-host_veth()  { awk -v h="$1" '$1==h{print "tsprv"$3}' "$HDIR/hosts.list" 2>/dev/null; }
+host_veth()  { awk -v h="$1" '$1==h{print "'"$TSP_RIG_VETH_PREFIX"'"$3}' "$HDIR/hosts.list" 2>/dev/null; }
 init_pid()   { cat "$HDIR/$1.pid" 2>/dev/null || true; }
 host_alive() { pid_alive "$(init_pid "$1")" "tsparallel-rig-host:$1"; }
 all_alive() {
@@ -100,7 +100,7 @@ cmd_up() {
   ip link set "$TSP_RIG_BRIDGE" up
   local ns ipaddr idx veth u pid
   while read -r h ipaddr idx; do
-    ns=$TSP_RIG_NS_PREFIX$h; veth=tsprv$idx
+    ns=$TSP_RIG_NS_PREFIX$h; veth=$TSP_RIG_VETH_PREFIX$idx
     ip netns add "$ns"
     ip link add "$veth" type veth peer name eth0 netns "$ns"
     echo 1 > "/proc/sys/net/ipv6/conf/$veth/disable_ipv6" 2>/dev/null || true
@@ -140,7 +140,7 @@ cmd_status() {
   local h ipaddr idx st rc=0 link
   while read -r h ipaddr idx; do
     if host_alive "$h"; then st="up init_pid=$(init_pid "$h")"; else st=DEAD; rc=1; fi
-    link=$(ip -br link show "tsprv$idx" 2>/dev/null | awk '{print $2}')
+    link=$(ip -br link show "$TSP_RIG_VETH_PREFIX$idx" 2>/dev/null | awk '{print $2}')
     printf '%-10s %-15s %s link=%s\n' "$h" "$ipaddr" "$st" "${link:-none}"
   done < "$HDIR/hosts.list"
   return $rc

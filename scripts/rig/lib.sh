@@ -7,12 +7,15 @@
 #   TSP_RIG_SUBNET  /24 prefix used only on the rig bridge (default 10.77.7 -> 10.77.7.0/24)
 #   TSP_RIG_BRIDGE  bridge name                            (default tsprig0)
 #   TSP_RIG_NS_PREFIX  netns name = prefix + host          (default tsp-)
+#   TSP_RIG_VETH_PREFIX  bridge-side veth = prefix + index (default tsprv)
+# Two rigs can run side by side when every one of these differs (Slurm excepted: one at a time).
 # Nothing here talks to the network except apt-get (through the machine's own apt configuration).
 
 TSP_RIG_DIR=${TSP_RIG_DIR:-/run/tsparallel-rig}
 TSP_RIG_SUBNET=${TSP_RIG_SUBNET:-10.77.7}
 TSP_RIG_BRIDGE=${TSP_RIG_BRIDGE:-tsprig0}
 TSP_RIG_NS_PREFIX=${TSP_RIG_NS_PREFIX:-tsp-}
+TSP_RIG_VETH_PREFIX=${TSP_RIG_VETH_PREFIX:-tsprv}
 TSP_RIG_SHARED=${TSP_RIG_SHARED:-/srv/tsparallel-shared}
 RIG_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HOSTS_SH=$RIG_HERE/hosts.sh
