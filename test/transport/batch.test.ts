@@ -24,7 +24,15 @@ function recordingQueue(routed: boolean) {
   return { queue, sent };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 20));
+/**
+ * Wait until `sent` holds `count` sends (bounded: a loaded machine may take longer than any fixed sleep), then one
+ * more macrotask, so a send beyond the expected ones would be seen too.
+ */
+async function settle(sent: unknown[], count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (sent.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+}
 
 describe('wire batches', () => {
   it('unpacks what it packed, and passes a message that is not a batch through unchanged', () => {
@@ -49,7 +57,7 @@ describe('wire batches', () => {
     queue.push([b('p1'), b('m0')]);
     // These arrive while the first send is in flight.
     for (let i = 1; i <= 4; i++) queue.push([b(i % 2 ? 'p1' : 'p2'), b(`m${i}`)]);
-    await settle();
+    await settle(sent, 3);
     assert.deepEqual(sent[0]!.map(String), ['p1', 'm0']);
     const after = sent.slice(1).map((frames) => ({ peer: frames[0]!.toString(), messages: text(unpackBatch(frames.slice(1))) }));
     assert.deepEqual(after, [
@@ -63,7 +71,7 @@ describe('wire batches', () => {
     queue.push([b('first')]);
     const n = MAX_BATCH_MESSAGES + 10;
     for (let i = 0; i < n; i++) queue.push([b(`m${i}`)]);
-    await settle();
+    await settle(sent, 3);
     const unpacked = sent.slice(1).map((frames) => unpackBatch(frames));
     assert.deepEqual(unpacked.map((m) => m.length), [MAX_BATCH_MESSAGES, 10]);
     assert.deepEqual(unpacked.flat().map((m) => m[0]!.toString()), Array.from({ length: n }, (_, i) => `m${i}`));
@@ -74,13 +82,13 @@ describe('wire batches', () => {
     queue.push([b('x')]);
     queue.push([b('y')]);
     queue.push([b('z')]);
-    await settle();
+    await settle(sent, 2);
     const before = sent.length;
     // The queue is idle now but was deep: three messages pushed in one macrotask leave as one batch.
     queue.push([b('1')]);
     queue.push([b('2')]);
     queue.push([b('3')]);
-    await settle();
+    await settle(sent, before + 1);
     assert.deepEqual(sent.slice(before).map((frames) => text(unpackBatch(frames))), [[['1'], ['2'], ['3']]]);
   });
 });
