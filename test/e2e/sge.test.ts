@@ -18,6 +18,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCluster, range, SchedulerError, TimeoutError, type Cluster } from '../../src/index.js';
+import type { LauncherContext } from '../../src/core/launcher.js';
+import { sgeLauncher } from '../../src/launchers/sge/index.js';
 import { cliEnv, nodeScript, runCli, tsclusterCommand } from '../support/cli-run.js';
 import { waitUntil } from '../support/cluster.js';
 import { requireTool } from '../support/requirements.js';
@@ -207,6 +209,17 @@ describe('a cluster through the sge launcher on a real Grid Engine (the rig)', {
       await cluster?.stop();
     }
     await waitUntil(() => Object.keys(pidsOnAllHosts(CLUSTER_PROCESSES)).length === 0, 30_000, 'no controller or engine left on any host');
+  });
+
+  it('stop deletes a job that never ran (held in the queue, so no accounting record) and returns', async () => {
+    const context = { role: 'engines', n: 2, clusterId: 'held', profileDir: path.join(root, 'profile_held'), program: ['/bin/sleep'], args: ['60'], env: {} } as unknown as LauncherContext;
+    const launcher = sgeLauncher.create(context, sgeLauncher.options!.parse({ queue: 'all.q', qsubArgs: ['-h'], pollIntervalMs: 250, stopTimeoutMs: 20_000 }));
+    await launcher.start();
+    const [id] = launcher.jobIds;
+    await waitUntil(async () => (await qstat()).rows.some((c) => c[0] === id && c[4] === 'hqw'), 30_000, `job ${id} held in the queue`);
+    await launcher.stop();
+    assert.deepEqual((await qstat()).ids.filter((x) => x === id), [], 'the job left qstat');
+    assert.equal(launcher.state, 'stopped');
   });
 
   it('turns a bad queue into a SchedulerError naming it, with the command and its output', async () => {
