@@ -72,7 +72,7 @@ for (const c of CASES) {
       let cluster: Cluster | undefined;
       const profileDir = path.join(sim.workDir, 'profile_cycle');
       try {
-        cluster = await start('cycle', { ...c.options, enginesPerJob: 2 });
+        cluster = await start('cycle', c.options, { engines: { launcher: c.launcher, startTimeoutMs: 60_000, enginesPerJob: 2 } });
         // One controller job and the engine set split into two jobs of two.
         assert.equal(cluster.jobIds.length, 3);
         const jobs = sim.jobs();
