@@ -17,7 +17,7 @@ import { loadLauncherPlugins } from './plugins.js';
 import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
 import { clusterFilePaths } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
-import { LAUNCHER_REGISTRY, LauncherRegistry, type EngineControl, type EngineRef, type ExitInfo, type Launcher } from '../core/launcher.js';
+import { LAUNCHER_REGISTRY, LauncherRegistry, type EngineControl, type EngineJobSplit, type EngineRef, type ExitInfo, type Launcher } from '../core/launcher.js';
 import type { JobStatus } from '../core/scheduler.js';
 import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
 import { get, getOptional, provide } from '../core/tokens.js';
@@ -210,6 +210,7 @@ export class Cluster {
     const cluster = new Cluster(config, paths, clusterId, container, options);
     cluster.#ipConfigured = loaded.sources['controller.ip']?.kind !== 'default';
     cluster.#placement = placementOf(config, container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY));
+    engineJobSplit(config, container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY)); // refused before anything starts
     for (const problem of crossHostProblems(config, cluster.#placement, cluster.#ipConfigured)) {
       log('warning: %s', problem);
       onWarning?.(problem);
@@ -459,11 +460,12 @@ export class Cluster {
   #launcher(role: 'controller' | 'engines', n: number, args: string[], env: Record<string, string> = {}): Launcher {
     const name = role === 'controller' ? this.config.controller.launcher : this.config.engines.launcher;
     const registry = get(this.container, LAUNCHER_REGISTRY);
+    const jobSplit = role === 'engines' ? engineJobSplit(this.config, registry) : undefined;
     return registry.create(
       name,
       {
         role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env,
-        container: this.container, detached: this.options.detached ?? false,
+        container: this.container, detached: this.options.detached ?? false, ...(jobSplit && { jobSplit }),
       },
       this.config.launchers[name] ?? {},
     );
@@ -677,4 +679,23 @@ async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: bool
  */
 export function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
   return Cluster.start(options);
+}
+
+/**
+ * How the engine sets are split into jobs (`engines.jobs` above 1 / `engines.enginesPerJob` above 0), or undefined
+ * for one job per set.
+ * @throws ConfigError when one is set and the engines' launcher cannot split a set (it starts processes, or its
+ *   plugin does not say `splitsEngineSets`).
+ */
+function engineJobSplit(config: ClusterConfig, registry: LauncherRegistry): EngineJobSplit | undefined {
+  const { jobs, enginesPerJob, launcher } = config.engines;
+  if (jobs <= 1 && enginesPerJob === 0) return undefined;
+  if (registry.get(launcher).splitsEngineSets !== true) {
+    const key = jobs > 1 ? `engines.jobs (${jobs})` : `engines.enginesPerJob (${enginesPerJob})`;
+    throw new ConfigError(
+      `${key} splits an engine set into batch jobs, but engines.launcher '${launcher}' does not submit engine sets as ` +
+        'jobs it can split: remove it, or use a batch launcher (slurm, pbs, sge, lsf, htcondor)',
+    );
+  }
+  return enginesPerJob > 0 ? { enginesPerJob } : { jobs };
 }

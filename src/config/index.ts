@@ -79,6 +79,14 @@ export interface EnginesConfig {
    * exit, in ms (default 0: they exit once it has been silent for `controller.heartbeatTimeoutMs`).
    */
   reconnectMs: number;
+  /**
+   * Split each engine set into this many batch jobs, as even as can be (smaller jobs often start sooner); each is
+   * submitted, watched and cancelled on its own (default 1: one job). Not with `enginesPerJob`; only for launchers
+   * that submit jobs.
+   */
+  jobs: number;
+  /** Split each engine set into batch jobs of at most this many engines (default 0: no limit). Not with `jobs`. */
+  enginesPerJob: number;
 }
 
 /** How often engines that die are replaced (see {@link EnginesConfig.restart}). */
@@ -147,7 +155,7 @@ export function defaultConfig(): ClusterConfig {
       maxMessageBytes: 256 * 1024 * 1024,
       journal: false,
     },
-    engines: { launcher: 'local', startTimeoutMs: 60_000, restart: { max: 0, windowMs: 60_000 }, graceMs: 5000, reconnectMs: 0 },
+    engines: { launcher: 'local', startTimeoutMs: 60_000, restart: { max: 0, windowMs: 60_000 }, graceMs: 5000, reconnectMs: 0, jobs: 1, enginesPerJob: 0 },
     security: { curve: 'auto', replayWindowMs: 300_000 },
     launchers: {},
     plugins: [],

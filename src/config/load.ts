@@ -212,6 +212,14 @@ export function leafPaths(config: UserConfig | ClusterConfig): string[] {
 
 /** Rules that involve several options, checked on the merged result (each value may come from another layer). */
 function checkConsistency(config: ClusterConfig, sources: Record<string, ConfigSource>): void {
+  const { jobs, enginesPerJob } = config.engines;
+  if (jobs > 1 && enginesPerJob > 0) {
+    throw new ConfigError(
+      `invalid configuration: engines.jobs (given ${describeValue(jobs)}, from ${sources['engines.jobs']?.label}) and ` +
+        `engines.enginesPerJob (given ${describeValue(enginesPerJob)}, from ${sources['engines.enginesPerJob']?.label}) ` +
+        'both say how to split an engine set into jobs: give one (jobs: how many jobs; enginesPerJob: the most engines in one job)',
+    );
+  }
   const { heartbeatMs, heartbeatTimeoutMs } = config.controller;
   if (heartbeatTimeoutMs <= heartbeatMs) {
     throw new ConfigError(

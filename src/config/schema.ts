@@ -47,6 +47,8 @@ export const enginesConfigSchema = z.strictObject({
   restart: z.strictObject({ max: z.number().int().nonnegative(), windowMs: positiveInt }),
   graceMs: z.number().int().nonnegative(),
   reconnectMs: z.number().int().nonnegative(),
+  jobs: positiveInt,
+  enginesPerJob: z.number().int().nonnegative(),
 }).partial();
 
 /** What a user may write under `security` (every key optional). */
@@ -195,6 +197,16 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
   'engines.reconnectMs': {
     doc: 'How long engines wait for a controller that went silent to come back (restarted with --restore) before they exit, in milliseconds; 0: they exit once it has been silent for controller.heartbeatTimeoutMs.',
     allowed: 'an integer >= 0 (milliseconds)',
+    envKind: 'integer',
+  },
+  'engines.jobs': {
+    doc: "Split each engine set into this many batch jobs, as even as can be (smaller jobs often start sooner), each submitted, watched and cancelled on its own; for the batch launchers (slurm, pbs, sge, lsf, htcondor, and plugins that split). Not with engines.enginesPerJob.",
+    allowed: 'a positive integer (1: one job per engine set); above 1 not with engines.enginesPerJob',
+    envKind: 'integer',
+  },
+  'engines.enginesPerJob': {
+    doc: 'Split each engine set into batch jobs of at most this many engines (the last one holds the rest), for the same launchers as engines.jobs. Not with engines.jobs.',
+    allowed: 'an integer >= 0 (engines per job; 0: no limit); not with engines.jobs above 1',
     envKind: 'integer',
   },
   'security.curve': {

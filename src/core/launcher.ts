@@ -56,6 +56,19 @@ export interface LauncherContext {
    * does not hold this program open; a batch launcher's jobs outlive it anyway. Default false.
    */
   detached?: boolean;
+  /**
+   * For an engine set: how to split it into batch jobs (`engines.jobs` or `engines.enginesPerJob` in config). Only a
+   * launcher whose plugin says {@link LauncherPlugin.splitsEngineSets} gets it; absent: one job (or no jobs at all).
+   */
+  jobSplit?: EngineJobSplit;
+}
+
+/** How an engine set is split into batch jobs; at most one of the two is set (config refuses both). */
+export interface EngineJobSplit {
+  /** Split each engine set into this many jobs, as even as can be. */
+  jobs?: number;
+  /** Split each engine set into jobs of at most this many engines. */
+  enginesPerJob?: number;
 }
 
 /**
@@ -142,6 +155,12 @@ export interface LauncherPlugin<Options = unknown> {
    * environment (`TSPARALLEL_CONNECTION_INFO`) instead of a file path. Default false (this host: loopback).
    */
   readonly placesRemotely?: boolean;
+  /**
+   * Whether it can split an engine set into several batch jobs, each submitted, watched and cancelled on its own
+   * (it reads {@link LauncherContext.jobSplit}). The cluster refuses `engines.jobs` / `engines.enginesPerJob` for a
+   * launcher without it. Default false.
+   */
+  readonly splitsEngineSets?: boolean;
   /** Make a launcher for one part of a cluster. */
   create(context: LauncherContext, options: Options): Launcher;
 }

@@ -16,7 +16,9 @@
  * task's command is run through that prefix, with `{host}` replaced round-robin from the comma-separated
  * `TSPARALLEL_SIM_HOSTS` (task i of a job on host i mod the host count). The prefix must pass the environment on
  * and keep the task in the process group it starts in (`nsenter` does); give the prefix's program as an absolute
- * path or a name on PATH (tasks start in their own working directory). Unset: tasks run on this machine.
+ * path or a name on PATH (tasks start in their own working directory). The prefix runs with the task's environment
+ * (the job's, which for most schedulers is not the submitter's): settings it needs go in the prefix itself, e.g.
+ * `env TSP_RIG_DIR=… scripts/rig/hosts.sh exec {host}`. Unset: tasks run on this machine.
  *
  * Other environment: `TSPARALLEL_SIM_GRACE_MS` (SIGTERM to SIGKILL on cancel, default 2000).
  * @module

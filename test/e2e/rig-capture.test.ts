@@ -54,7 +54,7 @@ async function captureAcrossHosts(curve: boolean, dir: string): Promise<Buffer> 
   const clientFile = path.join(security, files.find((f) => f.endsWith('client.json'))!);
   const engineFile = path.join(security, files.find((f) => f.endsWith('engine.json'))!);
   // On the machine's side of the bridge every packet between the hosts passes; only the rig's /24, bounded.
-  const capture = await startCapture({ iface: 'tsprig0' }, [], dir, { name: curve ? 'curve-on' : 'curve-off', filter: `tcp and net ${subnet()}`, maxPackets: 20_000, maxSeconds: 60 });
+  const capture = await startCapture({ iface: process.env.TSP_RIG_BRIDGE ?? 'tsprig0' }, [], dir, { name: curve ? 'curve-on' : 'curve-off', filter: `tcp and net ${subnet()}`, maxPackets: 20_000, maxSeconds: 60 });
   for (let i = 0; i < 2; i++) runOnHost('node2', process.execPath, [cli('tsengine.js'), '--connection-file', engineFile]);
   const r = await collect(runOnHost('head', process.execPath, ['--input-type=module', '-e', CLIENT, clientFile, distEntry()]));
   const bytes = await capture.stop();

@@ -38,9 +38,11 @@ export const BATCH_LAUNCHER_SAMPLES: Readonly<Record<string, readonly string[]>>
   ],
 };
 
-/** The lines every batch launcher's block shows after its own: the shared options. */
+/**
+ * The lines every batch launcher's block shows after its own: the shared options (splitting an engine set into jobs
+ * is `engines.enginesPerJob` / `engines.jobs`, shown with the engines options).
+ */
 export const SHARED_BATCH_SAMPLE: readonly string[] = [
-  '// enginesPerJob: 16,         // split each engine set into jobs of at most 16 engines (or jobs: 4)',
   "// templateFile: 'job.sh',    // your own job script template ({n}, {queue}, {walltime}, {command}, …)",
   '// vars: { modules: \'gcc/12\' },  // your own template variables',
   "// engineCommand: ['/opt/node/bin/node', '/shared/tsparallel/dist/src/cli/tsengine.js'],  // how nodes start an engine",

@@ -1,7 +1,7 @@
 /**
  * The launcher over a job-script batch system (Slurm, PBS, Grid Engine, LSF, HTCondor, or one of your own), written
- * once: the shared options (`template` or `templateFile`, `vars`, `jobs` / `enginesPerJob`, `commandTimeoutMs`, and
- * those of every batch launcher), the split of an engine set into several jobs, the job scripts' file names under
+ * once: the shared options (`template` or `templateFile`, `vars`, `commandTimeoutMs`, and those of every batch
+ * launcher), the split of an engine set into several jobs (`engines.jobs` / `engines.enginesPerJob`), the job scripts' file names under
  * the profile, and {@link defineBatchLauncher}, which turns a {@link BatchSystem} and its option fields into a
  * launcher plugin.
  * @module
@@ -11,16 +11,24 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
 import { WALLTIME_ENV } from '../../core/walltime.js';
-import { defineLauncher, type LauncherContext, type LauncherPlugin } from '../../core/launcher.js';
+import { defineLauncher, type EngineJobSplit, type LauncherContext, type LauncherPlugin } from '../../core/launcher.js';
 import type { JobDescription } from '../../core/scheduler.js';
 import { BatchLauncher } from './launcher.js';
 import { batchLauncherOptions, fromBatchOptions } from './options.js';
 import type { JobScriptInput } from './scheduler-kit.js';
 import { ScriptScheduler, type BatchSystem, type ScriptJobExtra } from './script-scheduler.js';
 
+/** A launcher option that moved to `engines.<key>`: given here, it is refused with the fix. */
+function movedToEngines(key: 'jobs' | 'enginesPerJob') {
+  return z
+    .undefined({ error: `moved: set engines.${key} (it splits every engine set, whatever its launcher), not launchers.<name>.${key}` })
+    .optional();
+}
+
 /**
  * The options every job-script launcher shares: those of {@link batchLauncherOptions}, and the template, its
- * variables, how an engine set is split into jobs, and the time limit of one scheduler command.
+ * variables and the time limit of one scheduler command. How an engine set is split into jobs is `engines.jobs` /
+ * `engines.enginesPerJob` (given here, they are refused with that fix).
  */
 export const scriptLauncherOptions = batchLauncherOptions.extend({
   /** A job-script template replacing the default one: `{n}`, `{queue}`, `{walltime}`, `{profileDir}`, `{clusterId}`, `{command}`, `{exports}`, `{jobName}`, `{outputPath}`, `{workDirectory}` and `vars`. */
@@ -29,10 +37,10 @@ export const scriptLauncherOptions = batchLauncherOptions.extend({
   templateFile: z.string().min(1).optional(),
   /** The user's own template variables. */
   vars: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
-  /** Split each engine set into this many jobs (as even as can be), each submitted, watched and cancelled on its own. */
-  jobs: z.number().int().positive().optional(),
-  /** Split each engine set into jobs of at most this many engines (wins over `jobs`). */
-  enginesPerJob: z.number().int().positive().optional(),
+  /** Not here: `engines.jobs`. */
+  jobs: movedToEngines('jobs'),
+  /** Not here: `engines.enginesPerJob`. */
+  enginesPerJob: movedToEngines('enginesPerJob'),
   /** How long one scheduler command may run, in ms (default 60000). */
   commandTimeoutMs: z.number().int().positive().default(60_000),
 });
@@ -40,8 +48,15 @@ export const scriptLauncherOptions = batchLauncherOptions.extend({
 /** The parsed shared options of a job-script launcher. */
 export type ScriptLauncherOptions = z.output<typeof scriptLauncherOptions>;
 
-/** How many engines each job of a set of `n` holds: `enginesPerJob` per job, else `jobs` jobs as even as can be. */
-export function splitEngineSet(n: number, options: { jobs?: number | undefined; enginesPerJob?: number | undefined }): number[] {
+/**
+ * How many engines each job of a set of `n` holds: `enginesPerJob` per job (the last holds the rest), else `jobs`
+ * jobs as even as can be, else one job.
+ * @throws ConfigError when both are given (config refuses that combination too).
+ */
+export function splitEngineSet(n: number, options: EngineJobSplit): number[] {
+  if (options.jobs !== undefined && options.enginesPerJob !== undefined) {
+    throw new ConfigError(`give engines.jobs (${options.jobs}) or engines.enginesPerJob (${options.enginesPerJob}), not both`);
+  }
   const per = options.enginesPerJob;
   if (per !== undefined) return Array.from({ length: Math.ceil(n / per) }, (_, i) => Math.min(per, n - i * per));
   const jobs = Math.min(options.jobs ?? 1, n);
@@ -50,7 +65,7 @@ export function splitEngineSet(n: number, options: { jobs?: number | undefined; 
 
 /**
  * A {@link BatchLauncher} over a {@link ScriptScheduler}: one job for the controller; for engines one job, or
- * several (`jobs`, `enginesPerJob`). Each job's script is `batch/<clusterId>-<role>-<set>.<ext>` in the profile
+ * several (`engines.jobs`, `engines.enginesPerJob`: {@link LauncherContext.jobSplit}). Each job's script is `batch/<clusterId>-<role>-<set>.<ext>` in the profile
  * (`default` for the unnamed cluster; engine sets count up from 0, and the jobs after the first get `-<set>` after
  * their name); the scripts are removed on stop.
  */
@@ -75,7 +90,7 @@ export class ScriptBatchLauncher<Options extends ScriptLauncherOptions = ScriptL
 
   /** One job per part of the split; each carries its script input (the path is chosen at submit). */
   protected override buildJobs(): JobDescription[] {
-    const sizes = this.context.role === 'controller' ? [1] : splitEngineSet(this.context.n, this.#options);
+    const sizes = this.context.role === 'controller' ? [1] : splitEngineSet(this.context.n, this.context.jobSplit ?? {});
     const base = this.buildJob();
     return sizes.map((n) => {
       const scriptInput: JobScriptInput = {
@@ -161,6 +176,7 @@ export function defineBatchLauncher<Schema extends z.ZodType<ScriptLauncherOptio
     description,
     options: schema as unknown as z.ZodType<z.output<Schema>>,
     placesRemotely: true,
+    splitsEngineSets: true,
     create: (context, options) => new ScriptBatchLauncher(context, options, system),
   });
 }

@@ -75,9 +75,11 @@ export function sgeAccountingState(record: SgeAccountingRecord): ObservedJobStat
 }
 
 /**
- * Ask Grid Engine for a job's state: its rows in `qstat`; once it has left `qstat`, its `qacct -j` records. A
- * failing `qstat`, and a `qacct` that has no record yet (accounting is written when the job ends, and read with
- * a delay), give `unknown`.
+ * Ask Grid Engine for a job's state: its rows in `qstat`; once it has left `qstat`, its `qacct -j` records; without
+ * those, whether `qstat -s z` lists it among the finished ("zombie") jobs. A job deleted before it ran never gets an
+ * accounting record, and a site may write accounting late (`accounting_flush_time`) or not at all, so a zombie
+ * without a record is `finished`, with a message saying why there is no exit status. A failing `qstat`, and a job
+ * none of the three knows (yet), give `unknown`.
  */
 export async function querySgeJobState(jobId: string, run: CommandRunner): Promise<ObservedJobStatus> {
   const qstat = await run(['qstat']);
@@ -86,14 +88,18 @@ export async function querySgeJobState(jobId: string, run: CommandRunner): Promi
   if (codes.length > 0) return { id: jobId, state: combineStates(codes.map(sgeStateToJobState)), rawState: [...new Set(codes)].join(',') };
   const qacct = await run(['qacct', '-j', jobId]);
   const records = qacct.exitCode === 0 ? parseQacct(qacct.stdout) : [];
-  if (records.length === 0) {
-    return { id: jobId, state: 'unknown', message: `job ${jobId} has left qstat but qacct has no record of it yet: ${outputTail(qacct, 3)}` };
+  if (records.length > 0) {
+    const failedRecord = records.find((r) => sgeAccountingState(r) !== 'finished');
+    return {
+      id: jobId,
+      state: combineStates(records.map(sgeAccountingState)),
+      rawState: `qacct failed=${(failedRecord ?? records[0]!).failed}`,
+      exitCode: (failedRecord ?? records[0]!).exitStatus,
+    };
   }
-  const failedRecord = records.find((r) => sgeAccountingState(r) !== 'finished');
-  return {
-    id: jobId,
-    state: combineStates(records.map(sgeAccountingState)),
-    rawState: `qacct failed=${(failedRecord ?? records[0]!).failed}`,
-    exitCode: (failedRecord ?? records[0]!).exitStatus,
-  };
+  const zombies = await run(['qstat', '-s', 'z']);
+  if (zombies.exitCode === 0 && parseSgeQstat(zombies.stdout, jobId).length > 0) {
+    return { id: jobId, state: 'finished', rawState: 'z', message: `job ${jobId} has ended (qstat -s z) but qacct has no record of it: it was deleted before it ran, or accounting is written later` };
+  }
+  return { id: jobId, state: 'unknown', message: `job ${jobId} has left qstat but neither qacct nor qstat -s z knows it yet: ${outputTail(qacct, 3)}` };
 }

@@ -4,10 +4,13 @@
  * OAR example of the guide (examples/batch-launcher/oar.ts) writing its script and reading its tools' output.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import 'reflect-metadata';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { SchedulerError } from '../../../src/core/errors.js';
+import { ConfigError, SchedulerError } from '../../../src/core/errors.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { createCluster } from '../../../src/index.js';
 import { splitEngineSet, scriptLauncherOptions } from '../../../src/launchers/batch/script-launcher.js';
 import { ScriptScheduler, redactKeys, runCommand, type BatchSystem } from '../../../src/launchers/batch/script-scheduler.js';
 import type { JobScriptInput } from '../../../src/launchers/batch/scheduler-kit.js';
@@ -20,7 +23,15 @@ describe('splitEngineSet', () => {
     assert.deepEqual(splitEngineSet(10, { jobs: 3 }), [4, 3, 3]);
     assert.deepEqual(splitEngineSet(2, { jobs: 5 }), [1, 1]);
     assert.deepEqual(splitEngineSet(7, {}), [7]);
-    assert.deepEqual(splitEngineSet(6, { jobs: 2, enginesPerJob: 5 }), [5, 1], 'enginesPerJob wins');
+    assert.throws(() => splitEngineSet(6, { jobs: 2, enginesPerJob: 5 }), (e: unknown) => e instanceof ConfigError && /not both/.test(e.message));
+  });
+
+  test('the launcher options jobs / enginesPerJob moved to engines.*: given there, they are refused with the fix', () => {
+    for (const key of ['jobs', 'enginesPerJob']) {
+      const r = scriptLauncherOptions.safeParse({ [key]: 4 });
+      assert.ok(!r.success);
+      assert.match(r.error.issues[0]!.message, new RegExp(`moved: set engines\\.${key}`));
+    }
   });
 });
 
@@ -114,8 +125,8 @@ describe('redactKeys', () => {
 
 describe('the OAR example of the guide', () => {
   test('its options extend the shared ones, its script has the #OAR lines, and it reads oarsub and oarstat output', async () => {
-    const options = oarLauncherOptions.parse({ queue: 'besteffort', walltime: '90m', enginesPerJob: 8 });
-    assert.equal(options.enginesPerJob, 8);
+    const options = oarLauncherOptions.parse({ queue: 'besteffort', walltime: '90m', vars: { site: 'x' } });
+    assert.deepEqual(options.vars, { site: 'x' });
     assert.equal(options.walltime, 5400);
     assert.ok(Object.keys(scriptLauncherOptions.shape).every((k) => k in oarLauncherOptions.shape));
     const text = oarSystem.script({ role: 'engines', n: 4, jobName: 'tsparallel-engines', command: ['tsengine', '--x'], env: { A: '1' }, profileDir: '/p', clusterId: '' }, options);
@@ -130,5 +141,36 @@ describe('the OAR example of the guide', () => {
     assert.deepEqual(await oarSystem.query('7', run, options), { id: '7', state: 'running', rawState: 'Running' });
     assert.equal((await oarSystem.query('8', run, options)).rawState, 'NOT_FOUND');
     assert.equal((await oarSystem.query('9', run, options)).state, 'unknown');
+  });
+});
+
+describe('engines.jobs / engines.enginesPerJob', () => {
+  test('read from config and the environment; both at once is a ConfigError naming where each came from', async () => {
+    const tmp = await tempDir('tsparallel-jobsplit-');
+    try {
+      const fromEnv = await loadConfig({ profileDir: tmp.dir, projectDir: null, env: { TSPARALLEL_ENGINES_ENGINES_PER_JOB: '16' } });
+      assert.equal(fromEnv.config.engines.enginesPerJob, 16);
+      assert.equal(fromEnv.config.engines.jobs, 1, 'the default: one job');
+      await assert.rejects(
+        loadConfig({ profileDir: tmp.dir, projectDir: null, env: { TSPARALLEL_ENGINES_JOBS: '4' }, overrides: { engines: { enginesPerJob: 16 } } }),
+        (e: unknown) => e instanceof ConfigError && /engines\.jobs \(given 4, from env TSPARALLEL_ENGINES_JOBS\) and engines\.enginesPerJob \(given 16, from override\)/.test(e.message) && /give one/.test(e.message),
+      );
+      await assert.rejects(loadConfig({ profileDir: tmp.dir, projectDir: null, env: {}, overrides: { engines: { jobs: 0 } } }), ConfigError);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('a launcher that cannot split an engine set refuses them before anything starts', async () => {
+    const tmp = await tempDir('tsparallel-jobsplit-');
+    try {
+      await assert.rejects(
+        createCluster({ n: 2, profileDir: tmp.dir, projectDir: null, engines: { launcher: 'local', jobs: 2 } }),
+        (e: unknown) => e instanceof ConfigError && /engines\.jobs \(2\) splits an engine set into batch jobs, but engines\.launcher 'local'/.test(e.message),
+      );
+      assert.deepEqual(await readdir(path.join(tmp.dir, 'security')).catch(() => []), [], 'no controller was started');
+    } finally {
+      await tmp.remove();
+    }
   });
 });
