@@ -178,15 +178,18 @@ for (const c of CASES) {
     });
 
     it('waits, with progress, while the controller job is queued, past engines.startTimeoutMs', async () => {
+      // Short enough to wait past it in the queue, long enough for two engines to start on a loaded machine once
+      // the job runs (1.5 s was overrun at load 20).
+      const START_TIMEOUT_MS = 5000;
       let cluster: Cluster | undefined;
       const messages: string[] = [];
       sim.pause(); // a full cluster: jobs stay queued
       try {
-        const starting = start('queued', c.options, { n: 2, engines: { launcher: c.launcher, startTimeoutMs: 1500 }, onProgress: (p: { message?: string }) => p.message && messages.push(p.message) });
+        const starting = start('queued', c.options, { n: 2, engines: { launcher: c.launcher, startTimeoutMs: START_TIMEOUT_MS }, onProgress: (p: { message?: string }) => p.message && messages.push(p.message) });
         starting.catch(() => undefined);
         await waitUntil(() => messages.some((m) => /^controller job \S+ .+: waiting in the queue$/.test(m)), 30_000, 'a progress line for the queued controller job');
         // Longer than startTimeoutMs in the queue: the start still waits.
-        await new Promise((r) => setTimeout(r, 3000));
+        await new Promise((r) => setTimeout(r, START_TIMEOUT_MS + 2000));
         sim.resume();
         cluster = await starting;
         const client = await cluster.connect();
