@@ -55,6 +55,33 @@ describe('ControllerStats', () => {
     assert.equal(snap.running.length, 0);
   });
 
+  it('keeps throughput history in a ring of one-second buckets: the last hour for a page opened later, never more', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_700_000_000_000 });
+    const { stats } = collector();
+    stats.onEngineAdded({ id: 0, hostname: 'h', pid: 10 });
+    const start = Date.now();
+    // Two hours of work, one task a second (every tenth fails), then a page opens.
+    for (let s = 0; s < 7200; s++) {
+      stats.onTaskStarted({ msgId: `t${s}`, type: 'apply_request', engineId: 0 });
+      stats.onTaskEnded({ msgId: `t${s}`, type: 'apply_request', engineId: 0, outcome: s % 10 ? 'completed' : 'failed' });
+      t.mock.timers.tick(1000);
+    }
+    const snap = stats.snapshot();
+    assert.equal(snap.throughput.length, 3599, 'the last hour (the current second has nothing yet)');
+    assert.ok(snap.throughput.every((b, i) => i === 0 || b.t === snap.throughput[i - 1]!.t + 1000), 'oldest first, one per second');
+    assert.equal(snap.throughput[0]!.t, start + 3601 * 1000);
+    assert.equal(snap.throughput.at(-1)!.t, start + 7199 * 1000);
+    assert.equal(snap.throughput.reduce((n, b) => n + b.done + b.failed, 0), 3599);
+    assert.equal(snap.throughput.reduce((n, b) => n + b.failed, 0), 359, 'seconds 3610, 3620, …, 7190');
+    // A cursor gets the buckets from its second on (that one again: it may have grown).
+    const later = stats.snapshot({ seq: snap.seq, t: snap.throughput.at(-2)!.t });
+    assert.deepEqual(later.throughput.map((b) => b.t), snap.throughput.slice(-2).map((b) => b.t));
+    assert.equal(later.tasks.length, 0);
+    // A quiet hour later nothing of it is left.
+    t.mock.timers.tick(3600 * 1000);
+    assert.deepEqual(stats.snapshot().throughput, []);
+  });
+
   it("keeps the owner's last report of batch jobs (only their known fields) and counts them by state in /metrics", async () => {
     const { stats } = collector();
     const job = (jobId: string, state: JobStats['state'], extra: Partial<JobStats> = {}): JobStats => ({ launcher: 'pbs', role: 'engines', set: 0, jobId, state, since: 1000, ...extra });

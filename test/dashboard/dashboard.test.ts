@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser download), on a real
  * cluster whose controller serves the dashboard. The page is refused without its token, loads with it, shows the
- * engine count, shows a map's tasks in the task stream, and shows an engine killed with SIGKILL as dead.
+ * engine count, shows a map's tasks in the task stream, counts every dropped message, and shows an engine killed
+ * with SIGKILL as dead.
  * Screenshots go under the test's temp dir (kept, and its path printed, with TSPARALLEL_KEEP_SCREENSHOTS=1).
  */
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { FAST_HEARTBEAT, isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
+import { RawPeer } from '../support/raw-peer.js';
 import { requireTool } from '../support/requirements.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -78,6 +80,19 @@ describe('dashboard in a browser', { skip }, () => {
     const file = path.join(shots.dir, 'dashboard-tasks.png');
     await page.screenshot({ path: file, fullPage: true });
     assert.ok((await stat(file)).size > 10_000);
+  });
+
+  it('counts every dropped message in the summary, a validly signed one of the wrong shape included', async () => {
+    assert.equal(await page.textContent('#dropped'), '0');
+    const peer = new RawPeer(t.client.info.address, t.client.info.key);
+    try {
+      await peer.send('abort_request', { msgIds: 5 });
+      await waitUntil(() => peer.received.length > 0, 10_000, 'the controller answers the invalid request');
+    } finally {
+      peer.close();
+    }
+    await waitUntil(async () => (await page.textContent('#dropped')) === '1', 20_000, 'the page counts the invalid message');
+    assert.match(await page.getAttribute('#dropped', 'title') ?? '', /invalid: 1/);
   });
 
   it('shows an engine killed with SIGKILL as dead', async () => {

@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatsSnapshot } from '../../src/wire/stats.js';
-import { cliEnv, startCli } from '../support/cli-run.js';
-import { isAlive, startTestCluster, waitUntil, type TestCluster } from '../support/cluster.js';
+import { cliEnv, clusterPids, startCli, waitForGone } from '../support/cli-run.js';
+import { isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 import { parsePrometheus } from '../support/prometheus.js';
 
 /** The dashboard URL the controller wrote into the profile's security/ folder. */
@@ -128,6 +128,27 @@ describe('dashboard server', () => {
     assert.ok(m.get('tsparallel_bytes_total{direction="in"}')! > 0);
     assert.ok(m.get('tsparallel_bytes_total{direction="out"}')! > 0);
     assert.equal(m.get('tsparallel_messages_dropped_total{reason="bad_signature"}'), 0);
+  });
+
+  it('`tscluster start` with controller.dashboard (here from TSPARALLEL_CONTROLLER_DASHBOARD) prints the controller\'s URL', async () => {
+    const root = await tempDir('tsparallel-start-dashboard-');
+    const cli = startCli(['start', '--profile', 'dash', '-n', '1'], cliEnv(root.dir, { TSPARALLEL_CONTROLLER_DASHBOARD: '{"port":0}' }));
+    let pids: number[] = [];
+    try {
+      await cli.waitForOutput(/Dashboard \(served by the controller\): http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32}/, 60_000);
+      const printed = new URL(/Dashboard \(served by the controller\): (\S+)/.exec(cli.output())![1]!);
+      const written = await controllerDashboardUrl(path.join(root.dir, 'profile_dash'));
+      assert.equal(printed.href, written.href, 'the URL the controller wrote into security/');
+      pids = await clusterPids(path.join(root.dir, 'profile_dash', 'security', 'cluster.json'));
+      const headers = { authorization: `Bearer ${printed.searchParams.get('token')}` };
+      await waitUntil(async () => ((await (await get(`${printed.origin}/api/snapshot`, headers)).json()) as StatsSnapshot).engines.length === 1, 30_000, 'the engine on the page');
+      assert.equal(parsePrometheus(await (await get(`${printed.origin}/metrics`, headers)).text()).get('tsparallel_engines{state="alive"}'), 1);
+    } finally {
+      cli.child.kill('SIGINT');
+      await cli.exited;
+      await waitForGone(pids).finally(() => root.remove());
+    }
+    assert.deepEqual([cli.pid, ...pids].filter(isAlive), []);
   });
 
   it('`tscluster dashboard` serves the same cluster from another process and prints its URL', async () => {
