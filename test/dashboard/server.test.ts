@@ -85,6 +85,22 @@ describe('dashboard server', () => {
     assert.ok(snap.throughput.reduce((n, b) => n + b.done, 0) >= 6);
   });
 
+  it("shows each engine's CPU and memory, as its process measured them", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    let snap: StatsSnapshot | undefined;
+    await waitUntil(async () => {
+      snap = (await (await get(`${url.origin}/api/snapshot`, auth)).json()) as StatsSnapshot;
+      return snap.engines.every((e) => e.rssBytes !== undefined && e.cpuPercent !== undefined);
+    }, 15_000, 'every engine reported its CPU and memory');
+    for (const e of snap!.engines) {
+      assert.ok(e.cpuPercent! >= 0 && e.cpuPercent! < 400, `engine ${e.id} CPU ${e.cpuPercent} %`);
+      // The resident memory the kernel gives for that pid, within a factor of two (it moves between the readings).
+      const status = await readFile(`/proc/${e.pid}/status`, 'utf8');
+      const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
+      assert.ok(e.rssBytes! > rss / 2 && e.rssBytes! < rss * 2, `engine ${e.id}: reported ${e.rssBytes} bytes, the kernel says ${rss}`);
+    }
+  });
+
   it('streams snapshots as server-sent events, then only what is new', async () => {
     const ac = new AbortController();
     const res = await fetch(`${url.origin}/api/events`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
