@@ -79,9 +79,8 @@ export interface BatchLauncherOptions {
  * rethrown as is (a {@link SchedulerError} with the command and output) and leaves the launcher `stopped`.
  * While running, it polls `scheduler.status()` every `pollIntervalMs`, telling `onJobChange` handlers of each change
  * (and of `unknown` while the query fails); when the job reaches a final state by itself, every `onExit` handler is
- * called once with the job id. `stop()` cancels the job and waits (up to `stopTimeoutMs`)
- * until the scheduler reports it ended; stopping twice is harmless. `pids` stays empty: the work runs wherever the
- * scheduler puts it.
+ * called once with the job id. `stop()` cancels the job and waits (up to `stopTimeoutMs`) until the scheduler
+ * reports it ended; stopping twice is harmless. `pids` stays empty: the work runs wherever the scheduler puts it.
  * @example
  * ```ts
  * const launcher = new BatchLauncher(context, { name: 'my-batch', scheduler: new MyScheduler() });
