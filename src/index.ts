@@ -19,6 +19,7 @@
  * @document ../docs/guides/launcher-plugins.md
  * @document ../docs/guides/windows-hpc.md
  * @document ../docs/guides/batch-schedulers.md
+ * @document ../docs/guides/mpi-ssh.md
  * @document ../docs/guides/dashboard.md
  * @document ../docs/guides/troubleshooting.md
  * @document ../docs/guides/coming-from-ipyparallel.md

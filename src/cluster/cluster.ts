@@ -27,6 +27,7 @@ import { toEngineArgs } from '../engine/main.js';
 import { registerDefaults, roleProgram } from './defaults.js';
 import { findRunningCluster, type RunningCluster } from './running.js';
 import { OwnerSession } from './lease.js';
+import { JobStateReporter, type ControllerTarget } from './job-report.js';
 import { controllerBindIp, crossHostProblems, engineConnection, placementOf, type Placement } from './placement.js';
 
 const log = debug('tsparallel:cluster');
@@ -151,6 +152,8 @@ export class Cluster {
   /** Replacements run one after another, so each waits for its own engine. */
   #supervising: Promise<void> = Promise.resolve();
   readonly #supervisionListeners: ((event: SupervisionEvent) => void)[] = [];
+  /** Reports the batch jobs' states to the controller, for the dashboard, `/metrics` and `tscluster list`. */
+  readonly #jobReporter = new JobStateReporter();
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -442,6 +445,7 @@ export class Cluster {
     await Promise.all([...this.#clients, ...(this.#monitor ? [this.#monitor] : [])].map((c) => c.close()));
     await Promise.all(this.#engineLaunchers.map((l) => l.stop()));
     await this.#controllerLauncher?.stop();
+    await this.#jobReporter.close();
     await this.#ownerSession?.close();
     // A controller that was killed could not remove its files.
     await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile].map((f) => unlink(f).catch(() => {})));
@@ -461,7 +465,7 @@ export class Cluster {
     const name = role === 'controller' ? this.config.controller.launcher : this.config.engines.launcher;
     const registry = get(this.container, LAUNCHER_REGISTRY);
     const jobSplit = role === 'engines' ? engineJobSplit(this.config, registry) : undefined;
-    return registry.create(
+    const launcher = registry.create(
       name,
       {
         role, n, clusterId: this.clusterId, profileDir: this.profile.dir, program: roleProgram(role), args, env,
@@ -469,6 +473,8 @@ export class Cluster {
       },
       this.config.launchers[name] ?? {},
     );
+    this.#jobReporter.track(launcher, role);
+    return launcher;
   }
 
   /**
@@ -516,7 +522,10 @@ export class Cluster {
       const ready = previous === undefined
         ? await stat(this.engineConnectionFile).then(() => true, () => false)
         : (await readConnectionFile(this.engineConnectionFile).catch(() => undefined))?.created !== previous;
-      if (ready) return this.#claimLease();
+      if (ready) {
+        this.#jobReporter.attach(() => this.#controllerTarget());
+        return this.#claimLease();
+      }
       // A batch job waiting in the queue does not use up the start time: the wait is shown instead.
       const queued = queuedJobs(launcher);
       if (queued.length) {
@@ -602,6 +611,12 @@ export class Cluster {
     const info = await readConnectionFile(this.clientConnectionFile);
     const transport = this.#transport() ?? get(this.container, TRANSPORT_FACTORY).create(info.transport);
     this.#ownerSession = await OwnerSession.open(transport, info);
+  }
+
+  /** How a connection of this process reaches the controller (its transport, the client connection info). */
+  async #controllerTarget(): Promise<ControllerTarget> {
+    const info = await readConnectionFile(this.clientConnectionFile);
+    return { info, transport: this.#transport() ?? get(this.container, TRANSPORT_FACTORY).create(info.transport) };
   }
 
   async #writeClusterFile(): Promise<void> {

@@ -115,7 +115,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envKind: 'string',
   },
   'controller.launcher': {
-    doc: 'The launcher that starts the controller (`local`, `windows-hpc`, or one a plugin adds).',
+    doc: 'The launcher that starts the controller: `local`, `ssh`, `windows-hpc`, `slurm`, `pbs`, `sge`, `lsf`, `htcondor`, `in-process`, or one a plugin adds.',
     allowed: 'a launcher name (non-empty string)',
     envKind: 'string',
   },
@@ -175,7 +175,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envKind: 'switch',
   },
   'engines.launcher': {
-    doc: 'The launcher that starts the engines (`local`, `windows-hpc`, or one a plugin adds).',
+    doc: 'The launcher that starts the engines: `local`, `mpi`, `ssh`, `windows-hpc`, `slurm`, `pbs`, `sge`, `lsf`, `htcondor`, `in-process`, or one a plugin adds.',
     allowed: 'a launcher name (non-empty string)',
     envKind: 'string',
   },

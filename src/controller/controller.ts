@@ -18,7 +18,7 @@ import type { TaskState } from '../core/tasks.js';
 import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
 import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
-import type { StatsCursor } from '../wire/stats.js';
+import type { JobStatesReport, StatsCursor } from '../wire/stats.js';
 import { ControllerStats } from './stats.js';
 import { checkClientMessage, checkEngineMessage } from '../wire/validate.js';
 import { pidNamespace, processGone } from '../util/liveness.js';
@@ -411,6 +411,11 @@ export class Controller {
         void this.stats.metrics().then((text) => this.#reply(identity, msg, 'stats_reply', { snapshot, metrics: text }));
         return;
       }
+      case 'job_states_request':
+        // The cluster's owner (the process running its batch launchers) reports every job's state.
+        this.stats.onJobStates((msg.content as unknown as JobStatesReport).jobs);
+        this.#reply(identity, msg, 'job_states_reply', { status: 'ok' });
+        return;
       case 'queue_status_request':
         this.#reply(identity, msg, 'queue_status_reply', {
           engines: Object.fromEntries([...this.engines.values()].map((e) => [e.id, { pending: this.#tasks.loadOf(e.id) }])),

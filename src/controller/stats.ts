@@ -1,7 +1,8 @@
 /**
  * The controller's statistics for the dashboard and `/metrics`: what each engine has done, a bounded history of
  * throughput (one bucket per second, an hour by default, so a page opened later still sees it), a bounded task
- * stream (engine, start, end, outcome), recent failures with their remote stacks, the connected clients, and the
+ * stream (engine, start, end, outcome), recent failures with their remote stacks, the connected clients, the
+ * cluster's batch jobs (as the process owning their launchers reports them: `job_states_request`), and the
  * Prometheus metrics (a registry of its own, never prom-client's global one).
  *
  * The controller calls the `on*` hooks; everything here is bounded in memory whatever the cluster does.
@@ -9,7 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DropCounts } from '../wire/protocol.js';
-import type { EngineStats, StatsCursor, StatsSnapshot, TaskOutcome, TaskStreamEntry, FailureEntry, ClientStats, RunningTask, ThroughputBucket } from '../wire/stats.js';
+import { JOB_STATES, type EngineStats, type StatsCursor, type StatsSnapshot, type TaskOutcome, type TaskStreamEntry, type FailureEntry, type ClientStats, type RunningTask, type ThroughputBucket, type JobStats } from '../wire/stats.js';
 import type { Listener } from '../core/transport.js';
 
 /** What the collector asks the controller for when it takes a snapshot. */
@@ -54,6 +55,8 @@ export class ControllerStats {
   #stream: TaskStreamEntry[] = [];
   #failures: FailureEntry[] = [];
   #seq = 0;
+  /** The batch jobs, as the owner's last report gave them. */
+  #jobs: JobStats[] = [];
   #bytesIn = 0;
   #bytesOut = 0;
   readonly #bytesReported = { in: 0, out: 0 };
@@ -103,6 +106,15 @@ export class ControllerStats {
       registers,
       collect() {
         this.set(stats.#clients.size);
+      },
+    });
+    new Gauge({
+      name: 'tsparallel_batch_jobs',
+      help: 'Batch jobs of the cluster, by state (queued, running, finished, failed, cancelled; unknown while the status command fails).',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        for (const state of JOB_STATES) this.set({ state }, stats.#jobs.filter((j) => j.state === state).length);
       },
     });
     this.#tasksTotal = new Counter({
@@ -233,6 +245,19 @@ export class ControllerStats {
     this.#clients.delete(id);
   }
 
+  /**
+   * The cluster's owner reported its batch jobs: every job, which replaces the last report (so a report lost on the
+   * way is made good by the next, and nothing accumulates).
+   */
+  onJobStates(jobs: readonly JobStats[]): void {
+    // Only the known fields: a report is kept until the next, so nothing else it carries is held.
+    this.#jobs = jobs.map((j) => ({
+      launcher: j.launcher, role: j.role, set: j.set, jobId: j.jobId, state: j.state, since: j.since,
+      ...(j.rawState !== undefined && { rawState: j.rawState }),
+      ...(j.message !== undefined && { message: j.message }),
+    }));
+  }
+
   /** Count bytes the controller received. */
   countIn(frames: readonly Buffer[]): void {
     for (const f of frames) this.#bytesIn += f.length;
@@ -268,7 +293,7 @@ export class ControllerStats {
       running: [...this.#running.values()],
       failures: this.#failures.filter((f) => f.seq > after),
       clients: [...this.#clients.values()],
-      jobs: [],
+      jobs: this.#jobs.map((j) => ({ ...j })),
       dropped: { ...this.sources.dropped() },
       bytes: { in: this.#bytesIn, out: this.#bytesOut },
     };

@@ -6,6 +6,7 @@
 import type { DependencyContainer } from 'tsyringe';
 import type { ZodType } from 'zod';
 import { ConfigError } from './errors.js';
+import type { JobState } from './scheduler.js';
 import { token } from './tokens.js';
 
 /** Which part of a cluster a launcher starts. */
@@ -24,6 +25,23 @@ export interface ExitInfo {
   signal: string | null;
   /** The last lines of its standard error, when the launcher could collect them. */
   stderrTail?: string;
+}
+
+/**
+ * A batch job as the launcher that submitted it last saw it: the scheduler's state, or `unknown` while the
+ * scheduler's status command fails (a busy head node: not read as an end).
+ */
+export interface WatchedJob {
+  /** The job id the scheduler gave. */
+  id: string;
+  /** Its state. */
+  state: JobState | 'unknown';
+  /** The scheduler's own word for it (`Q`, `PEND`, `Running`, …); `submitted` until the first status answer. */
+  rawState?: string;
+  /** When `state` or `rawState` last changed (ms since the epoch, on the launcher's host). */
+  since: number;
+  /** Why the state is `unknown` (the status command's error), or how the job ended, when the scheduler said. */
+  message?: string;
 }
 
 /**
@@ -88,6 +106,18 @@ export interface Launcher {
   readonly pids: readonly number[];
   /** Ids of batch jobs it submitted (empty for local processes). */
   readonly jobIds: readonly string[];
+  /**
+   * Its batch jobs as last seen (absent for launchers of processes). A batch launcher watches each job with the
+   * scheduler's status command; see {@link Launcher.onJobChange}.
+   */
+  readonly watchedJobs?: readonly WatchedJob[];
+  /**
+   * Add a handler called each time one of its batch jobs changes state: submitted, queued → running, ended, or
+   * `unknown` while the status command fails. Returns the function that removes it. Absent for launchers of
+   * processes. The cluster reports these changes to the controller, whose statistics (the dashboard, `/metrics`,
+   * `tscluster list`) carry them.
+   */
+  onJobChange?(handler: (job: WatchedJob) => void): () => void;
   /** Start the part. */
   start(options?: { signal?: AbortSignal }): Promise<void>;
   /** Stop the part and wait until everything it started has ended. */

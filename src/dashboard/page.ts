@@ -2,7 +2,8 @@
  * The dashboard page: its HTML, stylesheet and script, served by the dashboard server (no build step, no CDN). The
  * script reads server-sent events from `/api/events` (a full snapshot, then only what is new), keeps the last hour
  * in the page, and draws the engines table, the throughput chart (uPlot), the task stream (one lane per engine, a
- * bar per task coloured by outcome), recent failures with their remote stacks, the clients and the batch jobs.
+ * bar per task coloured by outcome), recent failures with their remote stacks, the clients and the batch jobs
+ * (launcher, engine set or controller, job id, the scheduler's state and since when).
  * Remote text (stacks, messages) is inserted as text, never as HTML.
  * @module
  */
@@ -56,7 +57,7 @@ export const PAGE_HTML = `<!doctype html>
   </section>
   <section>
     <h2>Batch jobs</h2>
-    <table id="jobs"><thead><tr><th>launcher</th><th>job id</th><th>state</th></tr></thead><tbody></tbody></table>
+    <table id="jobs" data-testid="jobs"><thead><tr><th>launcher</th><th>holds</th><th>job id</th><th>state</th><th>since</th></tr></thead><tbody></tbody></table>
   </section>
 </main>
 <script src="/uplot.js"></script>
@@ -82,7 +83,9 @@ section.wide { grid-column: 1 / -1; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #e6e9ef; white-space: nowrap; }
 th { font-size: 12px; color: #6b7686; }
-tr.dead td { color: #9aa3b0; } tr td.state-alive { color: var(--completed); font-weight: 600; } tr td.state-dead { color: var(--failed); font-weight: 600; }
+tr.dead td { color: #9aa3b0; }
+td.job-running { color: var(--completed); font-weight: 600; } td.job-queued { color: var(--retried); font-weight: 600; }
+td.job-failed, td.job-cancelled { color: var(--failed); font-weight: 600; } td.job-finished, td.job-unknown { color: var(--aborted); font-weight: 600; } tr td.state-alive { color: var(--completed); font-weight: 600; } tr td.state-dead { color: var(--failed); font-weight: 600; }
 #stream { position: relative; }
 .lane { display: flex; align-items: center; height: 22px; border-bottom: 1px dashed #e6e9ef; }
 .lane .name { width: 90px; flex: none; font-size: 12px; color: #445; } .lane.dead .name { color: var(--failed); text-decoration: line-through; }
@@ -113,6 +116,10 @@ export const APP_JS = `'use strict';
   };
   const bytes = (n) => n < 1024 ? n + ' B' : n < 1048576 ? (n / 1024).toFixed(1) + ' KiB' : n < 1073741824 ? (n / 1048576).toFixed(1) + ' MiB' : (n / 1073741824).toFixed(2) + ' GiB';
   const time = (ms) => new Date(ms).toLocaleTimeString();
+  const ago = (ms) => {
+    const sec = Math.max(0, Math.round(ms / 1000));
+    return sec < 60 ? sec + ' s' : sec < 3600 ? Math.floor(sec / 60) + ' min ' + (sec % 60) + ' s' : Math.floor(sec / 3600) + ' h ' + Math.floor((sec % 3600) / 60) + ' min';
+  };
 
   function merge(s) {
     state.snap = s;
@@ -137,7 +144,10 @@ export const APP_JS = `'use strict';
     $('task-policy').textContent = s.taskPolicy;
     $('client-count').textContent = s.clients.length;
     $('bytes').textContent = bytes(s.bytes.in) + ' / ' + bytes(s.bytes.out);
-    $('dropped').textContent = s.dropped.badSignature + s.dropped.replayed + s.dropped.malformed;
+    // Every reason counts (bad signature, replayed, expired, misrouted, malformed, invalid); the tooltip splits them.
+    const reasons = Object.entries(s.dropped);
+    $('dropped').textContent = reasons.reduce((n, [, v]) => n + v, 0);
+    $('dropped').title = reasons.map(([k, v]) => k + ': ' + v).join(', ');
   }
 
   function renderEngines(s) {
@@ -211,8 +221,12 @@ export const APP_JS = `'use strict';
 
   function renderTables(s) {
     $('clients').tBodies[0].replaceChildren(...s.clients.map((c) => el('tr', {}, el('td', {}, c.id), el('td', {}, time(c.connected)))));
-    $('jobs').tBodies[0].replaceChildren(...(s.jobs.length ? s.jobs.map((j) => el('tr', {}, el('td', {}, j.launcher), el('td', {}, j.jobId), el('td', {}, j.state)))
-      : [el('tr', {}, el('td', { colspan: 3, class: 'empty' }, 'no batch jobs (local launchers)'))]));
+    const jobRow = (j) => el('tr', { 'data-job-id': j.jobId, 'data-state': j.state, title: j.message || '' },
+      el('td', {}, j.launcher), el('td', {}, j.role === 'controller' ? 'controller' + (j.set ? ' (start ' + (j.set + 1) + ')' : '') : 'engine set ' + j.set),
+      el('td', {}, j.jobId), el('td', { class: 'job-' + j.state }, j.state + (j.rawState && j.rawState.toLowerCase() !== j.state ? ' (' + j.rawState + ')' : '')),
+      el('td', {}, time(j.since) + ' · ' + ago(s.now - j.since) + ' ago'));
+    $('jobs').tBodies[0].replaceChildren(...(s.jobs.length ? s.jobs.map(jobRow)
+      : [el('tr', {}, el('td', { colspan: 5, class: 'empty' }, 'no batch jobs (local launchers)'))]));
   }
 
   function render() {

@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { TransportError } from '../core/errors.js';
-import type { JobStats, StatsCursor, StatsSnapshot } from '../wire/stats.js';
+import type { StatsCursor, StatsSnapshot } from '../wire/stats.js';
 import { APP_CSS, APP_JS, PAGE_HTML } from './page.js';
 
 const log = debug('tsparallel:dashboard');
@@ -25,8 +25,6 @@ export interface StatsSource {
   snapshot(since?: StatsCursor): Promise<StatsSnapshot>;
   /** The Prometheus metrics, as text. */
   metrics(): Promise<string>;
-  /** Batch jobs of the cluster's launchers, when known (added to every snapshot). */
-  jobs?(): Promise<JobStats[]>;
 }
 
 /** How a dashboard server is set up. */
@@ -134,7 +132,7 @@ export class DashboardServer {
       case '/uplot.css':
         return send(res, 200, 'text/css; charset=utf-8', await asset('uplot/dist/uPlot.min.css'));
       case '/api/snapshot':
-        return send(res, 200, 'application/json', JSON.stringify(await this.#snapshot({})));
+        return send(res, 200, 'application/json', JSON.stringify(await this.options.source.snapshot({})));
       case '/api/events':
         return this.#stream(res);
       case '/metrics':
@@ -154,7 +152,7 @@ export class DashboardServer {
       if (busy) return;
       busy = true;
       try {
-        const snap = await this.#snapshot(cursor);
+        const snap = await this.options.source.snapshot(cursor);
         cursor = { seq: snap.seq, t: snap.throughput.at(-1)?.t ?? cursor.t };
         res.write(`event: snapshot\ndata: ${JSON.stringify(snap)}\n\n`);
       } catch (err) {
@@ -169,12 +167,6 @@ export class DashboardServer {
       clearInterval(timer);
       this.#streams.delete(res);
     });
-  }
-
-  async #snapshot(since: StatsCursor): Promise<StatsSnapshot> {
-    const snap = await this.options.source.snapshot(since);
-    if (this.options.source.jobs) snap.jobs = await this.options.source.jobs();
-    return snap;
   }
 
   #authorized(req: IncomingMessage): boolean {

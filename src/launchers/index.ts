@@ -19,7 +19,7 @@
  */
 export {
   defineLauncher, LauncherRegistry, LAUNCHER_REGISTRY, ROLE_RUNNER,
-  type Launcher, type LauncherContext, type EngineJobSplit, type LauncherPlugin, type LauncherRole, type LauncherState, type ExitInfo,
+  type Launcher, type LauncherContext, type EngineJobSplit, type LauncherPlugin, type LauncherRole, type LauncherState, type ExitInfo, type WatchedJob,
   type RoleRunner, type RunningRole, type EngineControl, type EngineRef,
 } from '../core/launcher.js';
 export { SCHEDULER, type Scheduler, type JobDescription, type JobTask, type JobState, type JobStatus } from '../core/scheduler.js';

@@ -3,6 +3,7 @@
  * dashboard's JSON serves them: engines, the task stream, throughput history, failures, clients and batch jobs.
  * @module
  */
+import type { JobState } from '../core/scheduler.js';
 import type { DropCounts } from './protocol.js';
 
 /** How a task attempt ended, as the dashboard colours it. */
@@ -78,14 +79,43 @@ export interface ClientStats {
   connected: number;
 }
 
-/** A batch job a launcher submitted (known to `tscluster dashboard` from the cluster file). */
+/** What a batch job holds: the controller, or an engine set (the `n`th `addEngines`, counted from 0). */
+export type JobRole = 'controller' | 'engines';
+
+/** A batch job's state as shown: the scheduler's ({@link JobState}), or `unknown` while its status command fails. */
+export type JobStatsState = JobState | 'unknown';
+
+/** Every {@link JobStatsState}, in the order of a job's life. @internal */
+export const JOB_STATES: readonly JobStatsState[] = ['queued', 'running', 'finished', 'failed', 'cancelled', 'unknown'];
+
+/**
+ * A batch job of the cluster's launchers, as the process that owns them (the `Cluster`'s: `tscluster start` or the
+ * program that called `createCluster()`) last saw it with the scheduler's tools and reported it to the controller
+ * (`job_states_request`).
+ */
 export interface JobStats {
-  /** The launcher's name. */
+  /** The launcher's name (`pbs`, `slurm`, `windows-hpc`, …). */
   launcher: string;
+  /** What the job holds. */
+  role: JobRole;
+  /** Which launcher of that role: the engine set (0 for the first `addEngines`), or the controller's start (0, then 1 after a restore). */
+  set: number;
   /** The job id the scheduler gave. */
   jobId: string;
-  /** Its state as last known (`submitted` when only the id is known). */
-  state: string;
+  /** Its state. */
+  state: JobStatsState;
+  /** The scheduler's own word for it (`Q`, `PEND`, `Running`, …), when it gave one. */
+  rawState?: string;
+  /** When the state last changed (ms since the epoch, on the owner's host). */
+  since: number;
+  /** Why the state is `unknown`, or how the job ended, when known. */
+  message?: string;
+}
+
+/** What the cluster's owner sends the controller in a `job_states_request`: every job, replacing the last report. */
+export interface JobStatesReport {
+  /** Every batch job of the cluster's launchers. */
+  jobs: JobStats[];
 }
 
 /** One second of throughput history. */
@@ -133,7 +163,7 @@ export interface StatsSnapshot {
   failures: FailureEntry[];
   /** Connected clients. */
   clients: ClientStats[];
-  /** Batch jobs, when known. */
+  /** Batch jobs of the cluster's launchers (empty for local processes), as last reported to the controller. */
   jobs: JobStats[];
   /** Messages dropped (bad signature, replay, malformed). */
   dropped: DropCounts;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Message } from './protocol.js';
+import { JOB_STATES } from './stats.js';
 
 type Check = (msg: Message) => string | undefined;
 
@@ -66,11 +67,35 @@ function taskRequest(msg: Message): string | undefined {
 
 const TASK_STATES = new Set(['waiting', 'queued', 'running', 'completed', 'failed', 'aborted']);
 
+/** Bounds of a `job_states_request`: what a cluster's launchers can have submitted, with room to spare. */
+const MAX_REPORTED_JOBS = 10_000;
+const MAX_JOB_TEXT = 1000;
+const JOB_STATE_SET = new Set<string>(JOB_STATES);
+const shortText = (v: unknown) => typeof v === 'string' && v.length <= MAX_JOB_TEXT;
+
+/** The content of a `job_states_request`: `{ jobs }`, every batch job of the cluster as its owner saw it. */
+function jobStatesReport(msg: Message): string | undefined {
+  const jobs = msg.content.jobs;
+  if (!Array.isArray(jobs) || jobs.length > MAX_REPORTED_JOBS) return `content.jobs must be an array of at most ${MAX_REPORTED_JOBS} jobs`;
+  for (const [i, j] of jobs.entries()) {
+    const where = `content.jobs[${i}]`;
+    if (!isObject(j)) return `${where} must be an object`;
+    if (!shortText(j.launcher) || !shortText(j.jobId) || (j.jobId as string).length === 0) return `${where}.launcher and .jobId must be strings (a job id is not empty)`;
+    if (j.role !== 'controller' && j.role !== 'engines') return `${where}.role must be 'controller' or 'engines'`;
+    if (!Number.isInteger(j.set) || (j.set as number) < 0) return `${where}.set must be a non-negative integer`;
+    if (!JOB_STATE_SET.has(j.state as string)) return `${where}.state must be one of ${JOB_STATES.join(', ')}`;
+    if (typeof j.since !== 'number' || !Number.isFinite(j.since)) return `${where}.since must be a time in ms since the epoch`;
+    if (!optional(j.rawState, shortText) || !optional(j.message, shortText)) return `${where}.rawState and .message must be strings of at most ${MAX_JOB_TEXT} characters`;
+  }
+  return undefined;
+}
+
 const CLIENT_TO_CONTROLLER: Record<string, Check> = {
   connect_request: () => undefined,
   close_request: () => undefined,
   queue_status_request: () => undefined,
   stats_request: () => undefined,
+  job_states_request: jobStatesReport,
   heartbeat_request: () => undefined,
   owner_lease_request: ({ content: c }) => (typeof c.heart === 'string' && c.heart.length > 0 ? undefined : 'content.heart must be the owner heart\'s routing identity (a string)'),
   shutdown_request: () => undefined,

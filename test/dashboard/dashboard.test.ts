@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser download), on a real
  * cluster whose controller serves the dashboard. The page is refused without its token, loads with it, shows the
- * engine count, shows a map's tasks in the task stream, and shows an engine killed with SIGKILL as dead.
+ * engine count, shows a map's tasks in the task stream, lists a failure with its remote stack, counts every dropped
+ * message, and shows an engine killed with SIGKILL as dead.
  * Screenshots go under the test's temp dir (kept, and its path printed, with TSPARALLEL_KEEP_SCREENSHOTS=1).
  */
 import assert from 'node:assert/strict';
@@ -10,7 +11,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { FAST_HEARTBEAT, isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
+import { isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
+import { RawPeer } from '../support/raw-peer.js';
 import { requireTool } from '../support/requirements.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -24,7 +26,9 @@ describe('dashboard in a browser', { skip }, () => {
   let url: URL;
 
   before(async () => {
-    t = await startTestCluster(3, { controller: { ...FAST_HEARTBEAT, dashboard: { port: 0 } } });
+    // Default heartbeats: a local engine's death is seen at once (its socket closes, its pid is gone), and a loaded
+    // machine does not make engines miss a shortened heartbeat while they start.
+    t = await startTestCluster(3, { controller: { dashboard: { port: 0 } } });
     const file = path.join(t.dir, 'security', 'tsparallel-dashboard.json');
     url = new URL((JSON.parse(await readFile(file, 'utf8')) as { url: string }).url);
     shots = await tempDir('tsparallel-dashboard-');
@@ -78,6 +82,30 @@ describe('dashboard in a browser', { skip }, () => {
     const file = path.join(shots.dir, 'dashboard-tasks.png');
     await page.screenshot({ path: file, fullPage: true });
     assert.ok((await stat(file)).size > 10_000);
+  });
+
+  it('lists a failed task under recent failures, with its remote stack', async () => {
+    const failed = await t.client.loadBalancedView().apply(() => {
+      throw new RangeError('the page shows this');
+    }).get({ timeoutMs: 30_000 }).then(() => undefined, (e: Error) => e);
+    assert.match(failed?.message ?? 'no error', /the page shows this/);
+    const failure = page.locator('#failures details', { hasText: 'the page shows this' });
+    await failure.waitFor({ timeout: 20_000 });
+    assert.match(await failure.locator('summary').textContent() ?? '', /engine \d+ · RangeError: the page shows this/);
+    assert.match(await failure.locator('pre').textContent() ?? '', /^RangeError: the page shows this\n\s+at /);
+  });
+
+  it('counts every dropped message in the summary, a validly signed one of the wrong shape included', async () => {
+    assert.equal(await page.textContent('#dropped'), '0');
+    const peer = new RawPeer(t.client.info.address, t.client.info.key);
+    try {
+      await peer.send('abort_request', { msgIds: 5 });
+      await waitUntil(() => peer.received.length > 0, 10_000, 'the controller answers the invalid request');
+    } finally {
+      peer.close();
+    }
+    await waitUntil(async () => (await page.textContent('#dropped')) === '1', 20_000, 'the page counts the invalid message');
+    assert.match(await page.getAttribute('#dropped', 'title') ?? '', /invalid: 1/);
   });
 
   it('shows an engine killed with SIGKILL as dead', async () => {

@@ -8,8 +8,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatsSnapshot } from '../../src/wire/stats.js';
-import { cliEnv, startCli } from '../support/cli-run.js';
-import { isAlive, startTestCluster, waitUntil, type TestCluster } from '../support/cluster.js';
+import { cliEnv, clusterPids, startCli, waitForGone } from '../support/cli-run.js';
+import { isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 import { parsePrometheus } from '../support/prometheus.js';
 
 /** The dashboard URL the controller wrote into the profile's security/ folder. */
@@ -85,6 +85,22 @@ describe('dashboard server', () => {
     assert.ok(snap.throughput.reduce((n, b) => n + b.done, 0) >= 6);
   });
 
+  it("shows each engine's CPU and memory, as its process measured them", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    let snap: StatsSnapshot | undefined;
+    await waitUntil(async () => {
+      snap = (await (await get(`${url.origin}/api/snapshot`, auth)).json()) as StatsSnapshot;
+      return snap.engines.every((e) => e.rssBytes !== undefined && e.cpuPercent !== undefined);
+    }, 15_000, 'every engine reported its CPU and memory');
+    for (const e of snap!.engines) {
+      assert.ok(e.cpuPercent! >= 0 && e.cpuPercent! < 400, `engine ${e.id} CPU ${e.cpuPercent} %`);
+      // The resident memory the kernel gives for that pid, within a factor of two (it moves between the readings).
+      const status = await readFile(`/proc/${e.pid}/status`, 'utf8');
+      const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
+      assert.ok(e.rssBytes! > rss / 2 && e.rssBytes! < rss * 2, `engine ${e.id}: reported ${e.rssBytes} bytes, the kernel says ${rss}`);
+    }
+  });
+
   it('streams snapshots as server-sent events, then only what is new', async () => {
     const ac = new AbortController();
     const res = await fetch(`${url.origin}/api/events`, { headers: { authorization: `Bearer ${token}` }, signal: ac.signal });
@@ -128,6 +144,27 @@ describe('dashboard server', () => {
     assert.ok(m.get('tsparallel_bytes_total{direction="in"}')! > 0);
     assert.ok(m.get('tsparallel_bytes_total{direction="out"}')! > 0);
     assert.equal(m.get('tsparallel_messages_dropped_total{reason="bad_signature"}'), 0);
+  });
+
+  it('`tscluster start` with controller.dashboard (here from TSPARALLEL_CONTROLLER_DASHBOARD) prints the controller\'s URL', async () => {
+    const root = await tempDir('tsparallel-start-dashboard-');
+    const cli = startCli(['start', '--profile', 'dash', '-n', '1'], cliEnv(root.dir, { TSPARALLEL_CONTROLLER_DASHBOARD: '{"port":0}' }));
+    let pids: number[] = [];
+    try {
+      await cli.waitForOutput(/Dashboard \(served by the controller\): http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{32}/, 60_000);
+      const printed = new URL(/Dashboard \(served by the controller\): (\S+)/.exec(cli.output())![1]!);
+      const written = await controllerDashboardUrl(path.join(root.dir, 'profile_dash'));
+      assert.equal(printed.href, written.href, 'the URL the controller wrote into security/');
+      pids = await clusterPids(path.join(root.dir, 'profile_dash', 'security', 'cluster.json'));
+      const headers = { authorization: `Bearer ${printed.searchParams.get('token')}` };
+      await waitUntil(async () => ((await (await get(`${printed.origin}/api/snapshot`, headers)).json()) as StatsSnapshot).engines.length === 1, 30_000, 'the engine on the page');
+      assert.equal(parsePrometheus(await (await get(`${printed.origin}/metrics`, headers)).text()).get('tsparallel_engines{state="alive"}'), 1);
+    } finally {
+      cli.child.kill('SIGINT');
+      await cli.exited;
+      await waitForGone(pids).finally(() => root.remove());
+    }
+    assert.deepEqual([cli.pid, ...pids].filter(isAlive), []);
   });
 
   it('`tscluster dashboard` serves the same cluster from another process and prints its URL', async () => {

@@ -1,6 +1,7 @@
 /**
- * The guides: the configuration reference is current with the schema, and every relative link in the README and
- * the guides points at a file that exists (and, for `#anchors` into Markdown, at a heading that exists).
+ * The guides: the configuration reference is current with the schema, every guide is a page of the site, and every
+ * relative link in the README and the guides points at a file that exists (and, for `#anchors` into Markdown, at a
+ * heading that exists). The built site's own links are checked by `npm run docs` (scripts/check-site-links.mjs).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -29,6 +30,16 @@ describe('guides', () => {
     if (process.env.TSPARALLEL_UPDATE_DOCS === '1') await writeFile(file, expected);
     const actual = await readFile(file, 'utf8').catch(() => '');
     assert.equal(actual, expected, `${file} is out of date: run the tests with TSPARALLEL_UPDATE_DOCS=1 to regenerate it`);
+  });
+
+  it('every guide is a page of the documentation site (a @document of the entry point)', async () => {
+    const entry = await readFile(path.join(root, 'src', 'index.ts'), 'utf8');
+    const documents = new Set([...entry.matchAll(/@document \.\.\/docs\/guides\/(\S+\.md)/g)].map((m) => m[1]!));
+    const files = (await readdir(guides)).filter((f) => f.endsWith('.md'));
+    assert.ok(files.length >= 9, `guides found: ${files.join(', ')}`);
+    // A guide that is not a @document is copied into the site as a raw Markdown file, not rendered as a page.
+    assert.deepEqual(files.filter((f) => !documents.has(f)), [], 'add `@document ../docs/guides/NAME.md` to the doc comment of src/index.ts');
+    assert.deepEqual([...documents].filter((f) => !files.includes(f)), [], 'documents that do not exist');
   });
 
   it('every relative link in the README and the guides resolves', async () => {

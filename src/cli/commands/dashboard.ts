@@ -1,13 +1,14 @@
 /**
  * `tscluster dashboard`: serve the live dashboard and Prometheus `/metrics` of a running cluster from this process.
  * It connects as a client and asks the controller for its statistics (`stats_request`) on every update, so it works
- * with any running cluster, including one started without `controller.dashboard`.
+ * with any running cluster, including one started without `controller.dashboard`. Batch jobs come in the same
+ * statistics: the process that runs the cluster's launchers reports their states to the controller.
  * @module
  */
 import { Client } from '../../client/client.js';
-import { readClusterFile, describeId, pickRunningCluster } from '../../cluster/running.js';
+import { describeId, pickRunningCluster } from '../../cluster/running.js';
 import { readConnectionFile } from '../../wire/connection.js';
-import type { JobStats, StatsCursor } from '../../wire/stats.js';
+import type { StatsCursor } from '../../wire/stats.js';
 import { dashboardToken, startDashboard, type StatsSource } from '../../dashboard/server.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { ConfigError } from '../../core/errors.js';
@@ -49,7 +50,6 @@ export const dashboardCommand: Command = {
       snapshot: async (since?: StatsCursor) => (await client.controllerStats({ since, timeoutMs: 5000 })).snapshot,
       // Only the metrics: a cursor past every event keeps the snapshot small.
       metrics: async () => (await client.controllerStats({ since: { seq: Number.MAX_SAFE_INTEGER, t: Date.now() }, metrics: true, timeoutMs: 5000 })).metrics ?? '',
-      jobs: () => jobsOf(found.file),
     };
     const server = await startDashboard({ source, token: dashboardToken(key), port, host: stringArg(values, 'host') ?? '127.0.0.1' });
     out.info(`Dashboard of cluster ${describeId(found.info.clusterId)} of profile '${profile.name}' (Ctrl-C stops it):`);
@@ -63,10 +63,3 @@ export const dashboardCommand: Command = {
     return 0;
   },
 };
-
-/** The batch jobs recorded in the cluster file (their state is not known here: `submitted`). */
-async function jobsOf(clusterFile: string): Promise<JobStats[]> {
-  const info = await readClusterFile(clusterFile).catch(() => undefined);
-  if (!info) return [];
-  return [info.launchers.controller, ...info.launchers.engines].flatMap((l) => l.jobIds.map((jobId) => ({ launcher: l.name, jobId, state: 'submitted' })));
-}

@@ -8,13 +8,15 @@ import { Client } from '../../client/client.js';
 import { listProfiles } from '../../config/profile-create.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
+import type { JobStats } from '../../wire/stats.js';
 import { describeId, findClusters, findOrphanFiles, isStale, removeClusterFiles, type FoundCluster } from '../../cluster/running.js';
 
 const USAGE = `Usage: tscluster list [--profile NAME | --profile-dir DIR] [--json]
 
 List the running clusters of every profile (or of one): profile, cluster id, registered engines, the pid of the
 process that runs it, uptime, and the least walltime left of its engines' batch jobs (when they have one), then
-the batch jobs that ended while it ran. Files left by clusters whose processes are gone (stale entries) are
+each batch job with its scheduler's state and for how long it has had it (as the dashboard shows them), and the
+jobs that ended while it ran. Files left by clusters whose processes are gone (stale entries) are
 reported and removed.
 
 Options:
@@ -36,6 +38,8 @@ interface Row {
   profileDir: string;
   /** Batch jobs (or processes) that ended while the cluster ran: engines that died. */
   ended: { role: 'controller' | 'engines'; id: string; tail: string }[];
+  /** Its batch jobs and their states, as the controller's statistics hold them (empty when unreachable or local). */
+  jobs: JobStats[];
 }
 
 /** `tscluster list`. */
@@ -90,9 +94,16 @@ export const listCommand: Command = {
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) out.print(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
     for (const r of rows) {
+      const where = `${r.profile}/${r.clusterId || '(default)'}`;
+      const lastLines = (tail: string) => tail.trimEnd().split('\n').slice(-3).join(' | ');
+      for (const j of r.jobs) {
+        const tail = lastLines(r.ended.find((e) => e.id === j.jobId)?.tail ?? j.message ?? '');
+        out.print(`  ${where}: ${describeJob(j)}${tail ? `: ${tail}` : ''}`);
+      }
       for (const e of r.ended) {
-        const last = e.tail.trimEnd().split('\n').slice(-3).join(' | ');
-        out.print(`  ${r.profile}/${r.clusterId || '(default)'}: ${e.role === 'engines' ? 'engine' : 'controller'} job ${e.id} ended${last ? `: ${last}` : ''}`);
+        if (r.jobs.some((j) => j.jobId === e.id)) continue;
+        const last = lastLines(e.tail);
+        out.print(`  ${where}: ${e.role === 'engines' ? 'engine' : 'controller'} job ${e.id} ended${last ? `: ${last}` : ''}`);
       }
     }
     return 0;
@@ -102,12 +113,18 @@ export const listCommand: Command = {
 async function describeRow(c: FoundCluster): Promise<Row> {
   let engines: number | null = null;
   let walltimeLeftSeconds: number | null = null;
+  let jobs: JobStats[] = [];
   try {
     const client = await Client.connect({ connectionFile: c.info.connectionFiles.client, timeoutMs: 3000 });
-    engines = client.ids.length;
-    const ends = [...client.engines.values()].flatMap((e) => (e.jobEnd === undefined ? [] : [e.jobEnd]));
-    if (ends.length) walltimeLeftSeconds = Math.max(0, Math.round((Math.min(...ends) - Date.now()) / 1000));
-    await client.close();
+    try {
+      engines = client.ids.length;
+      const ends = [...client.engines.values()].flatMap((e) => (e.jobEnd === undefined ? [] : [e.jobEnd]));
+      if (ends.length) walltimeLeftSeconds = Math.max(0, Math.round((Math.min(...ends) - Date.now()) / 1000));
+      // The jobs as the dashboard shows them; a cursor past every event keeps the reply small.
+      jobs = (await client.controllerStats({ since: { seq: Number.MAX_SAFE_INTEGER, t: Date.now() }, timeoutMs: 3000 })).snapshot.jobs ?? [];
+    } finally {
+      await client.close();
+    }
   } catch {
     // unreachable controller (another host, or busy): the count shows as '?'
   }
@@ -124,7 +141,15 @@ async function describeRow(c: FoundCluster): Promise<Row> {
       ...(c.info.launchers?.controller?.ended ?? []).map((e) => ({ role: 'controller' as const, id: e.id, tail: e.stderrTail ?? '' })),
       ...(c.info.launchers?.engines ?? []).flatMap((l) => (l.ended ?? []).map((e) => ({ role: 'engines' as const, id: e.id, tail: e.stderrTail ?? '' }))),
     ],
+    jobs,
   };
+}
+
+/** `engine set 0 job 101.server (pbs): running (R) for 3m05s`. */
+function describeJob(j: JobStats): string {
+  const holds = j.role === 'controller' ? 'controller' : `engine set ${j.set}`;
+  const raw = j.rawState && j.rawState.toLowerCase() !== j.state ? ` (${j.rawState})` : '';
+  return `${holds} job ${j.jobId} (${j.launcher}): ${j.state}${raw} for ${formatUptime(Math.max(0, Math.round((Date.now() - j.since) / 1000)))}`;
 }
 
 /** `12s`, `3m05s`, `2h07m`, `3d04h`. */

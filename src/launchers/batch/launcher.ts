@@ -9,10 +9,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import debug from 'debug';
 import { LauncherError, SchedulerError, TimeoutError } from '../../core/errors.js';
-import type { ExitInfo, Launcher, LauncherContext, LauncherState } from '../../core/launcher.js';
+import type { ExitInfo, Launcher, LauncherContext, LauncherState, WatchedJob } from '../../core/launcher.js';
 import type { JobDescription, JobState, JobStatus, JobTask, Scheduler } from '../../core/scheduler.js';
 import { addListener } from '../../util/listeners.js';
 import { defaultJobName } from './options.js';
+
+/** The longest message kept with a job's state (a status command's error is cut there). */
+const MESSAGE_LIMIT = 500;
 
 /**
  * A {@link JobStatus} with what a scheduler may know about how the job ended. Schedulers that can tell (the
@@ -74,10 +77,10 @@ export interface BatchLauncherOptions {
  *
  * `start()` resolves once the job is submitted (the cluster then waits for registrations); a submit failure is
  * rethrown as is (a {@link SchedulerError} with the command and output) and leaves the launcher `stopped`.
- * While running, it polls `scheduler.status()` every `pollIntervalMs`; when the job reaches a final state by itself,
- * every `onExit` handler is called once with the job id. `stop()` cancels the job and waits (up to `stopTimeoutMs`)
- * until the scheduler reports it ended; stopping twice is harmless. `pids` stays empty: the work runs wherever the
- * scheduler puts it.
+ * While running, it polls `scheduler.status()` every `pollIntervalMs`, telling `onJobChange` handlers of each change
+ * (and of `unknown` while the query fails); when the job reaches a final state by itself, every `onExit` handler is
+ * called once with the job id. `stop()` cancels the job and waits (up to `stopTimeoutMs`) until the scheduler
+ * reports it ended; stopping twice is harmless. `pids` stays empty: the work runs wherever the scheduler puts it.
  * @example
  * ```ts
  * const launcher = new BatchLauncher(context, { name: 'my-batch', scheduler: new MyScheduler() });
@@ -104,6 +107,8 @@ export class BatchLauncher implements Launcher {
   readonly #ended = new Set<string>();
   readonly #lastStatus = new Map<string, DetailedJobStatus>();
   readonly #handlers: ((info: ExitInfo) => void)[] = [];
+  readonly #watched = new Map<string, WatchedJob>();
+  readonly #jobHandlers: ((job: WatchedJob) => void)[] = [];
   readonly #watch = new AbortController();
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -134,6 +139,19 @@ export class BatchLauncher implements Launcher {
   /** The last state the scheduler reported for each job (absent until first asked; a failed query keeps the last). */
   get jobStates(): readonly JobStatus[] {
     return this.#jobIds.map((id) => this.#lastStatus.get(id) ?? { id, state: 'queued' as const, rawState: 'submitted' });
+  }
+
+  /** Each job as last seen: the scheduler's state, or `unknown` while its status command fails. */
+  get watchedJobs(): readonly WatchedJob[] {
+    return this.#jobIds.flatMap((id) => {
+      const job = this.#watched.get(id);
+      return job ? [{ ...job }] : [];
+    });
+  }
+
+  /** Add a handler called each time a job's state changes (see {@link Launcher.onJobChange}); returns its remover. */
+  onJobChange(handler: (job: WatchedJob) => void): () => void {
+    return addListener(this.#jobHandlers, handler);
   }
 
   /** Add a handler called once when the job ends (by itself, or cancelled by `stop()`); returns its remover. */
@@ -225,6 +243,7 @@ export class BatchLauncher implements Launcher {
         const jobId = await this.submitJob(job, signal);
         this.#jobIds.push(jobId);
         this.log('job %s submitted', jobId);
+        this.#observe(jobId, 'queued', 'submitted');
         if (signal?.aborted || this.#stopping) break;
       }
     } catch (err) {
@@ -261,9 +280,11 @@ export class BatchLauncher implements Launcher {
         if (signal.aborted) return;
         // A failed query is not a failed job (the head node may be busy): keep watching; stop() still works.
         this.log('status of job %s failed: %s', jobId, (err as Error).message);
+        this.#observe(jobId, 'unknown', undefined, (err as Error).message);
         continue;
       }
       this.#lastStatus.set(jobId, status);
+      this.#observe(jobId, status.state, status.rawState, status.message);
       // While stop() runs, it reports the end itself (as a cancel, not as the job ending by itself).
       if (this.#stopping) return;
       if (isFinalJobState(status.state)) {
@@ -271,6 +292,32 @@ export class BatchLauncher implements Launcher {
         this.#reportEnd(jobId, status);
         if (this.#jobIds.every((id) => this.#ended.has(id)) && !this.#stopping) this.#state = 'stopped';
         return;
+      }
+    }
+  }
+
+  /**
+   * Record what the scheduler said of a job (or that it could not say), and tell the job handlers when it changed.
+   * `since` moves only when the state does: a job `submitted` then `Q` has been queued since its submit.
+   */
+  #observe(jobId: string, state: WatchedJob['state'], rawState: string | undefined, message?: string): void {
+    const last = this.#watched.get(jobId);
+    if (last && last.state === state && last.rawState === rawState) return;
+    const job: WatchedJob = {
+      id: jobId,
+      state,
+      ...(rawState !== undefined && { rawState }),
+      since: last && last.state === state ? last.since : Date.now(),
+      // A status command's error can be long: its first lines say enough.
+      ...(message && { message: message.slice(0, MESSAGE_LIMIT) }),
+    };
+    this.#watched.set(jobId, job);
+    this.log('job %s is %s%s', jobId, state, rawState ? ` (${rawState})` : '');
+    for (const handler of [...this.#jobHandlers]) {
+      try {
+        handler({ ...job });
+      } catch (err) {
+        this.log('an onJobChange handler threw: %s', (err as Error).message);
       }
     }
   }
@@ -329,6 +376,7 @@ export class BatchLauncher implements Launcher {
       if (this.#ended.has(jobId)) continue;
       try {
         const status = await this.#cancelAndWait(jobId, timeoutMs);
+        this.#observe(jobId, status.state, status.rawState, status.message);
         this.#reportEnd(jobId, status.state === 'cancelled' ? undefined : status);
       } catch (err) {
         failures.push(err as Error);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { container } from 'tsyringe';
 import { LauncherError, SchedulerError } from '../../../src/core/errors.js';
-import type { ExitInfo, LauncherContext } from '../../../src/core/launcher.js';
+import type { ExitInfo, LauncherContext, WatchedJob } from '../../../src/core/launcher.js';
 import type { JobDescription, Scheduler } from '../../../src/core/scheduler.js';
 import { BatchLauncher, isFinalJobState, type DetailedJobStatus } from '../../../src/launchers/batch/launcher.js';
 import { InProcessScheduler } from '../../../src/launchers/in-process/scheduler.js';
@@ -166,6 +166,25 @@ describe('BatchLauncher', () => {
     await launcher.start();
     assert.equal((await exit).code, 0);
     assert.ok(flaky.queries >= 4, `queried ${flaky.queries} times`);
+  });
+
+  test('onJobChange reports each job: queued when submitted, unknown while status fails, running, then cancelled by stop()', async () => {
+    const flaky = new FlakyStatus(scheduler, 2);
+    const launcher = new BatchLauncher(context('engines', 2), { name: 'b', scheduler: flaky, program: sleeperCommand(), pollIntervalMs: 10 });
+    const seen: WatchedJob[] = [];
+    const off = launcher.onJobChange((job) => seen.push(job));
+    await launcher.start();
+    const [jobId] = launcher.jobIds;
+    const deadline = Date.now() + 15_000;
+    while (!seen.some((j) => j.state === 'running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(launcher.watchedJobs.map((j) => [j.id, j.state]), [[jobId, 'running']]);
+    await launcher.stop();
+    off();
+    assert.deepEqual(seen.map((j) => [j.id, j.state]), [[jobId, 'queued'], [jobId, 'unknown'], [jobId, 'running'], [jobId, 'cancelled']]);
+    assert.equal(seen[0]!.rawState, 'submitted');
+    assert.match(seen[1]!.message ?? '', /head node busy/);
+    for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.since >= seen[i - 1]!.since, 'since moves forward with each change');
+    assert.deepEqual(launcher.watchedJobs.map((j) => j.state), ['cancelled']);
   });
 
   test('isFinalJobState', () => {
