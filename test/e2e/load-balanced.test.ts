@@ -15,7 +15,7 @@ const start = (n: number, options: ClusterOptions = {}) =>
 
 const failure = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => undefined, (e: unknown) => e);
 
-describe('a load-balanced view over 2 engines', () => {
+describe('a load-balanced view over 2 engines', { timeout: 300_000 }, () => {
   let t: TestCluster;
   let client: Client;
   before(async () => ({ client } = t = await start(2)));
