@@ -247,7 +247,7 @@ async function main(): Promise<number> {
     `Real processes: rows "one host" run on this machine, rows "rig" on the multi-host test rig (hosts head, node1, node2 as namespaces with real TCP between them; scripts/rig). ` +
     `Every cluster is stopped and checked by pid afterwards, on every host ("processes left").\n` +
     `Must hold: tasks lost 0, run twice without a report 0, processes left 0. "Time to detect" is from the fault (signal, or the link going down) to the client seeing it (engine unregistered, or its results rejected).\n\n${table}\n\n` +
-    (failures.length ? `## Failures\n\n${failures.map((f) => `- ${f}`).join('\n')}\n` : 'Every figure that must hold, held.\n');
+    (failures.length ? `## Failures\n\n${failures.map((f) => `- ${f}`).join('\n')}\n` : `Every figure that must hold, held${rigMissing === false ? '' : ' in the rows that ran (the rig\'s were not run)'}.\n`);
   await writeFile(out, text);
   console.log(text);
   return failures.length ? 1 : 0;
