@@ -219,9 +219,8 @@ export class Engine {
           const handshake = this.#connection?.handshakeError;
           const why = handshake
             ? `the secure handshake failed: ${handshake}`
-            : heartUp
-              ? 'is it running, and is the connection file current?'
-              : `its heartbeat endpoint ${info.heartbeatAddress} did not answer (is that port reachable from this host?)`;
+            : 'is it running, and is the connection file current?' +
+              (heartUp ? '' : ` Its heartbeat endpoint ${info.heartbeatAddress} never answered (is that port reachable from this host?)`);
           reject(new TimeoutError(`the controller at ${info.address} did not accept this engine in ${timeoutMs} ms: ${why}`, timeoutMs));
         },
         timeoutMs,
