@@ -10,6 +10,7 @@
  * Run it compiled: `npm run -s build && node dist/bench/multihost.js [--quick] [--runs N]` (see bench/README.md).
  * @module
  */
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -76,12 +77,20 @@ interface Sizes {
   w5PushBytes: number;
 }
 
-function parseArgs(argv: string[]): Sizes {
+/** The setups, by the name `--only` takes. */
+const SETUPS = ['one-host', 'multi-host', 'multi-host-curve-off', 'ipyparallel'] as const;
+
+function parseArgs(argv: string[]): { sizes: Sizes; only: readonly string[] } {
   const quick = argv.includes('--quick');
   const runsAt = argv.indexOf('--runs');
   const runs = runsAt >= 0 ? Number(argv[runsAt + 1]) : quick ? 1 : 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a positive whole number, got '${argv[runsAt + 1]}'`);
-  return quick ? { runs, w2Calls: 200, w3Tasks: 2000, w5PushBytes: 20e6 } : { runs, w2Calls: 1000, w3Tasks: 10_000, w5PushBytes: 100e6 };
+  const onlyAt = argv.indexOf('--only');
+  const only = onlyAt >= 0 ? (argv[onlyAt + 1] ?? '').split(',').filter(Boolean) : [...SETUPS];
+  const unknown = only.filter((n) => !(SETUPS as readonly string[]).includes(n));
+  if (only.length === 0 || unknown.length > 0) throw new Error(`--only takes a comma-separated list of ${SETUPS.join(', ')}; got '${argv[onlyAt + 1] ?? ''}'`);
+  const sizes = quick ? { runs, w2Calls: 200, w3Tasks: 2000, w5PushBytes: 20e6 } : { runs, w2Calls: 1000, w3Tasks: 10_000, w5PushBytes: 100e6 };
+  return { sizes, only };
 }
 
 async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
@@ -108,7 +117,7 @@ async function tsparallelScenario(controllerHost: string, engineHosts: string[],
     const files = await readdir(security);
     const engineFile = path.join(security, files.find((f) => f.endsWith('engine.json'))!);
     const clientFile = path.join(security, files.find((f) => f.endsWith('client.json'))!);
-    for (const h of engineHosts) runOnHost(h, process.execPath, [cli('tsengine.js'), '--connection-file', engineFile]);
+    for (const h of engineHosts) drain(runOnHost(h, process.execPath, [cli('tsengine.js'), '--connection-file', engineFile]));
     const r = await collect(runOnHost('head', process.execPath, ['--input-type=module', '-e', TS_CLIENT, clientFile, path.join(dist, 'index.js'), JSON.stringify(sizes)]));
     const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
     if (!line) throw new Error(`the client on head failed (exit ${r.code}): ${r.stderr.slice(-1500)}`);
@@ -124,17 +133,20 @@ async function ipyparallelScenario(sizes: Sizes): Promise<W7Figures> {
   const dir = await mkdtemp(path.join(RIG_SHARED, 'bench-w7-ipp-'));
   try {
     const controller = runOnHost('node1', '/usr/bin/ipcontroller', ['--ip=*', `--location=${hostIp('node1')}`, `--profile-dir=${dir}`, '--log-level=WARN']);
-    let out = '';
-    controller.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const out = drain(controller);
     const engineFile = path.join(dir, 'security', 'ipcontroller-engine.json');
     const clientFile = path.join(dir, 'security', 'ipcontroller-client.json');
     await waitFor(() => (existsSync(engineFile) && existsSync(clientFile)) || controller.exitCode !== null, 60_000, 'ipcontroller on node1');
-    if (controller.exitCode !== null) throw new Error(`ipcontroller on node1 exited: ${out}`);
-    for (const h of ['node1', 'node2']) runOnHost(h, '/usr/bin/ipengine', [`--profile-dir=${dir}`, `--file=${engineFile}`, '--log-level=WARN']);
+    if (controller.exitCode !== null) throw new Error(`ipcontroller on node1 exited: ${out()}`);
+    const engines = ['node1', 'node2'].map((h) => [h, drain(runOnHost(h, '/usr/bin/ipengine', [`--profile-dir=${dir}`, `--file=${engineFile}`, '--log-level=WARN']))] as const);
     const script = path.join(root, 'bench', 'python', 'w7_ipyparallel_client.py');
-    const r = await collect(runOnHost('head', 'timeout', ['--signal=KILL', String(IPP_CLIENT_LIMIT_S), '/usr/bin/python3', script, path.join(dir, 'security', 'ipcontroller-client.json'), JSON.stringify(sizes)]));
+    const limitS = ippClientLimitS(sizes);
+    const r = await collect(runOnHost('head', 'timeout', ['--signal=KILL', String(limitS), '/usr/bin/python3', script, path.join(dir, 'security', 'ipcontroller-client.json'), JSON.stringify(sizes)]));
     const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
-    if (!line) throw new Error(`ipyparallel's client on head failed (exit ${r.code}): ${r.stderr.slice(-1500)}`);
+    if (!line) {
+      const logs = engines.map(([h, tail]) => `ipengine on ${h}: …${tail().slice(-500)}`).join('\n');
+      throw new Error(`ipyparallel's client on head failed (exit ${r.code}${r.code === null ? `, killed after ${limitS} s` : ''}): ${r.stderr.slice(-1500)}\nipcontroller: …${out().slice(-500)}\n${logs}`);
+    }
     return JSON.parse(line) as W7Figures;
   } finally {
     await stopRigProcesses();
@@ -149,8 +161,22 @@ async function ipyparallelScenario(sizes: Sizes): Promise<W7Figures> {
   }
 }
 
-/** How long ipyparallel's client may run on head before it is killed (its W3 can stall). */
-const IPP_CLIENT_LIMIT_S = 180;
+/**
+ * Read a child's output as it comes and keep its end (for error messages). A pipe nobody reads stops its writer once
+ * the pipe is full (64 kB): ipengine 7.1 logs every request at debug level whatever `--log-level` says, so an
+ * undrained engine blocked in write(2) within its first hundred calls, and ipyparallel's client waited on it until
+ * the harness killed it (the "stall" of the first W7 runs).
+ */
+function drain(child: ChildProcess): () => string {
+  let tail = '';
+  const keep = (d: Buffer) => void (tail = (tail + d.toString()).slice(-2000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => tail;
+}
+
+/** How long ipyparallel's client may run on head before it is killed: its W3 runs at ~50 tasks/s on the rig. */
+const ippClientLimitS = (sizes: Sizes) => 120 + Math.ceil((sizes.runs * sizes.w3Tasks) / 20);
 
 const fmt = (x: number | undefined) => (x === undefined ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
 
@@ -161,20 +187,22 @@ async function main(): Promise<number> {
     return 0;
   }
   let sizes: Sizes;
+  let only: readonly string[];
   try {
-    sizes = parseArgs(process.argv.slice(2));
+    ({ sizes, only } = parseArgs(process.argv.slice(2)));
   } catch (err) {
     console.error((err as Error).message);
     return 2;
   }
   const loadBefore = loadavg()[0]!.toFixed(2);
   const results: Record<string, W7Figures | string> = {};
-  const scenarios: [string, () => Promise<W7Figures>][] = [
-    ['tsparallel one host (head)', () => tsparallelScenario('head', ['head', 'head'], sizes, true)],
-    ['tsparallel multi-host', () => tsparallelScenario('node1', ['node1', 'node2'], sizes, false)],
-    ['tsparallel multi-host CURVE off', () => tsparallelScenario('node1', ['node1', 'node2'], sizes, false, 'false')],
-    ['ipyparallel multi-host', () => ipyparallelScenario(sizes)],
-  ];
+  const setups: Record<(typeof SETUPS)[number], [string, () => Promise<W7Figures>]> = {
+    'one-host': ['tsparallel one host (head)', () => tsparallelScenario('head', ['head', 'head'], sizes, true)],
+    'multi-host': ['tsparallel multi-host', () => tsparallelScenario('node1', ['node1', 'node2'], sizes, false)],
+    'multi-host-curve-off': ['tsparallel multi-host CURVE off', () => tsparallelScenario('node1', ['node1', 'node2'], sizes, false, 'false')],
+    ipyparallel: ['ipyparallel multi-host', () => ipyparallelScenario(sizes)],
+  };
+  const scenarios = SETUPS.filter((k) => only.includes(k)).map((k) => setups[k]);
   for (const [name, run] of scenarios) {
     console.error(`[W7] ${name} …`);
     try {
@@ -201,9 +229,9 @@ async function main(): Promise<number> {
   for (const r of [header, ...rows]) console.log(r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(''));
   console.log(`engine hosts: ${names.map((n) => `${n}: ${fig(n)?.hosts.join(',') ?? '–'}`).join('; ')}`);
   for (const n of names) if (typeof results[n] === 'string') console.log(`${n}: ${results[n]}`);
-  const single = fig(names[0]!)?.tasks_per_s;
-  const multi = fig(names[1]!)?.tasks_per_s;
-  const ipp = fig(names[3]!)?.tasks_per_s;
+  const single = fig(setups['one-host'][0])?.tasks_per_s;
+  const multi = fig(setups['multi-host'][0])?.tasks_per_s;
+  const ipp = fig(setups.ipyparallel[0])?.tasks_per_s;
   const target = (label: string, ratio: number | undefined, min: number) =>
     console.log(`${ratio === undefined ? 'n/a ' : ratio >= min ? 'met ' : 'MISSED'}  ${label} = ${ratio === undefined ? '–' : ratio.toFixed(2)} (target ≥ ${min})`);
   console.log('\nissue 10 targets (ratios of this run\'s medians):');

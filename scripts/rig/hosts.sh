@@ -154,7 +154,8 @@ cmd_link() {
   # the bridge side of the host's cable: the host keeps its address and route, packets just vanish
   ip link set "$veth" "$state"
   [ "$state" = down ] || ip link set "$veth" master "$TSP_RIG_BRIDGE"
-  echo "hosts: link $h $state"
+  # when the cable changed (a builtin: no process to wait for on a loaded machine), for tests that time a fault
+  echo "hosts: link $h $state at ${EPOCHREALTIME/,/.}"
 }
 
 cmd_check() {

@@ -18,6 +18,7 @@ import { Channels, Session, type Message } from '../wire/protocol.js';
 import { deserialize } from '../wire/serialize.js';
 import { getOptional } from '../core/tokens.js';
 import { addListener } from '../util/listeners.js';
+import { SilenceClock } from '../util/liveness.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
 import type { StatsCursor, StatsReply } from '../wire/stats.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
@@ -218,9 +219,11 @@ export class Client {
   /** Ping the controller; when it stays silent too long, fail everything that waits on it. */
   #startHeartbeat(everyMs: number, timeoutMs: number): void {
     this.#lastHeard = Date.now();
+    // A program busy in synchronous code for a while has not heard the answers waiting in its socket yet.
+    const clock = new SilenceClock(everyMs);
     this.#heartTimer = setInterval(() => {
       if (this.#closed || this.#lost) return;
-      const silent = Date.now() - this.#lastHeard;
+      const silent = clock.tick() - this.#lastHeard;
       if (silent > timeoutMs) {
         this.#controllerLost(`no answer to heartbeats for ${silent} ms`);
         this.#emitController({ type: 'lost', silentMs: silent });

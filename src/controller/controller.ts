@@ -21,7 +21,7 @@ import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeas
 import type { JobStatesReport, StatsCursor } from '../wire/stats.js';
 import { ControllerStats } from './stats.js';
 import { checkClientMessage, checkEngineMessage } from '../wire/validate.js';
-import { pidNamespace, processGone } from '../util/liveness.js';
+import { pidNamespace, processGone, SilenceClock } from '../util/liveness.js';
 import { TaskJournal, type JournalEngine } from './journal.js';
 
 const log = debug('tsparallel:controller');
@@ -127,6 +127,7 @@ export class Controller {
   #engineListener?: Listener;
   #heartListener?: Listener;
   #heartTimer?: NodeJS.Timeout;
+  #heartClock?: SilenceClock;
   #files: string[] = [];
   #stopped = false;
   #onStop: (() => void)[] = [];
@@ -237,6 +238,7 @@ export class Controller {
       await writeConnectionFile(file, info);
       this.#files.push(file);
     }
+    this.#heartClock = new SilenceClock(this.options.heartbeatMs);
     this.#heartTimer = setInterval(() => this.#heartbeat(), this.options.heartbeatMs);
     this.#heartTimer.unref();
     if (this.options.leaseMs) {
@@ -643,11 +645,11 @@ export class Controller {
 
   #heartbeat(): void {
     this.#checkLocalEngines();
-    const now = Date.now();
+    const heardUpTo = this.#heartClock!.tick();
     const ping = [Buffer.from('ping')];
     for (const engine of [...this.engines.values()]) {
-      if (now - engine.lastBeat > this.options.heartbeatTimeoutMs) {
-        this.#unregister(engine, `no heartbeat for ${now - engine.lastBeat} ms`);
+      if (heardUpTo - engine.lastBeat > this.options.heartbeatTimeoutMs) {
+        this.#unregister(engine, `no heartbeat for ${heardUpTo - engine.lastBeat} ms`);
       } else {
         this.#heartListener!.send(Buffer.from(engine.uuid), ping);
       }

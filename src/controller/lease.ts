@@ -19,6 +19,7 @@
  * @module
  */
 import debug from 'debug';
+import { SilenceClock } from '../util/liveness.js';
 
 const log = debug('tsparallel:controller');
 
@@ -48,6 +49,7 @@ export class OwnerLeaseWatch {
   #heart?: Buffer;
   #last = Date.now();
   #timer?: NodeJS.Timeout;
+  #clock?: SilenceClock;
 
   constructor(
     /** How long the owner may be silent, in ms. */
@@ -58,7 +60,9 @@ export class OwnerLeaseWatch {
   /** Start the clock: the owner must claim the lease within `leaseMs`. */
   start(): void {
     this.#last = Date.now();
-    this.#timer = setInterval(() => this.#check(), Math.max(25, Math.floor(this.leaseMs / 4)));
+    const everyMs = Math.max(25, Math.floor(this.leaseMs / 4));
+    this.#clock = new SilenceClock(everyMs);
+    this.#timer = setInterval(() => this.#check(), everyMs);
     this.#timer.unref();
   }
 
@@ -84,7 +88,7 @@ export class OwnerLeaseWatch {
   }
 
   #check(): void {
-    const silentMs = Date.now() - this.#last;
+    const silentMs = this.#clock!.tick() - this.#last;
     if (silentMs > this.leaseMs) {
       this.close();
       const reason = this.#heart ? `the cluster's owner has not answered for ${silentMs} ms` : `no owner claimed the lease within ${this.leaseMs} ms`;

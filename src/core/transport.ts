@@ -86,8 +86,17 @@ export interface Connection {
  * long synchronous function) is not taken for a dead one. The ZeroMQ transport answers from a worker thread.
  */
 export interface Heart {
-  /** Set the one handler called (on the engine's main thread) whenever a ping arrives, so the engine knows its controller is alive. */
-  setPingHandler(handler: () => void): void;
+  /**
+   * When the last ping arrived (ms since the epoch; 0 before the first), as the heart itself saw it. The engine reads
+   * this rather than counting pings on its main thread: a main thread running queued tasks one after the other hears
+   * of nothing for as long as they last, while the heart answered all along.
+   */
+  readonly lastPingAt: number;
+  /**
+   * Settles once the heart's connection is up (its handshake done), so the controller's first ping is answered at
+   * once; an engine registers only then. Settled from the start on a transport that cannot tell.
+   */
+  readonly ready: Promise<void>;
   /** Stop answering. Closing twice is harmless. */
   close(): Promise<void>;
 }
@@ -108,7 +117,7 @@ export interface Transport {
   listen(address: string, options?: ListenOptions): Promise<Listener>;
   /** Connect to a listener at `address` with this identity. Like ZeroMQ, a listener that is not there yet is waited for. */
   dial(address: string, options: DialOptions): Promise<Connection>;
-  /** Start answering heartbeats at `address` with this identity (an engine calls this once registered). */
+  /** Start answering heartbeats at `address` with this identity (an engine does this before it registers). */
   startHeart(address: string, options: DialOptions): Promise<Heart>;
   /**
    * A fresh CURVE key pair, for a transport that can encrypt its connections ({@link ListenOptions.curve}). Absent on a

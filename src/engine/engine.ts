@@ -18,7 +18,7 @@ import type { Connection, Heart, Listener, Transport } from '../core/transport.j
 import { GlobalNamespace, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput } from '../wire/validate.js';
-import { pidNamespace } from '../util/liveness.js';
+import { pidNamespace, SilenceClock } from '../util/liveness.js';
 import { jobEndFromEnvironment } from '../core/walltime.js';
 import { TaskWatchdog } from './watchdog.js';
 import { DEFAULT_GRACE_MS } from '../core/tasks.js';
@@ -200,25 +200,36 @@ export class Engine {
     });
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
     const jobEnd = jobEndFromEnvironment();
-    this.#send(this.#session.message('registration_request', {
-      pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, pidNamespace: pidNamespace(),
-      requestedId: this.options.requestedId, ...(jobEnd !== undefined && { jobEnd }),
-      ...(this.options.replaces !== undefined ? { replaces: this.options.replaces } : {}),
-    }));
+    // The heart connects first: the controller's heartbeat clock starts at registration, and a heart still starting
+    // (a worker thread, a handshake: seconds on a loaded host) would have the engine declared dead at once.
+    let heartUp = !info.heartbeatAddress;
+    if (info.heartbeatAddress) this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid, curveServerKey });
+    const requested = (this.#heart?.ready ?? Promise.resolve()).then(() => {
+      heartUp = true;
+      this.#send(this.#session.message('registration_request', {
+        pid: process.pid, hostname: this.options.hostname ?? hostname(), direct, directKey: directKeys?.publicKey, pidNamespace: pidNamespace(),
+        requestedId: this.options.requestedId, ...(jobEnd !== undefined && { jobEnd }),
+        ...(this.options.replaces !== undefined ? { replaces: this.options.replaces } : {}),
+      }));
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => {
           const handshake = this.#connection?.handshakeError;
-          const why = handshake ? `the secure handshake failed: ${handshake}` : 'is it running, and is the connection file current?';
+          const why = handshake
+            ? `the secure handshake failed: ${handshake}`
+            : 'is it running, and is the connection file current?' +
+              (heartUp ? '' : ` Its heartbeat endpoint ${info.heartbeatAddress} never answered (is that port reachable from this host?)`);
           reject(new TimeoutError(`the controller at ${info.address} did not accept this engine in ${timeoutMs} ms: ${why}`, timeoutMs));
         },
         timeoutMs,
       );
     });
     try {
-      this.id = await Promise.race([registered, timeout]);
+      this.id = await Promise.race([requested.then(() => registered), timeout]);
     } catch (err) {
+      await this.#heart?.close();
       await this.#connection.close();
       await this.#direct?.close();
       throw err;
@@ -233,14 +244,17 @@ export class Engine {
       process.on('uncaughtException', this.#processErrorHandler);
       process.on('unhandledRejection', this.#processErrorHandler);
     }
-    if (info.heartbeatAddress) {
-      this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid, curveServerKey });
-      this.#heart.setPingHandler(() => (this.#lastPing = Date.now()));
+    const heart = this.#heart;
+    if (heart) {
       const limit = info.heartbeatTimeoutMs ?? 10_000;
       this.#lastPing = Date.now();
       const reconnectMs = info.reconnectMs ?? 0;
+      const everyMs = Math.max(50, Math.min(limit / 4, info.heartbeatMs ?? 1000));
+      const clock = new SilenceClock(everyMs);
       this.#watchdog = setInterval(() => {
-        const silent = Date.now() - this.#lastPing;
+        // The heart's own record: pings it answered while this thread was busy count (a heart on this thread
+        // cannot answer while it is busy: the clock does not count such a stall).
+        const silent = clock.tick() - Math.max(this.#lastPing, heart.lastPingAt);
         if (silent <= limit) return;
         if (silent > limit + reconnectMs) {
           log('no ping from the controller for %d ms: it is gone, stopping', silent);
@@ -253,7 +267,7 @@ export class Engine {
           log('no ping from the controller for %d ms: waiting up to %d ms for it to come back', silent, reconnectMs);
         }
         if (Date.now() - this.#lastRegistration >= 500) this.#registerAgain();
-      }, Math.max(50, Math.min(limit / 4, info.heartbeatMs ?? 1000)));
+      }, everyMs);
     }
     return this;
   }

@@ -23,15 +23,12 @@ export function mainThreadHeartTransport(transport: Transport): Transport {
   const wrapped = Object.create(transport) as Transport;
   wrapped.startHeart = async (address: string, options: DialOptions): Promise<Heart> => {
     const connection = await transport.dial(address, options);
-    let onPing: () => void = () => {};
+    const heart = { lastPingAt: 0, ready: Promise.resolve(), close: () => connection.close() };
     connection.setMessageHandler((frames) => {
+      heart.lastPingAt = Date.now();
       connection.send(frames);
-      onPing();
     });
-    return {
-      setPingHandler: (handler) => (onPing = handler),
-      close: () => connection.close(),
-    };
+    return heart;
   };
   return wrapped;
 }

@@ -52,13 +52,14 @@ function explain(code: string | undefined, message: string, encrypted: boolean):
  * Watches a socket's events: the socket's one reader of them (ZeroMQ allows a single receive on its event observer).
  * For a dialling socket, {@link error} says why the last handshake failed while none has succeeded since; for a
  * listener, failed handshakes are counted and logged (who tried, and why), since nobody else would see them, and
- * disconnections go to the handler set with {@link setDisconnectHandler}.
+ * disconnections go to the handler set with {@link setDisconnectHandler}. It ends when its socket closes, and has no
+ * close of its own on purpose: closing a socket's observer while the socket lives leaves libzmq's I/O thread (shared
+ * by every socket of the process) blocked on the socket's next event, so that no socket reconnects any more.
  */
 export class HandshakeWatch {
   /** Handshakes that failed so far. */
   failures = 0;
   #error?: string;
-  #closed = false;
   #disconnect: () => void = () => {};
 
   constructor(
@@ -83,7 +84,7 @@ export class HandshakeWatch {
     try {
       for await (const event of this.socket.events) {
         if (event.type === 'disconnect') {
-          if (!this.#closed) this.#disconnect();
+          this.#disconnect();
         } else if (event.type === 'handshake') {
           this.#error = undefined;
         } else if (event.type.startsWith('handshake:error')) {
@@ -94,14 +95,7 @@ export class HandshakeWatch {
         }
       }
     } catch (err) {
-      if (!this.#closed) log('event watch on %s ended: %s', this.where, (err as Error).message);
+      log('event watch on %s ended: %s', this.where, (err as Error).message);
     }
-  }
-
-  /** Stop watching (before the socket closes). */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.socket.events.close();
   }
 }

@@ -138,11 +138,11 @@ export class InProcessTransport implements Transport {
 
   async startHeart(address: string, options: { identity: string }): Promise<Heart> {
     const conn = await this.dial(address, options);
-    let handler: (() => void) | undefined;
+    const heart = { lastPingAt: 0, ready: Promise.resolve(), close: () => conn.close() };
     conn.setMessageHandler((frames) => {
+      heart.lastPingAt = Date.now();
       conn.send(frames);
-      handler?.();
     });
-    return { setPingHandler: (h) => void (handler = h), close: () => conn.close() };
+    return heart;
   }
 }

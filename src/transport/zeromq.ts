@@ -24,21 +24,32 @@ function handlerFailed(where: string, err: unknown): void {
 
 /**
  * The heart's worker thread: echo every ping the controller sends, whatever the engine's main thread is doing, and
- * tell the main thread a ping arrived. Plain CommonJS source, so the worker needs no TypeScript loader: run from
- * source (tsx) or compiled, it is the same code.
+ * write the time of each into shared memory (`workerData.beat`), where the main thread reads it when it has a moment:
+ * a message to the main thread would wait for a turn of its event loop, which a queue of synchronous tasks does not
+ * give it. Tells the main thread once when the connection's handshake is done; the socket's events are read for as
+ * long as it lives and their observer is never closed on its own (see HandshakeWatch: that stalls every socket of the
+ * process; closed just before the socket, it kept the process from exiting). Plain CommonJS source, so the worker
+ * needs no TypeScript loader: run from source (tsx) or compiled, it is the same code.
  */
 const HEART_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { Dealer } = require(workerData.zeromq);
+const beat = new BigInt64Array(workerData.beat);
 const socket = new Dealer({ routingId: workerData.identity, linger: 0, ...workerData.curve });
-socket.connect(workerData.address);
 let closed = false;
 parentPort.on('message', (msg) => {
   if (msg === 'close') { closed = true; socket.close(); parentPort.close(); }
 });
 (async () => {
   try {
-    for await (const frames of socket) { await socket.send(frames); parentPort.postMessage('ping'); }
+    let ready = false;
+    for await (const event of socket.events) if (event.type === 'handshake' && !ready) { ready = true; parentPort.postMessage('ready'); }
+  } catch (err) { if (!closed) throw err; }
+})();
+socket.connect(workerData.address);
+(async () => {
+  try {
+    for await (const frames of socket) { Atomics.store(beat, 0, BigInt(Date.now())); await socket.send(frames); }
   } catch (err) { if (!closed) throw err; }
 })();
 `;
@@ -163,18 +174,28 @@ class ZeroMqConnection implements Connection {
 }
 
 class ZeroMqHeart implements Heart {
-  #handler: (() => void) | undefined;
+  readonly ready: Promise<void>;
   #closed = false;
+  readonly #beat: BigInt64Array;
   readonly #exited: Promise<void>;
-  constructor(private readonly worker: Worker) {
-    worker.on('message', () => this.#handler?.());
+  constructor(
+    private readonly worker: Worker,
+    beat: SharedArrayBuffer,
+  ) {
+    this.#beat = new BigInt64Array(beat);
+    this.ready = new Promise((resolve, reject) => {
+      worker.on('message', (msg) => msg === 'ready' && resolve());
+      worker.once('error', (err) => reject(new TransportError(`the heartbeat thread failed: ${err.message}`, { cause: err })));
+      worker.once('exit', () => reject(new TransportError('the heartbeat thread ended before it connected')));
+    });
+    this.ready.catch(() => {}); // told to whoever awaits it; never an unhandled rejection
     worker.on('error', (err) => log('heart worker failed: %s', err.message));
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     // The heart must not keep the engine alive on its own.
     worker.unref();
   }
-  setPingHandler(handler: () => void): void {
-    this.#handler = handler;
+  get lastPingAt(): number {
+    return Number(Atomics.load(this.#beat, 0));
   }
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -234,8 +255,9 @@ export class ZeroMqTransport implements Transport {
   async startHeart(address: string, options: DialOptions): Promise<Heart> {
     const zeromq = createRequire(import.meta.url).resolve('zeromq');
     const curve = curveClientOptions(options.curveServerKey);
-    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq, curve } });
-    return new ZeroMqHeart(worker);
+    const beat = new SharedArrayBuffer(8);
+    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq, curve, beat } });
+    return new ZeroMqHeart(worker, beat);
   }
 
   newCurveKeyPair(): CurveKeyPair {

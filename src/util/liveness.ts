@@ -35,3 +35,30 @@ export function pidNamespace(): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The time up to which a timer-driven heartbeat check may count a peer's silence. While this thread's event loop is
+ * blocked (a synchronous task or computation, a long GC pause, the process stopped), what peers send waits unread in
+ * the socket, and when the loop runs again its timers come before its I/O: a check then would count the whole stall
+ * as the peers' silence and declare live peers dead. So a tick that comes more than two intervals after the previous
+ * one judges as of that previous tick (up to which everything that had arrived was read); the next tick, once the
+ * waiting messages are read, judges as of now again.
+ */
+export class SilenceClock {
+  #last: number;
+
+  /** @param everyMs how often the check runs, in ms. */
+  constructor(
+    private readonly everyMs: number,
+    now = Date.now(),
+  ) {
+    this.#last = now;
+  }
+
+  /** Call once per check: the time to measure silence up to (`now`, or the previous check's time after a stall). */
+  tick(now = Date.now()): number {
+    const previous = this.#last;
+    this.#last = now;
+    return now - previous > 2 * this.everyMs ? previous : now;
+  }
+}

@@ -21,7 +21,7 @@ export interface HpcService {
 }
 
 /**
- * Start `job __serve` on the machine's rig address (10.77.7.1): its runners start each task on a rig host through
+ * Start `job __serve` on the machine's rig address (`.1` of the rig's subnet): its runners start each task on a rig host through
  * `hosts.sh exec {host}`, round robin over `hosts` (task 0 of each job on the first).
  */
 export async function startHpcService(simDir: string, hosts: readonly string[] = ['node1', 'node2']): Promise<HpcService> {

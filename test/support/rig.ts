@@ -227,8 +227,14 @@ export function pidsOnAllHosts(pattern: string): Record<string, number[]> {
   return out;
 }
 
-/** Plug (`up`) or unplug (`down`) a host's cable: with it down, the host's packets are dropped. */
-export function setLink(host: string, state: 'up' | 'down'): void {
+/**
+ * Plug (`up`) or unplug (`down`) a host's cable: with it down, the host's packets are dropped. Returns when the cable
+ * changed (ms since the epoch, as the script saw it): on a loaded machine the script itself can take seconds, so time
+ * a fault from this, not from before the call.
+ */
+export function setLink(host: string, state: 'up' | 'down'): number {
   const r = spawnSync(rigScript('hosts.sh'), ['link', host, state], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`hosts.sh link ${host} ${state} failed: ${r.stderr}`);
+  const at = / at (\d+(?:\.\d+)?)\s*$/.exec(r.stdout);
+  return at ? Math.round(Number(at[1]) * 1000) : Date.now();
 }
