@@ -195,7 +195,7 @@ export class Controller {
     const limits = { curve, maxMessageBytes: this.#maxMessageBytes, receiveHighWaterMark: 10_000 };
     this.#clientListener = await transport.listen(bindAddress(ports?.client), limits);
     this.#engineListener = await transport.listen(bindAddress(ports?.engine), limits);
-    this.#heartListener = await transport.listen(bindAddress(ports?.heart), { curve, maxMessageBytes: 4096, receiveHighWaterMark: 1000 });
+    this.#heartListener = await transport.listen(bindAddress(ports?.heart), { curve, maxMessageBytes: 4096, receiveHighWaterMark: 1000, heartbeatsOnly: true });
     this.#openJournal();
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));

@@ -23,6 +23,12 @@ export interface ListenOptions {
   maxMessageBytes?: number;
   /** How many received messages may queue per peer before ZeroMQ stops reading from it (default 0: no limit). */
   receiveHighWaterMark?: number;
+  /**
+   * The endpoint carries heartbeats only: keep it apart from the process's other traffic, so that a big message on
+   * another endpoint (ZeroMQ encrypts and decrypts CURVE messages on its I/O thread, a second or more for 100 MB on a
+   * busy host) cannot hold back its pings and make live peers look dead. ZeroMQ gives it its own context.
+   */
+  heartbeatsOnly?: boolean;
 }
 
 /** How a {@link Transport} dials a listener. */

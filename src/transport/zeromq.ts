@@ -6,7 +6,7 @@
 import debug from 'debug';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { Dealer, Router } from 'zeromq';
+import { Context, Dealer, Router } from 'zeromq';
 import { TransportError } from '../core/errors.js';
 import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
@@ -26,16 +26,19 @@ function handlerFailed(where: string, err: unknown): void {
  * The heart's worker thread: echo every ping the controller sends, whatever the engine's main thread is doing, and
  * write the time of each into shared memory (`workerData.beat`), where the main thread reads it when it has a moment:
  * a message to the main thread would wait for a turn of its event loop, which a queue of synchronous tasks does not
- * give it. Tells the main thread once when the connection's handshake is done; the socket's events are read for as
- * long as it lives and their observer is never closed on its own (see HandshakeWatch: that stalls every socket of the
- * process; closed just before the socket, it kept the process from exiting). Plain CommonJS source, so the worker
- * needs no TypeScript loader: run from source (tsx) or compiled, it is the same code.
+ * give it. Its socket has a context (an I/O thread) of its own, so the engine's big messages cannot delay its pings
+ * (see {@link ListenOptions.heartbeatsOnly}). Tells the main thread once when the connection's handshake is done; the
+ * socket's events are read for as long as it lives and their observer is never closed on its own (see HandshakeWatch:
+ * that stalls every socket of the process; closed just before the socket, it kept the process from exiting). Plain
+ * CommonJS source, so the worker needs no TypeScript loader: run from source (tsx) or compiled, it is the same code.
  */
 const HEART_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { Dealer } = require(workerData.zeromq);
+const { Context, Dealer } = require(workerData.zeromq);
 const beat = new BigInt64Array(workerData.beat);
-const socket = new Dealer({ routingId: workerData.identity, linger: 0, ...workerData.curve });
+// Its own context: zeromq.js shares one context (one I/O thread) among all threads of a process by default.
+const context = new Context({ ioThreads: 1 });
+const socket = new Dealer({ context, routingId: workerData.identity, linger: 0, ...workerData.curve });
 let closed = false;
 parentPort.on('message', (msg) => {
   if (msg === 'close') { closed = true; socket.close(); parentPort.close(); }
@@ -208,12 +211,16 @@ class ZeroMqHeart implements Heart {
   }
 }
 
+/** The context of the endpoints that carry heartbeats only (made on first use; one I/O thread of its own). */
+let heartbeatContext: Context | undefined;
+
 /** The ZeroMQ transport. Addresses are ZeroMQ endpoints: `tcp://127.0.0.1:0` binds any free port. */
 export class ZeroMqTransport implements Transport {
   readonly name = 'zeromq';
 
   async listen(address: string, options: ListenOptions = {}): Promise<Listener> {
     const socket = new Router({
+      ...(options.heartbeatsOnly && { context: (heartbeatContext ??= new Context({ ioThreads: 1 })) }),
       mandatory: true,
       linger: 0,
       sendHighWaterMark: 0,
