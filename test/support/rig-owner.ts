@@ -64,6 +64,7 @@ export function startRigOwner(optionsFile: string, options: { host?: string; env
   const main = fileURLToPath(import.meta.url).replace(/\.ts$/, '.js');
   const child = runOnHost(options.host ?? 'head', process.execPath, [main, optionsFile, String(options.lifetimeMs ?? 280_000)], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    env: options.env,
   });
   const events: OwnerEvent[] = [];
   const replies = new Map<number, (r: { value?: unknown; error?: OwnerError }) => void>();
