@@ -10,14 +10,13 @@
  * `tscluster start`, leave no process on any host (mpiexec, orted, engines: pgrep on every host).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { cliEnv, tsclusterCommand } from '../support/cli-run.js';
 import { waitUntil } from '../support/cluster.js';
-import { collect, mpiEnv, pidsOnAllHosts, pidsOnHost, requireRig, RIG_DIR, RIG_SHARED, runOnHost, runSyncOnHost, stopRigProcesses } from '../support/rig.js';
+import { collect, mpiEnv, pidsOnAllHosts, pidsOnHost, requireRig, runOnHost, runSyncOnHost, stopRigProcesses } from '../support/rig.js';
 import { signalOnHost, writeProfile } from '../support/rig-cluster.js';
-import { startRigOwner, type RigOwner } from '../support/rig-owner.js';
+import { nothingLeft, ownerReady, rigScratch } from '../support/rig-owner.js';
 
 const skip = requireRig('hosts', 'sshd', 'mpi');
 after(stopRigProcesses);
@@ -30,9 +29,7 @@ const LEFTOVERS = `${CLUSTER}|rig-owner\\.js`;
 const HEARTBEAT = { heartbeatMs: 200, heartbeatTimeoutMs: 6000 } as const;
 const HOSTS = ['--host', 'node1:2,node2:2'];
 
-async function noLeftovers(what: string, pattern = LEFTOVERS): Promise<void> {
-  await waitUntil(() => Object.keys(pidsOnAllHosts(pattern)).length === 0, 30_000, `${what}: nothing left on any host (${JSON.stringify(pidsOnAllHosts(pattern))})`);
-}
+const noLeftovers = (what: string, pattern = LEFTOVERS) => nothingLeft(pattern, what);
 
 function mpiCluster(profileDir: string, n: number) {
   return {
@@ -45,44 +42,16 @@ function mpiCluster(profileDir: string, n: number) {
   };
 }
 
-async function ownerFor(t: { after(fn: () => Promise<void>): void }, root: string, options: unknown): Promise<RigOwner> {
-  const file = path.join(root, `options-${Date.now()}.json`);
-  await writeFile(file, JSON.stringify(options));
-  const owner = startRigOwner(file, { env: mpiEnv() });
-  t.after(() => owner.close());
-  return owner;
-}
-
-async function ready(owner: RigOwner): Promise<{ pids: number[]; engines: { id: number; pid: number; hostname: string }[]; engineConnectionFile: string }> {
-  const e = await owner.waitForEvent((x) => x.type === 'ready' || x.type === 'start-failed', 180_000, 'the cluster to start on head');
-  if (e.type === 'start-failed') assert.fail(`the cluster did not start: ${JSON.stringify(e.error)}\n${owner.output().slice(-3000)}`);
-  return e as unknown as Awaited<ReturnType<typeof ready>>;
-}
-
-/** A profile directory on a tmpfs that only head sees (the nodes see an empty directory there). */
-async function headOnlyDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const dir = await mkdtemp(path.join(RIG_DIR, 'private-head-'));
-  const r = runSyncOnHost('head', 'mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tsp-private-head', dir]);
-  if (r.status !== 0) throw new Error(`mount tmpfs on head at ${dir} failed: ${r.stderr}`);
-  t.after(async () => {
-    runSyncOnHost('head', 'umount', ['-l', dir]);
-    await rm(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
-
 const SEED_RESULT = Array.from({ length: 15 }, (_, x) => x ** 10);
 
 describe('mpi launcher across the rig (mpiexec on head, ranks on node1/node2)', { skip }, () => {
   test('4 ranks over node1:2,node2:2: ids are ranks, connection info only in the environment, seed map, stop leaves nothing', { timeout: 300_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-mpi-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
-    const profileDir = path.join(await headOnlyDir(t), 'profile_rigmpi');
-    const owner = await ownerFor(t, root, mpiCluster(profileDir, 4));
-    const { engines, engineConnectionFile } = await ready(owner);
+    const scratch = await rigScratch(t, 'rig-mpi-');
+    const root = scratch.root;
+    // A profile the nodes cannot see: the ranks can only get their connection info from their environment.
+    const profileDir = path.join(await scratch.privateDir('head'), 'profile_rigmpi');
+    const owner = await scratch.owner(mpiCluster(profileDir, 4), mpiEnv());
+    const { engines, engineConnectionFile } = await ownerReady(owner);
     const ranks = await owner.call<{ id: number; rank: number; size: number; env: string; host: string }[]>(
       `async ({ client }) => client.view().apply(() => ({ rank: globalThis.rank, size: globalThis.size, env: process.env.OMPI_COMM_WORLD_RANK, host: process.getBuiltinModule('os').hostname() }))`,
       60_000,
@@ -117,13 +86,10 @@ describe('mpi launcher across the rig (mpiexec on head, ranks on node1/node2)', 
   });
 
   test("process.exit(3) in rank 2's task: EngineDiedError with exitCode 3, Open MPI ends the job, the launcher says which rank, nothing left", { timeout: 300_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-mpi-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
-    const owner = await ownerFor(t, root, mpiCluster(path.join(root, 'profile_exit'), 4));
-    await ready(owner);
+    const scratch = await rigScratch(t, 'rig-mpi-');
+    const root = scratch.root;
+    const owner = await scratch.owner(mpiCluster(path.join(root, 'profile_exit'), 4), mpiEnv());
+    await ownerReady(owner);
     const died = await owner.callError(`async ({ client }) => client.view(2).apply(() => process.exit(3))`, 60_000);
     assert.equal(died.name, 'EngineDiedError', JSON.stringify(died));
     assert.equal(died.exitCode, 3, died.message);
@@ -140,11 +106,8 @@ describe('mpi launcher across the rig (mpiexec on head, ranks on node1/node2)', 
   });
 
   test('tscluster start with the mpi launcher on head, then Ctrl-C: no mpiexec, orted or engine left on any host', { timeout: 300_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-mpi-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
+    const scratch = await rigScratch(t, 'rig-mpi-');
+    const root = scratch.root;
     await writeProfile(root, 'rigmpistart', {
       controller: { ...HEARTBEAT },
       engines: { launcher: 'mpi', startTimeoutMs: 120_000 },

@@ -9,18 +9,19 @@
  * file system at all (head's profile and each node's profile directory on a tmpfs only that host sees); the
  * controller placed on node1 with controllerHost (engines on node2, owner on head); a refused host as a
  * LauncherError naming it and ssh's message; `tscluster doctor` on head checking the hosts and their Node version;
- * `tscluster start` with the ssh launcher and Ctrl-C. After each test nothing is left on any host (checked by
+ * `tscluster start` with the ssh launcher and Ctrl-C; the owner killed with SIGKILL (no ssh master connection may
+ * outlive it). After each test nothing is left on any host (checked by
  * pgrep on every host).
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { cliEnv, tsclusterCommand } from '../support/cli-run.js';
 import { waitUntil } from '../support/cluster.js';
-import { collect, hostIp, pidsOnAllHosts, pidsOnHost, requireRig, RIG_DIR, RIG_SHARED, runOnHost, runSyncOnHost, sshConfigPath, stopRigProcesses } from '../support/rig.js';
+import { collect, hostIp, pidsOnAllHosts, pidsOnHost, requireRig, runOnHost, runSyncOnHost, sshConfigPath, stopRigProcesses } from '../support/rig.js';
 import { signalOnHost, writeProfile } from '../support/rig-cluster.js';
-import { startRigOwner, type OwnerEvent, type RigOwner } from '../support/rig-owner.js';
+import { nothingLeft, ownerReady, rigScratch, type OwnerEvent } from '../support/rig-owner.js';
 
 const skip = requireRig('hosts', 'sshd');
 after(stopRigProcesses);
@@ -29,16 +30,14 @@ after(stopRigProcesses);
 const ENGINE = '^[^ ]*node [^ ]*tsengine\\.js';
 /**
  * What a test leaves running on the rig hosts, when nothing should be: engines, controllers, tscluster, the owner,
- * ssh clients (masters and sessions) and the launcher's remote wrapper shells.
+ * ssh clients (masters and sessions), the launcher's remote wrapper shells and the masters' remote commands.
  */
-const LEFTOVERS = `${ENGINE}|^[^ ]*node [^ ]*(tscontroller|tscluster|rig-owner)\\.js|^ssh |TSPARALLEL_STARTED`;
+const LEFTOVERS = `${ENGINE}|^[^ ]*node [^ ]*(tscontroller|tscluster|rig-owner)\\.js|^ssh |TSPARALLEL_STARTED|tsparallel-ssh-master`;
 
 /** Heartbeats quick enough to see a dead remote engine in a test, slack enough for a loaded machine. */
 const HEARTBEAT = { heartbeatMs: 200, heartbeatTimeoutMs: 6000 } as const;
 
-async function noLeftovers(what: string): Promise<void> {
-  await waitUntil(() => Object.keys(pidsOnAllHosts(LEFTOVERS)).length === 0, 20_000, `${what}: nothing left on any host (${JSON.stringify(pidsOnAllHosts(LEFTOVERS))})`);
-}
+const noLeftovers = (what: string) => nothingLeft(LEFTOVERS, what);
 
 /** Cluster options for the owner: engines through ssh with the rig's config file. */
 function sshCluster(profileDir: string, n: number, ssh: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -55,21 +54,6 @@ function sshCluster(profileDir: string, n: number, ssh: Record<string, unknown>,
   };
 }
 
-/** Write the options where head reads them and start an owner there; it is closed (and checked) by the test's end. */
-async function ownerFor(t: { after(fn: () => Promise<void>): void }, root: string, options: unknown): Promise<RigOwner> {
-  const file = path.join(root, `options-${Date.now()}.json`);
-  await writeFile(file, JSON.stringify(options));
-  const owner = startRigOwner(file);
-  t.after(() => owner.close());
-  return owner;
-}
-
-async function ready(owner: RigOwner): Promise<{ pids: number[]; controllerPid: number; engines: { id: number; pid: number; hostname: string }[]; engineConnectionFile: string }> {
-  const e = await owner.waitForEvent((x) => x.type === 'ready' || x.type === 'start-failed', 180_000, 'the cluster to start on head');
-  if (e.type === 'start-failed') assert.fail(`the cluster did not start: ${JSON.stringify(e.error)}\n${owner.output().slice(-3000)}`);
-  return e as unknown as Awaited<ReturnType<typeof ready>>;
-}
-
 /** Whether an owner event is the client hearing that engine `id` was `kind`. */
 function isChange(e: OwnerEvent, kind: 'registered' | 'unregistered', id: number): boolean {
   const change = e.change as { type?: string; id?: number } | undefined;
@@ -79,25 +63,12 @@ function isChange(e: OwnerEvent, kind: 'registered' | 'unregistered', id: number
 const SEED = `async ({ client, tsp }) => client.view().map((x) => x ** 10, tsp.range(15))`;
 const SEED_RESULT = Array.from({ length: 15 }, (_, x) => x ** 10);
 
-/** Mount a tmpfs over `dir` inside `host`'s own mount namespace: a directory no other host sees (a local disk). */
-function privateDirOn(host: string, dir: string): void {
-  const r = runSyncOnHost(host, 'mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', `tsp-private-${host}`, dir]);
-  if (r.status !== 0) throw new Error(`mount tmpfs on ${host} at ${dir} failed: ${r.stderr}`);
-}
-
-function unmountOn(host: string, dir: string): void {
-  runSyncOnHost(host, 'umount', ['-l', dir]);
-}
-
 describe('ssh launcher across the rig (owner on head, engines on node1/node2)', { skip }, () => {
   test('shared profile: seed map on node1/node2, no key on a command line, process.exit(3) and kill -9 of remote engines reported, stop leaves nothing', { timeout: 300_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-ssh-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
-    const owner = await ownerFor(t, root, sshCluster(path.join(root, 'profile_rigssh'), 4, { hosts: { node1: 2, node2: 2 }, sharedFilesystem: true }));
-    const { engines } = await ready(owner);
+    const scratch = await rigScratch(t, 'rig-ssh-');
+    const root = scratch.root;
+    const owner = await scratch.owner(sshCluster(path.join(root, 'profile_rigssh'), 4, { hosts: { node1: 2, node2: 2 }, sharedFilesystem: true }));
+    const { engines } = await ownerReady(owner);
     assert.deepEqual(engines.map((e) => e.hostname).sort(), ['node1', 'node1', 'node2', 'node2'], 'two engines on each node, filled in order');
     assert.deepEqual(pidsOnHost('head', ENGINE), [], 'no engine on head');
     assert.deepEqual(await owner.call(SEED, 60_000), SEED_RESULT);
@@ -138,28 +109,17 @@ describe('ssh launcher across the rig (owner on head, engines on node1/node2)', 
   });
 
   test('no shared file system: head\'s profile and each node\'s profile directory on disks only that host sees', { timeout: 300_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-ssh-'));
-    // Mount points exist on the machine's file system, but what is mounted there is seen by one host only.
-    const headDir = await mkdtemp(path.join(RIG_DIR, 'private-head-'));
-    const nodeDir = await mkdtemp(path.join(RIG_DIR, 'private-node-'));
-    const mounted: [string, string][] = [];
-    t.after(async () => {
-      await stopRigProcesses();
-      for (const [host, dir] of mounted) unmountOn(host, dir);
-      await rm(root, { recursive: true, force: true });
-      await rm(headDir, { recursive: true, force: true });
-      await rm(nodeDir, { recursive: true, force: true });
-    });
-    for (const [host, dir] of [['head', headDir], ['node1', nodeDir], ['node2', nodeDir]] as const) {
-      privateDirOn(host, dir);
-      mounted.push([host, dir]);
-    }
+    const scratch = await rigScratch(t, 'rig-ssh-');
+    const headDir = await scratch.privateDir('head');
+    // The same path on both nodes, a different disk on each.
+    const nodeDir = await scratch.privateDir('node1');
+    await scratch.privateDir('node2', nodeDir);
     const nodeProfile = path.join(nodeDir, 'profile_private');
-    const owner = await ownerFor(t, root, sshCluster(path.join(headDir, 'profile_private'), 2, {
+    const owner = await scratch.owner(sshCluster(path.join(headDir, 'profile_private'), 2, {
       hosts: { node1: { n: 1, profileDir: nodeProfile }, node2: { n: 1, profileDir: nodeProfile } },
       sharedFilesystem: false,
     }));
-    const { engines, engineConnectionFile } = await ready(owner);
+    const { engines, engineConnectionFile } = await ownerReady(owner);
     assert.deepEqual(engines.map((e) => e.hostname).sort(), ['node1', 'node2']);
     assert.equal(runSyncOnHost('head', 'test', ['-f', engineConnectionFile]).status, 0, 'head has the engine connection file');
     for (const host of ['node1', 'node2']) {
@@ -188,16 +148,13 @@ describe('ssh launcher across the rig (owner on head, engines on node1/node2)', 
   });
 
   test('controllerHost: the controller on node1, engines on node2, the owner and its client on head', { timeout: 300_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-ssh-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
-    const owner = await ownerFor(t, root, {
+    const scratch = await rigScratch(t, 'rig-ssh-');
+    const root = scratch.root;
+    const owner = await scratch.owner({
       ...sshCluster(path.join(root, 'profile_ctl'), 2, { hosts: { node2: 2 }, controllerHost: 'node1', sharedFilesystem: true }),
       controller: { launcher: 'ssh', ...HEARTBEAT },
     });
-    const { engines, controllerPid, engineConnectionFile } = await ready(owner);
+    const { engines, controllerPid, engineConnectionFile } = await ownerReady(owner);
     const CONTROLLER = '^[^ ]*node [^ ]*tscontroller\\.js';
     assert.deepEqual(pidsOnHost('node1', CONTROLLER), [controllerPid], 'the controller runs on node1 (its pid there)');
     assert.deepEqual(pidsOnHost('head', CONTROLLER), [], 'no controller on head');
@@ -210,13 +167,10 @@ describe('ssh launcher across the rig (owner on head, engines on node1/node2)', 
   });
 
   test('a refused host is a LauncherError naming it and what ssh said', { timeout: 120_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-ssh-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
+    const scratch = await rigScratch(t, 'rig-ssh-');
+    const root = scratch.root;
     // Port 2222 of node2: the host is up, nothing listens there.
-    const owner = await ownerFor(t, root, sshCluster(path.join(root, 'profile_refused'), 2, { hosts: { node1: 1, 'node2:2222': 1 } }));
+    const owner = await scratch.owner(sshCluster(path.join(root, 'profile_refused'), 2, { hosts: { node1: 1, 'node2:2222': 1 } }));
     const failed = await owner.waitForEvent((e) => e.type === 'start-failed' || e.type === 'ready', 120_000, 'the start to fail');
     assert.equal(failed.type, 'start-failed');
     const error = failed.error as { name: string; message: string };
@@ -228,11 +182,8 @@ describe('ssh launcher across the rig (owner on head, engines on node1/node2)', 
   });
 
   test('tscluster doctor on head: each ssh host answers with its host name and Node version; refused and old-Node hosts are problems', { timeout: 120_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-ssh-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
+    const scratch = await rigScratch(t, 'rig-ssh-');
+    const root = scratch.root;
     // A stand-in `node` that answers the probe as Node 18 would (the rig's hosts have Node 20).
     const oldNode = path.join(root, 'old-node', 'node');
     await mkdir(path.dirname(oldNode), { recursive: true });
@@ -252,12 +203,23 @@ describe('ssh launcher across the rig (owner on head, engines on node1/node2)', 
     assert.match(r.stdout, /PROBLEM\s+host 'root@node1' runs Node 18\.19\.1/);
   });
 
+  test('the owner killed with SIGKILL: its engines, controller and ssh master connections all go by themselves', { timeout: 300_000 }, async (t) => {
+    const scratch = await rigScratch(t, 'rig-ssh-');
+    const root = scratch.root;
+    const owner = await scratch.owner(sshCluster(path.join(root, 'profile_killed'), 2, { hosts: { node1: 1, node2: 1 }, sharedFilesystem: true }));
+    await ownerReady(owner);
+    assert.equal(pidsOnHost('head', '^ssh .*ControlMaster=yes').length, 2, 'one master connection per host');
+    for (const host of ['node1', 'node2']) assert.equal(pidsOnHost(host, 'tsparallel-ssh-master').length, 1, `the master's remote command on ${host}`);
+    const ownerPid = pidsOnHost('head', '^[^ ]*node [^ ]*rig-owner\\.js');
+    assert.equal(ownerPid.length, 1, 'the owner on head');
+    // No stop, no signal it can catch: every ssh session's and master's standard input closes with it.
+    assert.equal(runSyncOnHost('head', 'kill', ['-KILL', String(ownerPid[0])]).status, 0);
+    await noLeftovers('after the owner was killed');
+  });
+
   test('tscluster start with the ssh launcher on head, then Ctrl-C: nothing left on any host', { timeout: 300_000 }, async (t) => {
-    const root = await mkdtemp(path.join(RIG_SHARED, 'rig-ssh-'));
-    t.after(async () => {
-      await stopRigProcesses();
-      await rm(root, { recursive: true, force: true });
-    });
+    const scratch = await rigScratch(t, 'rig-ssh-');
+    const root = scratch.root;
     await writeProfile(root, 'rigstart', {
       controller: { ...HEARTBEAT },
       engines: { launcher: 'ssh', startTimeoutMs: 120_000 },

@@ -12,12 +12,13 @@
  * Nothing outlives the test: when stdin closes (the test ended or died) or after `lifetimeMs`, the owner stops its
  * cluster and exits. The test side ({@link startRigOwner}) tracks the process like any {@link runOnHost} child.
  */
-import { readFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
-import { repoRoot } from './cluster.js';
-import { runOnHost } from './rig.js';
+import { waitUntil } from './cluster.js';
+import { pidsOnAllHosts, RIG_DIR, RIG_SHARED, runOnHost, runSyncOnHost, stopRigProcesses } from './rig.js';
 
 /** An error as the owner reports it (the fields of the project's errors that tests look at). */
 export interface OwnerError {
@@ -143,6 +144,76 @@ export function startRigOwner(optionsFile: string, options: { host?: string; env
       clearTimeout(timer);
     },
   };
+}
+
+/** What the owner's `ready` event says about the cluster it started. */
+export interface OwnerReady {
+  /** The launchers' local pids on the owner's host. */
+  pids: number[];
+  /** The controller's pid on its host. */
+  controllerPid: number;
+  /** The registered engines. */
+  engines: { id: number; pid: number; hostname: string }[];
+  /** The connection files, as paths on the owner's host. */
+  engineConnectionFile: string;
+  clientConnectionFile: string;
+}
+
+/** Wait for the owner's cluster to start. @throws an Error with the owner's error and output when it did not. */
+export async function ownerReady(owner: RigOwner, timeoutMs = 180_000): Promise<OwnerReady> {
+  const e = await owner.waitForEvent((x) => x.type === 'ready' || x.type === 'start-failed', timeoutMs, 'the cluster to start');
+  if (e.type === 'start-failed') throw new Error(`the cluster did not start: ${JSON.stringify(e.error)}\n${owner.output().slice(-3000)}`);
+  return e as unknown as OwnerReady;
+}
+
+/** A rig test's scratch space and what it started, all cleaned up in order when the test ends, failed or not. */
+export interface RigScratch {
+  /** A fresh directory on the shared directory. */
+  root: string;
+  /** Start an owner on head for these cluster options (written under {@link root}). */
+  owner(options: unknown, env?: NodeJS.ProcessEnv): Promise<RigOwner>;
+  /** A directory with a tmpfs mounted over it in `host`'s own mount namespace: a disk no other host sees. */
+  privateDir(host: string, dir?: string): Promise<string>;
+}
+
+/**
+ * Scratch space for one rig test. At its end: the owners close (each stops its cluster, bounded), then any rig
+ * process still running is killed, the private mounts are removed and the directories deleted.
+ */
+export async function rigScratch(t: { after(fn: () => Promise<void>): void }, prefix: string): Promise<RigScratch> {
+  const root = await mkdtemp(path.join(RIG_SHARED, prefix));
+  const owners: RigOwner[] = [];
+  const mounts: { host: string; dir: string }[] = [];
+  t.after(async () => {
+    for (const o of owners) await o.close();
+    await stopRigProcesses();
+    for (const { host, dir } of mounts.reverse()) runSyncOnHost(host, 'umount', ['-l', dir]);
+    for (const dir of new Set(mounts.map((m) => m.dir))) await rm(dir, { recursive: true, force: true });
+    await rm(root, { recursive: true, force: true });
+  });
+  return {
+    root,
+    async owner(options, env) {
+      const file = path.join(root, `options-${owners.length}.json`);
+      await writeFile(file, JSON.stringify(options));
+      const owner = startRigOwner(file, { env });
+      owners.push(owner);
+      return owner;
+    },
+    async privateDir(host, dir) {
+      // The mount point is on the machine's file system; what is mounted there only `host` sees.
+      const at = dir ?? (await mkdtemp(path.join(RIG_DIR, `private-${host}-`)));
+      const r = runSyncOnHost(host, 'mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', `tsp-private-${host}`, at]);
+      if (r.status !== 0) throw new Error(`mount tmpfs on ${host} at ${at} failed: ${r.stderr}`);
+      mounts.push({ host, dir: at });
+      return at;
+    },
+  };
+}
+
+/** Wait (bounded) until no process on any rig host matches `pattern` (pgrep -f syntax). */
+export async function nothingLeft(pattern: string, what: string, timeoutMs = 30_000): Promise<void> {
+  await waitUntil(() => Object.keys(pidsOnAllHosts(pattern)).length === 0, timeoutMs, `${what}: nothing left on any host (${JSON.stringify(pidsOnAllHosts(pattern))})`);
 }
 
 function describeError(err: unknown): OwnerError {
