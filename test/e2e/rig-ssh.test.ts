@@ -14,7 +14,7 @@
  * pgrep on every host).
  */
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { cliEnv, tsclusterCommand } from '../support/cli-run.js';
@@ -209,6 +209,10 @@ describe('ssh launcher across the rig (owner on head, engines on node1/node2)', 
     const owner = await scratch.owner(sshCluster(path.join(root, 'profile_killed'), 2, { hosts: { node1: 1, node2: 1 }, sharedFilesystem: true }));
     await ownerReady(owner);
     assert.equal(pidsOnHost('head', '^ssh .*ControlMaster=yes').length, 2, 'one master connection per host');
+    // The launcher cannot remove its (0700, by then empty) socket directory when killed: the test does.
+    const controlDir = /ControlPath=(\S+)\/\d+ /.exec(runSyncOnHost('head', 'pgrep', ['-af', '^ssh .*ControlMaster=yes']).stdout)?.[1];
+    assert.ok(controlDir?.startsWith('/tmp/tsp-ssh-'), `the masters' socket directory: ${controlDir}`);
+    t.after(() => rm(controlDir!, { recursive: true, force: true }));
     for (const host of ['node1', 'node2']) assert.equal(pidsOnHost(host, 'tsparallel-ssh-master').length, 1, `the master's remote command on ${host}`);
     const ownerPid = pidsOnHost('head', '^[^ ]*node [^ ]*rig-owner\\.js');
     assert.equal(ownerPid.length, 1, 'the owner on head');
