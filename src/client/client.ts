@@ -480,8 +480,11 @@ export class Client {
     this.#direct.set(id, conn);
   }
 
-  /** An engine is gone: requests sent straight to it fail now (through the controller, it answers for them). */
-  #removeEngine(id: number): void {
+  /**
+   * An engine is gone: requests sent straight to it fail now (through the controller, it answers for them), with
+   * the controller's reason and the engine's exit code when it gave one.
+   */
+  #removeEngine(id: number, reason?: string, exitCode?: number): void {
     this.engines.delete(id);
     const conn = this.#direct.get(id);
     if (!conn) return;
@@ -490,7 +493,7 @@ export class Client {
     for (const [msgId, part] of this.#pending) {
       if (part.metadata.engineId !== id || !this.#sentDirect.delete(msgId)) continue;
       this.#pending.delete(msgId);
-      part.settle(undefined, new EngineDiedError(id));
+      part.settle(undefined, new EngineDiedError(id, reason === undefined ? undefined : `engine ${id} died before answering (${reason})`, { exitCode }));
     }
   }
 
@@ -563,8 +566,8 @@ export class Client {
       log('engine %d reported %s: %o', event.id, event.event, event.error);
       [...this.#engineEventListeners].forEach((l) => l(event));
     } else if (msg.header.msg_type === 'engine_unregistered') {
-      this.#removeEngine(c.id);
-      const reason = (msg.content as { reason?: unknown }).reason;
+      const { reason, exitCode } = msg.content as { reason?: unknown; exitCode?: unknown };
+      this.#removeEngine(c.id, typeof reason === 'string' ? reason : undefined, Number.isInteger(exitCode) ? (exitCode as number) : undefined);
       [...this.#engineListeners].forEach((l) => l({ type: 'unregistered', id: c.id, reason: typeof reason === 'string' ? reason : undefined }));
     }
   }
@@ -598,6 +601,8 @@ interface WireError {
   stack?: string;
   engineId: number;
   timeoutMs?: number;
+  /** The engine's exit code (EngineDiedError, when the engine said it was exiting). */
+  exitCode?: number;
   /** The engine's host, pid and the request's id (errors raised by user code). */
   hostname?: string;
   /** The engine's process id. */
@@ -613,7 +618,7 @@ function localError(e: WireError): Error {
   if (e.origin === 'controller') {
     switch (e.name) {
       case 'EngineDiedError':
-        return new EngineDiedError(e.engineId, e.message);
+        return new EngineDiedError(e.engineId, e.message, { exitCode: Number.isInteger(e.exitCode) ? e.exitCode : undefined });
       case 'TimeoutError':
         return new TimeoutError(e.message, e.timeoutMs ?? 0);
       case 'TaskAbortedError':

@@ -495,7 +495,9 @@ export class Controller {
         return this.#register(identity, msg);
       case 'unregistration_request': {
         const engine = this.#byUuid.get(uuid);
-        if (engine) this.#unregister(engine, 'it shut down');
+        // An exit code: its process is exiting now (process.exit() in a task, say), not shutting down when asked.
+        const { exitCode } = msg.content as { exitCode?: number };
+        if (engine) this.#unregister(engine, exitCode === undefined ? 'it shut down' : `its process exited with code ${exitCode}`, exitCode);
         return;
       }
       case 'engine_event': {
@@ -582,10 +584,10 @@ export class Controller {
     });
   }
 
-  #unregister(engine: EngineRecord, reason: string): void {
+  #unregister(engine: EngineRecord, reason: string, exitCode?: number): void {
     if (!this.engines.delete(engine.id)) return;
     this.#byUuid.delete(engine.uuid);
-    if (reason !== 'it shut down') {
+    if (reason !== 'it shut down' && exitCode === undefined) {
       // It may only be stopped (SIGSTOP, a long pause), not dead: remember it, to stop it and report what it
       // finishes if it wakes. Bounded: the oldest are forgotten.
       this.#dead.set(engine.uuid, engine.id);
@@ -593,9 +595,9 @@ export class Controller {
     }
     log('engine %d gone: %s', engine.id, reason);
     this.#journal?.engineRemoved(engine.id);
-    this.#tasks.engineRemoved(engine.id, reason);
+    this.#tasks.engineRemoved(engine.id, reason, exitCode);
     this.stats.onEngineRemoved(engine.id, reason);
-    this.#notify('engine_unregistered', { id: engine.id, reason });
+    this.#notify('engine_unregistered', { id: engine.id, reason, ...(exitCode !== undefined && { exitCode }) });
   }
 
   #beat(identity: Buffer): void {
@@ -671,7 +673,7 @@ export class Controller {
   }
 
   /** Answer a request with an error the controller makes (engine died, timeout, abort, impossible dependency). */
-  #replyError(to: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number }): void {
+  #replyError(to: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number; exitCode?: number }): void {
     const type = request.msg_type.replace(/_request$/, '_reply');
     const engineId = error.engineId ?? -1;
     const status = error.name === 'TaskAbortedError' ? 'aborted' : 'error';

@@ -47,7 +47,7 @@ export interface DispatcherIO {
   /** Send frames to a client. */
   toClient(client: Buffer, frames: Buffer[]): void;
   /** Send a client an error reply to `request` made by the controller itself. */
-  replyError(client: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number }): void;
+  replyError(client: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number; exitCode?: number }): void;
   /** Sign a request again with a fresh header (new date, and a new id when given). */
   reencode(message: Message, newMsgId?: string): Buffer[];
   /** Tell an engine not to start these requests (they are dropped if still queued there). */
@@ -255,9 +255,9 @@ export class TaskDispatcher {
 
   /**
    * An engine is gone: its load-balanced tasks run again elsewhere while they have retries left; the rest fail with
-   * EngineDiedError.
+   * EngineDiedError (with the engine's exit code, when it said it was exiting with one).
    */
-  engineRemoved(id: number, reason: string): void {
+  engineRemoved(id: number, reason: string, exitCode?: number): void {
     const slot = this.#engines.get(id);
     if (!slot) return;
     slot.alive = false;
@@ -268,7 +268,7 @@ export class TaskDispatcher {
       if (t.balanced && t.retriesLeft > 0) {
         this.#retry(t, id, { name: 'EngineDiedError', message: `engine ${id} died (${reason})` });
       } else {
-        this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id });
+        this.#fail(t, { name: 'EngineDiedError', message: `engine ${id} died before answering (${reason})`, engineId: id, ...(exitCode !== undefined && { exitCode }) });
       }
     }
     // Queued tasks that only this engine could take can never run now.
@@ -669,7 +669,7 @@ export class TaskDispatcher {
   }
 
   /** End a task with an error the controller makes (not an engine reply). */
-  #fail(t: Task, error: { name: string; message: string; engineId?: number; timeoutMs?: number }, state: TaskState = 'failed'): void {
+  #fail(t: Task, error: { name: string; message: string; engineId?: number; timeoutMs?: number; exitCode?: number }, state: TaskState = 'failed'): void {
     clearTimeout(t.timer);
     t.timer = undefined;
     t.state = state;

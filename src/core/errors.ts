@@ -148,9 +148,15 @@ export class CompositeError extends TsParallelError {
 export class EngineDiedError extends TsParallelError {
   /** The engine that died. */
   readonly engineId: number;
-  constructor(engineId: number, message?: string, options?: TsParallelErrorOptions) {
-    super(message ?? `engine ${engineId} died before answering (its process exited or stopped answering heartbeats)`, options);
+  /**
+   * The code its process exited with, when the engine could say (`process.exit(3)` in a task: 3); undefined when it
+   * was killed or went silent (the launcher's exit info, `cluster.onEngineExit`, has the signal then).
+   */
+  readonly exitCode?: number;
+  constructor(engineId: number, message?: string, options?: TsParallelErrorOptions & { exitCode?: number }) {
+    super(message ?? `engine ${engineId} died before answering (its process exited or stopped answering heartbeats)`, { cause: options?.cause });
     this.engineId = engineId;
+    if (options?.exitCode !== undefined) this.exitCode = options.exitCode;
   }
 }
 

@@ -332,6 +332,18 @@ export class Engine {
     this.#resolveStopped(code);
   }
 
+  /**
+   * This engine's process is exiting now with `code` (`process.exit()` in a task, or anywhere): tell the controller
+   * at once, so the request running here fails with an `EngineDiedError` carrying the code. Synchronous, for the
+   * process's 'exit' event, where nothing asynchronous runs any more; the send is handed to ZeroMQ's I/O thread,
+   * which delivers it while the process winds down (if it cannot, the controller still sees the engine die).
+   */
+  exiting(code: number): void {
+    if (this.#stopping || !this.#connection || this.id < 0) return;
+    this.#stopping = true;
+    this.#send(this.#session.message('unregistration_request', { id: this.id, exitCode: code }));
+  }
+
   /** Tell the controller this process's CPU use and memory every `everyMs` (the dashboard shows them). */
   #reportResources(everyMs: number): void {
     let last = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };

@@ -22,6 +22,14 @@ function handlerFailed(where: string, err: unknown): void {
   log('a message handler on %s threw (message dropped, %d so far): %s', where, handlerFailures.count, (err as Error)?.stack ?? String(err));
 }
 
+/** Where a heart worker's socket is (see HEART_SOURCE). */
+const HEART_STARTING = 0;
+const HEART_OPEN = 1;
+const HEART_CLOSED = 2;
+const HEART_EXITING = 3;
+/** How long an exiting process waits for its heart worker to close its socket. */
+const HEART_EXIT_WAIT_MS = 2000;
+
 /**
  * The heart's worker thread: echo every ping the controller sends, whatever the engine's main thread is doing, and
  * write the time of each into shared memory (`workerData.beat`), where the main thread reads it when it has a moment:
@@ -31,30 +39,47 @@ function handlerFailed(where: string, err: unknown): void {
  * socket's events are read for as long as it lives and their observer is never closed on its own (see HandshakeWatch:
  * that stalls every socket of the process; closed just before the socket, it kept the process from exiting). Plain
  * CommonJS source, so the worker needs no TypeScript loader: run from source (tsx) or compiled, it is the same code.
+ *
+ * `workerData.state` (an Int32Array over shared memory) says where the worker's socket is, so the main thread can
+ * have it closed without an event loop: HEART_STARTING until the worker opens it (a main thread that is exiting
+ * swaps in HEART_EXITING first, and then the worker never opens it), HEART_OPEN, then HEART_CLOSED once the socket
+ * is closed and the receive loop over (zeromq.js's own JavaScript touches the socket until the loop ends).
  */
 const HEART_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { Context, Dealer } = require(workerData.zeromq);
-const beat = new BigInt64Array(workerData.beat);
-// Its own context: zeromq.js shares one context (one I/O thread) among all threads of a process by default.
-const context = new Context({ ioThreads: 1 });
-const socket = new Dealer({ context, routingId: workerData.identity, linger: 0, ...workerData.curve });
-let closed = false;
-parentPort.on('message', (msg) => {
-  if (msg === 'close') { closed = true; socket.close(); parentPort.close(); }
-});
-(async () => {
-  try {
-    let ready = false;
-    for await (const event of socket.events) if (event.type === 'handshake' && !ready) { ready = true; parentPort.postMessage('ready'); }
-  } catch (err) { if (!closed) throw err; }
-})();
-socket.connect(workerData.address);
-(async () => {
-  try {
-    for await (const frames of socket) { Atomics.store(beat, 0, BigInt(Date.now())); await socket.send(frames); }
-  } catch (err) { if (!closed) throw err; }
-})();
+const state = new Int32Array(workerData.state);
+if (Atomics.compareExchange(state, 0, ${HEART_STARTING}, ${HEART_OPEN}) === ${HEART_STARTING}) {
+  const { Context, Dealer } = require(workerData.zeromq);
+  const beat = new BigInt64Array(workerData.beat);
+  // Its own context: zeromq.js shares one context (one I/O thread) among all threads of a process by default.
+  const context = new Context({ ioThreads: 1 });
+  const socket = new Dealer({ context, routingId: workerData.identity, linger: 0, ...workerData.curve });
+  let closed = false;
+  parentPort.on('message', (msg) => {
+    if (msg === 'close' && !closed) { closed = true; socket.close(); }
+  });
+  const events = (async () => {
+    try {
+      let ready = false;
+      for await (const event of socket.events) if (event.type === 'handshake' && !ready) { ready = true; parentPort.postMessage('ready'); }
+    } catch (err) { if (!closed) throw err; }
+  })();
+  socket.connect(workerData.address);
+  (async () => {
+    try {
+      for await (const frames of socket) { Atomics.store(beat, 0, BigInt(Date.now())); await socket.send(frames); }
+    } catch (err) {
+      if (!closed) throw err;
+    } finally {
+      // Only now does no more JavaScript here touch the socket, so only now may the process stop this thread.
+      if (!socket.closed) socket.close();
+      await events; // the socket's observer ends with it; one still reading at teardown aborts like the socket
+      Atomics.store(state, 0, ${HEART_CLOSED});
+      Atomics.notify(state, 0);
+      parentPort.close();
+    }
+  })();
+} else parentPort.close();
 `;
 
 class ZeroMqListener implements Listener {
@@ -181,8 +206,11 @@ class ZeroMqHeart implements Heart {
   #closed = false;
   readonly #beat: BigInt64Array;
   readonly #exited: Promise<void>;
+  #workerGone = false;
+  readonly #onProcessExit = () => this.#closeBeforeExit();
   constructor(
     private readonly worker: Worker,
+    private readonly state: Int32Array,
     beat: SharedArrayBuffer,
   ) {
     this.#beat = new BigInt64Array(beat);
@@ -193,16 +221,36 @@ class ZeroMqHeart implements Heart {
     });
     this.ready.catch(() => {}); // told to whoever awaits it; never an unhandled rejection
     worker.on('error', (err) => log('heart worker failed: %s', err.message));
-    this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    this.#exited = new Promise((resolve) => worker.once('exit', () => ((this.#workerGone = true), resolve())));
     // The heart must not keep the engine alive on its own.
     worker.unref();
+    process.on('exit', this.#onProcessExit);
   }
   get lastPingAt(): number {
     return Number(Atomics.load(this.#beat, 0));
   }
+
+  /**
+   * The process is exiting (process.exit() anywhere, a task's included) with this heart open. Node then stops the
+   * worker from outside, and zeromq.js closes the sockets still open during the worker's teardown, when it can no
+   * longer create JavaScript values: its C++ throws a Napi::Error nothing catches and the whole process aborts
+   * (SIGABRT instead of the exit code asked for). So have the worker close its socket now, while it still runs
+   * JavaScript, and wait for it: synchronously, since nothing asynchronous runs in an 'exit' listener. The worker's
+   * event loop is its own, so it answers while this thread waits; the wait is bounded.
+   */
+  #closeBeforeExit(): void {
+    if (this.#closed || this.#workerGone) return;
+    this.#closed = true;
+    // A worker that has not opened its socket yet now never will.
+    if (Atomics.compareExchange(this.state, 0, HEART_STARTING, HEART_EXITING) === HEART_STARTING) return;
+    this.worker.postMessage('close');
+    Atomics.wait(this.state, 0, HEART_OPEN, HEART_EXIT_WAIT_MS);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    process.off('exit', this.#onProcessExit);
     // Close the socket inside the worker first: terminating a worker with an open zeromq socket aborts the process.
     this.worker.postMessage('close');
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
@@ -262,9 +310,10 @@ export class ZeroMqTransport implements Transport {
   async startHeart(address: string, options: DialOptions): Promise<Heart> {
     const zeromq = createRequire(import.meta.url).resolve('zeromq');
     const curve = curveClientOptions(options.curveServerKey);
+    const state = new Int32Array(new SharedArrayBuffer(4));
     const beat = new SharedArrayBuffer(8);
-    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq, curve, beat } });
-    return new ZeroMqHeart(worker, beat);
+    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq, curve, state: state.buffer, beat } });
+    return new ZeroMqHeart(worker, state, beat);
   }
 
   newCurveKeyPair(): CurveKeyPair {

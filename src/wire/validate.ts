@@ -149,7 +149,7 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.rssBytes, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.rssBytes must be a number';
       return undefined;
     case 'unregistration_request':
-      return undefined;
+      return optional(c.exitCode, Number.isInteger) ? undefined : 'content.exitCode must be an integer (the code the engine exits with)';
     case 'engine_event':
       return typeof c.event === 'string' ? undefined : 'content.event must be a string';
     case 'task_record':

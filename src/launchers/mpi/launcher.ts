@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { constants, hostname } from 'node:os';
 import path from 'node:path';
 import debug from 'debug';
 import { z } from 'zod';
@@ -90,6 +90,34 @@ export function mpiErrorBlocks(output: string): string {
   }
   if (blocks.length) return blocks.join('\n\n');
   return output.trim().split('\n').slice(-20).join('\n');
+}
+
+/** The rank whose end made mpiexec end the job, as Open MPI reports it, and how it ended. */
+export interface MpiFailedRank {
+  /** Its rank in the job's world. */
+  rank: number;
+  /** Its exit code, when it exited. */
+  code: number | null;
+  /** The signal that ended it, when one did. */
+  signal: string | null;
+}
+
+/**
+ * Which rank made mpiexec end the job, from Open MPI's report: `Process name: [[jobid,1],RANK]` followed by
+ * `Exit code: N` (a non-zero exit; Open MPI then ends every rank, unless `--mca orte_abort_on_non_zero_status 0`),
+ * or `process rank R with PID P on node H exited on signal N`. Undefined when the output names none (MPICH, srun).
+ */
+export function mpiFailedRank(output: string): MpiFailedRank | undefined {
+  const exited = /Process name:\s*\[\[\d+,\d+\],(\d+)\]\s*\n\s*Exit code:\s*(\d+)/.exec(output);
+  if (exited) return { rank: Number(exited[1]), code: Number(exited[2]), signal: null };
+  const signalled = /process rank (\d+) with PID \d+ on node \S+ exited on signal (\d+)/.exec(output);
+  if (signalled) return { rank: Number(signalled[1]), code: null, signal: signalName(Number(signalled[2])) };
+  return undefined;
+}
+
+/** The name of signal number `n`, from the host's table (`9` → `SIGKILL`), or `SIG<n>`. */
+function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `SIG${n}`;
 }
 
 /** The parent pid of a process on this host (Linux `/proc`), or undefined. */
@@ -185,11 +213,19 @@ export class MpiLauncher implements Launcher {
     void proc.exited.then((info) => {
       log('mpiexec %d exited (code %s, signal %s)', proc.pid, info.code, info.signal);
       const said = mpiErrorBlocks(info.stderrTail ?? '');
+      // When Open MPI ends a job because one rank ended badly, that rank gets its own code or signal; the others
+      // were ended by mpiexec, which their reports say.
+      const failed = mpiFailedRank(info.stderrTail ?? '');
+      const culprit = failed && ids[failed.rank];
+      const how = failed && (failed.signal ? `was killed by ${failed.signal}` : `exited with code ${failed.code}`);
       // When mpiexec ends, every rank it held has ended: one report per rank not reported yet.
       for (const id of ids) {
         if (run.reported.has(id)) continue;
         run.reported.add(id);
-        this.#emit({ id: `rank ${id} (mpiexec ${proc.pid})`, code: info.code, signal: info.signal, stderrTail: said });
+        const where = `rank ${id} (mpiexec ${proc.pid})`;
+        if (culprit === undefined) this.#emit({ id: where, code: info.code, signal: info.signal, stderrTail: said });
+        else if (id === culprit) this.#emit({ id: where, code: failed!.code, signal: failed!.signal, stderrTail: said });
+        else this.#emit({ id: where, code: null, signal: null, stderrTail: `ended by mpiexec: rank ${failed!.rank} ${how}, and Open MPI then ends the whole job\n${said}` });
       }
     });
   }

@@ -17,7 +17,7 @@ import { LauncherError } from '../../core/errors.js';
 import { withClusterId } from '../../util/cluster-files.js';
 import { tailOf } from '../../util/files.js';
 import { addListener } from '../../util/listeners.js';
-import { MARKER, parseProbe, parseSshHost, probeScript, remoteCommand, wrapperScript, type ProbeResult, type SshDestination } from './remote.js';
+import { MARKER, MASTER_SCRIPT, parseProbe, parseSshHost, probeScript, remoteCommand, wrapperScript, type ProbeResult, type SshDestination } from './remote.js';
 
 const log = debug('tsparallel:launcher:ssh');
 
@@ -207,9 +207,11 @@ export class SshLauncher implements Launcher {
     const host: SshHost = { dest: parseSshHost(name), spec, controlPath: path.join(this.#controlDir!, String(this.#hosts.size)), masterStderr: '' };
     this.#hosts.set(name, host);
     const [program, ...pre] = this.options.ssh;
-    const master = spawn(program!, [...pre, ...this.#sshArgs(host), '-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-N', host.dest.destination], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    // Not `-N`: a master whose standard input closes when this process is gone (see MASTER_SCRIPT).
+    const master = spawn(program!, [...pre, ...this.#sshArgs(host), '-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-T', host.dest.destination, remoteCommand(MASTER_SCRIPT)], {
+      stdio: ['pipe', 'ignore', 'pipe'],
     });
+    master.stdin!.on('error', () => {});
     host.master = master;
     master.stderr!.on('data', (d: Buffer) => (host.masterStderr += d.toString()));
     const masterExit = (host.masterExited = new Promise<number | null>((resolve) => master.once('exit', (code) => resolve(code))));
@@ -362,6 +364,7 @@ export class SshLauncher implements Launcher {
     await Promise.all(this.#sessions.map((s) => this.#stopSession(s, graceMs)));
     for (const host of this.#hosts.values()) {
       if (host.master && host.master.exitCode === null && host.master.signalCode === null) {
+        host.master.stdin!.end();
         await this.#exec(host, ['-O', 'exit']);
         if (host.master.exitCode === null && host.master.signalCode === null) host.master.kill('SIGTERM');
       }

@@ -100,6 +100,14 @@ export function wrapperScript(spec: WrapperSpec): string {
   return lines.join('\n');
 }
 
+/**
+ * The remote command of a host's master connection: it waits until the launcher's end of the connection's standard
+ * input closes. While the launcher runs, that is never; when its process dies (even by SIGKILL), its end closes,
+ * this command ends, and ssh exits once the last session through the master is over. So no master connection
+ * outlives the process that opened it, as one with `ssh -N` would. Its comment names it on the remote's process list.
+ */
+export const MASTER_SCRIPT = 'while read -r _; do :; done # tsparallel-ssh-master';
+
 /** The one argument ssh sends as the remote command: the script run by `/bin/sh`, whatever the login shell. */
 export function remoteCommand(script: string): string {
   return `exec /bin/sh -c ${shQuote(script)}`;

@@ -11,10 +11,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCluster, range, type Cluster } from '../../../src/index.js';
-import { LauncherError } from '../../../src/core/errors.js';
-import { mpiErrorBlocks, forwardEnvArgs } from '../../../src/launchers/mpi/launcher.js';
+import type { ExitInfo } from '../../../src/core/launcher.js';
+import { EngineDiedError, LauncherError } from '../../../src/core/errors.js';
+import { mpiErrorBlocks, mpiFailedRank, forwardEnvArgs } from '../../../src/launchers/mpi/launcher.js';
 import { mpiStaggerMs, mpiWorld } from '../../../src/engine/main.js';
-import { FAST_HEARTBEAT, isAlive, tempDir, waitUntil } from '../../support/cluster.js';
+import { isAlive, tempDir, waitUntil } from '../../support/cluster.js';
 import { cliEnv, startCli } from '../../support/cli-run.js';
 import { requireTool } from '../../support/requirements.js';
 
@@ -36,7 +37,10 @@ function mpiConfig(profileDir: string) {
   return {
     profileDir,
     projectDir: null,
-    controller: { ip: '127.0.0.1', ...FAST_HEARTBEAT },
+    // Not FAST_HEARTBEAT's 1.5 s: four oversubscribed ranks on a loaded 2-core machine can start their heart threads
+    // later than that and then give up on the controller. Nothing here waits for a heartbeat timeout: a local
+    // rank's death is seen by its pid.
+    controller: { ip: '127.0.0.1', heartbeatMs: 200, heartbeatTimeoutMs: 6000 },
     engines: { launcher: 'mpi', startTimeoutMs: 60_000 },
     launchers: { mpi: { args: ['--oversubscribe'] } },
   };
@@ -64,6 +68,14 @@ describe('mpi launcher: pure parts', () => {
     assert.equal(mpiErrorBlocks(ompi), 'There are not enough slots available\nin the system.');
     const mpich = 'x\n[mpiexec@host] HYDU_create_process (utils/launch/launch.c:74): execvp error on file foo (No such file or directory)\n';
     assert.match(mpiErrorBlocks(mpich), /^\[mpiexec@host\] HYDU_create_process/);
+  });
+
+  it("finds the rank that made Open MPI end the job, by exit code or signal", () => {
+    const exited = 'mpiexec detected that one or more processes exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so was:\n\n  Process name: [[776,1],2]\n  Exit code:    3\n';
+    assert.deepEqual(mpiFailedRank(exited), { rank: 2, code: 3, signal: null });
+    const killed = 'mpiexec noticed that process rank 1 with PID 4242 on node node1 exited on signal 9 (Killed).\n';
+    assert.deepEqual(mpiFailedRank(killed), { rank: 1, code: null, signal: 'SIGKILL' });
+    assert.equal(mpiFailedRank('[mpiexec@host] something else\n'), undefined);
   });
 });
 
@@ -158,6 +170,27 @@ describe('mpi launcher with real mpiexec', { skip }, () => {
     } finally {
       Object.assign(process.env, ROOT_ENV);
     }
+  });
+
+  it("a task's process.exit(3) on a rank: EngineDiedError with exitCode 3; Open MPI ends the job and the launcher says which rank", async () => {
+    const c = await createCluster({ ...mpiConfig(path.join(tmp.dir, 'p4')), n: 3 });
+    c.pids.forEach((p) => seen.add(p));
+    const exits: ExitInfo[] = [];
+    c.onEngineExit((e) => exits.push(e));
+    const client = await c.connect();
+    client.engines.forEach((e) => seen.add(e.pid));
+    await new Promise((r) => setTimeout(r, 1000)); // the ranks' heart threads are up (process.exit used to abort then)
+    await assert.rejects(client.view(1).apply(() => process.exit(3)), (err: unknown) => {
+      assert.ok(err instanceof EngineDiedError, String(err));
+      assert.equal(err.exitCode, 3, err.message);
+      return true;
+    });
+    await waitUntil(() => exits.length === 3, 30_000, 'mpiexec ends the job and every rank is reported');
+    assert.deepEqual(exits.map((e) => [e.id.split(' ')[1], e.code, e.signal]).sort(), [['0', null, null], ['1', 3, null], ['2', null, null]], JSON.stringify(exits));
+    for (const e of exits.filter((x) => !x.id.startsWith('rank 1 '))) assert.match(e.stderrTail ?? '', /ended by mpiexec: rank 1 exited with code 3/);
+    const pids = [...c.pids, ...[...client.engines.values()].map((e) => e.pid)];
+    await c.stop();
+    for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} is gone`);
   });
 
   it('Ctrl-C on `tscluster start` ends mpiexec and every rank', async () => {

@@ -4,7 +4,7 @@
  * a parameter ({@link sshLauncherSuite}) so the rig of simulated hosts can run it against sshd in network namespaces.
  *
  * Covered: the seed's map on engines of node1 and node2, the key on no command line, a remote engine's real exit
- * code, per-engine stop/signal/restart, stop and Ctrl-C leaving nothing (every pid checked), a refused host and an
+ * code (and a task's process.exit(3) reported as such), per-engine stop/signal/restart, stop and Ctrl-C leaving nothing (every pid checked), a refused host and an
  * old Node named in the LauncherError, and a controller placed on a host with `controllerHost`.
  */
 import 'reflect-metadata';
@@ -14,7 +14,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, createCluster, range, type Cluster } from '../../../src/index.js';
-import { LauncherError } from '../../../src/core/errors.js';
+import { EngineDiedError, LauncherError } from '../../../src/core/errors.js';
 import type { ExitInfo } from '../../../src/core/launcher.js';
 import { parseProbe, parseSshHost, shQuote, wrapperScript } from '../../../src/launchers/ssh/remote.js';
 import { FAST_HEARTBEAT, isAlive, tempDir, waitUntil } from '../../support/cluster.js';
@@ -129,6 +129,21 @@ export function sshLauncherSuite(name: string, target: () => Promise<SshTarget>,
       await waitUntil(() => exits.some((e) => e.id.endsWith(`:${three.pid}`)), 20_000, 'the stopped engine is reported');
       assert.equal(exits.find((e) => e.id.endsWith(`:${three.pid}`))!.code, 0, 'a stopped engine exits cleanly');
       await assert.rejects(cluster!.stopEngine(99), (err: unknown) => err instanceof LauncherError && /engine 99 is not registered/.test(err.message));
+    });
+
+    it("a task's process.exit(3) on a remote engine: EngineDiedError with exitCode 3, and the wrapper's code 3 from the launcher", async () => {
+      const client = await cluster!.connect();
+      const victim = client.engines.get(1)!;
+      await new Promise((r) => setTimeout(r, 1000)); // its heart thread is up (process.exit used to abort then)
+      await assert.rejects(client.view(1).apply(() => process.exit(3)), (err: unknown) => {
+        assert.ok(err instanceof EngineDiedError, String(err));
+        assert.equal(err.exitCode, 3, err.message);
+        return true;
+      });
+      await waitUntil(() => exits.some((e) => e.id.endsWith(`:${victim.pid}`)), 20_000, 'the engine is reported');
+      const info = exits.find((e) => e.id.endsWith(`:${victim.pid}`))!;
+      assert.deepEqual({ code: info.code, signal: info.signal }, { code: 3, signal: null }, info.stderrTail);
+      assert.doesNotMatch(info.stderrTail ?? '', /Napi::Error|terminate called/);
     });
 
     it('stop leaves nothing: every ssh process here and every engine there', async () => {
