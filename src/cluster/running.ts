@@ -124,12 +124,20 @@ export async function describeCluster(profile: ProfilePaths, file: string, info:
 
 /**
  * The running cluster of a profile that a command should act on: the one with `clusterId` when given; otherwise
- * the default cluster when it runs, or the only running one.
+ * the default cluster when it runs, or the only running one. With `orDead` (`tscluster stop`), when none runs: the
+ * dead cluster (the default one, or the only one) whose controller left a journal.
  * @throws TsParallelError (exit 1) when there is none; ConfigError (exit 2) when several run and none was chosen.
  */
-export async function pickRunningCluster(profile: ProfilePaths, clusterId: string | undefined): Promise<FoundCluster> {
+export async function pickRunningCluster(profile: ProfilePaths, clusterId: string | undefined, options: { orDead?: boolean } = {}): Promise<FoundCluster> {
   const all = await findClusters(profile);
   const running = all.filter((c) => !isStale(c));
+  if (options.orDead && clusterId === undefined && running.length === 0) {
+    // `tscluster stop`: a dead cluster whose controller left a journal may have engines that still wait for it.
+    const dead: FoundCluster[] = [];
+    for (const c of all) if ((await findRestorable(profile, c.info.clusterId))?.controllerAlive === false) dead.push(c);
+    const pick = dead.find((c) => c.info.clusterId === '') ?? (dead.length === 1 ? dead[0] : undefined);
+    if (pick) return pick;
+  }
   const how = `start one with \`tscluster start --profile ${profile.name}\``;
   if (clusterId !== undefined) {
     const match = all.find((c) => c.info.clusterId === clusterId);

@@ -140,7 +140,7 @@ describe('tscluster start restores by default (controller.journal)', () => {
     }
   });
 
-  it('--no-restore starts afresh: the engines left waiting are stopped and the journal is moved aside; --restore with --no-restore is a usage error', async () => {
+  it('--no-restore starts afresh (and tscluster stop of a dead cluster ends it): the engines left waiting are stopped and the journal is moved aside; --restore with --no-restore is a usage error', async () => {
     const p = await profileP();
     const pids: number[] = [];
     let first: CliProcess | undefined;
@@ -172,9 +172,19 @@ describe('tscluster start restores by default (controller.journal)', () => {
       assert.doesNotMatch(said, /Restoring/);
       const fresh = await Client.connect({ connectionFile: p.clientFile });
       await waitUntil(() => fresh.ids.length === 1, 10_000, 'one fresh engine');
-      pids.push(...[...fresh.engines.values()].map((e) => e.pid));
+      const freshPids = [...fresh.engines.values()].map((e) => e.pid);
+      pids.push(...freshPids);
       await fresh.close();
-      assert.equal((await stopCli(second))?.code, 0, second.output());
+
+      // This one dies too; `tscluster stop` then ends its waiting engine, and leaves nothing to restore.
+      await killOwnerAndController(second.pid, p.clientFile);
+      assert.ok(freshPids.every(isAlive));
+      const stopped = await runCli(['stop', '--profile', 'P'], p.env);
+      assert.equal(stopped.code, 0, stopped.stdout + stopped.stderr);
+      assert.match(stopped.stdout, new RegExp(`stopped the engines of cluster \\(default\\) of profile 'P' that waited for their dead controller: pids ${freshPids[0]}`));
+      assert.match(stopped.stdout, /the journal of its dead controller was moved to \S+\.discarded\.jsonl; nothing is left to restore/);
+      assert.ok(freshPids.every((pid) => !isAlive(pid)));
+      assert.ok(!existsSync(p.journal) && !existsSync(p.keys), 'nothing is left to restore');
     } finally {
       for (const proc of [first, second]) await stopCli(proc);
       const survivors = pids.filter(isAlive);
