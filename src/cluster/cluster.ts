@@ -122,7 +122,12 @@ export interface SupervisionEvent {
 /** What a restore takes over: the state of the controller that died, as its journal tells it. */
 export interface RestoreSummary {
   /** The controller that died. */
-  controller: { pid: number; hostname: string };
+  controller: {
+    /** Its pid. */
+    pid: number;
+    /** Its host. */
+    hostname: string;
+  };
   /** The engines the journal names (registered when the controller died), by id. */
   expected: number[];
   /** Those that came back with their ids (re-adopted), once the restore is done. */
@@ -147,8 +152,26 @@ export interface RestoreSummary {
  * `discarded` when a fresh cluster was started instead (with where the journal went, and what was stopped).
  */
 export type RestoreEvent =
-  | { type: 'restoring' | 'restored'; clusterId: string; summary: RestoreSummary }
-  | { type: 'discarded'; clusterId: string; reason: string; archived: string; stopped: number[] };
+  | {
+      /** Which step. */
+      type: 'restoring' | 'restored';
+      /** The cluster's id. */
+      clusterId: string;
+      /** What is (`restoring`) or was (`restored`) taken over. */
+      summary: RestoreSummary;
+    }
+  | {
+      /** The journal was given up. */
+      type: 'discarded';
+      /** The cluster's id. */
+      clusterId: string;
+      /** Why (a fresh start was asked for, or the journal cannot be restored, and why). */
+      reason: string;
+      /** Where the journal was moved. */
+      archived: string;
+      /** The pids of the engines that waited for the dead controller, stopped. */
+      stopped: number[];
+    };
 
 /** A launcher as recorded in a {@link ClusterFile}. */
 export interface LauncherSummary {
@@ -802,7 +825,8 @@ async function restoreDecision(paths: ProfilePaths, clusterId: string, options: 
   const reason = options.restore === false ? 'a fresh start was asked for (restore: false, --no-restore)' : `it cannot be restored: ${previous.problem}`;
   const { archived, stopped } = await discardRestorable(paths, previous, DISCARD_GRACE_MS);
   options.onRestore?.({ type: 'discarded', clusterId, reason, archived, stopped });
-  if (options.restore === undefined) {
+  // A caller that listens to onRestore hears it there.
+  if (options.restore === undefined && !options.onRestore) {
     options.onWarning?.(`the journal of the controller of cluster ${describeId(clusterId)} that died is not restored (${reason}); it was moved to ${archived}, and a fresh cluster starts`);
   }
   return { restore: false };

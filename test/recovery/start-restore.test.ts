@@ -92,7 +92,7 @@ describe('tscluster start restores by default (controller.journal)', () => {
       second = startCli(['start', '--profile', 'P'], p.env);
       await second.waitForOutput(/is running/, 90_000);
       const said = second.output();
-      assert.match(said, new RegExp(`Restoring cluster \\(default\\): its controller \\(pid ${deadController} on \\S+\\) died, leaving a journal of \\d+ tasks unfinished .* and engines 0, 1, 2`));
+      assert.match(said, new RegExp(`Restoring cluster \\(default\\): its controller \\(pid ${deadController} on \\S+\\) died, leaving a journal with \\d+ unfinished tasks? \\(\\d+ queued, \\d+ running\\) and engines 0, 1, 2`));
       const restored = /Restored: engines re-adopted: 0, 1 \(not back: 2\); tasks re-queued: (\d+) tasks? \((\d+) that were queued, (\d+) that ran on engines that did not come back/.exec(said);
       assert.ok(restored, `the restore said what it took over:\n${said}`);
       assert.ok(Number(restored[3]) >= 1, `engine 2's tasks were re-queued:\n${said}`);
@@ -249,6 +249,45 @@ describe('createCluster() restores by default too', () => {
       killAll(survivors);
       await p.remove();
       assert.deepEqual(survivors, [], 'no process left behind');
+    }
+  });
+});
+
+describe('journals that are not restored by default', () => {
+  it('a journal without its keys file is moved aside with a clear reason, and a fresh cluster starts; one whose cluster owner still runs counts as running', async () => {
+    const p = await profileP();
+    try {
+      mkdirSync(p.security, { recursive: true, mode: 0o700 });
+      // A journal as an older version, or a controller that died while it started, leaves it: no keys file.
+      writeFileSync(p.journal, JSON.stringify({ op: 'snapshot', nextEngineId: 0 }) + '\n', { mode: 0o600 });
+      const events: RestoreEvent[] = [];
+      {
+        await using cluster = await createCluster({ profileDir: p.profileDir, projectDir: null, n: 1, onRestore: (e) => events.push(e) });
+        assert.equal(cluster.restored, undefined);
+        assert.equal(events.length, 1);
+        const [event] = events;
+        assert.ok(event?.type === 'discarded', JSON.stringify(events));
+        assert.match(event.reason, /cannot be restored: its keys file \S+tsparallel-controller-keys\.json is missing/);
+        assert.ok(existsSync(event.archived) && event.archived.endsWith('.discarded.jsonl'));
+        const client = await cluster.connect();
+        assert.deepEqual(client.ids, [0]);
+      }
+
+      // A dead controller's journal and keys, but the process that started its cluster (here: this one) runs.
+      const { spawnSync } = await import('node:child_process');
+      const deadPid = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+      writeFileSync(p.journal, JSON.stringify({ op: 'snapshot', nextEngineId: 0 }) + '\n', { mode: 0o600 });
+      const keys = { version: 1, clusterId: '', transport: 'zeromq', controller: { pid: Number(deadPid), hostname: (await import('node:os')).hostname() }, key: 'k', ports: { client: 1, engine: 2, heart: 3 }, created: new Date().toISOString() };
+      writeFileSync(p.keys, JSON.stringify(keys), { mode: 0o600 });
+      const clusterFile = { clusterId: '', profileDir: p.profileDir, pid: process.pid, hostname: keys.controller.hostname, n: 1, created: keys.created, connectionFiles: { client: p.clientFile, engine: path.join(p.security, 'tsparallel-engine.json') }, launchers: { controller: { name: 'local', pids: [Number(deadPid)], jobIds: [] }, engines: [] } };
+      writeFileSync(path.join(p.security, 'cluster.json'), JSON.stringify(clusterFile), { mode: 0o600 });
+      await assert.rejects(
+        createCluster({ profileDir: p.profileDir, projectDir: null, n: 1, clusterId: '' }),
+        new RegExp(`already running \\(its controller died, but the process that started it \\(pid ${process.pid}\\) still runs`),
+      );
+      assert.ok(existsSync(p.journal) && existsSync(p.keys), 'nothing was touched');
+    } finally {
+      await p.remove();
     }
   });
 });

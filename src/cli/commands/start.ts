@@ -104,7 +104,7 @@ export const startCommand: Command = {
 
 /** The lines that tell the user what a restore took over, or what was given up. */
 export function describeRestore(event: RestoreEvent, args: Pick<StartArgs, 'n'>): string[] {
-  const tasks = (n: number) => `${n} task${n === 1 ? '' : 's'}`;
+  const tasks = (n: number, adjective = '') => `${n} ${adjective}task${n === 1 ? '' : 's'}`;
   const ids = (list: readonly number[]) => (list.length ? list.join(', ') : 'none');
   if (event.type === 'discarded') {
     return [
@@ -115,8 +115,8 @@ export function describeRestore(event: RestoreEvent, args: Pick<StartArgs, 'n'>)
   const s = event.summary;
   if (event.type === 'restoring') {
     return [
-      `Restoring cluster ${describeId(event.clusterId)}: its controller (pid ${s.controller.pid} on ${s.controller.hostname}) died, leaving a journal of ` +
-        `${tasks(s.queued + s.running)} unfinished (${s.queued} queued, ${s.running} running) and engines ${ids(s.expected)}; ` +
+      `Restoring cluster ${describeId(event.clusterId)}: its controller (pid ${s.controller.pid} on ${s.controller.hostname}) died, leaving a journal with ` +
+        `${tasks(s.queued + s.running, 'unfinished ')} (${s.queued} queued, ${s.running} running) and engines ${ids(s.expected)}; ` +
         `a new controller on its ports takes them back (start with --no-restore for a fresh cluster instead)`,
     ];
   }
@@ -205,7 +205,9 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     restore: args.restore,
     onRestore: (event) => {
       const lines = describeRestore(event, args);
-      for (const line of lines) (event.type === 'restored' && event.summary.adopted.length === 0 ? out.warn(line) : out.info(line));
+      // A warning when nothing came back, or when a journal that could not be restored was moved aside unasked.
+      const bad = event.type === 'restored' ? event.summary.adopted.length === 0 : event.type === 'discarded' && args.restore === undefined;
+      for (const line of lines) (bad ? out.warn(line) : out.info(line));
       restoreLines.push(...lines);
     },
     onStarting: (c) => (cluster = c),
