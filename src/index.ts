@@ -31,7 +31,7 @@ import { registerDefaults } from './cluster/defaults.js';
 
 registerDefaults(container);
 
-export { createCluster, Cluster, type ClusterOptions, type ClusterFile, type LauncherSummary, type SupervisionEvent } from './cluster/cluster.js';
+export { createCluster, Cluster, type ClusterOptions, type ClusterFile, type LauncherSummary, type SupervisionEvent, type RestoreEvent, type RestoreSummary } from './cluster/cluster.js';
 export type { RunningCluster, StopStep } from './cluster/running.js';
 export { Client, type ConnectOptions, type EngineInfo, type EngineChange, type EngineEvent, type ControllerEvent } from './client/client.js';
 export type { ConnectionInfo, ConnectionRole } from './wire/connection.js';

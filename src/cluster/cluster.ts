@@ -14,7 +14,7 @@ import { addListener } from '../util/listeners.js';
 import type { ClusterConfig, UserConfig } from '../config/index.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { loadLauncherPlugins } from './plugins.js';
-import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
+import { isControllerAlive, readConnectionFile, thisHost } from '../wire/connection.js';
 import { clusterFilePaths } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type EngineControl, type EngineJobSplit, type EngineRef, type ExitInfo, type Launcher } from '../core/launcher.js';
@@ -25,7 +25,8 @@ import { TRANSPORT, TRANSPORT_FACTORY, type Transport } from '../core/transport.
 import { toControllerArgs } from '../controller/main.js';
 import { toEngineArgs } from '../engine/main.js';
 import { registerDefaults, roleProgram } from './defaults.js';
-import { findRunningCluster, type RunningCluster } from './running.js';
+import { describeId, discardRestorable, findRestorable, journalClusterIds, findRunningCluster, looksLikeOurs, signalPids, waitForExit, type RestorableCluster, type RunningCluster } from './running.js';
+import { isProcessAlive } from '../util/processes.js';
 import { OwnerSession } from './lease.js';
 import { JobStateReporter, type ControllerTarget } from './job-report.js';
 import { controllerBindIp, crossHostProblems, engineConnection, placementOf, type Placement } from './placement.js';
@@ -45,11 +46,21 @@ export interface ClusterOptions extends UserConfig {
   /** Leave the processes running when this program exits (as `tscluster start --daemonize`). */
   detached?: boolean;
   /**
-   * Take over a cluster of this profile whose controller died (`tscluster start --restore`): start a controller with
-   * `--restore` (its predecessor's ports, key and journal; see `controller.journal`), which takes back the engines
-   * that come back; start new engines only when `n` is given.
+   * What to do with the journal of a controller of this cluster that died (see `controller.journal`):
+   * - unset (the default): when the profile holds one, and neither that controller nor the process that started its
+   *   cluster is alive, take the cluster over: a controller with `--restore` (its predecessor's ports, keys and
+   *   journal) takes back the engines that come back, and new engines start only when `n` is given. `onRestore`
+   *   and {@link Cluster.restored} say what was taken over. Otherwise start as usual.
+   * - `true` (`tscluster start --restore`): take it over, even when the process that started it still runs; an error
+   *   when there is nothing to restore.
+   * - `false` (`tscluster start --no-restore`): start a fresh cluster; the dead controller's engines that still wait
+   *   for it are stopped, and its journal is moved aside (`…-journal-<time>.discarded.jsonl`).
+   *
+   * A cluster that stopped cleanly leaves no journal, so it is never restored.
    */
   restore?: boolean;
+  /** Called when a journal is taken over (`restoring`, then `restored`) or given up (`discarded`). */
+  onRestore?: (event: RestoreEvent) => void;
   /** Called with progress lines while the cluster starts (the CLI prints them). */
   onProgress?: (event: { registered: number; total: number; message?: string }) => void;
   /** Called with each problem of the setup found before starting (with its fix), e.g. a loopback address for remote engines. */
@@ -109,6 +120,60 @@ export interface SupervisionEvent {
   message?: string;
 }
 
+/** What a restore takes over: the state of the controller that died, as its journal tells it. */
+export interface RestoreSummary {
+  /** The controller that died. */
+  controller: {
+    /** Its pid. */
+    pid: number;
+    /** Its host. */
+    hostname: string;
+  };
+  /** The engines the journal names (registered when the controller died), by id. */
+  expected: number[];
+  /** Those that came back with their ids (re-adopted), once the restore is done. */
+  adopted: number[];
+  /** Unfinished tasks that waited for an engine: queued again. */
+  queued: number;
+  /**
+   * Unfinished tasks that ran on an engine that came back: it returns their results (in a `restoring` event, before
+   * any engine is back: every task that was running).
+   */
+  running: number;
+  /**
+   * Unfinished tasks that ran on an engine that did not come back: run again elsewhere, as retries (those without
+   * retries left fail with `EngineDiedError`).
+   */
+  rerun: number;
+}
+
+/**
+ * What happened to the journal of a controller that died (see {@link ClusterOptions.restore}): `restoring` before
+ * the new controller starts (`adopted` still empty), `restored` once its engines had their chance to come back,
+ * `discarded` when a fresh cluster was started instead (with where the journal went, and what was stopped).
+ */
+export type RestoreEvent =
+  | {
+      /** Which step. */
+      type: 'restoring' | 'restored';
+      /** The cluster's id. */
+      clusterId: string;
+      /** What is (`restoring`) or was (`restored`) taken over. */
+      summary: RestoreSummary;
+    }
+  | {
+      /** The journal was given up. */
+      type: 'discarded';
+      /** The cluster's id. */
+      clusterId: string;
+      /** Why (a fresh start was asked for, or the journal cannot be restored, and why). */
+      reason: string;
+      /** Where the journal was moved. */
+      archived: string;
+      /** The pids of the engines that waited for the dead controller, stopped. */
+      stopped: number[];
+    };
+
 /** A launcher as recorded in a {@link ClusterFile}. */
 export interface LauncherSummary {
   /** Its name. */
@@ -154,6 +219,9 @@ export class Cluster {
   readonly #supervisionListeners: ((event: SupervisionEvent) => void)[] = [];
   /** Reports the batch jobs' states to the controller, for the dashboard, `/metrics` and `tscluster list`. */
   readonly #jobReporter = new JobStateReporter();
+  /** A restored cluster: what it took over (see {@link restored}), and the journal it took over. */
+  #restored?: RestoreSummary;
+  #previous?: RestorableCluster;
 
   private constructor(
     /** The merged configuration it runs with. */
@@ -178,9 +246,22 @@ export class Cluster {
   get clusterFile(): string {
     return clusterFilePaths(this.profile, this.clusterId).clusterFile;
   }
-  /** Pids of every local process the cluster started (controller first). */
+  /** Pids of every local process the cluster started (controller first), and of the local engines it took over. */
   get pids(): number[] {
-    return [...(this.#controllerLauncher?.pids ?? []), ...this.#engineLaunchers.flatMap((l) => l.pids)];
+    return [...(this.#controllerLauncher?.pids ?? []), ...this.#engineLaunchers.flatMap((l) => l.pids), ...this.#adoptedHere().map((e) => e.pid)];
+  }
+
+  /** The engines on this host it took over from a controller that died (a restore), by their journal's pids. */
+  #adoptedHere(): EngineRef[] {
+    const adopted = new Set(this.#restored?.adopted ?? []);
+    return (this.#previous?.journal.engines ?? []).filter((e) => adopted.has(e.id) && e.hostname === thisHost());
+  }
+  /**
+   * For a cluster that took over from a controller that died (see {@link ClusterOptions.restore}): what it took
+   * over. `undefined` for a cluster started afresh.
+   */
+  get restored(): RestoreSummary | undefined {
+    return this.#restored;
   }
   /** Batch job ids the cluster submitted. */
   get jobIds(): string[] {
@@ -203,13 +284,15 @@ export class Cluster {
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, restore, ...overrides } = options;
+    const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, onRestore, restore: _restore, ...overrides } = options;
     const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
     const config = loaded.config;
     const paths = await ensureProfileDirs(loaded.profile);
     const container = registerDefaults((parent ?? globalContainer).createChildContainer());
     if (config.plugins.length) await loadConfiguredPlugins(container, config.plugins, pluginBaseDir(loaded, projectDir));
-    const clusterId = restore ? config.clusterId : await pickClusterId(paths, config.clusterId, overrides.clusterId !== undefined);
+    const explicitId = overrides.clusterId !== undefined;
+    const { restore, previous, running } = await restoreDecision(paths, config.clusterId, options);
+    const clusterId = restore ? config.clusterId : await pickClusterId(paths, config.clusterId, explicitId, running);
     const cluster = new Cluster(config, paths, clusterId, container, options);
     cluster.#ipConfigured = loaded.sources['controller.ip']?.kind !== 'default';
     cluster.#placement = placementOf(config, container.resolve<LauncherRegistry>(LAUNCHER_REGISTRY));
@@ -220,9 +303,13 @@ export class Cluster {
     }
     onStarting?.(cluster);
     try {
-      await cluster.#startController();
+      if (restore && previous?.keys) onRestore?.({ type: 'restoring', clusterId, summary: restoreSummary(previous, undefined) });
+      await cluster.#startController(restore);
       // A restored cluster has its predecessor's engines; it starts more only when asked.
-      if (restore) await cluster.#waitForAdoption();
+      if (restore) {
+        cluster.#restored = await cluster.#waitForAdoption(previous);
+        if (cluster.#restored) onRestore?.({ type: 'restored', clusterId, summary: cluster.#restored });
+      }
       if (config.n > 0 && (!restore || overrides.n !== undefined)) await cluster.addEngines(config.n);
       await cluster.#writeClusterFile();
       if (config.engines.restart.max > 0) await cluster.#supervise();
@@ -288,7 +375,7 @@ export class Cluster {
       return emit({
         type: 'gave_up', id: change.id, reason,
         message: `engine ${change.id} died (${reason}) and stays down: ${max} engine(s) were already replaced within the last ${windowMs} ms (engines.restart); ` +
-          `find why engines die (their logs are in the profile's log/ folder), then add engines with addEngines() or \`tscluster engines --add\``,
+          `find why engines die (their logs are in the profile's log/ folder), then add engines with addEngines() or \`tscluster engines -n N\``,
       });
     }
     this.#restarts.push(now);
@@ -444,12 +531,38 @@ export class Cluster {
     this.#stopping.abort(new LauncherError('the cluster was stopped while it was starting engines'));
     await Promise.all([...this.#clients, ...(this.#monitor ? [this.#monitor] : [])].map((c) => c.close()));
     await Promise.all(this.#engineLaunchers.map((l) => l.stop()));
+    // The controller tells every engine to shut down, those no launcher of this cluster started included.
     await this.#controllerLauncher?.stop();
     await this.#jobReporter.close();
+    await this.#stopAdopted();
     await this.#ownerSession?.close();
     // A controller that was killed could not remove its files.
     await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile].map((f) => unlink(f).catch(() => {})));
     log('cluster %s stopped', this.clusterId || '(default)');
+  }
+
+  /**
+   * Engines taken over from a controller that died were started by no launcher of this cluster, so nothing waits for
+   * them: those on this host that have not exited within a grace period after the shutdown request are killed by
+   * pid (one that hangs in synchronous code cannot answer it); those elsewhere cannot be checked from here, and
+   * `onWarning` says so. Bounded by twice the grace period.
+   */
+  async #stopAdopted(): Promise<void> {
+    const here = this.#adoptedHere().map((e) => e.pid);
+    const elsewhere = (this.#restored?.adopted ?? []).filter((id) => !this.#adoptedHere().some((e) => e.id === id));
+    if (here.length) {
+      await waitForExit(here, ADOPTED_GRACE_MS).catch(async () => {
+        const stuck = here.filter((pid) => isProcessAlive(pid) && looksLikeOurs(pid));
+        log('engines (pids %o) taken over from the dead controller did not shut down within %d ms: killing them', stuck, ADOPTED_GRACE_MS);
+        signalPids(stuck, 'SIGKILL');
+        await waitForExit(stuck, ADOPTED_GRACE_MS).catch((err: Error) => this.options.onWarning?.(`stopping the engines taken over from the dead controller: ${err.message}`));
+      });
+    }
+    if (elsewhere.length) {
+      const message = `engines ${elsewhere.join(', ')} (taken over from the controller that died) run on other hosts and were started by no launcher of this cluster: they were asked to shut down, but whether they did cannot be checked from here`;
+      log(message);
+      this.options.onWarning?.(message);
+    }
   }
 
   /** Same as {@link stop}, for `await using`. */
@@ -492,7 +605,7 @@ export class Cluster {
     await this.#writeClusterFile();
   }
 
-  async #startController(restore = this.options.restore ?? false): Promise<void> {
+  async #startController(restore: boolean): Promise<void> {
     const c = this.config.controller;
     const args = toControllerArgs({
       profileDir: this.profile.dir,
@@ -578,25 +691,35 @@ export class Cluster {
     });
   }
 
-  /** A restored cluster: connect the monitor, and give the predecessor's engines a moment to come back. */
-  async #waitForAdoption(): Promise<void> {
+  /**
+   * A restored cluster: connect the monitor, and give the predecessor's engines their chance to come back (they do
+   * once they notice the silence, after `heartbeatTimeoutMs`): until every engine of the journal that may still be
+   * alive is back, or the controller's adoption time (2 x `heartbeatTimeoutMs`) is over. Returns what was taken over.
+   */
+  async #waitForAdoption(previous: RestorableCluster | undefined): Promise<RestoreSummary | undefined> {
     this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
-    const deadline = Date.now() + Math.min(this.config.engines.startTimeoutMs, 2 * this.config.controller.heartbeatTimeoutMs + 2000);
+    const monitor = this.#monitor;
+    const { heartbeatTimeoutMs } = this.config.controller;
+    const deadline = Date.now() + Math.min(this.config.engines.startTimeoutMs, 2 * heartbeatTimeoutMs + 1000);
+    const expected = previous?.journal.engines ?? [];
+    // An engine of this host whose process is gone will not come back.
+    const mayReturn = () => expected.filter((e) => !monitor.engines.has(e.id) && (e.hostname !== thisHost() || isProcessAlive(e.pid)));
     let last = -1;
-    // Engines come back once they notice the silence (heartbeatTimeoutMs); stop waiting when none came for a while.
     let quietSince = Date.now();
     while (Date.now() < deadline && !this.#stopped) {
-      const size = this.#monitor.engines.size;
-      if (size !== last) {
-        last = size;
+      const back = expected.filter((e) => monitor.engines.has(e.id)).length;
+      if (monitor.engines.size !== last) {
+        last = monitor.engines.size;
         quietSince = Date.now();
-        this.options.onProgress?.({ registered: size, total: size });
-      } else if (size > 0 && Date.now() - quietSince > this.config.controller.heartbeatTimeoutMs) {
-        break;
+        this.options.onProgress?.({ registered: back, total: expected.length, message: `engines back from the controller that died: ${back} of ${expected.length}` });
       }
+      if (previous ? mayReturn().length === 0 : monitor.engines.size > 0 && Date.now() - quietSince > heartbeatTimeoutMs) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    log('restored: %d engines came back', this.#monitor.engines.size);
+    log('restored: %d engines came back', monitor.engines.size);
+    if (!previous?.keys) return undefined;
+    this.#previous = previous;
+    return restoreSummary(previous, expected.filter((e) => monitor.engines.has(e.id)).map((e) => e.id));
   }
 
   #owner(): { parentPid?: number; leaseMs?: number } {
@@ -631,7 +754,14 @@ export class Cluster {
       n: this.config.n,
       created: (this.#created ??= new Date().toISOString()),
       connectionFiles: { client: this.clientConnectionFile, engine: this.engineConnectionFile },
-      launchers: { controller: summary(this.#controllerLauncher!), engines: this.#engineLaunchers.map(summary) },
+      launchers: {
+        controller: summary(this.#controllerLauncher!),
+        engines: [
+          ...this.#engineLaunchers.map(summary),
+          // Engines taken over from a controller that died, so that `tscluster stop` finds them too.
+          ...(this.#restored ? [{ name: 'adopted', pids: this.#adoptedHere().map((e) => e.pid), jobIds: [] }] : []),
+        ],
+      },
     };
     await writeFile(this.clusterFile, JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
   }
@@ -665,18 +795,80 @@ async function loadConfiguredPlugins(container: DependencyContainer, specs: read
  * Choose the cluster id: the configured one when free; when the profile's default cluster is already running and
  * no id was asked for, a fresh one (so two programs can each start a cluster). Stale files of dead clusters go.
  */
-async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: boolean): Promise<string> {
+async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: boolean, running?: string): Promise<string> {
   const file = clusterFilePaths(paths, wanted).engineConnectionFile;
   const info = await readConnectionFile(file).catch(() => undefined);
-  if (info && isControllerAlive(info) !== false) {
+  if (running || (info && isControllerAlive(info) !== false)) {
     if (explicit) {
-      throw new ConfigError(`cluster '${wanted}' of profile '${paths.name}' is already running (controller pid ${info.controller.pid}): stop it with \`tscluster stop --profile ${paths.name}${wanted ? ' --cluster-id ' + wanted : ''}\`, or choose another clusterId`);
+      throw new ConfigError(`cluster '${wanted}' of profile '${paths.name}' is already running (${running ?? `controller pid ${info!.controller.pid}`}): stop it with \`tscluster stop --profile ${paths.name}${wanted ? ' --cluster-id ' + wanted : ''}\`, or choose another clusterId`);
     }
     return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
   const { clientConnectionFile, engineConnectionFile } = clusterFilePaths(paths, wanted);
   for (const f of [clientConnectionFile, engineConnectionFile]) await unlink(f).catch(() => {});
   return wanted;
+}
+
+/** How long engines taken over from a dead controller get to exit after the shutdown request (and after SIGKILL). */
+const ADOPTED_GRACE_MS = 5000;
+/** How long the engines of a journal given up get to exit after SIGTERM. */
+const DISCARD_GRACE_MS = 5000;
+
+/**
+ * Whether a new cluster with id `clusterId` takes over the journal a controller of that cluster left when it died
+ * (see {@link ClusterOptions.restore}). `running`: why the cluster counts as running though its controller is dead
+ * (the process that started it still runs), for {@link pickClusterId}. A journal given up is discarded here
+ * ({@link discardRestorable}), and `onRestore` / `onWarning` say so.
+ */
+async function restoreDecision(paths: ProfilePaths, clusterId: string, options: ClusterOptions): Promise<{ restore: boolean; previous?: RestorableCluster; running?: string }> {
+  const previous = await findRestorable(paths, clusterId);
+  if (options.clusterId === undefined) {
+    // Journals of other clusters of the profile are restored only when asked for by id: say they are there.
+    for (const other of (await journalClusterIds(paths)).filter((id) => id !== clusterId)) {
+      const r = await findRestorable(paths, other);
+      if (r?.controllerAlive === false && !r.problem) {
+        options.onWarning?.(`cluster ${describeId(other)} of profile '${paths.name}' has the journal of a controller that died: \`tscluster start --cluster-id ${other}\` (or createCluster({ clusterId: '${other}' })) restores it`);
+      }
+    }
+  }
+  if (options.restore === true) return { restore: true, ...(previous && { previous }) };
+  // None, or its controller runs (or runs elsewhere): the rules for a running cluster apply.
+  if (!previous || previous.controllerAlive !== false) return { restore: false };
+  const owner = previous.found?.ownerAlive === true ? previous.found.info.pid : undefined;
+  if (owner !== undefined) {
+    return { restore: false, running: `its controller died, but the process that started it (pid ${owner}) still runs; \`tscluster start\` with controller.journal restores its own controller` };
+  }
+  if (options.restore === undefined && !previous.problem) return { restore: true, previous };
+  const reason = options.restore === false ? 'a fresh start was asked for (restore: false, --no-restore)' : `it cannot be restored: ${previous.problem}`;
+  const { archived, stopped } = await discardRestorable(paths, previous, DISCARD_GRACE_MS);
+  options.onRestore?.({ type: 'discarded', clusterId, reason, archived, stopped });
+  // A caller that listens to onRestore hears it there.
+  if (options.restore === undefined && !options.onRestore) {
+    options.onWarning?.(`the journal of the controller of cluster ${describeId(clusterId)} that died is not restored (${reason}); it was moved to ${archived}, and a fresh cluster starts`);
+  }
+  return { restore: false };
+}
+
+/**
+ * What a restore takes over, from the journal and the engines that came back (`adopted`; `undefined` before they
+ * had their chance: then every task that was running counts as `running`).
+ */
+function restoreSummary(previous: RestorableCluster, adopted: readonly number[] | undefined): RestoreSummary {
+  const back = new Set(adopted ?? previous.journal.running.keys());
+  let running = 0;
+  let rerun = 0;
+  for (const [engineId, count] of previous.journal.running) {
+    if (back.has(engineId)) running += count;
+    else rerun += count;
+  }
+  return {
+    controller: previous.keys!.controller,
+    expected: previous.journal.engines.map((e) => e.id).sort((a, b) => a - b),
+    adopted: [...(adopted ?? [])].sort((a, b) => a - b),
+    queued: previous.journal.queued,
+    running,
+    rerun,
+  };
 }
 
 /**

@@ -6,14 +6,16 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, unlink } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import debug from 'debug';
 import { Client } from '../client/client.js';
 import type { ClusterFile } from './cluster.js';
-import { isControllerAlive, readConnectionFile } from '../wire/connection.js';
-import { clusterFileName, clusterFilePaths } from '../util/cluster-files.js';
+import { isControllerAlive, readConnectionFile, thisHost } from '../wire/connection.js';
+import { clusterFileName, clusterFilePaths, journalFileName } from '../util/cluster-files.js';
+import { archiveJournal, summarizeJournal, type JournalSummary } from '../controller/journal.js';
+import { controllerKeysFile, readControllerKeys, removeControllerKeys, type ControllerKeys } from '../controller/controller-keys.js';
 import { isProcessAlive, signalProcess } from '../util/processes.js';
 import { ConfigError, TimeoutError, TsParallelError } from '../core/errors.js';
 import { profilePaths, type ProfilePaths } from '../config/profile.js';
@@ -122,12 +124,20 @@ export async function describeCluster(profile: ProfilePaths, file: string, info:
 
 /**
  * The running cluster of a profile that a command should act on: the one with `clusterId` when given; otherwise
- * the default cluster when it runs, or the only running one.
+ * the default cluster when it runs, or the only running one. With `orDead` (`tscluster stop`), when none runs: the
+ * dead cluster (the default one, or the only one) whose controller left a journal.
  * @throws TsParallelError (exit 1) when there is none; ConfigError (exit 2) when several run and none was chosen.
  */
-export async function pickRunningCluster(profile: ProfilePaths, clusterId: string | undefined): Promise<FoundCluster> {
+export async function pickRunningCluster(profile: ProfilePaths, clusterId: string | undefined, options: { orDead?: boolean } = {}): Promise<FoundCluster> {
   const all = await findClusters(profile);
   const running = all.filter((c) => !isStale(c));
+  if (options.orDead && clusterId === undefined && running.length === 0) {
+    // `tscluster stop`: a dead cluster whose controller left a journal may have engines that still wait for it.
+    const dead: FoundCluster[] = [];
+    for (const c of all) if ((await findRestorable(profile, c.info.clusterId))?.controllerAlive === false) dead.push(c);
+    const pick = dead.find((c) => c.info.clusterId === '') ?? (dead.length === 1 ? dead[0] : undefined);
+    if (pick) return pick;
+  }
   const how = `start one with \`tscluster start --profile ${profile.name}\``;
   if (clusterId !== undefined) {
     const match = all.find((c) => c.info.clusterId === clusterId);
@@ -210,6 +220,16 @@ export function signalPids(pids: readonly number[], signal: NodeJS.Signals): voi
 }
 
 /**
+ * SIGTERM to each pid that is alive, then SIGKILL to those still alive after `graceMs`; resolves once they are gone.
+ * @throws TimeoutError listing the survivors when even SIGKILL did not end them within `graceMs` more.
+ */
+export async function terminatePids(pids: readonly number[], graceMs: number): Promise<void> {
+  signalPids(pids, 'SIGTERM');
+  await waitForExit(pids, graceMs).catch(() => signalPids(pids, 'SIGKILL'));
+  await waitForExit(pids, graceMs);
+}
+
+/**
  * Stop a cluster's recorded processes directly (when the process that started it is gone): SIGTERM, then SIGKILL
  * after `graceMs`; then remove its files. Pids that no longer look like ours are left alone.
  */
@@ -219,12 +239,98 @@ export async function stopRecordedProcesses(found: FoundCluster, graceMs: number
   const skipped = pids.filter((p) => !ours.includes(p));
   // Engines first, then the controller, as a cluster stops itself.
   const controllerPids = new Set(found.info.launchers?.controller?.pids ?? []);
+  let survivors: unknown;
   for (const group of [ours.filter((p) => !controllerPids.has(p)), ours.filter((p) => controllerPids.has(p))]) {
-    signalPids(group, 'SIGTERM');
-    await waitForExit(group, graceMs).catch(() => signalPids(group, 'SIGKILL'));
+    await terminatePids(group, graceMs).catch((err: unknown) => (survivors ??= err));
   }
-  await waitForExit(ours, graceMs);
+  if (survivors) throw survivors;
   return { stopped: ours, skipped };
+}
+
+/**
+ * The journal of a controller that did not stop cleanly (`controller.journal`), found in a profile: what
+ * `tscluster start` and `createCluster()` restore by default (see {@link findRestorable}).
+ */
+export interface RestorableCluster {
+  /** The cluster's id. */
+  clusterId: string;
+  /** The journal. */
+  journalFile: string;
+  /** The keys file beside it. */
+  keysFile: string;
+  /** What the keys file holds; absent when it is missing or unreadable (see `problem`). */
+  keys?: ControllerKeys;
+  /** Why it cannot be restored, when it cannot (the journal stays, and is archived by a fresh start). */
+  problem?: string;
+  /** Whether the controller that wrote it is alive (`undefined`: it ran on another host, or cannot be told). */
+  controllerAlive: boolean | undefined;
+  /** The cluster file of the cluster it belonged to, when it is still there. */
+  found?: FoundCluster;
+  /** What the journal holds. */
+  journal: JournalSummary;
+}
+
+/**
+ * The journal a controller of cluster `clusterId` left in the profile, if any. A clean stop removes the journal and
+ * its keys file, so one that is there comes from a controller that died (or still runs: see `controllerAlive`). A
+ * keys file whose journal is gone (a controller that died while it stopped) is removed here.
+ */
+export async function findRestorable(profile: ProfilePaths, clusterId: string): Promise<RestorableCluster | undefined> {
+  const journalFile = path.join(profile.security, journalFileName(clusterId));
+  const keysFile = controllerKeysFile(profile.security, clusterId);
+  const paths = clusterFilePaths(profile, clusterId);
+  const keys = await readControllerKeys(keysFile).catch((err: Error) => err);
+  const here = (c: { pid: number; hostname: string }) => (c.hostname === thisHost() ? isProcessAlive(c.pid) : undefined);
+  if (!existsSync(journalFile)) {
+    if (!(keys instanceof Error) && here(keys.controller) === false) await removeControllerKeys(keysFile);
+    return undefined;
+  }
+  let journal: JournalSummary;
+  let problem: string | undefined;
+  try {
+    journal = summarizeJournal(journalFile);
+  } catch (err) {
+    journal = { queued: 0, running: new Map(), engines: [] };
+    problem = `its journal ${journalFile} cannot be read (${(err as Error).message})`;
+  }
+  if (keys instanceof Error) {
+    problem ??= existsSync(keysFile)
+      ? keys.message
+      : `its keys file ${keysFile} is missing (the controller died while it started, or was not started with --journal by this version), so its clients and engines cannot be reached`;
+  }
+  // Without the keys file, the connection files (when still there) say whose the journal is.
+  const connection = keys instanceof Error ? await readConnectionFile(paths.engineConnectionFile).catch(() => undefined) : undefined;
+  const controllerAlive = keys instanceof Error ? (connection ? isControllerAlive(connection) : false) : here(keys.controller);
+  const clusterFile = await readClusterFile(paths.clusterFile).catch(() => undefined);
+  const found = clusterFile ? await describeCluster(profile, paths.clusterFile, clusterFile) : undefined;
+  return { clusterId, journalFile, keysFile, ...(!(keys instanceof Error) && { keys }), ...(problem && { problem }), controllerAlive, ...(found && { found }), journal };
+}
+
+/** The ids of the clusters of a profile that have a journal (controllers that died, or that run with one). */
+export async function journalClusterIds(profile: ProfilePaths): Promise<string[]> {
+  const names = await readdir(profile.security).catch(() => [] as string[]);
+  return names.flatMap((n) => {
+    const m = /^tsparallel(?:-(.+))?-journal\.jsonl$/.exec(n);
+    return m ? [m[1] ?? ''] : [];
+  });
+}
+
+/**
+ * Give up a restorable cluster for good (`tscluster start --no-restore`, `restore: false`, `tscluster stop` of a
+ * dead cluster): stop the engines it left waiting for their controller (those on this host that still look like
+ * ours: SIGTERM, then SIGKILL after `graceMs`), move its journal aside ({@link archiveJournal}) and remove its keys
+ * file and stale cluster files.
+ */
+export async function discardRestorable(profile: ProfilePaths, r: RestorableCluster, graceMs: number): Promise<{ archived: string; stopped: number[] }> {
+  const local = r.journal.engines.filter((e) => e.hostname === thisHost()).map((e) => e.pid);
+  const recorded = r.found && isStale(r.found) ? recordedPids(r.found.info) : [];
+  const pids = [...new Set([...local, ...recorded])].filter((pid) => isProcessAlive(pid) && looksLikeOurs(pid));
+  await terminatePids(pids, graceMs);
+  const archived = archiveJournal(r.journalFile);
+  await removeControllerKeys(r.keysFile);
+  if (r.found && isStale(r.found)) await removeClusterFiles(profile, r.found.info);
+  log('discarded the journal of cluster %s (now %s); stopped %o', describeId(r.clusterId), archived, pids);
+  return { archived, stopped: pids };
 }
 
 /** A step {@link RunningCluster.stop} took, for a caller that reports progress (the CLI prints them). */
@@ -253,8 +359,16 @@ export async function stopRunningCluster(
   const { profile, info } = found;
   const name = `cluster ${describeId(info.clusterId)} of profile '${profile.name}'`;
   if (isStale(found)) {
+    // A controller that died with a journal may have left engines waiting for it: a stop ends them, and nothing is
+    // left to restore.
+    const restorable = await findRestorable(profile, info.clusterId);
+    if (restorable && restorable.controllerAlive === false) {
+      const { archived, stopped } = await discardRestorable(profile, restorable, graceMs);
+      if (stopped.length) step('info', `stopped the engines of ${name} that waited for their dead controller: pids ${stopped.join(', ')}`);
+      step('info', `the journal of its dead controller was moved to ${archived}; nothing is left to restore`);
+    }
     const removed = await removeClusterFiles(profile, info);
-    step('info', `${name} was not running (its process ${info.pid} is gone); removed its stale files: ${removed.join(', ')}`);
+    step('info', `${name} was not running (its process ${info.pid} is gone); removed its stale files: ${removed.join(', ') || 'none left'}`);
     return;
   }
   if (found.ownerAlive === undefined) {

@@ -170,7 +170,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envKind: 'integer',
   },
   'controller.journal': {
-    doc: "Keep a task journal in the profile's security/ folder, so a controller that died can be restarted with `tscontroller --restore` or `tscluster start --restore` without losing tasks (set engines.reconnectMs too).",
+    doc: "Keep a task journal (and, in a 0600 file beside it, the controller's keys and ports) in the profile's security/ folder, so that a controller that died is taken over without losing tasks: by the next `tscluster start` or `createCluster()` (by default; `--no-restore` starts afresh), or by `tscontroller --restore`. A clean stop removes both. Set engines.reconnectMs too.",
     allowed: 'true or false',
     envKind: 'switch',
   },

@@ -52,6 +52,8 @@ export interface ControllerOptions {
   hwm?: number;
   /** Whether to encrypt the wire with CURVE (default `'auto'`: when `ip` is not a loopback address). */
   curve?: CurveSetting;
+  /** The CURVE server key pair when `curve` is on (default: a fresh one); a restored controller takes its predecessor's. */
+  curveKeys?: CurveKeyPair;
   /** How far a message's date may be from the receiver's clock, in ms (replay protection; default 300000). */
   replayWindowMs?: number;
   /** The largest message accepted from a client or an engine, in bytes (default 256 MiB); told to clients. */
@@ -253,13 +255,14 @@ export class Controller {
   }
 
   /**
-   * A fresh CURVE server key pair when the wire is to be encrypted. Made at each start and kept in memory only: its
-   * public half goes into the connection files, so an old file cannot reach a new controller.
+   * The CURVE server key pair when the wire is to be encrypted: the one given (a restore; see `controller-keys.ts`),
+   * else a fresh one made at each start, whose public half goes into the connection files, so an old file cannot
+   * reach a new controller.
    */
   #curveKeys(): CurveKeyPair | undefined {
     const { transport, curve = 'auto', ip = '127.0.0.1' } = this.options;
     if (!wantsCurve(curve, [ip])) return undefined;
-    if (transport.newCurveKeyPair) return transport.newCurveKeyPair();
+    if (transport.newCurveKeyPair) return this.options.curveKeys ?? transport.newCurveKeyPair();
     if (curve === true) {
       throw new ConfigError(`security.curve is true, but the '${transport.name}' transport cannot encrypt; use the zeromq transport, or set security.curve to 'auto' or false`);
     }

@@ -265,8 +265,11 @@ function applyRecord(state: JournalState, r: JournalRecord, finished: Set<string
   }
 }
 
-/** Read a journal file into `state`. A last line that does not parse (a torn write) is ignored and cut off. */
-function readJournal(file: string, state: JournalState, keep: number): void {
+/**
+ * Read a journal file into `state`. A last line that does not parse (a torn write) is ignored, and with `repair`
+ * cut off.
+ */
+function readJournal(file: string, state: JournalState, keep: number, repair = true): void {
   const text = readFileSync(file, 'utf8');
   const finished = new Set<string>();
   let end = 0;
@@ -290,9 +293,43 @@ function readJournal(file: string, state: JournalState, keep: number): void {
   }
   if (torn) {
     log('journal %s: a torn record at byte %d (a crash mid-write) was ignored', file, end);
-    truncateSync(file, Buffer.byteLength(text.slice(0, end)));
+    if (repair) truncateSync(file, Buffer.byteLength(text.slice(0, end)));
   }
   log('journal %s read: %d tasks, %d engines (%d bytes)', file, state.tasks.size, state.engines.size, statSync(file).size);
+}
+
+/** What a journal holds, in numbers: what a restore from it will take over. */
+export interface JournalSummary {
+  /** Unfinished tasks waiting for an engine (queued, or waiting for their dependencies). */
+  queued: number;
+  /** Unfinished tasks that were running, by the id of the engine they ran on. */
+  running: Map<number, number>;
+  /** The engines registered when it ends. */
+  engines: JournalEngine[];
+}
+
+/** Read a journal without changing it (a torn last record is ignored, not cut off), and count what it holds. */
+export function summarizeJournal(file: string): JournalSummary {
+  const state: JournalState = { tasks: new Map(), engines: new Map(), nextEngineId: 0 };
+  readJournal(file, state, 1000, false);
+  const summary: JournalSummary = { queued: 0, running: new Map(), engines: [...state.engines.values()] };
+  for (const t of state.tasks.values()) {
+    if (FINAL.has(t.state)) continue;
+    if (t.state === 'running' && t.engineId !== undefined) summary.running.set(t.engineId, (summary.running.get(t.engineId) ?? 0) + 1);
+    else summary.queued++;
+  }
+  return summary;
+}
+
+/**
+ * Move a journal that will not be restored out of the way (`…-journal-<time>.discarded.jsonl` beside it, still
+ * private to the user), so that nothing it held is lost without a trace. Returns the new path.
+ */
+export function archiveJournal(file: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const archived = file.replace(/\.jsonl$/, '') + `-${stamp}.discarded.jsonl`;
+  renameSync(file, archived);
+  return archived;
 }
 
 /** Encode a message for the journal. */

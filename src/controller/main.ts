@@ -3,21 +3,27 @@
  * runner, so both accept exactly the same arguments.
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import debug from 'debug';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readConnectionFile, thisHost } from '../wire/connection.js';
-import { connectionFileName, journalFileName } from '../util/cluster-files.js';
+import { thisHost } from '../wire/connection.js';
+import { journalFileName } from '../util/cluster-files.js';
 import { ConfigError } from '../core/errors.js';
 import { isProcessAlive } from '../util/processes.js';
 import type { RunningRole } from '../core/launcher.js';
 import { ensureProfileDirs, profilePaths } from '../config/profile.js';
 import type { TransportFactory } from '../core/transport.js';
 import { defaultConfig, type ControllerConfig, type SecurityConfig, type TaskPolicyName } from '../config/index.js';
-import type { CurveSetting } from '../wire/security.js';
+import { wantsCurve, type CurveSetting } from '../wire/security.js';
+import type { CurveKeyPair } from '../core/transport.js';
+import { archiveJournal } from './journal.js';
+import { controllerKeysFile, portOf, readControllerKeys, writeControllerKeys, type ControllerKeys } from './controller-keys.js';
 import { Controller } from './controller.js';
 import { TASK_POLICIES } from './policies/index.js';
 import { serveDashboard } from './dashboard-hook.js';
+
+const log = debug('tsparallel:controller');
 
 /** The controller's defaults: the configuration's, so the command line and config files agree. */
 const DEFAULTS = defaultConfig().controller;
@@ -43,9 +49,11 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
                               0.0.0.0, this host's first non-internal IPv4 address, else its name)
   --lease-ms MS               stop (with the engines) when the cluster's owner is silent this long (default: no lease)
   --parent-pid PID            exit when this process (on this host) is gone; the local launcher's fast path
-  --journal                   keep a task journal in security/ (tsparallel[-ID]-journal.jsonl), for --restore
-  --restore                   take over from a controller of this cluster that died: same ports and key (from its
-                              connection files), its journal's tasks, its engines when they come back
+  --journal                   keep a task journal in security/ (tsparallel[-ID]-journal.jsonl) and, beside it, the
+                              keys and ports a successor needs (tsparallel[-ID]-controller-keys.json, mode 0600),
+                              for --restore; a clean stop removes both
+  --restore                   take over from a controller of this cluster that died: same ports, HMAC and CURVE
+                              keys (from its keys file), its journal's tasks, its engines when they come back
   --reconnect-ms MS           how long engines wait for a silent controller to come back before exiting (default 0)
   --log-level LEVEL           debug | info | warn | error
   --help, --version`;
@@ -180,26 +188,47 @@ export function positiveInt(text: string, flag: string): number {
 }
 
 /**
- * What a restored controller takes from its predecessor's connection files (left behind when it died): the key and
- * the ports, so that clients and engines, whose sockets reconnect by themselves, reach the new controller.
- * @throws ConfigError when there is nothing to restore, or the predecessor is still alive, or the wire was encrypted.
+ * What a restored controller takes from its predecessor: the keys file it left beside its journal when it died (its
+ * key, CURVE key pair and ports), so that clients and engines, whose sockets reconnect by themselves, reach the new
+ * controller.
+ * @throws ConfigError when there is nothing to restore, or the predecessor is still alive.
  */
-async function predecessor(securityDir: string, clusterId: string, journalFile: string): Promise<{ key: string; ports: { client: number; engine: number; heart: number } }> {
-  const files = (['client', 'engine'] as const).map((role) => path.join(securityDir, connectionFileName(clusterId, role)));
-  if (!existsSync(journalFile) || !files.every((f) => existsSync(f))) {
-    throw new ConfigError(`--restore: nothing to restore in ${securityDir} (it needs the journal ${path.basename(journalFile)} and the connection files a controller started with --journal leaves when it dies); start without --restore`);
+async function predecessor(securityDir: string, clusterId: string, journalFile: string, transport: string): Promise<ControllerKeys> {
+  const keysFile = controllerKeysFile(securityDir, clusterId);
+  if (!existsSync(journalFile) || !existsSync(keysFile)) {
+    throw new ConfigError(
+      `--restore: nothing to restore in ${securityDir} (it needs the journal ${path.basename(journalFile)} and the keys file ${path.basename(keysFile)} ` +
+        'that a controller started with --journal leaves when it dies; a clean stop removes both); start without --restore',
+    );
   }
-  const [client, engine] = await Promise.all(files.map((f) => readConnectionFile(f)));
-  if (isProcessAlive(engine!.controller.pid) && engine!.controller.hostname === thisHost()) {
-    throw new ConfigError(`--restore: the controller of this cluster (pid ${engine!.controller.pid}) is still running; stop it first, or restore only after it died`);
+  const keys = await readControllerKeys(keysFile);
+  if (isProcessAlive(keys.controller.pid) && keys.controller.hostname === thisHost()) {
+    throw new ConfigError(`--restore: the controller of this cluster (pid ${keys.controller.pid}) is still running; stop it first, or restore only after it died`);
   }
-  if (engine!.curveServerKey) {
-    throw new ConfigError('--restore: the cluster encrypted its wire with CURVE, whose server key lived only in the dead controller; a restored controller cannot take its clients and engines back (start a new cluster)');
+  if (keys.transport !== transport) throw new ConfigError(`--restore: the controller that died used the ${keys.transport} transport, this one ${transport}; restore with --transport ${keys.transport}`);
+  return keys;
+}
+
+/**
+ * With a journal: write the keys file a successor needs (see `controller-keys.ts`) once the controller listens (a
+ * clean stop removes it, as it removes the journal). Only tcp endpoints can be taken over.
+ */
+async function keepKeys(controller: Controller, file: string, clusterId: string, curve: CurveKeyPair | undefined): Promise<void> {
+  const ports = { client: portOf(controller.clientInfo.address), engine: portOf(controller.engineInfo.address), heart: portOf(controller.engineInfo.heartbeatAddress) };
+  if (!Object.values(ports).every(Number.isInteger)) {
+    log('not restorable: the %s transport has no tcp ports to take over', controller.engineInfo.transport);
+    return;
   }
-  const port = (address: string | undefined) => Number(/:(\d+)$/.exec(address ?? '')?.[1] ?? NaN);
-  const ports = { client: port(client!.address), engine: port(engine!.address), heart: port(engine!.heartbeatAddress) };
-  if (!Object.values(ports).every(Number.isInteger)) throw new ConfigError(`--restore: the connection files in ${securityDir} do not name tcp ports (transport ${engine!.transport}); only the zeromq transport can be restored`);
-  return { key: engine!.key, ports };
+  await writeControllerKeys(file, {
+    version: 1,
+    clusterId,
+    transport: controller.engineInfo.transport,
+    controller: controller.engineInfo.controller,
+    key: controller.engineInfo.key,
+    ports,
+    ...(curve && controller.engineInfo.curveServerKey === curve.publicKey ? { curve } : {}),
+    created: new Date().toISOString(),
+  });
 }
 
 /** Start a controller from its command-line arguments. */
@@ -207,13 +236,21 @@ export async function startController(argv: readonly string[], transports: Trans
   const args = parseControllerArgs(argv);
   await ensureProfileDirs(args.profile);
   const journalFile = path.join(args.profile.security, journalFileName(args.clusterId));
-  const previous = args.restore ? await predecessor(args.profile.security, args.clusterId, journalFile) : undefined;
+  const previous = args.restore ? await predecessor(args.profile.security, args.clusterId, journalFile, args.transport) : undefined;
+  const journaled = args.journal || args.restore;
+  // A journal left by a controller that died, when this one does not restore it: kept aside, not overwritten.
+  if (journaled && !previous && existsSync(journalFile)) log('an earlier journal was moved to %s (start with --restore to take it over instead)', archiveJournal(journalFile));
+  const transport = transports.create(args.transport);
+  // With a journal, the CURVE key pair is chosen here, so that it can be kept for a successor; a restored
+  // controller encrypts exactly when its predecessor did, with its keys (engines and clients hold the public one).
+  const curve = previous ? previous.curve !== undefined : args.curve;
+  const curveKeys = previous ? previous.curve : journaled && wantsCurve(args.curve, [args.ip]) ? transport.newCurveKeyPair?.() : undefined;
   const controller = new Controller({
-    ...previous,
-    journalFile: args.journal || args.restore ? journalFile : undefined,
+    ...(previous && { key: previous.key, ports: previous.ports }),
+    journalFile: journaled ? journalFile : undefined,
     restore: args.restore,
     reconnectMs: args.reconnectMs,
-    transport: transports.create(args.transport),
+    transport,
     securityDir: args.profile.security,
     clusterId: args.clusterId,
     ip: args.ip,
@@ -223,14 +260,19 @@ export async function startController(argv: readonly string[], transports: Trans
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,
     hwm: args.hwm,
-    curve: args.curve,
+    curve,
+    curveKeys,
     replayWindowMs: args.replayWindowMs,
     maxMessageBytes: args.maxMessageBytes,
   });
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((r) => (resolveExit = r));
+  const keysFile = controllerKeysFile(args.profile.security, args.clusterId);
+  // Removed first on a clean stop, synchronously: the process exits right after its controller stops.
+  if (journaled) controller.onStop(() => rmSync(keysFile, { force: true }));
   controller.onStop(() => resolveExit(0));
   await controller.start();
+  if (journaled) await keepKeys(controller, keysFile, args.clusterId, curveKeys);
   if (args.dashboard) await serveDashboard(controller, args.dashboard);
   if (args.parentPid) {
     const watch = setInterval(() => {

@@ -11,7 +11,10 @@ import { token } from './tokens.js';
 export interface CurveKeyPair {
   /** The public key (Z85). */
   publicKey: string;
-  /** The secret key (Z85). Never logged, never written to a file or a command line. */
+  /**
+   * The secret key (Z85). Never logged, never on a command line; written to a file only for a controller with
+   * `controller.journal` (its 0600 keys file in `security/`, so a restored controller takes its clients back).
+   */
   secretKey: string;
 }
 

@@ -304,7 +304,12 @@ export class Engine {
     if (!this.#orphanedSince) return;
     this.#orphanedSince = 0;
     log('the controller took this engine back as engine %d after %s; sending %d kept replies again', id, 'a restart', this.#outbox.size);
-    if (id !== this.id) log('warning: the controller gave id %d, not %d', id, this.id);
+    if (id !== this.id) {
+      // It declared this engine dead meanwhile (a long pause): the old id is gone for everyone, so this engine takes
+      // the new one (its direct endpoint's channel, and the id a later restore looks for in the journal).
+      log('the controller gave id %d, not %d: this engine is engine %d from now on', id, this.id, id);
+      this.id = id;
+    }
     for (const reply of this.#outbox.values()) {
       this.#send(this.#session.message(reply.header.msg_type, reply.content, { parent: reply.parent as Message['header'], metadata: { ...reply.metadata, resent: true }, buffers: reply.buffers }));
     }

@@ -23,6 +23,20 @@ export function newCurveKeyPair(): CurveKeyPair {
   return curveKeyPair();
 }
 
+/** A CURVE key as ZeroMQ writes it: 40 characters of Z85 (32 bytes). */
+const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
+
+/**
+ * A CURVE key pair read back from a file (the controller's keys file, for a restore), checked: two keys of 40 Z85
+ * characters. Returns `undefined` for anything else; the keys themselves are never part of an error or a log line.
+ */
+export function parseCurveKeyPair(value: unknown): CurveKeyPair | undefined {
+  const pair = value as Partial<CurveKeyPair> | null;
+  if (typeof pair?.publicKey !== 'string' || typeof pair.secretKey !== 'string') return undefined;
+  if (!Z85_KEY.test(pair.publicKey) || !Z85_KEY.test(pair.secretKey)) return undefined;
+  return { publicKey: pair.publicKey, secretKey: pair.secretKey };
+}
+
 /** Socket options making a listener a CURVE server with `keys` (none without keys). */
 export function curveServerOptions(keys: CurveKeyPair | undefined) {
   return keys ? { curveServer: true, curveSecretKey: keys.secretKey, curvePublicKey: keys.publicKey } : {};

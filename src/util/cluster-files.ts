@@ -57,6 +57,15 @@ export function journalFileName(clusterId: string): string {
 }
 
 /**
+ * The file next to the journal that holds what a restored controller needs besides it (its predecessor's HMAC key,
+ * CURVE key pair, ports and pid): `tsparallel[-ID]-controller-keys.json` (in the profile's `security/`, mode 0600).
+ * @internal
+ */
+export function controllerKeysFileName(clusterId: string): string {
+  return `${withClusterId('tsparallel', clusterId)}-controller-keys.json`;
+}
+
+/**
  * The cluster file's name: `cluster[-ID].json`.
  * @internal
  */

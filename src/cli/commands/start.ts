@@ -9,11 +9,11 @@ import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Server } from 'node:net';
-import { createCluster, type Cluster } from '../../cluster/cluster.js';
+import { createCluster, type Cluster, type RestoreEvent } from '../../cluster/cluster.js';
 import { loadConfig } from '../../config/load.js';
 import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../wire/connection.js';
 import { dashboardFileName } from '../../controller/dashboard-hook.js';
-import { TsParallelError } from '../../core/errors.js';
+import { ConfigError, TsParallelError } from '../../core/errors.js';
 import { ensureProfileDirs, type ProfilePaths } from '../../config/profile.js';
 import { tailOf } from '../../util/files.js';
 import { withClusterId } from '../../util/cluster-files.js';
@@ -33,7 +33,7 @@ import { Reporter } from '../progress.js';
 import { describeId, signalPids } from '../../cluster/running.js';
 import { clusterFilePaths } from '../../util/cluster-files.js';
 
-const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize] [--restore]
+const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize] [--restore | --no-restore]
 
 Start a controller and N engines with the launchers the profile's config names, and keep them running. Ctrl-C (or
 SIGTERM, or \`tscluster stop\`) stops the engines, then the controller, and removes the cluster's files; a second
@@ -46,8 +46,12 @@ ${PROFILE_USAGE}
                         cluster already runs and no id is given, a fresh id is picked)
   --daemonize           start the cluster in a background process and return once it is up
   --restore             take over the cluster whose controller died (it ran with controller.journal): a controller
-                        on its ports, with its journal's tasks, takes back the engines that come back (set
-                        engines.reconnectMs so they wait); new engines start only when -n is given
+                        on its ports, with its keys and its journal's tasks, takes back the engines that come back
+                        (set engines.reconnectMs so they wait); new engines start only when -n is given. This is
+                        the default when the profile holds the journal of a dead controller whose tscluster start
+                        is gone too (a clean stop leaves none); --restore also takes over while that process runs
+  --no-restore          start a fresh cluster even so: the dead controller's engines that still wait for it are
+                        stopped, and its journal is moved aside (security/tsparallel[-ID]-journal-<time>.discarded.jsonl)
 ${COMMON_USAGE}`;
 
 /** Parsed `start` arguments. */
@@ -56,7 +60,8 @@ interface StartArgs {
   profileDir: string | undefined;
   n: number | undefined;
   clusterId: string | undefined;
-  restore: boolean;
+  /** `--restore` (true), `--no-restore` (false), or neither: restore when there is a dead controller's journal. */
+  restore: boolean | undefined;
   logLevel: string | undefined;
 }
 
@@ -68,18 +73,19 @@ export const startCommand: Command = {
   async run(argv) {
     const { values } = parseCommandArgs(
       argv,
-      { n: { type: 'string', short: 'n' }, 'cluster-id': { type: 'string' }, daemonize: { type: 'boolean' }, restore: { type: 'boolean' }, ...PROFILE_OPTIONS },
+      { n: { type: 'string', short: 'n' }, 'cluster-id': { type: 'string' }, daemonize: { type: 'boolean' }, restore: { type: 'boolean' }, 'no-restore': { type: 'boolean' }, ...PROFILE_OPTIONS },
       USAGE,
     );
     const done = handleCommonOptions(values, USAGE);
     if (done !== undefined) return done;
     const n = stringArg(values, 'n');
+    if (values.restore && values['no-restore']) throw new ConfigError(`--restore and --no-restore contradict each other: give one of them, or neither (restore when there is something to restore)\n\n${USAGE}`);
     const args: StartArgs = {
       profile: profileFromArgs(values),
       profileDir: stringArg(values, 'profile-dir'),
       n: n === undefined ? undefined : positiveIntArg(n, '-n'),
       clusterId: stringArg(values, 'cluster-id'),
-      restore: values.restore === true,
+      restore: values.restore ? true : values['no-restore'] ? false : undefined,
       logLevel: stringArg(values, 'log-level'),
     };
     const out = new Reporter('tscluster start', args.logLevel);
@@ -95,6 +101,33 @@ export const startCommand: Command = {
     return runInForeground(args, loaded.config, out);
   },
 };
+
+/** The lines that tell the user what a restore took over, or what was given up. */
+export function describeRestore(event: RestoreEvent, args: Pick<StartArgs, 'n'>): string[] {
+  const tasks = (n: number, adjective = '') => `${n} ${adjective}task${n === 1 ? '' : 's'}`;
+  const ids = (list: readonly number[]) => (list.length ? list.join(', ') : 'none');
+  if (event.type === 'discarded') {
+    return [
+      `Not restoring cluster ${describeId(event.clusterId)}: ${event.reason}. The journal of its dead controller was moved to ${event.archived}` +
+        (event.stopped.length ? `; its engines that waited for it (pids ${event.stopped.join(', ')}) were stopped` : ''),
+    ];
+  }
+  const s = event.summary;
+  if (event.type === 'restoring') {
+    return [
+      `Restoring cluster ${describeId(event.clusterId)}: its controller (pid ${s.controller.pid} on ${s.controller.hostname}) died, leaving a journal with ` +
+        `${tasks(s.queued + s.running, 'unfinished ')} (${s.queued} queued, ${s.running} running) and engines ${ids(s.expected)}; ` +
+        `a new controller on its ports takes them back (start with --no-restore for a fresh cluster instead)`,
+    ];
+  }
+  const missing = s.expected.filter((id) => !s.adopted.includes(id));
+  const lines = [
+    `Restored: engines re-adopted: ${ids(s.adopted)}${missing.length ? ` (not back: ${missing.join(', ')})` : ''}; tasks re-queued: ${tasks(s.queued + s.rerun)} ` +
+      `(${s.queued} that were queued, ${s.rerun} that ran on engines that did not come back, run again as retries); ${tasks(s.running)} go on on the re-adopted engines`,
+  ];
+  if (s.adopted.length === 0 && args.n === undefined) lines.push('no engine came back: add engines with `tscluster engines -n N`, or restore with -n N');
+  return lines;
+}
 
 /** How to connect, for the lines printed once the cluster is up. */
 function connectHints(args: StartArgs, clusterId: string): string[] {
@@ -119,6 +152,8 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   const exitCode = new Promise<number>((r) => (resolveExit = r));
   let stopping: Promise<void> | undefined;
   let forwardProgress: ((p: { registered: number; total: number }) => void) | undefined;
+  /** What a restore said, for a `--daemonize` parent to show. */
+  const restoreLines: string[] = [];
 
   const stop = (code: number): Promise<void> =>
     (stopping ??= (async () => {
@@ -168,6 +203,13 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     n: args.n,
     clusterId: args.clusterId,
     restore: args.restore,
+    onRestore: (event) => {
+      const lines = describeRestore(event, args);
+      // A warning when nothing came back, or when a journal that could not be restored was moved aside unasked.
+      const bad = event.type === 'restored' ? event.summary.adopted.length === 0 : event.type === 'discarded' && args.restore === undefined;
+      for (const line of lines) (bad ? out.warn(line) : out.info(line));
+      restoreLines.push(...lines);
+    },
     onStarting: (c) => (cluster = c),
     onWarning: (message) => out.warn(message),
     onProgress: (p) => {
@@ -205,7 +247,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   const dashboard = await readFile(path.join(running.profile.security, dashboardFileName(running.clusterId)), 'utf8').then((t) => (JSON.parse(t) as { url: string }).url, () => undefined);
   if (dashboard) out.info(`Dashboard (served by the controller): ${dashboard}`);
   // A `--daemonize` parent waits for this message (over the IPC channel it opened) before it returns.
-  process.send?.({ type: 'ready', clusterId: running.clusterId, clusterFile: running.clusterFile, pid: process.pid }, undefined, {}, () => {});
+  process.send?.({ type: 'ready', clusterId: running.clusterId, clusterFile: running.clusterFile, pid: process.pid, restoreLines }, undefined, {}, () => {});
   return exitCode;
 }
 
@@ -289,12 +331,12 @@ async function runInBackground(argv: readonly string[], args: StartArgs, startTi
   closeSync(fd);
   const timeoutMs = startTimeoutMs + 30_000;
 
-  type Outcome = { kind: 'ready'; clusterId: string; pid: number } | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'timeout' } | { kind: 'interrupted' };
+  type Outcome = { kind: 'ready'; clusterId: string; pid: number; restoreLines: string[] } | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'timeout' } | { kind: 'interrupted' };
   let timer: NodeJS.Timeout | undefined;
   let onInterrupt: (() => void) | undefined;
   const outcome = await new Promise<Outcome>((resolve) => {
-    child.on('message', (m: { type?: string; clusterId?: string; pid?: number }) => {
-      if (m?.type === 'ready') resolve({ kind: 'ready', clusterId: m.clusterId ?? '', pid: m.pid ?? child.pid! });
+    child.on('message', (m: { type?: string; clusterId?: string; pid?: number; restoreLines?: string[] }) => {
+      if (m?.type === 'ready') resolve({ kind: 'ready', clusterId: m.clusterId ?? '', pid: m.pid ?? child.pid!, restoreLines: m.restoreLines ?? [] });
     });
     child.once('exit', (code, signal) => resolve({ kind: 'exit', code, signal }));
     child.once('error', () => resolve({ kind: 'exit', code: null, signal: null }));
@@ -310,6 +352,7 @@ async function runInBackground(argv: readonly string[], args: StartArgs, startTi
   if (outcome.kind === 'ready') {
     child.disconnect();
     child.unref();
+    for (const line of outcome.restoreLines) out.info(line);
     out.info(`Cluster ${describeId(outcome.clusterId)} of profile '${args.profile.name}' is running in the background (pid ${outcome.pid}); log: ${logFile}`);
     for (const line of connectHints(args, outcome.clusterId).slice(0, 2)) out.info(line);
     out.info(`Stop it with: tscluster stop ${args.profileDir !== undefined ? `--profile-dir ${path.resolve(args.profileDir)}` : `--profile ${args.profile.name}`}${outcome.clusterId ? ` --cluster-id ${outcome.clusterId}` : ''}`);

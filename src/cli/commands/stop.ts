@@ -11,7 +11,8 @@ const USAGE = `Usage: tscluster stop [--profile NAME] [--cluster-id ID] [--timeo
 Stop a running cluster: the tscluster start process that runs it is sent SIGTERM (it stops the engines, then the
 controller, and removes its files); a cluster started by a program (createCluster) is asked to shut down through its
 controller; when the process that started it is gone, its recorded controller and engine processes are stopped
-directly and its files removed. Waits until every process is gone.
+directly and its files removed; when its controller died with a journal (controller.journal), the engines that wait
+for it are stopped and the journal is moved aside, so nothing is left to restore. Waits until every process is gone.
 
 Options:
 ${PROFILE_USAGE}
@@ -35,7 +36,7 @@ export const stopCommand: Command = {
     const timeoutText = stringArg(values, 'timeout-ms');
     const timeoutMs = timeoutText === undefined ? 30_000 : positiveIntArg(timeoutText, '--timeout-ms');
     const out = new Reporter('tscluster stop', stringArg(values, 'log-level'));
-    const found = await pickRunningCluster(profile, stringArg(values, 'cluster-id'));
+    const found = await pickRunningCluster(profile, stringArg(values, 'cluster-id'), { orDead: true });
     await stopRunningCluster(found, { timeoutMs, graceMs: GRACE_MS, onStep: (step) => (step.level === 'warn' ? out.warn(step.message) : out.info(step.message)) });
     return 0;
   },
