@@ -216,10 +216,19 @@ export class Cluster {
     }
     onStarting?.(cluster);
     try {
-      await cluster.#startController();
+      // A fresh cluster with a local controller and engines that read the connection file starts them together: the
+      // engines load their modules while the controller starts, and wait for the file it writes once it listens
+      // (bench/RESULTS.md, "Start-up"). A controller in a batch queue could keep them waiting past any bound.
+      const alongside = !restore && config.n > 0 && !cluster.#placement.enginesRemote && config.controller.launcher === 'local';
+      const controller = cluster.#startController();
+      const engines = alongside ? cluster.#addEngines(config.n, { alongside: controller }) : undefined;
+      // Either may fail first; the other's failure is then the same one seen later (or moot): not unhandled.
+      engines?.catch(() => {});
+      await controller;
+      await engines;
       // A restored cluster has its predecessor's engines; it starts more only when asked.
       if (restore) await cluster.#waitForAdoption();
-      if (config.n > 0 && (!restore || overrides.n !== undefined)) await cluster.addEngines(config.n);
+      if (!alongside && config.n > 0 && (!restore || overrides.n !== undefined)) await cluster.addEngines(config.n);
       await cluster.#writeClusterFile();
       if (config.engines.restart.max > 0) await cluster.#supervise();
     } catch (err) {
@@ -300,13 +309,20 @@ export class Cluster {
     emit({ type: 'replaced', id: change.id, reason, replacement });
   }
 
-  async #addEngines(n: number, options: { timeoutMs?: number; replaces?: number }): Promise<void> {
-    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
-    const monitor = this.#monitor;
-    const target = monitor.engines.size + n;
-    const connection = engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, await readConnectionFile(this.engineConnectionFile));
+  /**
+   * Start `n` engines and wait until they registered. With `alongside` (the controller's start, still under way; a
+   * fresh cluster whose engines read the connection file), the engines are started at once and wait for the file.
+   */
+  async #addEngines(n: number, options: { timeoutMs?: number; replaces?: number; alongside?: Promise<void> }): Promise<void> {
+    const alongside = options.alongside;
+    if (!alongside) this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    // Started alongside the controller, the engines are its first (it has none yet).
+    const before = alongside ? 0 : this.#monitor!.engines.size;
+    const target = before + n;
+    const connection = await engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, () => readConnectionFile(this.engineConnectionFile));
     // The connection comes from engineConnection(); the rest of the engine command line from toEngineArgs().
-    const args = [...connection.args, ...toEngineArgs({ connectionFile: '', graceMs: this.config.engines.graceMs, replaces: options.replaces }).slice(2)];
+    const waitForFileMs = alongside ? this.config.engines.startTimeoutMs : undefined;
+    const args = [...connection.args, ...toEngineArgs({ connectionFile: '', graceMs: this.config.engines.graceMs, replaces: options.replaces, waitForFileMs }).slice(2)];
     const launcher = this.#launcher('engines', n, args, connection.env);
     launcher.onExit((info) => this.#exitHandlers.forEach((h) => h({ ...info, launcher: launcher.name })));
     const exits: ExitInfo[] = [];
@@ -324,6 +340,13 @@ export class Cluster {
     allExited.catch(() => {});
     this.#engineLaunchers.push(launcher);
     await launcher.start();
+    if (alongside) {
+      // The engines' exits are reported while waiting for the controller too: a controller that never starts is
+      // the error to show, not the engines that stop waiting for it.
+      await alongside;
+      this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    }
+    const monitor = this.#monitor!;
     const timeoutMs = options.timeoutMs ?? this.config.engines.startTimeoutMs;
     let last = -1;
     const progress = () => {
