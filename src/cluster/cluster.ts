@@ -272,8 +272,8 @@ export class Cluster {
 
   /** Watch for engines that die (not those stopped), and replace them within `engines.restart`. */
   async #supervise(): Promise<void> {
-    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
-    this.#monitor.onEngineChange((change) => {
+    const monitor = await this.#connectMonitor();
+    monitor.onEngineChange((change) => {
       if (change.type !== 'unregistered' || this.#stopped || change.reason === 'it shut down') return;
       this.#supervising = this.#supervising.then(() => this.#replace(change)).catch((err: Error) => log('engine supervision failed: %s', err.message));
     });
@@ -315,9 +315,8 @@ export class Cluster {
    */
   async #addEngines(n: number, options: { timeoutMs?: number; replaces?: number; alongside?: Promise<void> }): Promise<void> {
     const alongside = options.alongside;
-    if (!alongside) this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
     // Started alongside the controller, the engines are its first (it has none yet).
-    const before = alongside ? 0 : this.#monitor!.engines.size;
+    const before = alongside ? 0 : (await this.#connectMonitor()).engines.size;
     const target = before + n;
     const connection = await engineConnection(this.#placement.enginesRemote, this.engineConnectionFile, () => readConnectionFile(this.engineConnectionFile));
     // The connection comes from engineConnection(); the rest of the engine command line from toEngineArgs().
@@ -344,9 +343,8 @@ export class Cluster {
       // The engines' exits are reported while waiting for the controller too: a controller that never starts is
       // the error to show, not the engines that stop waiting for it.
       await alongside;
-      this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
     }
-    const monitor = this.#monitor!;
+    const monitor = await this.#connectMonitor();
     const timeoutMs = options.timeoutMs ?? this.config.engines.startTimeoutMs;
     let last = -1;
     const progress = () => {
@@ -406,9 +404,9 @@ export class Cluster {
    * @throws TimeoutError when the replacement has not registered within `engines.startTimeoutMs`.
    */
   async restartEngine(id: number, options: { graceMs?: number; timeoutMs?: number } = {}): Promise<void> {
-    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    const monitor = await this.#connectMonitor();
     // An engine stopped with stopEngine() (and not re-registered since) is started again where it ran.
-    const stopped = this.#monitor.engines.has(id) ? undefined : this.#stoppedEngines.get(id);
+    const stopped = monitor.engines.has(id) ? undefined : this.#stoppedEngines.get(id);
     const { engine, control } = stopped ?? (await this.#engineControl(id));
     if (!stopped) await control.stop(engine, { graceMs: options.graceMs });
     this.#stoppedEngines.delete(id);
@@ -418,10 +416,10 @@ export class Cluster {
   }
 
   async #engineControl(id: number): Promise<{ engine: EngineRef; control: EngineControl }> {
-    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
-    const info = this.#monitor.engines.get(id);
+    const monitor = await this.#connectMonitor();
+    const info = monitor.engines.get(id);
     if (!info) {
-      throw new LauncherError(`engine ${id} is not registered (registered: ${[...this.#monitor.engines.keys()].join(', ') || 'none'})`);
+      throw new LauncherError(`engine ${id} is not registered (registered: ${[...monitor.engines.keys()].join(', ') || 'none'})`);
     }
     const engine: EngineRef = { id, pid: info.pid, hostname: info.hostname };
     const owner = this.#engineLaunchers.find((l) => l.engineControl?.owns(engine));
@@ -590,15 +588,23 @@ export class Cluster {
     });
   }
 
+  /**
+   * The cluster's own client, which watches engines come and go. It sends no request to an engine, so it dials none
+   * directly: 16 engines starting at once cost it 16 fewer connect probes and sockets, and them 16 fewer handshakes.
+   */
+  async #connectMonitor(): Promise<Client> {
+    return (this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile, direct: false }));
+  }
+
   /** A restored cluster: connect the monitor, and give the predecessor's engines a moment to come back. */
   async #waitForAdoption(): Promise<void> {
-    this.#monitor ??= await Client.connect({ container: this.container, transport: this.#transport(), connectionFile: this.clientConnectionFile });
+    const monitor = await this.#connectMonitor();
     const deadline = Date.now() + Math.min(this.config.engines.startTimeoutMs, 2 * this.config.controller.heartbeatTimeoutMs + 2000);
     let last = -1;
     // Engines come back once they notice the silence (heartbeatTimeoutMs); stop waiting when none came for a while.
     let quietSince = Date.now();
     while (Date.now() < deadline && !this.#stopped) {
-      const size = this.#monitor.engines.size;
+      const size = monitor.engines.size;
       if (size !== last) {
         last = size;
         quietSince = Date.now();
@@ -608,7 +614,7 @@ export class Cluster {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    log('restored: %d engines came back', this.#monitor.engines.size);
+    log('restored: %d engines came back', monitor.engines.size);
   }
 
   #owner(): { parentPid?: number; leaseMs?: number } {
