@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { BenchError, checkNoops, checkPow10, checkSameArray, makePayload } from './checks.js';
 import { cpuMicrosBetween, cpuSnapshot } from './cpu.js';
-import { measurePeakGrowth } from './memory.js';
+import { measurePeakGrowth, settledRssBytes } from './memory.js';
 import { median, percentile } from './stats.js';
 import type { EngineSession, EngineSystem, Reporter, RunPlan, WorkloadId } from './types.js';
 
@@ -245,7 +245,7 @@ async function runMiddle(w: WorkloadId, session: EngineSession, plan: RunPlan, r
       let pushMs = 0;
       let pullMs = 0;
       let pulled: readonly ArrayLike<number>[] = [];
-      const growth = await measurePeakGrowth(async () => {
+      const { growth, startBytes } = await measurePeakGrowth(async () => {
         const t0 = performance.now();
         await push.call(session, 'a', payload);
         pushMs = msSince(t0);
@@ -256,10 +256,12 @@ async function runMiddle(w: WorkloadId, session: EngineSession, plan: RunPlan, r
       if (pulled.length !== engines) throw new BenchError(`W5: pull returned ${pulled.length} values, expected one per engine (${engines})`);
       pulled.forEach((value, i) => checkSameArray(value, payload, `W5 pull from engine ${i}`));
       pulled = [];
+      const afterBytes = await settledRssBytes();
       const megabytes = (engines * sizes.w5PushBytes) / 1e6;
       reporter.sample({ workload: 'W5', metric: 'push_MBps', value: megabytes / (pushMs / 1000) });
       reporter.sample({ workload: 'W5', metric: 'pull_MBps', value: megabytes / (pullMs / 1000) });
       reporter.sample({ workload: 'W5', metric: 'peak_mem_ratio', value: growth / sizes.w5PushBytes });
+      reporter.sample({ workload: 'W5', metric: 'rss_after_pull_ratio', value: afterBytes / startBytes });
 
       const whole = makePayload(sizes.w5ScatterLength, 1);
       const t2 = performance.now();

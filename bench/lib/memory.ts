@@ -24,33 +24,42 @@ function collectGarbage(): () => void {
 }
 
 /**
- * Collect garbage and wait until the resident set stops shrinking (large ArrayBuffers are released after the
- * collection, partly on background threads), at most `timeoutMs`.
+ * Collect garbage until the resident set stops shrinking: three readings in a row, 100 ms apart, within 1 MiB, at most
+ * `timeoutMs`. Large ArrayBuffers are released after the collection that finds them dead, partly on background
+ * threads, and buffers received from ZeroMQ through a finalizer after that: on a loaded machine, later than the first
+ * quiet 50 ms (a shorter wait reported a dropped 100 MB pull as still resident).
  */
-async function settle(timeoutMs = 3_000): Promise<void> {
+async function settle(timeoutMs = 5_000): Promise<void> {
   const gc = collectGarbage();
-  gc();
-  gc();
   const deadline = Date.now() + timeoutMs;
   let last = statusKiB('VmRSS');
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
+  let quiet = 0;
+  while (quiet < 3 && Date.now() < deadline) {
+    gc();
+    await new Promise((r) => setTimeout(r, 100));
     const now = statusKiB('VmRSS');
-    if (Math.abs(now - last) < 1024) return;
+    quiet = Math.abs(now - last) < 1024 ? quiet + 1 : 0;
     last = now;
   }
 }
 
+/** This process's resident set in bytes once garbage is collected and released (see {@link settle}). */
+export async function settledRssBytes(): Promise<number> {
+  await settle();
+  return statusKiB('VmRSS') * 1024;
+}
+
 /**
- * Run `body` and return how far the resident set rose above its level at the start, in bytes (peak − start).
+ * Run `body` and return how far the resident set rose above its level at the start, in bytes (peak − start), and that
+ * start level.
  * Earlier runs' garbage is collected and released first, so it neither inflates the start level nor, freed during
  * `body`, hides part of the peak.
  */
-export async function measurePeakGrowth(body: () => Promise<void>): Promise<number> {
+export async function measurePeakGrowth(body: () => Promise<void>): Promise<{ growth: number; startBytes: number }> {
   await settle();
   writeFileSync('/proc/self/clear_refs', '5');
   // Just after the reset the high-water mark is the current resident set: the start level.
   const startKiB = statusKiB('VmHWM');
   await body();
-  return (statusKiB('VmHWM') - startKiB) * 1024;
+  return { growth: (statusKiB('VmHWM') - startKiB) * 1024, startBytes: startKiB * 1024 };
 }

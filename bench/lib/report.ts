@@ -157,6 +157,7 @@ export function targetChecks(results: Results, ours = 'tsparallel'): TargetCheck
   ratio('W2', 'call_median_us', 'zeromq', { atMost: 2 });
   ratio('W5', 'scatter_MBps', 'ipyparallel', { atLeast: 2 });
   ratio('W5', 'gather_MBps', 'ipyparallel', { atLeast: 2 });
+  add(`W5 rss_after_pull_ratio ${ours} (client RSS, pull dropped / before push)`, med('W5', 'rss_after_pull_ratio', ours), 1, { atMost: 1.2 });
   ratio('W5', 'scatter_MBps', 'zeromq', { atLeast: 0.6 });
   ratio('W5', 'gather_MBps', 'zeromq', { atLeast: 0.6 });
   add(`W6 start_ms ${ours} / 1 s`, med('W6', 'start_ms', ours), 1000, { atMost: 1 });

@@ -68,13 +68,21 @@ def _status_kib(field):
 
 
 def measure_peak_growth(body):
-    """Bytes by which the resident set rose above its starting level while ``body`` ran (kernel high-water mark)."""
+    """Bytes by which the resident set rose above its starting level while ``body`` ran (kernel high-water mark),
+    and that starting level in bytes."""
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     start = _status_kib("VmHWM")  # just after the reset: the current resident set
     body()
-    return (_status_kib("VmHWM") - start) * 1024
+    return (_status_kib("VmHWM") - start) * 1024, start * 1024
+
+
+def settled_rss_bytes():
+    """The resident set in bytes once garbage is collected (numpy frees large arrays when their last reference goes)."""
+    gc.collect()
+    time.sleep(0.3)
+    return _status_kib("VmRSS") * 1024
 
 
 def descendants(root):
@@ -223,16 +231,18 @@ def run_middle(w, session, sizes):
             pulled.extend(session.pull("a"))
             times["pull"] = time.perf_counter() - t1
 
-        growth = measure_peak_growth(push_pull)
+        growth, start_bytes = measure_peak_growth(push_pull)
         if len(pulled) != engines:
             raise BenchError(f"W5: pull returned {len(pulled)} values, expected {engines}")
         for i, value in enumerate(pulled):
             check_same_array(value, payload, f"W5 pull from engine {i}")
         pulled.clear()
+        after_bytes = settled_rss_bytes()
         megabytes = engines * sizes["w5PushBytes"] / 1e6
         sample("W5", "push_MBps", megabytes / times["push"])
         sample("W5", "pull_MBps", megabytes / times["pull"])
         sample("W5", "peak_mem_ratio", growth / sizes["w5PushBytes"])
+        sample("W5", "rss_after_pull_ratio", after_bytes / start_bytes)
         whole = make_payload(sizes["w5ScatterLength"], 1.0)
         t2 = time.perf_counter()
         session.scatter("part", whole)

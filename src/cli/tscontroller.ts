@@ -3,7 +3,7 @@
  * `tscontroller`: the controller process. Launchers start it; it can be run by hand.
  * @module
  */
-import { defaultTransports } from '../cluster/defaults.js';
+import { defaultTransports } from '../transport/builtin.js';
 import { CONTROLLER_USAGE, parseControllerArgs, startController } from '../controller/main.js';
 import { runRoleCommand } from './role-command.js';
 

@@ -4,7 +4,7 @@
  * `tsengine --connection-file FILE`.
  * @module
  */
-import { defaultTransports } from '../cluster/defaults.js';
+import { defaultTransports } from '../transport/builtin.js';
 import { ENGINE_USAGE, parseEngineArgs, startEngine } from '../engine/main.js';
 import { runRoleCommand } from './role-command.js';
 

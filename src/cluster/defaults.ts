@@ -5,25 +5,16 @@
 import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
-import { ConfigError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, ROLE_RUNNER, type LauncherRole, type RoleRunner, type RunningRole } from '../core/launcher.js';
 import { get, provideDefault } from '../core/tokens.js';
-import { TRANSPORT_FACTORY, type Transport, type TransportFactory } from '../core/transport.js';
+import { TRANSPORT_FACTORY, type TransportFactory } from '../core/transport.js';
 import { startController } from '../controller/main.js';
 import { startEngine } from '../engine/main.js';
 import { IsolatedNamespace } from '../engine/namespace.js';
 import { builtinLaunchers } from '../launchers/builtin.js';
-import { InProcessTransport } from '../transport/in-process.js';
-import { ZeroMqTransport } from '../transport/zeromq.js';
+import { defaultTransports } from '../transport/builtin.js';
 
-/** The built-in transports by name. */
-export const defaultTransports: TransportFactory = {
-  create(name: string): Transport {
-    if (name === 'zeromq') return new ZeroMqTransport();
-    if (name === 'in-process') return new InProcessTransport();
-    throw new ConfigError(`unknown transport '${name}'; known transports: zeromq, in-process`);
-  },
-};
+export { defaultTransports };
 
 /** Runs controllers and engines inside this process; engines get isolated namespaces. */
 export class InProcessRoleRunner implements RoleRunner {

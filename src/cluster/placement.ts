@@ -63,9 +63,14 @@ export function advertisesLoopback(info: ConnectionInfo): boolean {
 
 /**
  * How engines get their connection info: engines placed on other hosts get it in {@link CONNECTION_INFO_ENV}
- * (no shared file system needed, and the key never on a command line); local engines get the file's path.
+ * (no shared file system needed, and the key never on a command line); local engines get the file's path (so they
+ * may start before the controller has written it). `info` is read only for remote engines.
  */
-export function engineConnection(enginesRemote: boolean, file: string, info: ConnectionInfo): { args: string[]; env: Record<string, string> } {
-  if (enginesRemote) return { args: [], env: { [CONNECTION_INFO_ENV]: JSON.stringify(info) } };
+export async function engineConnection(
+  enginesRemote: boolean,
+  file: string,
+  info: ConnectionInfo | (() => Promise<ConnectionInfo>),
+): Promise<{ args: string[]; env: Record<string, string> }> {
+  if (enginesRemote) return { args: [], env: { [CONNECTION_INFO_ENV]: JSON.stringify(typeof info === 'function' ? await info() : info) } };
   return { args: ['--connection-file', file], env: {} };
 }

@@ -2,6 +2,7 @@
  * Starting an engine from command-line arguments: shared by the `tsengine` command and the in-process role runner.
  * @module
  */
+import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { readConnectionFile } from '../wire/connection.js';
 import { ConfigError } from '../core/errors.js';
@@ -18,6 +19,8 @@ export const ENGINE_USAGE = `Usage: tsengine [--connection-file FILE] [options]
   --connection-file FILE        the engine connection file the controller wrote (security/tsparallel[-ID]-engine.json);
                                 without it, the file's content (JSON) is read from TSPARALLEL_CONNECTION_INFO
   --registration-timeout-ms MS  how long to wait for the controller to accept this engine (default ${REGISTRATION_TIMEOUT_MS})
+  --wait-for-file-ms MS         wait up to MS for the connection file to appear (an engine started together with
+                                its controller, which writes the file once it listens); default 0: it must exist
   --mpi                         started by mpiexec/srun: the engine's id is its MPI rank (OMPI_COMM_WORLD_RANK,
                                 PMI_RANK or PMIX_RANK), and \`rank\` and \`size\` are set in its namespace
   --engine-id N                 ask the controller for this id (refused when it is taken)
@@ -40,6 +43,8 @@ export interface EngineLaunch {
   graceMs?: number;
   /** The id of the dead engine this one replaces (engine supervision). */
   replaces?: number;
+  /** How long to wait for the connection file to appear, in ms (an engine started together with its controller). */
+  waitForFileMs?: number;
 }
 
 /**
@@ -52,6 +57,7 @@ export function toEngineArgs(launch: EngineLaunch): string[] {
     ...(launch.registrationTimeoutMs !== undefined ? ['--registration-timeout-ms', String(launch.registrationTimeoutMs)] : []),
     ...(launch.graceMs !== undefined ? ['--grace-ms', String(launch.graceMs)] : []),
     ...(launch.replaces !== undefined ? ['--replaces', String(launch.replaces)] : []),
+    ...(launch.waitForFileMs ? ['--wait-for-file-ms', String(launch.waitForFileMs)] : []),
   ];
 }
 
@@ -67,6 +73,7 @@ export function parseEngineArgs(argv: readonly string[]) {
         count: { type: 'string', default: '1' },
         'grace-ms': { type: 'string', default: String(DEFAULT_GRACE_MS) },
         replaces: { type: 'string' },
+        'wait-for-file-ms': { type: 'string', default: '0' },
         'log-level': { type: 'string' },
         mpi: { type: 'boolean' },
         'engine-id': { type: 'string' },
@@ -92,6 +99,8 @@ export function parseEngineArgs(argv: readonly string[]) {
   if (!Number.isInteger(count) || count <= 0) throw new ConfigError(`--count takes a positive whole number of engines, got '${values.count}'`);
   const graceMs = Number(values['grace-ms']);
   if (!Number.isInteger(graceMs) || graceMs < 0) throw new ConfigError(`--grace-ms takes a whole number >= 0, got '${values['grace-ms']}'`);
+  const waitForFileMs = Number(values['wait-for-file-ms']);
+  if (!Number.isInteger(waitForFileMs) || waitForFileMs < 0) throw new ConfigError(`--wait-for-file-ms takes a whole number >= 0, got '${values['wait-for-file-ms']}'`);
   const replaces = values.replaces === undefined ? undefined : Number(values.replaces);
   if (replaces !== undefined && !(Number.isInteger(replaces) && replaces >= 0)) throw new ConfigError(`--replaces takes an engine id (a whole number >= 0), got '${values.replaces}'`);
   return {
@@ -102,6 +111,7 @@ export function parseEngineArgs(argv: readonly string[]) {
     count,
     graceMs,
     replaces,
+    waitForFileMs,
     logLevel: values['log-level'],
     help: values.help ?? false,
     version: values.version ?? false,
@@ -120,6 +130,7 @@ export async function startEngine(
   const args = parseEngineArgs(argv);
   // Stacks of errors in user modules compiled with source maps (TypeScript's sourceMap) point at the .ts lines.
   process.setSourceMapsEnabled(true);
+  if (args.connectionFile && args.waitForFileMs > 0) await waitForFile(args.connectionFile, args.waitForFileMs);
   const info = args.connectionFile ? await readConnectionFile(args.connectionFile) : connectionInfoFromEnv()!;
   if (args.count > 1) {
     const many = await startEngines({ count: args.count, info, transport: transports.create(info.transport), registrationTimeoutMs: args.registrationTimeoutMs });
@@ -152,6 +163,21 @@ export async function startEngine(
   process.prependListener('exit', onExit);
   void engine.stopped.then(() => process.off('exit', onExit));
   return { engine, exited: engine.stopped, stop: () => engine.stop(0) };
+}
+
+/**
+ * Wait until `file` exists, for at most `timeoutMs`. The controller writes its connection files by renaming a
+ * finished temporary file, so once the name exists the content is complete.
+ * @throws ConfigError when it does not appear in time.
+ */
+async function waitForFile(file: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await access(file).then(() => true, () => false))) {
+    if (Date.now() > deadline) {
+      throw new ConfigError(`the connection file ${file} did not appear within ${timeoutMs} ms (--wait-for-file-ms): did the controller start? See its log in the profile's log/ directory`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** An MPI process's place in its world. */

@@ -29,7 +29,7 @@ parentPort.on('message', (msg) => {
     timer = setTimeout(() => {
       try { writeSync(2, 'tsengine: ' + msg.why + '; killing this engine (pid ' + process.pid + ')\\n'); } catch {}
       process.kill(process.pid, 'SIGKILL');
-    }, msg.ms);
+    }, Math.max(0, msg.deadline - Date.now()));
   } else if (msg.type === 'disarm') {
     clearTimeout(timer);
     timer = undefined;
@@ -40,29 +40,37 @@ parentPort.on('message', (msg) => {
 });
 `;
 
-/** Kills this process when a task outlives its time limit plus grace; see the module's description. */
+/**
+ * Kills this process when a task outlives its time limit plus grace; see the module's description. The thread starts
+ * with the first task that has a time limit: a worker thread costs about as much CPU to start as a bare `node`
+ * process, and 16 engines starting at once on 2 cores pay that 16 times (bench/RESULTS.md, "Start-up"). The deadline
+ * travels as a time of day, so the thread's start-up does not lengthen the first task's limit.
+ */
 export class TaskWatchdog {
-  readonly #worker: Worker;
+  #worker?: Worker;
 
-  constructor() {
-    this.#worker = new Worker(WATCHDOG_SOURCE, { eval: true });
+  #started(): Worker {
+    if (this.#worker) return this.#worker;
+    const worker = (this.#worker = new Worker(WATCHDOG_SOURCE, { eval: true }));
     // It must never keep the engine alive by itself.
-    this.#worker.unref();
-    this.#worker.on('error', (err) => log('the task watchdog failed: %s', err.message));
+    worker.unref();
+    worker.on('error', (err) => log('the task watchdog failed: %s', err.message));
+    return worker;
   }
 
   /** Kill this process in `ms` unless {@link disarm} is called first; `why` goes to stderr before the kill. */
   arm(ms: number, why: string): void {
-    this.#worker.postMessage({ type: 'arm', ms, why });
+    this.#started().postMessage({ type: 'arm', deadline: Date.now() + ms, why });
   }
 
   /** The task ended: do not kill. */
   disarm(): void {
-    this.#worker.postMessage({ type: 'disarm' });
+    this.#worker?.postMessage({ type: 'disarm' });
   }
 
   /** Stop the worker. */
   async close(): Promise<void> {
+    if (!this.#worker) return;
     this.#worker.postMessage({ type: 'close' });
     await this.#worker.terminate();
   }

@@ -111,10 +111,14 @@ describe('placement', () => {
     assert.match(crossHostProblems(config, remoteEngines, false)[0]!, /controller\.location 'localhost'/);
   });
 
-  it('gives remote engines their connection info in the environment and local ones the file path', () => {
+  it('gives remote engines their connection info in the environment and local ones the file path', async () => {
     const info = { version: 1, role: 'engine', transport: 'zeromq', key: 'k'.repeat(64), address: 'tcp://10.77.0.2:1' } as ConnectionInfo;
-    assert.deepEqual(engineConnection(false, '/p/security/e.json', info), { args: ['--connection-file', '/p/security/e.json'], env: {} });
-    const remote = engineConnection(true, '/p/security/e.json', info);
+    assert.deepEqual(await engineConnection(false, '/p/security/e.json', info), { args: ['--connection-file', '/p/security/e.json'], env: {} });
+    // Local engines may start before the file exists: its content is not read for them.
+    const unread = () => Promise.reject(new Error('read the connection file for a local engine'));
+    assert.deepEqual(await engineConnection(false, '/p/security/e.json', unread), { args: ['--connection-file', '/p/security/e.json'], env: {} });
+    assert.deepEqual((await engineConnection(true, '/p/security/e.json', async () => info)).env, (await engineConnection(true, '/p/security/e.json', info)).env);
+    const remote = await engineConnection(true, '/p/security/e.json', info);
     assert.deepEqual(remote.args, []);
     assert.deepEqual(connectionInfoFromEnv(remote.env), info);
     assert.equal(connectionInfoFromEnv({}), undefined);
