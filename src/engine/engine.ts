@@ -12,12 +12,14 @@ import { hostname } from 'node:os';
 import type { ConnectionInfo } from '../wire/connection.js';
 import { ConfigError, TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../wire/functions.js';
-import { Channels, Session, type Message } from '../wire/protocol.js';
+import { performance } from 'node:perf_hooks';
+import { Channels, Session, versionMismatch, type Message } from '../wire/protocol.js';
+import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, readableTasks, unpackRequests } from '../wire/task-batch.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
-import { checkEngineInput } from '../wire/validate.js';
+import { checkEngineInput, checkTaskRequest } from '../wire/validate.js';
 import { pidNamespace } from '../util/liveness.js';
 import { jobEndFromEnvironment } from '../core/walltime.js';
 import { TaskWatchdog } from './watchdog.js';
@@ -82,6 +84,24 @@ export { DEFAULT_GRACE_MS };
 /** Where a request came from, and so where (and signed for which channel) its reply goes. */
 type ReplyRoute = (reply: Message<unknown>) => void;
 
+/** A request waiting for its turn. */
+interface QueuedRequest {
+  msg: Message;
+  route: ReplyRoute;
+  /** Sent by a client to the direct endpoint (the controller never saw it). */
+  isDirect: boolean;
+}
+
+/**
+ * Replies to the controller may wait to leave together (one `batch_reply`) while the next queued request is another
+ * call of the same function and the last one took less than this, in ms: a quick task's reply then waits at most
+ * for one more quick task. Any other next request sends the waiting replies first.
+ */
+const QUICK_TASK_MS = 1;
+
+/** Replies never wait longer than this, in ms (a timer sends them if the next task awaits something). */
+const HOLD_REPLIES_MS = 2;
+
 /** What the engine accepts from the controller: clients' requests it forwards, and its own messages. */
 const FROM_CONTROLLER = [Channels.clientToCluster, Channels.controllerToEngine];
 
@@ -126,7 +146,17 @@ export class Engine {
   #lastPing = Date.now();
   #watchdog?: NodeJS.Timeout;
   #resourceTimer?: NodeJS.Timeout;
-  #chain: Promise<void> = Promise.resolve();
+  /** Requests accepted and not started yet, run one at a time in arrival order (`#queueHead` is the next). */
+  #queue: (QueuedRequest | undefined)[] = [];
+  #queueHead = 0;
+  #pumping = false;
+  /** Replies to the controller waiting to leave together (see {@link QUICK_TASK_MS}). */
+  #heldReplies: Message<unknown>[] = [];
+  #heldBytes = 0;
+  #heldSince = 0;
+  #heldTimer?: NodeJS.Timeout;
+  /** The request type, function and duration (ms) of the last task run: whether the next is likely quick. */
+  #last?: { type: string; fn: unknown; ms: number };
   #stopping = false;
   #taskWatchdog?: TaskWatchdog;
   /** Requests from the controller accepted and not answered yet (queued or running). */
@@ -168,7 +198,7 @@ export class Engine {
         this.#inFlight.delete(parent);
         if (this.options.info.reconnectMs) this.#keep(parent, reply);
       }
-      this.#send(reply);
+      this.#replyToController(reply);
     };
     // On an encrypted cluster the direct endpoint is encrypted too, with a key pair of its own; a transport that
     // cannot encrypt offers none rather than an unencrypted one.
@@ -179,7 +209,12 @@ export class Engine {
       direct.setMessageHandler(({ identity, frames }) => {
         const toClient: ReplyRoute = (reply) => direct.send(identity, this.#session.encode(reply, Channels.engineToClient(this.id)));
         const msg = this.#read(frames, [Channels.clientToEngine(this.id)], 'a client', toClient);
-        if (msg && msg.header.msg_type.endsWith('_request')) this.#enqueue(msg, toClient, true);
+        if (msg?.header.msg_type === BATCH_REQUEST) {
+          // Only the controller sends batches; a client's requests come here one by one.
+          this.#session.dropped.invalid++;
+          const error = { name: 'ProtocolError', message: `a ${BATCH_REQUEST} is taken from the controller only, not on an engine's direct endpoint`, engineId: this.id, origin: 'controller' };
+          toClient(this.#session.message(BATCH_REPLY, { status: 'error', error }, { parent: msg.header }));
+        } else if (msg && msg.header.msg_type.endsWith('_request')) this.#enqueue(msg, toClient, true);
       });
     }
     const registered = new Promise<number>((resolve, reject) => {
@@ -188,10 +223,27 @@ export class Engine {
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') {
           const reply = msg.content as { status?: string; id: number; error?: string };
-          if (reply.status === 'error') {
+          const mismatch = versionMismatch(msg.header.version, 'the controller');
+          if (mismatch) {
+            reject(new ConfigError(`the controller at ${info.address} cannot take this engine: ${mismatch}`));
+          } else if (reply.status === 'error') {
             reject(new ConfigError(`the controller at ${info.address} refused this engine: ${reply.error ?? 'no reason given'}; ask for a free id (or none)`));
           } else if (this.id < 0) resolve(reply.id);
           else this.#adopted(msg);
+          return;
+        }
+        if (msg.header.msg_type === BATCH_REQUEST) {
+          for (const task of unpackRequests(msg)) {
+            const problem = checkTaskRequest(task);
+            if (problem) {
+              this.#session.dropped.invalid++;
+              log('dropped an invalid %s of a batch: %s', task.header.msg_type, problem);
+              this.#answerInvalid(task.header, problem, toController);
+            } else {
+              this.#inFlight.add(task.header.msg_id);
+              this.#enqueue(task, toController);
+            }
+          }
           return;
         }
         if (msg.header.msg_type.endsWith('_request') && msg.header.msg_type !== 'abort_request' && msg.header.msg_type !== 'shutdown_request') this.#inFlight.add(msg.header.msg_id);
@@ -300,6 +352,7 @@ export class Engine {
   async stop(code = 0, options: { unregister?: boolean } = {}): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#flushReplies();
     clearInterval(this.#watchdog);
     clearInterval(this.#resourceTimer);
     if (this.#processErrorHandler) {
@@ -343,13 +396,60 @@ export class Engine {
       this.#session.dropped.invalid++;
       log('dropped an invalid %s from %s: %s (%o)', msg.header.msg_type, from, problem, this.#session.dropped);
       const type = msg.header.msg_type;
-      if (type.endsWith('_request') && type !== 'abort_request' && type !== 'shutdown_request') {
-        const error = { name: 'ProtocolError', message: `invalid ${type}: ${problem}`, engineId: this.id, origin: 'controller' };
-        answer(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'error', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
-      }
+      // A batch that cannot be read: each of its tasks whose id can be read is answered, so that none waits for ever.
+      if (type === BATCH_REQUEST) for (const task of readableTasks(msg)) this.#answerInvalid(task, problem, answer);
+      else if (type.endsWith('_request') && type !== 'abort_request' && type !== 'shutdown_request') this.#answerInvalid(msg.header, problem, answer);
       return undefined;
     }
     return msg;
+  }
+
+  /** Answer an invalid request with a ProtocolError naming the problem. */
+  #answerInvalid(header: Pick<Message['header'], 'msg_id' | 'msg_type'>, problem: string, answer: ReplyRoute): void {
+    const type = header.msg_type;
+    const error = { name: 'ProtocolError', message: `invalid ${type}: ${problem}`, engineId: this.id, origin: 'controller' };
+    answer(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'error', error, stdout: '', stderr: '' }, { parent: header as Message['header'], metadata: { engineId: this.id } }));
+  }
+
+  /**
+   * Send a reply to the controller, now or with the next ones: it waits while the next queued request is likely
+   * quick (see {@link QUICK_TASK_MS}), until half of what is queued is answered (so the controller sends more
+   * before this engine runs dry), and within {@link MAX_BATCH_TASKS}, {@link MAX_BATCH_BYTES} and
+   * {@link HOLD_REPLIES_MS}. Sporadic requests (nothing queued behind them) are answered at once.
+   */
+  #replyToController(reply: Message<unknown>): void {
+    if (this.#heldReplies.length === 0) this.#heldSince = performance.now();
+    this.#heldReplies.push(reply);
+    for (const b of reply.buffers) this.#heldBytes += b.length;
+    if (this.#mayHoldReplies()) {
+      this.#heldTimer ??= setTimeout(() => this.#flushReplies(), HOLD_REPLIES_MS).unref();
+      return;
+    }
+    this.#flushReplies();
+  }
+
+  #mayHoldReplies(): boolean {
+    const next = this.#queue[this.#queueHead];
+    const last = this.#last;
+    if (!next || next.isDirect || !last || last.ms >= QUICK_TASK_MS) return false;
+    const held = this.#heldReplies.length;
+    if (held >= MAX_BATCH_TASKS || this.#heldBytes >= MAX_BATCH_BYTES) return false;
+    if (performance.now() - this.#heldSince >= HOLD_REPLIES_MS) return false;
+    const type = next.msg.header.msg_type;
+    return type === last.type && (type === 'apply_request' || type === 'map_request') && sameFunction(next.msg.content.fn, last.fn);
+  }
+
+  /** Send the replies that wait: one alone, several as one `batch_reply`. */
+  #flushReplies(): void {
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    const replies = this.#heldReplies;
+    if (replies.length === 0) return;
+    this.#heldReplies = [];
+    this.#heldBytes = 0;
+    if (replies.length === 1) return this.#send(replies[0]!);
+    const { content, buffers } = packReplies(replies);
+    this.#send(this.#session.message(BATCH_REPLY, content, { buffers }));
   }
 
   /**
@@ -387,7 +487,32 @@ export class Engine {
       return;
     }
     // One request at a time, in arrival order, as an IPython engine does.
-    this.#chain = this.#chain.then(() => this.#handle(msg, reply, isDirect));
+    this.#queue.push({ msg, route: reply, isDirect });
+    if (this.#pumping) return;
+    this.#pumping = true;
+    queueMicrotask(() => void this.#pump());
+  }
+
+  /** Run the queued requests one after the other, until none is left. */
+  async #pump(): Promise<void> {
+    try {
+      while (this.#queueHead < this.#queue.length) {
+        const next = this.#queue[this.#queueHead]!;
+        this.#queue[this.#queueHead++] = undefined;
+        if (this.#queueHead >= 1024 && this.#queueHead * 2 >= this.#queue.length) {
+          this.#queue = this.#queue.slice(this.#queueHead);
+          this.#queueHead = 0;
+        }
+        try {
+          await this.#handle(next.msg, next.route, next.isDirect);
+        } catch (err) {
+          // #handle answers every failure of user code; this is a failure of the engine's own (a reply it could not send).
+          log('request %s failed outside its task: %s', next.msg.header.msg_id, (err as Error)?.stack ?? String(err));
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
   }
 
   async #handle(msg: Message, route: ReplyRoute, isDirect: boolean): Promise<void> {
@@ -398,6 +523,7 @@ export class Engine {
       return;
     }
     const started = Date.now();
+    const startedAt = performance.now();
     const abort = new AbortController();
     let fail!: (error: unknown) => void;
     const failed = new Promise<never>((_, reject) => (fail = reject));
@@ -435,6 +561,7 @@ export class Engine {
       metadata: { engineId: this.id, started, completed, ...(typeof msg.metadata.retry === 'number' ? { retry: msg.metadata.retry } : {}) },
       buffers,
     });
+    this.#last = { type, fn: (msg.content as { fn?: unknown }).fn, ms: performance.now() - startedAt };
     route(reply);
     if (isDirect) {
       // The controller never saw this request: tell it afterwards, so its records stay complete.
@@ -529,6 +656,15 @@ export class Engine {
     const stack = typeof err.stack === 'string' ? err.stack : undefined;
     return { name, message, stack, engineId: this.id };
   }
+}
+
+/** Whether two function specs (`content.fn` of requests) name the same function. */
+function sameFunction(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return x.source === y.source && x.module === y.module && x.export === y.export;
 }
 
 /** `String(value)`, or a fallback for values that cannot be turned into a string (null-prototype objects). */
