@@ -498,7 +498,11 @@ export class Controller {
         this.#session.dropped.invalid++;
         log('dropped an invalid %s of a batch: %s', task.header.msg_type, problem);
         this.#replyError(client, task.header, { name: 'ProtocolError', message: `invalid ${task.header.msg_type}: ${problem}` });
-      } else accepted.push(task);
+      } else {
+        // Copies: a held request must not keep the whole batch's packed buffer alive.
+        task.buffers = task.buffers.map((b) => Buffer.from(b));
+        accepted.push(task);
+      }
     }
     if (accepted.length) this.#tasks.submitMany(client, accepted);
   }

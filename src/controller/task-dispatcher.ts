@@ -18,7 +18,8 @@ interface Task extends TaskRecord {
   header: MessageHeader;
   flags: TaskFlags;
   retriesLeft: number;
-  tried: Set<number>;
+  /** Engines it failed on (made at its first retry). */
+  tried?: Set<number>;
   /** The original frames, forwarded unchanged on the first dispatch. */
   frames?: Buffer[];
   /** The decoded request, re-signed for retries and resubmissions; dropped under memory pressure. */
@@ -199,7 +200,7 @@ export class TaskDispatcher {
       const t: Task = {
         msgId: j.msgId, type: header.msg_type, balanced: flags.balanced === true, state: j.state, engineId: j.engineId,
         submitted: j.submitted, retries: j.retries, client: Buffer.from(j.client, 'base64'), header, flags,
-        retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0) - j.retries), tried: new Set(), message, heldBytes: 0, waitingOn: 0,
+        retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0) - j.retries), message, heldBytes: 0, waitingOn: 0,
       };
       this.#tasks.set(t.msgId, t);
       if (FINAL.has(t.state)) {
@@ -337,7 +338,7 @@ export class TaskDispatcher {
       submitted: report.started, started: report.started, completed: report.completed, retries: 0,
       error: report.error, resultBytes: report.resultBytes,
       client: Buffer.alloc(0), header: { msg_id: report.msgId, msg_type: report.type, session: '', date: '', version: '' },
-      flags: {}, retriesLeft: 0, tried: new Set(), heldBytes: 0, waitingOn: 0,
+      flags: {}, retriesLeft: 0, heldBytes: 0, waitingOn: 0,
     };
     this.#tasks.set(t.msgId, t);
     this.#finishedRecords.add(t);
@@ -530,7 +531,6 @@ export class TaskDispatcher {
       header: msg.header,
       flags,
       retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0)),
-      tried: new Set(),
       frames,
       message: flags.balanced ? msg : undefined,
       heldBytes: 0,
@@ -547,7 +547,8 @@ export class TaskDispatcher {
 
   /** Check `after` and `follow`: fail at once if impossible, wait if pending, queue if met. */
   #resolveDependencies(t: Task): void {
-    const deps = [...(t.flags.after ?? []), ...(t.flags.follow ?? [])];
+    const { after, follow: following } = t.flags;
+    const deps = after?.length || following?.length ? [...(after ?? []), ...(following ?? [])] : NO_DEPENDENCIES;
     let waiting = 0;
     for (const id of deps) {
       const dep = this.#tasks.get(id);
@@ -596,7 +597,7 @@ export class TaskDispatcher {
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: failedOn, outcome: 'retried', error });
     t.retriesLeft--;
     t.retries++;
-    t.tried.add(failedOn);
+    (t.tried ??= new Set()).add(failedOn);
     t.engineId = undefined;
     t.state = 'queued';
     this.io.journal?.requeued(t.msgId, t.retries);
@@ -618,11 +619,12 @@ export class TaskDispatcher {
       candidates.push(slot);
     }
     if (candidates.length === 0) return undefined;
-    if (t.tried.size) {
-      untried = candidates.filter((c) => !t.tried.has(c.id));
+    const tried = t.tried;
+    if (tried?.size) {
+      untried = candidates.filter((c) => !tried.has(c.id));
       // Prefer another engine; fall back to a tried one only when no other engine could ever take it.
       if (untried.length) return this.policy(untried, this.random) as EngineSlot;
-      const others = [...this.#engines.values()].some((s) => !t.tried.has(s.id) && (t.followEngine === undefined || s.id === t.followEngine) && (!t.flags.targets?.length || t.flags.targets.includes(s.id)));
+      const others = [...this.#engines.values()].some((s) => !tried.has(s.id) && (t.followEngine === undefined || s.id === t.followEngine) && (!t.flags.targets?.length || t.flags.targets.includes(s.id)));
       if (others) return undefined;
     }
     return this.policy(candidates, this.random) as EngineSlot;
@@ -824,6 +826,8 @@ export class TaskDispatcher {
     }
   }
 }
+
+const NO_DEPENDENCIES: readonly string[] = [];
 
 /** Whether `slot`'s batch job (if it has a walltime) has at least the task's `timeoutMs` left. */
 function hasWalltimeFor(slot: EngineSlot, t: Task): boolean {
