@@ -1,13 +1,15 @@
 /**
  * W3's CPU per task, by role: a cluster of 2 local engines, then `--maps` load-balanced maps of `--tasks` no-op tasks
  * (chunksize 1, as W3), each measured from `/proc` for the client (this process), the controller and each engine.
- * Prints one JSON object: the median per role over the maps, in microseconds of CPU per task, and the tasks/s.
+ * Prints one JSON object: the median per role over the maps, in microseconds of CPU per task, the part of the total
+ * spent in the kernel (`system_us`: system calls, wake-ups), and the tasks/s.
  * CPU per task hardly moves when other work shares the machine, so it is the figure to compare two builds by
  * (e.g. `farm-bench --vs` on two worktrees, or this run on each in turn).
  *
  * ```sh
  * npm run -s build && node dist/bench/w3-cpu.js --maps 8 --tasks 10000
  * node dist/bench/w3-cpu.js --profile /tmp/w3-profiles   # CPU profiles of the maps only (controller, engines, client)
+ * node dist/bench/w3-cpu.js --hwm 64                       # controller.hwm (default 16): how many tasks an engine holds
  * ```
  * @module
  */
@@ -30,17 +32,18 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '10000' },
     engines: { type: 'string', default: '2' },
     profile: { type: 'string' },
+    hwm: { type: 'string' },
   },
 });
 const maps = Number(values.maps);
 const tasks = Number(values.tasks);
 const engines = Number(values.engines);
 
-/** User + system CPU of a process, in microseconds (clock ticks of 10 ms: use maps of several thousand tasks). */
-function cpuMicros(pid: number): number {
+/** User and system CPU of a process, in microseconds (clock ticks of 10 ms: use maps of several thousand tasks). */
+function cpuMicros(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) * 1e4;
+  return { user: Number(rest[11]) * 1e4, system: Number(rest[12]) * 1e4 };
 }
 
 if (values.profile) {
@@ -52,7 +55,7 @@ if (values.profile) {
   process.env.TSPARALLEL_PROFILE_WINDOW = '1';
 }
 const profileDir = await mkdtemp(path.join(tmpdir(), 'tsp-w3cpu-'));
-const cluster = await createCluster({ n: engines, profileDir, projectDir: null });
+const cluster = await createCluster({ n: engines, profileDir, projectDir: null, ...(values.hwm ? { controller: { hwm: Number(values.hwm) } } : {}) });
 try {
   const client = await cluster.connect();
   await client.waitForEngines(engines);
@@ -68,7 +71,7 @@ try {
     await inspector.post('Profiler.start');
     for (const r of roles) process.kill(r.pid, 'SIGUSR2');
   }
-  const samples: Record<string, number[]> = { client_us: [], controller_us: [], engines_us: [], total_us: [], tasks_per_s: [] };
+  const samples: Record<string, number[]> = { client_us: [], controller_us: [], engines_us: [], total_us: [], system_us: [], tasks_per_s: [] };
   for (let m = 0; m < maps; m++) {
     const before = roles.map((r) => cpuMicros(r.pid));
     const self = process.cpuUsage();
@@ -80,11 +83,14 @@ try {
     const clientUs = (selfUsed.user + selfUsed.system) / tasks;
     let controllerUs = 0;
     let engineUs = 0;
+    let systemUs = (selfUsed.system) / tasks;
     roles.forEach((r, i) => {
-      const used = (after[i]! - before[i]!) / tasks;
+      const used = (after[i]!.user + after[i]!.system - before[i]!.user - before[i]!.system) / tasks;
+      systemUs += (after[i]!.system - before[i]!.system) / tasks;
       if (r.role === 'controller') controllerUs += used;
       else engineUs += used;
     });
+    samples.system_us!.push(systemUs);
     samples.client_us!.push(clientUs);
     samples.controller_us!.push(controllerUs);
     samples.engines_us!.push(engineUs);

@@ -21,7 +21,7 @@ import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 import type { StatsCursor } from '../wire/stats.js';
 import { ControllerStats } from './stats.js';
-import { checkClientMessage, checkEngineMessage, checkTaskRequest } from '../wire/validate.js';
+import { checkClientMessage, checkEngineMessage, taskChecker } from '../wire/validate.js';
 import { pidNamespace, processGone } from '../util/liveness.js';
 import { TaskJournal, type JournalEngine } from './journal.js';
 
@@ -490,8 +490,9 @@ export class Controller {
    */
   #submitBatch(client: Buffer, batch: Message): void {
     const accepted: Message[] = [];
+    const check = taskChecker();
     for (const task of unpackRequests(batch)) {
-      const problem = checkTaskRequest(task) ??
+      const problem = check(task) ??
         (task.metadata.balanced !== true ? 'a batch_request holds load-balanced tasks only (metadata.balanced: true)' : undefined) ??
         (this.#tasks.has(task.header.msg_id) ? `task id ${task.header.msg_id} is taken by another task; give each request an id of its own` : undefined);
       if (problem) {

@@ -19,7 +19,7 @@ import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
-import { checkEngineInput, checkTaskRequest } from '../wire/validate.js';
+import { checkEngineInput, taskChecker } from '../wire/validate.js';
 import { pidNamespace } from '../util/liveness.js';
 import { jobEndFromEnvironment } from '../core/walltime.js';
 import { TaskWatchdog } from './watchdog.js';
@@ -246,8 +246,9 @@ export class Engine {
           return;
         }
         if (msg.header.msg_type === BATCH_REQUEST) {
+          const check = taskChecker();
           for (const task of unpackRequests(msg)) {
-            const problem = checkTaskRequest(task);
+            const problem = check(task);
             if (problem) {
               this.#session.dropped.invalid++;
               log('dropped an invalid %s of a batch: %s', task.header.msg_type, problem);
@@ -581,9 +582,10 @@ export class Engine {
         };
       }
     }
-    const content = error
-      ? { status: 'error', error, stdout: outcome.stdout, stderr: outcome.stderr }
-      : { status: 'ok', stdout: outcome.stdout, stderr: outcome.stderr };
+    // Output only when there is some: most tasks print nothing, and a batch of replies is parsed at every hop.
+    const content: Record<string, unknown> = error ? { status: 'error', error } : { status: 'ok' };
+    if (outcome.stdout) content.stdout = outcome.stdout;
+    if (outcome.stderr) content.stderr = outcome.stderr;
     const metadata: Record<string, unknown> = { engineId: this.id, started, completed };
     if (typeof msg.metadata.retry === 'number') metadata.retry = msg.metadata.retry;
     const reply = this.#draft(type.replace(/_request$/, '_reply'), content, msg.header, metadata, buffers);

@@ -70,6 +70,19 @@ export function checkTaskRequest(msg: Message): string | undefined {
   return envelope(msg) ?? taskRequest(msg);
 }
 
+/**
+ * {@link checkTaskRequest} for the tasks of one batch, in order: a task with the type, content and metadata objects
+ * of the one before it (the tasks of one map share them) gets that one's answer without being checked again.
+ */
+export function taskChecker(): (task: Message) => string | undefined {
+  let last: { type: string; content: object; metadata: object; problem: string | undefined } | undefined;
+  return (task) => {
+    if (last && last.type === task.header.msg_type && last.content === task.content && last.metadata === task.metadata) return last.problem;
+    last = { type: task.header.msg_type, content: task.content, metadata: task.metadata, problem: checkTaskRequest(task) };
+    return last.problem;
+  };
+}
+
 const isByteCounts = (v: unknown): v is number[] => Array.isArray(v) && v.every((n) => Number.isSafeInteger(n) && n >= 0);
 const isObjectArray = (v: unknown): v is Record<string, unknown>[] => Array.isArray(v) && v.every(isObject);
 
