@@ -22,6 +22,7 @@ function run(n: number): { perTaskUs: number; heapMB: { before: number; loaded: 
   const io: DispatcherIO = {
     toEngine: (id, frames) => onEngine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
     toClient: () => {},
+    toClientBatched: () => {},
     replyError: () => {},
     reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }, Channels.controllerToEngine),
     abortOnEngine: () => {},

@@ -19,10 +19,20 @@ if (dir && isMainThread) {
   session.connect();
   session.post('Profiler.enable');
   session.post('Profiler.setSamplingInterval', { interval: 100 });
-  session.post('Profiler.start');
-  process.once('exit', () => {
+  const write = () =>
     session.post('Profiler.stop', (error, result) => {
       if (!error) writeFileSync(path.join(dir, `${role}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
     });
-  });
+  if (process.env.TSPARALLEL_PROFILE_WINDOW === '1') {
+    // Only between two SIGUSR2 (bench/w3-cpu.ts --profile): the steady state of a workload, without the start-up.
+    let on = false;
+    process.on('SIGUSR2', () => {
+      if (on) write();
+      else session.post('Profiler.start');
+      on = !on;
+    });
+  } else {
+    session.post('Profiler.start');
+    process.once('exit', write);
+  }
 }

@@ -14,7 +14,8 @@ import { ConfigError, ControllerLostError, DependencyError, EngineDiedError, Pro
 import { checkClientInput } from '../wire/validate.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
 import { profilePaths } from '../config/profile.js';
-import { Channels, Session, type Message } from '../wire/protocol.js';
+import { Channels, Session, versionMismatch, type Message } from '../wire/protocol.js';
+import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packRequests, unpackReplies } from '../wire/task-batch.js';
 import { deserialize } from '../wire/serialize.js';
 import { getOptional } from '../core/tokens.js';
 import { addListener } from '../util/listeners.js';
@@ -30,6 +31,19 @@ const log = debug('tsparallel:client');
 
 /** How long a request to the controller may take, in ms, unless the call says otherwise. */
 const REQUEST_TIMEOUT_MS = 10_000;
+
+/** A load-balanced request made in this turn of the event loop, not sent yet (see `Client.submitBalanced`). */
+interface OutgoingTask {
+  header: Pick<Message['header'], 'msg_id' | 'msg_type'>;
+  content: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  buffers: Buffer[];
+  part: Part;
+  bytes: number;
+}
+
+/** Batches of tasks sent and not known to be over are kept by id up to this many; then finished ones are forgotten. */
+const BATCHES_KEPT = 64;
 
 /** What a client accepts from the controller: engines' replies it forwards, and its own messages. */
 const FROM_CLUSTER = [Channels.engineToCluster, Channels.controllerToClient];
@@ -164,6 +178,13 @@ export class Client {
   /** The largest message the controller accepts (from its connect reply). */
   #maxMessageBytes = Infinity;
   #heartTimer?: NodeJS.Timeout;
+  /** Load-balanced requests waiting for the end of this turn, to leave together (see {@link submitBalanced}). */
+  #outgoing: OutgoingTask[] = [];
+  /** The tasks of each `batch_request` sent, by its id: a batch the controller could not read fails them all. */
+  readonly #batches = new Map<string, Part[]>();
+  /** JSON sizes of contents and flags shared by many requests (a map's), by object. */
+  readonly #jsonBytes = new WeakMap<object, number>();
+  #lastSized: [object | undefined, number, object | undefined, number] = [undefined, 0, undefined, 0];
 
   private constructor(
     private readonly connection: Connection,
@@ -193,6 +214,8 @@ export class Client {
     client.#startHeartbeat(options.heartbeatMs ?? 1000, options.heartbeatTimeoutMs ?? 10_000);
     try {
       const reply = await client.#request('connect_request', {}, timeoutMs);
+      const mismatch = versionMismatch(reply.header.version, 'the controller');
+      if (mismatch) throw new ProtocolError(`cannot use the controller at ${info.address}: ${mismatch}`);
       const limit = (reply.content as { maxMessageBytes?: unknown }).maxMessageBytes;
       if (typeof limit === 'number' && limit > 0) client.#maxMessageBytes = limit;
       // Probed side by side: an unreachable endpoint costs one probe timeout, not one per engine.
@@ -234,7 +257,7 @@ export class Client {
         log('the controller has been silent for %d ms; requests wait for it', silent);
         this.#emitController({ type: 'silent', silentMs: silent });
       }
-      this.connection.send(this.#session.encode(this.#session.message('heartbeat_request', {}), Channels.clientToCluster));
+      this.#toController(this.#session.encode(this.#session.message('heartbeat_request', {}), Channels.clientToCluster));
     }, everyMs);
     this.#heartTimer.unref();
   }
@@ -245,6 +268,7 @@ export class Client {
     clearInterval(this.#heartTimer);
     const pending = [...this.#pending.keys(), ...this.#waiters.keys()];
     log('lost the controller at %s: %s (%d requests waiting)', this.info.address, detail, pending.length);
+    this.#outgoing = [];
     const error = new ControllerLostError(this.info.address, pending, detail);
     for (const part of this.#pending.values()) part.settle(undefined, error);
     this.#pending.clear();
@@ -408,7 +432,7 @@ export class Client {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartTimer);
-    this.connection.send(this.#session.encode(this.#session.message('close_request', {}), Channels.clientToCluster));
+    this.#toController(this.#session.encode(this.#session.message('close_request', {}), Channels.clientToCluster));
     await new Promise((r) => setTimeout(r, 5));
     for (const part of this.#pending.values()) part.settle(undefined, new TransportError('the client was closed before the engine answered'));
     this.#pending.clear();
@@ -427,9 +451,80 @@ export class Client {
     return this.#send(type, content, buffers, { target: engineId }, engineId);
   }
 
-  /** Send one load-balanced request. @internal */
+  /**
+   * Send one load-balanced request. Small ones wait for the end of the current turn of the event loop (a microtask):
+   * those made together (a map's tasks, calls in a loop) leave as `batch_request` messages, signed once each
+   * (`src/wire/task-batch.ts`); one made alone leaves alone, as before. @internal
+   */
   submitBalanced(type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): Part {
-    return this.#send(type, content, buffers, flags as Record<string, unknown>, -1);
+    if (this.#closed) throw new TransportError('this client is closed; connect again with Client.connect()');
+    if (this.#lost) throw new ControllerLostError(this.info.address, [], this.#lost);
+    const metadata = flags as Record<string, unknown>;
+    let bytes = 512 + this.#jsonSize(content) + this.#jsonSize(metadata);
+    for (const b of buffers) bytes += b.length;
+    // A large one goes at once, alone, with the exact size check (after those waiting, to keep the order).
+    if (bytes > MAX_BATCH_BYTES / 4 || bytes > this.#maxMessageBytes) {
+      this.#flushBalanced();
+      return this.#send(type, content, buffers, metadata, -1);
+    }
+    const msgId = randomUUID();
+    const part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
+    this.#pending.set(msgId, part);
+    this.history.push(msgId);
+    if (this.#outgoing.length === 0) queueMicrotask(() => this.#flushBalanced());
+    this.#outgoing.push({ header: { msg_id: msgId, msg_type: type }, content, metadata, buffers, part, bytes });
+    return part;
+  }
+
+  /** The length of `o` as JSON, remembered for objects shared by many requests. */
+  #jsonSize(o: object): number {
+    // The tasks of a map share their content and their flags: the last two objects answer most lookups.
+    if (o === this.#lastSized[0]) return this.#lastSized[1];
+    if (o === this.#lastSized[2]) return this.#lastSized[3];
+    let n = this.#jsonBytes.get(o);
+    if (n === undefined) this.#jsonBytes.set(o, (n = JSON.stringify(o)?.length ?? 0));
+    this.#lastSized = [o, n, this.#lastSized[0], this.#lastSized[1]];
+    return n;
+  }
+
+  /** Send the load-balanced requests that wait: one alone, several as `batch_request` messages within the batch bounds. */
+  #flushBalanced(): void {
+    const tasks = this.#outgoing;
+    if (tasks.length === 0) return;
+    this.#outgoing = [];
+    const limit = Math.min(MAX_BATCH_BYTES, this.#maxMessageBytes);
+    let start = 0;
+    while (start < tasks.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < tasks.length && end - start < MAX_BATCH_TASKS && (end === start || bytes + tasks[end]!.bytes <= limit)) bytes += tasks[end++]!.bytes;
+      if (end - start === 1) {
+        const t = tasks[start]!;
+        const msg = this.#session.message(t.header.msg_type, t.content, { metadata: t.metadata, buffers: t.buffers });
+        msg.header.msg_id = t.header.msg_id;
+        this.connection.send(this.#session.encode(msg, Channels.clientToCluster));
+      } else {
+        const slice = tasks.slice(start, end);
+        const { content, buffers } = packRequests(slice as unknown as Message[]);
+        const batch = this.#session.message(BATCH_REQUEST, content, { buffers });
+        this.#rememberBatch(batch.header.msg_id, slice.map((t) => t.part));
+        this.connection.send(this.#session.encode(batch, Channels.clientToCluster));
+      }
+      start = end;
+    }
+  }
+
+  #rememberBatch(id: string, parts: Part[]): void {
+    if (this.#batches.size >= BATCHES_KEPT) {
+      for (const [old, list] of this.#batches) if (list.every((p) => p.settled)) this.#batches.delete(old);
+    }
+    this.#batches.set(id, parts);
+  }
+
+  /** Send to the controller, after the load-balanced requests that wait (so that, e.g., an abort follows its tasks). */
+  #toController(frames: Buffer[]): void {
+    this.#flushBalanced();
+    this.connection.send(frames);
   }
 
   #send(type: string, content: Record<string, unknown>, buffers: Buffer[], metadata: Record<string, unknown>, engineId: number): Part {
@@ -450,7 +545,8 @@ export class Client {
       );
     }
     if (direct) this.#sentDirect.add(msg.header.msg_id);
-    (direct ?? this.connection).send(frames);
+    if (direct) direct.send(frames);
+    else this.#toController(frames);
     return part;
   }
 
@@ -514,7 +610,7 @@ export class Client {
         }
         resolve(reply!);
       });
-      this.connection.send(this.#session.encode(msg, Channels.clientToCluster));
+      this.#toController(this.#session.encode(msg, Channels.clientToCluster));
     });
   }
 
@@ -539,6 +635,7 @@ export class Client {
       this.#lastHeard = Date.now();
     }
     if (msg.header.msg_type === 'heartbeat_reply') return;
+    if (msg.header.msg_type === BATCH_REPLY) return this.#receiveBatch(msg);
     const parentId = msg.parent.msg_id;
     const part = parentId ? this.#pending.get(parentId) : undefined;
     if (part) {
@@ -569,6 +666,28 @@ export class Client {
       const { reason, exitCode } = msg.content as { reason?: unknown; exitCode?: unknown };
       this.#removeEngine(c.id, typeof reason === 'string' ? reason : undefined, Number.isInteger(exitCode) ? (exitCode as number) : undefined);
       [...this.#engineListeners].forEach((l) => l({ type: 'unregistered', id: c.id, reason: typeof reason === 'string' ? reason : undefined }));
+    }
+  }
+
+  /** A `batch_reply`: each reply settles its task; a batch refused as a whole fails every task of it still waiting. */
+  #receiveBatch(msg: Message): void {
+    if (!Array.isArray(msg.content.replies)) {
+      const parts = this.#batches.get(msg.parent.msg_id ?? '') ?? [];
+      this.#batches.delete(msg.parent.msg_id ?? '');
+      const e = msg.content.error as { message?: string } | undefined;
+      const error = new ProtocolError(`the controller refused a batch of ${parts.length} tasks: ${e?.message ?? 'no reason given'}`);
+      for (const part of parts) {
+        if (this.#pending.delete(part.metadata.msgId)) part.settle(undefined, error);
+      }
+      return;
+    }
+    for (const reply of unpackReplies(msg)) {
+      const parentId = reply.parent.msg_id!;
+      const part = this.#pending.get(parentId);
+      if (!part) continue;
+      this.#pending.delete(parentId);
+      this.#sentDirect.delete(parentId);
+      this.#settle(part, reply);
     }
   }
 

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { connectionFileName, newKey, thisHost, writeConnectionFile, type ConnectionInfo } from '../wire/connection.js';
 import { defaultConfig, type TaskPolicyName } from '../config/index.js';
 import { addListener } from '../util/listeners.js';
-import { Channels, Session, type Message, type MessageHeader } from '../wire/protocol.js';
+import { Channels, Session, versionMismatch, type Message, type MessageHeader } from '../wire/protocol.js';
+import { BATCH_REPLY, BATCH_REQUEST, packReplies, packRequests, unpackReplies, unpackRequests } from '../wire/task-batch.js';
 import type { CurveKeyPair, Listener, Transport } from '../core/transport.js';
 import { wantsCurve, type CurveSetting } from '../wire/security.js';
 import { ConfigError } from '../core/errors.js';
@@ -20,7 +21,7 @@ import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 import type { JobStatesReport, StatsCursor } from '../wire/stats.js';
 import { ControllerStats } from './stats.js';
-import { checkClientMessage, checkEngineMessage } from '../wire/validate.js';
+import { checkClientMessage, checkEngineMessage, taskChecker } from '../wire/validate.js';
 import { pidNamespace, processGone, SilenceClock } from '../util/liveness.js';
 import { TaskJournal, type JournalEngine } from './journal.js';
 
@@ -144,6 +145,8 @@ export class Controller {
    */
   readonly #heldForClients = new Map<string, Buffer[][]>();
   #heldForClientsCount = 0;
+  /** While an engine's `batch_reply` is taken in: the replies it delivers, by client, sent together at the end. */
+  #delivering?: Map<string, { client: Buffer; replies: Message[] }>;
 
   constructor(private readonly options: ControllerOptions) {
     this.#key = options.key ?? newKey();
@@ -163,6 +166,11 @@ export class Controller {
           if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), frames);
         },
         toClient: (client, frames) => this.#toClient(client, frames),
+        toClientBatched: (client, reply) => this.#deliverBatched(client, reply),
+        encodeBatch: (messages) => {
+          const { content, buffers } = packRequests(messages);
+          return this.#session.encode(this.#session.message(BATCH_REQUEST, content, { buffers }), Channels.controllerToEngine);
+        },
         replyError: (client, header, error) => this.#replyError(client, header, error),
         reencode: (msg, newId) =>
           this.#session.encode({ ...msg, header: { ...msg.header, msg_id: newId ?? msg.header.msg_id, date: new Date().toISOString() } }, Channels.controllerToEngine),
@@ -390,11 +398,19 @@ export class Controller {
       for (const f of held ?? []) this.#clientListener!.send(identity, f);
     }
     switch (type) {
-      case 'connect_request':
+      case 'connect_request': {
+        const mismatch = versionMismatch(msg.header.version, 'this client');
+        if (mismatch) {
+          log('refused a client: %s', mismatch);
+          return this.#reply(identity, msg, 'connect_reply', { status: 'error', error: { name: 'ProtocolError', message: mismatch } });
+        }
         this.#clients.set(identity.toString(), identity);
         this.stats.onClientConnected(identity.toString());
         this.#reply(identity, msg, 'connect_reply', { clusterId: this.options.clusterId, engines: this.#engineList(), maxMessageBytes: this.#maxMessageBytes });
         return;
+      }
+      case BATCH_REQUEST:
+        return this.#submitBatch(identity, msg);
       case 'heartbeat_request':
         this.#clients.set(identity.toString(), identity);
         this.#reply(identity, msg, 'heartbeat_reply', {});
@@ -460,7 +476,10 @@ export class Controller {
 
   /** Forward a direct request to its target engine, unchanged, or hand a load-balanced one to the dispatcher. */
   #route(client: Buffer, msg: Message, frames: Buffer[]): void {
-    if (msg.metadata.balanced === true) return this.#tasks.submit(client, msg, frames);
+    if (msg.metadata.balanced === true) {
+      if (this.#tasks.has(msg.header.msg_id)) return this.#replyError(client, msg.header, { name: 'ProtocolError', message: `task id ${msg.header.msg_id} is taken by another task; give each request an id of its own` });
+      return this.#tasks.submit(client, msg, frames);
+    }
     const target = msg.metadata.target;
     const engine = typeof target === 'number' ? this.engines.get(target) : undefined;
     if (!engine) {
@@ -473,6 +492,69 @@ export class Controller {
     }
     this.#tasks.recordDirect(client, msg, engine.id);
     this.#engineListener!.send(Buffer.from(engine.uuid), frames);
+  }
+
+  /**
+   * A client's `batch_request`: its load-balanced tasks, each checked and recorded as if it had come alone, then
+   * scheduled in one pass. A task that fails its checks is answered alone with a ProtocolError; the others go on.
+   */
+  #submitBatch(client: Buffer, batch: Message): void {
+    const accepted: Message[] = [];
+    const check = taskChecker();
+    for (const task of unpackRequests(batch)) {
+      const problem = check(task) ??
+        (task.metadata.balanced !== true ? 'a batch_request holds load-balanced tasks only (metadata.balanced: true)' : undefined) ??
+        (this.#tasks.has(task.header.msg_id) ? `task id ${task.header.msg_id} is taken by another task; give each request an id of its own` : undefined);
+      if (problem) {
+        this.#session.dropped.invalid++;
+        log('dropped an invalid %s of a batch: %s', task.header.msg_type, problem);
+        this.#replyError(client, task.header, { name: 'ProtocolError', message: `invalid ${task.header.msg_type}: ${problem}` });
+      } else {
+        // Copies: a held request must not keep the whole batch's packed buffer alive.
+        task.buffers = task.buffers.map((b) => Buffer.from(b));
+        accepted.push(task);
+      }
+    }
+    if (accepted.length) this.#tasks.submitMany(client, accepted);
+  }
+
+  /**
+   * An engine's `batch_reply`: each reply completes its task as if it had come alone. When all of them go to one
+   * client, the engine's message is forwarded to it unchanged (signed once, by the engine); otherwise each client
+   * gets the replies for it in a `batch_reply` of the controller's.
+   */
+  #completeBatch(engine: EngineRecord, batch: Message, frames: Buffer[]): void {
+    const replies = unpackReplies(batch);
+    const delivering = (this.#delivering = new Map());
+    try {
+      this.#tasks.completeMany(engine.id, replies);
+    } finally {
+      this.#delivering = undefined;
+    }
+    let delivered = 0;
+    for (const d of delivering.values()) delivered += d.replies.length;
+    if (delivering.size === 1 && delivered === replies.length) {
+      this.#toClient(delivering.values().next().value!.client, frames);
+      return;
+    }
+    for (const { client, replies: theirs } of delivering.values()) {
+      const { content, buffers } = packReplies(theirs);
+      this.#toClient(client, this.#session.encode(this.#session.message(BATCH_REPLY, content, { buffers }), Channels.controllerToClient));
+    }
+  }
+
+  /** A reply from an engine's batch, for a client: sent with the batch's other replies for it (see {@link #completeBatch}). */
+  #deliverBatched(client: Buffer, reply: Message): void {
+    const key = client.toString('latin1');
+    if (!this.#delivering) {
+      // Not while a batch is taken in (a caller outside one): send it alone, in a batch of one.
+      const { content, buffers } = packReplies([reply]);
+      this.#toClient(client, this.#session.encode(this.#session.message(BATCH_REPLY, content, { buffers }), Channels.controllerToClient));
+      return;
+    }
+    const entry = this.#delivering.get(key);
+    if (entry) entry.replies.push(reply);
+    else this.#delivering.set(key, { client, replies: [reply] });
   }
 
   #fromEngine(identity: Buffer, frames: Buffer[]): void {
@@ -522,6 +604,12 @@ export class Controller {
       }
     }
     const engine = this.#byUuid.get(uuid);
+    if (msg.header.msg_type === BATCH_REPLY) {
+      if (engine) return this.#completeBatch(engine, msg, frames);
+      if (this.#dead.has(uuid)) for (const reply of unpackReplies(msg)) this.#lateReply(identity, this.#dead.get(uuid)!, reply);
+      else log('a batch of replies from an unknown engine');
+      return;
+    }
     if (engine && msg.metadata.resent === true) return this.#tasks.completeResent(engine.id, msg.parent.msg_id ?? '', msg, frames);
     if (!engine && this.#dead.has(uuid)) return this.#lateReply(identity, this.#dead.get(uuid)!, msg);
     if (!engine || !this.#tasks.complete(engine.id, msg.parent.msg_id ?? '', msg, frames)) {
@@ -536,6 +624,12 @@ export class Controller {
       id?: number; held?: string[]; done?: string[]; jobEnd?: unknown; requestedId?: number;
     };
     const jobEnd = typeof content.jobEnd === 'number' && Number.isFinite(content.jobEnd) ? content.jobEnd : undefined;
+    const mismatch = versionMismatch(msg.header.version, 'this engine');
+    if (mismatch) {
+      log('refused a registration: %s', mismatch);
+      this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'error', error: mismatch }, { parent: msg.header }), Channels.controllerToEngine));
+      return;
+    }
     let engine = this.#byUuid.get(uuid);
     // An engine of this controller's predecessor (restored from the journal) coming back with its id.
     const adopt = !engine && typeof content.id === 'number' && this.#expected.get(content.id)?.uuid === uuid ? content.id : undefined;

@@ -9,6 +9,7 @@ import { DEFAULT_GRACE_MS, FINAL_TASK_STATES as FINAL, type TaskFlags, type Task
 import type { Candidate, TaskPolicy } from './policies/index.js';
 import type { ControllerStats } from './stats.js';
 import { fromJournalMessage, toJournalMessage, type JournalTask, type TaskJournal } from './journal.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_TASKS } from '../wire/task-batch.js';
 
 const log = debug('tsparallel:controller');
 
@@ -17,7 +18,8 @@ interface Task extends TaskRecord {
   header: MessageHeader;
   flags: TaskFlags;
   retriesLeft: number;
-  tried: Set<number>;
+  /** Engines it failed on (made at its first retry). */
+  tried?: Set<number>;
   /** The original frames, forwarded unchanged on the first dispatch. */
   frames?: Buffer[];
   /** The decoded request, re-signed for retries and resubmissions; dropped under memory pressure. */
@@ -46,6 +48,13 @@ export interface DispatcherIO {
   toEngine(engineId: number, frames: Buffer[]): void;
   /** Send frames to a client. */
   toClient(client: Buffer, frames: Buffer[]): void;
+  /**
+   * Deliver to a client a reply that came in an engine's `batch_reply` (it has no frames of its own to forward): the
+   * controller sends the replies of one batch together.
+   */
+  toClientBatched(client: Buffer, reply: Message): void;
+  /** Sign several requests for one engine as one `batch_request` (`src/wire/task-batch.ts`); optional: without it each goes alone. */
+  encodeBatch?(messages: Message[]): Buffer[];
   /** Send a client an error reply to `request` made by the controller itself. */
   replyError(client: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number; exitCode?: number }): void;
   /** Sign a request again with a fresh header (new date, and a new id when given). */
@@ -124,6 +133,10 @@ export class TaskDispatcher {
   #head = 0;
   #clock = 0;
   #scheduling = false;
+  /** While above 0, scheduling waits (several tasks or replies are taken in at once, then scheduled in one pass). */
+  #deferred = 0;
+  /** Tasks dispatched in the current scheduling pass, by engine: they leave together at its end. */
+  readonly #outgoing = new Map<number, Task[]>();
 
   constructor(
     private readonly io: DispatcherIO,
@@ -187,7 +200,7 @@ export class TaskDispatcher {
       const t: Task = {
         msgId: j.msgId, type: header.msg_type, balanced: flags.balanced === true, state: j.state, engineId: j.engineId,
         submitted: j.submitted, retries: j.retries, client: Buffer.from(j.client, 'base64'), header, flags,
-        retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0) - j.retries), tried: new Set(), message, heldBytes: 0, waitingOn: 0,
+        retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0) - j.retries), message, heldBytes: 0, waitingOn: 0,
       };
       this.#tasks.set(t.msgId, t);
       if (FINAL.has(t.state)) {
@@ -242,7 +255,7 @@ export class TaskDispatcher {
    * passed it on). Completes the task when it still runs there; else forwards it to the task's client, which drops
    * it when it already has its answer.
    */
-  completeResent(engineId: number, parentId: string, reply: Message, frames: Buffer[]): void {
+  completeResent(engineId: number, parentId: string, reply: Message, frames?: Buffer[]): void {
     const t = this.#tasks.get(parentId);
     log('engine %d sent again its reply to task %s (%s)', engineId, parentId, t ? `${t.state} on ${t.engineId}` : 'unknown');
     if (!t) return;
@@ -250,7 +263,13 @@ export class TaskDispatcher {
       this.complete(engineId, parentId, reply, frames);
       return;
     }
-    if (FINAL.has(t.state) && t.client.length) this.io.toClient(t.client, frames);
+    if (FINAL.has(t.state) && t.client.length) this.#toClient(t.client, reply, frames);
+  }
+
+  /** Forward a reply's own frames to a client, or (a reply that came in a batch) hand it over to be sent with the batch's others. */
+  #toClient(client: Buffer, reply: Message, frames: Buffer[] | undefined): void {
+    if (frames) this.io.toClient(client, frames);
+    else this.io.toClientBatched(client, reply);
   }
 
   /**
@@ -319,7 +338,7 @@ export class TaskDispatcher {
       submitted: report.started, started: report.started, completed: report.completed, retries: 0,
       error: report.error, resultBytes: report.resultBytes,
       client: Buffer.alloc(0), header: { msg_id: report.msgId, msg_type: report.type, session: '', date: '', version: '' },
-      flags: {}, retriesLeft: 0, tried: new Set(), heldBytes: 0, waitingOn: 0,
+      flags: {}, retriesLeft: 0, heldBytes: 0, waitingOn: 0,
     };
     this.#tasks.set(t.msgId, t);
     this.#finishedRecords.add(t);
@@ -327,8 +346,13 @@ export class TaskDispatcher {
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, started: t.started, outcome: t.state === 'completed' ? 'completed' : 'failed', error: report.error });
   }
 
-  /** A client submitted a load-balanced task. */
-  submit(client: Buffer, msg: Message, frames: Buffer[]): void {
+  /** Whether a task of this id is in the book (a new task must not take the id of another). */
+  has(msgId: string): boolean {
+    return this.#tasks.has(msgId);
+  }
+
+  /** A client submitted a load-balanced task (`frames`: its message as it came, forwarded unchanged when it can be). */
+  submit(client: Buffer, msg: Message, frames?: Buffer[]): void {
     const flags = msg.metadata as TaskFlags;
     const t = this.#newTask(client, msg, frames, flags);
     this.#hold(t);
@@ -336,11 +360,40 @@ export class TaskDispatcher {
     this.#resolveDependencies(t);
   }
 
+  /** A client submitted several load-balanced tasks in one message: each is recorded as if it had come alone, then all are scheduled in one pass. */
+  submitMany(client: Buffer, msgs: readonly Message[]): void {
+    this.#together(() => {
+      for (const msg of msgs) this.submit(client, msg);
+    });
+  }
+
+  /** Engine `engineId` answered several requests in one message: each completes as if it had come alone (see {@link complete}). */
+  completeMany(engineId: number, replies: readonly Message[]): void {
+    this.#together(() => {
+      for (const reply of replies) {
+        const parentId = reply.parent.msg_id ?? '';
+        if (reply.metadata.resent === true) this.completeResent(engineId, parentId, reply);
+        else this.complete(engineId, parentId, reply);
+      }
+    });
+  }
+
+  /** Run `work` with scheduling deferred, then schedule once: the tasks it frees or queues leave in one pass. */
+  #together(work: () => void): void {
+    this.#deferred++;
+    try {
+      work();
+    } finally {
+      this.#deferred--;
+    }
+    this.#schedule();
+  }
+
   /**
    * An engine answered request `parentId`. Returns true when the reply was for a known task (and was forwarded, or
-   * absorbed by a retry).
+   * absorbed by a retry). `frames`: the reply as it came, to forward unchanged; absent for one that came in a batch.
    */
-  complete(engineId: number, parentId: string, reply: Message, frames: Buffer[]): boolean {
+  complete(engineId: number, parentId: string, reply: Message, frames?: Buffer[]): boolean {
     const t = this.#tasks.get(parentId);
     const slot = this.#engines.get(engineId);
     const wasStuck = slot?.stuck?.delete(parentId) ?? false;
@@ -373,7 +426,7 @@ export class TaskDispatcher {
       t.error = content.error ? { name: content.error.name, message: content.error.message } : { name: 'Error', message: 'failed' };
     }
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, outcome: t.state, error: content.error });
-    this.io.toClient(t.client, frames);
+    this.#toClient(t.client, reply, frames);
     this.#finished(t);
     this.#schedule();
     return true;
@@ -478,7 +531,6 @@ export class TaskDispatcher {
       header: msg.header,
       flags,
       retriesLeft: Math.max(0, Math.floor(flags.retries ?? 0)),
-      tried: new Set(),
       frames,
       message: flags.balanced ? msg : undefined,
       heldBytes: 0,
@@ -495,7 +547,8 @@ export class TaskDispatcher {
 
   /** Check `after` and `follow`: fail at once if impossible, wait if pending, queue if met. */
   #resolveDependencies(t: Task): void {
-    const deps = [...(t.flags.after ?? []), ...(t.flags.follow ?? [])];
+    const { after, follow: following } = t.flags;
+    const deps = after?.length || following?.length ? [...(after ?? []), ...(following ?? [])] : NO_DEPENDENCIES;
     let waiting = 0;
     for (const id of deps) {
       const dep = this.#tasks.get(id);
@@ -544,7 +597,7 @@ export class TaskDispatcher {
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: failedOn, outcome: 'retried', error });
     t.retriesLeft--;
     t.retries++;
-    t.tried.add(failedOn);
+    (t.tried ??= new Set()).add(failedOn);
     t.engineId = undefined;
     t.state = 'queued';
     this.io.journal?.requeued(t.msgId, t.retries);
@@ -566,11 +619,12 @@ export class TaskDispatcher {
       candidates.push(slot);
     }
     if (candidates.length === 0) return undefined;
-    if (t.tried.size) {
-      untried = candidates.filter((c) => !t.tried.has(c.id));
+    const tried = t.tried;
+    if (tried?.size) {
+      untried = candidates.filter((c) => !tried.has(c.id));
       // Prefer another engine; fall back to a tried one only when no other engine could ever take it.
       if (untried.length) return this.policy(untried, this.random) as EngineSlot;
-      const others = [...this.#engines.values()].some((s) => !t.tried.has(s.id) && (t.followEngine === undefined || s.id === t.followEngine) && (!t.flags.targets?.length || t.flags.targets.includes(s.id)));
+      const others = [...this.#engines.values()].some((s) => !tried.has(s.id) && (t.followEngine === undefined || s.id === t.followEngine) && (!t.flags.targets?.length || t.flags.targets.includes(s.id)));
       if (others) return undefined;
     }
     return this.policy(candidates, this.random) as EngineSlot;
@@ -592,7 +646,7 @@ export class TaskDispatcher {
   }
 
   #schedule(): void {
-    if (this.#scheduling) return;
+    if (this.#scheduling || this.#deferred > 0) return;
     this.#scheduling = true;
     try {
       const blocked: Task[] = [];
@@ -619,7 +673,51 @@ export class TaskDispatcher {
       }
     } finally {
       this.#scheduling = false;
+      this.#send();
     }
+  }
+
+  /**
+   * Send what the scheduling pass dispatched: to each engine, a task alone as before (forwarded unchanged when it
+   * can be), or several as `batch_request` messages within {@link MAX_BATCH_TASKS} and {@link MAX_BATCH_BYTES}.
+   */
+  #send(): void {
+    if (this.#outgoing.size === 0) return;
+    for (const [engineId, tasks] of this.#outgoing) {
+      this.#outgoing.delete(engineId);
+      let start = 0;
+      while (start < tasks.length) {
+        let end = start;
+        let bytes = 0;
+        while (end < tasks.length && end - start < MAX_BATCH_TASKS && (end === start || bytes < MAX_BATCH_BYTES)) bytes += tasks[end++]!.heldBytes;
+        if (end - start === 1 || !this.io.encodeBatch) {
+          for (let i = start; i < end; i++) this.io.toEngine(engineId, this.#framesOf(tasks[i]!));
+        } else {
+          const messages: Message[] = [];
+          for (let i = start; i < end; i++) {
+            messages.push(this.#requestOf(tasks[i]!));
+            tasks[i]!.frames = undefined;
+          }
+          this.io.toEngine(engineId, this.io.encodeBatch(messages));
+        }
+        start = end;
+      }
+    }
+  }
+
+  /** The request to send for `t`: a run after the first tells the engine which retry it is (its reply's metadata carries it to the client). */
+  #requestOf(t: Task): Message {
+    return t.retries > 0 ? { ...t.message!, metadata: { ...t.message!.metadata, retry: t.retries } } : t.message!;
+  }
+
+  /** The frames of `t` sent alone: the client's own on the first dispatch, else signed afresh. */
+  #framesOf(t: Task): Buffer[] {
+    // An engine drops a signature it has seen (replay protection), so a retry needs a fresh one, and so does a task
+    // held past the replay window.
+    const forward = t.retries === 0 && t.frames && (!t.message || (this.io.canForward?.(t.header) ?? true));
+    const frames = forward ? t.frames! : this.io.reencode(this.#requestOf(t));
+    t.frames = undefined;
+    return frames;
   }
 
   #dispatch(t: Task, slot: EngineSlot): void {
@@ -629,15 +727,11 @@ export class TaskDispatcher {
     slot.load++;
     slot.lastUsed = ++this.#clock;
     this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId: slot.id, started: t.started });
-    // The first dispatch forwards the client's frames unchanged; a retry needs a fresh signature, because an
-    // engine drops a signature it has seen (replay protection), and so does a task held past the replay window.
-    const forward = t.retries === 0 && t.frames && (!t.message || (this.io.canForward?.(t.header) ?? true));
-    // A run after the first tells the engine which retry it is: its reply's metadata carries it to the client.
-    const again = t.retries > 0 ? { ...t.message!, metadata: { ...t.message!.metadata, retry: t.retries } } : t.message!;
-    const frames = forward ? t.frames! : this.io.reencode(again);
-    t.frames = undefined;
     this.io.journal?.sent(t.msgId, slot.id);
-    this.io.toEngine(slot.id, frames);
+    // Sent at the end of the scheduling pass, with the other tasks it placed on this engine.
+    const list = this.#outgoing.get(slot.id);
+    if (list) list.push(t);
+    else this.#outgoing.set(slot.id, [t]);
     if (t.flags.timeoutMs && t.flags.timeoutMs > 0) {
       const limit = t.flags.timeoutMs;
       t.timer = setTimeout(() => {
@@ -732,6 +826,8 @@ export class TaskDispatcher {
     }
   }
 }
+
+const NO_DEPENDENCIES: readonly string[] = [];
 
 /** Whether `slot`'s batch job (if it has a walltime) has at least the task's `timeoutMs` left. */
 function hasWalltimeFor(slot: EngineSlot, t: Task): boolean {

@@ -12,12 +12,14 @@ import { hostname } from 'node:os';
 import type { ConnectionInfo } from '../wire/connection.js';
 import { ConfigError, TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../wire/functions.js';
-import { Channels, Session, type Message } from '../wire/protocol.js';
+import { performance } from 'node:perf_hooks';
+import { Channels, Session, versionMismatch, type Message } from '../wire/protocol.js';
+import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, readableTasks, unpackRequests } from '../wire/task-batch.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
 import { GlobalNamespace, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
-import { checkEngineInput } from '../wire/validate.js';
+import { checkEngineInput, taskChecker } from '../wire/validate.js';
 import { pidNamespace, SilenceClock } from '../util/liveness.js';
 import { jobEndFromEnvironment } from '../core/walltime.js';
 import { TaskWatchdog } from './watchdog.js';
@@ -86,8 +88,29 @@ export { DEFAULT_GRACE_MS };
 const RECORD_DELAY_MS = 20;
 const RECORD_BATCH = 256;
 
-/** Where a request came from, and so where (and signed for which channel) its reply goes. */
+/**
+ * Where a request came from, and so where (and signed for which channel) its reply goes. A reply may be a draft
+ * whose header holds only its type (see `Engine.#draft`): a route gives it a header of its own if it sends it alone.
+ */
 type ReplyRoute = (reply: Message<unknown>) => void;
+
+/** A request waiting for its turn. */
+interface QueuedRequest {
+  msg: Message;
+  route: ReplyRoute;
+  /** Sent by a client to the direct endpoint (the controller never saw it). */
+  isDirect: boolean;
+}
+
+/**
+ * Replies to the controller may wait to leave together (one `batch_reply`) while the next queued request is another
+ * call of the same function and the last one took less than this, in ms: a quick task's reply then waits at most
+ * for one more quick task. Any other next request sends the waiting replies first.
+ */
+const QUICK_TASK_MS = 1;
+
+/** Replies never wait longer than this, in ms (a timer sends them if the next task awaits something). */
+const HOLD_REPLIES_MS = 2;
 
 /** What the engine accepts from the controller: clients' requests it forwards, and its own messages. */
 const FROM_CONTROLLER = [Channels.clientToCluster, Channels.controllerToEngine];
@@ -123,8 +146,15 @@ export class Engine {
   readonly #modules = new Map<string, (...args: unknown[]) => unknown>();
   /** Requests the controller asked us not to start (timed out or aborted while queued here). */
   readonly #aborted = new Set<string>();
-  /** The request running now and its abort controller (its signal is `taskSignal` in the namespace). */
-  #current?: { msgId: string; abort: AbortController; fail: (error: unknown) => void };
+  /**
+   * The request running now, and its abort controller once made: its signal is `taskSignal` in the namespace, made
+   * when the task first reads it or when the task is aborted, since most tasks never look.
+   */
+  #current?: { msgId: string; abort?: AbortController; fail: (error: unknown) => void };
+  /** The last task's signal, which `taskSignal` reads between tasks. */
+  #lastSignal?: AbortSignal;
+  /** Whether `taskSignal` is the engine's getter (code may assign over it: it is defined again for the next task). */
+  #signalDefined = false;
   #processErrorHandler?: (error: unknown) => void;
   #resolveStopped!: (code: number) => void;
   #connection?: Connection;
@@ -133,7 +163,20 @@ export class Engine {
   #lastPing = Date.now();
   #watchdog?: NodeJS.Timeout;
   #resourceTimer?: NodeJS.Timeout;
-  #chain: Promise<void> = Promise.resolve();
+  /** Requests accepted and not started yet, run one at a time in arrival order (`#queueHead` is the next). */
+  #queue: (QueuedRequest | undefined)[] = [];
+  #queueHead = 0;
+  #pumping = false;
+  /** Replies to the controller waiting to leave together (see {@link QUICK_TASK_MS}). */
+  #heldReplies: Message<unknown>[] = [];
+  #heldBytes = 0;
+  #heldSince = 0;
+  #heldTimer?: NodeJS.Timeout;
+  /**
+   * The request type, function and duration (ms) of the last task run, and whether it has a time limit: whether the
+   * next is likely quick, and whether the last one's reply may wait for it.
+   */
+  #last?: { type: string; fn: unknown; ms: number; limited: boolean };
   #stopping = false;
   #taskWatchdog?: TaskWatchdog;
   /** Requests from the controller accepted and not answered yet (queued or running). */
@@ -178,7 +221,7 @@ export class Engine {
         this.#inFlight.delete(parent);
         if (this.options.info.reconnectMs) this.#keep(parent, reply);
       }
-      this.#send(reply);
+      this.#replyToController(reply);
     };
     // On an encrypted cluster the direct endpoint is encrypted too, with a key pair of its own; a transport that
     // cannot encrypt offers none rather than an unencrypted one.
@@ -187,9 +230,14 @@ export class Engine {
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress, { curve: directKeys }));
       direct.setMessageHandler(({ identity, frames }) => {
-        const toClient: ReplyRoute = (reply) => direct.send(identity, this.#session.encode(reply, Channels.engineToClient(this.id)));
+        const toClient: ReplyRoute = (reply) => direct.send(identity, this.#session.encode(this.#finalize(reply), Channels.engineToClient(this.id)));
         const msg = this.#read(frames, [Channels.clientToEngine(this.id)], 'a client', toClient);
-        if (msg && msg.header.msg_type.endsWith('_request')) this.#enqueue(msg, toClient, true);
+        if (msg?.header.msg_type === BATCH_REQUEST) {
+          // Only the controller sends batches; a client's requests come here one by one.
+          this.#session.dropped.invalid++;
+          const error = { name: 'ProtocolError', message: `a ${BATCH_REQUEST} is taken from the controller only, not on an engine's direct endpoint`, engineId: this.id, origin: 'controller' };
+          toClient(this.#session.message(BATCH_REPLY, { status: 'error', error }, { parent: msg.header }));
+        } else if (msg && msg.header.msg_type.endsWith('_request')) this.#enqueue(msg, toClient, true);
       });
     }
     const registered = new Promise<number>((resolve, reject) => {
@@ -198,10 +246,28 @@ export class Engine {
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') {
           const reply = msg.content as { status?: string; id: number; error?: string };
-          if (reply.status === 'error') {
+          const mismatch = versionMismatch(msg.header.version, 'the controller');
+          if (mismatch) {
+            reject(new ConfigError(`the controller at ${info.address} cannot take this engine: ${mismatch}`));
+          } else if (reply.status === 'error') {
             reject(new ConfigError(`the controller at ${info.address} refused this engine: ${reply.error ?? 'no reason given'}; ask for a free id (or none)`));
           } else if (this.id < 0) resolve(reply.id);
           else this.#adopted(msg);
+          return;
+        }
+        if (msg.header.msg_type === BATCH_REQUEST) {
+          const check = taskChecker();
+          for (const task of unpackRequests(msg)) {
+            const problem = check(task);
+            if (problem) {
+              this.#session.dropped.invalid++;
+              log('dropped an invalid %s of a batch: %s', task.header.msg_type, problem);
+              this.#answerInvalid(task.header, problem, toController);
+            } else {
+              this.#inFlight.add(task.header.msg_id);
+              this.#enqueue(task, toController);
+            }
+          }
           return;
         }
         if (msg.header.msg_type.endsWith('_request') && msg.header.msg_type !== 'abort_request' && msg.header.msg_type !== 'shutdown_request') this.#inFlight.add(msg.header.msg_id);
@@ -329,6 +395,7 @@ export class Engine {
   async stop(code = 0, options: { unregister?: boolean } = {}): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#flushReplies();
     clearInterval(this.#watchdog);
     clearInterval(this.#resourceTimer);
     if (this.#processErrorHandler) {
@@ -385,13 +452,76 @@ export class Engine {
       this.#session.dropped.invalid++;
       log('dropped an invalid %s from %s: %s (%o)', msg.header.msg_type, from, problem, this.#session.dropped);
       const type = msg.header.msg_type;
-      if (type.endsWith('_request') && type !== 'abort_request' && type !== 'shutdown_request') {
-        const error = { name: 'ProtocolError', message: `invalid ${type}: ${problem}`, engineId: this.id, origin: 'controller' };
-        answer(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'error', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
-      }
+      // A batch that cannot be read: each of its tasks whose id can be read is answered, so that none waits for ever.
+      if (type === BATCH_REQUEST) for (const task of readableTasks(msg)) this.#answerInvalid(task, problem, answer);
+      else if (type.endsWith('_request') && type !== 'abort_request' && type !== 'shutdown_request') this.#answerInvalid(msg.header, problem, answer);
       return undefined;
     }
     return msg;
+  }
+
+  /** Answer an invalid request with a ProtocolError naming the problem. */
+  #answerInvalid(header: Pick<Message['header'], 'msg_id' | 'msg_type'>, problem: string, answer: ReplyRoute): void {
+    const type = header.msg_type;
+    const error = { name: 'ProtocolError', message: `invalid ${type}: ${problem}`, engineId: this.id, origin: 'controller' };
+    answer(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'error', error, stdout: '', stderr: '' }, { parent: header as Message['header'], metadata: { engineId: this.id } }));
+  }
+
+  /**
+   * A reply without a header of its own yet (only its type): in a `batch_reply` it needs none, and alone it gets one
+   * from {@link #finalize}, so a batched reply costs no id and no date.
+   */
+  #draft(type: string, content: unknown, parent: Message['header'], metadata: Record<string, unknown>, buffers: Buffer[] = []): Message<unknown> {
+    return { header: { msg_type: type } as Message['header'], parent, metadata, content, buffers };
+  }
+
+  /** A reply with a header of its own, to send alone (a draft gets one; a whole message is kept as it is). */
+  #finalize(reply: Message<unknown>): Message<unknown> {
+    if (reply.header.msg_id) return reply;
+    return this.#session.message(reply.header.msg_type, reply.content, { parent: reply.parent, metadata: reply.metadata, buffers: reply.buffers });
+  }
+
+  /**
+   * Send a reply to the controller, now or with the next ones: it waits while the next queued request is likely
+   * quick (see {@link QUICK_TASK_MS}) and the task has no time limit, until the queue is empty, within
+   * {@link MAX_BATCH_TASKS}, {@link MAX_BATCH_BYTES} and {@link HOLD_REPLIES_MS}. Sporadic requests (nothing queued
+   * behind them) are answered at once. (Measured: sending at half the queue, to keep the engine fed, cost a third
+   * more CPU per task for W3 than this.)
+   */
+  #replyToController(reply: Message<unknown>): void {
+    if (this.#heldReplies.length === 0) this.#heldSince = performance.now();
+    this.#heldReplies.push(reply);
+    for (const b of reply.buffers) this.#heldBytes += b.length;
+    if (this.#mayHoldReplies()) {
+      this.#heldTimer ??= setTimeout(() => this.#flushReplies(), HOLD_REPLIES_MS).unref();
+      return;
+    }
+    this.#flushReplies();
+  }
+
+  #mayHoldReplies(): boolean {
+    const next = this.#queue[this.#queueHead];
+    const last = this.#last;
+    // A reply that waited behind a slow task could make the controller's time limit fire for a task that finished.
+    if (!next || next.isDirect || !last || last.ms >= QUICK_TASK_MS || last.limited) return false;
+    const held = this.#heldReplies.length;
+    if (held >= MAX_BATCH_TASKS || this.#heldBytes >= MAX_BATCH_BYTES) return false;
+    if (performance.now() - this.#heldSince >= HOLD_REPLIES_MS) return false;
+    const type = next.msg.header.msg_type;
+    return type === last.type && (type === 'apply_request' || type === 'map_request') && sameFunction(next.msg.content.fn, last.fn);
+  }
+
+  /** Send the replies that wait: one alone, several as one `batch_reply`. */
+  #flushReplies(): void {
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    const replies = this.#heldReplies;
+    if (replies.length === 0) return;
+    this.#heldReplies = [];
+    this.#heldBytes = 0;
+    if (replies.length === 1) return this.#send(this.#finalize(replies[0]!));
+    const { content, buffers } = packReplies(replies);
+    this.#send(this.#session.message(BATCH_REPLY, content, { buffers }));
   }
 
   /**
@@ -441,29 +571,54 @@ export class Engine {
       // Handled at once, not queued: it must overtake the requests it aborts.
       for (const id of (msg.content as { msgIds?: string[] }).msgIds ?? []) {
         // A running task cannot be interrupted; it is told through its signal, and may stop early.
-        if (this.#current?.msgId === id) this.#current.abort.abort(new Error(`task ${id} was aborted by the controller (time limit or abort)`));
+        if (this.#current?.msgId === id) (this.#current.abort ??= new AbortController()).abort(new Error(`task ${id} was aborted by the controller (time limit or abort)`));
         else this.#aborted.add(id);
       }
       return;
     }
     // One request at a time, in arrival order, as an IPython engine does.
-    this.#chain = this.#chain.then(() => this.#handle(msg, reply, isDirect));
+    this.#queue.push({ msg, route: reply, isDirect });
+    if (this.#pumping) return;
+    this.#pumping = true;
+    queueMicrotask(() => void this.#pump());
+  }
+
+  /** Run the queued requests one after the other, until none is left. */
+  async #pump(): Promise<void> {
+    try {
+      while (this.#queueHead < this.#queue.length) {
+        const next = this.#queue[this.#queueHead]!;
+        this.#queue[this.#queueHead++] = undefined;
+        if (this.#queueHead >= 1024 && this.#queueHead * 2 >= this.#queue.length) {
+          this.#queue = this.#queue.slice(this.#queueHead);
+          this.#queueHead = 0;
+        }
+        try {
+          await this.#handle(next.msg, next.route, next.isDirect);
+        } catch (err) {
+          // #handle answers every failure of user code; this is a failure of the engine's own (a reply it could not send).
+          log('request %s failed outside its task: %s', next.msg.header.msg_id, (err as Error)?.stack ?? String(err));
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
   }
 
   async #handle(msg: Message, route: ReplyRoute, isDirect: boolean): Promise<void> {
     const type = msg.header.msg_type;
     if (this.#aborted.delete(msg.header.msg_id)) {
       const error = { name: 'TaskAbortedError', message: `task ${msg.header.msg_id} was aborted before it started`, engineId: this.id };
-      route(this.#session.message(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, { parent: msg.header, metadata: { engineId: this.id } }));
+      route(this.#draft(type.replace(/_request$/, '_reply'), { status: 'aborted', error, stdout: '', stderr: '' }, msg.header, { engineId: this.id }));
       return;
     }
     const started = Date.now();
-    const abort = new AbortController();
+    const startedAt = performance.now();
     let fail!: (error: unknown) => void;
     const failed = new Promise<never>((_, reject) => (fail = reject));
     failed.catch(() => {});
-    this.#current = { msgId: msg.header.msg_id, abort, fail };
-    this.#namespace.set('taskSignal', abort.signal);
+    this.#current = { msgId: msg.header.msg_id, fail };
+    if (!this.#signalDefined) this.#defineTaskSignal();
     const limit = msg.metadata.timeoutMs;
     const armed = this.#taskWatchdog !== undefined && typeof limit === 'number' && limit > 0;
     if (armed) {
@@ -487,14 +642,14 @@ export class Engine {
         };
       }
     }
-    const content = error
-      ? { status: 'error', error, stdout: outcome.stdout, stderr: outcome.stderr }
-      : { status: 'ok', stdout: outcome.stdout, stderr: outcome.stderr };
-    const reply = this.#session.message(type.replace(/_request$/, '_reply'), content, {
-      parent: msg.header,
-      metadata: { engineId: this.id, started, completed, ...(typeof msg.metadata.retry === 'number' ? { retry: msg.metadata.retry } : {}) },
-      buffers,
-    });
+    // Output only when there is some: most tasks print nothing, and a batch of replies is parsed at every hop.
+    const content: Record<string, unknown> = error ? { status: 'error', error } : { status: 'ok' };
+    if (outcome.stdout) content.stdout = outcome.stdout;
+    if (outcome.stderr) content.stderr = outcome.stderr;
+    const metadata: Record<string, unknown> = { engineId: this.id, started, completed };
+    if (typeof msg.metadata.retry === 'number') metadata.retry = msg.metadata.retry;
+    const reply = this.#draft(type.replace(/_request$/, '_reply'), content, msg.header, metadata, buffers);
+    this.#last = { type, fn: (msg.content as { fn?: unknown }).fn, ms: performance.now() - startedAt, limited: typeof limit === 'number' && limit > 0 };
     route(reply);
     if (isDirect) {
       // The controller never saw this request: tell it afterwards, so its records stay complete.
@@ -508,6 +663,20 @@ export class Engine {
         error: error ? { name: error.name, message: error.message } : undefined,
       }));
     }
+  }
+
+  /** `taskSignal` in the namespace: the running task's signal, made when first read. */
+  #defineTaskSignal(): void {
+    this.#signalDefined = true;
+    this.#namespace.defineGetter(
+      'taskSignal',
+      () => {
+        const current = this.#current;
+        if (current) this.#lastSignal = (current.abort ??= new AbortController()).signal;
+        return (this.#lastSignal ??= new AbortController().signal);
+      },
+      () => (this.#signalDefined = false),
+    );
   }
 
   async #run(type: string, msg: Message): Promise<unknown> {
@@ -589,6 +758,15 @@ export class Engine {
     const stack = typeof err.stack === 'string' ? err.stack : undefined;
     return { name, message, stack, engineId: this.id };
   }
+}
+
+/** Whether two function specs (`content.fn` of requests) name the same function. */
+function sameFunction(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return x.source === y.source && x.module === y.module && x.export === y.export;
 }
 
 /** `String(value)`, or a fallback for values that cannot be turned into a string (null-prototype objects). */

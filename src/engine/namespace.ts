@@ -29,6 +29,11 @@ export interface Namespace {
   execute(code: string): Promise<unknown>;
   /** Bind `name` to `value`. */
   set(name: string, value: unknown): void;
+  /**
+   * Bind `name` to a getter: reading it calls `get()` (so a value can be made only when code reads it). Assigning
+   * to it (from code, or with {@link set}) replaces the getter by the value and calls `replaced()`.
+   */
+  defineGetter(name: string, get: () => unknown, replaced?: () => void): void;
   /** Read `name`; throws a ReferenceError when it is not defined. */
   get(name: string): unknown;
   /** Run `work`, capturing what it writes to stdout and stderr. */
@@ -45,6 +50,19 @@ function functionExpression(source: string, run: (code: string) => unknown): (..
     if (!(err instanceof SyntaxError) && (err as Error)?.name !== 'SyntaxError') throw err;
     return run(`(() => { const o = { ${source}\n }; return o[Object.keys(o)[0]]; })()`) as (...args: unknown[]) => unknown;
   }
+}
+
+/** Define `name` on `target` as a getter that a plain value replaces when assigned. */
+function defineGetterOn(target: object, name: string, get: () => unknown, replaced?: () => void): void {
+  Object.defineProperty(target, name, {
+    get,
+    set(value: unknown) {
+      Object.defineProperty(target, name, { value, writable: true, configurable: true, enumerable: true });
+      replaced?.();
+    },
+    configurable: true,
+    enumerable: false,
+  });
 }
 
 /** A small bounded cache of compiled functions: the same source is evaluated once. */
@@ -117,6 +135,9 @@ export class GlobalNamespace implements Namespace {
   }
   set(name: string, value: unknown): void {
     (globalThis as Record<string, unknown>)[name] = value;
+  }
+  defineGetter(name: string, get: () => unknown, replaced?: () => void): void {
+    defineGetterOn(globalThis, name, get, replaced);
   }
   get(name: string): unknown {
     // Through eval so that names declared with let/const by execute() are found too.
@@ -197,6 +218,9 @@ export class IsolatedNamespace implements Namespace {
   }
   set(name: string, value: unknown): void {
     (this.#context as Record<string, unknown>)[name] = value;
+  }
+  defineGetter(name: string, get: () => unknown, replaced?: () => void): void {
+    defineGetterOn(this.#context, name, get, replaced);
   }
   get(name: string): unknown {
     return name in this.#context ? (this.#context as Record<string, unknown>)[name] : vm.runInContext(name, this.#context);

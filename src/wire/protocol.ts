@@ -27,8 +27,22 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 /** The frame separating routing identities from the message. */
 export const DELIMITER = Buffer.from('<IDS|MSG>');
 
-/** The version of this protocol, written into every header. */
-export const PROTOCOL_VERSION = '1.0';
+/**
+ * The version of this protocol, written into every header. Roles check it when they meet (an engine's registration,
+ * a client's connect): a peer of another version is refused with a message naming both, since it may not know the
+ * message types this one sends (1.1 added several tasks per message, `src/wire/task-batch.ts`).
+ */
+export const PROTOCOL_VERSION = '1.1';
+
+/**
+ * Why a peer whose header says `version` cannot work with this process, or undefined when it speaks this protocol.
+ * `peer` names it (`this engine`, `the controller`, …).
+ */
+export function versionMismatch(version: unknown, peer: string): string | undefined {
+  if (version === PROTOCOL_VERSION) return undefined;
+  return `${peer} speaks wire protocol ${typeof version === 'string' ? version : 'of an unknown version'}, this process ${PROTOCOL_VERSION}: ` +
+    'run the same tsparallel version for the controller, the engines and the clients';
+}
 
 /** A message header. Field names follow the Jupyter messaging spec. */
 export interface MessageHeader {

@@ -5,6 +5,7 @@
  * the receiver builds its views over the frames it received.
  * @module
  */
+import { types } from 'node:util';
 import v8 from 'node:v8';
 
 /** Views and ArrayBuffers of at least this many bytes go out of band, as their own frames. */
@@ -99,12 +100,176 @@ function findLargeArrayBuffers(value: unknown, found: ArrayBuffer[], budget = { 
   for (const child of children) findLargeArrayBuffers(child, found, budget, depth + 1);
 }
 
+// A fast path for the small values most tasks take and return (numbers, short Latin-1 strings, booleans, null,
+// undefined, and short dense arrays of those): written and read here in V8's own serialization format (version 15,
+// the tags below), as `v8.serialize` writes them, so V8's deserializer reads what this writes and this reads what
+// V8 writes for them (test/wire/serialize.test.ts checks both ways). Anything else, or anything it is unsure of,
+// goes through V8's.
+const TAG = { undefined: 0x5f, null: 0x30, true: 0x54, false: 0x46, int32: 0x49, double: 0x4e, oneByteString: 0x22, denseArray: 0x41, endDenseArray: 0x24 } as const;
+const FORMAT_VERSION = 0x0f;
+/** Values (array elements included) and string bytes above which the fast path gives way to V8's serializer. */
+const FAST_LIMIT = 64;
+/** The frame that says "no ArrayBuffer travels out of band", shared by every fast-path payload (never written to). */
+const NO_TRANSFERS = Buffer.alloc(4);
+
+/** Where the fast path writes (64 values of at most 64 Latin-1 characters each fit), copied out at the end. */
+const out = Buffer.allocUnsafe(16 * 1024);
+let pos = 0;
+let budget = 0;
+let writing = false;
+
+/** Bytes for `value` in V8's format, or undefined when it is not one the fast path writes. */
+function fastPayload(value: unknown): Buffer | undefined {
+  // Not re-entrant (one scratch buffer): a nested call, should user code run (it cannot on this path), takes V8's.
+  if (writing) return undefined;
+  writing = true;
+  try {
+    out[0] = 0xff;
+    out[1] = FORMAT_VERSION;
+    pos = 2;
+    budget = FAST_LIMIT;
+    return writeFast(value, 0) ? Buffer.from(out.subarray(0, pos)) : undefined;
+  } finally {
+    writing = false;
+  }
+}
+
+function writeVarint(n: number): void {
+  while (n >= 0x80) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+}
+
+function writeFast(value: unknown, depth: number): boolean {
+  if (--budget < 0) return false;
+  switch (typeof value) {
+    case 'undefined':
+      out[pos++] = TAG.undefined;
+      return true;
+    case 'boolean':
+      out[pos++] = value ? TAG.true : TAG.false;
+      return true;
+    case 'number':
+      if (Number.isInteger(value) && value >= -0x80000000 && value <= 0x7fffffff && !Object.is(value, -0)) {
+        out[pos++] = TAG.int32;
+        writeVarint(value >= 0 ? value * 2 : -value * 2 - 1);
+      } else {
+        out[pos++] = TAG.double;
+        out.writeDoubleLE(value, pos);
+        pos += 8;
+      }
+      return true;
+    case 'string': {
+      if (value.length > FAST_LIMIT) return false;
+      out[pos++] = TAG.oneByteString;
+      writeVarint(value.length);
+      for (let i = 0; i < value.length; i++) {
+        const c = value.charCodeAt(i);
+        if (c > 0xff) return false;
+        out[pos++] = c;
+      }
+      return true;
+    }
+    case 'object': {
+      if (value === null) {
+        out[pos++] = TAG.null;
+        return true;
+      }
+      if (!Array.isArray(value) || depth > 2 || types.isProxy(value) || value.length > FAST_LIMIT) return false;
+      // Holes and extra properties are written differently by V8: leave those to it.
+      if (Object.keys(value).length !== value.length) return false;
+      out[pos++] = TAG.denseArray;
+      writeVarint(value.length);
+      for (let i = 0; i < value.length; i++) if (!writeFast(value[i], depth + 1)) return false;
+      out[pos++] = TAG.endDenseArray;
+      out[pos++] = 0;
+      writeVarint(value.length);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** The value of a payload in the fast path's subset of V8's format, or `NOT_FAST` when it holds anything else. */
+const NOT_FAST = Symbol('not fast');
+
+function readFast(payload: Buffer): unknown {
+  if (payload.length < 3 || payload.length > 16 * FAST_LIMIT || payload[0] !== 0xff || payload[1] !== FORMAT_VERSION) return NOT_FAST;
+  const at = { i: 2 };
+  const value = readFastValue(payload, at, 0);
+  return at.i === payload.length ? value : NOT_FAST;
+}
+
+function readVarint(b: Buffer, at: { i: number }): number {
+  let n = 0;
+  let scale = 1;
+  for (let k = 0; k < 5; k++) {
+    const byte = b[at.i++];
+    if (byte === undefined) return -1;
+    n += (byte & 0x7f) * scale;
+    if (byte < 0x80) return n;
+    scale *= 128;
+  }
+  return -1;
+}
+
+function readFastValue(b: Buffer, at: { i: number }, depth: number): unknown {
+  const tag = b[at.i++];
+  switch (tag) {
+    case TAG.undefined:
+      return undefined;
+    case TAG.null:
+      return null;
+    case TAG.true:
+      return true;
+    case TAG.false:
+      return false;
+    case TAG.int32: {
+      const z = readVarint(b, at);
+      if (z < 0 || z > 0xffffffff) return NOT_FAST;
+      return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    }
+    case TAG.double: {
+      if (at.i + 8 > b.length) return NOT_FAST;
+      const v = b.readDoubleLE(at.i);
+      at.i += 8;
+      return v;
+    }
+    case TAG.oneByteString: {
+      const n = readVarint(b, at);
+      if (n < 0 || at.i + n > b.length) return NOT_FAST;
+      const v = b.toString('latin1', at.i, at.i + n);
+      at.i += n;
+      return v;
+    }
+    case TAG.denseArray: {
+      const n = readVarint(b, at);
+      if (n < 0 || n > FAST_LIMIT || depth > 2) return NOT_FAST;
+      const items = new Array<unknown>(n);
+      for (let k = 0; k < n; k++) {
+        const v = readFastValue(b, at, depth + 1);
+        if (v === NOT_FAST) return NOT_FAST;
+        items[k] = v;
+      }
+      if (b[at.i++] !== TAG.endDenseArray || readVarint(b, at) !== 0 || readVarint(b, at) !== n) return NOT_FAST;
+      return items;
+    }
+    default:
+      return NOT_FAST;
+  }
+}
+
 /**
  * Serialize a value to frames: `[payload, ...outOfBandFrames]`. The out-of-band frames share memory with the
  * value: do not change it until the message is sent.
  * @throws the structured-clone error (a `DataCloneError`) for values that cannot be cloned, e.g. functions.
  */
 export function serialize(value: unknown): Buffer[] {
+  const fast = fastPayload(value);
+  if (fast) return [NO_TRANSFERS, fast];
   const ser = new FramingSerializer();
   const transferred: ArrayBuffer[] = [];
   findLargeArrayBuffers(value, transferred);
@@ -126,6 +291,10 @@ export function deserialize(frames: readonly Buffer[]): unknown {
   const [head, payload] = frames;
   if (!head || head.length !== 4 || !payload) throw new TypeError('not a tsparallel payload');
   const nTransferred = head.readUInt32LE(0);
+  if (nTransferred === 0 && frames.length === 2) {
+    const fast = readFast(payload);
+    if (fast !== NOT_FAST) return fast;
+  }
   const rest = frames.slice(2);
   const des = new FramingDeserializer(payload, rest.slice(nTransferred));
   for (let i = 0; i < nTransferred; i++) {

@@ -7,6 +7,7 @@
  */
 import type { Message } from './protocol.js';
 import { JOB_STATES } from './stats.js';
+import { BATCH_REPLY, BATCH_REQUEST, checkBatchBuffers } from './task-batch.js';
 
 type Check = (msg: Message) => string | undefined;
 
@@ -65,6 +66,76 @@ function taskRequest(msg: Message): string | undefined {
   return undefined;
 }
 
+/** Check one task request unpacked from a `batch_request` (`src/wire/task-batch.ts`), as if it had come alone. */
+export function checkTaskRequest(msg: Message): string | undefined {
+  return envelope(msg) ?? taskRequest(msg);
+}
+
+/**
+ * {@link checkTaskRequest} for the tasks of one batch, in order: a task with the type, content and metadata objects
+ * of the one before it (the tasks of one map share them) gets that one's answer without being checked again.
+ */
+export function taskChecker(): (task: Message) => string | undefined {
+  let last: { type: string; content: object; metadata: object; problem: string | undefined } | undefined;
+  return (task) => {
+    if (last && last.type === task.header.msg_type && last.content === task.content && last.metadata === task.metadata) return last.problem;
+    last = { type: task.header.msg_type, content: task.content, metadata: task.metadata, problem: checkTaskRequest(task) };
+    return last.problem;
+  };
+}
+
+const isByteCounts = (v: unknown): v is number[] => Array.isArray(v) && v.every((n) => Number.isSafeInteger(n) && n >= 0);
+const isObjectArray = (v: unknown): v is Record<string, unknown>[] => Array.isArray(v) && v.every(isObject);
+
+/**
+ * A `batch_request`'s frame of tasks: tables of contents and metadata, tasks with distinct string ids, request types,
+ * indexes into the tables, and buffer lengths that match the buffers. The tasks' own contents and flags are checked
+ * one by one once unpacked ({@link checkTaskRequest}).
+ */
+function batchRequest(msg: Message): string | undefined {
+  const c = msg.content;
+  if (!isObjectArray(c.contents)) return 'content.contents must be an array of objects (the tasks\' contents)';
+  if (!isObjectArray(c.metadata)) return 'content.metadata must be an array of objects (the tasks\' metadata)';
+  const tasks = c.tasks;
+  if (!Array.isArray(tasks) || tasks.length === 0) return 'content.tasks must be a non-empty array of tasks';
+  const ids = new Set<string>();
+  for (let i = 0; i < tasks.length; i++) {
+    const t = tasks[i] as Record<string, unknown>;
+    if (!isObject(t)) return `content.tasks[${i}] is not an object`;
+    if (typeof t.id !== 'string' || t.id.length === 0) return `content.tasks[${i}].id must be a task id (a non-empty string)`;
+    if (ids.has(t.id)) return `content.tasks[${i}].id ${t.id} appears twice in the batch`;
+    ids.add(t.id);
+    if (typeof t.type !== 'string' || !t.type.endsWith('_request') || t.type === BATCH_REQUEST) return `content.tasks[${i}].type must be a request type other than ${BATCH_REQUEST}`;
+    if (!(Number.isInteger(t.content) && (t.content as number) >= 0 && (t.content as number) < c.contents.length)) return `content.tasks[${i}].content must index content.contents`;
+    if (!(Number.isInteger(t.metadata) && (t.metadata as number) >= 0 && (t.metadata as number) < c.metadata.length)) return `content.tasks[${i}].metadata must index content.metadata`;
+    if (!isByteCounts(t.buffers)) return `content.tasks[${i}].buffers must be an array of byte counts`;
+  }
+  return checkBatchBuffers(tasks.map((t) => (t as { buffers: number[] }).buffers), msg.buffers);
+}
+
+/**
+ * A `batch_reply`: replies that each answer a request id with a reply type, a reply's content (checked as a single
+ * reply's) and metadata, and buffer lengths that match the buffers; or, with no replies, an error answering a whole
+ * `batch_request` that could not be read.
+ */
+function batchReply(msg: Message): string | undefined {
+  const c = msg.content;
+  if (c.replies === undefined && c.status === 'error') return reply(msg);
+  const replies = c.replies;
+  if (!Array.isArray(replies) || replies.length === 0) return 'content.replies must be a non-empty array of replies';
+  for (let i = 0; i < replies.length; i++) {
+    const r = replies[i] as Record<string, unknown>;
+    if (!isObject(r)) return `content.replies[${i}] is not an object`;
+    if (typeof r.parent !== 'string') return `content.replies[${i}].parent must be the id of the request it answers`;
+    if (typeof r.type !== 'string' || !r.type.endsWith('_reply') || r.type === BATCH_REPLY) return `content.replies[${i}].type must be a reply type other than ${BATCH_REPLY}`;
+    if (!isObject(r.content) || !isObject(r.metadata)) return `content.replies[${i}].content and .metadata must be objects`;
+    const bad = replyContent(r.content);
+    if (bad) return `content.replies[${i}]: ${bad}`;
+    if (!isByteCounts(r.buffers)) return `content.replies[${i}].buffers must be an array of byte counts`;
+  }
+  return checkBatchBuffers(replies.map((r) => (r as { buffers: number[] }).buffers), msg.buffers);
+}
+
 const TASK_STATES = new Set(['waiting', 'queued', 'running', 'completed', 'failed', 'aborted']);
 
 /** Bounds of a `job_states_request`: what a cluster's launchers can have submitted, with room to spare. */
@@ -115,6 +186,7 @@ const CLIENT_TO_CONTROLLER: Record<string, Check> = {
     return undefined;
   },
   purge_request: ({ content: c }) => (optional(c.msgIds, isStringArray) ? undefined : 'content.msgIds must be an array of task ids, or absent'),
+  [BATCH_REQUEST]: batchRequest,
 };
 
 /** Check a message a client sent to the controller. */
@@ -159,6 +231,7 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.error, (e) => isObject(e) && typeof e.name === 'string' && typeof e.message === 'string')) return 'content.error must be { name, message }';
       return undefined;
   }
+  if (msg.header.msg_type === BATCH_REPLY) return batchReply(msg);
   if (!msg.header.msg_type.endsWith('_reply')) return `unknown message type '${msg.header.msg_type}'`;
   if (typeof msg.parent.msg_id !== 'string') return 'a reply needs parent.msg_id';
   return reply(msg);
@@ -166,7 +239,10 @@ export function checkEngineMessage(msg: Message): string | undefined {
 
 /** A reply's content: a status, and an error `{ name, message }` when it is not ok. */
 function reply(msg: Message): string | undefined {
-  const c = msg.content;
+  return replyContent(msg.content);
+}
+
+function replyContent(c: Record<string, unknown>): string | undefined {
   if (c.status !== 'ok' && c.status !== 'error' && c.status !== 'aborted') return "content.status must be 'ok', 'error' or 'aborted'";
   if (c.status !== 'ok' && !(isObject(c.error) && typeof c.error.name === 'string' && typeof c.error.message === 'string')) return 'content.error must be { name, message }';
   return undefined;
@@ -184,6 +260,8 @@ export function checkEngineInput(msg: Message): string | undefined {
       return undefined;
     case 'abort_request':
       return isStringArray(msg.content.msgIds) ? undefined : 'content.msgIds must be an array of task ids';
+    case BATCH_REQUEST:
+      return batchRequest(msg);
   }
   return taskRequest(msg);
 }
@@ -204,6 +282,8 @@ export function checkClientInput(msg: Message): string | undefined {
       return Number.isInteger(c.id) ? undefined : 'content.id must be an integer';
     case 'heartbeat_reply':
       return undefined;
+    case BATCH_REPLY:
+      return batchReply(msg);
   }
   return undefined;
 }

@@ -18,6 +18,7 @@ function recorder() {
   const io: DispatcherIO = {
     toEngine: (id, frames) => sent.engine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
     toClient: () => {},
+    toClientBatched: () => {},
     replyError: (_c, header, error) => sent.errors.push({ msgId: header.msg_id, name: error.name }),
     reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }, Channels.controllerToEngine),
     abortOnEngine: () => {},

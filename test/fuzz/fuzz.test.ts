@@ -16,7 +16,7 @@ test('the same seed generates the same messages', () => {
     const x = a.message(['apply_request']);
     const y = b.message(['apply_request']);
     assert.equal(x.kind, y.kind);
-    if (x.kind !== 'signature' && x.kind !== 'framing' && x.kind !== 'badjson' && x.kind !== 'wrongtypes' && x.kind !== 'unknowntype' && x.kind !== 'hugesize') {
+    if (x.kind !== 'signature' && x.kind !== 'framing' && x.kind !== 'badjson' && x.kind !== 'wrongtypes' && x.kind !== 'unknowntype' && x.kind !== 'hugesize' && x.kind !== 'batch') {
       assert.deepEqual(x.frames, y.frames);
     }
   }
@@ -26,7 +26,7 @@ test('fuzzing every endpoint crashes nothing, hangs nothing, and leaves the map 
   const report = await campaign({ seconds: 12, seed: 20261125, maxMessages: 60_000 });
   assert.deepEqual(report.problems, [], JSON.stringify(report, null, 2));
   assert.ok(report.stats.sent > 500, `sent ${report.stats.sent} messages`);
-  for (const kind of ['random', 'framing', 'signature', 'badjson', 'wrongtypes', 'unknowntype', 'hugesize']) assert.ok(report.stats.byKind[kind]! > 0, `sent some ${kind}`);
+  for (const kind of ['random', 'framing', 'signature', 'badjson', 'wrongtypes', 'unknowntype', 'hugesize', 'batch']) assert.ok(report.stats.byKind[kind]! > 0, `sent some ${kind}`);
   assert.ok(Object.keys(report.stats.byEndpoint).length >= 5, 'every endpoint was fuzzed');
   const dropped = report.dropped!;
   assert.ok(dropped.badSignature > 0 && dropped.malformed > 0 && dropped.invalid > 0, `the controller counted drops: ${JSON.stringify(dropped)}`);

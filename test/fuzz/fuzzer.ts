@@ -1,6 +1,7 @@
 /**
  * A seeded, bounded fuzzer for a running cluster's sockets: random frames, bad framing, bad signatures, validly
- * signed bad JSON, wrong types, unknown types and huge declared sizes, sent with raw ZeroMQ sockets to every
+ * signed bad JSON, wrong types, unknown types, huge declared sizes and batches of tasks or replies with something
+ * wrong inside (src/wire/task-batch.ts), sent with raw ZeroMQ sockets to every
  * listening endpoint (the controller's client, engine and heartbeat endpoints, each engine's direct endpoint). Then
  * it checks that every process is alive, that the cluster answers within a bounded time, that the seed's map is
  * still right, and that memory came back near its start level.
@@ -12,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Dealer } from 'zeromq';
 import { Channels, DELIMITER, PROTOCOL_VERSION, Session } from '../../src/wire/protocol.js';
+import { BATCH_REPLY, BATCH_REQUEST } from '../../src/wire/task-batch.js';
 
 /** Every channel a message can name (a few endpoints' own, to send one to the wrong endpoint). */
 const ALL_CHANNELS = [Channels.clientToCluster, Channels.engineToCluster, Channels.controllerToEngine, Channels.controllerToClient, Channels.clientToEngine(0), Channels.engineToClient(0)];
@@ -45,9 +47,10 @@ export interface FuzzStats {
   byEndpoint: Record<string, number>;
 }
 
-const TYPES_CLIENT = ['connect_request', 'close_request', 'queue_status_request', 'abort_request', 'resubmit_request', 'task_records_request', 'purge_request', 'apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'heartbeat_request', 'stats_request', 'job_states_request'];
-const TYPES_ENGINE = ['unregistration_request', 'task_record', 'apply_reply', 'map_reply', 'execute_reply', 'engine_event', 'push_reply'];
-const TYPES_DIRECT = ['apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'abort_request'];
+const TYPES_CLIENT = ['connect_request', 'close_request', 'queue_status_request', 'abort_request', 'resubmit_request', 'task_records_request', 'purge_request', 'apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'heartbeat_request', 'stats_request', 'job_states_request', BATCH_REQUEST];
+const TYPES_ENGINE = ['unregistration_request', 'task_record', 'apply_reply', 'map_reply', 'execute_reply', 'engine_event', 'push_reply', BATCH_REPLY];
+const TYPES_DIRECT = ['apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'abort_request', BATCH_REQUEST];
+const TASK_TYPES = ['apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request'];
 /** Sources that never compile, so a well-formed request runs nothing. */
 const BAD_SOURCES = ['((', '}{', 'function (', '=>', 'class {', '"unterminated'];
 
@@ -111,7 +114,7 @@ export class Fuzzer {
   message(types: readonly string[], channel = ''): { kind: string; frames: Buffer[] } {
     this.#channel = channel;
     const key = this.targets.key;
-    const kind = this.#pick(['random', 'framing', 'signature', 'badjson', 'wrongtypes', 'unknowntype', 'hugesize']);
+    const kind = this.#pick(['random', 'framing', 'signature', 'badjson', 'wrongtypes', 'unknowntype', 'hugesize', 'batch']);
     const json = (v: unknown) => Buffer.from(JSON.stringify(v) ?? 'null');
     switch (kind) {
       case 'random':
@@ -137,6 +140,14 @@ export class Fuzzer {
         const buffers = Array.from({ length: this.#int(3) }, () => this.#bytes(this.#int(200)));
         return { kind, frames: [DELIMITER, this.#sign(key, parts, buffers), ...parts, ...buffers] };
       }
+      case 'batch': {
+        // A validly signed batch (of requests, or of replies for the engine endpoint) whose frame is mostly well
+        // formed, with one thing wrong now and then: an index, a buffer length, an id, a type, a task's content.
+        const replies = types.includes(BATCH_REPLY);
+        const { content, buffers } = replies ? this.#batchOfReplies() : this.#batchOfRequests();
+        const parts = [json(this.#header(replies ? BATCH_REPLY : BATCH_REQUEST)), json({}), json({}), json(content)];
+        return { kind, frames: [DELIMITER, this.#sign(key, parts, buffers), ...parts, ...buffers] };
+      }
       default: {
         // Well-formed request, but its serialized payload claims enormous sizes.
         const type = this.#pick(types.filter((t) => t.endsWith('_request') && !t.startsWith('abort')));
@@ -149,6 +160,60 @@ export class Fuzzer {
         return { kind, frames: [DELIMITER, this.#sign(key, parts, tail), ...parts, ...tail] };
       }
     }
+  }
+
+  /** Random byte lengths, and a packed buffer that matches them (or, one time in five, does not). */
+  #batchBuffers(count: number): { lengths: number[][]; buffers: Buffer[] } {
+    const lengths = Array.from({ length: count }, () => Array.from({ length: this.#int(3) }, () => this.#int(40)));
+    const total = lengths.flat().reduce((a, b) => a + b, 0);
+    const pack = this.#int(5) === 0 ? this.#bytes(this.#int(60)) : this.#hugeOrRandom(total);
+    return { lengths, buffers: this.#int(10) === 0 ? [] : [pack, ...(this.#int(10) === 0 ? [this.#bytes(10)] : [])] };
+  }
+
+  /** `n` bytes: random, or a serialized payload claiming enormous sizes at the start (when there is room). */
+  #hugeOrRandom(n: number): Buffer {
+    const b = this.#bytes(n);
+    if (n >= 16 && this.#int(3) === 0) {
+      b.writeUInt32LE(0, 0);
+      b.writeDoubleLE(1e300, 4);
+      b.writeUInt32LE(0xffffffff, 12);
+    }
+    return b;
+  }
+
+  /** One way to spoil a batch entry now and then: a key of it replaced by a random value. */
+  #spoil(entry: Record<string, unknown>): Record<string, unknown> {
+    if (this.#int(4) !== 0) return entry;
+    return { ...entry, [this.#pick(Object.keys(entry))]: this.#value() };
+  }
+
+  #batchOfRequests(): { content: unknown; buffers: Buffer[] } {
+    const count = 1 + this.#int(8);
+    const contents = Array.from({ length: 1 + this.#int(2) }, () => (this.#int(6) === 0 ? this.#value() : { fn: { source: this.#pick(BAD_SOURCES) }, code: '((', names: 'x' }));
+    const metadata = Array.from({ length: 1 + this.#int(2) }, () => (this.#int(6) === 0 ? this.#value() : { balanced: this.#int(4) !== 0, ...(this.#int(4) === 0 ? { targets: this.#value(), retries: this.#value(), timeoutMs: this.#value() } : {}) }));
+    const { lengths, buffers } = this.#batchBuffers(count);
+    const tasks = lengths.map((l) => this.#spoil({
+      id: this.#int(10) === 0 ? 'same-id' : randomUUIDSeeded(this.#rand),
+      type: this.#int(8) === 0 ? this.#pick(['', BATCH_REQUEST, 'map_reply', 'foo_request']) : this.#pick(TASK_TYPES),
+      content: this.#int(8) === 0 ? contents.length : this.#int(contents.length),
+      metadata: this.#int(8) === 0 ? -1 : this.#int(metadata.length),
+      buffers: l,
+    }));
+    const content = this.#int(10) === 0 ? this.#value() : { contents, metadata, tasks: this.#int(12) === 0 ? this.#value() : tasks };
+    return { content, buffers };
+  }
+
+  #batchOfReplies(): { content: unknown; buffers: Buffer[] } {
+    const count = 1 + this.#int(8);
+    const { lengths, buffers } = this.#batchBuffers(count);
+    const replies = lengths.map((l) => this.#spoil({
+      parent: randomUUIDSeeded(this.#rand),
+      type: this.#int(8) === 0 ? BATCH_REPLY : this.#pick(['apply_reply', 'map_reply', 'execute_reply']),
+      content: this.#int(4) === 0 ? this.#value() : { status: this.#pick(['ok', 'error', 'aborted']), error: { name: 'E', message: 'm' } },
+      metadata: this.#int(6) === 0 ? this.#value() : { engineId: this.#int(3), started: 1, completed: 2 },
+      buffers: l,
+    }));
+    return { content: this.#int(10) === 0 ? this.#value() : this.#int(10) === 0 ? { status: 'error', error: { name: 'E', message: 'm' } } : { replies }, buffers };
   }
 
   /** Fuzz every endpoint for `seconds`, at most `maxMessages` more messages (stats add up over runs). */

@@ -18,6 +18,7 @@ function setup(limits: { heldBytes: number; records: number }) {
   const io: DispatcherIO = {
     toEngine: (id, frames) => onEngine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
     toClient: () => {},
+    toClientBatched: () => {},
     replyError: (_c, _h, e) => errors.push(e.message),
     reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }, Channels.controllerToEngine),
     abortOnEngine: () => {},

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Dealer } from 'zeromq';
+import { unpackBatch } from '../../src/transport/batch.js';
 import { Channels, Session, type Message } from '../../src/wire/protocol.js';
 
 /** What a peer may be sent: the controller's own messages, and engines' replies (forwarded or direct). */
@@ -27,16 +28,20 @@ export class RawPeer {
   async #listen(): Promise<void> {
     try {
       for await (const frames of this.socket) {
-        const m = this.session.decode(frames, ALL_REPLY_CHANNELS);
-        if (m) this.received.push(m);
+        // Several messages may come as one multipart batch of the transport (src/transport/batch.ts).
+        for (const one of unpackBatch(frames)) {
+          const m = this.session.decode(one, ALL_REPLY_CHANNELS);
+          if (m) this.received.push(m);
+        }
       }
     } catch {
       /* closed */
     }
   }
-  /** Send a message whose parts are given raw (any JSON value, even null). */
-  async send(type: string, content: unknown, extra: { metadata?: unknown; parent?: unknown; buffers?: Buffer[] } = {}): Promise<string> {
+  /** Send a message whose parts are given raw (any JSON value, even null); `version` overrides the header's protocol version. */
+  async send(type: string, content: unknown, extra: { metadata?: unknown; parent?: unknown; buffers?: Buffer[]; version?: string } = {}): Promise<string> {
     const msg = this.session.message(type, content) as unknown as Message;
+    if (extra.version !== undefined) msg.header.version = extra.version;
     (msg as { metadata: unknown }).metadata = 'metadata' in extra ? extra.metadata : {};
     (msg as { parent: unknown }).parent = 'parent' in extra ? extra.parent : {};
     msg.buffers = extra.buffers ?? [];

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import v8 from 'node:v8';
 import vm from 'node:vm';
 import { deserialize, OUT_OF_BAND_BYTES, serialize } from '../../src/wire/serialize.js';
+import { prng } from '../fuzz/fuzzer.js';
 
 /** What a receiver in another process gets: copies of every frame. */
 const overTheWire = (frames: Buffer[]) => frames.map((f) => Buffer.from(f));
@@ -91,5 +93,70 @@ describe('serialize: V8 structured clone with out-of-band buffers', () => {
 
   it('rejects frames it did not make', () => {
     assert.throws(() => deserialize([Buffer.from('nope')]), TypeError);
+  });
+
+  describe('the fast path for small values (numbers, short Latin-1 strings, booleans, null, undefined, short arrays of them)', () => {
+    const same = (a: unknown, b: unknown) => assert.ok(Object.is(a, b) || (typeof a === 'object' && (assert.deepStrictEqual(a, b), true)), `${String(a)} vs ${String(b)}`);
+    const edges: unknown[] = [
+      null, undefined, true, false, 0, -0, 1, -1, 2 ** 30, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 53, 1.5, -2.25, NaN, Infinity, -Infinity,
+      '', 'a', 'é', 'ÿ', 'x'.repeat(64), 'x'.repeat(65), '€', 'ü€', [], [1], [null, undefined], [1, 2.5, 'x', true], [[1]], [[[1]]], [[[[1]]]],
+      Array.from({ length: 64 }, (_, i) => i), Array.from({ length: 65 }, (_, i) => i), [1.5, 3, 4.5],
+    ];
+    // A seeded stream of random small values, nested arrays included.
+    const rand = prng(7);
+    const pick = (depth: number): unknown => {
+      const r = rand();
+      if (r < 0.15) return Math.floor(rand() * 2 ** 33) - 2 ** 32;
+      if (r < 0.3) return (rand() - 0.5) * 1e6;
+      if (r < 0.45) return String.fromCharCode(...Array.from({ length: Math.floor(rand() * 70) }, () => Math.floor(rand() * (rand() < 0.9 ? 256 : 0x3000))));
+      if (r < 0.55) return [null, undefined, true, false][Math.floor(rand() * 4)];
+      if (depth < 4 && r < 0.85) return Array.from({ length: Math.floor(rand() * 8) }, () => pick(depth + 1));
+      return { k: pick(depth + 1) };
+    };
+    const values = [...edges, ...Array.from({ length: 2000 }, () => pick(0))];
+
+    it('round-trips each value, and V8 reads what it writes', () => {
+      for (const v of values) {
+        const frames = serialize(v);
+        same(deserialize(overTheWire(frames)), v);
+        same(v8.deserialize(frames[1]!), v);
+      }
+    });
+
+    it('reads what V8 writes for the same values', () => {
+      for (const v of values) same(deserialize([Buffer.alloc(4), v8.serialize(v)]), v);
+    });
+
+    it('writes what V8 writes, except integers of a double array (V8 writes them as doubles; both read the same)', () => {
+      for (const v of edges) {
+        if (Array.isArray(v) && v.some((x) => typeof x === 'number' && !Number.isInteger(x))) continue;
+        assert.equal(serialize(v)[1]!.toString('hex'), v8.serialize(v).toString('hex'), JSON.stringify(v));
+      }
+    });
+
+    it('leaves holes, extra properties, proxies and other values to V8', () => {
+      const extra = Object.assign([1, 2], { x: 1 });
+      const holey = [1, , 3];
+      const proxy = new Proxy([1, 2], {});
+      for (const v of [extra, holey, { a: 1 }, new Map([[1, 2]]), 5n, new Date(5)]) assert.deepEqual(deserialize(overTheWire(serialize(v))), v);
+      assert.deepEqual(Object.keys(deserialize(serialize(extra)) as object), ['0', '1', 'x']);
+      assert.equal(1 in (deserialize(serialize(holey)) as unknown[]), false, 'a hole stays a hole');
+      assert.throws(() => serialize(proxy), /could not be cloned/);
+    });
+
+    it('reads a truncated or padded payload as V8 does (its fast reader refuses it and hands it on)', () => {
+      const payload = serialize([1, 'ab', 2.5])[1]!;
+      const cases = [...Array.from({ length: payload.length - 2 }, (_, n) => payload.subarray(0, n + 2)), Buffer.concat([payload, Buffer.from([0x30])])];
+      for (const bytes of cases) {
+        let expected: { value?: unknown; threw?: boolean };
+        try {
+          expected = { value: v8.deserialize(bytes) };
+        } catch {
+          expected = { threw: true };
+        }
+        if (expected.threw) assert.throws(() => deserialize([Buffer.alloc(4), bytes]), bytes.toString('hex'));
+        else assert.deepEqual(deserialize([Buffer.alloc(4), bytes]), expected.value, bytes.toString('hex'));
+      }
+    });
   });
 });
