@@ -79,6 +79,11 @@ export interface Listener {
 export interface Connection {
   /** Queue a message to the listener. Messages keep their order. */
   send(frames: readonly Buffer[]): void;
+  /**
+   * Send at once, with the messages still queued before it: for a process's 'exit' event, where queued sends would
+   * never leave. Optional: without it, `send` is used.
+   */
+  sendNow?(frames: readonly Buffer[]): void;
   /** Set the one handler called for every message the listener sends to this connection. */
   setMessageHandler(handler: (frames: Buffer[]) => void): void;
   /** Close the connection. Closing twice is harmless. */

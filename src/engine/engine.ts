@@ -424,7 +424,11 @@ export class Engine {
   exiting(code: number): void {
     if (this.#stopping || !this.#connection || this.id < 0) return;
     this.#stopping = true;
-    this.#send(this.#session.message('unregistration_request', { id: this.id, exitCode: code }));
+    // Not through the send queue: a send still settling, or a queue waiting for the next macrotask (a batch), holds
+    // what follows it, and neither happens once the process exits.
+    const frames = this.#session.encode(this.#session.message('unregistration_request', { id: this.id, exitCode: code }), Channels.engineToCluster);
+    if (this.#connection!.sendNow) this.#connection!.sendNow(frames);
+    else this.#connection!.send(frames);
   }
 
   /** Tell the controller this process's CPU use and memory every `everyMs` (the dashboard shows them). */

@@ -103,6 +103,24 @@ export class BatchingSendQueue {
     else void this.#drain();
   }
 
+  /**
+   * Hand `frames` and every waiting message to `send` now, in order, without waiting for earlier sends to settle: for
+   * a process's 'exit' event, where no promise settles and no `setImmediate` runs any more, so a queued message would
+   * never leave. Only for sockets whose sends complete at once (ZeroMQ with no high-water mark); failures go to
+   * `onError`.
+   */
+  sendNow(frames: readonly Buffer[]): void {
+    const pending = [...this.#items, frames as Buffer[]];
+    this.#items = [];
+    for (const group of this.#groups(pending)) {
+      try {
+        this.send(group.frames).catch((error: unknown) => this.onError(group.first, error));
+      } catch (error) {
+        this.onError(group.first, error);
+      }
+    }
+  }
+
   async #drain(): Promise<void> {
     try {
       let sent = 0;

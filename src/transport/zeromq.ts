@@ -201,6 +201,9 @@ class ZeroMqConnection implements Connection {
   send(frames: readonly Buffer[]): void {
     if (!this.#closed) this.#queue.push(frames);
   }
+  sendNow(frames: readonly Buffer[]): void {
+    if (!this.#closed) this.#queue.sendNow(frames);
+  }
   get handshakeError(): string | undefined {
     return this.handshakes?.error;
   }

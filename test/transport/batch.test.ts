@@ -91,4 +91,25 @@ describe('wire batches', () => {
     await settle(sent, before + 1);
     assert.deepEqual(sent.slice(before).map((frames) => text(unpackBatch(frames))), [[['1'], ['2'], ['3']]]);
   });
+  it('sendNow hands the waiting messages and its own to the socket at once, while a send is still settling (an exiting process)', () => {
+    const sent: Buffer[][] = [];
+    // A send that never settles: in a process's 'exit' event, no promise does.
+    const queue = new BatchingSendQueue(
+      (frames) => {
+        sent.push(frames);
+        return new Promise<void>(() => {});
+      },
+      () => assert.fail('no send fails here'),
+      false,
+    );
+    queue.push([b('first')]);
+    queue.push([b('second')]);
+    queue.push([b('third')]);
+    assert.deepEqual(text(sent), [['first']], 'the queue waits for the first send to settle');
+    queue.sendNow([b('bye')]);
+    assert.equal(queue.length, 0);
+    // The ones that waited and its own leave together (one batch), before sendNow returns.
+    assert.equal(sent.length, 2);
+    assert.deepEqual(text(unpackBatch(sent[1]!)), [['second'], ['third'], ['bye']]);
+  });
 });
