@@ -9,7 +9,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { createCluster, range, SchedulerError, TimeoutError, type Cluster, type ClusterOptions } from '../../src/index.js';
 import { startBatchSim, type BatchSim, type SimKind } from '../support/batch-sims.js';
 import { isAlive, repoRoot, waitUntil } from '../support/cluster.js';
-import { cliEnv, nodeScript, runCli, startCli } from '../support/cli-run.js';
+import { cliEnv, nodeScript, runCli, startCli, waitForEndedEngineJobs } from '../support/cli-run.js';
 import { survivors } from '../support/hpc-sim.js';
 import { pidsOnAllHosts, pidsOnHost, requireRig, RIG_SHARED, rigScript } from '../support/rig.js';
 
@@ -141,10 +141,7 @@ for (const c of CASES) {
         // The id as the submit command printed it (PBS: `123[].server` for an array), as a user would type it.
         const r = await sim.run(c.cancelTool, [engineJob!]);
         assert.equal(r.status, 0, r.stderr);
-        const clusterFile = cluster.clusterFile;
-        await waitUntil(() => /"ended"/.test(readFileSync(clusterFile, 'utf8')), 30_000, 'the cluster file records the ended job');
-        const recorded = JSON.parse(readFileSync(clusterFile, 'utf8')) as { launchers: { engines: { ended?: { id: string; stderrTail?: string }[] }[] } };
-        const ended = recorded.launchers.engines[0]!.ended!;
+        const ended = await waitForEndedEngineJobs(cluster.clusterFile, 30_000);
         assert.equal(ended[0]!.id, engineJob);
         assert.match(ended[0]!.stderrTail ?? '', new RegExp(`job ${engineJob!.replace(/[[\].]/g, '\\$&')} ended`));
         // tscluster list shows it.

@@ -12,10 +12,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cliEnv, tsclusterCommand } from '../support/cli-run.js';
-import { waitUntil } from '../support/cluster.js';
-import { collect, mpiEnv, pidsOnAllHosts, pidsOnHost, requireRig, runOnHost, runSyncOnHost, stopRigProcesses } from '../support/rig.js';
-import { signalOnHost, writeProfile } from '../support/rig-cluster.js';
+import { cliEnv } from '../support/cli-run.js';
+import { mpiEnv, pidsOnAllHosts, pidsOnHost, requireRig, runSyncOnHost, stopRigProcesses } from '../support/rig.js';
+import { startClusterOnHost, writeProfile } from '../support/rig-cluster.js';
 import { nothingLeft, ownerReady, rigScratch } from '../support/rig-owner.js';
 
 const skip = requireRig('hosts', 'sshd', 'mpi');
@@ -47,7 +46,6 @@ const SEED_RESULT = Array.from({ length: 15 }, (_, x) => x ** 10);
 describe('mpi launcher across the rig (mpiexec on head, ranks on node1/node2)', { skip }, () => {
   test('4 ranks over node1:2,node2:2: ids are ranks, connection info only in the environment, seed map, stop leaves nothing', { timeout: 300_000 }, async (t) => {
     const scratch = await rigScratch(t, 'rig-mpi-');
-    const root = scratch.root;
     // A profile the nodes cannot see: the ranks can only get their connection info from their environment.
     const profileDir = path.join(await scratch.privateDir('head'), 'profile_rigmpi');
     const owner = await scratch.owner(mpiCluster(profileDir, 4), mpiEnv());
@@ -113,21 +111,12 @@ describe('mpi launcher across the rig (mpiexec on head, ranks on node1/node2)', 
       engines: { launcher: 'mpi', startTimeoutMs: 120_000 },
       launchers: { mpi: { args: HOSTS } },
     });
-    const [cmd, ...rest] = tsclusterCommand();
-    const start = runOnHost('head', cmd!, [...rest, 'start', '--profile', 'rigmpistart', '-n', '4'], { env: cliEnv(root, mpiEnv()) });
-    const ended = collect(start);
-    let out = '';
-    start.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    start.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitUntil(() => /is running/.test(out) || start.exitCode !== null, 180_000, 'tscluster start on head says the cluster is running');
-    assert.equal(start.exitCode, null, `tscluster start exited early: ${out}`);
+    const start = await startClusterOnHost('head', ['--profile', 'rigmpistart', '-n', '4'], cliEnv(root, mpiEnv()), 180_000);
     assert.equal(pidsOnHost('node1', ENGINE).length, 2, 'two ranks on node1');
     assert.equal(pidsOnHost('node2', ENGINE).length, 2, 'two ranks on node2');
     assert.ok(pidsOnHost('node1', 'orted').length >= 1 && pidsOnHost('node2', 'orted').length >= 1, 'orted on both nodes');
-    assert.equal(signalOnHost('head', 'tscluster\\.js start', 'INT').length, 1, 'tscluster found on head');
-    const r = await Promise.race([ended, new Promise<null>((res) => setTimeout(() => res(null), 90_000).unref())]);
-    assert.ok(r, `tscluster did not exit within 90 s of Ctrl-C: ${out.slice(-1500)}`);
-    assert.equal(r.code, 0, out.slice(-1500));
+    const r = await start.interrupt(90_000);
+    assert.equal(r.code, 0, start.output().slice(-1500));
     await noLeftovers('after Ctrl-C');
   });
 });

@@ -18,9 +18,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { cliEnv, tsclusterCommand } from '../support/cli-run.js';
-import { waitUntil } from '../support/cluster.js';
 import { collect, hostIp, pidsOnAllHosts, pidsOnHost, requireRig, runOnHost, runSyncOnHost, sshConfigPath, stopRigProcesses } from '../support/rig.js';
-import { signalOnHost, writeProfile } from '../support/rig-cluster.js';
+import { startClusterOnHost, writeProfile } from '../support/rig-cluster.js';
 import { nothingLeft, ownerReady, rigScratch, type OwnerEvent } from '../support/rig-owner.js';
 
 const skip = requireRig('hosts', 'sshd');
@@ -229,21 +228,12 @@ describe('ssh launcher across the rig (owner on head, engines on node1/node2)', 
       engines: { launcher: 'ssh', startTimeoutMs: 120_000 },
       launchers: { ssh: { sshConfig: sshConfigPath(), hosts: { node1: 1, node2: 1 }, sharedFilesystem: true, graceMs: 3000 } },
     });
-    const [cmd, ...rest] = tsclusterCommand();
-    const start = runOnHost('head', cmd!, [...rest, 'start', '--profile', 'rigstart', '-n', '2'], { env: cliEnv(root) });
-    const ended = collect(start);
-    let out = '';
-    start.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    start.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitUntil(() => /is running/.test(out) || start.exitCode !== null, 180_000, 'tscluster start on head says the cluster is running');
-    assert.equal(start.exitCode, null, `tscluster start exited early: ${out}`);
-    assert.doesNotMatch(out, /advertises a loopback address/);
+    const start = await startClusterOnHost('head', ['--profile', 'rigstart', '-n', '2'], cliEnv(root), 180_000);
+    assert.doesNotMatch(start.output(), /advertises a loopback address/);
     assert.equal(pidsOnHost('node1', ENGINE).length, 1, 'an engine on node1');
     assert.equal(pidsOnHost('node2', ENGINE).length, 1, 'an engine on node2');
-    assert.equal(signalOnHost('head', 'tscluster\\.js start', 'INT').length, 1, 'tscluster found on head');
-    const r = await Promise.race([ended, new Promise<null>((res) => setTimeout(() => res(null), 60_000).unref())]);
-    assert.ok(r, `tscluster did not exit within 60 s of Ctrl-C: ${out.slice(-1500)}`);
-    assert.equal(r.code, 0, out.slice(-1500));
+    const r = await start.interrupt(60_000);
+    assert.equal(r.code, 0, start.output().slice(-1500));
     await noLeftovers('after Ctrl-C');
   });
 });

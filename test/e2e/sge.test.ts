@@ -20,11 +20,11 @@ import { after, before, describe, it } from 'node:test';
 import { createCluster, range, SchedulerError, TimeoutError, type Cluster } from '../../src/index.js';
 import type { LauncherContext } from '../../src/core/launcher.js';
 import { sgeLauncher } from '../../src/launchers/sge/index.js';
-import { cliEnv, nodeScript, runCli, tsclusterCommand } from '../support/cli-run.js';
+import { cliEnv, nodeScript, runCli, waitForEndedEngineJobs } from '../support/cli-run.js';
 import { waitUntil } from '../support/cluster.js';
 import { requireTool } from '../support/requirements.js';
 import { collect, pidsOnAllHosts, requireRig, RIG_SHARED, rigScript, runOnHost, runSyncOnHost, stopRigProcesses } from '../support/rig.js';
-import { signalOnHost, writeProfile } from '../support/rig-cluster.js';
+import { startClusterOnHost, writeProfile } from '../support/rig-cluster.js';
 
 const SEED = Array.from({ length: 15 }, (_, x) => x ** 10);
 /** The Grid Engine clients the launcher runs. */
@@ -155,14 +155,7 @@ describe('a cluster through the sge launcher on a real Grid Engine (the rig)', {
       launchers: { sge: { queue: 'all.q', pollIntervalMs: 500 } },
     });
     const env = cliEnv(cliRoot);
-    const [cmd, ...rest] = tsclusterCommand();
-    const cli = runOnHost('head', cmd!, [...rest, 'start', '--profile', 'sge', '-n', '4'], { env });
-    const exited = collect(cli);
-    let out = '';
-    cli.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    cli.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitUntil(() => /is running/.test(out) || cli.exitCode !== null, 240_000, 'tscluster start on head says the cluster is running');
-    assert.equal(cli.exitCode, null, `tscluster start exited early: ${out}`);
+    const cli = await startClusterOnHost('head', ['--profile', 'sge', '-n', '4'], env, 240_000);
     const info = JSON.parse(readFileSync(path.join(cliRoot, 'profile_sge', 'security', 'cluster.json'), 'utf8')) as { launchers: { controller: { jobIds: string[] }; engines: { jobIds: string[] }[] } };
     const ids = [...info.launchers.controller.jobIds, ...info.launchers.engines.flatMap((l) => l.jobIds)];
     assert.equal(ids.length, 2);
@@ -173,9 +166,7 @@ describe('a cluster through the sge launcher on a real Grid Engine (the rig)', {
     const { ids: engineIds, result } = JSON.parse(client.stdout) as { ids: number[]; result: number[] };
     assert.deepEqual(engineIds, [0, 1, 2, 3]);
     assert.deepEqual(result, SEED);
-    assert.equal(signalOnHost('head', 'tscluster.js start --profile sge', 'INT').length, 1, 'tscluster found on head'); // Ctrl-C
-    const ended = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 90_000).unref())]);
-    assert.ok(ended, `tscluster did not exit within 90 s of Ctrl-C: ${out.slice(-800)}`);
+    await cli.interrupt(90_000); // Ctrl-C
     assert.deepEqual((await qstat()).ids.filter((id) => ids.includes(id)), [], 'the jobs left qstat');
     await waitUntil(() => Object.keys(pidsOnAllHosts(CLUSTER_PROCESSES)).length === 0, 30_000, 'no tscluster, controller or engine left on any host');
   });
@@ -190,10 +181,7 @@ describe('a cluster through the sge launcher on a real Grid Engine (the rig)', {
       assert.deepEqual(await client.view().map((x: number) => x + 1, [1, 2]), [2, 3]);
       const r = await onHead('qdel', [engineJob]);
       assert.equal(r.code, 0, r.stderr);
-      const clusterFile = cluster.clusterFile;
-      await waitUntil(() => /"ended"/.test(readFileSync(clusterFile, 'utf8')), 60_000, 'the cluster file records the ended job');
-      const recorded = JSON.parse(readFileSync(clusterFile, 'utf8')) as { launchers: { engines: { ended?: { id: string; stderrTail?: string }[] }[] } };
-      const ended = recorded.launchers.engines[0]!.ended!;
+      const ended = await waitForEndedEngineJobs(cluster.clusterFile, 60_000);
       assert.equal(ended[0]!.id, engineJob);
       const tail = ended[0]!.stderrTail ?? '';
       assert.match(tail, new RegExp(`^job ${engineJob} ended qacct failed=100 : assumedly after job`), tail);

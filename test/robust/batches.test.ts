@@ -15,7 +15,7 @@ import { readConnectionFile, type ConnectionInfo } from '../../src/wire/connecti
 import { Channels, Session, type Message } from '../../src/wire/protocol.js';
 import { serialize, deserialize } from '../../src/wire/serialize.js';
 import { BATCH_REPLY, BATCH_REQUEST, packRequests, unpackReplies } from '../../src/wire/task-batch.js';
-import { FAST_HEARTBEAT, isAlive, startTestCluster, waitUntil } from '../support/cluster.js';
+import { isAlive, startTestCluster, waitUntil } from '../support/cluster.js';
 import { RawPeer } from '../support/raw-peer.js';
 
 /** Every reply a raw peer got, batches unpacked. */

@@ -110,6 +110,21 @@ export async function clusterPids(clusterFile: string): Promise<number[]> {
   return [info.pid, ...info.launchers.controller.pids, ...info.launchers.engines.flatMap((l) => l.pids)];
 }
 
+/** A batch job that ended by itself, as a cluster file records it under its engine launchers. */
+export interface EndedJob {
+  /** The job's id. */
+  id: string;
+  /** The tail of its output, as the launcher reports it. */
+  stderrTail?: string;
+}
+
+/** Wait (up to `timeoutMs`) until the cluster file records an ended engine job; returns the first engine launcher's. */
+export async function waitForEndedEngineJobs(clusterFile: string, timeoutMs: number): Promise<EndedJob[]> {
+  await waitUntil(async () => /"ended"/.test(await readFile(clusterFile, 'utf8')), timeoutMs, 'the cluster file records the ended job');
+  const recorded = JSON.parse(await readFile(clusterFile, 'utf8')) as { launchers: { engines: { ended?: EndedJob[] }[] } };
+  return recorded.launchers.engines[0]!.ended!;
+}
+
 /** Wait until none of `pids` is alive. */
 export async function waitForGone(pids: readonly number[], timeoutMs = 30_000): Promise<void> {
   await waitUntil(() => pids.every((p) => !isAlive(p)), timeoutMs, `processes ${pids.filter(isAlive).join(', ')} to exit`);

@@ -3,12 +3,14 @@
  * machine (so `job` run on `head` starts tasks on `node1`/`node2`), profiles in the shared directory, and a client
  * script run on a rig host.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { hpcJobSimulatorCommand } from '../../src/testing/simulators.js';
+import { tsclusterCommand } from './cli-run.js';
 import { waitUntil } from './cluster.js';
-import { hostIp, rigScript, runSyncOnHost } from './rig.js';
+import { collect, hostIp, rigScript, runOnHost, runSyncOnHost } from './rig.js';
 
 /** The HPC scheduler service of the `job` simulator, running on the machine and reached from the rig's hosts. */
 export interface HpcService {
@@ -70,4 +72,38 @@ export function signalOnHost(host: string, pattern: string, signal: 'INT' | 'TER
   const pids = r.stdout.split('\n').filter(Boolean);
   if (pids.length > 0) runSyncOnHost(host, 'kill', [`-${signal}`, ...pids]);
   return pids.map(Number);
+}
+
+/** A `tscluster start` running on a rig host (see {@link startClusterOnHost}). */
+export interface ClusterOnHost {
+  /** The tscluster process (on its host, through `hosts.sh exec`). */
+  child: ChildProcess;
+  /** Settles when it exits, with its code and output. */
+  ended: ReturnType<typeof collect>;
+  /** What it printed so far, stdout and stderr interleaved. */
+  output(): string;
+  /** Ctrl-C: SIGINT to it on its host (it must be found there), then its end, within `withinMs`. */
+  interrupt(withinMs: number): Promise<Awaited<ReturnType<typeof collect>>>;
+}
+
+/**
+ * Run `tscluster start ARGS` on `host` and wait (up to `timeoutMs`) until it says the cluster is running; fails with
+ * its output if it exits before.
+ */
+export async function startClusterOnHost(host: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ClusterOnHost> {
+  const [cmd, ...rest] = tsclusterCommand();
+  const child = runOnHost(host, cmd!, [...rest, 'start', ...args], { env });
+  const ended = collect(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitUntil(() => /is running/.test(out) || child.exitCode !== null, timeoutMs, `tscluster start on ${host} says the cluster is running`);
+  assert.equal(child.exitCode, null, `tscluster start exited early: ${out}`);
+  const interrupt = async (withinMs: number) => {
+    assert.equal(signalOnHost(host, 'tscluster\\.js start', 'INT').length, 1, `tscluster found on ${host}`);
+    const r = await Promise.race([ended, new Promise<null>((res) => setTimeout(() => res(null), withinMs).unref())]);
+    assert.ok(r, `tscluster did not exit within ${withinMs} ms of Ctrl-C: ${out.slice(-1500)}`);
+    return r;
+  };
+  return { child, ended, output: () => out, interrupt };
 }
