@@ -4,7 +4,7 @@
  * HTCondor simulators (src/testing/*-sim.ts, real processes; the real schedulers cannot run here), put on PATH under
  * the real tools' names. Client → ids → map → load-balanced map → stop: the jobs leave the queue and no process is
  * left. A job cancelled from outside is reported as its engines dying; a refused submit is a SchedulerError. On the
- * rig (test/support/rig.ts), the PBS simulator also runs a cycle with its tasks on the rig's hosts.
+ * rig (test/support/rig.ts), each simulator also runs a cycle with its tasks on the rig's hosts.
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
@@ -212,52 +212,54 @@ for (const c of CASES) {
   });
 }
 
-// The same cycle with the simulator running the jobs' tasks on the rig's hosts (TSPARALLEL_SIM_EXEC: each task
+// The same cycle with each simulator running the jobs' tasks on the rig's hosts (TSPARALLEL_SIM_EXEC: each task
 // through `hosts.sh exec {host}`, round robin over node1, node2), as the HPC `job` simulator does in rig-hpc.test.ts:
 // the controller job's task on node1, the engines on node1 and node2, the client in this process on the machine.
-describe('a cluster through the pbs launcher, the PBS Pro simulator running its tasks on the rig (node1, node2)', { skip: requireRig('hosts') }, () => {
-  let sim: BatchSim;
-  let root: string;
-  const saved = process.env.PATH;
-  before(async () => {
-    root = await mkdtemp(path.join(RIG_SHARED, 'batch-rig-'));
-    // Tasks get the job's environment, not the runner's: the prefix names this rig itself.
-    const rig = Object.entries(process.env).filter(([k]) => k.startsWith('TSP_RIG_')).map(([k, v]) => `${k}=${v}`);
-    const prefix = ['env', ...rig, rigScript('hosts.sh'), 'exec', '{host}'].join(' ');
-    sim = await startBatchSim('pbs', { TSPARALLEL_SIM_GRACE_MS: '2000', PBS_SIM_FLAVOR: 'pbspro', TSPARALLEL_SIM_EXEC: prefix, TSPARALLEL_SIM_HOSTS: 'node1,node2' });
-    process.env.PATH = sim.env.PATH;
-  });
-  after(async () => {
-    process.env.PATH = saved;
-    await rm(root, { recursive: true, force: true });
-    assert.deepEqual(await sim.remove(), [], 'no simulated process had to be killed');
-  });
+for (const c of CASES) {
+  describe(`a cluster through the ${c.launcher} launcher, the ${c.title} simulator running its tasks on the rig (node1, node2)`, { skip: requireRig('hosts') }, () => {
+    let sim: BatchSim;
+    let root: string;
+    const saved = process.env.PATH;
+    before(async () => {
+      root = await mkdtemp(path.join(RIG_SHARED, 'batch-rig-'));
+      // Tasks get the job's environment, not the runner's: the prefix names this rig itself.
+      const rig = Object.entries(process.env).filter(([k]) => k.startsWith('TSP_RIG_')).map(([k, v]) => `${k}=${v}`);
+      const prefix = ['env', ...rig, rigScript('hosts.sh'), 'exec', '{host}'].join(' ');
+      sim = await startBatchSim(c.kind, { TSPARALLEL_SIM_GRACE_MS: '2000', ...c.simEnv, TSPARALLEL_SIM_EXEC: prefix, TSPARALLEL_SIM_HOSTS: 'node1,node2' });
+      process.env.PATH = sim.env.PATH;
+    });
+    after(async () => {
+      process.env.PATH = saved;
+      await rm(root, { recursive: true, force: true });
+      assert.deepEqual(await sim.remove(), [], 'no simulated process had to be killed');
+    });
 
-  it('starts the controller on node1 and the engines on node1 and node2, maps the seed function, and stop leaves nothing on any host', async () => {
-    let cluster: Cluster | undefined;
-    try {
-      cluster = await createCluster({
-        n: 4,
-        profileDir: path.join(root, 'profile_rig'),
-        projectDir: null,
-        controller: { launcher: 'pbs' },
-        engines: { launcher: 'pbs', startTimeoutMs: 120_000 },
-        launchers: { pbs: { pollIntervalMs: 250, flavor: 'pbspro', queue: 'workq' } },
-      });
-      const jobs = sim.jobs();
-      assert.deepEqual(jobs.map((j) => j.tasks.map((t) => t.host)), [['node1'], ['node1', 'node2', 'node1', 'node2']], 'tasks round robin over node1, node2');
-      assert.equal(pidsOnHost('node1', 'tscontroller').length, 1, 'the controller runs on node1');
-      assert.deepEqual(pidsOnHost('head', 'tscontroller|tsengine'), [], 'nothing of the cluster on head');
-      const client = await cluster.connect();
-      assert.deepEqual(client.ids, [0, 1, 2, 3]);
-      assert.deepEqual([...client.engines.values()].map((e) => e.hostname).sort(), ['node1', 'node1', 'node2', 'node2'], 'the engines report their hosts');
-      assert.deepEqual(await client.view().map((x: number) => x ** 10, range(15)), SEED);
-      assert.deepEqual(await client.loadBalancedView().map((x: number) => x ** 10, range(15)), SEED);
-    } finally {
-      await cluster?.stop();
-    }
-    assert.ok(sim.jobs().every((j) => j.state === 'cancelled'), sim.jobs().map((j) => j.state).join(', '));
-    await waitUntil(() => Object.keys(pidsOnAllHosts('tscontroller|tsengine')).length === 0, 15_000, 'no controller or engine left on any host');
-    assert.deepEqual(await survivors(sim.pids()), [], 'no runner or task left on the machine');
+    it('starts the controller on node1 and the engines on node1 and node2, maps the seed function, and stop leaves nothing on any host', async () => {
+      let cluster: Cluster | undefined;
+      try {
+        cluster = await createCluster({
+          n: 4,
+          profileDir: path.join(root, 'profile_rig'),
+          projectDir: null,
+          controller: { launcher: c.launcher },
+          engines: { launcher: c.launcher, startTimeoutMs: 120_000 },
+          launchers: { [c.launcher]: { pollIntervalMs: 250, ...c.options } },
+        });
+        const jobs = sim.jobs();
+        assert.deepEqual(jobs.map((j) => j.tasks.map((t) => t.host)), [['node1'], ['node1', 'node2', 'node1', 'node2']], 'tasks round robin over node1, node2');
+        assert.equal(pidsOnHost('node1', 'tscontroller').length, 1, 'the controller runs on node1');
+        assert.deepEqual(pidsOnHost('head', 'tscontroller|tsengine'), [], 'nothing of the cluster on head');
+        const client = await cluster.connect();
+        assert.deepEqual(client.ids, [0, 1, 2, 3]);
+        assert.deepEqual([...client.engines.values()].map((e) => e.hostname).sort(), ['node1', 'node1', 'node2', 'node2'], 'the engines report their hosts');
+        assert.deepEqual(await client.view().map((x: number) => x ** 10, range(15)), SEED);
+        assert.deepEqual(await client.loadBalancedView().map((x: number) => x ** 10, range(15)), SEED);
+      } finally {
+        await cluster?.stop();
+      }
+      assert.ok(sim.jobs().every((j) => j.state === 'cancelled'), sim.jobs().map((j) => j.state).join(', '));
+      await waitUntil(() => Object.keys(pidsOnAllHosts('tscontroller|tsengine')).length === 0, 15_000, 'no controller or engine left on any host');
+      assert.deepEqual(await survivors(sim.pids()), [], 'no runner or task left on the machine');
+    });
   });
-});
+}
