@@ -29,7 +29,8 @@ export interface ListenOptions {
   /**
    * The endpoint carries heartbeats only: keep it apart from the process's other traffic, so that a big message on
    * another endpoint (ZeroMQ encrypts and decrypts CURVE messages on its I/O thread, a second or more for 100 MB on a
-   * busy host) cannot hold back its pings and make live peers look dead. ZeroMQ gives it its own context.
+   * busy host) cannot hold back its pings and make live peers look dead. ZeroMQ gives it its own context, and lets a
+   * peer that reconnects under the same identity take over its old connection (`handover`).
    */
   heartbeatsOnly?: boolean;
 }

@@ -284,7 +284,10 @@ export class ZeroMqTransport implements Transport {
 
   async listen(address: string, options: ListenOptions = {}): Promise<Listener> {
     const socket = new Router({
-      ...(options.heartbeatsOnly && { context: (heartbeatContext ??= new Context({ ioThreads: 1 })) }),
+      // A heart that reconnects (after a network blip, or a disconnect for an oversized message) comes back under its
+      // routing id while the old connection may still hold it: without handover the new one is refused, over and
+      // over, and that peer's pings never get through again (the fuzzer's sends to this endpoint then blocked).
+      ...(options.heartbeatsOnly && { context: (heartbeatContext ??= new Context({ ioThreads: 1 })), handover: true }),
       mandatory: true,
       linger: 0,
       sendHighWaterMark: 0,

@@ -3,6 +3,7 @@
  * that nothing crashed or hangs, the map is still right, and memory came back near its start. Used by the short run
  * in `npm test` and by `npm run fuzz -- --seconds N`.
  */
+import debug from 'debug';
 import { readConnectionFile } from '../../src/wire/connection.js';
 import { isAlive, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { Fuzzer, rssOf, type FuzzStats } from './fuzzer.js';
@@ -15,6 +16,7 @@ export interface CampaignReport {
   dropped?: Record<string, number>;
 }
 
+const log = debug('tsparallel:fuzz');
 const square = (x: number) => x * x;
 const expected = Array.from({ length: 50 }, (_, i) => i * i);
 
@@ -62,13 +64,18 @@ export async function campaign(options: { seconds: number; seed: number; engines
     );
     // A warm-up third fills the bounded caches (signature history, held requests, task records); memory is measured
     // after it and again at the end: it must not keep growing.
+    log('warm-up: %d s', options.seconds / 3);
     const warm = await fuzzer.run(options.seconds / 3, (options.maxMessages ?? Infinity) / 3);
-    await tc.client.purgeResults().catch(() => 0);
+    log('warm-up done: %d messages; purging results', warm.sent);
+    await within(10_000, 'purgeResults after the warm-up', tc.client.purgeResults()).catch((err: Error) => problems.push(err.message));
     await new Promise((r) => setTimeout(r, 1000));
     for (const pid of pids) rss[pid] = { before: rssOf(pid) };
+    log('fuzzing: %d s', (options.seconds * 2) / 3);
     stats = await fuzzer.run((options.seconds * 2) / 3, options.maxMessages);
+    log('fuzzing done: %d messages', stats.sent);
     void warm;
     for (const pid of pids) if (!isAlive(pid)) problems.push(`process ${pid} died while fuzzed`);
+    for (const [endpoint, n] of Object.entries(stats.stalled ?? {})) problems.push(`${endpoint} stopped taking messages (${n} sends waited more than 5 s)`);
     try {
       const status = (await within(10_000, 'queueStatus after fuzzing', tc.client.queueStatus())) as { dropped?: Record<string, number> };
       dropped = status.dropped;
@@ -80,7 +87,7 @@ export async function campaign(options: { seconds: number; seed: number; engines
     // allowance covers the bounded caches every run fills: the replay history (up to 262,144 signatures, ~30 MB), the
     // dashboard's statistics and the heap V8 keeps. It is a plateau, not a leak: 80,000 messages grew the controller
     // by ~70 MB and 960,000 (`npm run fuzz -- --seconds 40`) by ~65 MB.
-    await tc.client.purgeResults().catch(() => 0);
+    await within(10_000, 'purgeResults after fuzzing', tc.client.purgeResults()).catch((err: Error) => problems.push(err.message));
     await new Promise((r) => setTimeout(r, 1500));
     for (const pid of pids) {
       const r = rss[pid]!;
@@ -95,7 +102,8 @@ export async function campaign(options: { seconds: number; seed: number; engines
     });
     await others?.close();
   } finally {
-    await tc.stop().catch((err: Error) => problems.push(`stopping the cluster: ${err.message}`));
+    log('stopping the cluster');
+    await within(30_000, 'stopping the cluster', tc.stop()).catch((err: Error) => problems.push(`stopping the cluster: ${err.message}`));
   }
   return { stats, problems, rss, dropped };
 }

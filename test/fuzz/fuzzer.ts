@@ -45,7 +45,12 @@ export interface FuzzStats {
   sent: number;
   byKind: Record<string, number>;
   byEndpoint: Record<string, number>;
+  /** Sends that waited past SEND_TIMEOUT_MS, by endpoint: it stopped reading (a campaign counts each as a problem). */
+  stalled?: Record<string, number>;
 }
+
+/** How long one send may wait for its endpoint to take it, in ms. */
+const SEND_TIMEOUT_MS = 5000;
 
 const TYPES_CLIENT = ['connect_request', 'close_request', 'queue_status_request', 'abort_request', 'resubmit_request', 'task_records_request', 'purge_request', 'apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'heartbeat_request', 'stats_request', 'job_states_request', BATCH_REQUEST];
 const TYPES_ENGINE = ['unregistration_request', 'task_record', 'apply_reply', 'map_reply', 'execute_reply', 'engine_event', 'push_reply', BATCH_REPLY];
@@ -228,7 +233,9 @@ export class Fuzzer {
       })),
     ];
     const sockets = endpoints.map((e) => {
-      const s = new Dealer({ routingId: `fuzz-${randomUUID()}`, linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000 });
+      // A send that waits this long means the endpoint stopped reading (or never reconnected): reported, not awaited
+      // for ever.
+      const s = new Dealer({ routingId: `fuzz-${randomUUID()}`, linger: 0, sendHighWaterMark: 1000, receiveHighWaterMark: 1000, sendTimeout: SEND_TIMEOUT_MS });
       s.connect(e.address);
       // Drain answers so they do not pile up.
       void (async () => {
@@ -245,7 +252,14 @@ export class Fuzzer {
       while (Date.now() < deadline && this.stats.sent < limit) {
         const i = this.#int(endpoints.length);
         const { kind, frames } = this.message(endpoints[i]!.types, endpoints[i]!.channel);
-        await sockets[i]!.send(frames);
+        try {
+          await sockets[i]!.send(frames);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+          this.stats.stalled ??= {};
+          this.stats.stalled[endpoints[i]!.name] = (this.stats.stalled[endpoints[i]!.name] ?? 0) + 1;
+          continue;
+        }
         this.stats.sent++;
         this.stats.byKind[kind] = (this.stats.byKind[kind] ?? 0) + 1;
         this.stats.byEndpoint[endpoints[i]!.name] = (this.stats.byEndpoint[endpoints[i]!.name] ?? 0) + 1;
