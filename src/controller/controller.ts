@@ -293,6 +293,7 @@ export class Controller {
     const unfinished = [...state.tasks.values()].filter((t) => t.state !== 'completed' && t.state !== 'failed' && t.state !== 'aborted').length;
     log('restoring from %s: %d unfinished tasks, %d engines expected back', file, unfinished, this.#expected.size);
     this.#tasks.restore([...state.tasks.values()]);
+    if (this.#expected.size === 0) this.#tasks.allEnginesBack();
     const adoptMs = this.options.adoptMs ?? 2 * this.options.heartbeatTimeoutMs;
     this.#adoptTimer = setTimeout(() => this.#adoptionOver(), adoptMs);
     this.#adoptTimer.unref();
@@ -671,6 +672,8 @@ export class Controller {
         jobEnd: engine.jobEnd,
         adopted: adopt === undefined ? undefined : { held: new Set(content.held ?? []), done: new Set(content.done ?? []) },
       });
+      // The last of the predecessor's engines is back: the restored queued tasks may go out (none is one it holds).
+      if (adopt !== undefined && this.#expected.size === 0) this.#tasks.allEnginesBack();
       this.stats.onEngineAdded(engine);
       log('engine %d %s (pid %d on %s)', engine.id, adopt === undefined ? 'registered' : 'came back after the restart', engine.pid, engine.hostname);
     }

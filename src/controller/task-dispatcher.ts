@@ -135,6 +135,8 @@ export class TaskDispatcher {
   #scheduling = false;
   /** While above 0, scheduling waits (several tasks or replies are taken in at once, then scheduled in one pass). */
   #deferred = 0;
+  /** A restored dispatcher sends no task until its predecessor's engines are back (see {@link allEnginesBack}). */
+  #holdingRestored = false;
   /** Tasks dispatched in the current scheduling pass, by engine: they leave together at its end. */
   readonly #outgoing = new Map<number, Task[]>();
 
@@ -182,6 +184,30 @@ export class TaskDispatcher {
       this.io.journal?.requeued(t.msgId, t.retries);
       this.#queue.splice(this.#head, 0, t);
     }
+    if (adopted) {
+      // A task the journal has as queued may have reached this engine all the same (its 'sent' record was among the
+      // last ones a killed controller never wrote): it holds it or kept its reply, so it is not sent again.
+      for (let i = this.#head; i < this.#queue.length; i++) {
+        const t = this.#queue[i]!;
+        if (t.state !== 'queued' || !(adopted.held.has(t.msgId) || adopted.done.has(t.msgId))) continue;
+        log('task %s, queued in the journal, is on engine %d after the restart: not sent again', t.msgId, id);
+        t.state = 'running';
+        t.engineId = id;
+        slot.load++;
+        this.io.journal?.sent(t.msgId, id);
+      }
+    }
+    this.#schedule();
+  }
+
+  /**
+   * Every engine the journal named is back (the controller tells it; {@link adoptionOver} does the same when their
+   * time is over): the restored queued tasks may go out now. Until then none is sent, since an engine still to come
+   * back may hold one of them (see {@link engineAdded}).
+   */
+  allEnginesBack(): void {
+    if (!this.#holdingRestored) return;
+    this.#holdingRestored = false;
     this.#schedule();
   }
 
@@ -192,6 +218,7 @@ export class TaskDispatcher {
    * its client.
    */
   restore(tasks: Iterable<JournalTask>): void {
+    this.#holdingRestored = true;
     for (const j of tasks) {
       if (this.#tasks.has(j.msgId)) continue;
       const message = j.message ? fromJournalMessage(j.message) : undefined;
@@ -243,6 +270,7 @@ export class TaskDispatcher {
     const withDeps = this.#restoredWithDeps;
     this.#restoredWithDeps = [];
     for (const t of withDeps) if (t.state === 'waiting') this.#resolveDependencies(t);
+    this.#holdingRestored = false;
     for (let i = this.#head; i < this.#queue.length; i++) {
       const t = this.#queue[i]!;
       if (t.state === 'queued') this.#unrunnable(t);
@@ -646,7 +674,7 @@ export class TaskDispatcher {
   }
 
   #schedule(): void {
-    if (this.#scheduling || this.#deferred > 0) return;
+    if (this.#scheduling || this.#deferred > 0 || this.#holdingRestored) return;
     this.#scheduling = true;
     try {
       const blocked: Task[] = [];
