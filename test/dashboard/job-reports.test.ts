@@ -113,34 +113,34 @@ describe('JobStateReporter', () => {
     return new BatchLauncher(context, { name: 'in-process', scheduler, pollIntervalMs: 20 });
   }
 
-  it('sends every job on each change, from queued to cancelled', async () => {
-    const controller = await standIn('ok');
+  /** A reporter tracking a started engine launcher, reporting to a stand-in controller that answers `answer`; all closed after `body`. */
+  async function reporting(answer: 'ok' | 'old', body: (controller: Awaited<ReturnType<typeof standIn>>, launcher: BatchLauncher) => Promise<void>): Promise<void> {
+    const controller = await standIn(answer);
     const reporter = new JobStateReporter();
     const launcher = engineLauncher();
     try {
       reporter.track(launcher, 'engines');
       reporter.attach(controller.target);
       await launcher.start();
-      await waitUntil(() => controller.reports.some((r) => r[0]?.state === 'running'), 15_000, 'a report of the running job');
-      assert.equal(controller.reports[0]![0]!.state, 'queued', 'the first report: the job as submitted');
-      await launcher.stop();
-      await waitUntil(() => controller.reports.at(-1)?.[0]?.state === 'cancelled', 15_000, 'a report of the cancelled job');
-      for (const r of controller.reports) assert.deepEqual(r.map((j) => [j.launcher, j.role, j.set, j.jobId]), [['in-process', 'engines', 0, launcher.jobIds[0]]]);
+      await body(controller, launcher);
     } finally {
       await reporter.close();
       await launcher.stop();
       await controller.listener.close();
     }
-  });
+  }
 
-  it('stops reporting when an older controller refuses the message', async () => {
-    const controller = await standIn('old');
-    const reporter = new JobStateReporter();
-    const launcher = engineLauncher();
-    try {
-      reporter.track(launcher, 'engines');
-      reporter.attach(controller.target);
-      await launcher.start();
+  it('sends every job on each change, from queued to cancelled', () =>
+    reporting('ok', async (controller, launcher) => {
+      await waitUntil(() => controller.reports.some((r) => r[0]?.state === 'running'), 15_000, 'a report of the running job');
+      assert.equal(controller.reports[0]![0]!.state, 'queued', 'the first report: the job as submitted');
+      await launcher.stop();
+      await waitUntil(() => controller.reports.at(-1)?.[0]?.state === 'cancelled', 15_000, 'a report of the cancelled job');
+      for (const r of controller.reports) assert.deepEqual(r.map((j) => [j.launcher, j.role, j.set, j.jobId]), [['in-process', 'engines', 0, launcher.jobIds[0]]]);
+    }));
+
+  it('stops reporting when an older controller refuses the message', () =>
+    reporting('old', async (controller, launcher) => {
       await waitUntil(() => controller.reports.length >= 1, 15_000, 'the first report');
       await waitUntil(() => launcher.watchedJobs[0]?.state === 'running', 15_000, 'the job runs');
       // A change seen before the refusal came back may have been sent too; none after it is.
@@ -151,10 +151,5 @@ describe('JobStateReporter', () => {
       assert.equal(launcher.watchedJobs[0]?.state, 'cancelled');
       await new Promise((r) => setTimeout(r, 500));
       assert.equal(controller.reports.length, sent, JSON.stringify(controller.reports));
-    } finally {
-      await reporter.close();
-      await launcher.stop();
-      await controller.listener.close();
-    }
-  });
+    }));
 });
