@@ -10,6 +10,7 @@
  * npm run -s build && node dist/bench/w3-cpu.js --maps 8 --tasks 10000
  * node dist/bench/w3-cpu.js --profile /tmp/w3-profiles   # CPU profiles of the maps only (controller, engines, client)
  * node dist/bench/w3-cpu.js --hwm 64                       # controller.hwm (default 16): how many tasks an engine holds
+ * node dist/bench/w3-cpu.js --hwm-ms 0                     # controller.hwmMs (default 2): ms of quick tasks beyond it
  * ```
  * @module
  */
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     engines: { type: 'string', default: '2' },
     profile: { type: 'string' },
     hwm: { type: 'string' },
+    'hwm-ms': { type: 'string' },
   },
 });
 const maps = Number(values.maps);
@@ -55,7 +57,11 @@ if (values.profile) {
   process.env.TSPARALLEL_PROFILE_WINDOW = '1';
 }
 const profileDir = await mkdtemp(path.join(tmpdir(), 'tsp-w3cpu-'));
-const cluster = await createCluster({ n: engines, profileDir, projectDir: null, ...(values.hwm ? { controller: { hwm: Number(values.hwm) } } : {}) });
+const controller = {
+  ...(values.hwm !== undefined && { hwm: Number(values.hwm) }),
+  ...(values['hwm-ms'] !== undefined && { hwmMs: Number(values['hwm-ms']) }),
+};
+const cluster = await createCluster({ n: engines, profileDir, projectDir: null, controller });
 try {
   const client = await cluster.connect();
   await client.waitForEngines(engines);

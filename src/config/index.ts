@@ -24,6 +24,11 @@ export interface ControllerConfig {
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm: number;
   /**
+   * An engine whose tasks are quick may hold more than `hwm`: as many as it runs in this many milliseconds at its
+   * recent pace, up to 1024 (default 2; 0: `hwm` alone decides).
+   */
+  hwmMs: number;
+  /**
    * The host name or address written into connection files for engines and clients to dial (default '': loopback
    * for local clusters; for launchers that place roles on other hosts, the controller host's first non-internal IPv4
    * address, else its host name).
@@ -149,6 +154,7 @@ export function defaultConfig(): ClusterConfig {
       heartbeatTimeoutMs: 10_000,
       taskPolicy: 'leastload',
       hwm: 16,
+      hwmMs: 2,
       location: '',
       leaseMs: 30_000,
       dashboard: false,

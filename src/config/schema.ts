@@ -33,6 +33,7 @@ export const controllerConfigSchema = z.strictObject({
   heartbeatTimeoutMs: positiveInt,
   taskPolicy: z.enum(TASK_POLICIES),
   hwm: z.number().int().nonnegative(),
+  hwmMs: z.number().int().nonnegative(),
   location: z.string(),
   leaseMs: positiveInt,
   dashboard: z.union([z.literal(false), z.strictObject({ port: z.number().int().min(0).max(65535), host: z.union([z.ipv4(), z.ipv6()]).optional() })]),
@@ -147,6 +148,11 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
   'controller.hwm': {
     doc: 'How many load-balanced tasks one engine may hold at once (0: no limit).',
     allowed: 'an integer >= 0',
+    envKind: 'integer',
+  },
+  'controller.hwmMs': {
+    doc: 'An engine whose tasks are quick may hold more than hwm tasks: as many as it runs in this many milliseconds at its recent pace, up to 1024 (0: hwm alone decides).',
+    allowed: 'an integer >= 0 (milliseconds)',
     envKind: 'integer',
   },
   'controller.location': {

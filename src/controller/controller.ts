@@ -51,6 +51,8 @@ export interface ControllerOptions {
   taskPolicy?: TaskPolicyName;
   /** How many load-balanced tasks an engine may hold at once (default 16; 0 = no limit). */
   hwm?: number;
+  /** How many milliseconds of quick tasks an engine may hold beyond `hwm` (default 2; 0: `hwm` alone decides). */
+  hwmMs?: number;
   /** Whether to encrypt the wire with CURVE (default `'auto'`: when `ip` is not a loopback address). */
   curve?: CurveSetting;
   /** The CURVE server key pair when `curve` is on (default: a fresh one); a restored controller takes its predecessor's. */
@@ -186,7 +188,7 @@ export class Controller {
         },
       },
       TASK_POLICIES[options.taskPolicy ?? defaultConfig().controller.taskPolicy],
-      options.hwm ?? defaultConfig().controller.hwm,
+      { hwm: options.hwm ?? defaultConfig().controller.hwm, hwmMs: options.hwmMs ?? defaultConfig().controller.hwmMs },
     );
   }
 
@@ -528,7 +530,7 @@ export class Controller {
     const replies = unpackReplies(batch);
     const delivering = (this.#delivering = new Map());
     try {
-      this.#tasks.completeMany(engine.id, replies);
+      this.#tasks.completeMany(engine.id, replies, (batch.content as { ranMs?: number }).ranMs);
     } finally {
       this.#delivering = undefined;
     }

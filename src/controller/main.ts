@@ -40,6 +40,8 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --heartbeat-timeout-ms MS   silence after which an engine is declared dead (default ${DEFAULTS.heartbeatTimeoutMs})
   --task-policy NAME          leastload | lru | weighted | twobin | random (default ${DEFAULTS.taskPolicy})
   --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
+  --hwm-ms MS                 unless its tasks are quick: then as many as it runs in MS at its recent pace, up to
+                              1024 (default ${DEFAULTS.hwmMs}; 0 = --hwm alone decides)
   --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
   --replay-window-ms MS       how far a message's date may be from this clock (default ${SECURITY_DEFAULTS.replayWindowMs})
   --max-message-bytes N       the largest message accepted from a client or an engine (default ${DEFAULTS.maxMessageBytes})
@@ -65,7 +67,7 @@ export interface ControllerLaunch {
   /** The cluster's id within the profile. */
   clusterId: string;
   /** The controller's configuration. */
-  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location' | 'dashboard' | 'maxMessageBytes'>>;
+  controller: Pick<ControllerConfig, 'ip' | 'transport' | 'heartbeatMs' | 'heartbeatTimeoutMs' | 'taskPolicy' | 'hwm'> & Partial<Pick<ControllerConfig, 'location' | 'dashboard' | 'maxMessageBytes' | 'hwmMs'>>;
   /** Wire security: CURVE and the replay window. */
   security: Pick<SecurityConfig, 'curve' | 'replayWindowMs'>;
   /** Exit when this process is gone (a controller on this host; none: outlive the starting process). */
@@ -96,6 +98,7 @@ export function toControllerArgs(launch: ControllerLaunch): string[] {
     '--heartbeat-timeout-ms', String(c.heartbeatTimeoutMs),
     '--task-policy', c.taskPolicy,
     '--hwm', String(c.hwm),
+    ...(c.hwmMs !== undefined ? ['--hwm-ms', String(c.hwmMs)] : []),
     ...(c.maxMessageBytes !== undefined ? ['--max-message-bytes', String(c.maxMessageBytes)] : []),
     ...(c.dashboard ? ['--dashboard-port', String(c.dashboard.port), '--dashboard-host', c.dashboard.host ?? '127.0.0.1'] : []),
     '--curve', String(launch.security.curve),
@@ -127,6 +130,7 @@ export function parseControllerArgs(argv: readonly string[]) {
         'parent-pid': { type: 'string' },
         'task-policy': { type: 'string', default: DEFAULTS.taskPolicy },
         hwm: { type: 'string', default: String(DEFAULTS.hwm) },
+        'hwm-ms': { type: 'string', default: String(DEFAULTS.hwmMs) },
         curve: { type: 'string', default: String(SECURITY_DEFAULTS.curve) },
         'replay-window-ms': { type: 'string', default: String(SECURITY_DEFAULTS.replayWindowMs) },
         'dashboard-port': { type: 'string' },
@@ -156,6 +160,7 @@ export function parseControllerArgs(argv: readonly string[]) {
     parentPid: values['parent-pid'] ? positiveInt(values['parent-pid'], '--parent-pid') : undefined,
     taskPolicy: taskPolicy(values['task-policy']!),
     hwm: values.hwm === '0' ? 0 : positiveInt(values.hwm!, '--hwm'),
+    hwmMs: values['hwm-ms'] === '0' ? 0 : positiveInt(values['hwm-ms']!, '--hwm-ms'),
     curve: curveSetting(values.curve!),
     replayWindowMs: positiveInt(values['replay-window-ms']!, '--replay-window-ms'),
     dashboard: values['dashboard-port'] === undefined ? undefined : { port: values['dashboard-port'] === '0' ? 0 : positiveInt(values['dashboard-port'], '--dashboard-port'), host: values['dashboard-host']! },
@@ -260,6 +265,7 @@ export async function startController(argv: readonly string[], transports: Trans
     heartbeatTimeoutMs: args.heartbeatTimeoutMs,
     taskPolicy: args.taskPolicy,
     hwm: args.hwm,
+    hwmMs: args.hwmMs,
     curve,
     curveKeys,
     replayWindowMs: args.replayWindowMs,

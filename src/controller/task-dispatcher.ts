@@ -28,6 +28,15 @@ interface Task extends TaskRecord {
   followEngine?: number;
   timer?: NodeJS.Timeout;
   waitingOn: number;
+  /** Its function (source text or module#export), for the engines' pace (see {@link LoadLimit.hwmMs}). */
+  kind?: string;
+}
+
+/** What function a request runs, as a string: tasks of one kind are expected to take alike. */
+function kindOf(msg: Message): string | undefined {
+  const fn = (msg.content as { fn?: { source?: unknown; module?: unknown; export?: unknown } } | undefined)?.fn;
+  if (!fn || typeof fn !== 'object') return undefined;
+  return typeof fn.source === 'string' ? fn.source : `${String(fn.module)}#${String(fn.export)}`;
 }
 
 /** The engine side the dispatcher sees. */
@@ -40,7 +49,32 @@ interface EngineSlot extends Candidate {
    * takes no new task: it may be stuck in one that ignores its abort signal, until its watchdog kills it.
    */
   stuck?: Set<string>;
+  /**
+   * Its pace: a moving average of the time it ran each task, in ms, from its own clock (the `ranMs` of its batch
+   * replies; see {@link LoadLimit.hwmMs}). Only for tasks of {@link paceKind}: it is forgotten when it is given a task
+   * of another kind, which may be slower.
+   */
+  taskMs?: number;
+  /** The kind of task (its function) its pace is of. */
+  paceKind?: string;
 }
+
+/** How many load-balanced tasks an engine may hold at once. */
+export interface LoadLimit {
+  /** At most this many (0: no limit). */
+  hwm: number;
+  /**
+   * Unless its tasks are quick: then as many as it runs in this many milliseconds at its recent pace, up to
+   * {@link MAX_BATCH_TASKS} (0 or absent: `hwm` alone decides). Tasks of a few microseconds then travel many per
+   * message, and what waits at a busy engine while another is idle is still bounded, by time instead of by count.
+   * The pace is the engine's own measure of the tasks it ran (`ranMs` in its batch replies), of one kind of task
+   * (one function): given a task of another kind, the engine holds `hwm` again until its pace for that kind is known.
+   */
+  hwmMs?: number;
+}
+
+/** How much one answer moves an engine's pace (an exponential moving average). */
+const PACE_WEIGHT = 0.3;
 
 /** How the dispatcher talks to the world; the controller provides these. */
 export interface DispatcherIO {
@@ -139,14 +173,21 @@ export class TaskDispatcher {
   #holdingRestored = false;
   /** Tasks dispatched in the current scheduling pass, by engine: they leave together at its end. */
   readonly #outgoing = new Map<number, Task[]>();
+  readonly #hwm: number;
+  readonly #hwmMs: number;
 
+  /** @param load the high-water mark: a number is `{ hwm }` (a fixed count, as before {@link LoadLimit.hwmMs}). */
   constructor(
     private readonly io: DispatcherIO,
     private readonly policy: TaskPolicy,
-    private readonly hwm: number,
+    load: number | LoadLimit,
     private readonly limits: DispatcherLimits = { heldBytes: 64 * 1024 * 1024, records: 100_000 },
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    const limit = typeof load === 'number' ? { hwm: load } : load;
+    this.#hwm = limit.hwm;
+    this.#hwmMs = limit.hwmMs ?? 0;
+  }
 
   /** Load-balanced tasks not yet sent to an engine (queued or waiting on dependencies). */
   get unassigned(): number {
@@ -395,15 +436,36 @@ export class TaskDispatcher {
     });
   }
 
-  /** Engine `engineId` answered several requests in one message: each completes as if it had come alone (see {@link complete}). */
-  completeMany(engineId: number, replies: readonly Message[]): void {
+  /**
+   * Engine `engineId` answered several requests in one message: each completes as if it had come alone (see
+   * {@link complete}). `ranMs`: how long the engine says it ran them (its pace, see {@link LoadLimit.hwmMs}).
+   */
+  completeMany(engineId: number, replies: readonly Message[], ranMs?: number): void {
     this.#together(() => {
+      const slot = this.#engines.get(engineId);
+      let ofPace = 0;
       for (const reply of replies) {
         const parentId = reply.parent.msg_id ?? '';
+        if (slot && this.#tasks.get(parentId)?.kind === slot.paceKind) ofPace++;
         if (reply.metadata.resent === true) this.completeResent(engineId, parentId, reply);
         else this.complete(engineId, parentId, reply);
       }
+      // Only a batch of the kind the pace is of says how quick that kind is.
+      if (slot && ranMs !== undefined && ofPace === replies.length && slot.paceKind !== undefined) this.#paced(slot, ranMs / replies.length);
     });
+  }
+
+  /** Engine `slot` ran tasks of its pace's kind in `perTaskMs` each: its pace, for {@link #limitOf}. */
+  #paced(slot: EngineSlot, perTaskMs: number): void {
+    if (this.#hwmMs <= 0 || !Number.isFinite(perTaskMs) || perTaskMs < 0) return;
+    slot.taskMs = slot.taskMs === undefined ? perTaskMs : slot.taskMs + PACE_WEIGHT * (perTaskMs - slot.taskMs);
+  }
+
+  /** How many load-balanced tasks `slot` may hold now (see {@link LoadLimit}). */
+  #limitOf(slot: EngineSlot): number {
+    if (this.#hwm === 0) return Infinity;
+    if (this.#hwmMs <= 0 || slot.taskMs === undefined) return this.#hwm;
+    return Math.max(this.#hwm, Math.min(MAX_BATCH_TASKS, Math.floor(this.#hwmMs / Math.max(slot.taskMs, 1e-4))));
   }
 
   /** Run `work` with scheduling deferred, then schedule once: the tasks it frees or queues leave in one pass. */
@@ -563,6 +625,7 @@ export class TaskDispatcher {
       message: flags.balanced ? msg : undefined,
       heldBytes: 0,
       waitingOn: 0,
+      kind: flags.balanced && this.#hwmMs > 0 ? kindOf(msg) : undefined,
     };
     this.#tasks.set(t.msgId, t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
@@ -638,7 +701,7 @@ export class TaskDispatcher {
     const candidates: EngineSlot[] = [];
     let untried: EngineSlot[] | undefined;
     for (const slot of this.#engines.values()) {
-      if (this.hwm > 0 && slot.load >= this.hwm) continue;
+      if (slot.load >= this.#limitOf(slot)) continue;
       if (slot.stuck?.size) continue;
       if (t.followEngine !== undefined && slot.id !== t.followEngine) continue;
       if (t.flags.targets?.length && !t.flags.targets.includes(slot.id)) continue;
@@ -668,8 +731,8 @@ export class TaskDispatcher {
 
   #hasCapacity(): boolean {
     if (this.#engines.size === 0) return false;
-    if (this.hwm === 0) return true;
-    for (const s of this.#engines.values()) if (s.load < this.hwm) return true;
+    if (this.#hwm === 0) return true;
+    for (const s of this.#engines.values()) if (s.load < this.#limitOf(s)) return true;
     return false;
   }
 
@@ -752,6 +815,11 @@ export class TaskDispatcher {
     t.state = 'running';
     t.engineId = slot.id;
     t.started = Date.now();
+    if (this.#hwmMs > 0 && t.kind !== slot.paceKind) {
+      // A task of another kind may be slower: until the engine's pace for it is known, it holds `hwm` at most.
+      slot.paceKind = t.kind;
+      slot.taskMs = undefined;
+    }
     slot.load++;
     slot.lastUsed = ++this.#clock;
     this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId: slot.id, started: t.started });

@@ -171,6 +171,10 @@ export class Engine {
   #heldReplies: Message<unknown>[] = [];
   #heldBytes = 0;
   #heldSince = 0;
+  /** How long the tasks of the held replies ran, in ms: told to the controller with them (its pace of this engine). */
+  #heldRanMs = 0;
+  /** How long the task whose reply is being routed ran (0 for a reply without a run, e.g. an aborted task). */
+  #routingRanMs = 0;
   #heldTimer?: NodeJS.Timeout;
   /**
    * The request type, function and duration (ms) of the last task run, and whether it has a time limit: whether the
@@ -495,6 +499,7 @@ export class Engine {
   #replyToController(reply: Message<unknown>): void {
     if (this.#heldReplies.length === 0) this.#heldSince = performance.now();
     this.#heldReplies.push(reply);
+    this.#heldRanMs += this.#routingRanMs;
     for (const b of reply.buffers) this.#heldBytes += b.length;
     if (this.#mayHoldReplies()) {
       this.#heldTimer ??= setTimeout(() => this.#flushReplies(), HOLD_REPLIES_MS).unref();
@@ -523,8 +528,10 @@ export class Engine {
     if (replies.length === 0) return;
     this.#heldReplies = [];
     this.#heldBytes = 0;
+    const ranMs = this.#heldRanMs;
+    this.#heldRanMs = 0;
     if (replies.length === 1) return this.#send(this.#finalize(replies[0]!));
-    const { content, buffers } = packReplies(replies);
+    const { content, buffers } = packReplies(replies, ranMs);
     this.#send(this.#session.message(BATCH_REPLY, content, { buffers }));
   }
 
@@ -654,7 +661,12 @@ export class Engine {
     if (typeof msg.metadata.retry === 'number') metadata.retry = msg.metadata.retry;
     const reply = this.#draft(type.replace(/_request$/, '_reply'), content, msg.header, metadata, buffers);
     this.#last = { type, fn: (msg.content as { fn?: unknown }).fn, ms: performance.now() - startedAt, limited: typeof limit === 'number' && limit > 0 };
-    route(reply);
+    this.#routingRanMs = this.#last.ms;
+    try {
+      route(reply);
+    } finally {
+      this.#routingRanMs = 0;
+    }
     if (isDirect) {
       // The controller never saw this request: tell it afterwards, so its records stay complete.
       this.#record(this.#session.message('task_record', {

@@ -80,6 +80,11 @@ export interface BatchReplyEntry {
 export interface BatchReplyContent {
   /** The replies. */
   replies: BatchReplyEntry[];
+  /**
+   * How long the engine ran these tasks, in ms by its own clock (an engine's batches only): the controller's measure
+   * of how quick its tasks are (`controller.hwmMs`).
+   */
+  ranMs?: number;
 }
 
 /** Pack lists of buffers: the small ones concatenated into the first buffer, the large ones after it. */
@@ -176,20 +181,19 @@ export function unpackRequests(batch: Message): Message[] {
 }
 
 /** The content and buffers of a `batch_reply` holding `replies` (messages as they would travel alone). */
-export function packReplies(replies: readonly Pick<Message<unknown>, 'header' | 'parent' | 'metadata' | 'content' | 'buffers'>[]): { content: BatchReplyContent; buffers: Buffer[] } {
+export function packReplies(replies: readonly Pick<Message<unknown>, 'header' | 'parent' | 'metadata' | 'content' | 'buffers'>[], ranMs?: number): { content: BatchReplyContent; buffers: Buffer[] } {
   const { lengths, buffers } = packBuffers(replies.map((r) => r.buffers));
-  return {
-    content: {
-      replies: replies.map((r, i) => ({
-        parent: r.parent.msg_id as string,
-        type: r.header.msg_type,
-        content: r.content as Record<string, unknown>,
-        metadata: r.metadata,
-        buffers: lengths[i]!,
-      })),
-    },
-    buffers,
+  const content: BatchReplyContent = {
+    replies: replies.map((r, i) => ({
+      parent: r.parent.msg_id as string,
+      type: r.header.msg_type,
+      content: r.content as Record<string, unknown>,
+      metadata: r.metadata,
+      buffers: lengths[i]!,
+    })),
   };
+  if (ranMs !== undefined) content.ranMs = ranMs;
+  return { content, buffers };
 }
 
 /**

@@ -115,14 +115,15 @@ function batchRequest(msg: Message): string | undefined {
 
 /**
  * A `batch_reply`: replies that each answer a request id with a reply type, a reply's content (checked as a single
- * reply's) and metadata, and buffer lengths that match the buffers; or, with no replies, an error answering a whole
- * `batch_request` that could not be read.
+ * reply's) and metadata, and buffer lengths that match the buffers, and optionally the time they ran (`ranMs`); or,
+ * with no replies, an error answering a whole `batch_request` that could not be read.
  */
 function batchReply(msg: Message): string | undefined {
   const c = msg.content;
   if (c.replies === undefined && c.status === 'error') return reply(msg);
   const replies = c.replies;
   if (!Array.isArray(replies) || replies.length === 0) return 'content.replies must be a non-empty array of replies';
+  if (c.ranMs !== undefined && !(typeof c.ranMs === 'number' && Number.isFinite(c.ranMs) && c.ranMs >= 0)) return 'content.ranMs must be a number of milliseconds >= 0';
   for (let i = 0; i < replies.length; i++) {
     const r = replies[i] as Record<string, unknown>;
     if (!isObject(r)) return `content.replies[${i}] is not an object`;

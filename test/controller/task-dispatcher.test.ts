@@ -96,3 +96,71 @@ describe('TaskDispatcher', () => {
     assert.deepEqual(d.records().map((r) => r.msgId), [running.msg.header.msg_id]);
   });
 });
+
+describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
+  const fnTask = (source: string) => {
+    const msg = session.message('apply_request', { fn: { source } }, { metadata: { balanced: true } });
+    return { msg, frames: session.encode(msg, Channels.clientToCluster) };
+  };
+  /** The replies to every task sent so far (and forget them). */
+  const answers = (sent: { engine: { msgId: string }[] }) =>
+    sent.engine.splice(0).map((s) => session.message('apply_reply', { status: 'ok' }, { parent: { msg_id: s.msgId } }));
+
+  it('an engine holds hwmMs of quick tasks at the pace it reports, and hwm again once given a task of another kind', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, { hwm: 4, hwmMs: 2 });
+    d.engineAdded(0);
+    for (let i = 0; i < 300; i++) {
+      const t = fnTask('() => null');
+      d.submit(client, t.msg, t.frames);
+    }
+    assert.equal(d.loadOf(0), 4, 'hwm while its pace is unknown');
+    // It ran its 4 in 0.04 ms (10 µs each): 2 ms of them is 200.
+    d.completeMany(0, answers(sent), 0.04);
+    assert.equal(d.loadOf(0), 200);
+    assert.equal(d.unassigned, 96);
+    // A slower pace lowers the limit: 200 answered in 20 ms (0.1 ms each) moves the pace to 0.037 ms, so 54 tasks.
+    d.completeMany(0, answers(sent), 20);
+    assert.equal(d.loadOf(0), 54);
+    assert.equal(d.unassigned, 42);
+  });
+
+  it('a task of another kind brings the limit back to hwm until its own pace is known', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, { hwm: 2, hwmMs: 1 });
+    d.engineAdded(0);
+    for (let i = 0; i < 2; i++) {
+      const t = fnTask('() => null');
+      d.submit(client, t.msg, t.frames);
+    }
+    d.completeMany(0, answers(sent), 0.002);
+    assert.equal(d.loadOf(0), 0);
+    for (let i = 0; i < 50; i++) {
+      const t = fnTask('() => null');
+      d.submit(client, t.msg, t.frames);
+    }
+    assert.equal(d.loadOf(0), 50, 'quick tasks of the known kind: up to 1 ms of them');
+    const slow = [fnTask('(x) => heavy(x)'), fnTask('(x) => heavy(x)'), fnTask('(x) => heavy(x)')];
+    for (const t of slow) d.submit(client, t.msg, t.frames);
+    assert.equal(d.loadOf(0), 51, 'the first of the new kind goes (the engine held less than its limit), the rest wait');
+    assert.equal(d.unassigned, 2);
+    // Answers of mixed kinds tell nothing of the new kind's pace: hwm still holds.
+    d.completeMany(0, answers(sent), 0.051);
+    assert.equal(d.loadOf(0), 2);
+  });
+
+  it('without a reported pace, or with hwmMs 0, hwm alone decides', () => {
+    for (const load of [{ hwm: 3, hwmMs: 5 }, { hwm: 3, hwmMs: 0 }, 3]) {
+      const { io, sent } = recorder();
+      const d = new TaskDispatcher(io, TASK_POLICIES.leastload, load);
+      d.engineAdded(0);
+      for (let i = 0; i < 20; i++) {
+        const t = fnTask('() => null');
+        d.submit(client, t.msg, t.frames);
+      }
+      const noPaceReported = typeof load === 'object' && load.hwmMs === 5;
+      d.completeMany(0, answers(sent), noPaceReported ? undefined : 0.003);
+      assert.equal(d.loadOf(0), 3, JSON.stringify(load));
+    }
+  });
+});

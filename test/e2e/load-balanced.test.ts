@@ -240,6 +240,33 @@ describe('task policies and the high-water mark', () => {
     assert.deepEqual(records.map((r) => r.state), Array(5).fill('aborted'));
   });
 
+  it('hwmMs lets an engine hold more quick tasks than hwm, by the pace it reports; hwmMs 0 keeps hwm strict', async () => {
+    // The most tasks any engine held, seen by polling the controller while a map of 4,000 no-ops runs.
+    const mostHeld = async (controller: ClusterOptions['controller']) => {
+      await using c = await start(2, { controller: { hwm: 4, ...controller } });
+      let running = true;
+      let most = 0;
+      const polling = (async () => {
+        while (running) {
+          const status = (await c.client.queueStatus()) as { engines: Record<string, { pending: number }> };
+          for (const e of Object.values(status.engines)) most = Math.max(most, e.pending);
+        }
+      })();
+      try {
+        assert.deepEqual(await c.client.loadBalancedView().map((x: number) => x, range(4000), { chunksize: 1 }), range(4000));
+      } finally {
+        running = false;
+        await polling;
+      }
+      return most;
+    };
+    // 50 ms of tasks that take microseconds is hundreds of them, whatever the machine's load.
+    const quick = await mostHeld({ hwmMs: 50 });
+    assert.ok(quick > 4, `an engine held at most ${quick} tasks with hwmMs 50 (hwm 4)`);
+    const strict = await mostHeld({ hwmMs: 0 });
+    assert.ok(strict <= 4 && strict > 0, `an engine held ${strict} tasks with hwmMs 0 (hwm 4)`);
+  });
+
   it('client.abort drops tasks queued on an engine before they start', async () => {
     await using c = await start(1, { controller: { hwm: 0 } });
     const lview = c.client.loadBalancedView();
