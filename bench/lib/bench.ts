@@ -15,7 +15,7 @@ import { daskSystem, ipyparallelSystem } from '../systems/python-peers.js';
 import { piscinaSystem } from '../systems/piscina.js';
 import { tsparallelCurveSystem, tsparallelSystem } from '../systems/tsparallel.js';
 import { workerpoolSystem } from '../systems/workerpool.js';
-import { zeromqSystem } from '../systems/zeromq.js';
+import { zeromqCurveSystem, zeromqSystem } from '../systems/zeromq.js';
 
 /** Adapt a Node-side {@link EngineSystem} to the harness's {@link BenchSystem} through the shared driver. */
 export function engineBench(system: EngineSystem): BenchSystem {
@@ -56,6 +56,7 @@ export async function runBench(options: BenchOptions, progress: ProgressSink = (
     piscina: () => engineBench(piscinaSystem),
     workerpool: () => engineBench(workerpoolSystem),
     zeromq: () => engineBench(zeromqSystem),
+    'zeromq-curve': () => engineBench(zeromqCurveSystem),
   };
   const tmpDir = await mkdtemp(path.join(tmpdir(), 'tsparallel-bench-'));
   try {

@@ -8,7 +8,7 @@ import { ConfigError } from '../../src/core/errors.js';
 import { WORKLOADS, type Sizes, type WorkloadId } from './types.js';
 
 /** The systems the harness knows, ours first (the ratio columns divide by the others). */
-export const SYSTEMS = ['tsparallel', 'tsparallel-curve', 'ipyparallel', 'dask', 'piscina', 'workerpool', 'zeromq'] as const;
+export const SYSTEMS = ['tsparallel', 'tsparallel-curve', 'ipyparallel', 'dask', 'piscina', 'workerpool', 'zeromq', 'zeromq-curve'] as const;
 
 /** One system's name. */
 export type SystemName = (typeof SYSTEMS)[number];

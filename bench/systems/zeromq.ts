@@ -2,12 +2,13 @@
  * The transport floor: raw ZeroMQ (zeromq@6) DEALER → ROUTER round trips on loopback between this process and N
  * node processes running bench/workers/zmq-echo. No protocol, no signing, no serialization beyond raw buffers: what
  * any system built on ZeroMQ in Node pays at least. No load balancer either: "W3" sends the tasks round-robin.
+ * `zeromq-curve` is the same with every socket encrypted by CURVE: the floor of the cost of safety (W2, W3, W5).
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { Dealer } from 'zeromq';
+import { curveKeyPair, Dealer } from 'zeromq';
 import { BenchError } from '../lib/checks.js';
 import { siblingModule } from '../lib/paths.js';
 import type { EngineSession, EngineSystem } from '../lib/types.js';
@@ -17,11 +18,14 @@ const SERVER_START_TIMEOUT_MS = 30_000;
 
 /** One DEALER connected to one echo server: requests are answered in order, so replies resolve a FIFO of waiters. */
 class EchoClient {
-  readonly #dealer = new Dealer({ linger: 0 });
+  readonly #dealer: Dealer;
   readonly #waiting: { resolve(frames: Buffer[]): void; reject(e: unknown): void }[] = [];
   #sending: Promise<void> = Promise.resolve();
 
-  constructor(endpoint: string) {
+  /** @param serverKey the server's CURVE public key, to encrypt (none: plain). */
+  constructor(endpoint: string, serverKey?: string) {
+    const own = serverKey ? curveKeyPair() : undefined;
+    this.#dealer = new Dealer({ linger: 0, ...(own && { curveServerKey: serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey }) });
     this.#dealer.connect(endpoint);
     void this.#readLoop();
   }
@@ -55,8 +59,9 @@ function bytesOf(data: Float64Array): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-async function startServer(signal: AbortSignal): Promise<{ child: ChildProcess; endpoint: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, SERVER_FILE], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function startServer(signal: AbortSignal, keys?: { publicKey: string; secretKey: string }): Promise<{ child: ChildProcess; endpoint: string }> {
+  const env = keys ? { ...process.env, TSP_BENCH_CURVE_SECRET: keys.secretKey, TSP_BENCH_CURVE_PUBLIC: keys.publicKey } : process.env;
+  const child = spawn(process.execPath, [...process.execArgv, SERVER_FILE], { stdio: ['pipe', 'pipe', 'inherit'], env });
   const lines = createInterface({ input: child.stdout! });
   const timeout = AbortSignal.any([signal, AbortSignal.timeout(SERVER_START_TIMEOUT_MS)]);
   try {
@@ -68,13 +73,18 @@ async function startServer(signal: AbortSignal): Promise<{ child: ChildProcess; 
   }
 }
 
-/** N echo-server processes, one DEALER per server. */
-export const zeromqSystem: EngineSystem = {
-  name: 'zeromq',
+/** N echo-server processes, one DEALER per server; every socket a CURVE one when `curve`. */
+function makeZeromqSystem(name: string, curve: boolean): EngineSystem {
+  return {
+  name,
+  ...(curve && {
+    unsupported: Object.fromEntries((['W1', 'W4', 'W6', 'W8'] as const).map((w) => [w, 'the cost of safety is measured on W2, W3 and W5 only'])),
+  }),
   async unavailableReason() {
     return undefined;
   },
   async start(engines, plan) {
+    const keys = curve ? curveKeyPair() : undefined;
     const servers: { child: ChildProcess; endpoint: string }[] = [];
     const clients: EchoClient[] = [];
     let stopped = false;
@@ -94,8 +104,8 @@ export const zeromqSystem: EngineSystem = {
       );
     };
     try {
-      servers.push(...(await Promise.all(Array.from({ length: engines }, () => startServer(plan.signal)))));
-      clients.push(...servers.map((s) => new EchoClient(s.endpoint)));
+      servers.push(...(await Promise.all(Array.from({ length: engines }, () => startServer(plan.signal, keys)))));
+      clients.push(...servers.map((s) => new EchoClient(s.endpoint, keys?.publicKey)));
       await Promise.all(clients.map((c) => c.request(['e'])));
     } catch (error) {
       await stop();
@@ -145,4 +155,11 @@ export const zeromqSystem: EngineSystem = {
     };
     return session;
   },
-};
+  };
+}
+
+/** The transport floor. */
+export const zeromqSystem: EngineSystem = makeZeromqSystem('zeromq', false);
+
+/** The transport floor with CURVE on every socket: what encryption costs ZeroMQ itself. */
+export const zeromqCurveSystem: EngineSystem = makeZeromqSystem('zeromq-curve', true);

@@ -9,7 +9,9 @@
  */
 import { Router } from 'zeromq';
 
-const router = new Router({ linger: 0 });
+// With TSP_BENCH_CURVE_SECRET/PUBLIC (the zeromq-curve floor), a CURVE server holding that key pair.
+const secret = process.env.TSP_BENCH_CURVE_SECRET;
+const router = new Router({ linger: 0, ...(secret && { curveServer: true, curveSecretKey: secret, curvePublicKey: process.env.TSP_BENCH_CURVE_PUBLIC }) });
 await router.bind('tcp://127.0.0.1:*');
 process.stdout.write(`${router.lastEndpoint}\n`);
 

@@ -159,6 +159,12 @@ describe('bench workloads at tiny size', () => {
     assertMeasured(results, 'zeromq', [...WORKLOADS], ['W8']);
   });
 
+  it('the raw ZeroMQ floor with CURVE runs W2, W3 and W5 and leaves no process', async () => {
+    const results = await runBench(tinyOptions(['zeromq-curve']));
+    assert.deepEqual(results.skips.map((s) => s.workload), ['W1', 'W4', 'W6', 'W8']);
+    assertMeasured(results, 'zeromq-curve', [...WORKLOADS], ['W1', 'W4', 'W6', 'W8']);
+  });
+
   for (const [peer, modules] of [['dask', 'distributed, numpy'], ['ipyparallel', 'ipyparallel, numpy']] as const) {
     const probe = spawnSync(PYTHON, ['-c', `import ${modules}`], { stdio: 'ignore' });
     const skip = requireTool(`${modules} for ${PYTHON}`, probe.status === 0, `apt-get install python3-${peer === 'dask' ? 'distributed' : peer} python3-numpy`);
