@@ -1,10 +1,10 @@
 /**
  * The dispatcher's cost per task must not grow with the number of unfinished tasks (issue 13, defect 3): submit N
- * load-balanced tasks at once to a dispatcher with 8 engines (hwm 16, the default), then answer them all, and
+ * load-balanced tasks at once to a dispatcher with 8 engines (hwm 16, the default; `--engines N` for more), then answer them all, and
  * compare the time per task at 10,000 and 200,000. The dispatcher runs alone, its I/O a recorder (no sockets), so
  * the figure is its own bookkeeping. Also reports the heap before, after the run, and after `purge()`.
  *
- * `node --expose-gc dist/bench/dispatcher-scale.js [--small 10000] [--large 200000]`; exit status 1 when the large
+ * `node --expose-gc dist/bench/dispatcher-scale.js [--small 10000] [--large 200000] [--engines 8]`; exit status 1 when the large
  * run's time per task is more than 1.5 × the small run's.
  * @module
  */
@@ -14,7 +14,7 @@ import { TaskDispatcher, type DispatcherIO } from '../src/controller/task-dispat
 
 const session = new Session('k'.repeat(64));
 
-function run(n: number): { perTaskUs: number; heapMB: { before: number; loaded: number; purged: number } } {
+function run(n: number, engines: number): { perTaskUs: number; heapMB: { before: number; loaded: number; purged: number } } {
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
   gc();
   const before = process.memoryUsage().heapUsed;
@@ -28,7 +28,7 @@ function run(n: number): { perTaskUs: number; heapMB: { before: number; loaded: 
     abortOnEngine: () => {},
   };
   const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 16);
-  for (let e = 0; e < 8; e++) d.engineAdded(e);
+  for (let e = 0; e < engines; e++) d.engineAdded(e);
   const client = Buffer.from('client');
   // Made before the clock starts: the figure is the dispatcher's, not the signing's.
   const requests = Array.from({ length: n }, () => {
@@ -62,8 +62,9 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-const small = run(arg('small', 10_000));
-const large = run(arg('large', 200_000));
+const engines = arg('engines', 8);
+const small = run(arg('small', 10_000), engines);
+const large = run(arg('large', 200_000), engines);
 const ratio = large.perTaskUs / small.perTaskUs;
-console.log(JSON.stringify({ small, large, ratio: Math.round(ratio * 100) / 100, target: 1.5 }));
+console.log(JSON.stringify({ engines, small, large, ratio: Math.round(ratio * 100) / 100, target: 1.5 }));
 process.exitCode = ratio <= 1.5 ? 0 : 1;
