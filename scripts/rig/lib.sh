@@ -31,10 +31,17 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install 
 # policy-rc.d forbidding service starts is put in place (if none exists), so postinst scripts never
 # start sshd/munge/slurm on the machine itself.
 apt_install() {
-  local missing=() p
+  local missing=() p lock
   for p in "$@"; do installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   command -v apt-get >/dev/null || die "packages missing (${missing[*]}) and no apt-get to install them"
+  # One install at a time (all.sh brings Slurm and Grid Engine up side by side): apt-get update does not wait for
+  # another one's lock on its lists, and each install puts in and takes out the same policy-rc.d.
+  exec {lock}>/tmp/tsparallel-rig-apt.lock
+  flock "$lock"
+  missing=()
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  if [ ${#missing[@]} -eq 0 ]; then exec {lock}>&-; return 0; fi
   log "apt-get install ${missing[*]}"
   local made_policy=0 rc=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -45,6 +52,7 @@ apt_install() {
     apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}"; } \
     >/tmp/tsparallel-rig-apt.log 2>&1 || rc=$?
   [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
+  exec {lock}>&-
   [ $rc = 0 ] || { tail -20 /tmp/tsparallel-rig-apt.log >&2; die "apt-get install ${missing[*]} failed (log: /tmp/tsparallel-rig-apt.log)"; }
 }
 
