@@ -102,6 +102,13 @@ describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
     const msg = session.message('apply_request', { fn: { source } }, { metadata: { balanced: true } });
     return { msg, frames: session.encode(msg, Channels.clientToCluster) };
   };
+  /** Submit `n` tasks of one function. */
+  const submitTasks = (d: TaskDispatcher, n: number, source = '() => null') => {
+    for (let i = 0; i < n; i++) {
+      const t = fnTask(source);
+      d.submit(client, t.msg, t.frames);
+    }
+  };
   /** The replies to every task sent so far (and forget them). */
   const answers = (sent: { engine: { msgId: string }[] }) =>
     sent.engine.splice(0).map((s) => session.message('apply_reply', { status: 'ok' }, { parent: { msg_id: s.msgId } }));
@@ -110,10 +117,7 @@ describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
     const { io, sent } = recorder();
     const d = new TaskDispatcher(io, TASK_POLICIES.leastload, { hwm: 4, hwmMs: 2 });
     d.engineAdded(0);
-    for (let i = 0; i < 300; i++) {
-      const t = fnTask('() => null');
-      d.submit(client, t.msg, t.frames);
-    }
+    submitTasks(d, 300);
     assert.equal(d.loadOf(0), 4, 'hwm while its pace is unknown');
     // It ran its 4 in 0.04 ms (10 µs each): 2 ms of them is 200.
     d.completeMany(0, answers(sent), 0.04);
@@ -129,16 +133,10 @@ describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
     const { io, sent } = recorder();
     const d = new TaskDispatcher(io, TASK_POLICIES.leastload, { hwm: 2, hwmMs: 1 });
     d.engineAdded(0);
-    for (let i = 0; i < 2; i++) {
-      const t = fnTask('() => null');
-      d.submit(client, t.msg, t.frames);
-    }
+    submitTasks(d, 2);
     d.completeMany(0, answers(sent), 0.002);
     assert.equal(d.loadOf(0), 0);
-    for (let i = 0; i < 50; i++) {
-      const t = fnTask('() => null');
-      d.submit(client, t.msg, t.frames);
-    }
+    submitTasks(d, 50);
     assert.equal(d.loadOf(0), 50, 'quick tasks of the known kind: up to 1 ms of them');
     const slow = [fnTask('(x) => heavy(x)'), fnTask('(x) => heavy(x)'), fnTask('(x) => heavy(x)')];
     for (const t of slow) d.submit(client, t.msg, t.frames);
@@ -154,10 +152,7 @@ describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
       const { io, sent } = recorder();
       const d = new TaskDispatcher(io, TASK_POLICIES.leastload, load);
       d.engineAdded(0);
-      for (let i = 0; i < 20; i++) {
-        const t = fnTask('() => null');
-        d.submit(client, t.msg, t.frames);
-      }
+      submitTasks(d, 20);
       const noPaceReported = typeof load === 'object' && load.hwmMs === 5;
       d.completeMany(0, answers(sent), noPaceReported ? undefined : 0.003);
       assert.equal(d.loadOf(0), 3, JSON.stringify(load));
