@@ -948,12 +948,12 @@ export class TaskDispatcher {
 
 const NO_DEPENDENCIES: readonly string[] = [];
 
-/** Whether `slot`'s batch job (if it has a walltime) has at least the task's `timeoutMs` left. */
 /** Whether any engine that is not full may take `t`: no targets, nothing to follow, no engine it failed on, no time limit. */
 function isPlain(t: Task): boolean {
   return t.followEngine === undefined && !t.flags.targets?.length && !t.tried?.size && !(t.flags.timeoutMs && t.flags.timeoutMs > 0);
 }
 
+/** Whether `slot`'s batch job (if it has a walltime) has at least the task's `timeoutMs` left. */
 function hasWalltimeFor(slot: EngineSlot, t: Task): boolean {
   const limit = t.flags.timeoutMs;
   return slot.jobEnd === undefined || !limit || limit <= 0 || slot.jobEnd - Date.now() >= limit;

@@ -180,7 +180,10 @@ export function unpackRequests(batch: Message): Message[] {
   }));
 }
 
-/** The content and buffers of a `batch_reply` holding `replies` (messages as they would travel alone). */
+/**
+ * The content and buffers of a `batch_reply` holding `replies` (messages as they would travel alone); `ranMs`, from an
+ * engine, is how long it ran their tasks ({@link BatchReplyContent.ranMs}).
+ */
 export function packReplies(replies: readonly Pick<Message<unknown>, 'header' | 'parent' | 'metadata' | 'content' | 'buffers'>[], ranMs?: number): { content: BatchReplyContent; buffers: Buffer[] } {
   const { lengths, buffers } = packBuffers(replies.map((r) => r.buffers));
   const content: BatchReplyContent = {
