@@ -117,6 +117,11 @@ export interface ScaleSession {
   stop(): Promise<void>;
 }
 
+/** `unsupported` of a system run for the cost of safety only (`*-curve`): W2, W3 and W5, nothing else. */
+export const SAFETY_WORKLOADS_ONLY: Partial<Record<WorkloadId, string>> = Object.fromEntries(
+  (['W1', 'W4', 'W6', 'W8'] as const).map((w) => [w, 'the cost of safety is measured on W2, W3 and W5 only']),
+);
+
 /** A Node-side system: our library, a worker pool, or the raw ZeroMQ floor. */
 export interface EngineSystem {
   /** The name used in the table and the JSON lines (`tsparallel`, `piscina`, …). */

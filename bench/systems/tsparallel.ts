@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createCluster, range, type ClusterOptions } from '../../src/index.js';
 import { BenchError } from '../lib/checks.js';
-import type { EngineSession, EngineSystem, RunPlan, ScaleSession } from '../lib/types.js';
+import { SAFETY_WORKLOADS_ONLY, type EngineSession, type EngineSystem, type RunPlan, type ScaleSession } from '../lib/types.js';
 
 /** Engines on this 2-core machine start slowly when there are 16 of them: give them more than the default minute. */
 const ENGINE_START_TIMEOUT_MS = 300_000;
@@ -162,7 +162,5 @@ export const tsparallelSystem: EngineSystem = { ...makeSystem('tsparallel', {}),
 export const tsparallelCurveSystem: EngineSystem = makeSystem(
   'tsparallel-curve',
   { security: { curve: true } },
-  Object.fromEntries(
-    (['W1', 'W4', 'W6', 'W8'] as const).map((w) => [w, 'the cost of safety is measured on W2, W3 and W5 only']),
-  ),
+  SAFETY_WORKLOADS_ONLY,
 );

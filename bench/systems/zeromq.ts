@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { curveKeyPair, Dealer } from 'zeromq';
 import { BenchError } from '../lib/checks.js';
 import { siblingModule } from '../lib/paths.js';
-import type { EngineSession, EngineSystem } from '../lib/types.js';
+import { SAFETY_WORKLOADS_ONLY, type EngineSession, type EngineSystem } from '../lib/types.js';
 
 const SERVER_FILE = siblingModule(import.meta.url, '../workers/zmq-echo');
 const SERVER_START_TIMEOUT_MS = 30_000;
@@ -76,85 +76,83 @@ async function startServer(signal: AbortSignal, keys?: { publicKey: string; secr
 /** N echo-server processes, one DEALER per server; every socket a CURVE one when `curve`. */
 function makeZeromqSystem(name: string, curve: boolean): EngineSystem {
   return {
-  name,
-  ...(curve && {
-    unsupported: Object.fromEntries((['W1', 'W4', 'W6', 'W8'] as const).map((w) => [w, 'the cost of safety is measured on W2, W3 and W5 only'])),
-  }),
-  async unavailableReason() {
-    return undefined;
-  },
-  async start(engines, plan) {
-    const keys = curve ? curveKeyPair() : undefined;
-    const servers: { child: ChildProcess; endpoint: string }[] = [];
-    const clients: EchoClient[] = [];
-    let stopped = false;
-    const stop = async () => {
-      if (stopped) return;
-      stopped = true;
-      for (const c of clients) c.close();
-      await Promise.all(
-        servers.map(async ({ child }) => {
-          if (child.exitCode !== null || child.signalCode !== null) return;
-          const exited = once(child, 'exit');
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-          await exited;
-          clearTimeout(timer);
-        }),
-      );
-    };
-    try {
-      servers.push(...(await Promise.all(Array.from({ length: engines }, () => startServer(plan.signal, keys)))));
-      clients.push(...servers.map((s) => new EchoClient(s.endpoint, keys?.publicKey)));
-      await Promise.all(clients.map((c) => c.request(['e'])));
-    } catch (error) {
-      await stop();
-      throw error;
-    }
-    const session: EngineSession = {
-      engineCount: engines,
-      callNoop: async () => {
-        await clients[0]!.request(['e']);
-        return null;
-      },
-      async balancedNoops(count) {
-        await Promise.all(Array.from({ length: count }, (_, i) => clients[i % engines]!.request(['e'])));
-        return new Array<null>(count).fill(null);
-      },
-      async mapPow10(length) {
-        const xs = Float64Array.from({ length }, (_, i) => i);
-        const bounds = Array.from({ length: engines + 1 }, (_, p) => Math.floor((p * length) / engines));
-        const parts = await Promise.all(
-          clients.map((c, p) => c.request(['m', bytesOf(xs.subarray(bounds[p], bounds[p + 1]))])),
+    name,
+    ...(curve && { unsupported: SAFETY_WORKLOADS_ONLY }),
+    async unavailableReason() {
+      return undefined;
+    },
+    async start(engines, plan) {
+      const keys = curve ? curveKeyPair() : undefined;
+      const servers: { child: ChildProcess; endpoint: string }[] = [];
+      const clients: EchoClient[] = [];
+      let stopped = false;
+      const stop = async () => {
+        if (stopped) return;
+        stopped = true;
+        for (const c of clients) c.close();
+        await Promise.all(
+          servers.map(async ({ child }) => {
+            if (child.exitCode !== null || child.signalCode !== null) return;
+            const exited = once(child, 'exit');
+            child.kill('SIGTERM');
+            const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+            await exited;
+            clearTimeout(timer);
+          }),
         );
-        const out = new Float64Array(length);
-        parts.forEach(([frame], p) => out.set(float64From(frame!), bounds[p]));
-        return out;
-      },
-      async push(name, data) {
-        await Promise.all(clients.map((c) => c.request(['s', name, bytesOf(data)])));
-      },
-      async pull(name) {
-        return (await Promise.all(clients.map((c) => c.request(['f', name])))).map(([frame]) => float64From(frame!));
-      },
-      async scatter(name, data) {
-        const bounds = Array.from({ length: engines + 1 }, (_, p) => Math.floor((p * data.length) / engines));
-        await Promise.all(clients.map((c, p) => c.request(['s', name, bytesOf(data.subarray(bounds[p], bounds[p + 1]))])));
-      },
-      async gather(name) {
-        const parts = (await Promise.all(clients.map((c) => c.request(['f', name])))).map(([f]) => float64From(f!));
-        const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
-        let offset = 0;
-        for (const p of parts) {
-          out.set(p, offset);
-          offset += p.length;
-        }
-        return out;
-      },
-      stop,
-    };
-    return session;
-  },
+      };
+      try {
+        servers.push(...(await Promise.all(Array.from({ length: engines }, () => startServer(plan.signal, keys)))));
+        clients.push(...servers.map((s) => new EchoClient(s.endpoint, keys?.publicKey)));
+        await Promise.all(clients.map((c) => c.request(['e'])));
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+      const session: EngineSession = {
+        engineCount: engines,
+        callNoop: async () => {
+          await clients[0]!.request(['e']);
+          return null;
+        },
+        async balancedNoops(count) {
+          await Promise.all(Array.from({ length: count }, (_, i) => clients[i % engines]!.request(['e'])));
+          return new Array<null>(count).fill(null);
+        },
+        async mapPow10(length) {
+          const xs = Float64Array.from({ length }, (_, i) => i);
+          const bounds = Array.from({ length: engines + 1 }, (_, p) => Math.floor((p * length) / engines));
+          const parts = await Promise.all(
+            clients.map((c, p) => c.request(['m', bytesOf(xs.subarray(bounds[p], bounds[p + 1]))])),
+          );
+          const out = new Float64Array(length);
+          parts.forEach(([frame], p) => out.set(float64From(frame!), bounds[p]));
+          return out;
+        },
+        async push(name, data) {
+          await Promise.all(clients.map((c) => c.request(['s', name, bytesOf(data)])));
+        },
+        async pull(name) {
+          return (await Promise.all(clients.map((c) => c.request(['f', name])))).map(([frame]) => float64From(frame!));
+        },
+        async scatter(name, data) {
+          const bounds = Array.from({ length: engines + 1 }, (_, p) => Math.floor((p * data.length) / engines));
+          await Promise.all(clients.map((c, p) => c.request(['s', name, bytesOf(data.subarray(bounds[p], bounds[p + 1]))])));
+        },
+        async gather(name) {
+          const parts = (await Promise.all(clients.map((c) => c.request(['f', name])))).map(([f]) => float64From(f!));
+          const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+          let offset = 0;
+          for (const p of parts) {
+            out.set(p, offset);
+            offset += p.length;
+          }
+          return out;
+        },
+        stop,
+      };
+      return session;
+    },
   };
 }
 

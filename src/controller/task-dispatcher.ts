@@ -443,21 +443,21 @@ export class TaskDispatcher {
   completeMany(engineId: number, replies: readonly Message[], ranMs?: number): void {
     this.#together(() => {
       const slot = this.#engines.get(engineId);
-      let ofPace = 0;
+      // Only a batch all of the kind the pace is of says how quick that kind is.
+      let pacing = this.#hwmMs > 0 && ranMs !== undefined && slot?.paceKind !== undefined;
       for (const reply of replies) {
         const parentId = reply.parent.msg_id ?? '';
-        if (slot && this.#tasks.get(parentId)?.kind === slot.paceKind) ofPace++;
+        if (pacing && this.#tasks.get(parentId)?.kind !== slot!.paceKind) pacing = false;
         if (reply.metadata.resent === true) this.completeResent(engineId, parentId, reply);
         else this.complete(engineId, parentId, reply);
       }
-      // Only a batch of the kind the pace is of says how quick that kind is.
-      if (slot && ranMs !== undefined && ofPace === replies.length && slot.paceKind !== undefined) this.#paced(slot, ranMs / replies.length);
+      if (pacing) this.#paced(slot!, ranMs! / replies.length);
     });
   }
 
   /** Engine `slot` ran tasks of its pace's kind in `perTaskMs` each: its pace, for {@link #limitOf}. */
   #paced(slot: EngineSlot, perTaskMs: number): void {
-    if (this.#hwmMs <= 0 || !Number.isFinite(perTaskMs) || perTaskMs < 0) return;
+    if (!Number.isFinite(perTaskMs) || perTaskMs < 0) return;
     slot.taskMs = slot.taskMs === undefined ? perTaskMs : slot.taskMs + PACE_WEIGHT * (perTaskMs - slot.taskMs);
   }
 
@@ -696,10 +696,15 @@ export class TaskDispatcher {
     this.#queue.splice(this.#head, 0, t);
   }
 
-  /** The engines that may take a task without constraints now: not full and not stuck. */
+  /** Whether `slot` may take one more task: not full, and not stuck in one that timed out. */
+  #takes(slot: EngineSlot): boolean {
+    return slot.load < this.#limitOf(slot) && !slot.stuck?.size;
+  }
+
+  /** The engines that may take a task without constraints now. */
   #openSlots(): EngineSlot[] {
     const open: EngineSlot[] = [];
-    for (const slot of this.#engines.values()) if (slot.load < this.#limitOf(slot) && !slot.stuck?.size) open.push(slot);
+    for (const slot of this.#engines.values()) if (this.#takes(slot)) open.push(slot);
     return open;
   }
 
@@ -713,8 +718,7 @@ export class TaskDispatcher {
     const candidates: EngineSlot[] = [];
     let untried: EngineSlot[] | undefined;
     for (const slot of this.#engines.values()) {
-      if (slot.load >= this.#limitOf(slot)) continue;
-      if (slot.stuck?.size) continue;
+      if (!this.#takes(slot)) continue;
       if (t.followEngine !== undefined && slot.id !== t.followEngine) continue;
       if (t.flags.targets?.length && !t.flags.targets.includes(slot.id)) continue;
       // An engine whose batch job ends before the task's time limit could not finish it.
@@ -764,7 +768,7 @@ export class TaskDispatcher {
         if (slot) {
           this.#dispatch(t, slot);
           // Full now (one more task, or a limit back at hwm for a task of another kind): no longer open.
-          if (open && slot.load >= this.#limitOf(slot)) {
+          if (open && !this.#takes(slot)) {
             const at = open.indexOf(slot);
             if (at >= 0) open.splice(at, 1);
           }
