@@ -22,6 +22,26 @@ function handlerFailed(where: string, err: unknown): void {
   log('a message handler on %s threw (message dropped, %d so far): %s', where, handlerFailures.count, (err as Error)?.stack ?? String(err));
 }
 
+/** How many times {@link connectRetrying} tries a connect that a signal interrupted. */
+const CONNECT_ATTEMPTS = 100;
+
+/**
+ * `socket.connect(address)`, tried again while it fails with EINTR. libzmq's connect first takes the commands its
+ * I/O thread left for the socket, and a signal landing in that wait (V8's sampling profiler sends one every 100 us; a
+ * child's exit sends SIGCHLD) interrupts it before anything is done, so trying again is safe. zeromq.js retries its
+ * bind, send and receive on EINTR, but not connect: under a profiler about 1 connect in 2,000 failed here, and an
+ * engine process died of it. The heart worker (HEART_SOURCE) does the same.
+ */
+export function connectRetrying(socket: { connect(address: string): void }, address: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return socket.connect(address);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINTR' || attempt >= CONNECT_ATTEMPTS) throw err;
+    }
+  }
+}
+
 /** Where a heart worker's socket is (see HEART_SOURCE). */
 const HEART_STARTING = 0;
 const HEART_OPEN = 1;
@@ -64,7 +84,10 @@ if (Atomics.compareExchange(state, 0, ${HEART_STARTING}, ${HEART_OPEN}) === ${HE
       for await (const event of socket.events) if (event.type === 'handshake' && !ready) { ready = true; parentPort.postMessage('ready'); }
     } catch (err) { if (!closed) throw err; }
   })();
-  socket.connect(workerData.address);
+  // Again while a signal interrupts it, as connectRetrying does.
+  for (let attempt = 1; ; attempt++) {
+    try { socket.connect(workerData.address); break; } catch (err) { if (err.code !== 'EINTR' || attempt >= ${CONNECT_ATTEMPTS}) throw err; }
+  }
   (async () => {
     try {
       for await (const frames of socket) { Atomics.store(beat, 0, BigInt(Date.now())); await socket.send(frames); }
@@ -317,7 +340,7 @@ export class ZeroMqTransport implements Transport {
     const socket = new Dealer({ routingId: options.identity, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curve });
     const handshakes = new HandshakeWatch(socket, address, options.curveServerKey !== undefined);
     try {
-      socket.connect(address);
+      connectRetrying(socket, address);
     } catch (cause) {
       socket.close();
       throw new TransportError(`cannot connect to ${address}: ${(cause as Error).message}`, { cause });
