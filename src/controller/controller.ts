@@ -135,6 +135,8 @@ export class Controller {
   #heartClock?: SilenceClock;
   #files: string[] = [];
   #stopped = false;
+  /** A check of the local engines' processes is scheduled (see {@link #checkLocalEnginesSoon}). */
+  #localCheckDue = false;
   #onStop: (() => void)[] = [];
   #lease?: OwnerLeaseWatch;
   #journal?: TaskJournal;
@@ -219,8 +221,8 @@ export class Controller {
     // Dashboard statistics: bytes sent, clients that vanished.
     for (const l of [this.#clientListener, this.#engineListener]) this.stats.meter(l);
     // An engine's socket closing is the fastest sign of its death: check the local engines' processes at once.
-    this.#engineListener.onDisconnect?.(() => this.#checkLocalEngines());
-    this.#heartListener.onDisconnect?.(() => this.#checkLocalEngines());
+    this.#engineListener.onDisconnect?.(() => this.#checkLocalEnginesSoon());
+    this.#heartListener.onDisconnect?.(() => this.#checkLocalEnginesSoon());
 
     const common = {
       version: 1 as const,
@@ -737,13 +739,30 @@ export class Controller {
   }
 
   /** Declare dead every engine on this host whose process has exited (not waiting for the heartbeat timeout). */
+  /**
+   * Check the local engines' processes once this turn's events are handled. Disconnections come in bursts (a host's
+   * engines stopping, a launcher restarting them), and each check looks at every engine: one check per event made a
+   * burst cost engines x events process lookups.
+   */
+  #checkLocalEnginesSoon(): void {
+    if (this.#localCheckDue) return;
+    this.#localCheckDue = true;
+    setImmediate(() => {
+      this.#localCheckDue = false;
+      if (!this.#stopped) this.#checkLocalEngines();
+    });
+  }
+
   #checkLocalEngines(): void {
     const here = thisHost();
     const ns = this.#pidNamespace;
+    // Each process is looked up once: the engines of `tsengine --count K` share one.
+    const gone = new Map<number, boolean>();
     for (const engine of [...this.engines.values()]) {
-      if (engine.hostname === here && engine.pidNamespace === ns && engine.pid !== process.pid && processGone(engine.pid)) {
-        this.#unregister(engine, `its process (pid ${engine.pid}) exited`);
-      }
+      if (engine.hostname !== here || engine.pidNamespace !== ns || engine.pid === process.pid) continue;
+      let exited = gone.get(engine.pid);
+      if (exited === undefined) gone.set(engine.pid, (exited = processGone(engine.pid)));
+      if (exited) this.#unregister(engine, `its process (pid ${engine.pid}) exited`);
     }
   }
 

@@ -61,4 +61,26 @@ describe('tsengine --count', () => {
       await waitUntil(() => isAlive(child.pid!), 1000, 'the --count process is running');
     });
   });
+
+  it('when a process of 100 engines dies, the controller sees all of them gone by the process, not the heartbeat', { timeout: 120_000 }, async () => {
+    // Heartbeats would take a minute to notice: only the controller's look at the local processes (on each burst of
+    // disconnections, and each heartbeat tick) can see it sooner. 200 sockets close at once here (an engine's and its
+    // heart's, per engine); a lookup per disconnection and engine cost 0.7 s of the controller's CPU for 100 engines.
+    const t = await startTestCluster(1, { controller: { heartbeatMs: 1000, heartbeatTimeoutMs: 60_000 } });
+    const tsengine = path.join(repoRoot(), 'dist', 'src', 'cli', 'tsengine.js');
+    const child = spawn(process.execPath, [tsengine, '--connection-file', t.cluster.engineConnectionFile, '--count', '100'], { stdio: 'ignore' });
+    try {
+      await t.client.waitForEngines(101, { timeoutMs: 60_000 });
+      const reasons = new Map<number, string | undefined>();
+      t.client.onEngineChange((e) => e.type === 'unregistered' && reasons.set(e.id, e.reason));
+      child.kill('SIGKILL');
+      await waitUntil(() => t.client.ids.length === 1, 30_000, 'the 100 engines of the killed process are unregistered');
+      assert.deepEqual(t.client.ids, [0], 'the engine of the cluster itself stays');
+      assert.equal(reasons.size, 100);
+      for (const [id, reason] of reasons) assert.match(reason ?? '', new RegExp(`^its process \\(pid ${child.pid}\\) exited$`), `engine ${id}`);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await t.stop();
+    }
+  });
 });
