@@ -176,6 +176,11 @@ async function runScale(system: EngineSystem, plan: RunPlan, reporter: Reporter)
     reporter.sample({ workload: 'W8', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w8Tasks, 'W8') });
     const rss = session.controllerRssBytes?.();
     if (rss !== undefined) reporter.sample({ workload: 'W8', metric: 'controller_rss_MB', value: rss / 1e6 });
+    if (session.loseProcess) {
+      const lost = await session.loseProcess();
+      if (lost.engines < 1) throw new BenchError('W8: the killed engine process took no engine with it');
+      reporter.sample({ workload: 'W8', metric: 'lose_process_ms', value: lost.ms });
+    }
   } finally {
     await untilAborted(session.stop(), AbortSignal.timeout(STOP_TIMEOUT_MS)).catch((error: unknown) =>
       reporter.fail('W8', new BenchError('stopping the W8 cluster failed (leftover processes are killed at the end)', { cause: error })),

@@ -113,6 +113,11 @@ export interface ScaleSession {
   balancedNoops(count: number): Promise<readonly unknown[]>;
   /** The controller's resident memory in bytes, when it can be read. */
   controllerRssBytes?(): number | undefined;
+  /**
+   * Kill one engine process (SIGKILL) with all its engines, and wait until the client sees them gone: resolves to
+   * how many engines went and the milliseconds that took. Run last: the session then has fewer engines.
+   */
+  loseProcess?(): Promise<{ engines: number; ms: number }>;
   /** Stop every engine process and the controller; harmless to call twice. */
   stop(): Promise<void>;
 }

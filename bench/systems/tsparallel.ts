@@ -147,6 +147,18 @@ async function startScale(engines: number, plan: RunPlan): Promise<ScaleSession>
       broadcastNoop: () => all.apply(() => null),
       balancedNoops: (count) => balanced.map((_x: number) => null, range(count), { chunksize: 1 }),
       controllerRssBytes: () => (controllerPid === undefined ? undefined : rssBytes(controllerPid)),
+      async loseProcess() {
+        // The heartbeat timeout (10 s) is far off: only the controller's look at local processes sees this sooner.
+        const before = client.ids.length;
+        const lost = Math.min(plan.sizes.w8PerProcess, engines);
+        const t0 = performance.now();
+        children[0]!.kill('SIGKILL');
+        while (client.ids.length > before - lost) {
+          if (performance.now() - t0 > SCALE_REGISTER_TIMEOUT_MS) throw new BenchError(`W8: ${client.ids.length - (before - lost)} of ${lost} engines of the killed process still registered`);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        return { engines: before - client.ids.length, ms: performance.now() - t0 };
+      },
       stop,
     };
   } catch (error) {
