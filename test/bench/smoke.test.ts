@@ -28,7 +28,7 @@ const METRICS: Record<WorkloadId, string[]> = {
   W4: [`map_${TINY_SIZES.w4Lengths[0]}_ms`, `map_${TINY_SIZES.w4Lengths[1]}_ms`],
   W5: ['push_MBps', 'pull_MBps', 'peak_mem_ratio', 'rss_after_pull_ratio', 'scatter_MBps', 'gather_MBps'],
   W6: ['start_ms', 'tasks_per_s', 'stop_ms'],
-  W8: ['engines', 'register_ms', 'broadcast_ms', 'tasks_per_s', 'controller_rss_MB'],
+  W8: ['engines', 'register_ms', 'broadcast_ms', 'tasks_per_s', 'controller_rss_MB', 'lose_process_ms'],
 };
 
 function tinyOptions(systems: SystemName[], workloads: WorkloadId[] = [...WORKLOADS]): BenchOptions {
