@@ -141,6 +141,11 @@ export class Engine {
   readonly uuid = randomUUID();
   /** Resolves with an exit code once the engine has stopped. */
   readonly stopped: Promise<number>;
+  /**
+   * Why the engine stopped on its own (its controller went silent), for its process to say; undefined while it runs
+   * and when it was told to stop (by the controller, a signal, or {@link stop}).
+   */
+  stopReason?: string;
   readonly #namespace: Namespace;
   readonly #session: Session;
   readonly #modules = new Map<string, (...args: unknown[]) => unknown>();
@@ -338,6 +343,10 @@ export class Engine {
         if (silent <= limit) return;
         if (silent > limit + reconnectMs) {
           log('no ping from the controller for %d ms: it is gone, stopping', silent);
+          const waited = reconnectMs ? ` + engines.reconnectMs ${reconnectMs} ms` : '';
+          this.stopReason =
+            `stopped: no ping from the controller at ${info.heartbeatAddress} for ${silent} ms (controller.heartbeatTimeoutMs ${limit} ms${waited}): ` +
+            'it is gone, or this host cannot reach it. Set engines.reconnectMs for engines to wait longer for a restarted controller';
           void this.stop(0, { unregister: false });
           return;
         }

@@ -2,7 +2,7 @@
  * Every error of the core runtime, with real processes over ZeroMQ.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, CompositeError, createCluster, EngineDiedError, fromModule, RemoteError, SerializationError } from '../../src/index.js';
@@ -170,6 +170,13 @@ describe('engine and controller death', () => {
     const [controllerPid, ...enginePids] = cluster.pids;
     process.kill(controllerPid!, 'SIGKILL');
     await waitUntil(() => enginePids.every((p) => !isAlive(p)), 10_000, 'engines exit after their controller died');
+    // Each says why in its log (its stderr), not only in a debug line.
+    const logs = (await readdir(path.join(tmp.dir, 'log'))).filter((f) => f.startsWith('engine'));
+    assert.equal(logs.length, 2, `engine logs: ${logs.join(', ')}`);
+    for (const file of logs) {
+      const text = await readFile(path.join(tmp.dir, 'log', file), 'utf8');
+      assert.match(text, /tsengine: engine \d+ stopped: no ping from the controller at tcp:\/\/\S+ for \d+ ms \(controller\.heartbeatTimeoutMs 1500 ms\): it is gone/, file);
+    }
     await cluster.stop();
     await tmp.remove();
   });
