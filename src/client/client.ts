@@ -23,9 +23,9 @@ import { SilenceClock } from '../util/liveness.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Connection, type Transport } from '../core/transport.js';
 import type { StatsCursor, StatsReply } from '../wire/stats.js';
 import { AsyncResult, Part, remoteError } from './async-result.js';
-import { DirectView, type ViewHost } from './direct-view.js';
+import { DirectView } from './direct-view.js';
 import { chooseEngineRoute } from '../wire/address.js';
-import { LoadBalancedView, type BalancedHost, type TaskOptions } from './load-balanced-view.js';
+import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
 
 const log = debug('tsparallel:client');
 

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import debug from 'debug';
-import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { container as globalContainer, type DependencyContainer } from 'tsyringe';
@@ -202,8 +202,6 @@ export class Cluster {
   #monitor?: Client;
   /** When the cluster file was first written; later rewrites (after `addEngines`) keep it. */
   #created?: string;
-  /** Reports engine registrations to `onProgress` for the addEngines() call in progress. */
-  #reportProgress?: () => void;
   /** The owner's session with the controller (none for detached clusters). */
   #ownerSession?: OwnerSession;
   /** Whether `controller.ip` was configured (not the default), and where the launchers place roles. */

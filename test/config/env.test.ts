@@ -6,7 +6,6 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { defaultConfig } from '../../src/config/index.js';
 import { CONFIG_ENV_VARIABLES } from '../../src/config/env.js';
-import { loadConfig } from '../../src/config/load.js';
 import { CONFIG_FIELD_PATHS, envVariableFor } from '../../src/config/schema.js';
 import { makeConfigWorkspace, load, rejectsWith, UNC } from '../support/config-fixtures.js';
 

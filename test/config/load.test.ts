@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { defaultConfig } from '../../src/config/index.js';
-import { loadConfig } from '../../src/config/load.js';
 import { CONFIG_FIELD_PATHS } from '../../src/config/schema.js';
 import { makeConfigWorkspace, load, rejectsWith } from '../support/config-fixtures.js';
 

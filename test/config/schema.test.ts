@@ -3,10 +3,8 @@
  * paths are kept exactly; mergeConfig and the schema stay in step.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import { defaultConfig, mergeConfig } from '../../src/config/index.js';
-import { loadConfig } from '../../src/config/load.js';
 import { makeConfigWorkspace, load, rejectsWith, UNC } from '../support/config-fixtures.js';
 
 describe('loadConfig: validation errors name the file, the key path, what was given and what is allowed', () => {

@@ -5,10 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isAlive, repoRoot, tempDir } from './cluster.js';
 import { requireTool } from './requirements.js';
 import { hpcJobSimulatorCommand } from '../../src/testing/simulators.js';

@@ -11,19 +11,16 @@ import { createWriteStream, mkdirSync, openSync, closeSync, type WriteStream } f
 import path from 'node:path';
 import debug from 'debug';
 import type { DependencyContainer } from 'tsyringe';
-import { z } from 'zod';
 import { SchedulerError } from '../../core/errors.js';
 import {
-  defineLauncher,
   ROLE_RUNNER,
-  type LauncherContext,
   type LauncherRole,
   type RoleRunner,
   type RunningRole,
 } from '../../core/launcher.js';
 import { getOptional } from '../../core/tokens.js';
 import { signalGroup } from '../../util/processes.js';
-import { SCHEDULER, type JobDescription, type JobState, type JobTask, type Scheduler } from '../../core/scheduler.js';
+import { type JobDescription, type JobState, type JobTask, type Scheduler } from '../../core/scheduler.js';
 import { isFinalJobState, type DetailedJobStatus } from '../batch/launcher.js';
 
 const log = debug('tsparallel:launcher:in-process');
