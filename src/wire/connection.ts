@@ -25,7 +25,7 @@ export interface ConnectionInfo {
   clusterId: string;
   /** The HMAC-SHA256 key, hex. Secret: never logged. */
   key: string;
-  /** The signature scheme; only `hmac-sha256`. */
+  /** The signature scheme; only `hmac-sha256` (large buffers enter it by a Poly1305 tag: see `wire/protocol`). */
   signatureScheme: 'hmac-sha256';
   /**
    * The controller's CURVE public key (Z85) when the wire is encrypted: every role dials with it, and a controller

@@ -12,11 +12,14 @@ import { Client, ConfigError, ProtocolError, range } from '../../src/index.js';
 import { Engine } from '../../src/engine/engine.js';
 import { ZeroMqTransport } from '../../src/transport/zeromq.js';
 import { readConnectionFile, type ConnectionInfo } from '../../src/wire/connection.js';
-import { Channels, Session, type Message } from '../../src/wire/protocol.js';
+import { Channels, PROTOCOL_VERSION, Session, type Message } from '../../src/wire/protocol.js';
 import { serialize, deserialize } from '../../src/wire/serialize.js';
 import { BATCH_REPLY, BATCH_REQUEST, packRequests, unpackReplies } from '../../src/wire/task-batch.js';
 import { isAlive, startTestCluster, waitUntil } from '../support/cluster.js';
 import { RawPeer } from '../support/raw-peer.js';
+
+/** This build's protocol version, as a pattern (the refusals name it). */
+const THIS_VERSION = PROTOCOL_VERSION.replace('.', '\\.');
 
 /** Every reply a raw peer got, batches unpacked. */
 const repliesOf = (peer: RawPeer): Message[] => peer.received.flatMap((m) => (m.header.msg_type === BATCH_REPLY && Array.isArray(m.content.replies) ? unpackReplies(m) : [m]));
@@ -129,7 +132,7 @@ describe('roles of another protocol version are refused, naming both versions', 
       await waitUntil(() => oldEngine.received.some((m) => m.parent.msg_id === registration) && oldClient.received.some((m) => m.parent.msg_id === connect), 10_000, 'both answered');
       const refusal = oldEngine.received.find((m) => m.parent.msg_id === registration)!;
       assert.equal(refusal.content.status, 'error');
-      assert.match(refusal.content.error as string, /this engine speaks wire protocol 1\.0, this process 1\.1: run the same tsparallel version/);
+      assert.match(refusal.content.error as string, new RegExp(`this engine speaks wire protocol 1\\.0, this process ${THIS_VERSION}: run the same tsparallel version`));
       const refused = oldClient.received.find((m) => m.parent.msg_id === connect)!;
       assert.equal(refused.content.status, 'error');
       assert.match((refused.content.error as { message: string }).message, /this client speaks wire protocol 1\.0/);
@@ -169,7 +172,7 @@ describe('roles of another protocol version are refused, naming both versions', 
     };
     try {
       const engine = new Engine({ transport: new ZeroMqTransport(), info, directAddress: false, registrationTimeoutMs: 10_000 });
-      await assert.rejects(engine.start(), (e: Error) => e instanceof ConfigError && /the controller speaks wire protocol 1\.0, this process 1\.1/.test(e.message));
+      await assert.rejects(engine.start(), (e: Error) => e instanceof ConfigError && new RegExp(`the controller speaks wire protocol 1\\.0, this process ${THIS_VERSION}`).test(e.message));
       await assert.rejects(
         Client.connect({ connectionInfo: { ...info, role: 'client' }, transport: new ZeroMqTransport(), timeoutMs: 10_000 }),
         (e: Error) => e instanceof ProtocolError && /the controller speaks wire protocol 1\.0/.test(e.message),

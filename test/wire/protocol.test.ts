@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createCipheriv, createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Channels, DELIMITER, Session } from '../../src/wire/protocol.js';
+import { BULK_MAC_BYTES, Channels, DELIMITER, Session } from '../../src/wire/protocol.js';
 
 const KEY = 'a'.repeat(64);
 const TO_CONTROLLER = [Channels.clientToCluster];
@@ -68,6 +68,54 @@ describe('protocol: framing and signing', () => {
     for (const frames of [changed, added, removed, resplit]) assert.equal(receiver.decode(frames, TO_CONTROLLER), undefined);
     assert.equal(receiver.dropped.badSignature, 4);
     assert.ok(receiver.decode(encode(), TO_CONTROLLER), 'an untouched message still passes');
+  });
+
+  it('signs large buffers by their Poly1305 tag, as the module documents, and drops any change to them', () => {
+    const a = new Session(KEY);
+    const receiver = new Session(KEY);
+    // Around the threshold and well above it; several buffers, so that bytes can be moved between them.
+    for (const total of [BULK_MAC_BYTES - 1, BULK_MAC_BYTES, 3 * BULK_MAC_BYTES + 17]) {
+      const first = Buffer.alloc(Math.floor(total / 3), 7);
+      const second = Buffer.alloc(total - first.length, 9);
+      const encode = () => a.encode(a.message('push_request', {}, { buffers: [first, second] }), Channels.clientToCluster);
+      const frames = encode();
+      // The documented construction, computed here on its own: the receiver of another implementation could.
+      const parts = frames.slice(2, 6);
+      const lengths = Buffer.alloc(4 * 6);
+      [...parts, first, second].forEach((p, i) => lengths.writeUInt32BE(p.length, 4 * i));
+      const h = createHmac('sha256', KEY).update(lengths);
+      for (const p of parts) h.update(p);
+      if (total < BULK_MAC_BYTES) h.update(first).update(second);
+      else {
+        const key = createHmac('sha256', KEY).update('tsparallel bulk v1').update(parts[0]!).digest();
+        const mac = createCipheriv('chacha20-poly1305', key, Buffer.alloc(12), { authTagLength: 16 });
+        mac.setAAD(Buffer.concat([first, second]), { plaintextLength: 0 });
+        mac.final();
+        h.update(mac.getAuthTag());
+      }
+      assert.equal(frames[1]!.toString(), h.digest('hex'), `the signature of ${total} bytes of buffers`);
+      assert.ok(receiver.decode(frames, TO_CONTROLLER), `${total} bytes: an untouched message passes`);
+
+      const tampered: Buffer[][] = [];
+      for (const at of [0, first.length - 1, first.length, total - 1]) {
+        const copy = encode();
+        const joined = Buffer.concat([copy[6]!, copy[7]!]);
+        joined[at]! ^= 1;
+        copy.splice(6, 2, joined.subarray(0, first.length), joined.subarray(first.length));
+        tampered.push(copy);
+      }
+      const moved = encode();
+      moved.splice(6, 2, Buffer.concat([first, second.subarray(0, 1)]), second.subarray(1));
+      const swapped = encode();
+      swapped.splice(6, 2, swapped[7]!, swapped[6]!);
+      // The signature of another message on these frames.
+      const other = encode();
+      other[1] = encode()[1]!;
+      tampered.push(moved, swapped, other);
+      const before = receiver.dropped.badSignature;
+      for (const t of tampered) assert.equal(receiver.decode(t, TO_CONTROLLER), undefined, `${total} bytes: a changed message is dropped`);
+      assert.equal(receiver.dropped.badSignature - before, tampered.length);
+    }
   });
 
   it('drops a replayed message', () => {
