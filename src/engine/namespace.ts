@@ -36,8 +36,11 @@ export interface Namespace {
   defineGetter(name: string, get: () => unknown, replaced?: () => void): void;
   /** Read `name`; throws a ReferenceError when it is not defined. */
   get(name: string): unknown;
-  /** Run `work`, capturing what it writes to stdout and stderr. */
-  capture<T>(work: () => Promise<T>): Promise<Captured<T>>;
+  /**
+   * Run `work`, capturing what it writes to stdout and stderr: at once when it returns a plain value or throws, as a
+   * promise (capturing until it settles) when it returns one.
+   */
+  capture<T>(work: () => T | PromiseLike<T>): Captured<T> | Promise<Captured<T>>;
 }
 
 const MAX_COMPILED = 1000;
@@ -143,21 +146,38 @@ export class GlobalNamespace implements Namespace {
     // Through eval so that names declared with let/const by execute() are found too.
     return name in globalThis ? (globalThis as Record<string, unknown>)[name] : (0, eval)(name);
   }
-  async capture<T>(work: () => Promise<T>): Promise<Captured<T>> {
+  capture<T>(work: () => T | PromiseLike<T>): Captured<T> | Promise<Captured<T>> {
     const out: string[] = [];
     const err: string[] = [];
     const restoreOut = divert(process.stdout, out);
     const restoreErr = divert(process.stderr, err);
-    try {
-      const value = await work();
-      return { value, failed: false, stdout: out.join(''), stderr: err.join('') };
-    } catch (error) {
-      return { error, failed: true, stdout: out.join(''), stderr: err.join('') };
-    } finally {
+    return settle(work, () => {
       restoreOut();
       restoreErr();
-    }
+      return { stdout: out.join(''), stderr: err.join('') };
+    });
   }
+}
+
+/**
+ * Run `work` and say how it ended, calling `end` once (to stop capturing, and take what was captured) when it has:
+ * synchronously for a plain value or a throw, once settled for a promise or other thenable.
+ */
+function settle<T>(work: () => T | PromiseLike<T>, end: () => { stdout: string; stderr: string }): Captured<T> | Promise<Captured<T>> {
+  let result: T | PromiseLike<T>;
+  try {
+    result = work();
+    // Reading `then` may throw (a getter): that is the work failing too.
+    if (result === null || (typeof result !== 'object' && typeof result !== 'function') || typeof (result as PromiseLike<T>).then !== 'function') {
+      return { value: result as T, failed: false, ...end() };
+    }
+  } catch (error) {
+    return { error, failed: true, ...end() };
+  }
+  return Promise.resolve(result).then(
+    (value) => ({ value, failed: false, ...end() }),
+    (error: unknown) => ({ error, failed: true, ...end() }),
+  );
 }
 
 function divert(stream: NodeJS.WriteStream, into: string[]): () => void {
@@ -225,16 +245,12 @@ export class IsolatedNamespace implements Namespace {
   get(name: string): unknown {
     return name in this.#context ? (this.#context as Record<string, unknown>)[name] : vm.runInContext(name, this.#context);
   }
-  async capture<T>(work: () => Promise<T>): Promise<Captured<T>> {
+  capture<T>(work: () => T | PromiseLike<T>): Captured<T> | Promise<Captured<T>> {
     const sink = { out: [] as string[], err: [] as string[] };
     this.#sink = sink;
-    try {
-      const value = await work();
-      return { value, failed: false, stdout: sink.out.join(''), stderr: sink.err.join('') };
-    } catch (error) {
-      return { error, failed: true, stdout: sink.out.join(''), stderr: sink.err.join('') };
-    } finally {
+    return settle(work, () => {
       this.#sink = undefined;
-    }
+      return { stdout: sink.out.join(''), stderr: sink.err.join('') };
+    });
   }
 }
