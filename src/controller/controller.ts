@@ -15,8 +15,8 @@ import type { CurveKeyPair, Listener, Transport } from '../core/transport.js';
 import { wantsCurve, type CurveSetting } from '../wire/security.js';
 import { ConfigError } from '../core/errors.js';
 import { TASK_POLICIES } from './policies/index.js';
-import type { TaskState } from '../core/tasks.js';
-import { TaskDispatcher, type DirectTaskReport } from './task-dispatcher.js';
+import type { DirectTaskReport, TaskState } from '../core/tasks.js';
+import { TaskDispatcher } from './task-dispatcher.js';
 import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 import type { JobStatesReport, StatsCursor } from '../wire/stats.js';
@@ -597,9 +597,9 @@ export class Controller {
         this.#notify('engine_event', { ...msg.content, id: engine.id });
         return;
       }
-      case 'task_record': {
+      case 'task_records': {
         const engine = this.#byUuid.get(uuid);
-        if (engine) this.#tasks.recordFinished(engine.id, msg.content as unknown as DirectTaskReport);
+        if (engine) for (const record of msg.content.records as DirectTaskReport[]) this.#tasks.recordFinished(engine.id, record);
         return;
       }
       case 'engine_stats': {

@@ -5,7 +5,7 @@
  */
 import debug from 'debug';
 import type { Message, MessageHeader } from '../wire/protocol.js';
-import { DEFAULT_GRACE_MS, FINAL_TASK_STATES as FINAL, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
+import { DEFAULT_GRACE_MS, FINAL_TASK_STATES as FINAL, type DirectTaskReport, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
 import type { ControllerStats } from './stats.js';
 import { fromJournalMessage, toJournalMessage, type JournalTask, type TaskJournal } from './journal.js';
@@ -112,29 +112,6 @@ export interface DispatcherLimits {
   heldBytes: number;
   /** Records kept (default 100000); the oldest finished ones go first. */
   records: number;
-}
-
-/** What an engine reports of a request a client sent it directly (the controller never saw it). */
-export interface DirectTaskReport {
-  /** The request's id. */
-  msgId: string;
-  /** Its type. */
-  type: string;
-  /** How it ended. */
-  state: 'completed' | 'failed';
-  /** When the engine started it (ms since epoch). */
-  started: number;
-  /** When it finished. */
-  completed: number;
-  /** The result's size in bytes. */
-  resultBytes: number;
-  /** Why it failed. */
-  error?: {
-    /** The error's class name. */
-    name: string;
-    /** Its message. */
-    message: string;
-  };
 }
 
 /** What {@link TaskDispatcher.abort} did. */

@@ -66,3 +66,28 @@ export interface TaskRecord {
   resultBytes?: number;
 }
 
+/**
+ * What an engine reports of a request a client sent it directly (the controller never saw it), in a `task_records`
+ * message once answered.
+ */
+export interface DirectTaskReport {
+  /** The request's id. */
+  msgId: string;
+  /** Its type. */
+  type: string;
+  /** How it ended. */
+  state: 'completed' | 'failed';
+  /** When the engine started it (ms since epoch). */
+  started: number;
+  /** When it finished. */
+  completed: number;
+  /** The result's size in bytes. */
+  resultBytes: number;
+  /** Why it failed. */
+  error?: {
+    /** The error's class name. */
+    name: string;
+    /** Its message. */
+    message: string;
+  };
+}

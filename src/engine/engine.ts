@@ -23,7 +23,7 @@ import { checkEngineInput, taskChecker } from '../wire/validate.js';
 import { pidNamespace, SilenceClock } from '../util/liveness.js';
 import { jobEndFromEnvironment } from '../core/walltime.js';
 import { TaskWatchdog } from './watchdog.js';
-import { DEFAULT_GRACE_MS } from '../core/tasks.js';
+import { DEFAULT_GRACE_MS, type DirectTaskReport } from '../core/tasks.js';
 
 const log = debug('tsparallel:engine');
 
@@ -82,8 +82,10 @@ export const OUTBOX_BYTES = 64 * 1024 * 1024;
 export { DEFAULT_GRACE_MS };
 
 /**
- * How long the reports of direct requests wait to leave together (and at most how many): one wake-up of the
- * controller per batch instead of per call, which competed with the client and the engine for the CPUs.
+ * How long the reports of direct requests wait to leave together, as one `task_records` message (and at most how
+ * many): one wake-up, one signature and one parse at the controller per batch instead of per call, which competed
+ * with the client and the engine for the CPUs (sent one message each, the reports cost the controller ~80 us and
+ * the engine ~90 us of CPU per W2 call).
  */
 const RECORD_DELAY_MS = 20;
 const RECORD_BATCH = 256;
@@ -201,7 +203,7 @@ export class Engine {
   #orphanedSince = 0;
   #lastRegistration = 0;
   /** Reports of direct requests waiting to be sent to the controller (see {@link RECORD_DELAY_MS}). */
-  #records: Message<unknown>[] = [];
+  #records: DirectTaskReport[] = [];
   #recordTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: EngineOptions) {
@@ -565,8 +567,8 @@ export class Engine {
   }
 
   /** Queue the report of a direct request; the reports of {@link RECORD_DELAY_MS} leave together. */
-  #record(msg: Message<unknown>): void {
-    this.#records.push(msg);
+  #record(record: DirectTaskReport): void {
+    this.#records.push(record);
     if (this.#records.length >= RECORD_BATCH) this.#flushRecords();
     else if (!this.#recordTimer) {
       this.#recordTimer = setTimeout(() => this.#flushRecords(), RECORD_DELAY_MS);
@@ -578,8 +580,9 @@ export class Engine {
     clearTimeout(this.#recordTimer);
     this.#recordTimer = undefined;
     const records = this.#records;
+    if (records.length === 0) return;
     this.#records = [];
-    for (const msg of records) this.#send(msg);
+    this.#send(this.#session.message('task_records', { records }));
   }
 
   #enqueue(msg: Message, reply: ReplyRoute, isDirect = false): void {
@@ -703,15 +706,15 @@ export class Engine {
     }
     if (isDirect) {
       // The controller never saw this request: tell it afterwards, so its records stay complete.
-      this.#record(this.#session.message('task_record', {
+      this.#record({
         msgId: msg.header.msg_id,
         type,
         state: error ? 'failed' : 'completed',
         started,
         completed,
         resultBytes: buffers.reduce((n, b) => n + b.length, 0),
-        error: error ? { name: error.name, message: error.message } : undefined,
-      }));
+        ...(error && { error: { name: error.name, message: error.message } }),
+      });
     }
   }
 

@@ -225,17 +225,29 @@ export function checkEngineMessage(msg: Message): string | undefined {
       return optional(c.exitCode, Number.isInteger) ? undefined : 'content.exitCode must be an integer (the code the engine exits with)';
     case 'engine_event':
       return typeof c.event === 'string' ? undefined : 'content.event must be a string';
-    case 'task_record':
-      if (typeof c.msgId !== 'string' || typeof c.type !== 'string') return 'content.msgId and content.type must be strings';
-      if (!TASK_STATES.has(c.state as string)) return 'content.state must be a task state';
-      if (typeof c.started !== 'number' || typeof c.completed !== 'number') return 'content.started and content.completed must be numbers';
-      if (!optional(c.error, (e) => isObject(e) && typeof e.name === 'string' && typeof e.message === 'string')) return 'content.error must be { name, message }';
+    case 'task_records': {
+      if (!Array.isArray(c.records)) return 'content.records must be an array of task records';
+      for (const [i, r] of c.records.entries()) {
+        const problem = taskRecord(r);
+        if (problem) return `content.records[${i}]: ${problem}`;
+      }
       return undefined;
+    }
   }
   if (msg.header.msg_type === BATCH_REPLY) return batchReply(msg);
   if (!msg.header.msg_type.endsWith('_reply')) return `unknown message type '${msg.header.msg_type}'`;
   if (typeof msg.parent.msg_id !== 'string') return 'a reply needs parent.msg_id';
   return reply(msg);
+}
+
+/** An engine's record of a direct request it answered (one of `task_records`). */
+function taskRecord(r: unknown): string | undefined {
+  if (!isObject(r)) return 'a task record must be an object';
+  if (typeof r.msgId !== 'string' || typeof r.type !== 'string') return 'msgId and type must be strings';
+  if (!TASK_STATES.has(r.state as string)) return 'state must be a task state';
+  if (typeof r.started !== 'number' || typeof r.completed !== 'number') return 'started and completed must be numbers';
+  if (!optional(r.error, (e) => isObject(e) && typeof e.name === 'string' && typeof e.message === 'string')) return 'error must be { name, message }';
+  return undefined;
 }
 
 /** A reply's content: a status, and an error `{ name, message }` when it is not ok. */

@@ -38,7 +38,8 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     // Controller, engine endpoint: bad registration, bad task record, replies with null content or parent.
     const e = new RawPeer(engineInfo.address, key, Channels.engineToCluster);
     await e.send('registration_request', null);
-    await e.send('task_record', null);
+    await e.send('task_records', null);
+    await e.send('task_records', { records: [null] });
     await e.send('apply_reply', null, { parent: { msg_id: 'x' } });
     await e.send('apply_reply', { status: 'ok' }, { parent: null });
     // Controller, heartbeat endpoint: arbitrary frames.
