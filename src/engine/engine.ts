@@ -17,7 +17,7 @@ import { Channels, Session, versionMismatch, type Message } from '../wire/protoc
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, readableTasks, unpackRequests } from '../wire/task-batch.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
-import { GlobalNamespace, type Captured, type Namespace } from './namespace.js';
+import { GlobalNamespace, isThenable, type Captured, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput, taskChecker } from '../wire/validate.js';
 import { pidNamespace, SilenceClock } from '../util/liveness.js';
@@ -808,11 +808,6 @@ export class Engine {
     const stack = typeof err.stack === 'string' ? err.stack : undefined;
     return { name, message, stack, engineId: this.id };
   }
-}
-
-/** Whether `value` is a promise or other thenable (reading `then` may throw: callers read it where that is caught). */
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 /**

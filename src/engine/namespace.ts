@@ -159,6 +159,11 @@ export class GlobalNamespace implements Namespace {
   }
 }
 
+/** Whether `value` is a promise or other thenable (reading `then` may throw: callers read it where that is caught). */
+export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<T>).then === 'function';
+}
+
 /**
  * Run `work` and say how it ended, calling `end` once (to stop capturing, and take what was captured) when it has:
  * synchronously for a plain value or a throw, once settled for a promise or other thenable.
@@ -168,9 +173,7 @@ function settle<T>(work: () => T | PromiseLike<T>, end: () => { stdout: string; 
   try {
     result = work();
     // Reading `then` may throw (a getter): that is the work failing too.
-    if (result === null || (typeof result !== 'object' && typeof result !== 'function') || typeof (result as PromiseLike<T>).then !== 'function') {
-      return { value: result as T, failed: false, ...end() };
-    }
+    if (!isThenable(result)) return { value: result, failed: false, ...end() };
   } catch (error) {
     return { error, failed: true, ...end() };
   }
