@@ -738,7 +738,6 @@ export class Controller {
     this.#stopRevenant(identity, id);
   }
 
-  /** Declare dead every engine on this host whose process has exited (not waiting for the heartbeat timeout). */
   /**
    * Check the local engines' processes once this turn's events are handled. Disconnections come in bursts (a host's
    * engines stopping, a launcher restarting them), and each check looks at every engine: one check per event made a
@@ -753,6 +752,7 @@ export class Controller {
     });
   }
 
+  /** Declare dead every engine on this host whose process has exited (not waiting for the heartbeat timeout). */
   #checkLocalEngines(): void {
     const here = thisHost();
     const ns = this.#pidNamespace;
