@@ -29,8 +29,7 @@ export interface ListenOptions {
   /**
    * The endpoint carries heartbeats only: keep it apart from the process's other traffic, so that a big message on
    * another endpoint (ZeroMQ encrypts and decrypts CURVE messages on its I/O thread, a second or more for 100 MB on a
-   * busy host) cannot hold back its pings and make live peers look dead. ZeroMQ gives it its own context, and lets a
-   * peer that reconnects under the same identity take over its old connection (`handover`).
+   * busy host) cannot hold back its pings and make live peers look dead. ZeroMQ gives it its own context.
    */
   heartbeatsOnly?: boolean;
 }
@@ -53,7 +52,8 @@ export interface RoutedFrames {
 
 /**
  * A bound, listening endpoint (a ZeroMQ ROUTER socket, or its in-process twin). Many peers dial it; each has an
- * identity, and replies are addressed by that identity.
+ * identity, and replies are addressed by that identity. A peer that connects again under an identity takes it over:
+ * replies go to its new connection, not to an old one that may be dead without either end having seen it.
  */
 export interface Listener {
   /** The endpoint peers dial, with any wildcard port resolved (e.g. `tcp://127.0.0.1:53012`). */

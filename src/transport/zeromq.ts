@@ -298,6 +298,16 @@ class ZeroMqHeart implements Heart {
   }
 }
 
+/**
+ * TCP keepalive on every connection that carries messages: the kernel probes a connection after a minute without
+ * traffic, so a stateful firewall or NAT between hosts does not silently drop an idle engine's connection (its heart's
+ * connection, busy with pings, would survive, and the engine would look alive with no way to reach it), and a peer
+ * that vanished is found within about two minutes. Not ZeroMQ's own heartbeats (ZMTP PING): their timeout runs while
+ * a big message is on the wire, and one longer than the timeout (300 MB with CURVE on a busy host) had its connection
+ * dropped and the message lost. Keepalive probes only an idle connection.
+ */
+const KEEPALIVE = { tcpKeepalive: 1, tcpKeepaliveIdle: 60, tcpKeepaliveInterval: 10, tcpKeepaliveCount: 6 } as const;
+
 /** The context of the endpoints that carry heartbeats only (made on first use; one I/O thread of its own). */
 let heartbeatContext: Context | undefined;
 
@@ -307,10 +317,13 @@ export class ZeroMqTransport implements Transport {
 
   async listen(address: string, options: ListenOptions = {}): Promise<Listener> {
     const socket = new Router({
-      // A heart that reconnects (after a network blip, or a disconnect for an oversized message) comes back under its
-      // routing id while the old connection may still hold it: without handover the new one is refused, over and
-      // over, and that peer's pings never get through again (the fuzzer's sends to this endpoint then blocked).
-      ...(options.heartbeatsOnly && { context: (heartbeatContext ??= new Context({ ioThreads: 1 })), handover: true }),
+      ...(options.heartbeatsOnly && { context: (heartbeatContext ??= new Context({ ioThreads: 1 })) }),
+      // A peer that reconnects (after a network blip, or a disconnect for an oversized message) comes back under its
+      // routing id while the old connection may still hold it here: without handover the new one is refused, over
+      // and over, and messages to that id go into the dead old connection. An engine's heart (on its own endpoint)
+      // then kept the engine looking alive while its tasks were lost (test/transport/zeromq-reconnect).
+      handover: true,
+      ...KEEPALIVE,
       mandatory: true,
       linger: 0,
       sendHighWaterMark: 0,
@@ -337,7 +350,7 @@ export class ZeroMqTransport implements Transport {
 
   async dial(address: string, options: DialOptions): Promise<Connection> {
     const curve = curveClientOptions(options.curveServerKey);
-    const socket = new Dealer({ routingId: options.identity, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curve });
+    const socket = new Dealer({ routingId: options.identity, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...KEEPALIVE, ...curve });
     const handshakes = new HandshakeWatch(socket, address, options.curveServerKey !== undefined);
     try {
       connectRetrying(socket, address);

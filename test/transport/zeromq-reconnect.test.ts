@@ -1,0 +1,98 @@
+/**
+ * The ZeroMQ transport when a connection breaks at one end only, over real sockets on loopback: a TCP relay between a
+ * dialling connection and its listener stands for a network path (a firewall, a NAT) that drops the dialler's side of
+ * the connection while the listener's side stays open and silent. The dialler reconnects under the same identity; the
+ * listener must then talk to it over the new connection (without ZeroMQ's `handover` it refused the new one and kept
+ * sending into the old: nothing got through again, in either direction). And every connection has TCP keepalive, so
+ * such a path sees traffic on idle connections and a vanished peer is found.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+import { ZeroMqTransport } from '../../src/transport/zeromq.js';
+import { waitUntil } from '../support/cluster.js';
+
+const transport = new ZeroMqTransport();
+
+/** A TCP relay on loopback to `port`; `cutDialSide()` drops the dialler's side of every relayed connection so far. */
+async function relay(port: number) {
+  const pairs: { down: net.Socket; up: net.Socket }[] = [];
+  const server = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    down.pipe(up);
+    up.pipe(down);
+    // A side that goes is the relay's business only: the other side stays as it is (open, silent).
+    down.on('error', () => {});
+    up.on('error', () => {});
+    pairs.push({ down, up });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => pairs.length,
+    cutDialSide() {
+      for (const { down, up } of pairs) {
+        down.unpipe(up);
+        up.unpipe(down);
+        down.destroy();
+      }
+    },
+    async close() {
+      for (const { down, up } of pairs) {
+        down.destroy();
+        up.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The kernel's timers of the established TCP connections from or to `port` (`ss -o`: `timer:(keepalive,…)`). */
+function tcpTimers(port: number): string[] {
+  const out = execFileSync('ss', ['-tnoH', 'state', 'established', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' });
+  return out.split('\n').filter((line) => line.trim() !== '');
+}
+
+describe('the ZeroMQ transport: a connection broken at one end', () => {
+  it('a dialler that reconnects under its identity is heard, and answered, over its new connection', { timeout: 30_000 }, async () => {
+    const listener = await transport.listen('tcp://127.0.0.1:0');
+    const listenPort = Number(listener.address.split(':').pop());
+    const path = await relay(listenPort);
+    const identity = `engine-${randomUUID()}`;
+    const atListener: string[] = [];
+    const atDialler: string[] = [];
+    listener.setMessageHandler(({ frames }) => atListener.push(frames[0]!.toString()));
+    const connection = await transport.dial(`tcp://127.0.0.1:${path.port}`, { identity });
+    connection.setMessageHandler((frames) => atDialler.push(frames[0]!.toString()));
+    try {
+      connection.send([Buffer.from('before')]);
+      await waitUntil(() => atListener.includes('before'), 10_000, 'the listener hears the dialler');
+      listener.send(Buffer.from(identity), [Buffer.from('reply before')]);
+      await waitUntil(() => atDialler.includes('reply before'), 10_000, 'the dialler hears the listener');
+
+      // Both ends' sockets have keepalive on (the relay's own sockets do not: only ZeroMQ's are counted).
+      const keepalive = (lines: string[]) => lines.filter((line) => line.includes('keepalive')).length;
+      assert.ok(keepalive(tcpTimers(path.port)) >= 1, `the dialler's connection has TCP keepalive: ${tcpTimers(path.port).join(' | ')}`);
+      assert.ok(keepalive(tcpTimers(listenPort)) >= 1, `the listener's connection has TCP keepalive: ${tcpTimers(listenPort).join(' | ')}`);
+
+      path.cutDialSide();
+      await waitUntil(() => path.connections() >= 2, 10_000, 'the dialler reconnects through the relay');
+      // Sent until heard: a message the dialler sends before its new connection's handshake is done may wait, but
+      // one sent after it must arrive.
+      const again = setInterval(() => connection.send([Buffer.from('after')]), 100);
+      try {
+        await waitUntil(() => atListener.includes('after'), 10_000, 'the listener hears the reconnected dialler');
+      } finally {
+        clearInterval(again);
+      }
+      listener.send(Buffer.from(identity), [Buffer.from('reply after')]);
+      await waitUntil(() => atDialler.includes('reply after'), 10_000, "the listener's reply takes the new connection");
+    } finally {
+      await connection.close();
+      await listener.close();
+      await path.close();
+    }
+  });
+});
