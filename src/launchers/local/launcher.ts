@@ -11,6 +11,7 @@ import { LauncherError } from '../../core/errors.js';
 import { withClusterId } from '../../util/cluster-files.js';
 import { addListener } from '../../util/listeners.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
+import { roleEnvironment } from '../role-env.js';
 
 const log = debug('tsparallel:launcher:local');
 
@@ -94,7 +95,7 @@ export class LocalLauncher implements Launcher {
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const logFile = path.join(profileDir, 'log', `${withClusterId(role === 'controller' ? 'controller' : 'engine', clusterId)}-${process.pid}-${Date.now()}-${i}.log`);
-        return spawnTracked(command, { env: { ...process.env, ...env }, logFile, detached: this.#detached });
+        return spawnTracked(command, { env: roleEnvironment(role, env), logFile, detached: this.#detached });
       }),
     );
     for (const proc of started) {

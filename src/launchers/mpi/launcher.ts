@@ -16,6 +16,7 @@ import { withClusterId } from '../../util/cluster-files.js';
 import { addListener } from '../../util/listeners.js';
 import { isProcessAlive, signalProcess } from '../../util/processes.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
+import { roleEnvironment } from '../role-env.js';
 
 const log = debug('tsparallel:launcher:mpi');
 
@@ -206,7 +207,7 @@ export class MpiLauncher implements Launcher {
     const { profileDir, clusterId, env } = this.context;
     const logFile = path.join(profileDir, 'log', `${withClusterId('mpiexec', clusterId)}-${process.pid}-${Date.now()}-${this.#runs.length}.log`);
     log('starting %s', command.join(' '));
-    const proc = await spawnTracked(command, { env: { ...process.env, ...env }, logFile, detached: this.context.detached ?? false });
+    const proc = await spawnTracked(command, { env: roleEnvironment(this.context.role, env), logFile, detached: this.context.detached ?? false });
     if (this.context.detached) proc.child.unref();
     const run: MpiRun = { proc, ids, reported: new Set() };
     this.#runs.push(run);
