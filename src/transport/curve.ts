@@ -9,7 +9,7 @@
  * @module
  */
 import debug from 'debug';
-import { capability, curveKeyPair, type Socket } from 'zeromq';
+import { capability, curveKeyPair, type Socket } from './zeromq-module.js';
 import { TransportError } from '../core/errors.js';
 import type { CurveKeyPair } from '../core/transport.js';
 

@@ -4,9 +4,8 @@
  * @module
  */
 import debug from 'debug';
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { Context, Dealer, Router } from 'zeromq';
+import { Context, Dealer, Router, ZEROMQ_ENTRY } from './zeromq-module.js';
 import { TransportError } from '../core/errors.js';
 import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
@@ -363,11 +362,10 @@ export class ZeroMqTransport implements Transport {
   }
 
   async startHeart(address: string, options: DialOptions): Promise<Heart> {
-    const zeromq = createRequire(import.meta.url).resolve('zeromq');
     const curve = curveClientOptions(options.curveServerKey);
     const state = new Int32Array(new SharedArrayBuffer(4));
     const beat = new SharedArrayBuffer(8);
-    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq, curve, state: state.buffer, beat } });
+    const worker = new Worker(HEART_SOURCE, { eval: true, workerData: { address, identity: options.identity, zeromq: ZEROMQ_ENTRY, curve, state: state.buffer, beat } });
     return new ZeroMqHeart(worker, state, beat);
   }
 
