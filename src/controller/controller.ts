@@ -20,6 +20,7 @@ import { TaskDispatcher } from './task-dispatcher.js';
 import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 import type { JobStatesReport, StatsCursor } from '../wire/stats.js';
+import { readHeartStats } from '../wire/heart-stats.js';
 import { ControllerStats } from './stats.js';
 import { checkClientMessage, checkEngineMessage, taskChecker } from '../wire/validate.js';
 import { pidNamespace, processGone, SilenceClock } from '../util/liveness.js';
@@ -213,7 +214,7 @@ export class Controller {
     this.#openJournal();
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
-    this.#heartListener.setMessageHandler(({ identity }) => this.#beat(identity));
+    this.#heartListener.setMessageHandler(({ identity, frames }) => this.#beat(identity, frames));
     this.#clientListener.setUnroutableHandler((id) => {
       this.#clients.delete(id.toString());
       this.stats.onClientGone(id.toString());
@@ -602,11 +603,6 @@ export class Controller {
         if (engine) for (const record of msg.content.records as DirectTaskReport[]) this.#tasks.recordFinished(engine.id, record);
         return;
       }
-      case 'engine_stats': {
-        const engine = this.#byUuid.get(uuid);
-        if (engine) this.stats.onEngineResources(engine.id, msg.content);
-        return;
-      }
     }
     const engine = this.#byUuid.get(uuid);
     if (msg.header.msg_type === BATCH_REPLY) {
@@ -704,10 +700,13 @@ export class Controller {
     this.#notify('engine_unregistered', { id: engine.id, reason, ...(exitCode !== undefined && { exitCode }) });
   }
 
-  #beat(identity: Buffer): void {
+  #beat(identity: Buffer, frames: Buffer[]): void {
     const engine = this.#byUuid.get(identity.toString());
-    if (engine) engine.lastBeat = Date.now();
-    else if (this.#dead.has(identity.toString())) this.#stopRevenant(identity, this.#dead.get(identity.toString())!);
+    if (engine) {
+      engine.lastBeat = Date.now();
+      // The answer's last frame, after the ping's: its process's resource sample (src/wire/heart-stats.ts).
+      if (frames.length > 1) this.stats.onHeartbeat(engine.id, readHeartStats(frames[frames.length - 1]));
+    } else if (this.#dead.has(identity.toString())) this.#stopRevenant(identity, this.#dead.get(identity.toString())!);
   }
 
   /**

@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DropCounts } from '../wire/protocol.js';
 import { JOB_STATES, type EngineStats, type StatsCursor, type StatsSnapshot, type TaskOutcome, type TaskStreamEntry, type FailureEntry, type ClientStats, type RunningTask, type ThroughputBucket, type JobStats } from '../wire/stats.js';
 import type { Listener } from '../core/transport.js';
+import { cpuPercentBetween, type HeartStats } from '../wire/heart-stats.js';
 
 /** What the collector asks the controller for when it takes a snapshot. */
 export interface StatsSources {
@@ -41,6 +42,8 @@ const DEFAULT_LIMITS: StatsLimits = { historySeconds: 3600, streamEntries: 5000,
 
 /** Stack text kept per failure: enough for the user's frames, bounded. */
 const STACK_LIMIT = 8192;
+/** The shortest span an engine's CPU percentage is measured over (its heart samples every heartbeat). */
+const CPU_WINDOW_MICROS = 1_000_000;
 
 /** The controller-side collector of statistics and metrics. */
 export class ControllerStats {
@@ -48,6 +51,8 @@ export class ControllerStats {
   readonly registry = new Registry();
   readonly #limits: StatsLimits;
   readonly #engines = new Map<number, EngineStats>();
+  /** Per engine, the resource sample its CPU percentage is measured from. */
+  readonly #cpuBase = new Map<number, HeartStats>();
   readonly #running = new Map<string, RunningTask>();
   readonly #clients = new Map<string, ClientStats>();
   /** Ring buffer of one-second buckets, indexed by second modulo its length. */
@@ -177,16 +182,23 @@ export class ControllerStats {
     e.running = 0;
     e.cpuPercent = undefined;
     e.rssBytes = undefined;
+    this.#cpuBase.delete(id);
     const dead = [...this.#engines.values()].filter((x) => x.state === 'dead');
     for (const old of dead.slice(0, Math.max(0, dead.length - this.#limits.deadEngines))) this.#engines.delete(old.id);
   }
 
-  /** An engine reported its process's CPU and memory. */
-  onEngineResources(id: number, report: { cpuPercent?: unknown; rssBytes?: unknown }): void {
+  /**
+   * An engine's heart answered a ping, with its process's resource sample when its transport sends one. Memory is
+   * the latest sample's; CPU is measured over at least CPU_WINDOW_MICROS, so that fast heartbeats do not make it jump.
+   */
+  onHeartbeat(id: number, sample: HeartStats | undefined): void {
     const e = this.#engines.get(id);
-    if (!e || e.state !== 'alive') return;
-    if (typeof report.cpuPercent === 'number' && Number.isFinite(report.cpuPercent)) e.cpuPercent = report.cpuPercent;
-    if (typeof report.rssBytes === 'number' && Number.isFinite(report.rssBytes)) e.rssBytes = report.rssBytes;
+    if (!sample || !e || e.state !== 'alive') return;
+    e.rssBytes = sample.rssBytes;
+    const base = this.#cpuBase.get(id);
+    if (base && sample.atMicros - base.atMicros < CPU_WINDOW_MICROS) return;
+    if (base) e.cpuPercent = cpuPercentBetween(base, sample) ?? e.cpuPercent;
+    this.#cpuBase.set(id, sample);
   }
 
   /** A task reached an engine. */

@@ -169,7 +169,6 @@ export class Engine {
   #heart?: Heart;
   #lastPing = Date.now();
   #watchdog?: NodeJS.Timeout;
-  #resourceTimer?: NodeJS.Timeout;
   /** Requests accepted and not started yet, run one at a time in arrival order (`#queueHead` is the next). */
   #queue: (QueuedRequest | undefined)[] = [];
   #queueHead = 0;
@@ -325,7 +324,6 @@ export class Engine {
     }
     log('registered as engine %d', this.id);
     if (this.options.killWhenStuck) this.#taskWatchdog = new TaskWatchdog();
-    this.#reportResources(Math.max(1000, info.heartbeatMs ?? 1000));
     if (this.options.catchProcessErrors) {
       this.#processErrorHandler = (error) => this.#asyncError(error);
       process.on('uncaughtException', this.#processErrorHandler);
@@ -412,7 +410,6 @@ export class Engine {
     this.#stopping = true;
     this.#flushReplies();
     clearInterval(this.#watchdog);
-    clearInterval(this.#resourceTimer);
     if (this.#processErrorHandler) {
       process.off('uncaughtException', this.#processErrorHandler);
       process.off('unhandledRejection', this.#processErrorHandler);
@@ -444,19 +441,6 @@ export class Engine {
     const frames = this.#session.encode(this.#session.message('unregistration_request', { id: this.id, exitCode: code }), Channels.engineToCluster);
     if (this.#connection!.sendNow) this.#connection!.sendNow(frames);
     else this.#connection!.send(frames);
-  }
-
-  /** Tell the controller this process's CPU use and memory every `everyMs` (the dashboard shows them). */
-  #reportResources(everyMs: number): void {
-    let last = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
-    this.#resourceTimer = setInterval(() => {
-      const now = { cpu: process.cpuUsage(), at: process.hrtime.bigint() };
-      const cpuMicros = now.cpu.user - last.cpu.user + (now.cpu.system - last.cpu.system);
-      const wallMicros = Number(now.at - last.at) / 1000;
-      last = now;
-      this.#send(this.#session.message('engine_stats', { cpuPercent: wallMicros > 0 ? (100 * cpuMicros) / wallMicros : 0, rssBytes: process.memoryUsage.rss() }));
-    }, everyMs);
-    this.#resourceTimer.unref();
   }
 
   /** Verify, decode and check a message; a bad one is dropped, counted and logged (never thrown). */

@@ -14,6 +14,7 @@ import type { DialOptions, Heart, Transport } from '../core/transport.js';
 import type { RunningRole } from '../core/launcher.js';
 import { Engine } from './engine.js';
 import { IsolatedNamespace } from './namespace.js';
+import { echoHeart } from '../transport/echo-heart.js';
 
 /**
  * `transport` with a heart that answers pings on the main thread, over a connection of the transport itself: the
@@ -21,15 +22,7 @@ import { IsolatedNamespace } from './namespace.js';
  */
 export function mainThreadHeartTransport(transport: Transport): Transport {
   const wrapped = Object.create(transport) as Transport;
-  wrapped.startHeart = async (address: string, options: DialOptions): Promise<Heart> => {
-    const connection = await transport.dial(address, options);
-    const heart = { lastPingAt: 0, ready: Promise.resolve(), close: () => connection.close() };
-    connection.setMessageHandler((frames) => {
-      heart.lastPingAt = Date.now();
-      connection.send(frames);
-    });
-    return heart;
-  };
+  wrapped.startHeart = async (address: string, options: DialOptions): Promise<Heart> => echoHeart(await transport.dial(address, options));
   return wrapped;
 }
 

@@ -8,6 +8,7 @@ import debug from 'debug';
 import { randomUUID } from 'node:crypto';
 import { TransportError } from '../core/errors.js';
 import type { Connection, Heart, Listener, RoutedFrames, Transport } from '../core/transport.js';
+import { echoHeart } from './echo-heart.js';
 
 const log = debug('tsparallel:transport');
 
@@ -137,12 +138,6 @@ export class InProcessTransport implements Transport {
   }
 
   async startHeart(address: string, options: { identity: string }): Promise<Heart> {
-    const conn = await this.dial(address, options);
-    const heart = { lastPingAt: 0, ready: Promise.resolve(), close: () => conn.close() };
-    conn.setMessageHandler((frames) => {
-      heart.lastPingAt = Date.now();
-      conn.send(frames);
-    });
-    return heart;
+    return echoHeart(await this.dial(address, options));
   }
 }

@@ -10,6 +10,7 @@ import { TransportError } from '../core/errors.js';
 import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
 import { BatchingSendQueue, unpackBatch } from './batch.js';
+import { heartStatsFrame } from '../wire/heart-stats.js';
 
 const log = debug('tsparallel:transport');
 
@@ -50,8 +51,9 @@ const HEART_EXITING = 3;
 const HEART_EXIT_WAIT_MS = 2000;
 
 /**
- * The heart's worker thread: echo every ping the controller sends, whatever the engine's main thread is doing, and
- * write the time of each into shared memory (`workerData.beat`), where the main thread reads it when it has a moment:
+ * The heart's worker thread: answer every ping the controller sends (its frames, then this process's resource sample:
+ * see `src/wire/heart-stats.ts`), whatever the engine's main thread is doing, and write the time of each into shared
+ * memory (`workerData.beat`), where the main thread reads it when it has a moment:
  * a message to the main thread would wait for a turn of its event loop, which a queue of synchronous tasks does not
  * give it. Its socket has a context (an I/O thread) of its own, so the engine's big messages cannot delay its pings
  * (see {@link ListenOptions.heartbeatsOnly}). Tells the main thread once when the connection's handshake is done; the
@@ -83,13 +85,15 @@ if (Atomics.compareExchange(state, 0, ${HEART_STARTING}, ${HEART_OPEN}) === ${HE
       for await (const event of socket.events) if (event.type === 'handshake' && !ready) { ready = true; parentPort.postMessage('ready'); }
     } catch (err) { if (!closed) throw err; }
   })();
+  // The answer's last frame: this process's resource sample (src/wire/heart-stats.ts).
+  ${heartStatsFrame.toString()}
   // Again while a signal interrupts it, as connectRetrying does.
   for (let attempt = 1; ; attempt++) {
     try { socket.connect(workerData.address); break; } catch (err) { if (err.code !== 'EINTR' || attempt >= ${CONNECT_ATTEMPTS}) throw err; }
   }
   (async () => {
     try {
-      for await (const frames of socket) { Atomics.store(beat, 0, BigInt(Date.now())); await socket.send(frames); }
+      for await (const frames of socket) { Atomics.store(beat, 0, BigInt(Date.now())); await socket.send([...frames, heartStatsFrame()]); }
     } catch (err) {
       if (!closed) throw err;
     } finally {

@@ -40,9 +40,10 @@ export const DELIMITER = Buffer.from('<IDS|MSG>');
  * The version of this protocol, written into every header. Roles check it when they meet (an engine's registration,
  * a client's connect): a peer of another version is refused with a message naming both, since it may not know the
  * message types this one sends (1.1 added several tasks per message, `src/wire/task-batch.ts`; 1.2 signs large
- * buffers by their Poly1305 tag, see the module's description).
+ * buffers by their Poly1305 tag, see the module's description; 1.3 moved engines' CPU and memory figures from an
+ * `engine_stats` message onto their heartbeat answers, `src/wire/heart-stats.ts`).
  */
-export const PROTOCOL_VERSION = '1.2';
+export const PROTOCOL_VERSION = '1.3';
 
 /** From this many bytes of buffers in a message, they are signed by their Poly1305 tag (see the module's description). */
 export const BULK_MAC_BYTES = 64 * 1024;

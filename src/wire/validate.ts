@@ -217,10 +217,6 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.id, Number.isInteger)) return 'content.id must be an engine id';
       if (!optional(c.held, isStringArray) || !optional(c.done, isStringArray)) return 'content.held and content.done must be arrays of task ids';
       return undefined;
-    case 'engine_stats':
-      if (!optional(c.cpuPercent, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.cpuPercent must be a number';
-      if (!optional(c.rssBytes, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.rssBytes must be a number';
-      return undefined;
     case 'unregistration_request':
       return optional(c.exitCode, Number.isInteger) ? undefined : 'content.exitCode must be an integer (the code the engine exits with)';
     case 'engine_event':

@@ -1,0 +1,63 @@
+/**
+ * The resource sample an engine's heart puts after each heartbeat it answers: the CPU time its process has used, its
+ * resident memory, and a monotonic clock, three float64s (little-endian) in one 24-byte frame. The controller turns
+ * consecutive samples into the dashboard's CPU percentage and memory (see ControllerStats.onHeartbeat).
+ *
+ * Why on the heartbeat: engines used to send a signed `engine_stats` message every second besides answering the
+ * controller's ping. At 1,000 engines that was 1,000 messages a second to verify and decode: 92 ms of the
+ * controller's CPU per second and 262 ms of the engines' (ten `tsengine --count 100` processes, idle, on the 2-core
+ * bench machine). The answer to the ping is sent anyway; one more frame costs a `process.cpuUsage()` and a read of
+ * the resident size. And it comes from the heart's thread, so an engine busy in a long synchronous task still shows
+ * its 100 % instead of its last report. Heartbeat frames are not signed (the ping is a bare frame): the
+ * sample only feeds the dashboard, and CURVE protects it where the network is not trusted.
+ *
+ * The ZeroMQ heart's worker thread (HEART_SOURCE in `src/transport/zeromq.ts`) runs {@link heartStatsFrame}'s source
+ * text; test/transport/heart-stats reads what each kind of heart sends.
+ * @module
+ */
+
+/** Bytes of a heart's resource sample frame. */
+export const HEART_STATS_BYTES = 24;
+
+/** One resource sample of an engine's process, as its heart took it. */
+export interface HeartStats {
+  /** CPU time the process has used since it started (user + system, all threads), in µs. */
+  cpuMicros: number;
+  /** Its resident memory, in bytes. */
+  rssBytes: number;
+  /** When the sample was taken, on the engine host's monotonic clock, in µs. */
+  atMicros: number;
+}
+
+/**
+ * This process's resource sample, as a frame to send after a heartbeat answer. Self-contained (it names no other
+ * binding of this module, hence the literal size): the ZeroMQ heart's worker thread runs its source text.
+ */
+export function heartStatsFrame(): Buffer {
+  const frame = Buffer.allocUnsafe(24);
+  const cpu = process.cpuUsage();
+  frame.writeDoubleLE(cpu.user + cpu.system, 0);
+  frame.writeDoubleLE(process.memoryUsage.rss(), 8);
+  frame.writeDoubleLE(Number(process.hrtime.bigint() / 1000n), 16);
+  return frame;
+}
+
+/**
+ * A sample read back from a heartbeat answer's last frame, or undefined when that frame is not one (a heart of a
+ * transport that only echoes) or holds values no process has.
+ */
+export function readHeartStats(frame: Buffer | undefined): HeartStats | undefined {
+  if (frame?.length !== HEART_STATS_BYTES) return undefined;
+  const sample = { cpuMicros: frame.readDoubleLE(0), rssBytes: frame.readDoubleLE(8), atMicros: frame.readDoubleLE(16) };
+  return Object.values(sample).every((v) => Number.isFinite(v) && v >= 0) ? sample : undefined;
+}
+
+/**
+ * CPU use between two samples of one process, in percent of one core; undefined when they are not in order (a
+ * clock that did not advance).
+ */
+export function cpuPercentBetween(earlier: HeartStats, later: HeartStats): number | undefined {
+  const wall = later.atMicros - earlier.atMicros;
+  if (wall <= 0) return undefined;
+  return (100 * Math.max(0, later.cpuMicros - earlier.cpuMicros)) / wall;
+}

@@ -1,0 +1,128 @@
+/**
+ * The resource sample on heartbeat answers (src/wire/heart-stats.ts): the frame's layout and its checks, and what each
+ * kind of heart really sends: the ZeroMQ heart from its worker thread (the CPU of the whole process, so a main thread
+ * busy in a long task shows), and the heart that answers on the main thread (the in-process transport and
+ * `tsengine --count K`), both read back with readHeartStats over real connections.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { Listener, Transport } from '../../src/core/transport.js';
+import { InProcessTransport } from '../../src/transport/in-process.js';
+import { ZeroMqTransport } from '../../src/transport/zeromq.js';
+import { cpuPercentBetween, HEART_STATS_BYTES, heartStatsFrame, readHeartStats, type HeartStats } from '../../src/wire/heart-stats.js';
+import { waitUntil } from '../support/cluster.js';
+
+/** CPU time this process has used, in µs. */
+function cpuMicros(): number {
+  const cpu = process.cpuUsage();
+  return cpu.user + cpu.system;
+}
+
+/** Keep this thread busy for `ms`. */
+function spin(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end);
+}
+
+/**
+ * A heart of `transport` answering a listener of the same transport; `ping()` sends one ping and resolves with the
+ * answer's frames.
+ */
+async function heartPair(transport: Transport, address: string, listenOptions = {}) {
+  const listener: Listener = await transport.listen(address, listenOptions);
+  const identity = `heart-${randomUUID()}`;
+  const answers: Buffer[][] = [];
+  listener.setMessageHandler(({ frames }) => answers.push(frames));
+  const heart = await transport.startHeart(listener.address, { identity });
+  await heart.ready;
+  // Pinged until it answers: the listener may not know the heart's routing id at once (as in zeromq-liveness).
+  const ping = () => listener.send(Buffer.from(identity), [Buffer.from('ping')]);
+  const first = setInterval(ping, 50);
+  try {
+    ping();
+    await waitUntil(() => answers.length > 0, 5000, 'the heart answers a ping');
+  } finally {
+    clearInterval(first);
+  }
+  return {
+    async ping(): Promise<Buffer[]> {
+      const seen = answers.length;
+      ping();
+      await waitUntil(() => answers.length > seen, 5000, 'the heart answers');
+      return answers[answers.length - 1]!;
+    },
+    async close() {
+      await heart.close();
+      await listener.close();
+    },
+  };
+}
+
+/** Ping, and check the answer: the ping's frame, then a sample of this process taken after the ping was sent. */
+async function sampleOf(pair: { ping(): Promise<Buffer[]> }): Promise<HeartStats> {
+  const cpuBefore = cpuMicros();
+  const frames = await pair.ping();
+  assert.equal(frames.length, 2, 'the ping frame, then the sample');
+  assert.equal(frames[0]!.toString(), 'ping');
+  const sample = readHeartStats(frames[1]);
+  assert.ok(sample, 'the last frame is a resource sample');
+  assert.ok(sample.cpuMicros >= cpuBefore, `CPU ${sample.cpuMicros} µs, at least the ${cpuBefore} µs used before the ping`);
+  const rss = process.memoryUsage.rss();
+  assert.ok(sample.rssBytes > rss / 2 && sample.rssBytes < rss * 2, `memory ${sample.rssBytes} bytes, this process has ${rss}`);
+  return sample;
+}
+
+describe('heartbeat resource samples', () => {
+  it('a sample frame holds the process’s CPU time, memory and a monotonic time, and only sane frames are read', () => {
+    const cpuBefore = cpuMicros();
+    const atBefore = Number(process.hrtime.bigint() / 1000n);
+    const frame = heartStatsFrame();
+    assert.equal(frame.length, HEART_STATS_BYTES);
+    const sample = readHeartStats(frame)!;
+    assert.ok(sample.cpuMicros >= cpuBefore && sample.cpuMicros <= cpuMicros());
+    assert.ok(sample.atMicros >= atBefore && sample.atMicros <= Number(process.hrtime.bigint() / 1000n));
+    assert.equal(readHeartStats(undefined), undefined);
+    assert.equal(readHeartStats(Buffer.from('ping')), undefined, 'a bare echo has no sample');
+    assert.equal(readHeartStats(Buffer.alloc(HEART_STATS_BYTES + 1)), undefined);
+    const bad = Buffer.from(frame);
+    bad.writeDoubleLE(Number.NaN, 8);
+    assert.equal(readHeartStats(bad), undefined, 'NaN memory');
+    bad.writeDoubleLE(-1, 8);
+    assert.equal(readHeartStats(bad), undefined, 'negative memory');
+  });
+
+  it('CPU percent is CPU time over wall time between two samples', () => {
+    const a = { cpuMicros: 1_000_000, rssBytes: 1, atMicros: 5_000_000 };
+    assert.equal(cpuPercentBetween(a, { cpuMicros: 1_500_000, rssBytes: 1, atMicros: 6_000_000 }), 50);
+    assert.equal(cpuPercentBetween(a, { cpuMicros: 3_000_000, rssBytes: 1, atMicros: 6_000_000 }), 200, 'two cores busy');
+    assert.equal(cpuPercentBetween(a, { ...a }), undefined, 'no time passed');
+  });
+
+  it('the ZeroMQ heart answers from its thread with samples of the whole process: a busy main thread shows', { timeout: 30_000 }, async () => {
+    const pair = await heartPair(new ZeroMqTransport(), 'tcp://127.0.0.1:0', { heartbeatsOnly: true });
+    try {
+      const first = await sampleOf(pair);
+      spin(600);
+      const second = await sampleOf(pair);
+      assert.ok(second.atMicros - first.atMicros >= 600_000, 'the samples are 600 ms apart or more');
+      // The worker thread took the sample, yet the main thread's 600 ms of spinning are in it.
+      assert.ok(second.cpuMicros - first.cpuMicros >= 500_000, `CPU between the samples: ${second.cpuMicros - first.cpuMicros} µs`);
+      assert.ok(cpuPercentBetween(first, second)! > 40, `CPU ${cpuPercentBetween(first, second)} %`);
+    } finally {
+      await pair.close();
+    }
+  });
+
+  it('a main-thread heart (in-process transport, tsengine --count) answers with a sample too', async () => {
+    const pair = await heartPair(new InProcessTransport(), `inproc://heart-stats-${randomUUID()}`);
+    try {
+      const first = await sampleOf(pair);
+      const second = await sampleOf(pair);
+      assert.ok(second.cpuMicros >= first.cpuMicros);
+      assert.ok(second.atMicros > first.atMicros);
+    } finally {
+      await pair.close();
+    }
+  });
+});
