@@ -622,7 +622,7 @@ export class Controller {
     const uuid = identity.toString();
     const content = msg.content as {
       pid?: number; hostname?: string; direct?: string; directKey?: string; pidNamespace?: string; replaces?: number;
-      id?: number; held?: string[]; done?: string[]; jobEnd?: unknown; requestedId?: number;
+      id?: number; held?: string[]; done?: string[]; jobEnd?: unknown; requestedId?: number; reconnectedTo?: string;
     };
     const jobEnd = typeof content.jobEnd === 'number' && Number.isFinite(content.jobEnd) ? content.jobEnd : undefined;
     const mismatch = versionMismatch(msg.header.version, 'this engine');
@@ -632,6 +632,8 @@ export class Controller {
       return;
     }
     let engine = this.#byUuid.get(uuid);
+    // Its connection to this very controller (not a predecessor: another session) dropped and came back.
+    if (engine && content.reconnectedTo === this.#session.id) return this.#dropReconnected(identity, engine);
     // An engine of this controller's predecessor (restored from the journal) coming back with its id.
     const adopt = !engine && typeof content.id === 'number' && this.#expected.get(content.id)?.uuid === uuid ? content.id : undefined;
     if (!engine) {
@@ -698,6 +700,20 @@ export class Controller {
     this.#tasks.engineRemoved(engine.id, reason, exitCode);
     this.stats.onEngineRemoved(engine.id, reason);
     this.#notify('engine_unregistered', { id: engine.id, reason, ...(exitCode !== undefined && { exitCode }) });
+  }
+
+  /**
+   * A registered engine says its connection to this controller dropped and came back. What was on the way then is
+   * lost, in either direction (a request the engine never got, a reply that never arrived), and neither side can
+   * tell which, so its tasks would wait for ever. It is treated as dead instead: its tasks run again elsewhere while
+   * they have retries, else fail with EngineDiedError naming why, and it is told to shut down (a supervised
+   * cluster starts a replacement). Dask's workers do the same when they lose their scheduler.
+   */
+  #dropReconnected(identity: Buffer, engine: EngineRecord): void {
+    this.#unregister(engine, 'its connection to the controller dropped and came back, and messages on the way then may be lost');
+    // Not a revenant (a stopped engine that woke): its heart's next answer must not tell it so.
+    this.#stoppedRevenants.add(identity.toString());
+    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
   }
 
   #beat(identity: Buffer, frames: Buffer[]): void {

@@ -87,6 +87,12 @@ export interface Connection {
   sendNow?(frames: readonly Buffer[]): void;
   /** Set the one handler called for every message the listener sends to this connection. */
   setMessageHandler(handler: (frames: Buffer[]) => void): void;
+  /**
+   * Set the handler told when the connection dropped and a new one to the same listener is up (ZeroMQ reconnects
+   * on its own): messages that were on the way when it dropped may be lost, in either direction. Optional: a
+   * transport whose connections never drop (in-process) or that cannot tell never calls it.
+   */
+  onReconnect?(handler: () => void): void;
   /** Close the connection. Closing twice is harmless. */
   close(): Promise<void>;
   /**

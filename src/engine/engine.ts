@@ -168,6 +168,8 @@ export class Engine {
   #direct?: Listener;
   #heart?: Heart;
   #lastPing = Date.now();
+  /** The session of the controller that last accepted this engine (a restarted controller has a new one). */
+  #controllerSession?: string;
   #watchdog?: NodeJS.Timeout;
   /** Requests accepted and not started yet, run one at a time in arrival order (`#queueHead` is the next). */
   #queue: (QueuedRequest | undefined)[] = [];
@@ -261,8 +263,12 @@ export class Engine {
             reject(new ConfigError(`the controller at ${info.address} cannot take this engine: ${mismatch}`));
           } else if (reply.status === 'error') {
             reject(new ConfigError(`the controller at ${info.address} refused this engine: ${reply.error ?? 'no reason given'}; ask for a free id (or none)`));
-          } else if (this.id < 0) resolve(reply.id);
-          else this.#adopted(msg);
+          } else {
+            const another = this.#controllerSession !== undefined && this.#controllerSession !== msg.header.session;
+            this.#controllerSession = msg.header.session;
+            if (this.id < 0) resolve(reply.id);
+            else this.#adopted(msg, another);
+          }
           return;
         }
         if (msg.header.msg_type === BATCH_REQUEST) {
@@ -323,6 +329,7 @@ export class Engine {
       clearTimeout(timer);
     }
     log('registered as engine %d', this.id);
+    this.#connection.onReconnect?.(() => this.#reconnected());
     if (this.options.killWhenStuck) this.#taskWatchdog = new TaskWatchdog();
     if (this.options.catchProcessErrors) {
       this.#processErrorHandler = (error) => this.#asyncError(error);
@@ -374,9 +381,22 @@ export class Engine {
   }
 
   /** Ask a (restarted) controller to take this engine back, with its id, what it holds and what it answered. */
-  #registerAgain(): void {
+  /**
+   * The connection to the controller dropped and came back. Say so in a registration, naming the controller that
+   * accepted this engine: that one, if it is still the one listening, stops the engine (messages on the way when
+   * the connection dropped may be lost, and neither side can tell which); a restarted controller (another session)
+   * takes it back as after any restart.
+   */
+  #reconnected(): void {
+    if (this.#stopping || this.#controllerSession === undefined) return;
+    log('the connection to the controller at %s dropped and came back', this.options.info.address);
+    this.#registerAgain({ reconnectedTo: this.#controllerSession });
+  }
+
+  #registerAgain(extra: { reconnectedTo?: string } = {}): void {
     this.#lastRegistration = Date.now();
     this.#send(this.#session.message('registration_request', {
+      ...extra,
       pid: process.pid, hostname: this.options.hostname ?? hostname(), pidNamespace: pidNamespace(), id: this.id,
       held: [...this.#inFlight], done: [...this.#outbox.keys()],
       ...(this.#direct ? { direct: this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address) } : {}),
@@ -387,10 +407,12 @@ export class Engine {
    * A controller took this engine back after a restart: send the kept replies again (marked `resent`; the old
    * controller may have died before passing them on, and the new one forwards only what its clients still need).
    */
-  #adopted(msg: Message): void {
+  #adopted(msg: Message, byAnother: boolean): void {
     const id = (msg.content as { id: number }).id;
     this.#lastPing = Date.now();
-    if (!this.#orphanedSince) return;
+    // Taken back by another controller (a restart) before this engine missed its pings, when its connection came
+    // back (#reconnected) at once: the kept replies go again all the same.
+    if (!this.#orphanedSince && !byAnother) return;
     this.#orphanedSince = 0;
     log('the controller took this engine back as engine %d after %s; sending %d kept replies again', id, 'a restart', this.#outbox.size);
     if (id !== this.id) {

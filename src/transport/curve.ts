@@ -75,6 +75,11 @@ export class HandshakeWatch {
   failures = 0;
   #error?: string;
   #disconnect: () => void = () => {};
+  #reconnect: () => void = () => {};
+  /** A handshake has succeeded on this socket (so a later one after a disconnect is a reconnection). */
+  #wasUp = false;
+  /** A connection closed since the last handshake. */
+  #down = false;
 
   constructor(
     private readonly socket: Socket,
@@ -94,13 +99,26 @@ export class HandshakeWatch {
     this.#disconnect = handler;
   }
 
+  /**
+   * Set the one handler called when a handshake succeeds after a connection closed, on a socket that had one
+   * before: on a dialling socket (one peer), its connection dropped and ZeroMQ made a new one.
+   */
+  setReconnectHandler(handler: () => void): void {
+    this.#reconnect = handler;
+  }
+
   async #watch(): Promise<void> {
     try {
       for await (const event of this.socket.events) {
         if (event.type === 'disconnect') {
+          this.#down = true;
           this.#disconnect();
         } else if (event.type === 'handshake') {
           this.#error = undefined;
+          const reconnected = this.#wasUp && this.#down;
+          this.#wasUp = true;
+          this.#down = false;
+          if (reconnected) this.#reconnect();
         } else if (event.type.startsWith('handshake:error')) {
           this.failures++;
           const err = (event as { error?: Error & { code?: string } }).error;

@@ -236,6 +236,11 @@ class ZeroMqConnection implements Connection {
   setMessageHandler(handler: (frames: Buffer[]) => void): void {
     this.#handler = handler;
   }
+  onReconnect(handler: () => void): void {
+    this.handshakes?.setReconnectHandler(() => {
+      if (!this.#closed) handler();
+    });
+  }
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -213,6 +213,7 @@ export function checkEngineMessage(msg: Message): string | undefined {
       if (!optional(c.directKey, (d) => typeof d === 'string')) return 'content.directKey must be a string';
       if (!optional(c.requestedId, (v) => Number.isInteger(v) && (v as number) >= 0)) return 'content.requestedId must be an engine id (a non-negative integer)';
       if (!optional(c.jobEnd, (v) => typeof v === 'number' && Number.isFinite(v))) return 'content.jobEnd must be a time in ms since the epoch';
+      if (!optional(c.reconnectedTo, (v) => typeof v === 'string')) return 'content.reconnectedTo must be a session id';
       if (!optional(c.replaces, Number.isInteger)) return 'content.replaces must be an engine id';
       if (!optional(c.id, Number.isInteger)) return 'content.id must be an engine id';
       if (!optional(c.held, isStringArray) || !optional(c.done, isStringArray)) return 'content.held and content.done must be arrays of task ids';

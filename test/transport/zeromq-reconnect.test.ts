@@ -9,46 +9,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { describe, it } from 'node:test';
 import { ZeroMqTransport } from '../../src/transport/zeromq.js';
 import { parseTcpEndpoint, tcpEndpoint } from '../../src/wire/address.js';
 import { waitUntil } from '../support/cluster.js';
+import { tcpRelay } from '../support/tcp-relay.js';
 
 const transport = new ZeroMqTransport();
-
-/** A TCP relay on loopback to `port`; `cutDialSide()` drops the dialler's side of every relayed connection so far. */
-async function relay(port: number) {
-  const pairs: { down: net.Socket; up: net.Socket }[] = [];
-  const server = net.createServer((down) => {
-    const up = net.connect(port, '127.0.0.1');
-    down.pipe(up);
-    up.pipe(down);
-    // A side that goes is the relay's business only: the other side stays as it is (open, silent).
-    down.on('error', () => {});
-    up.on('error', () => {});
-    pairs.push({ down, up });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    connections: () => pairs.length,
-    cutDialSide() {
-      for (const { down, up } of pairs) {
-        down.unpipe(up);
-        up.unpipe(down);
-        down.destroy();
-      }
-    },
-    async close() {
-      for (const { down, up } of pairs) {
-        down.destroy();
-        up.destroy();
-      }
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** The kernel's timers of the established TCP connections from or to `port` (`ss -o`: `timer:(keepalive,…)`). */
 function tcpTimers(port: number): string[] {
@@ -60,7 +27,7 @@ describe('the ZeroMQ transport: a connection broken at one end', () => {
   it('a dialler that reconnects under its identity is heard, and answered, over its new connection', { timeout: 30_000 }, async () => {
     const listener = await transport.listen('tcp://127.0.0.1:0');
     const listenPort = parseTcpEndpoint(listener.address)!.port;
-    const path = await relay(listenPort);
+    const path = await tcpRelay(listenPort);
     const identity = `engine-${randomUUID()}`;
     const atListener: string[] = [];
     const atDialler: string[] = [];
