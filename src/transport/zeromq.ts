@@ -238,7 +238,12 @@ class ZeroMqConnection implements Connection {
   }
   onReconnect(handler: () => void): void {
     this.handshakes?.setReconnectHandler(() => {
-      if (!this.#closed) handler();
+      if (this.#closed) return;
+      try {
+        handler();
+      } catch (err) {
+        handlerFailed('a dialled connection (reconnect)', err);
+      }
     });
   }
   async close(): Promise<void> {
