@@ -40,9 +40,12 @@ describe('the ZeroMQ transport: a connection broken at one end', () => {
       listener.send(Buffer.from(identity), [Buffer.from('reply before')]);
       await waitUntil(() => atDialler.includes('reply before'), 10_000, 'the dialler hears the listener');
 
-      // Both ends' sockets have keepalive on (the relay's own sockets do not: only ZeroMQ's are counted).
+      // Both ends' sockets have keepalive on (the relay's own sockets do not: only ZeroMQ's are counted). `ss` shows one
+      // timer per socket, and while a segment waits for its (delayed) ACK that is the retransmission timer, `on`: so
+      // each end is read until its keepalive timer shows, for up to 5 s (a socket without keepalive never shows one).
       for (const [end, port] of [['dialler', path.port], ['listener', listenPort]] as const) {
-        const timers = tcpTimers(port);
+        let timers: string[] = [];
+        await waitUntil(() => (timers = tcpTimers(port)).some((line) => line.includes('keepalive')), 5000, `the ${end}'s connection has TCP keepalive`).catch(() => {});
         assert.ok(timers.some((line) => line.includes('keepalive')), `the ${end}'s connection has TCP keepalive: ${timers.join(' | ')}`);
       }
 
