@@ -380,7 +380,6 @@ export class Engine {
     }
   }
 
-  /** Ask a (restarted) controller to take this engine back, with its id, what it holds and what it answered. */
   /**
    * The connection to the controller dropped and came back. Say so in a registration, naming the controller that
    * accepted this engine: that one, if it is still the one listening, stops the engine (messages on the way when
@@ -393,6 +392,10 @@ export class Engine {
     this.#registerAgain({ reconnectedTo: this.#controllerSession });
   }
 
+  /**
+   * Ask a (restarted) controller to take this engine back, with its id, what it holds and what it answered; `extra`
+   * adds the session this engine's connection dropped from (see #reconnected).
+   */
   #registerAgain(extra: { reconnectedTo?: string } = {}): void {
     this.#lastRegistration = Date.now();
     this.#send(this.#session.message('registration_request', {
