@@ -711,9 +711,16 @@ export class Controller {
    */
   #dropReconnected(identity: Buffer, engine: EngineRecord): void {
     this.#unregister(engine, 'its connection to the controller dropped and came back, and messages on the way then may be lost');
-    // Not a revenant (a stopped engine that woke): its heart's next answer must not tell it so.
+    // Not a revenant (a stopped engine that woke): told once here, its heart's next answer does not report it as one.
+    this.#tellToShutDown(identity);
+  }
+
+  /** Tell an engine that is no longer part of the cluster to shut down, once (later calls do nothing). */
+  #tellToShutDown(identity: Buffer): boolean {
+    if (this.#stoppedRevenants.has(identity.toString())) return false;
     this.#stoppedRevenants.add(identity.toString());
     this.#engineListener!.send(identity, this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
+    return true;
   }
 
   #beat(identity: Buffer, frames: Buffer[]): void {
@@ -730,10 +737,8 @@ export class Controller {
    * elsewhere, so it must not take part any more. Tell it to shut down (once).
    */
   #stopRevenant(identity: Buffer, id: number): void {
-    if (this.#stoppedRevenants.has(identity.toString())) return;
-    this.#stoppedRevenants.add(identity.toString());
-    log('engine %d, declared dead, is answering again: telling it to shut down', id);
-    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
+    if (!this.#tellToShutDown(identity)) return;
+    log('engine %d, declared dead, is answering again: told it to shut down', id);
     this.#notify('engine_event', { id, event: 'revenant', error: { name: 'EngineDiedError', message: `engine ${id} was declared dead but is running again (it was stopped, not dead); it was told to shut down` } });
   }
 
