@@ -715,7 +715,7 @@ export class Controller {
     this.#tellToShutDown(identity);
   }
 
-  /** Tell an engine that is no longer part of the cluster to shut down, once (later calls do nothing). */
+  /** Tell an engine that is no longer part of the cluster to shut down, once: true when told now, false if told before. */
   #tellToShutDown(identity: Buffer): boolean {
     if (this.#stoppedRevenants.has(identity.toString())) return false;
     this.#stoppedRevenants.add(identity.toString());
