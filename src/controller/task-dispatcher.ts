@@ -9,6 +9,7 @@ import { DEFAULT_GRACE_MS, FINAL_TASK_STATES as FINAL, type DirectTaskReport, ty
 import type { Candidate, TaskPolicy } from './policies/index.js';
 import type { ControllerStats } from './stats.js';
 import { fromJournalMessage, toJournalMessage, type JournalTask, type TaskJournal } from './journal.js';
+import { Fifo } from '../util/fifo.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_TASKS } from '../wire/task-batch.js';
 
 const log = debug('tsparallel:controller');
@@ -132,9 +133,9 @@ export class TaskDispatcher {
    * Finished tasks whose request is still held, in the order they finished: the ones to release first. Kept apart
    * from the unfinished, so that releasing never walks past pending tasks (a cost per submit that grew with them).
    */
-  readonly #heldFinished = new Set<Task>();
+  readonly #heldFinished = new Fifo<Task>((t) => this.#held.has(t));
   /** Finished task records, oldest first: the ones trimming drops, reached without walking past unfinished ones. */
-  readonly #finishedRecords = new Set<Task>();
+  readonly #finishedRecords = new Fifo<Task>((t) => this.#tasks.get(t.msgId) === t);
   #heldBytes = 0;
   /** Tasks restored from the journal that were running on an engine that has not come back (yet), by engine id. */
   readonly #awaiting = new Map<number, Set<Task>>();
@@ -249,7 +250,7 @@ export class TaskDispatcher {
       };
       this.#tasks.set(t.msgId, t);
       if (FINAL.has(t.state)) {
-        this.#finishedRecords.add(t);
+        this.#finishedRecords.push(t);
         continue;
       }
       this.#hold(t);
@@ -387,7 +388,7 @@ export class TaskDispatcher {
       flags: {}, retriesLeft: 0, heldBytes: 0, waitingOn: 0,
     };
     this.#tasks.set(t.msgId, t);
-    this.#finishedRecords.add(t);
+    this.#finishedRecords.push(t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, started: t.started, outcome: t.state === 'completed' ? 'completed' : 'failed', error: report.error });
   }
@@ -565,7 +566,7 @@ export class TaskDispatcher {
   purge(msgIds?: readonly string[]): number {
     let n = 0;
     if (!msgIds) {
-      for (const t of [...this.#finishedRecords]) {
+      for (const t of this.#finishedRecords.values()) {
         this.#forget(t);
         n++;
       }
@@ -879,8 +880,8 @@ export class TaskDispatcher {
     this.io.journal?.finished(t.msgId, t.state);
     t.frames = undefined;
     if (!t.balanced) t.message = undefined;
-    this.#finishedRecords.add(t);
-    if (this.#held.has(t)) this.#heldFinished.add(t);
+    this.#finishedRecords.push(t);
+    if (this.#held.has(t)) this.#heldFinished.push(t);
     const dependents = this.#dependents.get(t.msgId);
     if (!dependents) return;
     this.#dependents.delete(t.msgId);
@@ -900,28 +901,30 @@ export class TaskDispatcher {
     this.#held.add(t);
     this.#heldBytes += t.heldBytes;
     // Only finished tasks give up their request; a pending one still needs it for a retry.
-    for (const old of this.#heldFinished) {
-      if (this.#heldBytes <= this.limits.heldBytes) break;
+    while (this.#heldBytes > this.limits.heldBytes) {
+      const old = this.#heldFinished.oldest();
+      if (!old) break;
       this.#release(old);
     }
   }
 
   #release(t: Task): void {
-    this.#heldFinished.delete(t);
     if (!this.#held.delete(t)) return;
+    // A held task is in #heldFinished from the moment it finished.
+    if (FINAL.has(t.state)) this.#heldFinished.left();
     this.#heldBytes -= t.heldBytes;
     t.message = undefined;
   }
 
   #forget(t: Task): void {
     this.#release(t);
-    this.#finishedRecords.delete(t);
-    this.#tasks.delete(t.msgId);
+    if (this.#tasks.delete(t.msgId)) this.#finishedRecords.left();
   }
 
   #trimRecords(): void {
-    for (const t of this.#finishedRecords) {
-      if (this.#tasks.size <= this.limits.records * 0.9) break;
+    while (this.#tasks.size > this.limits.records * 0.9) {
+      const t = this.#finishedRecords.oldest();
+      if (!t) break;
       this.#forget(t);
     }
   }
