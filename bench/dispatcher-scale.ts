@@ -60,7 +60,7 @@ function run(n: number, engines: number): { perTaskUs: number; heapMB: { before:
 
 /**
  * A long-running cluster: `n` tasks submitted and answered one at a time, so that the bounds on held requests
- * (64 MiB) and records (100,000) are reached and the oldest finished tasks give theirs up at every new
+ * (64 MiB), kept replies and records (100,000) are reached and the oldest finished tasks give theirs up at every new
  * one. Returns the µs per task of the first and of the last `window` tasks: the second must not grow (it grew from 5
  * to 25–70 µs while finished tasks were kept in Sets looked at from the front; see src/util/fifo.ts).
  */

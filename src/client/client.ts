@@ -26,6 +26,7 @@ import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView } from './direct-view.js';
 import { chooseEngineRoute } from '../wire/address.js';
 import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
+import { describeValue } from './describe-value.js';
 
 const log = debug('tsparallel:client');
 
@@ -197,6 +198,8 @@ export class Client {
   ) {
     this.#session = new Session(info.key, { replayWindowMs: info.replayWindowMs });
     connection.setMessageHandler((frames) => this.#receive(frames, FROM_CLUSTER, true));
+    // What was on the way when the connection dropped is lost: ask the controller again (see #resync).
+    connection.onReconnect?.(() => void this.#resync());
   }
 
   /**
@@ -295,6 +298,16 @@ export class Client {
     return addListener(this.#controllerListeners, listener);
   }
 
+  #emitEngineChange(change: EngineChange): void {
+    for (const l of [...this.#engineListeners]) {
+      try {
+        l(change);
+      } catch (err) {
+        log('engine %d %s, but an engine listener failed: %s', change.id, change.type, (err as Error).message);
+      }
+    }
+  }
+
   #emitController(event: ControllerEvent): void {
     for (const l of [...this.#controllerListeners]) {
       try {
@@ -384,6 +397,97 @@ export class Client {
   /** The controller's records of tasks (every client's), filtered by state, engine or ids. */
   async taskRecords(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}, options: { timeoutMs?: number } = {}): Promise<TaskRecord[]> {
     return (await this.#request('task_records_request', { filter }, options.timeoutMs)).content.records as TaskRecord[];
+  }
+
+  /**
+   * The results of tasks by id, fetched from the controller: tasks of this client or of another (ids from
+   * `AsyncResult.msgIds`, `history` or `taskRecords()`), finished or not (then it waits for them). Each value is what
+   * the task returned (a map's task: its chunk's values). The controller keeps a reply for a while after delivering it
+   * (its last 64 MiB, up to a minute), and until purged for tasks sent with `keepResult: true`; for any other the
+   * result rejects with a TsParallelError saying it is no longer kept. (Not async: an AsyncResult is itself awaitable.)
+   * @example
+   * ```ts
+   * const ids = (await lb.map(f, range(8), { keepResult: true })).msgIds; // in one program…
+   * const values = await client.getResult(ids);                          // …and later, from any client
+   * ```
+   */
+  getResult(msgIds: readonly string[], options: { timeoutMs?: number } = {}): AsyncResult<unknown[]> {
+    if (this.#closed) throw new TransportError('this client is closed; connect again with Client.connect()');
+    if (this.#lost) throw new ControllerLostError(this.info.address, [], this.#lost);
+    if (!Array.isArray(msgIds) || !msgIds.every((id) => typeof id === 'string')) {
+      throw new TsParallelError(`getResult(msgIds): msgIds must be an array of task ids (strings, e.g. an AsyncResult's msgIds), got ${describeValue(msgIds)}`);
+    }
+    const parts = msgIds.map((msgId) => {
+      let part = this.#pending.get(msgId);
+      if (!part) this.#pending.set(msgId, (part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' })));
+      return part;
+    });
+    const ids = [...new Set(msgIds)];
+    this.#askAgain(ids, options.timeoutMs, {
+      unknown: (id) => new TsParallelError(`task ${id} is unknown to the controller (never submitted, or purged); check the id`),
+      forgotten: (id) =>
+        new TsParallelError(`the result of task ${id} is no longer kept by the controller; send tasks with { keepResult: true } to keep their results until purged`),
+    }).catch((err: Error) => {
+      for (const id of ids) this.#failPending(id, err);
+    });
+    return new AsyncResult(parts, (values) => values, { abort: (list) => this.abort(list) });
+  }
+
+  /**
+   * Ask the controller what became of tasks (`result_request`): it sends again the replies it keeps (they settle
+   * their parts as any reply does), waits with the pending ones, and names the ids it never got or no longer keeps:
+   * those of `ids` still waiting here fail with `errors`' error.
+   */
+  async #askAgain(ids: readonly string[], timeoutMs: number | undefined, errors: { unknown: (id: string) => Error; forgotten: (id: string) => Error }): Promise<void> {
+    if (!ids.length) return;
+    const { unknown = [], forgotten = [] } = (await this.#request('result_request', { msgIds: ids }, timeoutMs)).content as { unknown?: string[]; forgotten?: string[] };
+    for (const id of unknown) this.#failPending(id, errors.unknown(id));
+    for (const id of forgotten) this.#failPending(id, errors.forgotten(id));
+  }
+
+  #failPending(msgId: string, error: Error): void {
+    const part = this.#pending.get(msgId);
+    if (!part) return;
+    this.#pending.delete(msgId);
+    part.settle(undefined, error);
+  }
+
+  /**
+   * The connection to the controller dropped and came back (ZeroMQ reconnects by itself): what was on the way either
+   * side is lost. The controller is asked again for every task waiting here that went through it (the replies it
+   * sent meanwhile, or that were lost, come again; a request it never got fails with a TransportError naming it), and
+   * for its engines (registrations and departures told meanwhile were lost too).
+   */
+  async #resync(): Promise<void> {
+    if (this.#closed || this.#lost) return;
+    this.#flushBalanced();
+    const ids = [...this.#pending.keys()].filter((id) => !this.#sentDirect.has(id));
+    log('the connection to the controller dropped and came back: asking again about %d tasks', ids.length);
+    const address = this.info.address;
+    try {
+      await this.#askAgain(ids, undefined, {
+        unknown: (id) => new TransportError(`the request of task ${id} was lost on the way to the controller at ${address} (the connection dropped and came back); submit it again`),
+        forgotten: (id) =>
+          new TransportError(`the reply to task ${id} was lost when the connection to the controller at ${address} dropped, and the controller no longer keeps it; run it again (client.resubmit([id]) for a load-balanced task)`),
+      });
+      const reply = await this.#request('connect_request', {});
+      const engines = (reply.content as { engines: EngineInfo[] }).engines;
+      const now = new Set(engines.map((e) => e.id));
+      for (const id of [...this.engines.keys()]) {
+        if (now.has(id)) continue;
+        const reason = 'it went away while the connection to the controller was down';
+        this.#removeEngine(id, reason);
+        this.#emitEngineChange({ type: 'unregistered', id, reason });
+      }
+      for (const e of engines) {
+        if (this.engines.has(e.id)) continue;
+        await this.#addEngine(e);
+        this.#emitEngineChange({ type: 'registered', id: e.id });
+      }
+    } catch (err) {
+      // The controller did not answer: the heartbeat declares it lost in time, and everything waiting fails then.
+      log('asking the controller again after a reconnect failed: %s', (err as Error).message);
+    }
   }
 
   /** Make the controller forget finished tasks (these ids, or all): frees their records. Resolves to how many. */
@@ -652,12 +756,10 @@ export class Client {
     }
     const c = msg.content as unknown as EngineInfo;
     if (msg.header.msg_type === 'engine_registered') {
-      void this.#addEngine(c)
-        .then(() => {
-          const replaces = (msg.content as { replaces?: number }).replaces;
-          [...this.#engineListeners].forEach((l) => l({ type: 'registered', id: c.id, ...(replaces !== undefined ? { replaces } : {}) }));
-        })
-        .catch((err: Error) => log('engine %d registered, but an engine listener failed: %s', c.id, err.message));
+      void this.#addEngine(c).then(() => {
+        const replaces = (msg.content as { replaces?: number }).replaces;
+        this.#emitEngineChange({ type: 'registered', id: c.id, ...(replaces !== undefined ? { replaces } : {}) });
+      }, (err: Error) => log('engine %d registered, but learning of it failed: %s', c.id, err.message));
     } else if (msg.header.msg_type === 'engine_event') {
       const event = msg.content as unknown as EngineEvent;
       log('engine %d reported %s: %o', event.id, event.event, event.error);
@@ -665,7 +767,7 @@ export class Client {
     } else if (msg.header.msg_type === 'engine_unregistered') {
       const { reason, exitCode } = msg.content as { reason?: unknown; exitCode?: unknown };
       this.#removeEngine(c.id, typeof reason === 'string' ? reason : undefined, Number.isInteger(exitCode) ? (exitCode as number) : undefined);
-      [...this.#engineListeners].forEach((l) => l({ type: 'unregistered', id: c.id, reason: typeof reason === 'string' ? reason : undefined }));
+      this.#emitEngineChange({ type: 'unregistered', id: c.id, reason: typeof reason === 'string' ? reason : undefined });
     }
   }
 

@@ -29,7 +29,10 @@ export interface TaskOptions {
   after?: readonly Dependency[];
   /** Tasks that must have succeeded, whose engine these must run on. */
   follow?: readonly Dependency[];
-  /** Keep results in the controller after delivery (default false: memory stays bounded). */
+  /**
+   * Keep results in the controller after delivery until purged (`client.purgeResults`), for `client.getResult` from
+   * any client (default false: the controller keeps a reply only a while, its last 64 MiB up to a minute).
+   */
   keepResult?: boolean;
 }
 

@@ -10,7 +10,7 @@ import { connectionFileName, newKey, thisHost, writeConnectionFile, type Connect
 import { defaultConfig, type TaskPolicyName } from '../config/index.js';
 import { addListener } from '../util/listeners.js';
 import { Channels, Session, versionMismatch, type Message, type MessageHeader } from '../wire/protocol.js';
-import { BATCH_REPLY, BATCH_REQUEST, packReplies, packRequests, unpackReplies, unpackRequests } from '../wire/task-batch.js';
+import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, packRequests, unpackReplies, unpackRequests } from '../wire/task-batch.js';
 import type { CurveKeyPair, Listener, Transport } from '../core/transport.js';
 import { wantsCurve, type CurveSetting } from '../wire/security.js';
 import { ConfigError } from '../core/errors.js';
@@ -466,6 +466,8 @@ export class Controller {
         this.#reply(identity, msg, 'task_records_reply', { records: this.#tasks.records(filter) });
         return;
       }
+      case 'result_request':
+        return this.#resendResults(identity, msg);
       case 'purge_request': {
         const { msgIds } = msg.content as { msgIds?: string[] };
         this.#reply(identity, msg, 'purge_reply', { purged: this.#tasks.purge(msgIds) });
@@ -478,6 +480,40 @@ export class Controller {
     }
     if (type.endsWith('_request')) return this.#route(identity, msg, frames);
     log('unknown client message type %s', type);
+  }
+
+  /**
+   * A client asks for tasks' replies again (its connection dropped and came back, or it fetches results by id): the
+   * kept ones are sent again, signed afresh (the engine's date may be older than the replay window), before the
+   * `result_reply` that says what became of each of the others.
+   */
+  #resendResults(client: Buffer, msg: Message): void {
+    const pending: string[] = [];
+    const unknown: string[] = [];
+    const forgotten: string[] = [];
+    let replies: Message[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (!replies.length) return;
+      const { content, buffers } = packReplies(replies);
+      this.#toClient(client, this.#session.encode(this.#session.message(BATCH_REPLY, content, { buffers }), Channels.controllerToClient));
+      replies = [];
+      bytes = 0;
+    };
+    for (const outcome of this.#tasks.results(client, msg.content.msgIds as string[])) {
+      if (outcome.state === 'pending') pending.push(outcome.msgId);
+      else if (outcome.state === 'unknown') unknown.push(outcome.msgId);
+      else if (outcome.state === 'forgotten') forgotten.push(outcome.msgId);
+      else if (outcome.state === 'failed') this.#replyError(client, outcome.header, outcome.failure);
+      else {
+        const size = outcome.reply.buffers.reduce((n, b) => n + b.length, 512);
+        if (replies.length && (replies.length >= MAX_BATCH_TASKS || bytes + size > MAX_BATCH_BYTES)) flush();
+        replies.push(outcome.reply);
+        bytes += size;
+      }
+    }
+    flush();
+    this.#reply(client, msg, 'result_reply', { status: 'ok', pending, unknown, forgotten });
   }
 
   /** Forward a direct request to its target engine, unchanged, or hand a load-balanced one to the dispatcher. */
@@ -533,7 +569,7 @@ export class Controller {
     const replies = unpackReplies(batch);
     const delivering = (this.#delivering = new Map());
     try {
-      this.#tasks.completeMany(engine.id, replies, (batch.content as { ranMs?: number }).ranMs);
+      this.#tasks.completeMany(engine.id, replies, (batch.content as { ranMs?: number }).ranMs, frames);
     } finally {
       this.#delivering = undefined;
     }

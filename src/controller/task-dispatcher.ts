@@ -4,13 +4,13 @@
  * @module
  */
 import debug from 'debug';
-import type { Message, MessageHeader } from '../wire/protocol.js';
+import { Session, type Message, type MessageHeader } from '../wire/protocol.js';
 import { DEFAULT_GRACE_MS, FINAL_TASK_STATES as FINAL, type DirectTaskReport, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import type { Candidate, TaskPolicy } from './policies/index.js';
 import type { ControllerStats } from './stats.js';
 import { fromJournalMessage, toJournalMessage, type JournalTask, type TaskJournal } from './journal.js';
 import { Fifo } from '../util/fifo.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_TASKS } from '../wire/task-batch.js';
+import { BATCH_REPLY, MAX_BATCH_BYTES, MAX_BATCH_TASKS, unpackReplies } from '../wire/task-batch.js';
 
 const log = debug('tsparallel:controller');
 
@@ -31,7 +31,57 @@ interface Task extends TaskRecord {
   waitingOn: number;
   /** Its function (source text or module#export), for the engines' pace (see {@link LoadLimit.hwmMs}). */
   kind?: string;
+  /**
+   * Its reply's frames as the engine signed them, kept after delivery for a client that asks again (see
+   * {@link TaskDispatcher.results}): its own message's, or those of the engine's `batch_reply` that held it (one
+   * array shared by the batch's tasks). Frames, not decoded messages: buffers cost the collector next to nothing,
+   * where a decoded reply per task, kept a minute, cost a third more of the controller's CPU per task (W3).
+   */
+  replyFrames?: Buffer[];
+  /** Its share of {@link replyFrames}' bytes, counted against {@link DispatcherLimits.replyBytes}. */
+  replyBytes?: number;
+  /** The error the controller answered it with, when it ended by one (not by an engine's reply). */
+  failure?: ControllerFailure;
+  /** Clients other than its own that asked for its reply while it was not over: they get it too. */
+  watchers?: Buffer[];
 }
+
+/** An error the controller makes for a task (engine died, time limit, dependency, abort before it ran). */
+export interface ControllerFailure {
+  /** The error's class name. */
+  name: string;
+  /** Its message. */
+  message: string;
+  /** The engine concerned. */
+  engineId?: number;
+  /** The time limit it exceeded. */
+  timeoutMs?: number;
+  /** The engine's exit code, when it said it was exiting with one. */
+  exitCode?: number;
+}
+
+/** Frames kept for replies (see `Task.replyFrames`), and each task's share of their bytes. */
+export interface KeptFrames {
+  /** The signed frames of a reply, or of a `batch_reply`. */
+  frames: Buffer[];
+  /** The bytes counted for one task. */
+  share: number;
+}
+
+/** The bytes of `frames`, with 512 for what holding them costs besides. */
+function frameBytes(frames: readonly Buffer[]): number {
+  let n = 512;
+  for (const f of frames) n += f.length;
+  return n;
+}
+
+/** What became of a task a client asked about (see {@link TaskDispatcher.results}). */
+export type TaskOutcome =
+  | { msgId: string; state: 'pending' }
+  | { msgId: string; state: 'unknown' }
+  | { msgId: string; state: 'forgotten' }
+  | { msgId: string; state: 'replied'; reply: Message }
+  | { msgId: string; state: 'failed'; header: MessageHeader; failure: ControllerFailure };
 
 /** What function a request runs, as a string: tasks of one kind are expected to take alike. */
 function kindOf(msg: Message): string | undefined {
@@ -91,7 +141,7 @@ export interface DispatcherIO {
   /** Sign several requests for one engine as one `batch_request` (`src/wire/task-batch.ts`); optional: without it each goes alone. */
   encodeBatch?(messages: Message[]): Buffer[];
   /** Send a client an error reply to `request` made by the controller itself. */
-  replyError(client: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number; exitCode?: number }): void;
+  replyError(client: Buffer, request: MessageHeader, error: ControllerFailure): void;
   /** Sign a request again with a fresh header (new date, and a new id when given). */
   reencode(message: Message, newMsgId?: string): Buffer[];
   /** Tell an engine not to start these requests (they are dropped if still queued there). */
@@ -113,7 +163,18 @@ export interface DispatcherLimits {
   heldBytes: number;
   /** Records kept (default 100000); the oldest finished ones go first. */
   records: number;
+  /**
+   * Bytes of replies kept after delivery (default 64 MiB), for a client whose connection dropped and came back (the
+   * replies on the way were lost) or that asks again; the oldest go first. Tasks sent with `keepResult` keep theirs
+   * until purged, outside this bound.
+   */
+  replyBytes?: number;
+  /** How long a reply is kept after delivery, in ms (default 60000; `keepResult` tasks: until purged). */
+  replyMs?: number;
 }
+
+/** The default {@link DispatcherLimits}. */
+const DEFAULT_LIMITS: Required<DispatcherLimits> = { heldBytes: 64 * 1024 * 1024, records: 100_000, replyBytes: 64 * 1024 * 1024, replyMs: 60_000 };
 
 /** What {@link TaskDispatcher.abort} did. */
 export interface AbortOutcome {
@@ -137,6 +198,10 @@ export class TaskDispatcher {
   /** Finished task records, oldest first: the ones trimming drops, reached without walking past unfinished ones. */
   readonly #finishedRecords = new Fifo<Task>((t) => this.#tasks.get(t.msgId) === t);
   #heldBytes = 0;
+  /** Finished tasks whose reply is kept within the bounds ({@link DispatcherLimits.replyBytes}), oldest first. */
+  readonly #replied = new Fifo<Task>((t) => t.replyBytes! > 0);
+  #repliedBytes = 0;
+  readonly limits: Required<DispatcherLimits>;
   /** Tasks restored from the journal that were running on an engine that has not come back (yet), by engine id. */
   readonly #awaiting = new Map<number, Set<Task>>();
   /** Restored queued tasks with dependencies: resolved once the engines had their chance to come back. */
@@ -159,9 +224,10 @@ export class TaskDispatcher {
     private readonly io: DispatcherIO,
     private readonly policy: TaskPolicy,
     load: number | LoadLimit,
-    private readonly limits: DispatcherLimits = { heldBytes: 64 * 1024 * 1024, records: 100_000 },
+    limits: Partial<DispatcherLimits> = {},
     private readonly random: () => number = Math.random,
   ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
     const limit = typeof load === 'number' ? { hwm: load } : load;
     this.#hwm = limit.hwm;
     this.#hwmMs = limit.hwmMs ?? 0;
@@ -418,7 +484,9 @@ export class TaskDispatcher {
    * Engine `engineId` answered several requests in one message: each completes as if it had come alone (see
    * {@link complete}). `ranMs`: how long the engine says it ran them (its pace, see {@link LoadLimit.hwmMs}).
    */
-  completeMany(engineId: number, replies: readonly Message[], ranMs?: number): void {
+  completeMany(engineId: number, replies: readonly Message[], ranMs?: number, frames?: Buffer[]): void {
+    // The batch's frames are kept once, for all of its tasks (see Task.replyFrames).
+    const batch = frames && replies.length ? { frames, share: frameBytes(frames) / replies.length } : undefined;
     this.#together(() => {
       const slot = this.#engines.get(engineId);
       // Only a batch all of the kind the pace is of says how quick that kind is.
@@ -427,7 +495,7 @@ export class TaskDispatcher {
         const parentId = reply.parent.msg_id ?? '';
         if (pacing && this.#tasks.get(parentId)?.kind !== slot!.paceKind) pacing = false;
         if (reply.metadata.resent === true) this.completeResent(engineId, parentId, reply);
-        else this.complete(engineId, parentId, reply);
+        else this.complete(engineId, parentId, reply, undefined, batch);
       }
       if (pacing) this.#paced(slot!, ranMs! / replies.length);
     });
@@ -461,7 +529,7 @@ export class TaskDispatcher {
    * An engine answered request `parentId`. Returns true when the reply was for a known task (and was forwarded, or
    * absorbed by a retry). `frames`: the reply as it came, to forward unchanged; absent for one that came in a batch.
    */
-  complete(engineId: number, parentId: string, reply: Message, frames?: Buffer[]): boolean {
+  complete(engineId: number, parentId: string, reply: Message, frames?: Buffer[], batch?: KeptFrames): boolean {
     const t = this.#tasks.get(parentId);
     const slot = this.#engines.get(engineId);
     const wasStuck = slot?.stuck?.delete(parentId) ?? false;
@@ -495,6 +563,9 @@ export class TaskDispatcher {
     }
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, outcome: t.state, error: content.error });
     this.#toClient(t.client, reply, frames);
+    for (const w of t.watchers ?? []) this.#toClient(w, reply, frames);
+    const kept = frames ? { frames, share: frameBytes(frames) } : batch;
+    if (kept) this.#keepReply(t, kept);
     this.#finished(t);
     this.#schedule();
     return true;
@@ -562,6 +633,40 @@ export class TaskDispatcher {
     return out;
   }
 
+  /**
+   * What became of these tasks, for a client asking again (its connection dropped and came back, or it fetches a
+   * result by id): each finished one's reply or error when still kept, `pending` for one not over (`client`, when not
+   * its own, gets the reply too when it comes), `forgotten` for one whose reply is no longer kept, `unknown` for an id
+   * never received (or purged).
+   */
+  results(client: Buffer, msgIds: readonly string[]): TaskOutcome[] {
+    const out: TaskOutcome[] = [];
+    // A batch's replies, decoded once for all of its tasks asked for.
+    const batches = new Map<Buffer[], Map<string, Message>>();
+    const replyOf = (t: Task): Message | undefined => {
+      const frames = t.replyFrames!;
+      let byParent = batches.get(frames);
+      if (!byParent) {
+        const msg = Session.parse(frames);
+        const replies = msg?.header.msg_type === BATCH_REPLY ? unpackReplies(msg) : msg ? [msg] : [];
+        batches.set(frames, (byParent = new Map(replies.map((r) => [r.parent.msg_id as string, r]))));
+      }
+      return byParent.get(t.msgId);
+    };
+    for (const msgId of msgIds) {
+      const t = this.#tasks.get(msgId);
+      const reply = t?.replyFrames && FINAL.has(t.state) ? replyOf(t) : undefined;
+      if (!t) out.push({ msgId, state: 'unknown' });
+      else if (!FINAL.has(t.state)) {
+        if (!t.client.equals(client) && !t.watchers?.some((w) => w.equals(client))) (t.watchers ??= []).push(client);
+        out.push({ msgId, state: 'pending' });
+      } else if (reply) out.push({ msgId, state: 'replied', reply });
+      else if (t.failure) out.push({ msgId, state: 'failed', header: t.header, failure: t.failure });
+      else out.push({ msgId, state: 'forgotten' });
+    }
+    return out;
+  }
+
   /** Forget finished tasks (these ids, or all finished ones). Returns how many were forgotten. */
   purge(msgIds?: readonly string[]): number {
     let n = 0;
@@ -604,6 +709,11 @@ export class TaskDispatcher {
       heldBytes: 0,
       waitingOn: 0,
       kind: flags.balanced && this.#hwmMs > 0 ? kindOf(msg) : undefined,
+      // Every field a task gets later, there from the start: V8 gives an object a new shape for each field added
+      // afterwards, and the dispatcher's property reads see fewer shapes when tasks at every stage share one.
+      engineId: undefined, started: undefined, completed: undefined, error: undefined, resultBytes: undefined,
+      timer: undefined, tried: undefined, followEngine: undefined, replyFrames: undefined, replyBytes: undefined,
+      failure: undefined, watchers: undefined,
     };
     this.#tasks.set(t.msgId, t);
     if (this.#tasks.size > this.limits.records) this.#trimRecords();
@@ -864,14 +974,17 @@ export class TaskDispatcher {
   }
 
   /** End a task with an error the controller makes (not an engine reply). */
-  #fail(t: Task, error: { name: string; message: string; engineId?: number; timeoutMs?: number; exitCode?: number }, state: TaskState = 'failed'): void {
+  #fail(t: Task, error: ControllerFailure, state: TaskState = 'failed'): void {
     clearTimeout(t.timer);
     t.timer = undefined;
     t.state = state;
     t.completed = Date.now();
     t.error = { name: error.name, message: error.message };
+    // Small, so kept with the record: a client that asks again gets the same answer.
+    t.failure = error;
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: t.engineId, outcome: state === 'aborted' ? 'aborted' : 'failed', error });
     this.io.replyError(t.client, t.header, error);
+    for (const w of t.watchers ?? []) this.io.replyError(w, t.header, error);
     this.#finished(t);
   }
 
@@ -879,6 +992,7 @@ export class TaskDispatcher {
   #finished(t: Task): void {
     this.io.journal?.finished(t.msgId, t.state);
     t.frames = undefined;
+    if (t.watchers) t.watchers = undefined;
     if (!t.balanced) t.message = undefined;
     this.#finishedRecords.push(t);
     if (this.#held.has(t)) this.#heldFinished.push(t);
@@ -916,8 +1030,33 @@ export class TaskDispatcher {
     t.message = undefined;
   }
 
+  /**
+   * Keep a delivered reply: within the bounds (the oldest go first, by bytes and by age), or until purged for a task
+   * sent with `keepResult`.
+   */
+  #keepReply(t: Task, kept: KeptFrames): void {
+    t.replyFrames = kept.frames;
+    if (t.flags.keepResult === true) return;
+    t.replyBytes = kept.share;
+    this.#replied.push(t);
+    this.#repliedBytes += kept.share;
+    const oldest = t.completed! - this.limits.replyMs;
+    for (let old = this.#replied.oldest(); old && (this.#repliedBytes > this.limits.replyBytes || old.completed! < oldest); old = this.#replied.oldest()) {
+      this.#dropReply(old);
+    }
+  }
+
+  #dropReply(t: Task): void {
+    t.replyFrames = undefined;
+    if (!t.replyBytes) return;
+    this.#repliedBytes -= t.replyBytes;
+    t.replyBytes = 0;
+    this.#replied.left();
+  }
+
   #forget(t: Task): void {
     this.#release(t);
+    this.#dropReply(t);
     if (this.#tasks.delete(t.msgId)) this.#finishedRecords.left();
   }
 

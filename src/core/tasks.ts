@@ -31,7 +31,7 @@ export interface TaskFlags {
   after?: string[];
   /** Tasks that must have succeeded, on the engine it must run on. */
   follow?: string[];
-  /** Keep its result in the controller after delivery. */
+  /** Keep its result in the controller after delivery, until purged (see `Client.getResult`). */
   keepResult?: boolean;
 }
 

@@ -41,9 +41,10 @@ export const DELIMITER = Buffer.from('<IDS|MSG>');
  * a client's connect): a peer of another version is refused with a message naming both, since it may not know the
  * message types this one sends (1.1 added several tasks per message, `src/wire/task-batch.ts`; 1.2 signs large
  * buffers by their Poly1305 tag, see the module's description; 1.3 moved engines' CPU and memory figures from an
- * `engine_stats` message onto their heartbeat answers, `src/wire/heart-stats.ts`).
+ * `engine_stats` message onto their heartbeat answers, `src/wire/heart-stats.ts`; 1.4 added `result_request`, a
+ * client asking the controller again for tasks' replies, `Client.getResult`).
  */
-export const PROTOCOL_VERSION = '1.3';
+export const PROTOCOL_VERSION = '1.4';
 
 /** From this many bytes of buffers in a message, they are signed by their Poly1305 tag (see the module's description). */
 export const BULK_MAC_BYTES = 64 * 1024;
@@ -238,12 +239,8 @@ export class Session {
       this.dropped.badSignature++;
       return undefined;
     }
-    let decoded: Message;
-    try {
-      const [header, parent, metadata, content] = parts.map((p) => JSON.parse(p.toString('utf8')));
-      if (typeof header?.msg_type !== 'string' || typeof header?.msg_id !== 'string') throw new Error('no msg_type');
-      decoded = { header, parent, metadata, content, buffers };
-    } catch {
+    const decoded = parseParts(parts, buffers);
+    if (!decoded) {
       this.dropped.malformed++;
       return undefined;
     }
@@ -263,6 +260,16 @@ export class Session {
     }
     this.#remember(digest, dateMs);
     return decoded;
+  }
+
+  /**
+   * Decode frames without verifying them: for frames a receiver kept after {@link decode} accepted them (the
+   * controller's kept replies), read again later. `undefined` for malformed frames.
+   */
+  static parse(frames: readonly Buffer[]): Message | undefined {
+    const at = frames.findIndex((f) => f.length === DELIMITER.length && f.equals(DELIMITER));
+    if (at < 0 || frames.length < at + 6) return undefined;
+    return parseParts(frames.slice(at + 2, at + 6), frames.slice(at + 6) as Buffer[]);
   }
 
   /** Read just the header of a framed message without verifying it (for routing decisions after `decode`). */
@@ -320,5 +327,16 @@ export class Session {
       for (const s of this.#bySecond.keys()) if (s < this.#oldestSecond) this.#oldestSecond = s;
       if (this.#bySecond.size === 0) break;
     }
+  }
+}
+
+/** A message from its four JSON parts and its buffers, or `undefined` when they are not a message. */
+function parseParts(parts: readonly Buffer[], buffers: Buffer[]): Message | undefined {
+  try {
+    const [header, parent, metadata, content] = parts.map((p) => JSON.parse(p.toString('utf8')));
+    if (typeof header?.msg_type !== 'string' || typeof header?.msg_id !== 'string') return undefined;
+    return { header, parent, metadata, content, buffers };
+  } catch {
+    return undefined;
   }
 }

@@ -187,6 +187,7 @@ const CLIENT_TO_CONTROLLER: Record<string, Check> = {
     return undefined;
   },
   purge_request: ({ content: c }) => (optional(c.msgIds, isStringArray) ? undefined : 'content.msgIds must be an array of task ids, or absent'),
+  result_request: ({ content: c }) => (isStringArray(c.msgIds) ? undefined : 'content.msgIds must be an array of task ids'),
   [BATCH_REQUEST]: batchRequest,
 };
 

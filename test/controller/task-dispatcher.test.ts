@@ -159,3 +159,60 @@ describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
     }
   });
 });
+
+describe('TaskDispatcher: replies kept for clients that ask again', () => {
+  const finish = (d: TaskDispatcher, metadata: Record<string, unknown> = {}, bytes = 0) => {
+    const t = task(metadata);
+    d.submit(client, t.msg, t.frames);
+    const r = session.message('apply_reply', { status: 'ok' }, { parent: t.msg.header, buffers: bytes ? [Buffer.alloc(bytes, 7)] : [] });
+    d.complete(0, t.msg.header.msg_id, r, session.encode(r, Channels.engineToCluster));
+    return t.msg.header.msg_id;
+  };
+  const states = (d: TaskDispatcher, ids: string[], from = client) => d.results(from, ids).map((o) => o.state);
+
+  it('answers with the reply, and forgets the oldest past its byte bound, but not those sent with keepResult', () => {
+    const { io } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0, { replyBytes: 6000 });
+    d.engineAdded(0);
+    const kept = finish(d, { keepResult: true }, 4000);
+    const a = finish(d, {}, 2000);
+    const b = finish(d, {}, 2000);
+    const c = finish(d, {}, 2000); // a is pushed out: a, b and c (2,512 bytes each, with the 512 counted per reply) do not fit in 6000
+    assert.deepEqual(states(d, [kept, a, b, c, 'never-sent']), ['replied', 'forgotten', 'replied', 'replied', 'unknown']);
+    const outcome = d.results(client, [b])[0]!;
+    assert.ok(outcome.state === 'replied' && outcome.reply.buffers[0]!.length === 2000 && outcome.reply.parent.msg_id === b);
+    assert.equal(d.purge([kept]), 1);
+    assert.deepEqual(states(d, [kept]), ['unknown'], 'purged: the record and its reply are gone');
+  });
+
+  it('forgets replies older than replyMs once newer ones come', async () => {
+    const { io } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0, { replyMs: 20 });
+    d.engineAdded(0);
+    const old = finish(d);
+    await new Promise((r) => setTimeout(r, 40));
+    const fresh = finish(d);
+    assert.deepEqual(states(d, [old, fresh]), ['forgotten', 'replied']);
+  });
+
+  it("gives a controller-made failure again, and delivers a pending task's reply to another client that asked", () => {
+    const delivered: string[] = [];
+    const errors: { to: string; name: string }[] = [];
+    const { io } = recorder();
+    io.toClient = (to) => delivered.push(to.toString());
+    io.replyError = (to, _h, error) => errors.push({ to: to.toString(), name: error.name });
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0);
+    d.engineAdded(0);
+    const other = Buffer.from('other');
+    const running = task();
+    d.submit(client, running.msg, running.frames);
+    assert.deepEqual(states(d, [running.msg.header.msg_id], other), ['pending']);
+    d.complete(0, running.msg.header.msg_id, reply(running).msg, reply(running).frames);
+    assert.deepEqual(delivered, ['client', 'other'], 'its own client and the one that asked');
+
+    const dependent = task({ after: ['never-submitted'] });
+    d.submit(client, dependent.msg, dependent.frames);
+    const outcome = d.results(other, [dependent.msg.header.msg_id])[0]!;
+    assert.ok(outcome.state === 'failed' && outcome.failure.name === 'DependencyError', JSON.stringify(outcome));
+  });
+});

@@ -30,6 +30,7 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     asked.push(await c.send('resubmit_request', { tasks: [null] }));
     asked.push(await c.send('task_records_request', { filter: null }));
     asked.push(await c.send('purge_request', { msgIds: 5 }));
+    asked.push(await c.send('result_request', { msgIds: [7] }));
     asked.push(await c.send('apply_request', { fn }, { metadata: { balanced: true, targets: 'ab' } }));
     asked.push(await c.send('apply_request', { fn }, { metadata: { balanced: true, after: 5 } }));
     asked.push(await c.send('apply_request', null, { metadata: { balanced: true } }));
