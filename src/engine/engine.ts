@@ -17,6 +17,7 @@ import { Channels, Session, versionMismatch, type Message } from '../wire/protoc
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, readableTasks, unpackRequests } from '../wire/task-batch.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
+import { Fifo } from '../util/fifo.js';
 import { GlobalNamespace, isThenable, type Captured, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput, taskChecker } from '../wire/validate.js';
@@ -199,6 +200,8 @@ export class Engine {
    * engine, since the old one may have died before passing them on.
    */
   readonly #outbox = new Map<string, Message<unknown>>();
+  /** The outbox's ids, oldest first (a Map looked at from its front after each reply walks past its holes: see Fifo). */
+  readonly #outboxOrder = new Fifo<string>((id) => this.#outbox.has(id));
   #outboxBytes = 0;
   /** When the controller went silent and this engine started waiting for it to come back (0: not waiting). */
   #orphanedSince = 0;
@@ -371,12 +374,15 @@ export class Engine {
   /** Keep a reply for a restarted controller, within the outbox's bounds. */
   #keep(parent: string, reply: Message<unknown>): void {
     const size = (m: Message<unknown>) => m.buffers.reduce((n, b) => n + b.length, 0);
+    const before = this.#outbox.get(parent);
+    if (before) this.#outboxBytes -= size(before);
+    else this.#outboxOrder.push(parent);
     this.#outbox.set(parent, reply);
     this.#outboxBytes += size(reply);
-    for (const [id, old] of this.#outbox) {
-      if (this.#outbox.size <= OUTBOX_SIZE && this.#outboxBytes <= OUTBOX_BYTES) break;
+    while (this.#outbox.size > OUTBOX_SIZE || this.#outboxBytes > OUTBOX_BYTES) {
+      const id = this.#outboxOrder.shift()!;
+      this.#outboxBytes -= size(this.#outbox.get(id)!);
       this.#outbox.delete(id);
-      this.#outboxBytes -= size(old);
     }
   }
 
