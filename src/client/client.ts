@@ -417,12 +417,19 @@ export class Client {
     if (!Array.isArray(msgIds) || !msgIds.every((id) => typeof id === 'string')) {
       throw new TsParallelError(`getResult(msgIds): msgIds must be an array of task ids (strings, e.g. an AsyncResult's msgIds), got ${describeValue(msgIds)}`);
     }
+    // A task this client waits for already is answered as it is (one sent straight to an engine is not known to the
+    // controller until it ends); only the others are asked for.
+    const ask = new Set<string>();
     const parts = msgIds.map((msgId) => {
       let part = this.#pending.get(msgId);
-      if (!part) this.#pending.set(msgId, (part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' })));
+      if (!part) {
+        this.#pending.set(msgId, (part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' })));
+        ask.add(msgId);
+
+      }
       return part;
     });
-    const ids = [...new Set(msgIds)];
+    const ids = [...ask];
     this.#askAgain(ids, options.timeoutMs, {
       unknown: (id) => new TsParallelError(`task ${id} is unknown to the controller (never submitted, or purged); check the id`),
       forgotten: (id) =>

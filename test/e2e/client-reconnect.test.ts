@@ -85,6 +85,9 @@ test('getResult fetches results by id from any client: kept ones until purged, w
   assert.deepEqual(await other.getResult(kept.msgIds), [[10], [20], [30]], "each task's value (a map's task: its chunk's)");
   assert.deepEqual(await other.getResult(slow.msgIds), ['slow'], 'a task not over yet: the reply comes when it ends');
   assert.equal(await slow, 'slow', 'and its own client still gets it');
+  // A task this client still waits for, sent straight to the engine (the controller learns of it when it ends).
+  const direct = tc.client.view(0).apply(() => new Promise((r) => setTimeout(() => r('direct'), 300)));
+  assert.deepEqual(await tc.client.getResult(direct.msgIds), ['direct']);
 
   assert.throws(() => other!.getResult('not-an-array' as never), /msgIds must be an array of task ids/);
   assert.equal(await tc.client.purgeResults(kept.msgIds), 3);
