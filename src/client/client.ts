@@ -425,7 +425,6 @@ export class Client {
       if (!part) {
         this.#pending.set(msgId, (part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' })));
         ask.add(msgId);
-
       }
       return part;
     });
