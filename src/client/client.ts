@@ -485,11 +485,10 @@ export class Client {
         this.#removeEngine(id, reason);
         this.#emitEngineChange({ type: 'unregistered', id, reason });
       }
-      for (const e of engines) {
-        if (this.engines.has(e.id)) continue;
-        await this.#addEngine(e);
-        this.#emitEngineChange({ type: 'registered', id: e.id });
-      }
+      // Probed side by side, as at connect: an unreachable endpoint costs one probe timeout, not one per engine.
+      const added = engines.filter((e) => !this.engines.has(e.id));
+      await Promise.all(added.map((e) => this.#addEngine(e)));
+      for (const e of added) this.#emitEngineChange({ type: 'registered', id: e.id });
     } catch (err) {
       // The controller did not answer: the heartbeat declares it lost in time, and everything waiting fails then.
       log('asking the controller again after a reconnect failed: %s', (err as Error).message);

@@ -16,7 +16,7 @@ import { wantsCurve, type CurveSetting } from '../wire/security.js';
 import { ConfigError } from '../core/errors.js';
 import { TASK_POLICIES } from './policies/index.js';
 import type { DirectTaskReport, TaskState } from '../core/tasks.js';
-import { TaskDispatcher } from './task-dispatcher.js';
+import { TaskDispatcher, type ControllerFailure } from './task-dispatcher.js';
 import { advertisedEndpoint } from '../wire/address.js';
 import { OWNER_LEASE_REPLY, OWNER_LEASE_REQUEST, OwnerLeaseWatch, type OwnerLeaseClaim } from './lease.js';
 import type { JobStatesReport, StatsCursor } from '../wire/stats.js';
@@ -850,7 +850,7 @@ export class Controller {
   }
 
   /** Answer a request with an error the controller makes (engine died, timeout, abort, impossible dependency). */
-  #replyError(to: Buffer, request: MessageHeader, error: { name: string; message: string; engineId?: number; timeoutMs?: number; exitCode?: number }): void {
+  #replyError(to: Buffer, request: MessageHeader, error: ControllerFailure): void {
     const type = request.msg_type.replace(/_request$/, '_reply');
     const engineId = error.engineId ?? -1;
     const status = error.name === 'TaskAbortedError' ? 'aborted' : 'error';

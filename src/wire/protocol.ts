@@ -226,7 +226,7 @@ export class Session {
    * or malformed frames; never throws.
    */
   decode(frames: readonly Buffer[], channels: readonly string[]): Message | undefined {
-    const at = frames.findIndex((f) => f.length === DELIMITER.length && f.equals(DELIMITER));
+    const at = delimiterAt(frames);
     if (at < 0 || frames.length < at + 6) {
       this.dropped.malformed++;
       return undefined;
@@ -267,14 +267,14 @@ export class Session {
    * controller's kept replies), read again later. `undefined` for malformed frames.
    */
   static parse(frames: readonly Buffer[]): Message | undefined {
-    const at = frames.findIndex((f) => f.length === DELIMITER.length && f.equals(DELIMITER));
+    const at = delimiterAt(frames);
     if (at < 0 || frames.length < at + 6) return undefined;
     return parseParts(frames.slice(at + 2, at + 6), frames.slice(at + 6) as Buffer[]);
   }
 
   /** Read just the header of a framed message without verifying it (for routing decisions after `decode`). */
   static peekHeader(frames: readonly Buffer[]): MessageHeader | undefined {
-    const at = frames.findIndex((f) => f.length === DELIMITER.length && f.equals(DELIMITER));
+    const at = delimiterAt(frames);
     try {
       return JSON.parse(frames[at + 2]!.toString('utf8'));
     } catch {
@@ -339,4 +339,9 @@ function parseParts(parts: readonly Buffer[], buffers: Buffer[]): Message | unde
   } catch {
     return undefined;
   }
+}
+
+/** Where the delimiter frame is among `frames` (routing identities come before it), or -1. */
+function delimiterAt(frames: readonly Buffer[]): number {
+  return frames.findIndex((f) => f.length === DELIMITER.length && f.equals(DELIMITER));
 }
