@@ -136,7 +136,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envKind: 'integer',
   },
   'controller.heartbeatTimeoutMs': {
-    doc: 'How long an engine may go without answering pings before it is declared dead, in milliseconds.',
+    doc: 'How long an engine may go without answering pings before it is declared dead, in milliseconds. A busy engine (a long synchronous task) is not: its heartbeat connection, which libzmq probes, stays open; a stopped, killed or unreachable one has it closed within this time.',
     allowed: 'a positive integer (milliseconds), larger than controller.heartbeatMs',
     envKind: 'integer',
   },

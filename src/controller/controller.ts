@@ -125,6 +125,12 @@ export class Controller {
   /** Engines declared dead (not shut down), by uuid: if one wakes, it is stopped and what it finishes reported. */
   readonly #dead = new Map<string, number>();
   readonly #stoppedRevenants = new Set<string>();
+  /**
+   * Engines (by uuid) whose last ping found no heart connection to go into. On a listener that probes its
+   * connections ({@link Listener.probeTimeoutMs}) an engine is declared dead only when it is both silent and in here:
+   * a connection that is still open has answered the transport's probes, so its engine lives, however busy.
+   */
+  readonly #heartsClosed = new Set<string>();
   get #maxMessageBytes(): number {
     return this.options.maxMessageBytes ?? 256 * 1024 * 1024;
   }
@@ -210,11 +216,12 @@ export class Controller {
     const limits = { curve, maxMessageBytes: this.#maxMessageBytes, receiveHighWaterMark: 10_000 };
     this.#clientListener = await transport.listen(bindAddress(ports?.client), limits);
     this.#engineListener = await transport.listen(bindAddress(ports?.engine), limits);
-    this.#heartListener = await transport.listen(bindAddress(ports?.heart), { curve, maxMessageBytes: 4096, receiveHighWaterMark: 1000, heartbeatsOnly: true });
+    this.#heartListener = await transport.listen(bindAddress(ports?.heart), { curve, maxMessageBytes: 4096, receiveHighWaterMark: 1000, heartbeatsOnly: true, probe: this.#probe() });
     this.#openJournal();
     this.#clientListener.setMessageHandler(({ identity, frames }) => this.#fromClient(identity, frames));
     this.#engineListener.setMessageHandler(({ identity, frames }) => this.#fromEngine(identity, frames));
     this.#heartListener.setMessageHandler(({ identity, frames }) => this.#beat(identity, frames));
+    this.#heartListener.setUnroutableHandler((id) => this.#heartsClosed.add(id.toString()));
     this.#clientListener.setUnroutableHandler((id) => {
       this.#clients.delete(id.toString());
       this.stats.onClientGone(id.toString());
@@ -725,6 +732,7 @@ export class Controller {
   #unregister(engine: EngineRecord, reason: string, exitCode?: number): void {
     if (!this.engines.delete(engine.id)) return;
     this.#byUuid.delete(engine.uuid);
+    this.#heartsClosed.delete(engine.uuid);
     if (reason !== 'it shut down' && exitCode === undefined) {
       // It may only be stopped (SIGSTOP, a long pause), not dead: remember it, to stop it and report what it
       // finishes if it wakes. Bounded: the oldest are forgotten.
@@ -822,14 +830,32 @@ export class Controller {
     }
   }
 
+  /**
+   * How the heart listener has the transport probe each engine's heart connection: often enough that a stopped or
+   * unreachable engine's connection is closed within the heartbeat timeout (libzmq closes it at most one interval
+   * plus the timeout after the engine's last word), never more often than the pings themselves.
+   */
+  #probe(): { everyMs: number; timeoutMs: number } {
+    const { heartbeatMs, heartbeatTimeoutMs } = this.options;
+    return { everyMs: heartbeatMs, timeoutMs: Math.max(heartbeatMs, heartbeatTimeoutMs - heartbeatMs) };
+  }
+
+  /**
+   * Ping every engine, and declare dead those silent for longer than the heartbeat timeout. On a probing listener a
+   * silent engine whose heart connection still took the last ping is alive: its main thread is busy (a long
+   * synchronous task holds its echoes), while its process answers the transport's probes.
+   */
   #heartbeat(): void {
     this.#checkLocalEngines();
     const heardUpTo = this.#heartClock!.tick();
+    const probing = this.#heartListener!.probeTimeoutMs !== undefined;
     const ping = [Buffer.from('ping')];
     for (const engine of [...this.engines.values()]) {
-      if (heardUpTo - engine.lastBeat > this.options.heartbeatTimeoutMs) {
-        this.#unregister(engine, `no heartbeat for ${heardUpTo - engine.lastBeat} ms`);
+      const silentMs = heardUpTo - engine.lastBeat;
+      if (silentMs > this.options.heartbeatTimeoutMs && (!probing || this.#heartsClosed.has(engine.uuid))) {
+        this.#unregister(engine, probing ? `no heartbeat for ${silentMs} ms, and its heartbeat connection closed` : `no heartbeat for ${silentMs} ms`);
       } else {
+        this.#heartsClosed.delete(engine.uuid);
         this.#heartListener!.send(Buffer.from(engine.uuid), ping);
       }
     }

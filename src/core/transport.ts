@@ -32,6 +32,15 @@ export interface ListenOptions {
    * busy host) cannot hold back its pings and make live peers look dead. ZeroMQ gives it its own context.
    */
   heartbeatsOnly?: boolean;
+  /**
+   * Have the transport check each connection itself: probe the peer every `everyMs` and close the connection when it
+   * has not answered for `timeoutMs`. ZeroMQ does this with ZMTP heartbeats, which the peer's I/O thread answers
+   * whatever its JavaScript is doing, so a connection that stays open proves its peer process is alive and reachable
+   * even while its main thread runs a long synchronous task. Only on endpoints that carry small messages
+   * ({@link heartbeatsOnly}): a probe queued behind a big message waits for it, and the connection would be closed.
+   * A transport that cannot probe ignores it (its {@link Listener.probeTimeoutMs} stays `undefined`).
+   */
+  probe?: { everyMs: number; timeoutMs: number };
 }
 
 /** How a {@link Transport} dials a listener. */
@@ -58,6 +67,12 @@ export interface RoutedFrames {
 export interface Listener {
   /** The endpoint peers dial, with any wildcard port resolved (e.g. `tcp://127.0.0.1:53012`). */
   readonly address: string;
+  /**
+   * Set when this listener probes its connections ({@link ListenOptions.probe}): a message sent to a peer and not
+   * reported unroutable went into a connection whose peer answered the transport's probes at most this many ms
+   * before. `undefined` on a listener that does not probe.
+   */
+  readonly probeTimeoutMs?: number;
   /**
    * Queue a message to the peer with this identity. Never throws: a message to a peer that is gone is dropped
    * and reported to the handler set with `setUnroutableHandler`.
@@ -103,14 +118,16 @@ export interface Connection {
 }
 
 /**
- * The engine side of heartbeats: it answers the controller's pings on its own, so that a busy engine (one running a
- * long synchronous function) is not taken for a dead one. The ZeroMQ transport answers from a worker thread.
+ * The engine side of heartbeats: it echoes the controller's pings, each answer carrying the process's resource sample.
+ * The echo runs on the engine's main thread and waits while a task runs there; what keeps a busy engine (one running
+ * a long synchronous function) from being taken for a dead one is the connection itself, which the controller's
+ * listener probes ({@link ListenOptions.probe}) and which the ZeroMQ transport answers from libzmq's I/O thread.
  */
 export interface Heart {
   /**
-   * When the last ping arrived (ms since the epoch; 0 before the first), as the heart itself saw it. The engine reads
-   * this rather than counting pings on its main thread: a main thread running queued tasks one after the other hears
-   * of nothing for as long as they last, while the heart answered all along.
+   * When the last ping was read (ms since the epoch; 0 before the first). Read on the main thread, so after a long
+   * task it jumps to the end of it: the engine's watchdog judges silence with a SilenceClock, which does not count
+   * such a stall.
    */
   readonly lastPingAt: number;
   /**

@@ -296,7 +296,7 @@ export class Engine {
     const direct = this.#direct && (this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address));
     const jobEnd = jobEndFromEnvironment();
     // The heart connects first: the controller's heartbeat clock starts at registration, and a heart still starting
-    // (a worker thread, a handshake: seconds on a loaded host) would have the engine declared dead at once.
+    // (its handshake: seconds on a loaded host) would have the engine declared dead at once.
     let heartUp = !info.heartbeatAddress;
     if (info.heartbeatAddress) this.#heart = await transport.startHeart(info.heartbeatAddress, { identity: this.uuid, curveServerKey });
     const requested = (this.#heart?.ready ?? Promise.resolve()).then(() => {

@@ -158,7 +158,7 @@ export async function startEngine(
   });
   await engine.start();
   // A task (or anything) calling process.exit() ends the process without stopping the engine: tell the controller
-  // the code first. Prepended, so this runs before the transport closes its heart thread in its own 'exit' listener.
+  // the code first. Prepended, so this runs before any other 'exit' listener.
   const onExit = (code: number) => engine.exiting(code);
   process.prependListener('exit', onExit);
   void engine.stopped.then(() => process.off('exit', onExit));

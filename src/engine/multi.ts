@@ -1,30 +1,19 @@
 /**
  * Several engines in one process (`tsengine --count K`), for scale tests only: each engine is a full engine (its own
  * registration, id, routing identity, heartbeat and namespace), but they share one Node process, so K engines cost
- * one process start instead of K. Each gets an isolated namespace (its own V8 context), answers heartbeats on the
- * main thread over an ordinary connection (one heart worker thread per engine would cost K threads), and listens on
- * no direct endpoint (clients reach it through the controller).
+ * one process start instead of K. Each gets an isolated namespace (its own V8 context) and a heart of its own (every
+ * heart answers on the main thread; the K hearts' connections share the process's heartbeat I/O thread), and listens
+ * on no direct endpoint (clients reach it through the controller).
  *
  * Not for real work: the engines of one process share its CPU and event loop, so a long synchronous task blocks all
  * of them (and their heartbeats). The bench's W8 workload (1,000 engines on one machine) is what it is for.
  * @module
  */
 import type { ConnectionInfo } from '../wire/connection.js';
-import type { DialOptions, Heart, Transport } from '../core/transport.js';
+import type { Transport } from '../core/transport.js';
 import type { RunningRole } from '../core/launcher.js';
 import { Engine } from './engine.js';
 import { IsolatedNamespace } from './namespace.js';
-import { echoHeart } from '../transport/echo-heart.js';
-
-/**
- * `transport` with a heart that answers pings on the main thread, over a connection of the transport itself: the
- * controller's heart listener sees the same routing identity and gets the same echo as from a heart worker.
- */
-export function mainThreadHeartTransport(transport: Transport): Transport {
-  const wrapped = Object.create(transport) as Transport;
-  wrapped.startHeart = async (address: string, options: DialOptions): Promise<Heart> => echoHeart(await transport.dial(address, options));
-  return wrapped;
-}
 
 /** How {@link startEngines} sets up its engines. */
 export interface MultiEngineOptions {
@@ -43,7 +32,7 @@ export interface MultiEngineOptions {
  * fails to register, the others are stopped and the error is thrown.
  */
 export async function startEngines(options: MultiEngineOptions): Promise<RunningRole & { engines: Engine[] }> {
-  const transport = mainThreadHeartTransport(options.transport);
+  const { transport } = options;
   const engines = Array.from(
     { length: options.count },
     () =>

@@ -80,6 +80,9 @@ export class HandshakeWatch {
   #wasUp = false;
   /** A connection closed since the last handshake. */
   #down = false;
+  #handshaken!: () => void;
+  /** Settles at the socket's first successful handshake (never, on a socket that has none). */
+  readonly firstHandshake = new Promise<void>((resolve) => (this.#handshaken = resolve));
 
   constructor(
     private readonly socket: Socket,
@@ -117,6 +120,7 @@ export class HandshakeWatch {
           this.#error = undefined;
           const reconnected = this.#wasUp && this.#down;
           this.#wasUp = true;
+          this.#handshaken();
           this.#down = false;
           if (reconnected) this.#reconnect();
         } else if (event.type.startsWith('handshake:error')) {

@@ -1,7 +1,6 @@
 /**
- * A heart that answers pings on the thread that reads its connection, for transports and engines that have no
- * thread of their own to give it: the in-process transport (its engines share the host's thread anyway) and
- * `tsengine --count K` (K hearts in one process; a worker thread each would cost K threads).
+ * A heart that answers pings on the thread that reads its connection: every transport's heart (the ZeroMQ one over a
+ * connection whose liveness libzmq itself probes, see `ListenOptions.probe`).
  * @module
  * @internal
  */
@@ -10,11 +9,12 @@ import { heartStatsFrame } from '../wire/heart-stats.js';
 
 /**
  * Answer every message on `connection` (the controller's pings) with its frames followed by this process's resource
- * sample (see `src/wire/heart-stats.ts`). Closing the heart closes the connection.
+ * sample (see `src/wire/heart-stats.ts`). Closing the heart closes the connection. `ready`: when the connection is up
+ * (the transport's handshake), for {@link Heart.ready}; at once by default.
  * @internal
  */
-export function echoHeart(connection: Connection): Heart {
-  const heart = { lastPingAt: 0, ready: Promise.resolve(), close: () => connection.close() };
+export function echoHeart(connection: Connection, ready: Promise<void> = Promise.resolve()): Heart {
+  const heart = { lastPingAt: 0, ready, close: () => connection.close() };
   connection.setMessageHandler((frames) => {
     heart.lastPingAt = Date.now();
     connection.send([...frames, heartStatsFrame()]);

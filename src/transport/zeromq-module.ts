@@ -13,9 +13,6 @@ import type * as ZeroMq from 'zeromq';
 const requireHere = createRequire(import.meta.url);
 const zeromq = requireHere('zeromq') as typeof ZeroMq;
 
-/** The package's entry file, for a worker thread that loads it again (a worker has modules of its own). */
-export const ZEROMQ_ENTRY = requireHere.resolve('zeromq');
-
 /** zeromq's `Context`. */
 export const Context = zeromq.Context;
 /** A zeromq context. */

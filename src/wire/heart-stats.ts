@@ -7,12 +7,11 @@
  * controller's ping. At 1,000 engines that was 1,000 messages a second to verify and decode: 92 ms of the
  * controller's CPU per second and 262 ms of the engines' (ten `tsengine --count 100` processes, idle, on the 2-core
  * bench machine). The answer to the ping is sent anyway; one more frame costs a `process.cpuUsage()` and a read of
- * the resident size. And it comes from the heart's thread, so an engine busy in a long synchronous task still shows
- * its 100 % instead of its last report. Heartbeat frames are not signed (the ping is a bare frame): the
+ * the resident size. The heart answers on the engine's main thread, so while a long synchronous task runs no sample
+ * comes; the first one after it holds the task's CPU time (the figure is cumulative). Heartbeat frames are not signed (the ping is a bare frame): the
  * sample only feeds the dashboard, and CURVE protects it where the network is not trusted.
  *
- * The ZeroMQ heart's worker thread (HEART_SOURCE in `src/transport/zeromq.ts`) runs {@link heartStatsFrame}'s source
- * text; test/transport/heart-stats reads what each kind of heart sends.
+ * test/transport/heart-stats reads what each kind of heart sends.
  * @module
  */
 
@@ -29,12 +28,9 @@ export interface HeartStats {
   atMicros: number;
 }
 
-/**
- * This process's resource sample, as a frame to send after a heartbeat answer. Self-contained (it names no other
- * binding of this module, hence the literal size): the ZeroMQ heart's worker thread runs its source text.
- */
+/** This process's resource sample, as a frame to send after a heartbeat answer. */
 export function heartStatsFrame(): Buffer {
-  const frame = Buffer.allocUnsafe(24);
+  const frame = Buffer.allocUnsafe(HEART_STATS_BYTES);
   const cpu = process.cpuUsage();
   frame.writeDoubleLE(cpu.user + cpu.system, 0);
   frame.writeDoubleLE(process.memoryUsage.rss(), 8);

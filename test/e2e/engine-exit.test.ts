@@ -1,6 +1,6 @@
 /**
  * A task that calls `process.exit(code)` on a live local engine: the engine exits with that code (it used to abort
- * in zeromq.js's native code, SIGABRT "Napi::Error", once its heart thread was up: see
+ * in zeromq.js's native code, SIGABRT "Napi::Error", once its heart's worker thread was up: see
  * test/transport/heart-exit.test.ts), the task fails with an `EngineDiedError` whose `exitCode` is the code (the
  * engine tells the controller as it exits), through the direct route and the load balancer alike, the launcher's
  * exit info has the code, and the other engines go on. The same for ssh and mpi engines is in their suites.
@@ -25,7 +25,7 @@ test('process.exit(code) in a task: the engine exits with that code, the task fa
   client.onEngineChange((c) => changes.push(c));
   const byId = new Map([...client.engines.values()].map((e) => [e.id, e.pid]));
   pids.push(...byId.values());
-  // The abort happened only once an engine's heart thread had opened its socket: let every heart start answering.
+  // The abort (of the worker heart) happened only once the heart had opened its socket: let every heart answer.
   assert.deepEqual(await client.view().apply(() => 1), [1, 1, 1]);
   await new Promise((r) => setTimeout(r, 1500));
 

@@ -37,7 +37,7 @@ test('node2 cut off while load-balanced tasks with retries run: its engines decl
   for (const e of run.node2Exits) assert.equal(e.code, 0, `node2 engine exited cleanly: ${e.stderr}`);
   // And node1's engines, busy with the retried tasks and then idle while node2's stale echoes arrived, stayed
   // registered throughout and answer (issue 10, item 6: they used to stop themselves, their main thread having been
-  // too busy to hear of the pings their heart thread answered).
+  // too busy to hear of the pings their heart answered).
   assert.deepEqual([...run.after.ids].sort(), run.node1Ids, `node1 engines still registered (declared dead: ${gone})`);
   assert.deepEqual(run.after.apply, [1, 1], 'and answer');
   assert.deepEqual(run.enginesBeforeStop, { node1: 2, node2: 0 }, 'both node1 engines still run, none on node2');

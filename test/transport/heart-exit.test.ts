@@ -1,10 +1,10 @@
 /**
- * process.exit() in a process whose ZeroMQ heart runs (an engine: its heartbeat is answered from a worker thread).
- * Node stops the worker from outside as the process exits; zeromq.js then closes the worker's still-open socket
- * during the thread's teardown, where it can no longer create JavaScript values, and the C++ exception it throws
- * aborts the whole process (SIGABRT, "terminate called after throwing an instance of 'Napi::Error'") instead of
- * exiting with the code asked for. The heart closes its socket inside the worker before that (an 'exit' listener
- * that waits for the worker); these tests exit real processes at each stage of the heart's life.
+ * process.exit() in a process whose ZeroMQ heart runs (an engine). When the heart answered from a worker thread, Node
+ * stopped the worker from outside as the process exited; zeromq.js then closed the worker's still-open socket during
+ * the thread's teardown, where it could no longer create JavaScript values, and the C++ exception it threw aborted the
+ * whole process (SIGABRT, "terminate called after throwing an instance of 'Napi::Error'") instead of exiting with the
+ * code asked for. The heart now answers on the main thread, in a ZeroMQ context of its own; these tests keep exiting
+ * real processes at each stage of the heart's life, so that no later heart brings the abort back.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,8 +18,8 @@ const TRANSPORT = pathToFileURL(path.join(repoRoot(), 'dist', 'src', 'transport'
 
 /**
  * A process that listens on a ROUTER, starts a heart dialling it and, at `stage`, calls process.exit(code):
- * `answering` once the heart has echoed a ping (its worker's socket is open and receiving), `starting` right after
- * startHeart() returned (the worker may not have opened its socket yet).
+ * `answering` once the heart has echoed a ping (its socket is open and receiving), `starting` right after
+ * startHeart() returned (its connection may not be up yet).
  */
 function heartProcess(stage: 'answering' | 'starting', code: number): string {
   return `
@@ -42,7 +42,7 @@ let runs = 0;
 before(async () => (tmp = await tempDir('tsparallel-heart-exit-')));
 after(() => tmp?.remove());
 
-/** Run `source` as an ES module file (not `node -e`: worker threads inherit its --input-type=module). */
+/** Run `source` as an ES module file. */
 async function run(source: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   const file = path.join(tmp.dir, `exit-${runs++}.mjs`);
   await writeFile(file, source);
@@ -59,7 +59,7 @@ async function run(source: string): Promise<{ code: number | null; signal: NodeJ
 }
 
 test('process.exit(3) with a heart that answers pings exits with 3, not SIGABRT from zeromq.js', { timeout: 120_000 }, async () => {
-  // Before the fix every one of these aborted; several runs, since the worker's state at exit varies.
+  // With the worker heart, before its fix, every one of these aborted; several runs, since the state at exit varies.
   for (let i = 0; i < 4; i++) {
     const r = await run(heartProcess('answering', 3 + i));
     assert.doesNotMatch(r.stderr, /Napi::Error|terminate called/, `run ${i}: zeromq.js aborted the process:\n${r.stderr}`);
@@ -67,7 +67,7 @@ test('process.exit(3) with a heart that answers pings exits with 3, not SIGABRT 
   }
 });
 
-test('process.exit(4) while the heart is still starting exits with 4 (its worker then never opens a socket)', { timeout: 60_000 }, async () => {
+test('process.exit(4) while the heart is still starting exits with 4', { timeout: 60_000 }, async () => {
   for (let i = 0; i < 3; i++) {
     const r = await run(heartProcess('starting', 4));
     assert.deepEqual({ code: r.code, signal: r.signal }, { code: 4, signal: null }, `run ${i}: ${r.stderr}`);

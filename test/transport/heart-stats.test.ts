@@ -1,8 +1,8 @@
 /**
  * The resource sample on heartbeat answers (src/wire/heart-stats.ts): the frame's layout and its checks, and what each
- * kind of heart really sends: the ZeroMQ heart from its worker thread (the CPU of the whole process, so a main thread
- * busy in a long task shows), and the heart that answers on the main thread (the in-process transport and
- * `tsengine --count K`), both read back with readHeartStats over real connections.
+ * kind of heart really sends: the ZeroMQ heart (the CPU of the whole process, so the first answer after a long task
+ * holds the task's CPU time) and the in-process transport's, both read back with readHeartStats over real
+ * connections.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -99,14 +99,14 @@ describe('heartbeat resource samples', () => {
     assert.equal(cpuPercentBetween(a, { ...a }), undefined, 'no time passed');
   });
 
-  it('the ZeroMQ heart answers from its thread with samples of the whole process: a busy main thread shows', { timeout: 30_000 }, async () => {
+  it('the ZeroMQ heart answers with samples of the whole process: a task that kept the main thread busy shows', { timeout: 30_000 }, async () => {
     const pair = await heartPair(new ZeroMqTransport(), 'tcp://127.0.0.1:0', { heartbeatsOnly: true });
     try {
       const first = await sampleOf(pair);
       spin(600);
       const second = await sampleOf(pair);
       assert.ok(second.atMicros - first.atMicros >= 600_000, 'the samples are 600 ms apart or more');
-      // The worker thread took the sample, yet the main thread's 600 ms of spinning are in it.
+      // The 600 ms of spinning between the two samples are in the second.
       assert.ok(second.cpuMicros - first.cpuMicros >= 500_000, `CPU between the samples: ${second.cpuMicros - first.cpuMicros} µs`);
       assert.ok(cpuPercentBetween(first, second)! > 40, `CPU ${cpuPercentBetween(first, second)} %`);
     } finally {
@@ -114,7 +114,7 @@ describe('heartbeat resource samples', () => {
     }
   });
 
-  it('a main-thread heart (in-process transport, tsengine --count) answers with a sample too', async () => {
+  it('the in-process heart answers with a sample too', async () => {
     const pair = await heartPair(new InProcessTransport(), `inproc://heart-stats-${randomUUID()}`);
     try {
       const first = await sampleOf(pair);

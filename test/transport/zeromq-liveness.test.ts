@@ -1,7 +1,7 @@
 /**
  * The ZeroMQ transport's liveness properties, over real sockets on loopback:
- * - the heart (a worker thread) is ready once its handshake is done, records each ping it answers where the main
- *   thread can read it, and keeps answering after its listener goes and comes back, as do the process's other
+ * - the heart is ready once its handshake is done, records each ping it answers, and keeps answering after its
+ *   listener goes and comes back, as do the process's other
  *   sockets (they share libzmq's I/O thread: a socket observer closed early once left that thread blocked at the next
  *   disconnect, and no engine came back to a restarted controller);
  * - a listener's send to a peer that reads nothing neither delays its sends to other peers nor loses a message.

@@ -37,7 +37,7 @@ function mpiConfig(profileDir: string) {
   return {
     profileDir,
     projectDir: null,
-    // Not FAST_HEARTBEAT's 1.5 s: four oversubscribed ranks on a loaded 2-core machine can start their heart threads
+    // Not FAST_HEARTBEAT's 1.5 s: four oversubscribed ranks on a loaded 2-core machine can start their hearts
     // later than that and then give up on the controller. Nothing here waits for a heartbeat timeout: a local
     // rank's death is seen by its pid.
     controller: { ip: '127.0.0.1', heartbeatMs: 200, heartbeatTimeoutMs: 6000 },
@@ -179,7 +179,7 @@ describe('mpi launcher with real mpiexec', { skip }, () => {
     c.onEngineExit((e) => exits.push(e));
     const client = await c.connect();
     client.engines.forEach((e) => seen.add(e.pid));
-    await new Promise((r) => setTimeout(r, 1000)); // the ranks' heart threads are up (process.exit used to abort then)
+    await new Promise((r) => setTimeout(r, 1000)); // the ranks' hearts are up (process.exit used to abort then)
     await assert.rejects(client.view(1).apply(() => process.exit(3)), (err: unknown) => {
       assert.ok(err instanceof EngineDiedError, String(err));
       assert.equal(err.exitCode, 3, err.message);

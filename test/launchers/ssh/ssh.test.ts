@@ -134,7 +134,7 @@ export function sshLauncherSuite(name: string, target: () => Promise<SshTarget>,
     it("a task's process.exit(3) on a remote engine: EngineDiedError with exitCode 3, and the wrapper's code 3 from the launcher", async () => {
       const client = await cluster!.connect();
       const victim = client.engines.get(1)!;
-      await new Promise((r) => setTimeout(r, 1000)); // its heart thread is up (process.exit used to abort then)
+      await new Promise((r) => setTimeout(r, 1000)); // its heart is up (process.exit used to abort then)
       await assert.rejects(client.view(1).apply(() => process.exit(3)), (err: unknown) => {
         assert.ok(err instanceof EngineDiedError, String(err));
         assert.equal(err.exitCode, 3, err.message);
