@@ -43,6 +43,12 @@ interface OutgoingTask {
   bytes: number;
 }
 
+/** An engine's direct connection, for a request sent straight to it instead of to the controller. */
+interface DirectRoute {
+  engineId: number;
+  connection: Connection;
+}
+
 /** Batches of tasks sent and not known to be over are kept by id up to this many; then finished ones are forgotten. */
 const BATCHES_KEPT = 64;
 
@@ -440,13 +446,13 @@ export class Client {
   }
 
   /**
-   * Ask the controller what became of tasks (`result_request`): it sends again the replies it keeps (they settle
-   * their parts as any reply does), waits with the pending ones, and names the ids it never got or no longer keeps:
-   * those of `ids` still waiting here fail with `errors`' error.
+   * Ask the controller (or, `via` its direct connection, an engine) what became of tasks (`result_request`): it
+   * sends again the replies it keeps (they settle their parts as any reply does), waits with the pending ones, and
+   * names the ids it never got or no longer keeps: those of `ids` still waiting here fail with `errors`' error.
    */
-  async #askAgain(ids: readonly string[], timeoutMs: number | undefined, errors: { unknown: (id: string) => Error; forgotten: (id: string) => Error }): Promise<void> {
+  async #askAgain(ids: readonly string[], timeoutMs: number | undefined, errors: { unknown: (id: string) => Error; forgotten: (id: string) => Error }, via?: DirectRoute): Promise<void> {
     if (!ids.length) return;
-    const { unknown = [], forgotten = [] } = (await this.#request('result_request', { msgIds: ids }, timeoutMs)).content as { unknown?: string[]; forgotten?: string[] };
+    const { unknown = [], forgotten = [] } = (await this.#request('result_request', { msgIds: ids }, timeoutMs, via)).content as { unknown?: string[]; forgotten?: string[] };
     for (const id of unknown) this.#failPending(id, errors.unknown(id));
     for (const id of forgotten) this.#failPending(id, errors.forgotten(id));
   }
@@ -455,6 +461,7 @@ export class Client {
     const part = this.#pending.get(msgId);
     if (!part) return;
     this.#pending.delete(msgId);
+    this.#sentDirect.delete(msgId);
     part.settle(undefined, error);
   }
 
@@ -682,7 +689,32 @@ export class Client {
   async #dialDirect(id: number, endpoint: string, curveServerKey: string | undefined): Promise<void> {
     const conn = await this.transport.dial(endpoint, { identity: this.identity, curveServerKey });
     conn.setMessageHandler((frames) => this.#receive(frames, [Channels.engineToClient(id)]));
+    // What was on the way when the connection dropped is lost: ask the engine again (see #resyncDirect).
+    conn.onReconnect?.(() => void this.#resyncDirect({ engineId: id, connection: conn }, endpoint));
     this.#direct.set(id, conn);
+  }
+
+  /**
+   * The direct connection to an engine dropped and came back: what was on the way either side is lost. The engine is
+   * asked about every request sent to it straight that still waits here: it sends again the replies it keeps (its
+   * last ones, for a minute), answers those still queued or running when they end, and names the others, which fail
+   * with a TransportError naming the task. An engine that died meanwhile is reported by the controller as always.
+   */
+  async #resyncDirect(via: DirectRoute, endpoint: string): Promise<void> {
+    if (this.#closed || this.#direct.get(via.engineId) !== via.connection) return;
+    const ids = [...this.#pending].filter(([msgId, part]) => part.metadata.engineId === via.engineId && this.#sentDirect.has(msgId)).map(([msgId]) => msgId);
+    log('the direct connection to engine %d dropped and came back: asking it again about %d tasks', via.engineId, ids.length);
+    const lost = (id: string) =>
+      new TransportError(
+        `task ${id} was lost on the direct connection to engine ${via.engineId} at ${endpoint} (it dropped and came back): its request never reached ` +
+          'the engine, or its reply was lost and the engine no longer keeps it; run it again',
+      );
+    try {
+      await this.#askAgain(ids, undefined, { unknown: lost, forgotten: lost }, via);
+    } catch (err) {
+      // The engine did not answer: if it died, the controller says so in time, and its tasks fail then.
+      log('asking engine %d again after a reconnect failed: %s', via.engineId, (err as Error).message);
+    }
   }
 
   /**
@@ -702,8 +734,9 @@ export class Client {
     }
   }
 
-  #request(type: string, content: Record<string, unknown>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Message> {
-    if (this.#lost) return Promise.reject(new ControllerLostError(this.info.address, [], this.#lost));
+  /** Send a request to the controller (or, `via` its direct connection, to an engine) and wait for its reply. */
+  #request(type: string, content: Record<string, unknown>, timeoutMs = REQUEST_TIMEOUT_MS, via?: DirectRoute): Promise<Message> {
+    if (this.#lost && !via) return Promise.reject(new ControllerLostError(this.info.address, [], this.#lost));
     const msg = this.#session.message(type, content);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -719,7 +752,8 @@ export class Client {
         }
         resolve(reply!);
       });
-      this.#toController(this.#session.encode(msg, Channels.clientToCluster));
+      if (via) via.connection.send(this.#session.encode(msg, Channels.clientToEngine(via.engineId)));
+      else this.#toController(this.#session.encode(msg, Channels.clientToCluster));
     });
   }
 

@@ -17,7 +17,7 @@ import { Channels, Session, versionMismatch, type Message } from '../wire/protoc
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, readableTasks, unpackRequests } from '../wire/task-batch.js';
 import { deserialize, serialize } from '../wire/serialize.js';
 import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
-import { Fifo } from '../util/fifo.js';
+import { KeptReplies } from './kept-replies.js';
 import { GlobalNamespace, isThenable, type Captured, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
 import { checkEngineInput, taskChecker } from '../wire/validate.js';
@@ -79,6 +79,13 @@ export const OUTBOX_SIZE = 1000;
 
 /** The most bytes of result buffers an engine keeps for a restarted controller (the oldest replies go first). */
 export const OUTBOX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What an engine keeps of the replies it sent on its direct endpoint, for a client whose direct connection dropped
+ * and came back (it asks with a `result_request`): the last 1,000, within 64 MiB of buffers, for a minute at most
+ * (as the controller keeps delivered replies).
+ */
+export const DIRECT_KEPT = { replies: 1000, bytes: 64 * 1024 * 1024, ms: 60_000 } as const;
 
 export { DEFAULT_GRACE_MS };
 
@@ -199,10 +206,11 @@ export class Engine {
    * kept only when the engine waits for a restarted controller (`reconnectMs`): sent again when one adopts this
    * engine, since the old one may have died before passing them on.
    */
-  readonly #outbox = new Map<string, Message<unknown>>();
-  /** The outbox's ids, oldest first (a Map looked at from its front after each reply walks past its holes: see Fifo). */
-  readonly #outboxOrder = new Fifo<string>((id) => this.#outbox.has(id));
-  #outboxBytes = 0;
+  readonly #outbox = new KeptReplies<{ reply: Message<unknown> }>({ replies: OUTBOX_SIZE, bytes: OUTBOX_BYTES });
+  /** Requests from clients on the direct endpoint accepted and not answered yet (queued or running). */
+  readonly #directInFlight = new Set<string>();
+  /** The last replies sent on the direct endpoint (see {@link DIRECT_KEPT}). */
+  readonly #directKept = new KeptReplies<{ reply: Message<unknown> }>(DIRECT_KEPT);
   /** When the controller went silent and this engine started waiting for it to come back (0: not waiting). */
   #orphanedSince = 0;
   #lastRegistration = 0;
@@ -234,7 +242,7 @@ export class Engine {
       const parent = reply.parent.msg_id;
       if (parent) {
         this.#inFlight.delete(parent);
-        if (this.options.info.reconnectMs) this.#keep(parent, reply);
+        if (this.options.info.reconnectMs) this.#outbox.keep(parent, { reply });
       }
       this.#replyToController(reply);
     };
@@ -245,14 +253,24 @@ export class Engine {
     if (directAddress !== false) {
       const direct = (this.#direct = await transport.listen(directAddress, { curve: directKeys }));
       direct.setMessageHandler(({ identity, frames }) => {
-        const toClient: ReplyRoute = (reply) => direct.send(identity, this.#session.encode(this.#finalize(reply), Channels.engineToClient(this.id)));
+        const toClient: ReplyRoute = (reply) => {
+          const sent = this.#finalize(reply);
+          const parent = sent.parent.msg_id;
+          if (parent && this.#directInFlight.delete(parent)) this.#directKept.keep(parent, { reply: sent });
+          direct.send(identity, this.#session.encode(sent, Channels.engineToClient(this.id)));
+        };
         const msg = this.#read(frames, [Channels.clientToEngine(this.id)], 'a client', toClient);
-        if (msg?.header.msg_type === BATCH_REQUEST) {
+        const type = msg?.header.msg_type;
+        if (type === BATCH_REQUEST) {
           // Only the controller sends batches; a client's requests come here one by one.
           this.#session.dropped.invalid++;
           const error = { name: 'ProtocolError', message: `a ${BATCH_REQUEST} is taken from the controller only, not on an engine's direct endpoint`, engineId: this.id, origin: 'controller' };
-          toClient(this.#session.message(BATCH_REPLY, { status: 'error', error }, { parent: msg.header }));
-        } else if (msg && msg.header.msg_type.endsWith('_request')) this.#enqueue(msg, toClient, true);
+          toClient(this.#session.message(BATCH_REPLY, { status: 'error', error }, { parent: msg!.header }));
+        } else if (type === 'result_request') this.#answerResultRequest(msg!, toClient);
+        else if (msg && type!.endsWith('_request')) {
+          if (type !== 'abort_request' && type !== 'shutdown_request') this.#directInFlight.add(msg.header.msg_id);
+          this.#enqueue(msg, toClient, true);
+        }
       });
     }
     const registered = new Promise<number>((resolve, reject) => {
@@ -371,19 +389,25 @@ export class Engine {
     return this;
   }
 
-  /** Keep a reply for a restarted controller, within the outbox's bounds. */
-  #keep(parent: string, reply: Message<unknown>): void {
-    const size = (m: Message<unknown>) => m.buffers.reduce((n, b) => n + b.length, 0);
-    const before = this.#outbox.get(parent);
-    if (before) this.#outboxBytes -= size(before);
-    else this.#outboxOrder.push(parent);
-    this.#outbox.set(parent, reply);
-    this.#outboxBytes += size(reply);
-    while (this.#outbox.size > OUTBOX_SIZE || this.#outboxBytes > OUTBOX_BYTES) {
-      const id = this.#outboxOrder.shift()!;
-      this.#outboxBytes -= size(this.#outbox.get(id)!);
-      this.#outbox.delete(id);
+  /**
+   * A client whose direct connection to this engine dropped and came back asks what became of its requests (what was
+   * on the way either side is lost): the replies kept go again (fresh messages, marked `resent`), requests still
+   * queued or running are answered when they end, as always, and the others are named `unknown` (the request never
+   * came, or its reply is no longer kept).
+   */
+  #answerResultRequest(msg: Message, toClient: ReplyRoute): void {
+    const unknown: string[] = [];
+    for (const id of (msg.content as { msgIds: string[] }).msgIds) {
+      const kept = this.#directKept.get(id)?.reply;
+      if (kept) toClient(this.#resent(kept));
+      else if (!this.#directInFlight.has(id)) unknown.push(id);
     }
+    toClient(this.#session.message('result_reply', { status: 'ok', unknown }, { parent: msg.header }));
+  }
+
+  /** A kept reply as a fresh message (a header, date and signature of its own), marked `resent`. */
+  #resent(reply: Message<unknown>): Message<unknown> {
+    return this.#session.message(reply.header.msg_type, reply.content, { parent: reply.parent as Message['header'], metadata: { ...reply.metadata, resent: true }, buffers: reply.buffers });
   }
 
   /**
@@ -407,7 +431,7 @@ export class Engine {
     this.#send(this.#session.message('registration_request', {
       ...extra,
       pid: process.pid, hostname: this.options.hostname ?? hostname(), pidNamespace: pidNamespace(), id: this.id,
-      held: [...this.#inFlight], done: [...this.#outbox.keys()],
+      held: [...this.#inFlight], done: this.#outbox.ids(),
       ...(this.#direct ? { direct: this.options.directAdvertised ?? advertisedEndpoint(this.#direct.address) } : {}),
     }));
   }
@@ -430,9 +454,7 @@ export class Engine {
       log('the controller gave id %d, not %d: this engine is engine %d from now on', id, this.id, id);
       this.id = id;
     }
-    for (const reply of this.#outbox.values()) {
-      this.#send(this.#session.message(reply.header.msg_type, reply.content, { parent: reply.parent as Message['header'], metadata: { ...reply.metadata, resent: true }, buffers: reply.buffers }));
-    }
+    for (const { reply } of this.#outbox.values()) this.#send(this.#resent(reply));
   }
 
   /** Stop: tell the controller (unless it is gone), close the sockets, resolve {@link stopped}. */

@@ -270,6 +270,7 @@ export function checkEngineInput(msg: Message): string | undefined {
     case 'shutdown_request':
       return undefined;
     case 'abort_request':
+    case 'result_request':
       return isStringArray(msg.content.msgIds) ? undefined : 'content.msgIds must be an array of task ids';
     case BATCH_REQUEST:
       return batchRequest(msg);

@@ -54,7 +54,7 @@ const SEND_TIMEOUT_MS = 5000;
 
 const TYPES_CLIENT = ['connect_request', 'close_request', 'queue_status_request', 'abort_request', 'resubmit_request', 'task_records_request', 'purge_request', 'result_request', 'apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'heartbeat_request', 'stats_request', 'job_states_request', BATCH_REQUEST];
 const TYPES_ENGINE = ['unregistration_request', 'task_records', 'apply_reply', 'map_reply', 'execute_reply', 'engine_event', 'push_reply', BATCH_REPLY];
-const TYPES_DIRECT = ['apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'abort_request', BATCH_REQUEST];
+const TYPES_DIRECT = ['apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request', 'abort_request', 'result_request', BATCH_REQUEST];
 const TASK_TYPES = ['apply_request', 'map_request', 'execute_request', 'push_request', 'pull_request'];
 /** Sources that never compile, so a well-formed request runs nothing. */
 const BAD_SOURCES = ['((', '}{', 'function (', '=>', 'class {', '"unterminated'];

@@ -47,17 +47,19 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     const h = new RawPeer(engineInfo.heartbeatAddress!, key, Channels.engineToCluster);
     await h.socket.send([Buffer.from('garbage'), Buffer.alloc(0)]);
 
-    // An engine's direct endpoint: apply_request with content null, abort_request with content null.
+    // An engine's direct endpoint: apply_request with content null, abort_request with content null, result_request
+    // with ids that are not strings.
     const directEngine = [...client.engines.values()].find((x) => x.direct);
     const direct = directEngine?.direct;
     assert.ok(direct, 'the engines listen for direct requests');
     const d = new RawPeer(direct, key, Channels.clientToEngine(directEngine!.id));
     const directAsked = await d.send('apply_request', null, { metadata: { target: 0 } });
     await d.send('abort_request', null);
+    const directResultAsked = await d.send('result_request', { msgIds: [7] });
 
     // Every request with a sender got an error naming the problem.
     const deadline = Date.now() + 10_000;
-    while ((c.received.length < asked.length || d.received.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((c.received.length < asked.length || d.received.length < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const id of asked) {
       const reply = c.received.find((m) => m.parent.msg_id === id);
       assert.ok(reply, `request ${id} was answered`);
@@ -69,6 +71,9 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     const dReply = d.received.find((m) => m.parent.msg_id === directAsked);
     assert.ok(dReply, 'the engine answered the bad direct request');
     assert.equal((dReply.content as { error: { name: string } }).error.name, 'ProtocolError');
+    const dResult = d.received.find((m) => m.parent.msg_id === directResultAsked);
+    assert.ok(dResult, 'the engine answered the bad result_request');
+    assert.match((dResult.content as { error: { message: string } }).error.message, /invalid result_request: content.msgIds/);
 
     // The public API: a null filter is a clear error, not a timeout, and nothing is deafened afterwards.
     await assert.rejects(client.taskRecords(null as never), (err: Error) => err instanceof ProtocolError && /filter/.test(err.message));
