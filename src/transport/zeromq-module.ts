@@ -8,10 +8,28 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import type * as ZeroMq from 'zeromq';
 
 const requireHere = createRequire(import.meta.url);
 const zeromq = requireHere('zeromq') as typeof ZeroMq;
+
+/**
+ * Two I/O threads in the process's default context (one on a single-CPU machine), set before any socket of ours
+ * exists. libzmq gives each connection to the least busy I/O thread, and that thread does all of the connection's
+ * framing, copying and (with CURVE) encryption; with one thread a client's connections to several engines take
+ * turns on it, and bulk transfers to them (push, scatter, pull, gather) are bound by that one core. Measured on the
+ * 2-core bench machine (W5, 2 engines, 100 MB each; bench/RESULTS.md, optimisation 14): with CURVE about 1.5 x the
+ * MB/s for push and scatter and 1.2-1.3 x for pull and gather; without it pull 1.1-1.25 x, the others within their
+ * spread. W2, W3 and W6 did not move beyond their spread; an idle engine has one more thread and the same resident
+ * memory. A process that made zeromq sockets before loading this keeps the context it started (libzmq reads the
+ * setting once).
+ */
+try {
+  zeromq.context.ioThreads = Math.min(2, availableParallelism());
+} catch {
+  // The context has started already: it keeps its threads.
+}
 
 /** zeromq's `Context`. */
 export const Context = zeromq.Context;
