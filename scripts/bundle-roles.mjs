@@ -10,7 +10,7 @@
  * them (programs that embed the roles import those); from source (tsx) nothing is bundled.
  *
  * zeromq stays outside (a native addon, found at run time from node_modules); the bundles keep their programs'
- * paths, so what they compute from `import.meta.url` (package.json, zeromq for the heart worker) resolves as
+ * paths, so what they compute from `import.meta.url` (package.json, the zeromq package) resolves as
  * before. CommonJS dependencies inside get a `require` made with createRequire. Source maps chain to the .ts.
  */
 import { build } from 'esbuild';
