@@ -11,7 +11,7 @@ import { defaultConfig, type TaskPolicyName } from '../config/index.js';
 import { addListener } from '../util/listeners.js';
 import { Channels, Session, versionMismatch, type Message, type MessageHeader } from '../wire/protocol.js';
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, packRequests, unpackReplies, unpackRequests } from '../wire/task-batch.js';
-import type { CurveKeyPair, Listener, Transport } from '../core/transport.js';
+import type { CurveKeyPair, Listener, ProbeOptions, Transport } from '../core/transport.js';
 import { wantsCurve, type CurveSetting } from '../wire/security.js';
 import { ConfigError } from '../core/errors.js';
 import { TASK_POLICIES } from './policies/index.js';
@@ -835,7 +835,7 @@ export class Controller {
    * unreachable engine's connection is closed within the heartbeat timeout (libzmq closes it at most one interval
    * plus the timeout after the engine's last word), never more often than the pings themselves.
    */
-  #probe(): { everyMs: number; timeoutMs: number } {
+  #probe(): ProbeOptions {
     const { heartbeatMs, heartbeatTimeoutMs } = this.options;
     return { everyMs: heartbeatMs, timeoutMs: Math.max(heartbeatMs, heartbeatTimeoutMs - heartbeatMs) };
   }

@@ -40,7 +40,15 @@ export interface ListenOptions {
    * ({@link heartbeatsOnly}): a probe queued behind a big message waits for it, and the connection would be closed.
    * A transport that cannot probe ignores it (its {@link Listener.probeTimeoutMs} stays `undefined`).
    */
-  probe?: { everyMs: number; timeoutMs: number };
+  probe?: ProbeOptions;
+}
+
+/** How a listener probes its connections ({@link ListenOptions.probe}). */
+export interface ProbeOptions {
+  /** How often to probe each connection, in ms. */
+  everyMs: number;
+  /** How long a connection may go without answering a probe (or sending anything) before it is closed, in ms. */
+  timeoutMs: number;
 }
 
 /** How a {@link Transport} dials a listener. */

@@ -26,7 +26,7 @@ export { SCHEDULER, type Scheduler, type JobDescription, type JobTask, type JobS
 export {
   TRANSPORT, TRANSPORT_FACTORY,
   type Transport, type TransportFactory, type Listener, type Connection, type Heart, type RoutedFrames,
-  type DialOptions, type ListenOptions, type CurveKeyPair,
+  type DialOptions, type ListenOptions, type ProbeOptions, type CurveKeyPair,
 } from '../core/transport.js';
 export { token, get, getOptional, provide, provideDefault, type Token } from '../core/tokens.js';
 export { BatchLauncher, isFinalJobState, type BatchLauncherOptions, type DetailedJobStatus } from './batch/launcher.js';

@@ -6,7 +6,7 @@
 import debug from 'debug';
 import { Context, Dealer, Router } from './zeromq-module.js';
 import { TransportError } from '../core/errors.js';
-import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, RoutedFrames, Transport } from '../core/transport.js';
+import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, ProbeOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
 import { BatchingSendQueue, unpackBatch } from './batch.js';
 import { echoHeart } from './echo-heart.js';
@@ -212,7 +212,7 @@ const heartbeats = () => (heartbeatContext ??= new Context({ ioThreads: 1 }));
  * of 0): a connection being closed otherwise held a ping, and every send after it on the socket, until the peer came
  * back (seen with a peer stopped by SIGSTOP).
  */
-function probeOptions(probe: ListenOptions['probe']) {
+function probeOptions(probe: ProbeOptions | undefined) {
   return probe ? { heartbeatInterval: probe.everyMs, heartbeatTimeout: probe.timeoutMs, sendTimeout: 0 } : {};
 }
 
