@@ -77,13 +77,13 @@ export interface EngineOptions {
 /** How many replies an engine keeps to send again to a restarted controller. */
 export const OUTBOX_SIZE = 1000;
 
-/** The most bytes of result buffers an engine keeps for a restarted controller (the oldest replies go first). */
+/** The most bytes of result buffers and output an engine keeps for a restarted controller (oldest out first). */
 export const OUTBOX_BYTES = 64 * 1024 * 1024;
 
 /**
  * What an engine keeps of the replies it sent on its direct endpoint, for a client whose direct connection dropped
- * and came back (it asks with a `result_request`): the last 1,000, within 64 MiB of buffers, for a minute at most
- * (as the controller keeps delivered replies).
+ * and came back (it asks with a `result_request`): the last 1,000, within 64 MiB of buffers and output, for a minute
+ * at most (as the controller keeps delivered replies).
  */
 export const DIRECT_KEPT = { replies: 1000, bytes: 64 * 1024 * 1024, ms: 60_000 } as const;
 

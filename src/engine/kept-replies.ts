@@ -16,7 +16,8 @@ export interface KeptRepliesLimits {
 }
 
 /**
- * Replies by request id, oldest first, within a count, a byte bound (the buffers' bytes) and an age: adding one past
+ * Replies by request id, oldest first, within a count, a byte bound (the buffers' bytes and the captured output's
+ * characters, what can be large in a reply) and an age: adding one past
  * either bound drops the oldest until both hold again (a reply larger than the byte bound alone is not kept at all),
  * and one older than the age goes by itself. What an engine sent can be lost when its connection drops and comes
  * back (ZeroMQ reconnects by itself and says nothing of what was on the way): the engine sends a kept reply again
@@ -91,6 +92,9 @@ export class KeptReplies<V extends { reply: Message<unknown> }> {
   }
 }
 
+/** What a kept reply holds that can be large: its buffers, and the output its task printed. */
 function bytesOf(value: { reply: Message<unknown> }): number {
-  return value.reply.buffers.reduce((n, b) => n + b.length, 0);
+  const { stdout, stderr } = (value.reply.content ?? {}) as { stdout?: unknown; stderr?: unknown };
+  const output = (typeof stdout === 'string' ? stdout.length : 0) + (typeof stderr === 'string' ? stderr.length : 0);
+  return value.reply.buffers.reduce((n, b) => n + b.length, output);
 }

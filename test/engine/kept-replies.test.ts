@@ -35,6 +35,15 @@ describe('KeptReplies', () => {
     assert.deepEqual(kept.ids(), ['d'], 'and the bytes counted are right afterwards');
   });
 
+  it('counts the output a task printed with the bytes: a chatty task cannot fill memory through the count bound', () => {
+    const kept = new KeptReplies({ replies: 100, bytes: 1000 });
+    const chatty = (id: string) => ({ reply: { ...reply(id).reply, content: { status: 'ok', stdout: 'x'.repeat(300), stderr: 'y'.repeat(100) } } });
+    kept.keep('a', chatty('a'));
+    kept.keep('b', chatty('b'));
+    kept.keep('c', chatty('c'));
+    assert.deepEqual(kept.ids(), ['b', 'c'], '3 × 400 characters is over 1,000: the oldest goes');
+  });
+
   it('a reply kept again under its id replaces the old one, in its place, counting its bytes once', () => {
     const kept = new KeptReplies({ replies: 100, bytes: 1000 });
     kept.keep('a', reply('a', 600));
