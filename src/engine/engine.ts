@@ -476,6 +476,8 @@ export class Engine {
     await this.#heart?.close();
     await this.#connection?.close();
     await this.#direct?.close();
+    // Nobody can ask for them any more: free them now, not when their minute is over.
+    this.#directKept.clear();
     log('engine %d stopped', this.id);
     this.#resolveStopped(code);
   }

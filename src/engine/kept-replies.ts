@@ -9,7 +9,7 @@ import { Fifo } from '../util/fifo.js';
 export interface KeptRepliesLimits {
   /** How many replies at the most. */
   replies: number;
-  /** How many bytes of buffers at the most. */
+  /** How many bytes at the most: of buffers, and characters of captured output. */
   bytes: number;
   /** How long one is kept at the most, in ms (default: no limit). */
   ms?: number;
@@ -17,11 +17,10 @@ export interface KeptRepliesLimits {
 
 /**
  * Replies by request id, oldest first, within a count, a byte bound (the buffers' bytes and the captured output's
- * characters, what can be large in a reply) and an age: adding one past
- * either bound drops the oldest until both hold again (a reply larger than the byte bound alone is not kept at all),
- * and one older than the age goes by itself. What an engine sent can be lost when its connection drops and comes
- * back (ZeroMQ reconnects by itself and says nothing of what was on the way): the engine sends a kept reply again
- * when asked.
+ * characters, what can be large in a reply) and an age: adding one past either bound drops the oldest until both hold
+ * again (a reply larger than the byte bound alone is not kept at all), and one older than the age goes by itself.
+ * What an engine sent can be lost when its connection drops and comes back (ZeroMQ reconnects by itself and says
+ * nothing of what was on the way): the engine sends a kept reply again when asked.
  */
 export class KeptReplies<V extends { reply: Message<unknown> }> {
   readonly #byId = new Map<string, { value: V; at: number }>();
