@@ -38,8 +38,8 @@ interface Task extends TaskRecord {
    * where a decoded reply per task, kept a minute, cost a third more of the controller's CPU per task (W3).
    */
   replyFrames?: Buffer[];
-  /** Its share of {@link replyFrames}' bytes, counted against {@link DispatcherLimits.replyBytes}. */
-  replyBytes?: number;
+  /** The kept frames it holds and counts against {@link DispatcherLimits.replyBytes} (none for `keepResult` tasks). */
+  replyKept?: KeptFrames;
   /** The error the controller answered it with, when it ended by one (not by an engine's reply). */
   failure?: ControllerFailure;
   /** Clients other than its own that asked for its reply while it was not over: they get it too. */
@@ -60,12 +60,23 @@ export interface ControllerFailure {
   exitCode?: number;
 }
 
-/** Frames kept for replies (see `Task.replyFrames`), and each task's share of their bytes. */
+/**
+ * Frames kept for replies (see `Task.replyFrames`): one reply's, or a `batch_reply`'s shared by its tasks. They are
+ * counted whole while any of their tasks holds them, since the memory is freed only when the last one lets go
+ * (counting a share per task let one kept reply of a batch hold the whole batch's bytes while counting a fraction).
+ */
 export interface KeptFrames {
   /** The signed frames of a reply, or of a `batch_reply`. */
   frames: Buffer[];
-  /** The bytes counted for one task. */
-  share: number;
+  /** Their bytes, with what holding them costs besides (see `frameBytes`). */
+  bytes: number;
+  /** How many tasks hold them and count them against the bound. */
+  holders: number;
+}
+
+/** Frames to keep for the replies they hold. */
+function keptFrames(frames: Buffer[]): KeptFrames {
+  return { frames, bytes: frameBytes(frames), holders: 0 };
 }
 
 /** The bytes of `frames`, with 512 for what holding them costs besides. */
@@ -199,7 +210,7 @@ export class TaskDispatcher {
   readonly #finishedRecords = new Fifo<Task>((t) => this.#tasks.get(t.msgId) === t);
   #heldBytes = 0;
   /** Finished tasks whose reply is kept within the bounds ({@link DispatcherLimits.replyBytes}), oldest first. */
-  readonly #replied = new Fifo<Task>((t) => t.replyBytes! > 0);
+  readonly #replied = new Fifo<Task>((t) => t.replyKept !== undefined);
   #repliedBytes = 0;
   readonly limits: Required<DispatcherLimits>;
   /** Tasks restored from the journal that were running on an engine that has not come back (yet), by engine id. */
@@ -486,7 +497,7 @@ export class TaskDispatcher {
    */
   completeMany(engineId: number, replies: readonly Message[], ranMs?: number, frames?: Buffer[]): void {
     // The batch's frames are kept once, for all of its tasks (see Task.replyFrames).
-    const batch = frames && replies.length ? { frames, share: frameBytes(frames) / replies.length } : undefined;
+    const batch = frames && replies.length ? keptFrames(frames) : undefined;
     this.#together(() => {
       const slot = this.#engines.get(engineId);
       // Only a batch all of the kind the pace is of says how quick that kind is.
@@ -564,7 +575,7 @@ export class TaskDispatcher {
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId, outcome: t.state, error: content.error });
     this.#toClient(t.client, reply, frames);
     for (const w of t.watchers ?? []) this.#toClient(w, reply, frames);
-    const kept = frames ? { frames, share: frameBytes(frames) } : batch;
+    const kept = frames ? keptFrames(frames) : batch;
     if (kept) this.#keepReply(t, kept);
     this.#finished(t);
     this.#schedule();
@@ -712,7 +723,7 @@ export class TaskDispatcher {
       // Every field a task gets later, there from the start: V8 gives an object a new shape for each field added
       // afterwards, and the dispatcher's property reads see fewer shapes when tasks at every stage share one.
       engineId: undefined, started: undefined, completed: undefined, error: undefined, resultBytes: undefined,
-      timer: undefined, tried: undefined, followEngine: undefined, replyFrames: undefined, replyBytes: undefined,
+      timer: undefined, tried: undefined, followEngine: undefined, replyFrames: undefined, replyKept: undefined,
       failure: undefined, watchers: undefined,
     };
     this.#tasks.set(t.msgId, t);
@@ -1037,9 +1048,9 @@ export class TaskDispatcher {
   #keepReply(t: Task, kept: KeptFrames): void {
     t.replyFrames = kept.frames;
     if (t.flags.keepResult === true) return;
-    t.replyBytes = kept.share;
+    t.replyKept = kept;
+    if (kept.holders++ === 0) this.#repliedBytes += kept.bytes;
     this.#replied.push(t);
-    this.#repliedBytes += kept.share;
     const oldest = t.completed! - this.limits.replyMs;
     for (let old = this.#replied.oldest(); old && (this.#repliedBytes > this.limits.replyBytes || old.completed! < oldest); old = this.#replied.oldest()) {
       this.#dropReply(old);
@@ -1048,9 +1059,10 @@ export class TaskDispatcher {
 
   #dropReply(t: Task): void {
     t.replyFrames = undefined;
-    if (!t.replyBytes) return;
-    this.#repliedBytes -= t.replyBytes;
-    t.replyBytes = 0;
+    const kept = t.replyKept;
+    if (!kept) return;
+    t.replyKept = undefined;
+    if (--kept.holders === 0) this.#repliedBytes -= kept.bytes;
     this.#replied.left();
   }
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TASK_POLICIES } from '../../src/controller/policies/index.js';
 import { TaskDispatcher, type DispatcherIO } from '../../src/controller/task-dispatcher.js';
-import { Channels, Session } from '../../src/wire/protocol.js';
+import { Channels, Session, type Message } from '../../src/wire/protocol.js';
+import { BATCH_REPLY, packReplies } from '../../src/wire/task-batch.js';
 
 const session = new Session('k'.repeat(64));
 const client = Buffer.from('client');
@@ -169,6 +170,11 @@ describe('TaskDispatcher: replies kept for clients that ask again', () => {
     return t.msg.header.msg_id;
   };
   const states = (d: TaskDispatcher, ids: string[], from = client) => d.results(from, ids).map((o) => o.state);
+  /** The signed frames of one `batch_reply` holding `replies`, as an engine sends it. */
+  const batchReplyFrames = (replies: Message[]) => {
+    const { content, buffers } = packReplies(replies, 0);
+    return session.encode(session.message(BATCH_REPLY, content, { buffers }), Channels.engineToCluster);
+  };
 
   it('answers with the reply, and forgets the oldest past its byte bound, but not those sent with keepResult', () => {
     const { io } = recorder();
@@ -183,6 +189,40 @@ describe('TaskDispatcher: replies kept for clients that ask again', () => {
     assert.ok(outcome.state === 'replied' && outcome.reply.buffers[0]!.length === 2000 && outcome.reply.parent.msg_id === b);
     assert.equal(d.purge([kept]), 1);
     assert.deepEqual(states(d, [kept]), ['unknown'], 'purged: the record and its reply are gone');
+  });
+
+  it("counts a batch reply's frames whole while any of its tasks keeps them, and frees them with the last", () => {
+    const { io } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, { hwm: 3 }, { replyBytes: 40_000 });
+    d.engineAdded(0);
+    const requests = [task(), task(), task()];
+    for (const t of requests) d.submit(client, t.msg, t.frames);
+    // One engine message answers all three: a 30,000-byte result and two small ones, sharing the batch's frames.
+    const replies = requests.map((t, i) =>
+      session.message('apply_reply', { status: 'ok' }, { parent: t.msg.header, buffers: [Buffer.alloc(i === 0 ? 30_000 : 10, 1)] }),
+    );
+    const batchFrames = batchReplyFrames(replies);
+    d.completeMany(0, replies, undefined, batchFrames);
+    const ids = requests.map((t) => t.msg.header.msg_id);
+    assert.deepEqual(states(d, ids), ['replied', 'replied', 'replied']);
+    // 15,000 more bytes do not fit beside the batch's 30,000: the whole batch goes (a share per task let the two
+    // small ones stay, holding all 30,000 bytes while counting a third each).
+    const single = finish(d, {}, 15_000);
+    assert.deepEqual(states(d, [...ids, single]), ['forgotten', 'forgotten', 'forgotten', 'replied']);
+  });
+
+  it('keeps no part of a batch reply whose frames alone exceed the bound', () => {
+    const { io } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, { hwm: 2 }, { replyBytes: 20_000 });
+    d.engineAdded(0);
+    const requests = [task(), task()];
+    for (const t of requests) d.submit(client, t.msg, t.frames);
+    const replies = requests.map((t, i) =>
+      session.message('apply_reply', { status: 'ok' }, { parent: t.msg.header, buffers: [Buffer.alloc(i === 0 ? 30_000 : 10, 1)] }),
+    );
+    const batchFrames = batchReplyFrames(replies);
+    d.completeMany(0, replies, undefined, batchFrames);
+    assert.deepEqual(states(d, requests.map((t) => t.msg.header.msg_id)), ['forgotten', 'forgotten']);
   });
 
   it('forgets replies older than replyMs once newer ones come', async () => {
