@@ -11,6 +11,7 @@
  * node dist/bench/w3-cpu.js --profile /tmp/w3-profiles   # CPU profiles of the maps only (controller, engines, client)
  * node dist/bench/w3-cpu.js --hwm 64                       # controller.hwm (default 16): how many tasks an engine holds
  * node dist/bench/w3-cpu.js --hwm-ms 0                     # controller.hwmMs (default 2): ms of quick tasks beyond it
+ * node dist/bench/w3-cpu.js --engines 16 --warmup 20 --each # W6's shape: a fresh cluster, each map's figures printed
  * ```
  * @module
  */
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     hwm: { type: 'string' },
     'hwm-ms': { type: 'string' },
+    warmup: { type: 'string', default: '200' },
+    each: { type: 'boolean', default: false },
   },
 });
 const maps = Number(values.maps);
@@ -66,7 +69,7 @@ try {
   const client = await cluster.connect();
   await client.waitForEngines(engines);
   const lview = client.loadBalancedView();
-  await lview.map((_x: number) => null, range(200), { chunksize: 1 });
+  await lview.map((_x: number) => null, range(Number(values.warmup)), { chunksize: 1 });
   const procs = descendantsOf(process.pid).filter((p) => /tscontroller|tsengine|controller\/main|engine\/main/.test(p.command));
   const roles = procs.map((p) => ({ pid: p.pid, role: /controller/.test(p.command) ? 'controller' : 'engine' }));
   const inspector = values.profile ? new Session() : undefined;
@@ -102,6 +105,7 @@ try {
     samples.engines_us!.push(engineUs);
     samples.total_us!.push(clientUs + controllerUs + engineUs);
     samples.tasks_per_s!.push(tasks / seconds);
+    if (values.each) console.log(JSON.stringify(Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Math.round(v.at(-1)! * 10) / 10]))));
   }
   if (inspector) {
     for (const r of roles) process.kill(r.pid, 'SIGUSR2');
