@@ -44,6 +44,23 @@ export interface MapOptions {
   ordered?: boolean;
 }
 
+/** The content of requests that run `fn`, made once per function (see {@link contentOf}). */
+const contents = new WeakMap<object, Readonly<Record<string, unknown>>>();
+
+/**
+ * The content (`{ fn }`) of a request that runs `fn`: one object for every task of a map and every `apply` of one
+ * function, so that a `batch_request` holding them carries the function once (batches share contents by identity,
+ * `src/wire/task-batch.ts`); a new object per task made each batch repeat the source text for every task, to be
+ * sent, parsed and forwarded by the controller and parsed again by the engine. Frozen, since requests share it.
+ * A function's source cannot change; a `fromModule()` reference is a plain object and is encoded each time.
+ */
+function contentOf(fn: Parameters<typeof encodeFunction>[0]): Record<string, unknown> {
+  if (typeof fn !== 'function') return { fn: encodeFunction(fn) };
+  let content = contents.get(fn);
+  if (!content) contents.set(fn, (content = Object.freeze({ fn: Object.freeze(encodeFunction(fn)) })));
+  return content as Record<string, unknown>;
+}
+
 /** What a load-balanced view needs from its client (the `Client` is one). @internal */
 export interface BalancedHost {
   /** Send one load-balanced request. */
@@ -95,8 +112,7 @@ export class LoadBalancedView {
 
   /** Run `fn(...args)` once, on whichever engine is free. */
   apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<Awaited<R>, Awaited<R>> {
-    const spec = encodeFunction(fn as (...a: never[]) => unknown);
-    const part = this.host.submitBalanced('apply_request', { fn: spec }, serializeArguments(args), this.#flags());
+    const part = this.host.submitBalanced('apply_request', contentOf(fn as (...a: never[]) => unknown), serializeArguments(args), this.#flags());
     return new AsyncResult([part], (values) => values[0] as Awaited<R>, { abort: (ids) => this.host.abort(ids) });
   }
 
@@ -112,7 +128,7 @@ export class LoadBalancedView {
     if (items === null || typeof items !== 'object' || !(Symbol.iterator in items || ArrayBuffer.isView(items))) {
       throw new TsParallelError(`map(fn, items): items must be an array, typed array or other iterable, got ${describeValue(items)}`);
     }
-    const spec = encodeFunction(fn as (...a: never[]) => unknown);
+    const content = contentOf(fn as (...a: never[]) => unknown);
     const seq: Sequence<T> = Array.isArray(items) || ArrayBuffer.isView(items) ? (items as Sequence<T>) : [...(items as Iterable<T>)];
     const flags = this.#flags();
     const parts: Part[] = [];
@@ -120,7 +136,7 @@ export class LoadBalancedView {
       const chunk = ArrayBuffer.isView(seq)
         ? (seq as unknown as Uint8Array).subarray(i, i + chunksize)
         : Array.prototype.slice.call(seq, i, i + chunksize);
-      parts.push(this.host.submitBalanced('map_request', { fn: spec }, serializeNamed(chunk, 'the items to map'), flags));
+      parts.push(this.host.submitBalanced('map_request', content, serializeNamed(chunk, 'the items to map'), flags));
     }
     return new AsyncResult(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], {
       items: (v) => v as Awaited<R>[],

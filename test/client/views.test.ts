@@ -10,6 +10,8 @@ import { LoadBalancedView } from '../../src/client/load-balanced-view.js';
 import { partition, concatenate } from '../../src/client/partition.js';
 import { range } from '../../src/client/range.js';
 import { CompositeError, RemoteError, TimeoutError, TsParallelError } from '../../src/core/errors.js';
+import type { Message } from '../../src/wire/protocol.js';
+import { packRequests } from '../../src/wire/task-batch.js';
 import { FakeHost } from '../support/fake-host.js';
 
 const remote = (engineId: number, message: string) => new RemoteError({ engineId, remoteName: 'Error', message });
@@ -90,6 +92,24 @@ describe('LoadBalancedView', () => {
     host.answer(0);
     await ar.abort();
     assert.deepEqual(host.aborted, ar.msgIds.slice(1));
+  });
+
+  it("shares one content object among a map's tasks and the calls of one function, so a batch carries the function once", async () => {
+    const host = new FakeHost([0, 1]);
+    const view = new LoadBalancedView(host, undefined);
+    const square = (x: number) => x * x;
+    const mapped = view.map(square, range(4));
+    const applied = [view.apply(square, 5), view.apply(square, 6)];
+    const other = view.apply((x: number) => -x, 7);
+    const [first, ...rest] = host.requests.slice(0, 6);
+    assert.ok(rest.every((r) => r.content === first!.content), 'one object for every task of square');
+    assert.notEqual(host.requests[6]!.content, first!.content, 'another function, another content');
+    assert.ok(Object.isFrozen(first!.content), 'shared, so frozen');
+    const requests = host.requests.map((r, i) => ({ header: { msg_id: `t${i}`, msg_type: r.type }, content: r.content, metadata: r.flags ?? {}, buffers: [] }));
+    assert.equal(packRequests(requests as unknown as Message[]).content.contents.length, 2, 'the batch carries each function once');
+    host.answer();
+    assert.deepEqual(await mapped, [0, 1, 4, 9]);
+    assert.deepEqual(await Promise.all([...applied, other]), [25, 36, -7]);
   });
 
   it('refuses a chunksize that is not a whole number >= 1', () => {
