@@ -52,6 +52,9 @@ interface DirectRoute {
 /** Batches of tasks sent and not known to be over are kept by id up to this many; then finished ones are forgotten. */
 const BATCHES_KEPT = 64;
 
+/** How many request ids `Client.history` keeps by default (the controller's default number of task records). */
+const DEFAULT_HISTORY_LIMIT = 100_000;
+
 /** What a client accepts from the controller: engines' replies it forwards, and its own messages. */
 const FROM_CLUSTER = [Channels.engineToCluster, Channels.controllerToClient];
 
@@ -84,10 +87,25 @@ export interface ConnectOptions {
   /** How often to check that the controller is alive, in ms (default 1000). */
   heartbeatMs?: number;
   /**
+   * How many request ids {@link Client.history} keeps, the newest (default 100,000, as many task records as the
+   * controller keeps by default). Older ones are dropped, so that a long-running client's memory stays bounded;
+   * `Infinity` keeps them all.
+   */
+  historyLimit?: number;
+  /**
    * How long the controller may stay silent before it is declared lost, in ms (default 10000): every waiting request
    * then rejects with a ControllerLostError, and new ones fail at once.
    */
   heartbeatTimeoutMs?: number;
+}
+
+/** `historyLimit` of `options`, checked: a whole number >= 1, or Infinity. */
+function historyLimitOf(options: ConnectOptions): number {
+  const limit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 1)) {
+    throw new TsParallelError(`historyLimit must be a whole number >= 1 or Infinity, got ${describeValue(limit)}; it is how many request ids client.history keeps (default ${DEFAULT_HISTORY_LIMIT})`);
+  }
+  return limit;
 }
 
 /** An engine registered or went away. */
@@ -165,7 +183,10 @@ export interface EngineInfo {
 export class Client {
   /** The engines, by id, as the controller last told. */
   readonly engines = new Map<number, EngineInfo>();
-  /** The ids of every request this client sent, oldest first. */
+  /**
+   * The ids of the requests this client sent, oldest first: the last {@link ConnectOptions.historyLimit} of them
+   * (up to half as many more between trims, which drop the oldest in one step).
+   */
   readonly history: string[] = [];
   readonly #session: Session;
   readonly #pending = new Map<string, Part>();
@@ -201,6 +222,7 @@ export class Client {
     private readonly identity: string,
     private readonly useDirect: boolean,
     private readonly directProbeTimeoutMs: number,
+    private readonly historyLimit: number,
   ) {
     this.#session = new Session(info.key, { replayWindowMs: info.replayWindowMs });
     connection.setMessageHandler((frames) => this.#receive(frames, FROM_CLUSTER, true));
@@ -214,11 +236,12 @@ export class Client {
    * @throws TimeoutError when the controller does not answer within `timeoutMs` (wrong key, or it is not running).
    */
   static async connect(options: ConnectOptions = {}): Promise<Client> {
+    historyLimitOf(options);
     const info = options.connectionInfo ?? (await readConnectionFile(options.connectionFile ?? (await findConnectionFile(options))));
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const connection = await transport.dial(info.address, { identity, curveServerKey: info.curveServerKey });
-    const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000);
+    const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000, historyLimitOf(options));
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     client.#startHeartbeat(options.heartbeatMs ?? 1000, options.heartbeatTimeoutMs ?? 10_000);
     try {
@@ -386,7 +409,7 @@ export class Client {
     const parts = pairs.map((p) => {
       const part = new Part({ msgId: p.new, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
       this.#pending.set(p.new, part);
-      this.history.push(p.new);
+      this.#sent(p.new);
       return part;
     });
     const refuse = (error: Error) => {
@@ -586,7 +609,7 @@ export class Client {
     const msgId = randomUUID();
     const part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
     this.#pending.set(msgId, part);
-    this.history.push(msgId);
+    this.#sent(msgId);
     if (this.#outgoing.length === 0) queueMicrotask(() => this.#flushBalanced());
     this.#outgoing.push({ header: { msg_id: msgId, msg_type: type }, content, metadata, buffers, part, bytes });
     return part;
@@ -630,6 +653,13 @@ export class Client {
     }
   }
 
+  /** Add a request's id to {@link history}, dropping the oldest half a limit at a time once past the limit. */
+  #sent(msgId: string): void {
+    const history = this.history;
+    history.push(msgId);
+    if (history.length > this.historyLimit + Math.max(1, Math.floor(this.historyLimit / 2))) history.splice(0, history.length - this.historyLimit);
+  }
+
   #rememberBatch(id: string, parts: Part[]): void {
     if (this.#batches.size >= BATCHES_KEPT) {
       for (const [old, list] of this.#batches) if (list.every((p) => p.settled)) this.#batches.delete(old);
@@ -649,7 +679,7 @@ export class Client {
     const msg = this.#session.message(type, content, { metadata, buffers });
     const part = new Part({ msgId: msg.header.msg_id, engineId, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
     this.#pending.set(msg.header.msg_id, part);
-    this.history.push(msg.header.msg_id);
+    this.#sent(msg.header.msg_id);
     const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
     const frames = this.#session.encode(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster);
     const bytes = frames.reduce((n, f) => n + f.length, 0);

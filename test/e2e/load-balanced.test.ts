@@ -176,6 +176,28 @@ describe('a load-balanced view over 2 engines', { timeout: 300_000 }, () => {
     await assert.rejects(client.resubmit(['never-was']).get(), /never-was is unknown/);
   });
 
+  it('keeps the newest historyLimit request ids in its history, and refuses a limit that is not one', async () => {
+    const bounded = await t.cluster.connect({ historyLimit: 4 });
+    try {
+      const lengths: number[] = [];
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = bounded.loadBalancedView().map((x: number) => x * 2, range(i, i + 3));
+        assert.deepEqual(await r, [2 * i, 2 * i + 2, 2 * i + 4]);
+        ids.push(...r.msgIds);
+        lengths.push(bounded.history.length);
+      }
+      // 15 requests: trimmed back to the newest 4 whenever it passed 6 (4 plus half of it), so never over 6.
+      assert.deepEqual(lengths, [3, 6, 6, 6, 6]);
+      assert.deepEqual(bounded.history, ids.slice(-6), 'the newest ones, oldest first');
+    } finally {
+      await bounded.close();
+    }
+    for (const bad of [0, 2.5, -1, Number.NaN]) {
+      await assert.rejects(t.cluster.connect({ historyLimit: bad }), /historyLimit must be a whole number >= 1 or Infinity/);
+    }
+  });
+
   it('answers record queries by state and engine, and purges finished records', async () => {
     const lview = client.loadBalancedView();
     const bad = lview.apply(() => {
