@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * hpc-job-sim: a simulator of the HPC Pack 2008 `job` command line, for tsparallel's tests.
+ * hpc-job-sim: a simulator of the HPC Pack 2008 `job` and `task` command lines, for tsparallel's tests.
  *
- * It is NOT Windows HPC Server. It is a faithful stand-in for the parts the `windows-hpc` launcher uses, so that
- * launcher can be tested end to end on a machine without a Windows cluster:
+ * It is NOT Windows HPC Server: HPC Pack's `job` and `task` commands run only on Windows, against a head node. It is a
+ * faithful stand-in for the parts the `windows-hpc` launcher uses, so that launcher can be tested end to end on a
+ * machine without a Windows cluster:
  * - `job submit /jobfile:<file> /scheduler:<head>`: validates the job file against the XSD of the documented HPC Pack
  *   2008 job schema (src/testing/hpc-job-2008.xsd, shipped with the package) with `xmllint --schema` and refuses an
  *   invalid one, as the HPC Job Scheduler does; assigns the next job id, prints `Job has been submitted. ID: <id>.`, and runs the job's
@@ -12,7 +13,15 @@
  * - `job cancel <id> /scheduler:<head>`: stops the job's task processes (SIGTERM to each task's process group, then
  *   SIGKILL after a grace period) and returns only once none of them is left; cancelling an ended job is refused,
  *   as HPC Pack refuses it;
- * - `job list /scheduler:<head> [/all]`: a table of the jobs (active ones unless `/all`).
+ * - `job list /scheduler:<head> [/all]`: a table of the jobs (active ones unless `/all`);
+ * - `task view <jobId>.<taskId> /scheduler:<head>` (HPC Pack's separate `task` command: run the simulator with `task`
+ *   as its first argument, see `hpcTaskSimulatorCommand`): the task's properties, one `Name : value` line each, and
+ *   last its `Output`, which may run over several lines.
+ *
+ * Task output, as HPC Pack keeps it: a task's standard output goes to its `StdOutFilePath` and its standard error to
+ * its `StdErrFilePath`; a stream with no file goes to the scheduler, which keeps the first 4 KB of it (more is cut)
+ * in the task's `Output` property (Microsoft's HPC Pack documentation, "Understanding Application and Data Files":
+ * the scheduler database holds up to 4 KB per task). Without this, a task that fails on a node leaves no trace.
  *
  * Options start with `/` (or `-`) and are case-insensitive, as on Windows. Each task's `CommandLine` is split by the
  * Windows command-line rules and run directly (no cmd.exe), with its `WorkDirectory`, `EnvironmentVariables`
@@ -37,7 +46,7 @@
  * the rig's `head` while the runners start tasks on `node1`/`node2` from the machine, where the rig's exec works.
  * Exit codes: 0 on success, 1 when the command fails (the message is on stderr), 2 on a usage error.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -59,6 +68,8 @@ interface SimTask {
   environment: Record<string, string>;
   stdoutPath?: string;
   stderrPath?: string;
+  /** What the scheduler kept of the streams that had no file (the `Output` property): at most {@link OUTPUT_LIMIT_BYTES}. */
+  output?: string;
   state: 'Queued' | 'Running' | 'Finished' | 'Failed' | 'Canceled';
   pid?: number;
   exitCode?: number | null;
@@ -96,6 +107,8 @@ class CommandError extends Error {
 }
 
 const FINAL = new Set(['Finished', 'Failed', 'Canceled']);
+/** How much of a task's output without a file the scheduler keeps (HPC Pack: 4 KB per task, the rest is cut). */
+const OUTPUT_LIMIT_BYTES = 4096;
 const graceMs = Number(process.env.HPC_SIM_GRACE_MS ?? 2000);
 
 function simDir(): string {
@@ -323,6 +336,39 @@ function view(parsed: ParsedArgs): void {
   process.stdout.write(out);
 }
 
+/** `<jobId>.<taskId>` of `task view`, as numbers. */
+function taskRefArg(parsed: ParsedArgs): { jobId: string; taskId: number } {
+  const ref = parsed.positional[0];
+  const m = ref ? /^(\d+)\.(\d+)$/.exec(ref) : null;
+  if (!m) throw new CommandError('Usage: task view <jobID>.<taskID> [/scheduler:<name>]', 2);
+  return { jobId: m[1]!, taskId: Number(m[2]) };
+}
+
+function taskView(parsed: ParsedArgs): void {
+  headNode(parsed);
+  const { jobId, taskId } = taskRefArg(parsed);
+  const job = readJob(jobId);
+  const t = job.tasks.find((task) => task.niceId === taskId);
+  if (!t) throw new CommandError(`Task ${jobId}.${taskId} does not exist.`);
+  const rows: [string, string | number | null | undefined][] = [
+    ['Id', `${job.id}.${t.niceId}`],
+    ['Name', t.name],
+    ['State', t.state],
+    ['CommandLine', t.commandLine],
+    ['NodeName', t.host],
+    ['WorkDirectory', t.workDirectory],
+    ['StdOutFilePath', t.stdoutPath],
+    ['StdErrFilePath', t.stderrPath],
+    ['StartTime', t.startTime],
+    ['EndTime', t.endTime],
+    ['ExitCode', t.exitCode],
+    ['ErrorMessage', t.errorMessage],
+    // Last, as it may run over several lines.
+    ['Output', t.output],
+  ];
+  process.stdout.write(rows.map(([k, v]) => `${k.padEnd(24)}: ${v ?? ''}`).join('\n') + '\n');
+}
+
 function list(parsed: ParsedArgs): void {
   headNode(parsed);
   const all = flag(parsed, 'all');
@@ -486,6 +532,36 @@ async function forward(address: string, argv: readonly string[]): Promise<number
 // ---------------------------------------------------------------------------------------------------------------
 // The runner: one detached process per job, the only writer of the job's state once it runs.
 
+/** Collect what a task writes to the pipes it was given (streams with no file), keeping the first bytes only. */
+function keepOutput(child: ChildProcess): () => string {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    if (size >= OUTPUT_LIMIT_BYTES) return;
+    const part = chunk.subarray(0, OUTPUT_LIMIT_BYTES - size);
+    chunks.push(part);
+    size += part.length;
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  return () => new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/**
+ * Call `done` once when the task ended: on 'close' (its pipes drained), or shortly after 'exit' when something it
+ * started still holds its pipes open.
+ */
+function onTaskEnd(child: ChildProcess, done: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+  let ended = false;
+  const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+    if (ended) return;
+    ended = true;
+    done(code, signal);
+  };
+  child.once('close', finish);
+  child.once('exit', (code, signal) => setTimeout(() => finish(code, signal), 500).unref());
+}
+
 async function runJob(id: string): Promise<void> {
   let cancelRequested = false;
   let wake: () => void = () => {};
@@ -510,8 +586,9 @@ async function runJob(id: string): Promise<void> {
     if (host) task.host = host;
     const argv = [...prefix, ...parseWindowsCommandLine(task.commandLine)];
     task.startTime = new Date().toISOString();
+    // A stream with no file goes to the scheduler (the task's Output), as on HPC Pack.
     const open = (file: string | undefined) => {
-      if (!file) return 'ignore' as const;
+      if (!file) return 'pipe' as const;
       mkdirSync(path.dirname(file), { recursive: true });
       return openSync(file, 'a');
     };
@@ -541,12 +618,15 @@ async function runJob(id: string): Promise<void> {
     }
     task.pid = child.pid;
     task.state = child.pid ? 'Running' : 'Failed';
+    const output = keepOutput(child);
     exits.push(
       new Promise<void>((resolve) => {
         child.once('error', (err) => {
           task.errorMessage = `The task could not start: ${err.message}`;
         });
-        child.once('close', (code, signal) => {
+        onTaskEnd(child, (code, signal) => {
+          const kept = output();
+          if (kept) task.output = kept;
           task.exitCode = code;
           task.endTime = new Date().toISOString();
           if (task.state === 'Running') {
@@ -609,6 +689,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const service = process.env.HPC_SIM_SERVICE?.trim();
   if (service && sub !== '__run' && sub !== '__serve') return forward(service, argv);
+  if (sub?.toLowerCase() === 'task') return taskMain(rest);
   const parsed = parseArgs(rest);
   switch (sub?.toLowerCase()) {
     case 'submit':
@@ -636,6 +717,21 @@ async function main(argv: readonly string[]): Promise<number> {
       return sub ? 0 : 2;
     default:
       throw new CommandError(`'${sub}' is not a job subcommand this simulator knows (submit, view, cancel, list).`, 2);
+  }
+}
+
+/** HPC Pack's `task` command: only `task view` is simulated. */
+function taskMain(argv: readonly string[]): number {
+  const [sub, ...rest] = argv;
+  switch (sub?.toLowerCase()) {
+    case 'view':
+      taskView(parseArgs(rest));
+      return 0;
+    case undefined:
+      process.stdout.write('Usage: task view <jobID>.<taskID> [/scheduler:<name>] (simulated)\n');
+      return 2;
+    default:
+      throw new CommandError(`'${sub}' is not a task subcommand this simulator knows (view).`, 2);
   }
 }
 

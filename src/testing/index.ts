@@ -13,4 +13,4 @@
 export { InProcessScheduler, type InProcessSchedulerOptions, type InProcessJobExtra } from '../launchers/in-process/scheduler.js';
 export { InProcessLauncher, inProcessLauncher, inProcessLauncherOptions, type InProcessLauncherOptions } from '../launchers/in-process/launcher.js';
 export { InProcessTransport } from '../transport/in-process.js';
-export { hpcJobSimulatorCommand, batchSimulatorCommand, type BatchSimulatorKind } from './simulators.js';
+export { hpcJobSimulatorCommand, hpcTaskSimulatorCommand, batchSimulatorCommand, type BatchSimulatorKind } from './simulators.js';

@@ -23,6 +23,19 @@ export function hpcJobSimulatorCommand(): string[] {
   return fromSource ? [process.execPath, '--import', import.meta.resolve('tsx'), script] : [process.execPath, script];
 }
 
+/**
+ * The argument vector that runs the simulator as HPC Pack's `task` command (only `task view <job>.<task>`, which
+ * shows a task's state and the output the scheduler kept): pass it as the `windows-hpc` launcher's `taskCommand`,
+ * beside {@link hpcJobSimulatorCommand} as its `jobCommand`, with the same `HPC_SIM_DIR`.
+ * @example
+ * ```ts
+ * launchers: { 'windows-hpc': { scheduler: 'HEADNODE', jobCommand: hpcJobSimulatorCommand(), taskCommand: hpcTaskSimulatorCommand() } }
+ * ```
+ */
+export function hpcTaskSimulatorCommand(): string[] {
+  return [...hpcJobSimulatorCommand(), 'task'];
+}
+
 /** The batch schedulers simulated for tests: PBS (`qsub`/`qstat`/`qdel`), LSF (`bsub`/`bjobs`/`bkill`), HTCondor. */
 export type BatchSimulatorKind = 'pbs' | 'lsf' | 'htcondor';
 

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive, repoRoot, tempDir } from './cluster.js';
 import { requireTool } from './requirements.js';
-import { hpcJobSimulatorCommand } from '../../src/testing/simulators.js';
+import { hpcJobSimulatorCommand, hpcTaskSimulatorCommand } from '../../src/testing/simulators.js';
 
 export { isAlive, repoRoot, tempDir };
 
@@ -27,6 +27,11 @@ export const fromSource = import.meta.url.endsWith('.ts');
  */
 export function simulatorCommand(): string[] {
   return hpcJobSimulatorCommand();
+}
+
+/** The argument vector that runs the simulator as HPC Pack's `task` command: the launcher's `taskCommand`. */
+export function taskSimulatorCommand(): string[] {
+  return hpcTaskSimulatorCommand();
 }
 
 /** Run the simulator synchronously with `args`, in the state directory `simDir`. */
@@ -83,7 +88,7 @@ export interface SimJobState {
   name: string;
   state: string;
   runnerPid?: number;
-  tasks: { niceId: number; name: string; commandLine: string; state: string; pid?: number; exitCode?: number | null }[];
+  tasks: { niceId: number; name: string; commandLine: string; state: string; pid?: number; exitCode?: number | null; output?: string }[];
 }
 
 /** Every job the simulator in `simDir` holds. */
