@@ -81,6 +81,8 @@ export const windowsHpcLauncherOptions = batchLauncherOptions.extend({
     .min(1, { error: "is empty: give the head node's host name, e.g. 'HEADNODE'" }),
   /** The `job` command (default `job`): a program path, or an argument vector (e.g. `[node, simulator.js]`). */
   jobCommand: argvOption.default('job'),
+  /** The `task` command (default `task`), run as `task view <job>.<task>` to read a failed task's output. */
+  taskCommand: argvOption.default('task'),
   /** The job's priority. */
   priority: z.enum(HPC_JOB_PRIORITIES).optional(),
   /** What the job's resources are counted in (default `Core`). */
@@ -171,6 +173,7 @@ export class WindowsHpcLauncher extends BatchLauncher {
     const scheduler = new WindowsHpcScheduler({
       scheduler: options.scheduler,
       jobCommand: options.jobCommand,
+      taskCommand: options.taskCommand,
       commandTimeoutMs: options.commandTimeoutMs,
     });
     const jobFile = path.join(context.profileDir, context.role === 'controller' ? CONTROLLER_JOB_FILE : ENGINE_SET_JOB_FILE);

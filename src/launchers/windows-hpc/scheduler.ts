@@ -1,8 +1,10 @@
 /**
  * The Windows HPC scheduler: a {@link Scheduler} over the HPC Pack 2008 `job` command. It submits a job file with
  * `job submit /jobfile:<file> /scheduler:<head node>`, watches it with `job view <id>`, and cancels it with
- * `job cancel <id>`. The shared plumbing (running the commands, the submit / status / cancel cycle) is the batch
- * base's {@link CommandScheduler}; this file is the command table, the job-file writer and the two parsers.
+ * `job cancel <id>`; when a job failed, `task view <id>.<task>` (HPC Pack's `task` command) tells which task failed
+ * and what it printed. The shared plumbing (running the commands, the submit / status / cancel cycle) is the batch
+ * base's {@link CommandScheduler}; this file is the command table, the job-file writer and the two parsers (the
+ * `task view` one is in task-view.ts).
  * @module
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
@@ -10,10 +12,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SchedulerError } from '../../core/errors.js';
 import type { JobDescription, JobState, Scheduler } from '../../core/scheduler.js';
-import { CommandScheduler, type ParsedJobState, type RunCommandOptions, type SchedulerCommands } from '../batch/command-scheduler.js';
+import {
+  CommandScheduler, outputTail, runSchedulerCommand, type ParsedJobState, type RunCommandOptions, type SchedulerCommands,
+} from '../batch/command-scheduler.js';
+import type { DetailedJobStatus } from '../batch/launcher.js';
 import { toArgv } from '../batch/options.js';
 import { buildJobXml, HPC_JOB_STATES, hpcJobSettings, type HpcJobSettings, type HpcJobState } from './job-xml.js';
 import { quoteWindowsCommandLine } from './cmdline.js';
+import { describeFailedTask, parseTaskView } from './task-view.js';
+
+/**
+ * The most tasks of a failed job `task view` is run for, looking for the one that failed: HPC's `job view` does not
+ * say which, and a job of many engines that failed for one reason fails in its first tasks.
+ */
+const MAX_TASKS_VIEWED = 32;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reading what `job` prints
@@ -68,6 +80,8 @@ export interface WindowsHpcSchedulerOptions {
   scheduler: string;
   /** The `job` command: a program path, or an argument vector whose first element is the program (default `job`). */
   jobCommand?: string | readonly string[];
+  /** The `task` command (for `task view`, when a job failed): a path or an argument vector (default `task`). */
+  taskCommand?: string | readonly string[];
   /** Where {@link WindowsHpcScheduler.submit} writes job files when the job names none (default: the temp dir). */
   jobFileDir?: string;
   /** How long one `job` command may run, in ms (default 60000). */
@@ -85,6 +99,12 @@ export interface WindowsHpcJobExtra extends HpcJobSettings {
  * `job submit /jobfile:<file> /scheduler:<head>`; `status` runs `job view <id> /scheduler:<head>`; `cancel` runs
  * `job cancel <id> /scheduler:<head>` (an ended job is left alone). Every failure is a {@link SchedulerError} with
  * the command, its exit code and the last lines of its output.
+ *
+ * When `status` finds a job `Failed`, it runs `task view <id>.<n> /scheduler:<head>` for n = 1, 2, … (at most 32)
+ * until it finds a failed task, and returns that task's exit code and a {@link DetailedJobStatus.message} naming it,
+ * its output files (the job's `StdOutFilePath`/`StdErrFilePath`) and the last lines of what the scheduler kept of its
+ * output (its `Output` property). This is asked once per job. A `task` command that fails or prints something
+ * unreadable does not hide the job's failure: the message then says so, with what it printed.
  * @example
  * ```ts
  * const hpc = new WindowsHpcScheduler({ scheduler: 'HEADNODE' });
@@ -97,8 +117,13 @@ export class WindowsHpcScheduler extends CommandScheduler {
   /** The head node. */
   readonly headNode: string;
   readonly #jobCommand: readonly string[];
+  readonly #taskCommand: readonly string[];
   readonly #jobFileDir: string;
   readonly #timeoutMs: number;
+  /** The output files of each submitted job's tasks, named in failure reports when `task view` does not show them. */
+  readonly #taskFiles = new Map<string, { stdoutPath?: string; stderrPath?: string }[]>();
+  /** What was learnt of a failed job, so that `task view` runs once per job. */
+  readonly #failures = new Map<string, Pick<DetailedJobStatus, 'exitCode' | 'message'>>();
 
   /** The `job` subcommands, each naming the head node. */
   protected readonly commands: SchedulerCommands = {
@@ -118,6 +143,7 @@ export class WindowsHpcScheduler extends CommandScheduler {
       throw new SchedulerError("windows-hpc: jobCommand is empty; give the path of HPC Pack's job.exe (default 'job')");
     }
     this.#jobCommand = command;
+    this.#taskCommand = toArgv(options.taskCommand) ?? ['task'];
     this.#jobFileDir = options.jobFileDir ?? tmpdir();
     this.#timeoutMs = options.commandTimeoutMs ?? 60_000;
   }
@@ -149,6 +175,73 @@ export class WindowsHpcScheduler extends CommandScheduler {
     await writeFile(file, xml, { encoding: 'utf8', mode: 0o600 });
     await chmod(file, 0o600);
     return file;
+  }
+
+  /** Submit the job (see {@link CommandScheduler.submit}), remembering where its tasks' output goes. */
+  override async submit(job: JobDescription, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const id = await super.submit(job, options);
+    this.#taskFiles.set(id, job.tasks.map((t) => ({ stdoutPath: t.stdoutPath, stderrPath: t.stderrPath })));
+    return id;
+  }
+
+  /**
+   * The job's state (see {@link CommandScheduler.status}); for a failed job, also which task failed, its exit code
+   * and the last lines of its output, read with `task view`.
+   * @throws SchedulerError when `job view` fails or prints no state (a failing `task view` only changes the message).
+   */
+  override async status(jobId: string, options: { signal?: AbortSignal } = {}): Promise<DetailedJobStatus> {
+    const status = await super.status(jobId, options);
+    if (status.state !== 'failed') return status;
+    return { ...status, ...(await this.#failureOf(jobId, options.signal)) };
+  }
+
+  async #failureOf(jobId: string, signal: AbortSignal | undefined): Promise<Pick<DetailedJobStatus, 'exitCode' | 'message'>> {
+    const known = this.#failures.get(jobId);
+    if (known) return known;
+    const failure = await this.#findFailedTask(jobId, signal);
+    // An aborted search says nothing about the job: ask again next time.
+    if (!signal?.aborted) this.#failures.set(jobId, failure);
+    return failure;
+  }
+
+  /** Run `task view` over the job's tasks until one shows `Failed`; never throws. */
+  async #findFailedTask(jobId: string, signal: AbortSignal | undefined): Promise<Pick<DetailedJobStatus, 'exitCode' | 'message'>> {
+    const files = this.#taskFiles.get(jobId) ?? [];
+    const last = Math.min(MAX_TASKS_VIEWED, files.length || MAX_TASKS_VIEWED);
+    for (let n = 1; n <= last; n++) {
+      const ref = `${jobId}.${n}`;
+      const argv = [...this.#taskCommand, 'view', ref, `/scheduler:${this.headNode}`];
+      let printed: string;
+      try {
+        printed = (await this.#runTaskCommand(argv, signal)).output;
+      } catch (err) {
+        // Without the job's task count, a failing `task view` after the first is taken as the end of its tasks.
+        if (n > 1 && files.length === 0) return { message: `job ${jobId} failed; none of its ${n - 1} task(s) shows Failed in 'task view'` };
+        return { message: `job ${jobId} failed; the output of its task ${ref} could not be read: ${(err as Error).message}` };
+      }
+      const view = parseTaskView(printed);
+      if (!view) {
+        return {
+          message: `job ${jobId} failed; '${quoteWindowsCommandLine(argv)}' printed no task state, so its output is not known. ` +
+            `It printed:\n${outputTail(printed, 10) || '(nothing)'}`,
+        };
+      }
+      if (view.state.toLowerCase() !== 'failed') continue;
+      this.log('task %s failed (exit code %s)', ref, view.exitCode);
+      return { ...(view.exitCode !== undefined && { exitCode: view.exitCode }), message: describeFailedTask(ref, view, files[n - 1]) };
+    }
+    return { message: `job ${jobId} failed; none of its first ${last} task(s) shows Failed in 'task view'` };
+  }
+
+  /** Run one `task` command, with hints that name the `task` command rather than `job`. */
+  #runTaskCommand(argv: readonly string[], signal: AbortSignal | undefined): ReturnType<typeof runSchedulerCommand> {
+    this.log('running %s', quoteWindowsCommandLine(argv));
+    return runSchedulerCommand(argv, {
+      ...this.runOptions(),
+      what: 'the HPC task command',
+      notFoundHint: 'install the HPC Pack client utilities on this machine, or set launchers.windows-hpc.taskCommand to the path of task.exe',
+      ...(signal && { signal }),
+    });
   }
 
   protected parseJobId(output: string): string | undefined {

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { container } from 'tsyringe';
@@ -14,7 +15,10 @@ import {
   WindowsHpcScheduler,
 } from '../../../src/launchers/windows-hpc/scheduler.js';
 import { CONTROLLER_JOB_FILE, ENGINE_SET_JOB_FILE, windowsHpcLauncher } from '../../../src/launchers/windows-hpc/launcher.js';
-import { killAll, needsXmllint, simJobs, simPids, simulatorCommand, sleeperCommand, survivors, tempDir, xmllintValidate } from '../../support/hpc-sim.js';
+import {
+  killAll, needsXmllint, simJobs, simPids, simulatorCommand, sleeperCommand, survivors, taskSimulatorCommand, tempDir, xmllintValidate,
+} from '../../support/hpc-sim.js';
+import { waitUntil } from '../../support/cluster.js';
 
 const node = process.execPath;
 
@@ -120,6 +124,47 @@ describe('WindowsHpcScheduler', () => {
     assert.equal(job.state, 'Canceled');
     assert.deepEqual(await survivors(simPids(simDir)), [], 'no process survives the cancel');
     await hpc.cancel(id); // HPC refuses to cancel an ended job; for the scheduler that is nothing to do
+  });
+
+  /** Submit `tasks` and poll until the job ended; resolves its last status. */
+  async function runToEnd(hpc: WindowsHpcScheduler, name: string, commands: string[][]) {
+    const id = await hpc.submit({
+      name,
+      tasks: commands.map((command, i) => ({ name: `engine-${i}`, command })),
+      extra: { jobFile: path.join(tmp.dir, `${name}_job.xml`) },
+    });
+    let status = await hpc.status(id);
+    await waitUntil(async () => ['failed', 'finished'].includes((status = await hpc.status(id)).state), 20_000, `job ${id} to end`);
+    return status;
+  }
+
+  test('a failed job: status names the failed task, its exit code and the last lines of its output', { skip: needsXmllint }, async () => {
+    const hpc = new WindowsHpcScheduler({ scheduler: 'HEADNODE', jobCommand: simulatorCommand(), taskCommand: taskSimulatorCommand() });
+    const status = await runToEnd(hpc, 'dies', [
+      [node, '-e', 'setTimeout(() => {}, 200)'],
+      [node, '-e', 'console.log("engine 1 starting"); console.error("Error: no route to the controller at 10.0.0.5"); process.exit(1)'],
+    ]);
+    assert.equal(status.state, 'failed');
+    assert.equal(status.exitCode, 1);
+    assert.match(status.message ?? '', new RegExp(`^task ${status.id}\\.2 \\(engine-1\\) failed with exit code 1`));
+    assert.match(status.message ?? '', /its last output \(task view \d+\.2\):\nengine 1 starting\nError: no route to the controller at 10\.0\.0\.5$/);
+  });
+
+  test('a task command that fails or prints garbage does not hide the failure: the message says so', { skip: needsXmllint }, async () => {
+    const garbled = new WindowsHpcScheduler({
+      scheduler: 'HEADNODE',
+      jobCommand: simulatorCommand(),
+      taskCommand: [node, '-e', 'console.log("\\u001b[31m#< CLIXML <Objs Version=1.1.0.1>")'],
+    });
+    const one = await runToEnd(garbled, 'garbled', [[node, '-e', 'process.exit(4)']]);
+    assert.equal(one.state, 'failed');
+    assert.equal(one.exitCode, undefined);
+    assert.match(one.message ?? '', new RegExp(`^job ${one.id} failed; '.*view ${one.id}\\.1 /scheduler:HEADNODE' printed no task state, so its output is not known\\. It printed:\\n.*CLIXML`));
+
+    const missing = new WindowsHpcScheduler({ scheduler: 'HEADNODE', jobCommand: simulatorCommand(), taskCommand: path.join(tmp.dir, 'no', 'task.exe') });
+    const two = await runToEnd(missing, 'notask', [[node, '-e', 'process.exit(4)']]);
+    assert.equal(two.state, 'failed');
+    assert.match(two.message ?? '', /the output of its task \d+\.1 could not be read: .*cannot run the HPC task command .*task\.exe.*not found.*launchers\.windows-hpc\.taskCommand/);
   });
 
   test('what HPC Pack refuses becomes a SchedulerError with its output', { skip: needsXmllint }, async () => {
@@ -267,16 +312,45 @@ describe('the windows-hpc launcher', () => {
 
   test('a job that ends by itself is reported through onExit', { skip: needsXmllint }, async () => {
     const jobCommand = simulatorCommand();
+    const taskCommand = taskSimulatorCommand();
     const ok = create('controller', 1, { scheduler: 'HEADNODE', jobCommand, controllerCommand: [node, '-e', '', '--'], pollIntervalMs: 100 });
-    const bad = create('engines', 2, { scheduler: 'HEADNODE', jobCommand, engineCommand: [node, '-e', 'process.exit(2)', '--'], pollIntervalMs: 100 });
+    const bad = create('engines', 2, { scheduler: 'HEADNODE', jobCommand, taskCommand, engineCommand: [node, '-e', 'process.exit(2)', '--'], pollIntervalMs: 100 });
     const ended = (l: Launcher) => new Promise<ExitInfo>((resolve) => l.onExit(resolve));
     const [okExit, badExit] = [ended(ok), ended(bad)];
     await ok.start();
     await bad.start();
     assert.deepEqual(await okExit, { id: ok.jobIds[0], code: 0, signal: null });
     const info = await badExit;
-    assert.equal(info.code, null);
-    assert.match(info.stderrTail ?? '', /ended Failed/);
+    assert.equal(info.code, 2);
+    assert.match(info.stderrTail ?? '', /^task \d+\.1 \(engine-0\) failed with exit code 2/);
     assert.equal(bad.state, 'stopped');
+  });
+
+  test('an engine that dies on a node: its output (kept by the scheduler) is in the exit report', { skip: needsXmllint }, async () => {
+    const engineCommand = [node, '-e', 'console.error("tsengine: cannot load the connection info: TSPARALLEL_CONNECTION_INFO is not JSON"); process.exit(1)', '--'];
+    const engines = create('engines', 2, { scheduler: 'HEADNODE', jobCommand: simulatorCommand(), taskCommand: taskSimulatorCommand(), engineCommand, pollIntervalMs: 100 });
+    const exited = new Promise<ExitInfo>((resolve) => engines.onExit(resolve));
+    await engines.start();
+    const info = await exited;
+    assert.equal(info.code, 1);
+    assert.match(info.stderrTail ?? '', /^task \d+\.1 \(engine-0\) failed with exit code 1/);
+    assert.match(info.stderrTail ?? '', /tsengine: cannot load the connection info: TSPARALLEL_CONNECTION_INFO is not JSON$/);
+  });
+
+  test('with logDirectory the output goes to its files, and the exit report names them', { skip: needsXmllint }, async () => {
+    const logDirectory = path.join(tmp.dir, 'logs');
+    const engineCommand = [node, '-e', 'console.log("engine up"); console.error("fatal: out of memory"); process.exit(3)', '--'];
+    const engines = create('engines', 1, {
+      scheduler: 'HEADNODE', jobCommand: simulatorCommand(), taskCommand: taskSimulatorCommand(), engineCommand, logDirectory, pollIntervalMs: 100,
+    });
+    const exited = new Promise<ExitInfo>((resolve) => engines.onExit(resolve));
+    await engines.start();
+    const info = await exited;
+    const [out, err] = ['out', 'err'].map((ext) => path.join(logDirectory, `tsparallel-engines-0.${ext}`));
+    assert.ok(existsSync(out) && existsSync(err));
+    assert.equal(await readFile(out, 'utf8'), 'engine up\n');
+    assert.equal(await readFile(err, 'utf8'), 'fatal: out of memory\n');
+    assert.equal(info.code, 3);
+    assert.equal(info.stderrTail, `task ${engines.jobIds[0]}.1 (engine-0) failed with exit code 3: The task exited with code 3.\nits standard output in ${out}, standard error in ${err}`);
   });
 });
