@@ -15,11 +15,21 @@ export function parseQsubOutput(output: string, command?: readonly string[]): st
 }
 
 /**
+ * PBS Pro's `substate` of a job in its history (OpenPBS `src/include/job.h`): the server gives 91 to a job a delete
+ * request (`qdel`) ended, queued or running, whatever its exit status; 92 to one that finished with exit status 0
+ * (or none); 93 to one that failed. Torque shows `substate` to operators and managers only.
+ */
+const PBS_HISTORY_SUBSTATES = { terminated: 91, finished: 92, failed: 93 } as const;
+
+/**
  * A PBS `job_state` letter as a job state. `Q`, `H`, `W`, `T`, `M` wait; `R`, `E` (exiting), `B` (array begun),
  * `S`/`U` (suspended) run; `F` (PBS Pro, finished), `C` (Torque, completed) and `X` (a finished array element) are
- * final, and `exitStatus` decides how: 0 finished, 256 + SIGTERM/SIGKILL (a `qdel`) cancelled, else failed.
+ * final. How a final job ended is read from its `substate` when the listing has one (PBS Pro: 91 deleted, so
+ * cancelled; 92 finished; 93 failed), else from `exitStatus`: 0 or none finished, 256 + SIGTERM/SIGKILL (how PBS
+ * records a process a qdel killed, and what Torque gives a queued job a qdel removed) cancelled, any other failed.
+ * Without a substate, a deleted job whose process exited 0 on SIGTERM cannot be told from one that finished.
  */
-export function pbsStateToJobState(letter: string, exitStatus?: number): ObservedJobState {
+export function pbsStateToJobState(letter: string, exitStatus?: number, substate?: number): ObservedJobState {
   switch (letter.trim().toUpperCase()) {
     case 'Q':
     case 'H':
@@ -36,8 +46,12 @@ export function pbsStateToJobState(letter: string, exitStatus?: number): Observe
     case 'F':
     case 'C':
     case 'X':
+      // The substate is the server's own record of a delete: a job that caught qdel's SIGTERM and exited 0 is still
+      // 91, and one killed by SIGTERM from elsewhere (a walltime kill on older servers) is 93, not a cancel.
+      if (substate === PBS_HISTORY_SUBSTATES.terminated) return 'cancelled';
+      if (substate === PBS_HISTORY_SUBSTATES.finished) return 'finished';
+      if (substate === PBS_HISTORY_SUBSTATES.failed) return 'failed';
       if (exitStatus === undefined || exitStatus === 0) return 'finished';
-      // PBS reports a job killed by a signal as 256 + the signal; qdel sends SIGTERM, then SIGKILL.
       return exitStatus === 256 + 15 || exitStatus === 256 + 9 ? 'cancelled' : 'failed';
     default:
       return 'unknown';
@@ -54,6 +68,8 @@ export interface PbsJobRecord {
   jobState?: string;
   /** `Exit_status` (PBS Pro) or `exit_status` (Torque), when present. */
   exitStatus?: number;
+  /** `substate`, when present (PBS Pro; Torque shows it to operators and managers). */
+  substate?: number;
 }
 
 /** The job records of `qstat -f` (or `-fx`) output: one per `Job Id:` block. */
@@ -63,11 +79,13 @@ export function parseQstatFull(output: string): PbsJobRecord[] {
     const id = /^Job Id:\s*(\S+)/.exec(block)![1]!;
     const attributes = parseKeyValueBlock(block);
     const exit = attributes.get('Exit_status') ?? attributes.get('exit_status');
+    const substate = attributes.get('substate');
     return {
       id,
       attributes,
       ...(attributes.has('job_state') && { jobState: attributes.get('job_state')! }),
       ...(exit !== undefined && /^-?\d+$/.test(exit) && { exitStatus: Number(exit) }),
+      ...(substate !== undefined && /^\d+$/.test(substate) && { substate: Number(substate) }),
     };
   });
 }
@@ -78,7 +96,7 @@ export function pbsStateOfListing(output: string): ParsedJobState | undefined {
   if (records.length === 0) return undefined;
   const exitCode = records.map((r) => r.exitStatus).find((e) => e !== undefined && e !== 0) ?? records.find((r) => r.exitStatus !== undefined)?.exitStatus;
   return {
-    state: combineStates(records.map((r) => pbsStateToJobState(r.jobState!, r.exitStatus))),
+    state: combineStates(records.map((r) => pbsStateToJobState(r.jobState!, r.exitStatus, r.substate))),
     rawState: [...new Set(records.map((r) => r.jobState!))].join(','),
     ...(exitCode !== undefined && { exitCode }),
   };

@@ -45,6 +45,81 @@ Job Id: 78.torque-head
     exit_status = 3
 `;
 
+// `qstat -xf` of PBS Pro jobs in the history. Per the OpenPBS server (src/server/svr_jobfunc.c, req_delete.c,
+// array_func.c): a job qdel ended has substate 91 whatever its Exit_status, a queued one no Exit_status at all; an
+// array's parent has a summary Exit_status (0, 1 for a positive subjob code, 2 for a negative one).
+const PBSPRO_DELETED_QUEUED = `Job Id: 2001.pbsserver
+    Job_Name = tsparallel-controller
+    job_state = F
+    queue = workq
+    comment = Job deleted as result of qdel by alice@login1
+    substate = 91
+`;
+
+// Deleted while running; its process caught SIGTERM and exited 0, as tsengine does.
+const PBSPRO_DELETED_RUNNING_EXIT0 = `Job Id: 2002.pbsserver
+    Job_Name = tsparallel-controller
+    job_state = F
+    queue = workq
+    exec_host = node1/0
+    comment = Job run at Wed Nov 25 at 09:41 on (node1:ncpus=1) and terminated
+    substate = 91
+    Exit_status = 0
+`;
+
+// Deleted while running; SIGTERM killed its process (256 + 15).
+const PBSPRO_DELETED_RUNNING_KILLED = PBSPRO_DELETED_RUNNING_EXIT0.replace('2002', '2003').replace('Exit_status = 0', 'Exit_status = 271');
+
+const PBSPRO_FINISHED_ITSELF = PBSPRO_DELETED_RUNNING_EXIT0.replace('2002', '2004').replace('and terminated', 'and finished').replace('substate = 91', 'substate = 92');
+const PBSPRO_FAILED_ITSELF = PBSPRO_FINISHED_ITSELF.replace('2004', '2005').replace('and finished', 'and failed').replace('substate = 92', 'substate = 93').replace('Exit_status = 0', 'Exit_status = 3');
+// Killed by SIGTERM, but not by a qdel (a walltime kill on an older server): substate 93, so failed.
+const PBSPRO_SIGTERM_NOT_QDEL = PBSPRO_FAILED_ITSELF.replace('2005', '2006').replace('Exit_status = 3', 'Exit_status = 271');
+
+// An engine array deleted while its subjobs ran, with -t: the parent and each subjob (X).
+const PBSPRO_ARRAY_DELETED = `Job Id: 2010[].pbsserver
+    Job_Name = tsparallel-engines-c1
+    job_state = F
+    queue = workq
+    array = True
+    array_indices_submitted = 1-3
+    array_state_count = Queued:0 Running:0 Exiting:0 Expired:3
+    substate = 91
+    Exit_status = 0
+
+Job Id: 2010[1].pbsserver
+    Job_Name = tsparallel-engines-c1
+    job_state = X
+    substate = 91
+    Exit_status = 0
+
+Job Id: 2010[2].pbsserver
+    Job_Name = tsparallel-engines-c1
+    job_state = X
+    substate = 91
+    Exit_status = 271
+`;
+
+// The same array, deleted before any subjob ran: no Exit_status anywhere.
+const PBSPRO_ARRAY_DELETED_QUEUED = `Job Id: 2011[].pbsserver
+    Job_Name = tsparallel-engines-c1
+    job_state = F
+    queue = workq
+    array = True
+    substate = 91
+`;
+
+// An array that ended by itself, one subjob failing: substate 93, summary Exit_status 1.
+const PBSPRO_ARRAY_FAILED = PBSPRO_ARRAY_DELETED_QUEUED.replace('2011', '2012').replace('substate = 91', 'substate = 93\n    Exit_status = 1');
+
+// Torque shows no substate to users: a job qdel killed has exit_status 256 + SIGTERM; a queued one qdel removed
+// gets 271 from the server as well (src/server/job_func.c).
+const TORQUE_DELETED = `Job Id: 80.torque-head
+    Job_Name = tsparallel-engines
+    job_state = C
+    queue = batch
+    exit_status = 271
+`;
+
 function fake(answers: Partial<CommandResult>[]): { run: (argv: readonly string[]) => Promise<CommandResult>; calls: string[] } {
   const calls: string[] = [];
   return {
@@ -83,6 +158,29 @@ describe('pbs output parsing', () => {
     assert.equal(pbsStateToJobState('C', 3), 'failed');
     assert.equal(pbsStateToJobState('X'), 'finished');
     assert.equal(pbsStateToJobState('Z'), 'unknown');
+    // The substate, when there is one, decides over the exit status.
+    assert.equal(pbsStateToJobState('F', undefined, 91), 'cancelled');
+    assert.equal(pbsStateToJobState('F', 0, 91), 'cancelled');
+    assert.equal(pbsStateToJobState('X', 0, 91), 'cancelled');
+    assert.equal(pbsStateToJobState('F', 0, 92), 'finished');
+    assert.equal(pbsStateToJobState('F', 3, 93), 'failed');
+    assert.equal(pbsStateToJobState('F', 271, 93), 'failed');
+    assert.equal(pbsStateToJobState('R', 0, 42), 'running');
+  });
+
+  test('qstat -xf of deleted, finished and failed jobs (PBS Pro substate, Torque exit status)', () => {
+    assert.deepEqual(parseQstatFull(PBSPRO_DELETED_QUEUED).map((r) => [r.jobState, r.substate, r.exitStatus]), [['F', 91, undefined]]);
+    assert.deepEqual(pbsStateOfListing(PBSPRO_DELETED_QUEUED), { state: 'cancelled', rawState: 'F' });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_DELETED_RUNNING_EXIT0), { state: 'cancelled', rawState: 'F', exitCode: 0 });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_DELETED_RUNNING_KILLED), { state: 'cancelled', rawState: 'F', exitCode: 271 });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_FINISHED_ITSELF), { state: 'finished', rawState: 'F', exitCode: 0 });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_FAILED_ITSELF), { state: 'failed', rawState: 'F', exitCode: 3 });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_SIGTERM_NOT_QDEL), { state: 'failed', rawState: 'F', exitCode: 271 });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_ARRAY_DELETED), { state: 'cancelled', rawState: 'F,X', exitCode: 271 });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_ARRAY_DELETED.split(/\n(?=Job Id: 2010\[1\])/)[0]!), { state: 'cancelled', rawState: 'F', exitCode: 0 });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_ARRAY_DELETED_QUEUED), { state: 'cancelled', rawState: 'F' });
+    assert.deepEqual(pbsStateOfListing(PBSPRO_ARRAY_FAILED), { state: 'failed', rawState: 'F', exitCode: 1 });
+    assert.deepEqual(pbsStateOfListing(TORQUE_DELETED), { state: 'cancelled', rawState: 'C', exitCode: 271 });
   });
 
   test('qstat -f records, wrapped values joined', () => {
@@ -106,6 +204,13 @@ describe('pbs output parsing', () => {
     ]);
     assert.equal((await queryPbsJobState('1043.pbsserver', f.run)).state, 'cancelled');
     assert.deepEqual(f.calls, ['qstat -f 1043.pbsserver', 'qstat -fx 1043.pbsserver']);
+
+    // A job someone deleted, which exited 0 on SIGTERM: cancelled, from the history's substate.
+    f = fake([
+      { exitCode: 35, stderr: 'qstat: 2002.pbsserver Job has finished, use -x or -H to obtain historical job information\n' },
+      { stdout: PBSPRO_DELETED_RUNNING_EXIT0 },
+    ]);
+    assert.deepEqual(await queryPbsJobState('2002.pbsserver', f.run), { id: '2002.pbsserver', state: 'cancelled', rawState: 'F', exitCode: 0 });
 
     f = fake([{ exitCode: 1, stderr: 'Connection refused\nqstat: cannot connect to server pbsserver (errno=111)\n' }]);
     const down = await queryPbsJobState('1042.pbsserver', f.run);
