@@ -14,7 +14,10 @@
  *   login environment; `-V` adds the submitter's environment.
  * - `qstat [-f] [-x] [-t] [id…]`: the default table or full `key = value` records. PBS Pro shows finished jobs
  *   only with `-x` (without it: "Job has finished", exit 35); Torque keeps completed jobs in state `C`.
- * - `qdel id…`: cancels (returns at once; the job goes through `E` to its final state).
+ * - `qdel id…`: cancels (returns at once; the job goes through `E` to its final state). As on the real servers
+ *   (`substateOf` and `exitStatusOf` below cite the sources), a deleted PBS Pro job ends `F` (a subjob
+ *   `X`) with `substate = 91` and the exit status its process ended with (none if it never ran); a deleted Torque
+ *   job ends `C` with its process's exit status (271 if it never ran).
  * Unknown job: "qstat: Unknown Job Id <id>", exit 153.
  *
  * Environment: `TSPARALLEL_SIM_DIR` (required), `PBS_SIM_FLAVOR` (`pbspro` default, or `torque`), `PBS_SIM_SERVER`
@@ -211,12 +214,57 @@ function jobIdOf(job: SimJob, index?: number): string {
   return `${job.id}${job.array ? `[${index ?? ''}]` : ''}.${server}`;
 }
 
-/** PBS reports a process ended by a signal as 256 + the signal number. */
+/**
+ * A task's exit status as PBS records it: its exit code, or 256 + the signal that killed it (what the MoM records,
+ * OpenPBS and Torque src/resmom/linux/mom_start.c). A task deleted before it ran has none on PBS Pro (the server
+ * aborts the job without an exit status, OpenPBS src/server/job_func.c job_abt); Torque's server gives it 271
+ * (Torque src/server/job_func.c handle_aborted_job).
+ */
 function exitStatusOf(task: SimTask): number | undefined {
   if (task.exitCode !== undefined && task.exitCode !== null) return task.exitCode;
   if (task.signal) return 256 + (task.signal === 'SIGKILL' ? 9 : task.signal === 'SIGTERM' ? 15 : 6);
+  // Deleted before it ran.
+  if (task.state === 'cancelled' && !task.startTime) return flavor === 'torque' ? 256 + 15 : undefined;
+  // Deleted after its runner died (no exit was recorded): as if SIGTERM killed it.
   if (task.state === 'cancelled') return 256 + 15;
   return undefined;
+}
+
+/**
+ * An array parent's Exit_status on PBS Pro: a summary of its subjobs' (OpenPBS src/server/array_func.c
+ * update_sj_parent): 2 if one is negative, 1 if one is positive, 0 if all are 0, none if no subjob ran. (The
+ * server sets it from each subjob as it ends, so on a real server the last one decides; the launcher reads the
+ * substate, not this number, to tell how an array ended.)
+ */
+function arrayExitStatusOf(job: SimJob): number | undefined {
+  const codes = job.tasks.map(exitStatusOf).filter((c): c is number => c !== undefined);
+  if (codes.length === 0) return undefined;
+  return codes.some((c) => c < 0) ? 2 : codes.some((c) => c > 0) ? 1 : 0;
+}
+
+/**
+ * PBS Pro's `substate` of a job or subjob (the numbers of OpenPBS src/include/job.h): 10 queued, 42 running, 70 an
+ * array begun, 50 exiting; in the history 91 when a qdel ended it (queued or running, whatever its exit status:
+ * OpenPBS src/server/svr_jobfunc.c svr_setjob_histinfo), else 93 when it failed, else 92. A subjob that never ran
+ * is shown by a real server from its parent's record; here it gets the state its task has. Torque shows the
+ * substate to operators and managers only, so its records here have none.
+ */
+function substateOf(job: SimJob, task?: SimTask): number {
+  const state = task ? (task.state === 'running' && job.state === 'cancelling' ? 'cancelling' : task.state) : job.state;
+  switch (state) {
+    case 'queued':
+      return 10;
+    case 'running':
+      return job.array && !task ? 70 : 42;
+    case 'cancelling':
+      return 50;
+    case 'cancelled':
+      return 91;
+    case 'failed':
+      return 93;
+    default:
+      return 92;
+  }
 }
 
 function letterOf(job: SimJob, task?: SimTask): string {
@@ -284,9 +332,10 @@ function fullRecord(job: SimJob, task?: SimTask): string {
       rows.push(['array_state_count', `Queued:${count('queued')} Running:${count('running')} Exiting:0 Expired:${job.tasks.length - count('queued') - count('running')}`]);
     }
   }
+  if (flavor === 'pbspro') rows.push(['substate', substateOf(job, task)]);
   if (isFinalSimState(job.state) || (task && !['queued', 'running'].includes(task.state))) {
     const codes = tasks.map(exitStatusOf).filter((c): c is number => c !== undefined);
-    const code = codes.find((c) => c !== 0) ?? codes[0];
+    const code = flavor === 'pbspro' && job.array && !task ? arrayExitStatusOf(job) : (codes.find((c) => c !== 0) ?? codes[0]);
     if (code !== undefined) rows.push([flavor === 'torque' ? 'exit_status' : 'Exit_status', code]);
   }
   return `Job Id: ${jobIdOf(job, task?.index)}\n` + rows.map(([k, v]) => `    ${k} = ${v ?? ''}`).join('\n') + '\n';

@@ -72,6 +72,13 @@ for (const flavor of ['pbspro', 'torque'] as const) {
       assert.equal(del.status, 0, del.stderr);
       await waitUntil(async () => (await queryPbsJobState(id, run, flavor)).state === 'cancelled', 15_000, 'the job to end cancelled');
       assert.deepEqual(await survivors([...taskPids, ...sim.pids()], 10_000), [], 'qdel left processes');
+      if (flavor === 'pbspro') {
+        // The parent F and each subjob X, all with substate 91; the recorder tasks died of SIGTERM (1 = a positive code).
+        const history = (await sim.run('qstat', ['-fx', '-t', id])).stdout;
+        assert.deepEqual([...history.matchAll(/job_state = (\w)\n(?:.*\n)*? {4}substate = (\d+)/g)].map((m) => `${m[1]}${m[2]}`), ['F91', 'X91', 'X91', 'X91']);
+        assert.match(history.split('\n\n')[0]!, /^ {4}Exit_status = 1$/m);
+        assert.match(history.split('\n\n')[1]!, /^ {4}Exit_status = 271$/m);
+      }
       const again = await sim.run('qdel', [id]);
       assert.equal(again.status, flavor === 'torque' ? 168 : 35);
     });
@@ -109,6 +116,35 @@ for (const flavor of ['pbspro', 'torque'] as const) {
       assert.equal((await sim.run('qdel', [id])).status, 0);
       await waitUntil(async () => (await queryPbsJobState(id, runnerFor(sim), flavor)).state === 'cancelled', 15_000, 'the job to end cancelled');
       assert.deepEqual(await survivors([escaped, ...sim.pids(parseInt(id, 10))], 10_000), [], 'the setsid process survived qdel');
+    });
+
+    test('a deleted job\'s final record: PBS Pro F with substate 91 (no Exit_status if it never ran), Torque C with 256 + SIGTERM', async () => {
+      const file = path.join(sim.workDir, 'del.sh');
+      // The second job catches SIGTERM and exits 0, as a role that stops cleanly does.
+      writeFileSync(file, `#!/bin/sh\n#PBS -N del\nexec ${process.execPath} -e "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"\n`);
+      sim.pause();
+      const queued = parseQsubOutput((await sim.run('qsub', [file])).stdout);
+      assert.equal((await sim.run('qdel', [queued])).status, 0);
+      sim.resume();
+      const running = parseQsubOutput((await sim.run('qsub', [file])).stdout);
+      await waitUntil(() => sim.jobs().find((j) => j.id === parseInt(running, 10))?.tasks[0]?.state === 'running', 15_000, 'the job to run');
+      assert.equal((await sim.run('qdel', [running])).status, 0);
+      const final = async (id: string) => {
+        let text = '';
+        await waitUntil(async () => /job_state = [FC]$/m.test((text = (await sim.run('qstat', flavor === 'torque' ? ['-f', id] : ['-fx', id])).stdout)), 15_000, `job ${id} to end`);
+        return text;
+      };
+      const [q, r] = [await final(queued), await final(running)];
+      if (flavor === 'pbspro') {
+        assert.match(q, /^ {4}substate = 91$/m);
+        assert.doesNotMatch(q, /Exit_status/);
+        assert.match(r, /^ {4}substate = 91$/m);
+        assert.match(r, /^ {4}Exit_status = 0$/m);
+      } else {
+        assert.doesNotMatch(q + r, /substate/);
+        assert.match(q, /^ {4}exit_status = 271$/m);
+        assert.match(r, /^ {4}exit_status = 0$/m);
+      }
     });
 
     test('refusals: an unknown queue, an unknown job id', async () => {
