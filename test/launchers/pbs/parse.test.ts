@@ -56,7 +56,7 @@ const PBSPRO_DELETED_QUEUED = `Job Id: 2001.pbsserver
     substate = 91
 `;
 
-// Deleted while running; its process caught SIGTERM and exited 0, as tsengine does.
+// Deleted while running; its process caught SIGTERM and exited 0 (a clean stop).
 const PBSPRO_DELETED_RUNNING_EXIT0 = `Job Id: 2002.pbsserver
     Job_Name = tsparallel-controller
     job_state = F
