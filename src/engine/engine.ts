@@ -634,7 +634,10 @@ export class Engine {
       for (const id of (msg.content as { msgIds?: string[] }).msgIds ?? []) {
         // A running task cannot be interrupted; it is told through its signal, and may stop early.
         if (this.#current?.msgId === id) (this.#current.abort ??= new AbortController()).abort(new Error(`task ${id} was aborted by the controller (time limit or abort)`));
-        else this.#aborted.add(id);
+        // Only a request still queued here is dropped when its turn comes. An abort that crossed its task's reply
+        // (a time limit that fired as the task ended) is not kept: the id would stay for ever, and abort the same
+        // task sent here again (a retry on the only engine that may take it) before it ran.
+        else if (this.#inFlight.has(id) || this.#directInFlight.has(id)) this.#aborted.add(id);
       }
       return;
     }

@@ -38,10 +38,14 @@ export class RawPeer {
       /* closed */
     }
   }
-  /** Send a message whose parts are given raw (any JSON value, even null); `version` overrides the header's protocol version. */
-  async send(type: string, content: unknown, extra: { metadata?: unknown; parent?: unknown; buffers?: Buffer[]; version?: string } = {}): Promise<string> {
+  /**
+   * Send a message whose parts are given raw (any JSON value, even null); `version` overrides the header's protocol
+   * version, `msgId` its id (a request sent again under the same id).
+   */
+  async send(type: string, content: unknown, extra: { metadata?: unknown; parent?: unknown; buffers?: Buffer[]; version?: string; msgId?: string } = {}): Promise<string> {
     const msg = this.session.message(type, content) as unknown as Message;
     if (extra.version !== undefined) msg.header.version = extra.version;
+    if (extra.msgId !== undefined) msg.header.msg_id = extra.msgId;
     (msg as { metadata: unknown }).metadata = 'metadata' in extra ? extra.metadata : {};
     (msg as { parent: unknown }).parent = 'parent' in extra ? extra.parent : {};
     msg.buffers = extra.buffers ?? [];
