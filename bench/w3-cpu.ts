@@ -12,6 +12,8 @@
  * node dist/bench/w3-cpu.js --hwm 64                       # controller.hwm (default 16): how many tasks an engine holds
  * node dist/bench/w3-cpu.js --hwm-ms 0                     # controller.hwmMs (default 2): ms of quick tasks beyond it
  * node dist/bench/w3-cpu.js --engines 16 --warmup 20 --each # W6's shape: a fresh cluster, each map's figures printed
+ * node dist/bench/w3-cpu.js --fn-bytes 1000                # the no-op's source padded to ~1,000 characters (a comment),
+ *                                                          # as real task functions are: what each task's request carries
  * ```
  * @module
  */
@@ -38,11 +40,15 @@ const { values } = parseArgs({
     'hwm-ms': { type: 'string' },
     warmup: { type: 'string', default: '200' },
     each: { type: 'boolean', default: false },
+    'fn-bytes': { type: 'string', default: '0' },
   },
 });
 const maps = Number(values.maps);
 const tasks = Number(values.tasks);
 const engines = Number(values.engines);
+const fnBytes = Number(values['fn-bytes']);
+/** The task: a no-op, its source padded with a comment of `--fn-bytes` characters. */
+const noop = (fnBytes > 0 ? (0, eval)(`(_x) => { /* ${'x'.repeat(fnBytes)} */ return null; }`) : (_x: number) => null) as (x: number) => null;
 
 /** User and system CPU of a process, in microseconds (clock ticks of 10 ms: use maps of several thousand tasks). */
 function cpuMicros(pid: number): { user: number; system: number } {
@@ -69,7 +75,7 @@ try {
   const client = await cluster.connect();
   await client.waitForEngines(engines);
   const lview = client.loadBalancedView();
-  await lview.map((_x: number) => null, range(Number(values.warmup)), { chunksize: 1 });
+  await lview.map(noop, range(Number(values.warmup)), { chunksize: 1 });
   const procs = descendantsOf(process.pid).filter((p) => /tscontroller|tsengine|controller\/main|engine\/main/.test(p.command));
   const roles = procs.map((p) => ({ pid: p.pid, role: /controller/.test(p.command) ? 'controller' : 'engine' }));
   const inspector = values.profile ? new Session() : undefined;
@@ -85,7 +91,7 @@ try {
     const before = roles.map((r) => cpuMicros(r.pid));
     const self = process.cpuUsage();
     const t0 = performance.now();
-    await lview.map((_x: number) => null, range(tasks), { chunksize: 1 });
+    await lview.map(noop, range(tasks), { chunksize: 1 });
     const seconds = (performance.now() - t0) / 1000;
     const selfUsed = process.cpuUsage(self);
     const after = roles.map((r) => cpuMicros(r.pid));
