@@ -320,14 +320,16 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /**
- * Ask for a job to be cancelled: records the request and signals its runner, which stops the tasks (SIGTERM to each
- * task's process tree, SIGKILL after the grace period) and marks the job `cancelled`. Returns at once, as the real
- * tools do; the job leaves the running state shortly after.
+ * Ask for a job to be cancelled: records the request (and who made it) and signals its runner, which stops the tasks
+ * (SIGTERM to each task's process tree, SIGKILL after the grace period) and marks the job `cancelled`. Returns at
+ * once, as the real tools do; the job leaves the running state shortly after.
+ * @param requester The user who asked, for front ends whose records say who cancelled a job (see
+ * {@link cancelRequester}); the current user when absent.
  * @returns false when the job had already ended (nothing to cancel).
  */
-export function requestCancel(job: SimJob): boolean {
+export function requestCancel(job: SimJob, requester: string = currentUser()): boolean {
   if (FINAL_JOB.has(job.state)) return false;
-  writeFileSync(path.join(jobDir(job.id), 'cancel'), String(Date.now()));
+  writeFileSync(path.join(jobDir(job.id), 'cancel'), JSON.stringify({ atMs: Date.now(), requester }));
   if (job.runnerPid && isRunning(job.runnerPid)) process.kill(job.runnerPid, 'SIGTERM');
   else if (!job.runnerPid) {
     // not started yet: the runner sees the cancel file when it starts
@@ -338,6 +340,18 @@ export function requestCancel(job: SimJob): boolean {
     writeJob(job);
   }
   return true;
+}
+
+/**
+ * Who asked for the job's cancel ({@link requestCancel}'s `requester`), or undefined when nobody did. Kept beside the job's
+ * state rather than in it: once a job runs, its runner is the only writer of its state.
+ */
+export function cancelRequester(job: SimJob): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(path.join(jobDir(job.id), 'cancel'), 'utf8')) as { requester?: string }).requester;
+  } catch {
+    return undefined;
+  }
 }
 
 function markCancelled(job: SimJob): void {

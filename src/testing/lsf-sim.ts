@@ -13,13 +13,17 @@
  *   `LSB_JOBINDEX` (the element's index; 0 outside an array), `LS_SUBCWD`. `%J` and `%I` in `-o`/`-e` become the job id
  *   and index. An element killed by a signal has the exit code 128 + the signal.
  * - `bjobs [-a] [-noheader] [-o "field …"] [id | "id[index]"]…`: fields `jobid stat queue job_name user exit_code
- *   jobindex`; without `-o`, the default table. Unfinished jobs only, unless `-a` or ids are given. An unknown id:
- *   `Job <id> is not found`, exit 255.
+ *   exit_reason jobindex`; without `-o`, the default table. Unfinished jobs only, unless `-a` or ids are given. An
+ *   unknown id: `Job <id> is not found`, exit 255.
  * - `bkill id…`: `Job <id> is being terminated` (returns at once); an ended job: `Job <id>: Job has already
- *   finished`, exit 255.
+ *   finished`, exit 255. As on LSF, a killed job (or array element) ends `EXIT` whatever its process exited with
+ *   (one that catches the signal and exits 0 has no exit code, `-`), and its `exit_reason` says who killed it:
+ *   `TERM_OWNER` when the job's owner ran bkill, `TERM_ADMIN` when someone else did (LSF lets only the owner, root
+ *   and LSF administrators kill a job; the simulator does not check permissions). See `exitReasonOf` for sources.
  *
  * Environment: `TSPARALLEL_SIM_DIR` (required), `LSF_SIM_QUEUES` (comma-separated known queues, the first the
- * default; default `normal`).
+ * default; default `normal`), `LSF_SIM_USER` (the user the tools run as; default the current user: bkill with
+ * another name kills as an administrator).
  * @module
  */
 import { readFileSync } from 'node:fs';
@@ -27,6 +31,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import {
   allJobs,
+  cancelRequester,
+  currentUser,
   findJob,
   isFinalSimState,
   requestCancel,
@@ -148,6 +154,22 @@ function exitCodeOf(task: SimTask): string {
   return String(128 + sig);
 }
 
+/**
+ * A task's `exit_reason`: the termination reason LSF records for a job bkill ended, `-` (no value) for any other.
+ * The keywords and their sentences are LSF's (IBM Spectrum LSF 10.1, "Termination reasons displayed by bacct, bhist,
+ * and bjobs": TERM_OWNER "job killed by owner", TERM_ADMIN "job killed by root or LSF administrator"), written as
+ * `bjobs -l` writes them ("Completed <exit>; TERM_OWNER: job killed by owner."). That `bjobs -o exit_reason` shows the
+ * keyword is what tools that read it rely on (DataBiosphere/toil's LSF batch system looks for TERM_MEMLIMIT in it);
+ * IBM does not document the sentence after it for `-o`, and the launcher reads only the keyword. Limits, preemption
+ * and `bkill -r` (TERM_FORCE_*, only when the execution host is unreachable) are not simulated.
+ */
+function exitReasonOf(job: SimJob, task: SimTask): string {
+  if (task.state !== 'cancelled') return '-';
+  const by = cancelRequester(job);
+  if (by === undefined) return '-';
+  return by === job.owner ? 'TERM_OWNER: job killed by owner' : 'TERM_ADMIN: job killed by root or LSF administrator';
+}
+
 function fieldOf(job: SimJob, task: SimTask, field: string): string {
   switch (field) {
     case 'jobid':
@@ -162,6 +184,8 @@ function fieldOf(job: SimJob, task: SimTask, field: string): string {
       return job.owner;
     case 'exit_code':
       return exitCodeOf(task);
+    case 'exit_reason':
+      return exitReasonOf(job, task);
     case 'jobindex':
       return String(job.array ? task.index : 0);
     default:
@@ -231,7 +255,7 @@ function bkill(args: string[]): number {
     if (!job) {
       process.stderr.write(`Job <${id}>: No matching job found\n`);
       exit = 255;
-    } else if (isFinalSimState(job.state) || !requestCancel(job)) {
+    } else if (isFinalSimState(job.state) || !requestCancel(job, process.env.LSF_SIM_USER || currentUser())) {
       process.stderr.write(`Job <${id}>: Job has already finished\n`);
       exit = 255;
     } else process.stdout.write(`Job <${id}> is being terminated\n`);

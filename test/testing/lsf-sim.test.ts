@@ -78,6 +78,31 @@ describe('lsf simulator', () => {
     }
   });
 
+  test('exit_reason: a job bkill ends is EXIT with TERM_OWNER (its owner) or TERM_ADMIN (anyone else), even when it exits 0', async () => {
+    // The job catches SIGTERM and exits 0, as tsengine and tscontroller do: only the reason says it was killed. `exec`:
+    // the node process is the job, not a shell that SIGTERM would kill.
+    const code = `process.on('SIGTERM', () => process.exit(0)); require('fs').writeFileSync(process.env.READY, ''); setInterval(() => {}, 1000);`;
+    const row = async (id: string) => (await sim.run('bjobs', ['-noheader', '-o', 'stat exit_code exit_reason', id])).stdout;
+    for (const [user, reason] of [[undefined, 'TERM_OWNER: job killed by owner'], ['lsfadmin', 'TERM_ADMIN: job killed by root or LSF administrator']] as const) {
+      const ready = path.join(sim.workDir, `ready-${user ?? 'owner'}`);
+      const submit = await sim.run('bsub', ['-J', `kill-${user ?? 'owner'}`, `exec env READY=${ready} ${process.execPath} -e "${code}"`]);
+      const id = parseBsubOutput(submit.stdout);
+      await waitUntil(() => existsSync(ready), 15_000, 'the job to run');
+      assert.match(await row(id), /^RUN +- +-$/m);
+      const kill = await sim.run('bkill', [id], user ? { env: { LSF_SIM_USER: user } } : {});
+      assert.equal(kill.status, 0, kill.stderr);
+      await waitUntil(async () => /^EXIT/m.test(await row(id)), 15_000, 'the job to end');
+      assert.equal(await row(id), `EXIT -         ${reason}\n`);
+      assert.equal(sim.jobs().find((j) => String(j.id) === id)!.tasks[0]!.exitCode, 0, 'the process itself exited 0');
+    }
+    // Jobs that end by themselves have no reason.
+    for (const [exit, expected] of [[0, /^DONE +- +-$/m], [4, /^EXIT +4 +-$/m]] as const) {
+      const id = parseBsubOutput((await sim.run('bsub', [`${process.execPath} -e "process.exit(${exit})"`])).stdout);
+      await waitUntil(async () => /^(DONE|EXIT)/m.test(await row(id)), 15_000, 'the job to end');
+      assert.match(await row(id), expected);
+    }
+  });
+
   test('refusals: an unknown queue, an unknown job', async () => {
     const r = await sim.run('bsub', ['-q', 'nosuch', 'true']);
     assert.equal(r.status, 255);
