@@ -94,6 +94,7 @@ describe('lsf simulator', () => {
       await waitUntil(async () => /^EXIT/m.test(await row(id)), 15_000, 'the job to end');
       assert.equal(await row(id), `EXIT -         ${reason}\n`);
       assert.equal(sim.jobs().find((j) => String(j.id) === id)!.tasks[0]!.exitCode, 0, 'the process itself exited 0');
+      assert.equal((await queryLsfJobState(id, runnerFor(sim))).state, 'cancelled');
     }
     // Jobs that end by themselves have no reason.
     for (const [exit, expected] of [[0, /^DONE +- +-$/m], [4, /^EXIT +4 +-$/m]] as const) {

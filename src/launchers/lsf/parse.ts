@@ -1,6 +1,6 @@
 /**
- * Reading what LSF's tools print: the job id from `bsub`, job states from `bjobs -noheader -o "stat exit_code"`,
- * and the query.
+ * Reading what LSF's tools print: the job id from `bsub`, job states from
+ * `bjobs -noheader -o "stat exit_code exit_reason"`, and the query.
  * @module
  */
 import { combineStates, matchJobId, outputTail, type CommandRunner, type ObservedJobState, type ObservedJobStatus, type ParsedJobState } from '../batch/scheduler-kit.js';
@@ -14,11 +14,28 @@ export function parseBsubOutput(output: string, command?: readonly string[]): st
 }
 
 /**
- * An LSF job status (`STAT`) as a job state. `PEND`, `PSUSP` and `WAIT` wait; `RUN`, `USUSP`, `SSUSP`, `PROV` and
- * `ZOMBI` (being killed, not gone yet) run; `DONE` finished; `EXIT` failed, or cancelled when the exit code is that
- * of a `bkill` (128 + SIGINT, SIGTERM or SIGKILL); `UNKWN` (the execution host lost) is unknown.
+ * The termination reasons LSF records when `bkill` ended a job: by its owner or by root or an LSF administrator
+ * (`TERM_FORCE_*` with `bkill -r` when the execution host could not be reached), or a bucket kill (`bkill -b`).
  */
-export function lsfStateToJobState(stat: string, exitCode?: number): ObservedJobState {
+const KILL_REASONS = new Set(['TERM_OWNER', 'TERM_ADMIN', 'TERM_FORCE_OWNER', 'TERM_FORCE_ADMIN', 'TERM_BUCKET_KILL']);
+
+/**
+ * The termination reason keyword at the start of a `bjobs` `exit_reason` value (`TERM_OWNER`, or
+ * `TERM_OWNER: job killed by owner` as `bjobs -l` words it); undefined for `-` (none) or anything else.
+ */
+function lsfTerminationReason(exitReason: string | undefined): string | undefined {
+  return /^(TERM_[A-Z_]+)\b/.exec(exitReason?.trim() ?? '')?.[1];
+}
+
+/**
+ * An LSF job status (`STAT`) as a job state. `PEND`, `PSUSP` and `WAIT` wait; `RUN`, `USUSP`, `SSUSP`, `PROV` and
+ * `ZOMBI` (being killed, not gone yet) run; `DONE` finished; `UNKWN` (the execution host lost) is unknown. `EXIT` is
+ * cancelled when its termination reason says `bkill` ended it (by the owner or an administrator, whatever the job's
+ * process exited with) and failed for any other reason (run or memory limit, …); without a reason (none recorded, or
+ * a `bjobs` that was not asked for one), it is cancelled when the exit code is that of a `bkill` signal (128 +
+ * SIGINT, SIGTERM or SIGKILL), else failed.
+ */
+export function lsfStateToJobState(stat: string, exitCode?: number, exitReason?: string): ObservedJobState {
   switch (stat.trim().toUpperCase()) {
     case 'PEND':
     case 'PSUSP':
@@ -32,14 +49,21 @@ export function lsfStateToJobState(stat: string, exitCode?: number): ObservedJob
       return 'running';
     case 'DONE':
       return 'finished';
-    case 'EXIT':
+    case 'EXIT': {
+      const reason = lsfTerminationReason(exitReason);
+      if (reason) return KILL_REASONS.has(reason) ? 'cancelled' : 'failed';
       return exitCode === 130 || exitCode === 143 || exitCode === 137 ? 'cancelled' : 'failed';
+    }
     default:
       return 'unknown';
   }
 }
 
-/** The rows of `bjobs -noheader -o "stat exit_code" ID` (one per array element): state and exit code (`-`: none). */
+/**
+ * The rows of `bjobs -noheader -o "stat exit_code exit_reason" ID` (one per array element): state, exit code (`-`:
+ * none) and the rest of the line as the termination reason (`-`: none; it may hold spaces, so it comes last). Rows of
+ * `-o "stat exit_code"` read the same, without a reason.
+ */
 export function parseBjobs(output: string): ParsedJobState | undefined {
   const rows = output
     .split('\n')
@@ -49,19 +73,19 @@ export function parseBjobs(output: string): ParsedJobState | undefined {
   const codes = rows.map((r) => (r[1] && /^\d+$/.test(r[1]) ? Number(r[1]) : undefined));
   const exitCode = codes.find((c) => c !== undefined && c !== 0) ?? codes.find((c) => c !== undefined);
   return {
-    state: combineStates(rows.map((r, i) => lsfStateToJobState(r[0]!, codes[i]))),
+    state: combineStates(rows.map((r, i) => lsfStateToJobState(r[0]!, codes[i], r.slice(2).join(' ')))),
     rawState: [...new Set(rows.map((r) => r[0]!))].join(','),
     ...(exitCode !== undefined && { exitCode }),
   };
 }
 
 /**
- * Ask LSF for a job's state with `bjobs -noheader -o "stat exit_code" ID`. LSF keeps a finished job for
- * `CLEAN_PERIOD` (an hour by default); a job it no longer knows ("is not found") is `finished` with a message, and
- * any other failure (LSF down) is `unknown`.
+ * Ask LSF for a job's state with `bjobs -noheader -o "stat exit_code exit_reason" ID`: one call a poll, the reason
+ * telling a `bkill` from a failure. LSF keeps a finished job for `CLEAN_PERIOD` (an hour by default); a job it no
+ * longer knows ("is not found") is `finished` with a message, and any other failure (LSF down) is `unknown`.
  */
 export async function queryLsfJobState(jobId: string, run: CommandRunner): Promise<ObservedJobStatus> {
-  const r = await run(['bjobs', '-noheader', '-o', 'stat exit_code', jobId]);
+  const r = await run(['bjobs', '-noheader', '-o', 'stat exit_code exit_reason', jobId]);
   const found = r.exitCode === 0 ? parseBjobs(r.stdout) : undefined;
   if (found) return { id: jobId, ...found };
   if (/is not found/.test(r.stdout + r.stderr)) {

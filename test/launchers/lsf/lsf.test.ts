@@ -53,8 +53,46 @@ describe('lsf output parsing', () => {
     assert.equal(parseBjobs(''), undefined);
   });
 
+  // Rows of `bjobs -noheader -o "stat exit_code exit_reason"`: STAT, EXIT_CODE (`-` when 0 or none) and the
+  // termination reason (`-` when none), as LSF records them for each way a job ends.
+  test('exit reasons: a bkill by the owner or an administrator is cancelled, whatever the exit code; limits and errors fail', () => {
+    const read = (row: string) => parseBjobs(row)?.state;
+    // Killed by its owner; its process caught the signal and exited 0, so bjobs has no exit code to show.
+    assert.equal(read('EXIT  -  TERM_OWNER: job killed by owner\n'), 'cancelled');
+    assert.equal(read('EXIT - TERM_OWNER\n'), 'cancelled');
+    // Killed by root or an LSF administrator (SIGINT killed it: 128 + 2).
+    assert.equal(read('EXIT  130  TERM_ADMIN: job killed by root or LSF administrator\n'), 'cancelled');
+    // bkill -r with the execution host unreachable.
+    assert.equal(read('EXIT  -  TERM_FORCE_OWNER: job killed by owner without time for cleanup\n'), 'cancelled');
+    assert.equal(read('EXIT  -  TERM_FORCE_ADMIN: job killed by root or LSF administrator without time for cleanup\n'), 'cancelled');
+    // Killed at its run limit or memory limit: a signal's exit code, but a failure.
+    assert.equal(read('EXIT  140  TERM_RUNLIMIT: job killed after reaching LSF run time limit\n'), 'failed');
+    assert.equal(read('EXIT  137  TERM_MEMLIMIT: job killed after reaching LSF memory usage limit\n'), 'failed');
+    // Exited non-zero by itself: no reason recorded.
+    assert.deepEqual(parseBjobs('EXIT  3  -\n'), { state: 'failed', rawState: 'EXIT', exitCode: 3 });
+    assert.deepEqual(parseBjobs('DONE  -  -\n'), { state: 'finished', rawState: 'DONE' });
+    assert.deepEqual(parseBjobs('RUN   -  -\n'), { state: 'running', rawState: 'RUN' });
+    // No reason field (an older bjobs, or output without it): the exit code decides, as before.
+    assert.equal(read('EXIT  143\n'), 'cancelled');
+    assert.equal(read('EXIT  -\n'), 'failed');
+    assert.equal(read('EXIT  1\n'), 'failed');
+    // An engine array bkill'ed: every element killed by the owner, one that had already finished.
+    assert.deepEqual(parseBjobs('EXIT  -  TERM_OWNER: job killed by owner\nEXIT  143  TERM_OWNER: job killed by owner\nDONE  -  -\n'), { state: 'cancelled', rawState: 'EXIT,DONE', exitCode: 143 });
+    assert.equal(lsfStateToJobState('EXIT', undefined, 'TERM_OWNER: job killed by owner'), 'cancelled');
+    assert.equal(lsfStateToJobState('EXIT', 143, 'TERM_RUNLIMIT'), 'failed');
+    assert.equal(lsfStateToJobState('DONE', undefined, '-'), 'finished');
+  });
+
   test('query: found, forgotten, LSF down', async () => {
-    assert.equal((await queryLsfJobState('5', fake({ stdout: 'RUN   -\n' }))).state, 'running');
+    const asked: (readonly string[])[] = [];
+    const killed = await queryLsfJobState('5', async (argv) => {
+      asked.push(argv);
+      return { command: argv, exitCode: 0, stdout: 'EXIT  -  TERM_OWNER: job killed by owner\n', stderr: '' };
+    });
+    // One bjobs call, asking for the reason with the state.
+    assert.deepEqual(asked, [['bjobs', '-noheader', '-o', 'stat exit_code exit_reason', '5']]);
+    assert.deepEqual([killed.state, killed.rawState], ['cancelled', 'EXIT']);
+    assert.equal((await queryLsfJobState('5', fake({ stdout: 'RUN   -  -\n' }))).state, 'running');
     const gone = await queryLsfJobState('5', fake({ exitCode: 255, stderr: 'Job <5> is not found\n' }));
     assert.equal(gone.state, 'finished');
     assert.equal(gone.rawState, 'not found');
