@@ -79,16 +79,30 @@ export function parseBjobs(output: string): ParsedJobState | undefined {
   };
 }
 
+/** The command runners (one per scheduler) whose `bjobs` refused the `exit_reason` field: they are asked without it. */
+const withoutReason = new WeakSet<CommandRunner>();
+
 /**
  * Ask LSF for a job's state with `bjobs -noheader -o "stat exit_code exit_reason" ID`: one call a poll, the reason
- * telling a `bkill` from a failure. LSF keeps a finished job for `CLEAN_PERIOD` (an hour by default); a job it no
+ * telling a `bkill` from a failure (an LSF whose `bjobs` refuses that field is asked for `stat exit_code` instead,
+ * from its first refusal on, and its killed jobs are told by their exit codes as before). LSF keeps a finished job for `CLEAN_PERIOD` (an hour by default); a job it no
  * longer knows ("is not found") is `finished` with a message, and any other failure (LSF down) is `unknown`.
  */
 export async function queryLsfJobState(jobId: string, run: CommandRunner): Promise<ObservedJobStatus> {
-  const r = await run(['bjobs', '-noheader', '-o', 'stat exit_code exit_reason', jobId]);
+  const notFound = (x: { stdout: string; stderr: string }) => /is not found/.test(x.stdout + x.stderr);
+  let r = await run(['bjobs', '-noheader', '-o', withoutReason.has(run) ? 'stat exit_code' : 'stat exit_code exit_reason', jobId]);
+  if (r.exitCode !== 0 && !notFound(r) && !withoutReason.has(run)) {
+    // A bjobs that knows no exit_reason field (an older LSF) refuses the whole call: ask without it, and from then on
+    // (for this scheduler) when that works. When both fail, LSF itself is the trouble: the first answer is reported.
+    const plain = await run(['bjobs', '-noheader', '-o', 'stat exit_code', jobId]);
+    if (plain.exitCode === 0 || notFound(plain)) {
+      withoutReason.add(run);
+      r = plain;
+    }
+  }
   const found = r.exitCode === 0 ? parseBjobs(r.stdout) : undefined;
   if (found) return { id: jobId, ...found };
-  if (/is not found/.test(r.stdout + r.stderr)) {
+  if (notFound(r)) {
     return { id: jobId, state: 'finished', rawState: 'not found', message: `job ${jobId} is no longer known to LSF (it ended more than CLEAN_PERIOD ago); how it ended is not known` };
   }
   return { id: jobId, state: 'unknown', message: `bjobs failed (exit ${r.exitCode}): ${outputTail(r, 5)}` };

@@ -100,4 +100,27 @@ describe('lsf output parsing', () => {
     assert.equal(down.state, 'unknown');
     assert.match(down.message!, /LSF is down/);
   });
+
+  test('query: a bjobs without the exit_reason field is asked without it, from its first refusal on', async () => {
+    const asked: string[] = [];
+    // An older LSF: its -o knows stat and exit_code only, and refuses the whole call for another field.
+    const olderLsf = async (argv: readonly string[]): Promise<CommandResult> => {
+      asked.push(argv[3]!);
+      return argv[3]!.includes('exit_reason')
+        ? { command: argv, exitCode: 255, stdout: '', stderr: 'exit_reason: Illegal field name.\n' }
+        : { command: argv, exitCode: 0, stdout: 'EXIT  130\n', stderr: '' };
+    };
+    assert.equal((await queryLsfJobState('5', olderLsf)).state, 'cancelled', 'read by its exit code, as before the field');
+    assert.equal((await queryLsfJobState('5', olderLsf)).state, 'cancelled');
+    assert.deepEqual(asked, ['stat exit_code exit_reason', 'stat exit_code', 'stat exit_code'], 'refused once, then not asked again');
+    // LSF down: both forms fail, the first failure is reported, and the field is asked for again next time.
+    const calls: string[] = [];
+    const down = async (argv: readonly string[]): Promise<CommandResult> => {
+      calls.push(argv[3]!);
+      return { command: argv, exitCode: 255, stdout: '', stderr: 'LSF is down. Please wait ...\n' };
+    };
+    assert.equal((await queryLsfJobState('5', down)).state, 'unknown');
+    await queryLsfJobState('5', down);
+    assert.deepEqual(calls, ['stat exit_code exit_reason', 'stat exit_code', 'stat exit_code exit_reason', 'stat exit_code']);
+  });
 });
