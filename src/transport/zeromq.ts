@@ -216,6 +216,9 @@ function probeOptions(probe: ProbeOptions | undefined) {
   return probe ? { heartbeatInterval: probe.everyMs, heartbeatTimeout: probe.timeoutMs, sendTimeout: 0 } : {};
 }
 
+/** How many connections a listener lets wait to be accepted (ZMQ_BACKLOG; see {@link ZeroMqTransport.listen}). */
+const LISTEN_BACKLOG = 4096;
+
 /** The ZeroMQ transport. Addresses are ZeroMQ endpoints: `tcp://127.0.0.1:0` binds any free port. */
 export class ZeroMqTransport implements Transport {
   readonly name = 'zeromq';
@@ -229,6 +232,11 @@ export class ZeroMqTransport implements Transport {
       // then kept the engine looking alive while its tasks were lost (test/transport/zeromq-reconnect).
       handover: true,
       ...KEEPALIVE,
+      // Connections still waiting to be accepted: libzmq's default of 100 overflowed when hundreds of engines (or their
+      // hearts) connected at once, and the kernel dropped the rest, whose retries came 1, 3, 7… s later (W8: ~180 of
+      // Linux's ListenOverflows per 1,000-engine start; under load engines gave up registering after 30 s). The
+      // kernel caps it at net.core.somaxconn.
+      backlog: LISTEN_BACKLOG,
       mandatory: true,
       linger: 0,
       sendHighWaterMark: 0,
