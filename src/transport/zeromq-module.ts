@@ -31,6 +31,20 @@ try {
   // The context has started already: it keeps its threads.
 }
 
+/**
+ * As many sockets per context as libzmq allows (ZMQ_SOCKET_LIMIT, 65,535 on Linux), not its default of 1,023: a
+ * client talks to each engine over a socket of its own (direct connections), and a `tsengine --count K` process
+ * has three per engine, so 1,000 engines in a client, or K above 340, ran out ("Too many open file descriptors",
+ * from libzmq's count, whatever the process's file limit). Set before any socket, like the I/O threads; a context
+ * made later takes it from {@link MAX_SOCKETS}.
+ */
+export const MAX_SOCKETS = zeromq.context.maxSocketsLimit;
+try {
+  zeromq.context.maxSockets = MAX_SOCKETS;
+} catch {
+  // The context has started already: it keeps its limit.
+}
+
 /** zeromq's `Context`. */
 export const Context = zeromq.Context;
 /** A zeromq context. */

@@ -4,7 +4,7 @@
  * @module
  */
 import debug from 'debug';
-import { Context, Dealer, Router } from './zeromq-module.js';
+import { Context, Dealer, MAX_SOCKETS, Router } from './zeromq-module.js';
 import { TransportError } from '../core/errors.js';
 import type { Connection, CurveKeyPair, DialOptions, Heart, Listener, ListenOptions, ProbeOptions, RoutedFrames, Transport } from '../core/transport.js';
 import { curveClientOptions, curveServerOptions, HandshakeWatch, newCurveKeyPair } from './curve.js';
@@ -204,7 +204,7 @@ const KEEPALIVE = { tcpKeepalive: 1, tcpKeepaliveIdle: 60, tcpKeepaliveInterval:
 
 /** The context of the endpoints that carry heartbeats only (made on first use; one I/O thread of its own). */
 let heartbeatContext: Context | undefined;
-const heartbeats = () => (heartbeatContext ??= new Context({ ioThreads: 1 }));
+const heartbeats = () => (heartbeatContext ??= new Context({ ioThreads: 1, maxSockets: MAX_SOCKETS }));
 
 /**
  * The socket options of a listener that probes its connections: libzmq sends a ZMTP PING every `everyMs` and closes a
