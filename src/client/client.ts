@@ -236,12 +236,13 @@ export class Client {
    * @throws TimeoutError when the controller does not answer within `timeoutMs` (wrong key, or it is not running).
    */
   static async connect(options: ConnectOptions = {}): Promise<Client> {
-    historyLimitOf(options);
+    // Checked before anything is opened.
+    const historyLimit = historyLimitOf(options);
     const info = options.connectionInfo ?? (await readConnectionFile(options.connectionFile ?? (await findConnectionFile(options))));
     const transport = options.transport ?? pickTransport(info.transport, options.container ?? globalContainer);
     const identity = `client-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const connection = await transport.dial(info.address, { identity, curveServerKey: info.curveServerKey });
-    const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000, historyLimitOf(options));
+    const client = new Client(connection, info, transport, identity, options.direct ?? true, options.directProbeTimeoutMs ?? 1000, historyLimit);
     const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     client.#startHeartbeat(options.heartbeatMs ?? 1000, options.heartbeatTimeoutMs ?? 10_000);
     try {
