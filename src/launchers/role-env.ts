@@ -11,7 +11,8 @@ import type { LauncherRole } from '../core/launcher.js';
  * `NODE_EXTRA_CA_CERTS`: Node reads the file and parses it with its own root certificates when a process boots, not
  * when TLS is first used: with a 144-certificate bundle that was 50 ms of CPU per start on the 2-core bench machine
  * (134 against 84 ms for `tsengine --help`). The controller makes no TLS connection (ZeroMQ, a plain-HTTP dashboard)
- * and runs no user code. Engines keep it: tasks may fetch over HTTPS through the CAs it names.
+ * and runs no user code. Engines keep it: tasks may fetch over HTTPS through the CAs it names (the local launcher
+ * narrows it to the CAs Node does not bundle: extra-ca.ts).
  */
 const UNUSED_BY_ROLE: Readonly<Record<LauncherRole, readonly string[]>> = {
   controller: ['NODE_EXTRA_CA_CERTS'],

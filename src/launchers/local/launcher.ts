@@ -11,6 +11,7 @@ import { LauncherError } from '../../core/errors.js';
 import { withClusterId } from '../../util/cluster-files.js';
 import { addListener } from '../../util/listeners.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
+import { withNarrowedExtraCa } from '../extra-ca.js';
 import { roleEnvironment } from '../role-env.js';
 
 const log = debug('tsparallel:launcher:local');
@@ -92,10 +93,13 @@ export class LocalLauncher implements Launcher {
     const { role, program, args, env, profileDir, clusterId } = this.context;
     const command = [...program, ...args, ...extraArgs];
     log('starting %d %s: %s', n, role, command.join(' '));
+    // Engines keep NODE_EXTRA_CA_CERTS (tasks may need its CAs), less the roots Node bundles anyway: every boot parses it.
+    const base = roleEnvironment(role, env);
+    const childEnv = role === 'engines' ? await withNarrowedExtraCa(base, command, path.join(profileDir, 'security')) : base;
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const logFile = path.join(profileDir, 'log', `${withClusterId(role === 'controller' ? 'controller' : 'engine', clusterId)}-${process.pid}-${Date.now()}-${i}.log`);
-        return spawnTracked(command, { env: roleEnvironment(role, env), logFile, detached: this.#detached });
+        return spawnTracked(command, { env: childEnv, logFile, detached: this.#detached });
       }),
     );
     for (const proc of started) {
