@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { BenchError, checkNoops, checkPow10, checkSameArray, makePayload } from './checks.js';
 import { cpuMicrosBetween, cpuSnapshot } from './cpu.js';
-import { measurePeakGrowth, settledRssBytes } from './memory.js';
+import { measurePeakGrowth, releaseGarbage, settledRssBytes } from './memory.js';
 import { median, percentile } from './stats.js';
 import type { EngineSession, EngineSystem, Reporter, RunPlan, WorkloadId } from './types.js';
 
@@ -110,6 +110,7 @@ export async function runEngineSystem(system: EngineSystem, plan: RunPlan, repor
   if (wanted.includes('W6') && !signal.aborted) {
     try {
       for (let run = 0; run < runs; run++) {
+        await step(releaseGarbage());
         const t0 = performance.now();
         const session = await step(system.start(sizes.w6Engines, plan));
         const startMs = msSince(t0);
@@ -156,6 +157,7 @@ const W8_BROADCASTS = 5;
  */
 async function runScale(system: EngineSystem, plan: RunPlan, reporter: Reporter): Promise<void> {
   const { sizes } = plan;
+  await releaseGarbage();
   const session = await system.startScale!(sizes.w8Engines, plan);
   reporter.trackDescendants();
   try {

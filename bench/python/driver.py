@@ -302,6 +302,7 @@ def run(start, plan):
     if "W6" in wanted:
         try:
             for _ in range(runs):
+                gc.collect()  # as bench/lib/driver.ts: earlier workloads' garbage is not part of a timed start
                 t0 = time.perf_counter()
                 session = start(sizes["w6Engines"], tmp)
                 start_ms = ms_since(t0)
@@ -337,6 +338,7 @@ W8_BROADCASTS = 5
 def run_scale(scale, sizes, tmp):
     """W8 as bench/lib/driver.ts runs it, except that a peer adds engines until it has ``w8Engines`` or its time
     limit (``w8PeerLimitS``) has passed, and reports how many it got (``engines``)."""
+    gc.collect()
     session = scale(sizes["w8Engines"], sizes["w8PeerLimitS"], tmp)
     processes = track()
     try:
