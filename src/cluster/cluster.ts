@@ -556,7 +556,8 @@ export class Cluster {
     await this.#stopAdopted();
     await this.#ownerSession?.close();
     // A controller that was killed could not remove its files.
-    await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile].map((f) => unlink(f).catch(() => {})));
+    const { extraCaFile } = clusterFilePaths(this.profile, this.clusterId);
+    await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile, extraCaFile].map((f) => unlink(f).catch(() => {})));
     log('cluster %s stopped', this.clusterId || '(default)');
   }
 

@@ -156,13 +156,17 @@ export async function pickRunningCluster(profile: ProfilePaths, clusterId: strin
   );
 }
 
-/** Remove the files a cluster leaves in its profile: cluster file, connection files, pid file, control socket. */
+/**
+ * Remove the files a cluster leaves in its profile: cluster file, connection files, pid file, control socket, the
+ * engines' CA file.
+ */
 export async function removeClusterFiles(profile: ProfilePaths, info: ClusterFile): Promise<string[]> {
   const files = [
     clusterFilePaths(profile, info.clusterId).clusterFile,
     info.connectionFiles?.client ?? clusterFilePaths(profile, info.clusterId).clientConnectionFile,
     info.connectionFiles?.engine ?? clusterFilePaths(profile, info.clusterId).engineConnectionFile,
     clusterFilePaths(profile, info.clusterId).pidFile,
+    clusterFilePaths(profile, info.clusterId).extraCaFile,
     ...(process.platform === 'win32' ? [] : [controlAddress(profile.security, info.clusterId)]),
   ];
   const removed: string[] = [];

@@ -9,7 +9,7 @@
  * less work; a file with nothing else is dropped.
  * @module
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { rootCertificates } from 'node:tls';
@@ -85,37 +85,34 @@ async function readNotBundled(file: string): Promise<string[] | null> {
   }
 }
 
-/**
- * `certificates` in a file of `dir` named by its content, written unless it is there already; `undefined` if it cannot
- * be written.
- */
-async function writeNarrowed(certificates: readonly string[], dir: string): Promise<string | undefined> {
+/** `certificates` written to `target` unless it holds them already; false if it cannot be written. */
+async function writeNarrowed(certificates: readonly string[], target: string): Promise<boolean> {
   const content = certificates.join('');
-  const target = path.join(dir, `extra-ca-${createHash('sha256').update(content).digest('hex').slice(0, 16)}.pem`);
   try {
     if ((await readFile(target, 'utf8').catch(() => '')) !== content) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
       const partial = `${target}.${process.pid}.partial`;
       await writeFile(partial, content, { mode: 0o600 });
       await rename(partial, target);
     }
-    return target;
+    return true;
   } catch (error) {
     log('cannot write %s: %s', target, (error as Error).message);
-    return undefined;
+    return false;
   }
 }
 
 /**
  * `env` for a child started as `command`, with `NODE_EXTRA_CA_CERTS` narrowed to the certificates Node does not
- * bundle (see the module's comment): the path of a file with only those, written into `dir` and named by its
- * content, or no variable when the file adds nothing to Node's roots. `env` itself when the variable is unset, when
+ * bundle (see the module's comment): `target`, written with only those, or no variable when the file adds nothing
+ * to Node's roots. `env` itself when the variable is unset, when
  * the child may not trust Node's bundled roots, and at any doubt (an unreadable file, a PEM block other than a
  * well-formed `CERTIFICATE`, a write that fails), so the child trusts exactly what it would have trusted.
- * `dir` must be private to the user (the profile's `security/`): engines trust what it holds.
+ * `target` must be in a directory private to the user (the profile's `security/`): engines trust what it holds; the
+ * cluster removes it when it stops.
  * @internal
  */
-export async function withNarrowedExtraCa(env: NodeJS.ProcessEnv, command: readonly string[], dir: string): Promise<NodeJS.ProcessEnv> {
+export async function withNarrowedExtraCa(env: NodeJS.ProcessEnv, command: readonly string[], target: string): Promise<NodeJS.ProcessEnv> {
   const file = env.NODE_EXTRA_CA_CERTS;
   if (!file || !trustsBundledRoots(command, env)) return env;
   let key: string;
@@ -135,8 +132,7 @@ export async function withNarrowedExtraCa(env: NodeJS.ProcessEnv, command: reado
     delete out.NODE_EXTRA_CA_CERTS;
     return out;
   }
-  const target = await writeNarrowed(extra, dir);
-  if (!target) return env;
+  if (!(await writeNarrowed(extra, target))) return env;
   log('%s: %d of its certificates are not among Node’s roots; engines read %s', file, extra.length, target);
   out.NODE_EXTRA_CA_CERTS = target;
   return out;

@@ -27,6 +27,11 @@ export interface ClusterFilePaths {
   pidFile: string;
   /** The control socket `tscluster start` listens on, when its path fits: `security/tscluster[-ID].sock`. */
   controlSocket: string;
+  /**
+   * The CA certificates local engines read instead of `NODE_EXTRA_CA_CERTS`, less Node's own roots:
+   * `security/tsparallel[-ID]-extra-ca.pem` (src/launchers/extra-ca.ts).
+   */
+  extraCaFile: string;
 }
 
 /**
@@ -40,6 +45,7 @@ export function clusterFilePaths(profile: { security: string; pid: string }, clu
     clusterFile: path.join(profile.security, clusterFileName(clusterId)),
     pidFile: path.join(profile.pid, `${withClusterId('tscluster', clusterId)}.pid`),
     controlSocket: path.join(profile.security, `${withClusterId('tscluster', clusterId)}.sock`),
+    extraCaFile: path.join(profile.security, `${withClusterId('tsparallel', clusterId)}-extra-ca.pem`),
   };
 }
 

@@ -176,7 +176,9 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     out.warn(`forced stop: killing ${pids.length ? 'processes ' + pids.join(', ') : 'nothing started yet'}`);
     signalPids(pids, 'SIGKILL');
     if (cluster?.jobIds.length) out.warn(`batch jobs ${cluster.jobIds.join(', ')} may still be queued or running: cancel them with the scheduler`);
-    const files = cluster ? [cluster.clusterFile, cluster.clientConnectionFile, cluster.engineConnectionFile, controlAddress(cluster.profile.security, cluster.clusterId)] : [];
+    const files = cluster
+      ? [cluster.clusterFile, cluster.clientConnectionFile, cluster.engineConnectionFile, controlAddress(cluster.profile.security, cluster.clusterId), clusterFilePaths(cluster.profile, cluster.clusterId).extraCaFile]
+      : [];
     for (const f of [...files, ...(pidFile ? [pidFile] : [])]) {
       try {
         unlinkSync(f);

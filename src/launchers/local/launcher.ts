@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { hostname } from 'node:os';
 import { defineLauncher, type EngineControl, type EngineRef, type ExitInfo, type Launcher, type LauncherContext, type LauncherState } from '../../core/launcher.js';
 import { LauncherError } from '../../core/errors.js';
-import { withClusterId } from '../../util/cluster-files.js';
+import { clusterFilePaths, withClusterId } from '../../util/cluster-files.js';
 import { addListener } from '../../util/listeners.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
 import { withNarrowedExtraCa } from '../extra-ca.js';
@@ -95,7 +95,8 @@ export class LocalLauncher implements Launcher {
     log('starting %d %s: %s', n, role, command.join(' '));
     // Engines keep NODE_EXTRA_CA_CERTS (tasks may need its CAs), less the roots Node bundles anyway: every boot parses it.
     const base = roleEnvironment(role, env);
-    const childEnv = role === 'engines' ? await withNarrowedExtraCa(base, command, path.join(profileDir, 'security')) : base;
+    const { extraCaFile } = clusterFilePaths({ security: path.join(profileDir, 'security'), pid: '' }, clusterId);
+    const childEnv = role === 'engines' ? await withNarrowedExtraCa(base, command, extraCaFile) : base;
     const started = await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         const logFile = path.join(profileDir, 'log', `${withClusterId(role === 'controller' ? 'controller' : 'engine', clusterId)}-${process.pid}-${Date.now()}-${i}.log`);

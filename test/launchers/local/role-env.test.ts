@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -112,6 +112,7 @@ describe('role environment', () => {
           await cluster.stop();
           assert.deepEqual(pids.filter(isAlive), []);
         }
+        assert.deepEqual((await readdir(path.join(tmp.dir, 'security'))).filter((f) => f.endsWith('.pem')), [], 'the cluster removed the copy when it stopped');
       });
     } finally {
       server.close();
