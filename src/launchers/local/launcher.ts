@@ -13,6 +13,7 @@ import { addListener } from '../../util/listeners.js';
 import { spawnTracked, stopTracked, type TrackedProcess } from '../process-tracker.js';
 import { withNarrowedExtraCa } from '../extra-ca.js';
 import { roleEnvironment } from '../role-env.js';
+import { Spawner, useSpawner } from '../spawner.js';
 
 const log = debug('tsparallel:launcher:local');
 
@@ -25,6 +26,12 @@ export const localOptions = z.strictObject({
    * asks for it ({@link LauncherContext.detached}: `tscluster start --daemonize`).
    */
   detached: z.boolean().default(false),
+  /**
+   * Start the processes through a small helper process (a spawner) rather than from this one: `auto` (default) does
+   * when this process is large for the number started (forking it copies its page tables once per child; see
+   * src/launchers/spawner.ts), `always` and `never` decide outright. Detached processes never use one.
+   */
+  spawner: z.enum(['auto', 'always', 'never']).default('auto'),
 });
 
 /** Options of the local launcher, parsed. */
@@ -65,7 +72,7 @@ export class LocalLauncher implements Launcher {
     owns: (engine) => this.#find(engine) !== undefined,
     signal: async (engine, signal) => {
       const proc = this.#get(engine);
-      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
+      proc.kill(signal);
     },
     stop: async (engine, options = {}) => {
       await stopTracked(this.#get(engine), options.graceMs ?? this.options.graceMs);
@@ -97,19 +104,26 @@ export class LocalLauncher implements Launcher {
     const base = roleEnvironment(role, env);
     const { extraCaFile } = clusterFilePaths({ security: path.join(profileDir, 'security'), pid: '' }, clusterId);
     const childEnv = role === 'engines' ? await withNarrowedExtraCa(base, command, extraCaFile) : base;
-    const started = await Promise.all(
-      Array.from({ length: n }, async (_, i) => {
-        const logFile = path.join(profileDir, 'log', `${withClusterId(role === 'controller' ? 'controller' : 'engine', clusterId)}-${process.pid}-${Date.now()}-${i}.log`);
-        return spawnTracked(command, { env: childEnv, logFile, detached: this.#detached });
-      }),
-    );
+    const spawner = !this.#detached && useSpawner(this.options.spawner, n) ? await Spawner.start() : undefined;
+    if (spawner) log('starting them through spawner %d', spawner.pid);
+    let started: TrackedProcess[];
+    try {
+      started = await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          const logFile = path.join(profileDir, 'log', `${withClusterId(role === 'controller' ? 'controller' : 'engine', clusterId)}-${process.pid}-${Date.now()}-${i}.log`);
+          const options = { env: childEnv, logFile };
+          return spawner ? spawner.spawn(command, options) : spawnTracked(command, { ...options, detached: this.#detached });
+        }),
+      );
+    } finally {
+      spawner?.release();
+    }
     for (const proc of started) {
       this.#procs.push(proc);
       void proc.exited.then((info) => {
         log('%s process %d exited (code %s, signal %s)', role, proc.pid, info.code, info.signal);
         [...this.#exitHandlers].forEach((h) => h(info));
       });
-      if (this.#detached) proc.child.unref();
     }
     this.#state = 'running';
   }
@@ -122,7 +136,7 @@ export class LocalLauncher implements Launcher {
   }
 
   async signal(signal: NodeJS.Signals): Promise<void> {
-    for (const p of this.#procs) if (p.child.exitCode === null) p.child.kill(signal);
+    for (const p of this.#procs) p.kill(signal);
   }
 
   onExit(handler: (info: ExitInfo) => void): () => void {

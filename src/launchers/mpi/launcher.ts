@@ -208,7 +208,6 @@ export class MpiLauncher implements Launcher {
     const logFile = path.join(profileDir, 'log', `${withClusterId('mpiexec', clusterId)}-${process.pid}-${Date.now()}-${this.#runs.length}.log`);
     log('starting %s', command.join(' '));
     const proc = await spawnTracked(command, { env: roleEnvironment(this.context.role, env), logFile, detached: this.context.detached ?? false });
-    if (this.context.detached) proc.child.unref();
     const run: MpiRun = { proc, ids, reported: new Set() };
     this.#runs.push(run);
     void proc.exited.then((info) => {
@@ -244,7 +243,7 @@ export class MpiLauncher implements Launcher {
 
   async signal(signal: NodeJS.Signals): Promise<void> {
     // Open MPI and Hydra forward SIGTERM, SIGINT, SIGUSR1/2 to every rank.
-    for (const r of this.#runs) if (r.proc.child.exitCode === null) r.proc.child.kill(signal);
+    for (const r of this.#runs) r.proc.kill(signal);
   }
 
   onExit(handler: (info: ExitInfo) => void): () => void {
@@ -279,7 +278,7 @@ export class MpiLauncher implements Launcher {
   };
 
   #runOf(engine: EngineRef): MpiRun | undefined {
-    const live = this.#runs.filter((r) => r.proc.child.exitCode === null && r.proc.child.signalCode === null);
+    const live = this.#runs.filter((r) => r.proc.running);
     if (engine.hostname === hostname()) {
       const local = live.find((r) => descendsFrom(engine.pid, r.proc.pid));
       if (local) return local;
