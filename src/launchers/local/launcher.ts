@@ -31,7 +31,7 @@ export const localOptions = z.strictObject({
    * when this process is large for the number started (forking it copies its page tables once per child; see
    * src/launchers/spawner.ts), `always` and `never` decide outright. Detached processes never use one.
    */
-  spawner: z.enum(['auto', 'always', 'never']).default('auto'),
+  spawner: z.union([z.literal('auto'), z.literal('always'), z.literal('never')]).default('auto'),
 });
 
 /** Options of the local launcher, parsed. */
