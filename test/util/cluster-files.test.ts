@@ -16,7 +16,7 @@ describe('cluster file names', () => {
     assert.equal(clusterFileName('x1'), 'cluster-x1.json');
   });
 
-  it('clusterFilePaths puts connection, cluster and socket files in security/ and the pid file in pid/', () => {
+  it('clusterFilePaths puts connection, cluster, socket and CA files in security/ and the pid file in pid/', () => {
     const profile = { security: path.join('/p', 'security'), pid: path.join('/p', 'pid') };
     assert.deepEqual(clusterFilePaths(profile, 'x1'), {
       clientConnectionFile: path.join('/p', 'security', 'tsparallel-x1-client.json'),
@@ -24,8 +24,10 @@ describe('cluster file names', () => {
       clusterFile: path.join('/p', 'security', 'cluster-x1.json'),
       pidFile: path.join('/p', 'pid', 'tscluster-x1.pid'),
       controlSocket: path.join('/p', 'security', 'tscluster-x1.sock'),
+      extraCaFile: path.join('/p', 'security', 'tsparallel-x1-extra-ca.pem'),
     });
     assert.equal(clusterFilePaths(profile, '').clusterFile, path.join('/p', 'security', 'cluster.json'));
+    assert.equal(clusterFilePaths(profile, '').extraCaFile, path.join('/p', 'security', 'tsparallel-extra-ca.pem'));
   });
 });
 
