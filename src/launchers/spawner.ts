@@ -21,8 +21,9 @@ const log = debug('tsparallel:launcher:spawner');
 /**
  * The spawner's program (plain CommonJS, run with `node -e`, so it is the same from source and compiled). Requests:
  * `{ type: 'spawn', id, command, env, cwd, logFile }`; answers: `spawned` (with the pid), `error` (with a message),
- * then `exit` (code and signal). It exits when its parent disconnects; children it started keep running, as a
- * program's children do when it exits.
+ * then `exit` (code and signal). It exits when its parent disconnects (and ignores SIGINT, which a terminal's Ctrl-C
+ * sends to the parent's whole process group); children it started keep running, as a program's children do when it
+ * exits.
  */
 const SPAWNER_SOURCE = `
 'use strict';
@@ -47,6 +48,9 @@ process.on('message', (m) => {
   child.once('exit', (code, signal) => { if (process.connected) process.send({ type: 'exit', id: m.id, code, signal }); });
 });
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal reaches the whole process group: the parent decides how its children stop, and this process
+// must stay to report their exits; it ends with its parent's channel.
+process.on('SIGINT', () => {});
 `;
 
 /** Variables the spawner does not need and Node pays for at start (preloads, the CA bundle); its children get theirs. */

@@ -61,6 +61,11 @@ describe('local launcher through a spawner', linuxOnly, () => {
         return pids.every((pid) => text.includes(`child ${pid} up`));
       }, 10_000, 'each process has set its SIGTERM handler');
 
+      // Ctrl-C reaches the spawner too (same process group): it stays, to report its children's exits.
+      process.kill(spawnerPid, 'SIGINT');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(isAlive(spawnerPid), 'the spawner ignores SIGINT');
+
       // A signal from outside: the exit comes back through the spawner, with the signal.
       process.kill(pids[0]!, 'SIGKILL');
       await waitUntil(() => exits.length === 1, 10_000, 'the killed process’s exit is reported');
