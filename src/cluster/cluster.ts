@@ -15,7 +15,7 @@ import type { ClusterConfig, UserConfig } from '../config/index.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { loadLauncherPlugins } from './plugins.js';
 import { isControllerAlive, readConnectionFile, thisHost } from '../wire/connection.js';
-import { clusterFilePaths } from '../util/cluster-files.js';
+import { clusterFilePaths, filesOfCluster } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type EngineControl, type EngineJobSplit, type EngineRef, type ExitInfo, type Launcher } from '../core/launcher.js';
 import type { JobStatus } from '../core/scheduler.js';
@@ -556,8 +556,7 @@ export class Cluster {
     await this.#stopAdopted();
     await this.#ownerSession?.close();
     // A controller that was killed could not remove its files.
-    const { extraCaFile } = clusterFilePaths(this.profile, this.clusterId);
-    await Promise.all([this.clientConnectionFile, this.engineConnectionFile, this.clusterFile, extraCaFile].map((f) => unlink(f).catch(() => {})));
+    await Promise.all(filesOfCluster(clusterFilePaths(this.profile, this.clusterId)).map((f) => unlink(f).catch(() => {})));
     log('cluster %s stopped', this.clusterId || '(default)');
   }
 

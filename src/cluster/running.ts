@@ -13,7 +13,7 @@ import debug from 'debug';
 import { Client } from '../client/client.js';
 import type { ClusterFile } from './cluster.js';
 import { isControllerAlive, readConnectionFile, thisHost } from '../wire/connection.js';
-import { clusterFileName, clusterFilePaths, journalFileName } from '../util/cluster-files.js';
+import { clusterFileName, clusterFilePaths, filesOfCluster, journalFileName } from '../util/cluster-files.js';
 import { archiveJournal, summarizeJournal, type JournalSummary } from '../controller/journal.js';
 import { controllerKeysFile, readControllerKeys, removeControllerKeys, type ControllerKeys } from '../controller/controller-keys.js';
 import { isProcessAlive, signalProcess } from '../util/processes.js';
@@ -161,14 +161,14 @@ export async function pickRunningCluster(profile: ProfilePaths, clusterId: strin
  * engines' CA file.
  */
 export async function removeClusterFiles(profile: ProfilePaths, info: ClusterFile): Promise<string[]> {
-  const files = [
-    clusterFilePaths(profile, info.clusterId).clusterFile,
-    info.connectionFiles?.client ?? clusterFilePaths(profile, info.clusterId).clientConnectionFile,
-    info.connectionFiles?.engine ?? clusterFilePaths(profile, info.clusterId).engineConnectionFile,
-    clusterFilePaths(profile, info.clusterId).pidFile,
-    clusterFilePaths(profile, info.clusterId).extraCaFile,
-    ...(process.platform === 'win32' ? [] : [controlAddress(profile.security, info.clusterId)]),
-  ];
+  const defaults = clusterFilePaths(profile, info.clusterId);
+  // The cluster file names the connection files it wrote, wherever they are.
+  const paths = {
+    ...defaults,
+    clientConnectionFile: info.connectionFiles?.client ?? defaults.clientConnectionFile,
+    engineConnectionFile: info.connectionFiles?.engine ?? defaults.engineConnectionFile,
+  };
+  const files = [...filesOfCluster(paths), paths.pidFile, ...(process.platform === 'win32' ? [] : [controlAddress(profile.security, info.clusterId)])];
   const removed: string[] = [];
   for (const f of files) {
     try {

@@ -49,6 +49,15 @@ export function clusterFilePaths(profile: { security: string; pid: string }, clu
   };
 }
 
+/**
+ * The files a cluster writes into its profile and removes when it stops: its cluster file, its connection files and
+ * the engines' CA file. (`tscluster start` adds its pid file and control socket, and removes those itself.)
+ * @internal
+ */
+export function filesOfCluster(paths: ClusterFilePaths): string[] {
+  return [paths.clusterFile, paths.clientConnectionFile, paths.engineConnectionFile, paths.extraCaFile];
+}
+
 /** The file name of a connection file: `tsparallel[-ID]-<role>.json` (re-exported by the wire's connection module). */
 export function connectionFileName(clusterId: string, role: 'client' | 'engine'): string {
   return `${withClusterId('tsparallel', clusterId)}-${role}.json`;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { clusterFileName, clusterFilePaths, connectionFileName, withClusterId } from '../../src/util/cluster-files.js';
+import { clusterFileName, clusterFilePaths, connectionFileName, filesOfCluster, withClusterId } from '../../src/util/cluster-files.js';
 import { isProcessAlive, signalProcess } from '../../src/util/processes.js';
 
 describe('cluster file names', () => {
@@ -28,6 +28,9 @@ describe('cluster file names', () => {
     });
     assert.equal(clusterFilePaths(profile, '').clusterFile, path.join('/p', 'security', 'cluster.json'));
     assert.equal(clusterFilePaths(profile, '').extraCaFile, path.join('/p', 'security', 'tsparallel-extra-ca.pem'));
+    assert.deepEqual(filesOfCluster(clusterFilePaths(profile, 'x1')).map((f) => path.basename(f)).sort(), [
+      'cluster-x1.json', 'tsparallel-x1-client.json', 'tsparallel-x1-engine.json', 'tsparallel-x1-extra-ca.pem',
+    ], 'what a cluster removes when it stops: not the pid file or control socket, which tscluster start owns');
   });
 });
 

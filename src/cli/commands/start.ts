@@ -31,7 +31,7 @@ import {
 import { controlAddress, serveControl, type ControlHandler } from '../control.js';
 import { Reporter } from '../progress.js';
 import { describeId, signalPids } from '../../cluster/running.js';
-import { clusterFilePaths } from '../../util/cluster-files.js';
+import { clusterFilePaths, filesOfCluster } from '../../util/cluster-files.js';
 
 const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize] [--restore | --no-restore]
 
@@ -176,9 +176,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     out.warn(`forced stop: killing ${pids.length ? 'processes ' + pids.join(', ') : 'nothing started yet'}`);
     signalPids(pids, 'SIGKILL');
     if (cluster?.jobIds.length) out.warn(`batch jobs ${cluster.jobIds.join(', ')} may still be queued or running: cancel them with the scheduler`);
-    const files = cluster
-      ? [cluster.clusterFile, cluster.clientConnectionFile, cluster.engineConnectionFile, controlAddress(cluster.profile.security, cluster.clusterId), clusterFilePaths(cluster.profile, cluster.clusterId).extraCaFile]
-      : [];
+    const files = cluster ? [...filesOfCluster(clusterFilePaths(cluster.profile, cluster.clusterId)), controlAddress(cluster.profile.security, cluster.clusterId)] : [];
     for (const f of [...files, ...(pidFile ? [pidFile] : [])]) {
       try {
         unlinkSync(f);
