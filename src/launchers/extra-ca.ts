@@ -105,9 +105,9 @@ async function writeNarrowed(certificates: readonly string[], target: string): P
 /**
  * `env` for a child started as `command`, with `NODE_EXTRA_CA_CERTS` narrowed to the certificates Node does not
  * bundle (see the module's comment): `target`, written with only those, or no variable when the file adds nothing
- * to Node's roots. `env` itself when the variable is unset, when
- * the child may not trust Node's bundled roots, and at any doubt (an unreadable file, a PEM block other than a
- * well-formed `CERTIFICATE`, a write that fails), so the child trusts exactly what it would have trusted.
+ * to Node's roots. `env` itself when the variable is unset, when the child may not trust Node's bundled roots, and
+ * at any doubt (an unreadable file, a PEM block other than a well-formed `CERTIFICATE`, a write that fails), so the
+ * child trusts exactly what it would have trusted.
  * `target` must be in a directory private to the user (the profile's `security/`): engines trust what it holds; the
  * cluster removes it when it stops.
  * @internal

@@ -11,9 +11,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import debug from 'debug';
-import { readFileSync } from 'node:fs';
 import type { ExitInfo } from '../core/launcher.js';
 import { LauncherError } from '../core/errors.js';
+import { isProcessAlive, signalProcess } from '../util/processes.js';
 import { exitInfo, type TrackedProcess } from './process-tracker.js';
 
 const log = debug('tsparallel:launcher:spawner');
@@ -170,7 +170,8 @@ export class Spawner {
         },
         // The spawner reports an exit as soon as it reaps the child; until then the pid cannot have been reused.
         kill: (signal) => {
-          if (running) process.kill(m.pid, signal);
+          // Gone between its exit and the spawner's report (stopTracked's SIGKILL timer can land there): not an error.
+          if (running) signalProcess(m.pid, signal);
         },
       });
     } else if (m.type === 'error') {
@@ -199,29 +200,11 @@ export class Spawner {
       }
       const pid = entry.pid;
       const timer = setInterval(() => {
-        if (isRunning(pid)) return;
+        if (isProcessAlive(pid)) return;
         clearInterval(timer);
         this.#started.delete(id);
         void exitInfo(pid, null, null, entry.logFile).then(entry.exit);
       }, ORPHAN_POLL_MS);
     }
-  }
-}
-
-/** Whether `pid` is a live process (a zombie counts as gone). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return process.platform !== 'linux' || !/\) Z /.test(readStat(pid));
-}
-
-function readStat(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return '';
   }
 }
