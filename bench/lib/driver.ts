@@ -152,17 +152,12 @@ export async function runEngineSystem(system: EngineSystem, plan: RunPlan, repor
 const W8_BROADCASTS = 5;
 
 /**
- * How long W8 watches its idle cluster's CPU (heartbeats at 1,000 engines), in ms, after a second for the broadcasts'
- * leftovers (replies in flight, V8 compiling what they ran).
- */
-const W8_IDLE_MS = 10_000;
-
-/**
  * The CPU the processes below this one (a cluster's controller and engine processes) use over `ms` while no task
- * runs, in percent of one core: what heartbeats and their probes cost.
+ * runs, in percent of one core: what heartbeats and their probes cost. Watched after a tenth as long (at most a
+ * second) for the last work's leftovers: replies in flight, V8 compiling what it ran.
  */
 async function idleCpuPercent(ms: number): Promise<number> {
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await new Promise((resolve) => setTimeout(resolve, Math.min(1000, ms / 10)));
   const before = cpuSnapshot();
   await new Promise((resolve) => setTimeout(resolve, ms));
   const after = cpuSnapshot();
@@ -194,7 +189,7 @@ async function runScale(system: EngineSystem, plan: RunPlan, reporter: Reporter)
       checkNoops(results, session.engineCount, 'W8 broadcast');
     }
     reporter.sample({ workload: 'W8', metric: 'broadcast_ms', value: median(broadcastMs) });
-    reporter.sample({ workload: 'W8', metric: 'idle_cpu_pct', value: await idleCpuPercent(W8_IDLE_MS) });
+    reporter.sample({ workload: 'W8', metric: 'idle_cpu_pct', value: await idleCpuPercent(sizes.w8IdleMs) });
     reporter.sample({ workload: 'W8', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w8Tasks, 'W8') });
     const rss = session.controllerRssBytes?.();
     if (rss !== undefined) reporter.sample({ workload: 'W8', metric: 'controller_rss_MB', value: rss / 1e6 });

@@ -26,6 +26,7 @@ export const FULL_SIZES: Sizes = {
   w8PerProcess: 100,
   w8Tasks: 10_000,
   w8PeerLimitS: 300,
+  w8IdleMs: 10_000,
 };
 
 /** `--quick`: the same workloads, smaller where a run would take long, one run. */
@@ -41,6 +42,7 @@ export const QUICK_SIZES: Sizes = {
   w8PerProcess: 100,
   w8Tasks: 2_000,
   w8PeerLimitS: 60,
+  w8IdleMs: 5_000,
 };
 
 /** The smoke test's sizes: just enough to exercise every code path and check every result. */
@@ -56,6 +58,7 @@ export const TINY_SIZES: Sizes = {
   w8PerProcess: 3,
   w8Tasks: 20,
   w8PeerLimitS: 60,
+  w8IdleMs: 500,
 };
 
 /** The parsed command line. */

@@ -44,6 +44,8 @@ export interface Sizes {
   w8Tasks: number;
   /** W8: how long a peer (ipyparallel) may keep adding engines, in seconds; it reports how many it got. */
   w8PeerLimitS: number;
+  /** W8: how long the idle cluster's CPU is watched (`idle_cpu_pct`), in ms. */
+  w8IdleMs: number;
 }
 
 /** Everything the driver needs to run one system's workloads. */

@@ -179,6 +179,17 @@ def cpu_seconds_between(before, after):
     return total
 
 
+def idle_cpu_percent(ms):
+    """The CPU the processes below this one use over ``ms`` while no task runs, in percent of one core, after a
+    tenth as long (at most a second) for the last work's leftovers: as bench/lib/driver.ts measures it."""
+    time.sleep(min(1000, ms / 10) / 1000)
+    before = cpu_snapshot()
+    time.sleep(ms / 1000)
+    after = cpu_snapshot()
+    children = cpu_seconds_between(before, after) - (after[0] - before[0])
+    return 100 * children / (ms / 1000)
+
+
 def time_balanced(session, count, what, cpu=None):
     check_noops(session.balanced_noops(W3_WARMUP_TASKS), W3_WARMUP_TASKS, f"{what} warm-up")
     before = cpu_snapshot() if cpu else None
@@ -336,8 +347,9 @@ W8_BROADCASTS = 5
 
 
 def run_scale(scale, sizes, tmp):
-    """W8 as bench/lib/driver.ts runs it, except that a peer adds engines until it has ``w8Engines`` or its time
-    limit (``w8PeerLimitS``) has passed, and reports how many it got (``engines``)."""
+    """W8 as bench/lib/driver.ts runs it (broadcasts, the idle cluster's CPU, then tasks), except that a peer adds
+    engines until it has ``w8Engines`` or its time limit (``w8PeerLimitS``) has passed, and reports how many it got
+    (``engines``)."""
     gc.collect()
     session = scale(sizes["w8Engines"], sizes["w8PeerLimitS"], tmp)
     processes = track()
@@ -353,6 +365,7 @@ def run_scale(scale, sizes, tmp):
             check_noops(results, session.engine_count, "W8 broadcast")
         times.sort()
         sample("W8", "broadcast_ms", times[len(times) // 2])
+        sample("W8", "idle_cpu_pct", idle_cpu_percent(sizes["w8IdleMs"]))
         sample("W8", "tasks_per_s", time_balanced(session, sizes["w8Tasks"], "W8"))
         rss = session.controller_rss_bytes()
         if rss is not None:
