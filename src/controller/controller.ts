@@ -85,7 +85,8 @@ const MAX_HELD_FOR_CLIENTS = 100_000;
  * timeout split in two halves, never probing more often than the pings. libzmq closes a silent connection at most
  * `everyMs + timeoutMs` after the engine's last word, so the timeout bounds it either way; probing every heartbeat
  * instead cost O(engines²) a second, because libzmq scans all of its I/O thread's timers to cancel the one each
- * answer clears: at 1,000 engines ~80 ms of the controller's CPU a second, idle (bench/RESULTS.md, optimisation 19).
+ * answer clears: an idle 1,000-engine controller used ~100 ms of CPU a second, ~50 now (bench/RESULTS.md,
+ * optimisation 19).
  * @internal
  */
 export function probeTiming(heartbeatMs: number, heartbeatTimeoutMs: number): ProbeOptions {
@@ -843,11 +844,7 @@ export class Controller {
     }
   }
 
-  /**
-   * How the heart listener has the transport probe each engine's heart connection: often enough that a stopped or
-   * unreachable engine's connection is closed within the heartbeat timeout (libzmq closes it at most one interval
-   * plus the timeout after the engine's last word), never more often than the pings themselves.
-   */
+  /** How the heart listener has the transport probe each engine's heart connection ({@link probeTiming}). */
   #probe(): ProbeOptions {
     return probeTiming(this.options.heartbeatMs, this.options.heartbeatTimeoutMs);
   }

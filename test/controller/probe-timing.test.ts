@@ -1,7 +1,7 @@
 /**
  * How the controller's heart listener probes engine connections (`probeTiming`): the heartbeat timeout split in two,
  * so that a silent connection is still closed within the timeout while libzmq probes (and pays for cancelling each
- * answer's timer, O(connections)) half as many times per timeout as the pings instead of once per ping. What a
+ * answer's timer, O(connections)) twice per heartbeat timeout instead of once per heartbeat. What a
  * stopped engine looks like under these settings is test/robust/sigstop's (a real cluster).
  */
 import assert from 'node:assert/strict';
