@@ -53,6 +53,11 @@ function trustsBundledRoots(command: readonly string[], env: NodeJS.ProcessEnv):
  * the caller keeps it whole.
  */
 export function certificatesNotBundled(text: string): string[] | null {
+  return sortCertificates(text)?.extra ?? null;
+}
+
+/** The certificates of `text` that Node does not bundle, and how many it holds in all; `null` as above. */
+function sortCertificates(text: string): { extra: string[]; total: number } | null {
   const blocks = [...text.matchAll(PEM_BLOCK)];
   if (blocks.length !== (text.match(PEM_BEGIN)?.length ?? 0)) return null;
   const roots = bundledBodies();
@@ -69,7 +74,7 @@ export function certificatesNotBundled(text: string): string[] | null {
     }
     extra.push(pem);
   }
-  return extra;
+  return { extra, total: blocks.length };
 }
 
 /** The certificates of each file not in Node's roots, by its path, size and time; `null`: keep the file whole. */
@@ -77,9 +82,9 @@ const narrowed = new Map<string, Promise<string[] | null>>();
 
 async function readNotBundled(file: string): Promise<string[] | null> {
   try {
-    const text = await readFile(file, 'utf8');
-    const extra = certificatesNotBundled(text);
-    return extra !== null && extra.length === (text.match(PEM_BEGIN)?.length ?? 0) ? null : extra;
+    const sorted = sortCertificates(await readFile(file, 'utf8'));
+    // Nothing of Node's in it: the file as it is.
+    return sorted === null || sorted.extra.length === sorted.total ? null : sorted.extra;
   } catch {
     return null; // unreadable: Node warns about it in the child, as it would have
   }
