@@ -59,15 +59,16 @@ export async function spawnTracked(
   const exited = new Promise<ExitInfo>((resolve) => {
     child.once('exit', (code, signal) => void exitInfo(child.pid!, code, signal, options.logFile).then(resolve));
   });
+  const running = () => child.exitCode === null && child.signalCode === null;
   return {
     pid: child.pid!,
     logFile: options.logFile,
     exited,
     get running() {
-      return child.exitCode === null && child.signalCode === null;
+      return running();
     },
     kill: (signal) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (running()) child.kill(signal);
     },
   };
 }
