@@ -100,6 +100,8 @@ export interface EngineRecord {
   id: number;
   /** Its routing identity (a UUID it chose). */
   uuid: string;
+  /** The same identity as bytes, as the engine and heart listeners address it: made once, not for every message. */
+  routingId: Buffer;
   /** Its process id. */
   pid: number;
   /** Its host. */
@@ -188,7 +190,7 @@ export class Controller {
       {
         toEngine: (id, frames) => {
           const engine = this.engines.get(id);
-          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), frames);
+          if (engine) this.#engineListener!.send(engine.routingId, frames);
         },
         toClient: (client, frames) => this.#toClient(client, frames),
         toClientBatched: (client, reply) => this.#deliverBatched(client, reply),
@@ -204,7 +206,7 @@ export class Controller {
         stats: this.stats,
         abortOnEngine: (id, msgIds) => {
           const engine = this.engines.get(id);
-          if (engine) this.#engineListener!.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('abort_request', { msgIds }), Channels.controllerToEngine));
+          if (engine) this.#engineListener!.send(engine.routingId, this.#session.encode(this.#session.message('abort_request', { msgIds }), Channels.controllerToEngine));
         },
         get journal() {
           return self.#journal;
@@ -360,7 +362,7 @@ export class Controller {
     this.#lease?.close();
     if (options.stopEngines) {
       for (const engine of this.engines.values()) {
-        this.#engineListener?.send(Buffer.from(engine.uuid), this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
+        this.#engineListener?.send(engine.routingId, this.#session.encode(this.#session.message('shutdown_request', {}), Channels.controllerToEngine));
       }
       // Give the shutdown requests a moment to leave before the sockets close.
       await new Promise((r) => setTimeout(r, 50));
@@ -554,7 +556,7 @@ export class Controller {
       return;
     }
     this.#tasks.recordDirect(client, msg, engine.id);
-    this.#engineListener!.send(Buffer.from(engine.uuid), frames);
+    this.#engineListener!.send(engine.routingId, frames);
   }
 
   /**
@@ -713,6 +715,7 @@ export class Controller {
       engine = {
         id: adopt ?? requested ?? this.#nextId++,
         uuid,
+        routingId: Buffer.from(uuid),
         pid: content.pid ?? 0,
         hostname: content.hostname ?? '',
         direct: typeof content.direct === 'string' ? content.direct : undefined,
@@ -865,7 +868,7 @@ export class Controller {
         this.#unregister(engine, probing ? `no heartbeat for ${silentMs} ms, and its heartbeat connection closed` : `no heartbeat for ${silentMs} ms`);
       } else {
         this.#heartsClosed.delete(engine.uuid);
-        this.#heartListener!.send(Buffer.from(engine.uuid), ping);
+        this.#heartListener!.send(engine.routingId, ping);
       }
     }
   }
