@@ -9,7 +9,7 @@ import { BenchError, checkNoops, checkPow10, checkSameArray, makePayload } from 
 import { cpuMicrosBetween, cpuSnapshot } from './cpu.js';
 import { measurePeakGrowth, releaseGarbage, settledRssBytes } from './memory.js';
 import { median, percentile } from './stats.js';
-import type { EngineSession, EngineSystem, Reporter, RunPlan, WorkloadId } from './types.js';
+import type { EngineSession, EngineSystem, Reporter, RunPlan, Sizes, WorkloadId } from './types.js';
 
 /** How long `stop()` may take before the driver gives up on it (the process ledger then kills what is left). */
 const STOP_TIMEOUT_MS = 60_000;
@@ -122,6 +122,7 @@ export async function runEngineSystem(system: EngineSystem, plan: RunPlan, repor
           reporter.sample({ workload: 'W6', metric: 'start_ms', value: startMs });
           if (session.balancedNoops) {
             reporter.sample({ workload: 'W6', metric: 'tasks_per_s', value: await step(timeBalanced(session, sizes.w6Tasks, 'W6')) });
+            reporter.sample({ workload: 'W6', metric: 'warm_tasks_per_s', value: await step(timeWarmBalanced(session, sizes)) });
           } else if (run === 0) {
             reporter.skip('W6', `tasks_per_s: ${session.balancedMissingReason ?? 'no load-balanced view'}`);
           }
@@ -214,6 +215,24 @@ async function timeBalanced(session: Pick<EngineSession, 'balancedNoops'>, count
   if (before) cpu!(cpuMicrosBetween(before, cpuSnapshot()) / count);
   checkNoops(results, count, what);
   return count / seconds;
+}
+
+/**
+ * Untimed W6 tasks before `warm_tasks_per_s`: as many per engine as each of W3's two engines runs in one W3 map (W3's
+ * later runs, its median among them, follow such a map). A JIT warms per process, and W6's engines each run a
+ * sixteenth of a map, so W6's first map (`tasks_per_s`) measures a cold cluster where W3 measures a warm one.
+ */
+export function w6WarmupTasks(sizes: Pick<Sizes, 'w3Tasks' | 'w6Engines'>): number {
+  return Math.ceil((sizes.w6Engines * sizes.w3Tasks) / 2);
+}
+
+/** W6 warm: {@link w6WarmupTasks} untimed, in maps of `w6Tasks`, then one timed map as W3 times its own. */
+async function timeWarmBalanced(session: Pick<EngineSession, 'balancedNoops'>, sizes: Sizes): Promise<number> {
+  for (let left = w6WarmupTasks(sizes); left > 0; left -= sizes.w6Tasks) {
+    const n = Math.min(left, sizes.w6Tasks);
+    checkNoops(await session.balancedNoops!(n), n, 'W6 warm-up');
+  }
+  return timeBalanced(session, sizes.w6Tasks, 'W6');
 }
 
 const skippedOnce = new WeakMap<EngineSession, Set<string>>();

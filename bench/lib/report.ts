@@ -161,7 +161,8 @@ export function targetChecks(results: Results, ours = 'tsparallel'): TargetCheck
   ratio('W5', 'scatter_MBps', 'zeromq', { atLeast: 0.6 });
   ratio('W5', 'gather_MBps', 'zeromq', { atLeast: 0.6 });
   add(`W6 start_ms ${ours} / 1 s`, med('W6', 'start_ms', ours), 1000, { atMost: 1 });
-  add(`W6 tasks_per_s / W3 tasks_per_s, ${ours}`, med('W6', 'tasks_per_s', ours), med('W3', 'tasks_per_s', ours), { atLeast: 0.8 });
+  // Warm against warm: W3's median is a warm 2-engine cluster's (see w6WarmupTasks in driver.ts).
+  add(`W6 warm_tasks_per_s / W3 tasks_per_s, ${ours}`, med('W6', 'warm_tasks_per_s', ours), med('W3', 'tasks_per_s', ours), { atLeast: 0.8 });
   add(`W8 register_ms ${ours} / 10 s`, med('W8', 'register_ms', ours), 10_000, { atMost: 1 });
   add(`W8 broadcast_ms ${ours} / 0.5 s`, med('W8', 'broadcast_ms', ours), 500, { atMost: 1 });
   add(`W8 tasks_per_s / W3 tasks_per_s, ${ours}`, med('W8', 'tasks_per_s', ours), med('W3', 'tasks_per_s', ours), { atLeast: 0.5 });

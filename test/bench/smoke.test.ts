@@ -27,7 +27,7 @@ const METRICS: Record<WorkloadId, string[]> = {
   W3: ['tasks_per_s', 'cpu_us_per_task'],
   W4: [`map_${TINY_SIZES.w4Lengths[0]}_ms`, `map_${TINY_SIZES.w4Lengths[1]}_ms`],
   W5: ['push_MBps', 'pull_MBps', 'peak_mem_ratio', 'rss_after_pull_ratio', 'scatter_MBps', 'gather_MBps'],
-  W6: ['start_ms', 'tasks_per_s', 'stop_ms'],
+  W6: ['start_ms', 'tasks_per_s', 'warm_tasks_per_s', 'stop_ms'],
   W8: ['engines', 'register_ms', 'broadcast_ms', 'idle_cpu_pct', 'tasks_per_s', 'controller_rss_MB'],
 };
 
