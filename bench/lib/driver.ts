@@ -122,7 +122,7 @@ export async function runEngineSystem(system: EngineSystem, plan: RunPlan, repor
           reporter.sample({ workload: 'W6', metric: 'start_ms', value: startMs });
           if (session.balancedNoops) {
             reporter.sample({ workload: 'W6', metric: 'tasks_per_s', value: await step(timeBalanced(session, sizes.w6Tasks, 'W6')) });
-            reporter.sample({ workload: 'W6', metric: 'warm_tasks_per_s', value: await step(timeWarmBalanced(session, sizes)) });
+            reporter.sample({ workload: 'W6', metric: 'warm_tasks_per_s', value: await step(timeWarmBalanced(session, warmupTasks(sizes, sizes.w6Engines), sizes.w6Tasks, 'W6')) });
           } else if (run === 0) {
             reporter.skip('W6', `tasks_per_s: ${session.balancedMissingReason ?? 'no load-balanced view'}`);
           }
@@ -194,6 +194,9 @@ async function runScale(system: EngineSystem, plan: RunPlan, reporter: Reporter)
     reporter.sample({ workload: 'W8', metric: 'tasks_per_s', value: await timeBalanced(session, sizes.w8Tasks, 'W8') });
     const rss = session.controllerRssBytes?.();
     if (rss !== undefined) reporter.sample({ workload: 'W8', metric: 'controller_rss_MB', value: rss / 1e6 });
+    // The engine processes: the first engine's own and those of `w8PerProcess` engines each.
+    const processes = 1 + Math.ceil(sizes.w8Engines / sizes.w8PerProcess);
+    reporter.sample({ workload: 'W8', metric: 'warm_tasks_per_s', value: await timeWarmBalanced(session, warmupTasks(sizes, processes), sizes.w8Tasks, 'W8') });
     if (session.loseProcess) {
       const lost = await session.loseProcess();
       if (lost.engines < 1) throw new BenchError('W8: the killed engine process took no engine with it');
@@ -218,21 +221,22 @@ async function timeBalanced(session: Pick<EngineSession, 'balancedNoops'>, count
 }
 
 /**
- * Untimed W6 tasks before `warm_tasks_per_s`: as many per engine as each of W3's two engines runs in one W3 map (W3's
- * later runs, its median among them, follow such a map). A JIT warms per process, and W6's engines each run a
- * sixteenth of a map, so W6's first map (`tasks_per_s`) measures a cold cluster where W3 measures a warm one.
+ * Untimed tasks before a `warm_tasks_per_s` (W6, W8): as many per engine process as each of W3's two engine processes
+ * runs in one W3 map (W3's later runs, its median among them, follow such a map). A JIT warms per process, and W6's
+ * and W8's processes each run a fraction of a map, so their first map (`tasks_per_s`) measures a cold cluster where
+ * W3 measures a warm one.
  */
-export function w6WarmupTasks(sizes: Pick<Sizes, 'w3Tasks' | 'w6Engines'>): number {
-  return Math.ceil((sizes.w6Engines * sizes.w3Tasks) / 2);
+export function warmupTasks(sizes: Pick<Sizes, 'w3Tasks'>, processes: number): number {
+  return Math.ceil((processes * sizes.w3Tasks) / 2);
 }
 
-/** W6 warm: {@link w6WarmupTasks} untimed, in maps of `w6Tasks`, then one timed map as W3 times its own. */
-async function timeWarmBalanced(session: Pick<EngineSession, 'balancedNoops'>, sizes: Sizes): Promise<number> {
-  for (let left = w6WarmupTasks(sizes); left > 0; left -= sizes.w6Tasks) {
-    const n = Math.min(left, sizes.w6Tasks);
-    checkNoops(await session.balancedNoops!(n), n, 'W6 warm-up');
+/** A cluster's warm pace: `warmup` untimed tasks in maps of `count`, then one timed map of `count` as W3 times its own. */
+async function timeWarmBalanced(session: Pick<EngineSession, 'balancedNoops'>, warmup: number, count: number, what: WorkloadId): Promise<number> {
+  for (let left = warmup; left > 0; left -= count) {
+    const n = Math.min(left, count);
+    checkNoops(await session.balancedNoops!(n), n, `${what} warm-up`);
   }
-  return timeBalanced(session, sizes.w6Tasks, 'W6');
+  return timeBalanced(session, count, what);
 }
 
 const skippedOnce = new WeakMap<EngineSession, Set<string>>();

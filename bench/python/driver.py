@@ -139,6 +139,13 @@ def fail(workload, error):
     emit("fail", workload=workload, message=f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
 
 
+def skip_warm(workload):
+    """bench/lib/driver.ts warms its Node systems up with as many untimed tasks per engine process as W3 runs on
+    each of its two (80,000 for W6 at full sizes) before a ``warm_tasks_per_s``: minutes at the Python peers' pace,
+    and CPython compiles nothing while it runs."""
+    emit("skip", workload=workload, reason="warm_tasks_per_s: not measured for the Python peers (no JIT to warm; the warm-up would take minutes at their pace)")
+
+
 def sample(workload, metric, value):
     emit("sample", workload=workload, metric=metric, value=value)
 
@@ -311,9 +318,7 @@ def run(start, plan):
                 wait_gone(processes)
 
     if "W6" in wanted:
-        # bench/lib/driver.ts warms its Node systems up with 80,000 tasks (at full sizes) before W6's
-        # warm_tasks_per_s: minutes at the Python peers' pace, and CPython compiles nothing while it runs.
-        emit("skip", workload="W6", reason="warm_tasks_per_s: not measured for the Python peers (no JIT to warm; the warm-up would take minutes at their pace)")
+        skip_warm("W6")
         try:
             for _ in range(runs):
                 gc.collect()  # as bench/lib/driver.ts: earlier workloads' garbage is not part of a timed start
@@ -339,6 +344,7 @@ def run(start, plan):
         if scale is None:
             emit("skip", workload="W8", reason="no way to start engines in batches within a time limit")
         else:
+            skip_warm("W8")
             try:
                 # Once, not ``runs`` times: adding engines may take the whole time limit (five minutes by default).
                 run_scale(scale, sizes, tmp)
