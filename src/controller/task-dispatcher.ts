@@ -104,6 +104,11 @@ function kindOf(msg: Message): string | undefined {
 /** The engine side the dispatcher sees. */
 interface EngineSlot extends Candidate {
   alive: boolean;
+  /**
+   * The tasks running on it: what its death fails or runs again, found without a scan of every task record (up to
+   * {@link DispatcherLimits.records}; losing a process of a thousand engines scanned them a thousand times).
+   */
+  running: Set<Task>;
   /** When the engine's batch job ends (ms since epoch), if it has a walltime. */
   jobEnd?: number;
   /**
@@ -263,7 +268,7 @@ export class TaskDispatcher {
    */
   engineAdded(id: number, options: { jobEnd?: number; adopted?: { held: ReadonlySet<string>; done: ReadonlySet<string> } } = {}): void {
     const { jobEnd, adopted } = options;
-    const slot: EngineSlot = { id, load: 0, lastUsed: 0, alive: true, ...(jobEnd !== undefined && { jobEnd }) };
+    const slot: EngineSlot = { id, load: 0, lastUsed: 0, alive: true, running: new Set(), ...(jobEnd !== undefined && { jobEnd }) };
     this.#engines.set(id, slot);
     const awaiting = this.#awaiting.get(id);
     this.#awaiting.delete(id);
@@ -271,6 +276,7 @@ export class TaskDispatcher {
       if (t.state !== 'running') continue;
       if (adopted?.held.has(t.msgId) || adopted?.done.has(t.msgId)) {
         slot.load++;
+        slot.running.add(t);
         continue;
       }
       // The engine never got it (lost in flight when the controller died): it did not run, so no retry is spent.
@@ -290,6 +296,7 @@ export class TaskDispatcher {
         t.state = 'running';
         t.engineId = id;
         slot.load++;
+        slot.running.add(t);
         this.io.journal?.sent(t.msgId, id);
       }
     }
@@ -405,7 +412,7 @@ export class TaskDispatcher {
     if (!slot) return;
     slot.alive = false;
     this.#engines.delete(id);
-    for (const t of [...this.#tasks.values()]) {
+    for (const t of [...slot.running]) {
       if (t.state !== 'running' || t.engineId !== id) continue;
       clearTimeout(t.timer);
       if (t.balanced && t.retriesLeft > 0) {
@@ -450,7 +457,9 @@ export class TaskDispatcher {
     t.engineId = engineId;
     t.started = Date.now();
     this.io.journal?.sent(t.msgId, engineId);
-    this.#engines.get(engineId)!.load++;
+    const slot = this.#engines.get(engineId)!;
+    slot.load++;
+    slot.running.add(t);
     this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId, started: t.started });
   }
 
@@ -557,6 +566,7 @@ export class TaskDispatcher {
       return true;
     }
     clearTimeout(t.timer);
+    this.#leaveRunning(t);
     const content = reply.content as { status: string; error?: { name: string; message: string; stack?: string } };
     if (content.status === 'error' && t.balanced && t.retriesLeft > 0) {
       log('task %s failed on engine %d; running it again (%d retries left)', t.msgId, engineId, t.retriesLeft - 1);
@@ -784,6 +794,7 @@ export class TaskDispatcher {
   }
 
   #retry(t: Task, failedOn: number, error?: { name: string; message: string; stack?: string }): void {
+    this.#leaveRunning(t);
     this.io.stats?.onTaskEnded({ msgId: t.msgId, type: t.type, engineId: failedOn, outcome: 'retried', error });
     t.retriesLeft--;
     t.retries++;
@@ -947,6 +958,7 @@ export class TaskDispatcher {
       slot.taskMs = undefined;
     }
     slot.load++;
+    slot.running.add(t);
     slot.lastUsed = ++this.#clock;
     this.io.stats?.onTaskStarted({ msgId: t.msgId, type: t.type, engineId: slot.id, started: t.started });
     this.io.journal?.sent(t.msgId, slot.id);
@@ -984,9 +996,15 @@ export class TaskDispatcher {
     }
   }
 
+  /** `t` stops running on its engine (whatever it becomes next): off that engine's {@link EngineSlot.running}. */
+  #leaveRunning(t: Task): void {
+    if (t.state === 'running' && t.engineId !== undefined) this.#engines.get(t.engineId)?.running.delete(t);
+  }
+
   /** End a task with an error the controller makes (not an engine reply). */
   #fail(t: Task, error: ControllerFailure, state: TaskState = 'failed'): void {
     clearTimeout(t.timer);
+    this.#leaveRunning(t);
     t.timer = undefined;
     t.state = state;
     t.completed = Date.now();

@@ -256,3 +256,43 @@ describe('TaskDispatcher: replies kept for clients that ask again', () => {
     assert.ok(outcome.state === 'failed' && outcome.failure.name === 'DependencyError', JSON.stringify(outcome));
   });
 });
+
+describe('TaskDispatcher: an engine that dies', () => {
+  const id = (t: { msg: Message }) => t.msg.header.msg_id;
+
+  it('fails or runs again exactly the tasks running on it, however they came to run there', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 0);
+    d.engineAdded(0);
+    const done = Array.from({ length: 20 }, () => task());
+    for (const t of done) {
+      d.submit(client, t.msg, t.frames);
+      d.complete(0, id(t), reply(t).msg, reply(t).frames);
+    }
+    const plain = task(); // no retries: fails
+    const retried = task({ retries: 1 }); // fails once, runs again on engine 0 (the only one), then has none left
+    const spare = task({ retries: 1 }); // runs again on engine 1
+    for (const t of [plain, retried, spare]) d.submit(client, t.msg, t.frames);
+    d.complete(0, id(retried), reply(retried, 'error').msg, reply(retried, 'error').frames);
+    const direct = { msg: session.message('apply_request', {}, {}) };
+    d.recordDirect(client, direct.msg, 0);
+    assert.equal(d.loadOf(0), 4);
+    d.engineAdded(1);
+    assert.equal(d.loadOf(1), 0, 'nothing was queued for engine 1 to take');
+
+    d.engineRemoved(0, 'its process exited');
+    const died = [plain, retried, direct].map(id).sort();
+    assert.deepEqual(sent.errors.map((e) => e.msgId).sort(), died);
+    assert.ok(sent.errors.every((e) => e.name === 'EngineDiedError'), JSON.stringify(sent.errors));
+    assert.deepEqual(sent.engine.at(-1), { id: 1, msgId: id(spare) });
+    const state = new Map(d.records().map((r) => [r.msgId, r]));
+    for (const t of done) assert.equal(state.get(id(t))!.state, 'completed');
+    assert.equal(state.get(id(spare))!.state, 'running');
+    assert.equal(state.get(id(spare))!.engineId, 1);
+
+    // Its run on engine 1 is that engine's: it dies with it (no retries left).
+    d.engineRemoved(1, 'its process exited');
+    assert.deepEqual(sent.errors.map((e) => e.msgId).sort(), [...died, id(spare)].sort());
+    assert.equal(d.records({ state: 'running' }).length, 0);
+  });
+});
