@@ -26,7 +26,7 @@ import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView } from './direct-view.js';
 import { chooseEngineRoute } from '../wire/address.js';
 import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
-import { describeValue } from './describe-value.js';
+import { checkEngineIds, describeValue } from './describe-value.js';
 
 const log = debug('tsparallel:client');
 
@@ -382,6 +382,7 @@ export class Client {
   view(targets: readonly number[]): DirectView<false>;
   view(target: number): DirectView<true>;
   view(targets?: number | readonly number[]): DirectView<boolean> {
+    checkEngineIds(targets, 'view(targets)', true);
     if (typeof targets === 'number') return new DirectView(this, [targets], true);
     return new DirectView(this, targets ?? 'all', false);
   }

@@ -6,7 +6,7 @@
 import { TsParallelError } from '../core/errors.js';
 import { encodeFunction } from '../wire/functions.js';
 import type { TaskFlags } from '../core/tasks.js';
-import { describeValue } from './describe-value.js';
+import { checkEngineIds, describeValue } from './describe-value.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { serializeArguments, serializeNamed, type RemoteFunction } from './direct-view.js';
 import type { Sequence } from './partition.js';
@@ -88,9 +88,7 @@ export class LoadBalancedView {
     private readonly targets: readonly number[] | undefined,
     options: TaskOptions = {},
   ) {
-    if (targets !== undefined && !(Array.isArray(targets) && targets.every((id) => Number.isInteger(id) && id >= 0))) {
-      throw new TsParallelError(`loadBalancedView(targets): targets must be an array of engine ids (whole numbers >= 0), got ${describeValue(targets)}`);
-    }
+    checkEngineIds(targets, 'loadBalancedView(targets)');
     this.#options = { ...options };
   }
 

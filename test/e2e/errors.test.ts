@@ -78,6 +78,17 @@ describe('errors from a running cluster', () => {
     assert.match(err.message, /no exported function 'notAFunction' \(its exports: .*saltedHash/);
   });
 
+  it('refuses views of targets that are not engine ids, naming what came instead', () => {
+    const bad: unknown[] = [{ targets: [0] }, ['0'], [0.5], -1, 'all', null];
+    for (const targets of bad) {
+      assert.throws(() => client.view(targets as number[]), /view\(targets\): targets must be an engine id or an array of them \(whole numbers >= 0, as client\.ids lists them\), got /);
+      assert.throws(() => client.loadBalancedView(targets as number[]), /loadBalancedView\(targets\): targets must be an array of engine ids/);
+    }
+    assert.throws(() => client.view({ targets: [0] } as unknown as number[]), /got an Object$/);
+    assert.deepEqual(client.view([1]).targets, [1]);
+    assert.deepEqual(client.view(0).targets, [0]);
+  });
+
   it('refuses native functions that have no source text', () => {
     assert.throws(() => client.view().apply(Math.sqrt, 4), /native or bound/);
   });
