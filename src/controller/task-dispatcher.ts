@@ -223,6 +223,12 @@ export class TaskDispatcher {
   /** Restored queued tasks with dependencies: resolved once the engines had their chance to come back. */
   #restoredWithDeps: Task[] = [];
   #queue: Task[] = [];
+  /**
+   * Queued tasks that only some engines may take (targets, or tasks to follow): the ones an engine's death can leave
+   * with nowhere to run. Kept apart so that a death looks at these, not at the whole queue (a host of many engines
+   * lost with a deep queue cost engines x queue). Entries that left the queue are dropped as they are met.
+   */
+  readonly #pinned = new Set<Task>();
   #head = 0;
   #clock = 0;
   #scheduling = false;
@@ -282,9 +288,8 @@ export class TaskDispatcher {
       // The engine never got it (lost in flight when the controller died): it did not run, so no retry is spent.
       log('task %s never reached engine %d before the controller restarted: queued again', t.msgId, id);
       t.engineId = undefined;
-      t.state = 'queued';
       this.io.journal?.requeued(t.msgId, t.retries);
-      this.#queue.splice(this.#head, 0, t);
+      this.#queueFirst(t);
     }
     if (adopted) {
       // A task the journal has as queued may have reached this engine all the same (its 'sent' record was among the
@@ -293,6 +298,7 @@ export class TaskDispatcher {
         const t = this.#queue[i]!;
         if (t.state !== 'queued' || !(adopted.held.has(t.msgId) || adopted.done.has(t.msgId))) continue;
         log('task %s, queued in the journal, is on engine %d after the restart: not sent again', t.msgId, id);
+        this.#pinned.delete(t);
         t.state = 'running';
         t.engineId = id;
         slot.load++;
@@ -348,8 +354,7 @@ export class TaskDispatcher {
         t.state = 'waiting';
         this.#restoredWithDeps.push(t);
       } else {
-        t.state = 'queued';
-        this.#queue.push(t);
+        this.#enqueue(t);
       }
     }
     this.#schedule();
@@ -422,9 +427,11 @@ export class TaskDispatcher {
       }
     }
     // Queued tasks that only this engine could take can never run now.
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const t = this.#queue[i]!;
-      if (t.state !== 'queued') continue;
+    for (const t of [...this.#pinned]) {
+      if (t.state !== 'queued') {
+        this.#pinned.delete(t);
+        continue;
+      }
       if (t.followEngine === id) {
         this.#fail(t, { name: 'DependencyError', message: `task ${t.msgId} can never run: engine ${id}, where the tasks it follows ran, is gone (${reason})`, engineId: id });
       } else {
@@ -791,6 +798,25 @@ export class TaskDispatcher {
   #enqueue(t: Task): void {
     t.state = 'queued';
     this.#queue.push(t);
+    if (isPinned(t)) this.#pinned.add(t);
+  }
+
+  /**
+   * Queue `t` ahead of every other (a retry, or a task an engine never got: they have waited longest), in O(1)
+   * amortised: into the slot before the head, making room ahead of it when there is none (a splice at the head
+   * moved the whole queue, once per retry).
+   */
+  #queueFirst(t: Task): void {
+    t.state = 'queued';
+    if (this.#head === 0) {
+      const room = Math.max(64, this.#queue.length >> 1);
+      const queue = new Array<Task>(room + this.#queue.length);
+      for (let i = 0; i < this.#queue.length; i++) queue[room + i] = this.#queue[i]!;
+      this.#queue = queue;
+      this.#head = room;
+    }
+    this.#queue[--this.#head] = t;
+    if (isPinned(t)) this.#pinned.add(t);
   }
 
   #retry(t: Task, failedOn: number, error?: { name: string; message: string; stack?: string }): void {
@@ -800,10 +826,8 @@ export class TaskDispatcher {
     t.retries++;
     (t.tried ??= new Set()).add(failedOn);
     t.engineId = undefined;
-    t.state = 'queued';
     this.io.journal?.requeued(t.msgId, t.retries);
-    // Retries go first: they have waited longest.
-    this.#queue.splice(this.#head, 0, t);
+    this.#queueFirst(t);
   }
 
   /** Whether `slot` may take one more task: not full, and not stuck in one that timed out. */
@@ -949,6 +973,7 @@ export class TaskDispatcher {
   }
 
   #dispatch(t: Task, slot: EngineSlot): void {
+    this.#pinned.delete(t);
     t.state = 'running';
     t.engineId = slot.id;
     t.started = Date.now();
@@ -1005,6 +1030,7 @@ export class TaskDispatcher {
   #fail(t: Task, error: ControllerFailure, state: TaskState = 'failed'): void {
     clearTimeout(t.timer);
     this.#leaveRunning(t);
+    this.#pinned.delete(t);
     t.timer = undefined;
     t.state = state;
     t.completed = Date.now();
@@ -1102,6 +1128,11 @@ export class TaskDispatcher {
 const NO_DEPENDENCIES: readonly string[] = [];
 
 /** Whether any engine that is not full may take `t`: no targets, nothing to follow, no engine it failed on, no time limit. */
+/** Whether only some engines may take `t`: it names targets, or follows tasks that ran on one engine. */
+function isPinned(t: Task): boolean {
+  return t.followEngine !== undefined || !!t.flags.targets?.length;
+}
+
 function isPlain(t: Task): boolean {
   return t.followEngine === undefined && !t.flags.targets?.length && !t.tried?.size && !(t.flags.timeoutMs && t.flags.timeoutMs > 0);
 }

@@ -295,4 +295,67 @@ describe('TaskDispatcher: an engine that dies', () => {
     assert.deepEqual(sent.errors.map((e) => e.msgId).sort(), [...died, id(spare)].sort());
     assert.equal(d.records({ state: 'running' }).length, 0);
   });
+  it('fails the queued tasks only it could take, and leaves the others queued', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
+    d.engineAdded(0);
+    d.engineAdded(1);
+    const ran = task({ targets: [0] });
+    d.submit(client, ran.msg, ran.frames);
+    d.complete(0, id(ran), reply(ran).msg, reply(ran).frames);
+    const busy0 = task({ targets: [0] });
+    const busy1 = task({ targets: [1] });
+    const only0 = task({ targets: [0] });
+    const either = task({ targets: [0, 1] });
+    const plain = task();
+    const follower = task({ follow: [id(ran)] }); // must run where `ran` ran: engine 0
+    for (const t of [busy0, busy1, only0, either, plain, follower]) d.submit(client, t.msg, t.frames);
+    assert.equal(d.unassigned, 4);
+
+    d.engineRemoved(0, 'its process exited');
+    assert.deepEqual(sent.errors.map((e) => [e.msgId, e.name]).sort(), [
+      [id(busy0), 'EngineDiedError'], [id(only0), 'DependencyError'], [id(follower), 'DependencyError'],
+    ].sort());
+    assert.equal(d.unassigned, 2);
+    d.complete(1, id(busy1), reply(busy1).msg, reply(busy1).frames);
+    assert.deepEqual(sent.engine.at(-1), { id: 1, msgId: id(either) });
+    d.complete(1, id(either), reply(either).msg, reply(either).frames);
+    assert.deepEqual(sent.engine.at(-1), { id: 1, msgId: id(plain) });
+  });
+});
+
+describe('TaskDispatcher: a task run again', () => {
+  const id = (t: { msg: Message }) => t.msg.header.msg_id;
+
+  it('goes ahead of the tasks waiting, with tasks before it in the queue or none', () => {
+    // Tasks before it (the queue's head is past them): the slot before the head takes it.
+    {
+      const { io, sent } = recorder();
+      const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
+      d.engineAdded(0);
+      const again = task({ retries: 1 });
+      const waiting = task();
+      d.submit(client, again.msg, again.frames);
+      d.submit(client, waiting.msg, waiting.frames);
+      d.complete(0, id(again), reply(again, 'error').msg, reply(again, 'error').frames);
+      d.complete(0, id(again), reply(again).msg, reply(again).frames);
+      assert.deepEqual(sent.engine.map((e) => e.msgId), [id(again), id(again), id(waiting)]);
+    }
+    // None before it (a task that could not be placed was put back at the front): room is made ahead of the queue.
+    {
+      const { io, sent } = recorder();
+      const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
+      d.engineAdded(0);
+      d.engineAdded(1);
+      const first = task({ targets: [0] });
+      const again = task({ retries: 1, targets: [1] });
+      const waiting = task({ targets: [1] });
+      for (const t of [first, again, waiting]) d.submit(client, t.msg, t.frames);
+      d.complete(0, id(first), reply(first).msg, reply(first).frames); // engine 0 free; `waiting` cannot go there
+      d.complete(1, id(again), reply(again, 'error').msg, reply(again, 'error').frames);
+      assert.deepEqual(sent.engine.map((e) => [e.id, e.msgId]), [[0, id(first)], [1, id(again)], [1, id(again)]]);
+      d.complete(1, id(again), reply(again).msg, reply(again).frames);
+      assert.deepEqual(sent.engine.at(-1), { id: 1, msgId: id(waiting) });
+    }
+  });
 });
