@@ -5,9 +5,11 @@
  * the figure is its own bookkeeping. Also reports the heap before, after the run, and after `purge()`.
  *
  * `node --expose-gc dist/bench/dispatcher-scale.js [--small 10000] [--large 200000] [--engines 8] [--steady 400000]
- * [--death-engines 200]`; exit status 1 when the large run's time per task is more than 1.5 × the small run's, when,
- * in a long run of tasks submitted and answered one at a time (`--steady`), the last 50,000 cost more than 1.5 × the
- * first, or when engines dying with `--large` tasks queued cost more per engine than 1.5 × with `--small` queued.
+ * [--death-engines 200] [--pinned-small 2000] [--pinned-large 50000]`; exit status 1 when the large run's time per task
+ * is more than 1.5 × the small run's, when, in a long run of tasks submitted and answered one at a time (`--steady`),
+ * the last 50,000 cost more than 1.5 × the first, when engines dying with `--large` tasks queued cost more per engine
+ * than 1.5 × with `--small` queued, or when tasks pinned to one busy engine cost more per task at `--pinned-large`
+ * than 1.5 × at `--pinned-small`.
  * @module
  */
 import { Channels, Session } from '../src/wire/protocol.js';
@@ -117,6 +119,37 @@ function deaths(queued: number, engines: number): number {
   return Math.round(Number(process.hrtime.bigint() - start) / 1000 / (engines - 1) * 100) / 100;
 }
 
+/**
+ * `n` tasks pinned to one of four engines (`targets: [0]`) while the other three are idle, answered one at a time.
+ * Returns the µs per task, which must not grow with `n` (every pass walked the whole queue of tasks waiting for
+ * engine 0 while the others had room: 4 ms a task at 20,000).
+ */
+function pinned(n: number): number {
+  const onEngine: { id: number; msgId: string }[] = [];
+  const io: DispatcherIO = {
+    toEngine: (id, frames) => onEngine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
+    toClient: () => {}, toClientBatched: () => {}, replyError: () => {}, abortOnEngine: () => {},
+    reencode: (msg) => session.encode(msg, Channels.controllerToEngine),
+  };
+  const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 16);
+  for (let e = 0; e < 4; e++) d.engineAdded(e);
+  const client = Buffer.from('client');
+  const ok = session.message('apply_reply', { status: 'ok' });
+  const okFrames = session.encode(ok, Channels.engineToCluster);
+  for (let i = 0; i < n; i++) {
+    const msg = session.message('apply_request', { fn: { source: 'x=>x' } }, { metadata: { balanced: true, targets: [0] } });
+    d.submit(client, msg, session.encode(msg, Channels.clientToCluster));
+  }
+  const start = process.hrtime.bigint();
+  let done = 0;
+  while (done < onEngine.length) {
+    const { id, msgId } = onEngine[done++]!;
+    d.complete(id, msgId, { ...ok, parent: { msg_id: msgId } }, okFrames);
+  }
+  if (done !== n) throw new Error(`only ${done} of ${n} pinned tasks ran`);
+  return Math.round(Number(process.hrtime.bigint() - start) / 1000 / n * 100) / 100;
+}
+
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
@@ -132,9 +165,13 @@ const deathEngines = arg('death-engines', 200);
 deaths(arg('small', 10_000), deathEngines); // untimed: the first run is mostly V8 compiling
 const death = { smallUs: deaths(arg('small', 10_000), deathEngines), largeUs: deaths(arg('large', 200_000), deathEngines) };
 const deathRatio = death.largeUs / death.smallUs;
+pinned(arg('pinned-small', 2_000)); // untimed: V8 compiling
+const pin = { smallUs: pinned(arg('pinned-small', 2_000)), largeUs: pinned(arg('pinned-large', 50_000)) };
+const pinnedRatio = pin.largeUs / pin.smallUs;
 console.log(JSON.stringify({
   engines, small, large, ratio: Math.round(ratio * 100) / 100,
   steady: { ...longRun, ratio: Math.round(steadyRatio * 100) / 100 },
-  deaths: { engines: deathEngines, perEngineUs: death, ratio: Math.round(deathRatio * 100) / 100 }, target: 1.5,
+  deaths: { engines: deathEngines, perEngineUs: death, ratio: Math.round(deathRatio * 100) / 100 },
+  pinned: { perTaskUs: pin, ratio: Math.round(pinnedRatio * 100) / 100 }, target: 1.5,
 }));
-process.exitCode = ratio <= 1.5 && steadyRatio <= 1.5 && deathRatio <= 1.5 ? 0 : 1;
+process.exitCode = [ratio, steadyRatio, deathRatio, pinnedRatio].every((r) => r <= 1.5) ? 0 : 1;

@@ -229,6 +229,14 @@ export class TaskDispatcher {
    * lost with a deep queue cost engines x queue). Entries that left the queue are dropped as they are met.
    */
   readonly #pinned = new Set<Task>();
+  /**
+   * Pinned tasks that found none of their engines free, taken out of the queue: by engine (each of its registered
+   * targets, or the engine it follows), oldest first. A pass places these on engines with room first (they are older
+   * than what is left in the queue), and never walks them again while their engines are full: left in the queue,
+   * tasks pinned to one busy engine were walked past on every pass while others had room (20,000 of them cost 4 ms a
+   * task). Entries that left the queue meanwhile are dropped as they are met.
+   */
+  readonly #parked = new Map<number, { tasks: Task[]; head: number }>();
   #head = 0;
   #clock = 0;
   #scheduling = false;
@@ -276,6 +284,8 @@ export class TaskDispatcher {
     const { jobEnd, adopted } = options;
     const slot: EngineSlot = { id, load: 0, lastUsed: 0, alive: true, running: new Set(), ...(jobEnd !== undefined && { jobEnd }) };
     this.#engines.set(id, slot);
+    // Parked tasks that may run here too (it is among their targets) wait for it as well.
+    for (const t of this.#pinned) if (t.state === 'queued' && t.followEngine === undefined && t.flags.targets?.includes(id)) this.#parkOn(id, t);
     const awaiting = this.#awaiting.get(id);
     this.#awaiting.delete(id);
     for (const t of awaiting ?? []) {
@@ -379,10 +389,8 @@ export class TaskDispatcher {
     this.#restoredWithDeps = [];
     for (const t of withDeps) if (t.state === 'waiting') this.#resolveDependencies(t);
     this.#holdingRestored = false;
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const t = this.#queue[i]!;
-      if (t.state === 'queued') this.#unrunnable(t);
-    }
+    // Only tasks with targets can be left with none registered.
+    for (const t of [...this.#pinned]) if (t.state === 'queued') this.#unrunnable(t);
     this.#schedule();
   }
 
@@ -417,6 +425,7 @@ export class TaskDispatcher {
     if (!slot) return;
     slot.alive = false;
     this.#engines.delete(id);
+    this.#parked.delete(id);
     for (const t of [...slot.running]) {
       if (t.state !== 'running' || t.engineId !== id) continue;
       clearTimeout(t.timer);
@@ -808,6 +817,11 @@ export class TaskDispatcher {
    */
   #queueFirst(t: Task): void {
     t.state = 'queued';
+    if (isPinned(t)) {
+      this.#pinned.add(t);
+      // Ahead of the tasks parked for its engines, which are younger.
+      if (this.#park(t, true)) return;
+    }
     if (this.#head === 0) {
       const room = Math.max(64, this.#queue.length >> 1);
       const queue = new Array<Task>(room + this.#queue.length);
@@ -816,7 +830,6 @@ export class TaskDispatcher {
       this.#head = room;
     }
     this.#queue[--this.#head] = t;
-    if (isPinned(t)) this.#pinned.add(t);
   }
 
   #retry(t: Task, failedOn: number, error?: { name: string; message: string; stack?: string }): void {
@@ -890,6 +903,7 @@ export class TaskDispatcher {
     if (this.#scheduling || this.#deferred > 0 || this.#holdingRestored) return;
     this.#scheduling = true;
     try {
+      if (this.#parked.size) this.#placeParked();
       const blocked: Task[] = [];
       // The engines that may take a task without constraints, made once per pass (not once per task: with 1,000
       // engines that cost ~25 us per task), and kept up to date as this pass fills them.
@@ -907,14 +921,8 @@ export class TaskDispatcher {
             if (at >= 0) open.splice(at, 1);
           }
         }
-        else if (this.#outlivesEveryEngine(t)) {
-          const left = Math.max(...[...this.#engines.values()].map((s) => (s.jobEnd ?? 0) - Date.now()));
-          this.#fail(t, {
-            name: 'TimeoutError',
-            message: `task ${t.msgId} needs up to ${t.flags.timeoutMs} ms but every engine's batch job ends sooner (the most walltime left is ${Math.max(0, left)} ms); add engines with a longer walltime or lower the task's timeoutMs`,
-            timeoutMs: t.flags.timeoutMs!,
-          });
-        } else blocked.push(t);
+        else if (this.#outlivesEveryEngine(t)) this.#failOutlived(t);
+        else if (!this.#park(t)) blocked.push(t);
       }
       if (blocked.length) {
         this.#queue = blocked.concat(this.#queue.slice(this.#head));
@@ -926,6 +934,71 @@ export class TaskDispatcher {
     } finally {
       this.#scheduling = false;
       this.#send();
+    }
+  }
+
+  /** Fail `t`: every engine that could take it ends its batch job before the task's time limit. */
+  #failOutlived(t: Task): void {
+    const left = Math.max(...[...this.#engines.values()].map((s) => (s.jobEnd ?? 0) - Date.now()));
+    this.#fail(t, {
+      name: 'TimeoutError',
+      message: `task ${t.msgId} needs up to ${t.flags.timeoutMs} ms but every engine's batch job ends sooner (the most walltime left is ${Math.max(0, left)} ms); add engines with a longer walltime or lower the task's timeoutMs`,
+      timeoutMs: t.flags.timeoutMs!,
+    });
+  }
+
+  /**
+   * Park pinned task `t` on each registered engine it may run on ({@link #parked}), last (or `first`); false when it
+   * is not pinned or has none.
+   */
+  #park(t: Task, first = false): boolean {
+    if (!isPinned(t)) return false;
+    let parked = false;
+    for (const id of t.followEngine !== undefined ? [t.followEngine] : t.flags.targets!) {
+      if (this.#engines.has(id)) parked = this.#parkOn(id, t, first) || parked;
+    }
+    return parked;
+  }
+
+  #parkOn(id: number, t: Task, first = false): boolean {
+    const list = this.#parked.get(id);
+    if (!list) this.#parked.set(id, { tasks: [t], head: 0 });
+    else if (!first) list.tasks.push(t);
+    else if (list.head > 0) list.tasks[--list.head] = t;
+    else list.tasks.unshift(t);
+    return true;
+  }
+
+  /**
+   * Place parked tasks on their engines that have room, oldest first for each engine. A task that still cannot go
+   * (it prefers an engine it has not tried, or needs more walltime) stays parked, in its place.
+   */
+  #placeParked(): void {
+    for (const [id, list] of this.#parked) {
+      const slot = this.#engines.get(id)!;
+      if (!this.#takes(slot)) continue;
+      const kept: Task[] = [];
+      let i = list.head;
+      for (; i < list.tasks.length && this.#takes(slot); i++) {
+        const t = list.tasks[i]!;
+        if (t.state !== 'queued') continue;
+        const chosen = this.#choose(t);
+        if (chosen) this.#dispatch(t, chosen);
+        else if (this.#outlivesEveryEngine(t)) this.#failOutlived(t);
+        else kept.push(t);
+      }
+      if (i === list.tasks.length && kept.length === 0) {
+        this.#parked.delete(id);
+      } else if (kept.length) {
+        list.tasks = kept.concat(list.tasks.slice(i));
+        list.head = 0;
+      } else {
+        list.head = i;
+        if (i > 1024 && i * 2 > list.tasks.length) {
+          list.tasks = list.tasks.slice(i);
+          list.head = 0;
+        }
+      }
     }
   }
 

@@ -341,21 +341,54 @@ describe('TaskDispatcher: a task run again', () => {
       d.complete(0, id(again), reply(again).msg, reply(again).frames);
       assert.deepEqual(sent.engine.map((e) => e.msgId), [id(again), id(again), id(waiting)]);
     }
-    // None before it (a task that could not be placed was put back at the front): room is made ahead of the queue.
+    // None before it (the queue was rebuilt from a task that could not be placed): room is made ahead of the queue.
     {
       const { io, sent } = recorder();
       const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
       d.engineAdded(0);
       d.engineAdded(1);
-      const first = task({ targets: [0] });
-      const again = task({ retries: 1, targets: [1] });
-      const waiting = task({ targets: [1] });
-      for (const t of [first, again, waiting]) d.submit(client, t.msg, t.frames);
-      d.complete(0, id(first), reply(first).msg, reply(first).frames); // engine 0 free; `waiting` cannot go there
-      d.complete(1, id(again), reply(again, 'error').msg, reply(again, 'error').frames);
-      assert.deepEqual(sent.engine.map((e) => [e.id, e.msgId]), [[0, id(first)], [1, id(again)], [1, id(again)]]);
-      d.complete(1, id(again), reply(again).msg, reply(again).frames);
-      assert.deepEqual(sent.engine.at(-1), { id: 1, msgId: id(waiting) });
+      const a = task({ retries: 1 });
+      const b = task({ retries: 1 });
+      d.submit(client, a.msg, a.frames); // engine 0
+      d.submit(client, b.msg, b.frames); // engine 1
+      // `a` fails on 0 and waits for engine 1 (it prefers an engine it has not tried): the queue is just [a].
+      d.complete(0, id(a), reply(a, 'error').msg, reply(a, 'error').frames);
+      assert.equal(sent.engine.length, 2);
+      // `b` fails on 1 and goes ahead of `a`: to engine 0, then `a` to engine 1.
+      d.complete(1, id(b), reply(b, 'error').msg, reply(b, 'error').frames);
+      assert.deepEqual(sent.engine.map((e) => [e.id, e.msgId]), [[0, id(a)], [1, id(b)], [0, id(b)], [1, id(a)]]);
     }
+  });
+});
+
+describe('TaskDispatcher: tasks pinned to busy engines', () => {
+  const id = (t: { msg: Message }) => t.msg.header.msg_id;
+  const done = (d: TaskDispatcher, engine: number, t: { msg: Message }) => d.complete(engine, id(t), reply(t).msg, reply(t).frames);
+
+  it('wait for their engines in order while the tasks behind them run elsewhere, and take an engine that comes', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
+    d.engineAdded(0);
+    d.engineAdded(1);
+    const [p1, p2, p3, p4] = [task({ targets: [0] }), task({ targets: [0] }), task({ targets: [0, 2] }), task({ targets: [0] })];
+    const [q1, q2] = [task(), task()];
+    for (const t of [p1, p2, p3, p4, q1, q2]) d.submit(client, t.msg, t.frames);
+    const where = () => sent.engine.map((e) => [e.id, e.msgId]);
+    assert.deepEqual(where(), [[0, id(p1)], [1, id(q1)]]);
+    done(d, 1, q1);
+    assert.deepEqual(where().at(-1), [1, id(q2)]);
+    d.abort([id(p2)]);
+    done(d, 0, p1); // p2 was aborted while it waited: p3 is next for engine 0
+    assert.deepEqual(where().at(-1), [0, id(p3)]);
+    done(d, 0, p3);
+    assert.deepEqual(where().at(-1), [0, id(p4)]);
+    // A task that may run on an engine registered after it waited: it goes there.
+    const p5 = task({ targets: [0, 2] });
+    d.submit(client, p5.msg, p5.frames);
+    assert.equal(d.unassigned, 1);
+    d.engineAdded(2);
+    assert.deepEqual(where().at(-1), [2, id(p5)]);
+    assert.equal(d.unassigned, 0);
+    assert.equal(sent.engine.length, 6);
   });
 });
