@@ -234,9 +234,11 @@ export class TaskDispatcher {
    * targets, or the engine it follows), oldest first. A pass places these on engines with room first (they are older
    * than what is left in the queue), and never walks them again while their engines are full: left in the queue,
    * tasks pinned to one busy engine were walked past on every pass while others had room (20,000 of them cost 4 ms a
-   * task). Entries that left the queue meanwhile are dropped as they are met.
+   * task). Entries that left the queue meanwhile (placed on another of their engines, aborted, failed) are dropped
+   * as they are met, and when a list outgrows its `limit` (twice what was still queued at the last look, at least
+   * {@link PARKED_MIN_LIMIT}): an engine that stays full must not keep them all.
    */
-  readonly #parked = new Map<number, { tasks: Task[]; head: number }>();
+  readonly #parked = new Map<number, ParkedList>();
   #head = 0;
   #clock = 0;
   #scheduling = false;
@@ -962,10 +964,18 @@ export class TaskDispatcher {
 
   #parkOn(id: number, t: Task, first = false): boolean {
     const list = this.#parked.get(id);
-    if (!list) this.#parked.set(id, { tasks: [t], head: 0 });
-    else if (!first) list.tasks.push(t);
+    if (!list) {
+      this.#parked.set(id, { tasks: [t], head: 0, limit: PARKED_MIN_LIMIT });
+      return true;
+    }
+    if (!first) list.tasks.push(t);
     else if (list.head > 0) list.tasks[--list.head] = t;
     else list.tasks.unshift(t);
+    if (list.tasks.length - list.head > list.limit) {
+      list.tasks = list.tasks.slice(list.head).filter((p) => p.state === 'queued');
+      list.head = 0;
+      list.limit = Math.max(PARKED_MIN_LIMIT, 2 * list.tasks.length);
+    }
     return true;
   }
 
@@ -1200,12 +1210,23 @@ export class TaskDispatcher {
 
 const NO_DEPENDENCIES: readonly string[] = [];
 
-/** Whether any engine that is not full may take `t`: no targets, nothing to follow, no engine it failed on, no time limit. */
+/** The tasks parked on one engine (see `TaskDispatcher.#parked`): `tasks` from `head` on, oldest first. */
+interface ParkedList {
+  tasks: Task[];
+  head: number;
+  /** How long the list may grow before the entries no longer queued are dropped. */
+  limit: number;
+}
+
+/** The least {@link ParkedList.limit}. */
+const PARKED_MIN_LIMIT = 1024;
+
 /** Whether only some engines may take `t`: it names targets, or follows tasks that ran on one engine. */
 function isPinned(t: Task): boolean {
   return t.followEngine !== undefined || !!t.flags.targets?.length;
 }
 
+/** Whether any engine that is not full may take `t`: no targets, nothing to follow, no engine it failed on, no time limit. */
 function isPlain(t: Task): boolean {
   return t.followEngine === undefined && !t.flags.targets?.length && !t.tried?.size && !(t.flags.timeoutMs && t.flags.timeoutMs > 0);
 }

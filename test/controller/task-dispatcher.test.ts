@@ -391,4 +391,28 @@ describe('TaskDispatcher: tasks pinned to busy engines', () => {
     assert.equal(d.unassigned, 0);
     assert.equal(sent.engine.length, 6);
   });
+
+  it('keep their order through many, and those placed on another engine are dropped from a full one', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
+    for (const e of [0, 1, 2]) d.engineAdded(e); // engine 2, idle, makes every pass look at the queue
+    const busy = task({ targets: [0] });
+    d.submit(client, busy.msg, busy.frames); // engine 0 stays full until the end
+    const either = Array.from({ length: 3000 }, () => task({ targets: [0, 1] }));
+    for (const t of either) d.submit(client, t.msg, t.frames);
+    // Engine 1 runs them one by one, in the order they came.
+    for (let i = 0; i < either.length; i++) {
+      assert.deepEqual(sent.engine.at(-1), { id: 1, msgId: id(either[i]!) });
+      done(d, 1, either[i]!);
+    }
+    // Still waiting for engine 0 (past the parked list's first limit): these, not the 3,000 gone, are next there.
+    const only0 = Array.from({ length: 1500 }, () => task({ targets: [0] }));
+    for (const t of only0) d.submit(client, t.msg, t.frames);
+    done(d, 0, busy);
+    for (let i = 0; i < only0.length; i++) {
+      assert.deepEqual(sent.engine.at(-1), { id: 0, msgId: id(only0[i]!) });
+      done(d, 0, only0[i]!);
+    }
+    assert.equal(sent.engine.length, 1 + either.length + only0.length);
+  });
 });
