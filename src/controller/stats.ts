@@ -30,7 +30,7 @@ export interface StatsSources {
 export interface StatsLimits {
   /** Seconds of throughput history (default 3600). */
   historySeconds: number;
-  /** Task attempts kept in the stream (default 5000). */
+  /** Task attempts kept in the stream, and running tasks in a snapshot (default 5000). */
   streamEntries: number;
   /** Failures kept (default 50). */
   failures: number;
@@ -302,7 +302,8 @@ export class ControllerStats {
       throughput,
       seq: this.#seq,
       tasks: this.#stream.slice(-this.#limits.streamEntries).filter((t) => t.seq > after),
-      running: [...this.#running.values()],
+      running: firstOf(this.#running.values(), this.#limits.streamEntries),
+      runningCount: this.#running.size,
       failures: this.#failures.filter((f) => f.seq > after),
       clients: [...this.#clients.values()],
       jobs: this.#jobs.map((j) => ({ ...j })),
@@ -323,4 +324,11 @@ export class ControllerStats {
     if (!b || b.t !== second * 1000) b = this.#ring[at] = { t: second * 1000, done: 0, failed: 0 };
     return b;
   }
+}
+
+/** The first `n` values of an iterator (a Map's: the oldest entries), without copying the rest. */
+function firstOf<T>(values: Iterator<T>, n: number): T[] {
+  const out: T[] = [];
+  for (let v = values.next(); !v.done && out.length < n; v = values.next()) out.push(v.value);
+  return out;
 }

@@ -157,8 +157,13 @@ export interface StatsSnapshot {
   throughput: ThroughputBucket[];
   /** Recent task attempts, oldest first. */
   tasks: TaskStreamEntry[];
-  /** Tasks running now, with their engine and start. */
+  /**
+   * Tasks running now, with their engine and start: the longest running first, at most as many as the task stream
+   * keeps (a cluster of many engines may run tens of thousands at once; {@link runningCount} counts them all).
+   */
   running: RunningTask[];
+  /** How many tasks are running now. */
+  runningCount: number;
   /** Recent failures, newest last. */
   failures: FailureEntry[];
   /** Connected clients. */

@@ -53,6 +53,18 @@ describe('ControllerStats', () => {
     assert.equal(snap.failures.length, 5);
     assert.deepEqual(snap.engines.map((e) => e.id), [5, 6, 7, 8, 9]);
     assert.equal(snap.running.length, 0);
+    assert.equal(snap.runningCount, 0);
+  });
+
+  it('puts at most streamEntries running tasks in a snapshot, the longest running, and counts them all', () => {
+    const { stats } = collector({ streamEntries: 100, failures: 5, deadEngines: 3 });
+    for (let i = 0; i < 10; i++) stats.onEngineAdded({ id: i, hostname: 'h', pid: i });
+    for (let i = 0; i < 1000; i++) stats.onTaskStarted({ msgId: `t${i}`, type: 'apply_request', engineId: i % 10, started: 1000 + i });
+    for (let i = 0; i < 10; i++) stats.onTaskEnded({ msgId: `t${i}`, type: 'apply_request', engineId: i % 10, outcome: 'completed' });
+    const snap = stats.snapshot();
+    assert.equal(snap.runningCount, 990);
+    assert.deepEqual(snap.running.map((r) => r.msgId), Array.from({ length: 100 }, (_, i) => `t${i + 10}`));
+    assert.equal(snap.engines.reduce((n, e) => n + e.running, 0), 990);
   });
 
   it('keeps throughput history in a ring of one-second buckets: the last hour for a page opened later, never more', (t) => {
