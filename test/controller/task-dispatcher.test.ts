@@ -34,6 +34,9 @@ const reply = (request: { msg: { header: any } }, status = 'ok') => {
   return { msg, frames: session.encode(msg, Channels.engineToCluster) };
 };
 
+/** A task's id. */
+const id = (t: { msg: Message }) => t.msg.header.msg_id;
+
 describe('TaskDispatcher', () => {
   it('keeps at most hwm tasks on an engine and queues the rest', () => {
     const { io, sent } = recorder();
@@ -258,7 +261,6 @@ describe('TaskDispatcher: replies kept for clients that ask again', () => {
 });
 
 describe('TaskDispatcher: an engine that dies', () => {
-  const id = (t: { msg: Message }) => t.msg.header.msg_id;
 
   it('fails or runs again exactly the tasks running on it, however they came to run there', () => {
     const { io, sent } = recorder();
@@ -325,7 +327,6 @@ describe('TaskDispatcher: an engine that dies', () => {
 });
 
 describe('TaskDispatcher: a task run again', () => {
-  const id = (t: { msg: Message }) => t.msg.header.msg_id;
 
   it('goes ahead of the tasks waiting, with tasks before it in the queue or none', () => {
     // Tasks before it (the queue's head is past them): the slot before the head takes it.
@@ -362,7 +363,6 @@ describe('TaskDispatcher: a task run again', () => {
 });
 
 describe('TaskDispatcher: tasks pinned to busy engines', () => {
-  const id = (t: { msg: Message }) => t.msg.header.msg_id;
   const done = (d: TaskDispatcher, engine: number, t: { msg: Message }) => d.complete(engine, id(t), reply(t).msg, reply(t).frames);
 
   it('wait for their engines in order while the tasks behind them run elsewhere, and take an engine that comes', () => {
