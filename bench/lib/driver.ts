@@ -226,7 +226,7 @@ async function timeBalanced(session: Pick<EngineSession, 'balancedNoops'>, count
  * and W8's processes each run a fraction of a map, so their first map (`tasks_per_s`) measures a cold cluster where
  * W3 measures a warm one.
  */
-export function warmupTasks(sizes: Pick<Sizes, 'w3Tasks'>, processes: number): number {
+function warmupTasks(sizes: Pick<Sizes, 'w3Tasks'>, processes: number): number {
   return Math.ceil((processes * sizes.w3Tasks) / 2);
 }
 

@@ -26,7 +26,8 @@ import { AsyncResult, Part, remoteError } from './async-result.js';
 import { DirectView } from './direct-view.js';
 import { chooseEngineRoute } from '../wire/address.js';
 import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
-import { checkEngineIds, describeValue } from './describe-value.js';
+import { describeValue } from './describe-value.js';
+import { checkEngineIds } from './engine-ids.js';
 
 const log = debug('tsparallel:client');
 

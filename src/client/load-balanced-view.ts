@@ -6,7 +6,8 @@
 import { TsParallelError } from '../core/errors.js';
 import { encodeFunction } from '../wire/functions.js';
 import type { TaskFlags } from '../core/tasks.js';
-import { checkEngineIds, describeValue } from './describe-value.js';
+import { describeValue } from './describe-value.js';
+import { checkEngineIds } from './engine-ids.js';
 import { AsyncResult, type Part } from './async-result.js';
 import { serializeArguments, serializeNamed, type RemoteFunction } from './direct-view.js';
 import type { Sequence } from './partition.js';
