@@ -96,10 +96,11 @@ function steady(n: number, window: number): { firstUs: number; lastUs: number } 
 }
 
 /**
- * Engines dying with `queued` tasks waiting: `engines` engines each holding `hwm` tasks that may run again, all but
- * one removed. Returns the µs per engine removed, which must not grow with the queue (engineRemoved scanned every
- * record and the whole queue, and each retry was a splice at the queue's head: losing 1,000 engines with 84,000
- * tasks queued blocked the controller for ~4-6 s).
+ * Engines dying with `queued` tasks waiting (every other one pinned to the engine that stays, `targets`): `engines`
+ * engines each holding `hwm` tasks that may run again, all but one removed. Returns the median µs per engine removed,
+ * which must not grow with the queue (engineRemoved scanned every record, the whole queue, then every pinned task, and each
+ * retry was a splice at the queue's head: losing 1,000 engines with 84,000 tasks queued blocked the controller for
+ * ~4-6 s).
  */
 function deaths(queued: number, engines: number): number {
   const io: DispatcherIO = {
@@ -110,13 +111,19 @@ function deaths(queued: number, engines: number): number {
   for (let e = 0; e < engines; e++) d.engineAdded(e);
   const client = Buffer.from('client');
   for (let i = 0; i < queued + 16 * engines; i++) {
-    const msg = session.message('apply_request', { fn: { source: 'x=>x' } }, { metadata: { balanced: true, retries: 1 } });
+    const metadata = { balanced: true, retries: 1, ...(i % 2 === 1 && { targets: [engines - 1] }) };
+    const msg = session.message('apply_request', { fn: { source: 'x=>x' } }, { metadata });
     d.submit(client, msg, session.encode(msg, Channels.clientToCluster));
   }
-  const start = process.hrtime.bigint();
-  for (let e = 0; e < engines - 1; e++) d.engineRemoved(e, 'its process exited');
+  const each: number[] = [];
+  for (let e = 0; e < engines - 1; e++) {
+    const start = process.hrtime.bigint();
+    d.engineRemoved(e, 'its process exited');
+    each.push(Number(process.hrtime.bigint() - start) / 1000);
+  }
   if (d.loadOf(engines - 1) !== 16) throw new Error(`the last engine holds ${d.loadOf(engines - 1)} tasks, not 16`);
-  return Math.round(Number(process.hrtime.bigint() - start) / 1000 / (engines - 1) * 100) / 100;
+  // The median: a collection, or the one copy that makes room ahead of a long queue, falls on one death of the 200.
+  return Math.round(each.sort((a, b) => a - b)[each.length >> 1]! * 100) / 100;
 }
 
 /**

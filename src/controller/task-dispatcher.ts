@@ -224,11 +224,12 @@ export class TaskDispatcher {
   #restoredWithDeps: Task[] = [];
   #queue: Task[] = [];
   /**
-   * Queued tasks that only some engines may take (targets, or tasks to follow): the ones an engine's death can leave
-   * with nowhere to run. Kept apart so that a death looks at these, not at the whole queue (a host of many engines
-   * lost with a deep queue cost engines x queue). Entries that left the queue are dropped as they are met.
+   * Queued tasks that only some engines may take (targets, or tasks to follow), by each engine id they name: the
+   * ones an engine's death can leave with nowhere to run, and the ones an engine that registers may take. Kept apart
+   * so that a death or a registration looks at these, not at the whole queue (a host of many engines lost with a
+   * deep queue cost engines x queue). Entries that left the queue are dropped as they are met.
    */
-  readonly #pinned = new Set<Task>();
+  readonly #pinnedOn = new Map<number, Set<Task>>();
   /**
    * Pinned tasks that found none of their engines free, taken out of the queue: by engine (each of its registered
    * targets, or the engine it follows), oldest first. A pass places these on engines with room first (they are older
@@ -287,7 +288,7 @@ export class TaskDispatcher {
     const slot: EngineSlot = { id, load: 0, lastUsed: 0, alive: true, running: new Set(), ...(jobEnd !== undefined && { jobEnd }) };
     this.#engines.set(id, slot);
     // Parked tasks that may run here too (it is among their targets) wait for it as well.
-    for (const t of this.#pinned) if (t.state === 'queued' && t.followEngine === undefined && t.flags.targets?.includes(id)) this.#parkOn(id, t);
+    for (const t of this.#pinnedOn.get(id) ?? []) if (t.state === 'queued' && t.followEngine === undefined) this.#parkOn(id, t);
     const awaiting = this.#awaiting.get(id);
     this.#awaiting.delete(id);
     for (const t of awaiting ?? []) {
@@ -310,7 +311,7 @@ export class TaskDispatcher {
         const t = this.#queue[i]!;
         if (t.state !== 'queued' || !(adopted.held.has(t.msgId) || adopted.done.has(t.msgId))) continue;
         log('task %s, queued in the journal, is on engine %d after the restart: not sent again', t.msgId, id);
-        this.#pinned.delete(t);
+        this.#unpin(t);
         t.state = 'running';
         t.engineId = id;
         slot.load++;
@@ -392,7 +393,8 @@ export class TaskDispatcher {
     for (const t of withDeps) if (t.state === 'waiting') this.#resolveDependencies(t);
     this.#holdingRestored = false;
     // Only tasks with targets can be left with none registered.
-    for (const t of [...this.#pinned]) if (t.state === 'queued') this.#unrunnable(t);
+    const pinned = new Set([...this.#pinnedOn.values()].flatMap((tasks) => [...tasks]));
+    for (const t of pinned) if (t.state === 'queued') this.#unrunnable(t);
     this.#schedule();
   }
 
@@ -438,9 +440,9 @@ export class TaskDispatcher {
       }
     }
     // Queued tasks that only this engine could take can never run now.
-    for (const t of [...this.#pinned]) {
+    for (const t of [...(this.#pinnedOn.get(id) ?? [])]) {
       if (t.state !== 'queued') {
-        this.#pinned.delete(t);
+        this.#unpin(t);
         continue;
       }
       if (t.followEngine === id) {
@@ -809,7 +811,7 @@ export class TaskDispatcher {
   #enqueue(t: Task): void {
     t.state = 'queued';
     this.#queue.push(t);
-    if (isPinned(t)) this.#pinned.add(t);
+    this.#pin(t);
   }
 
   /**
@@ -820,17 +822,11 @@ export class TaskDispatcher {
   #queueFirst(t: Task): void {
     t.state = 'queued';
     if (isPinned(t)) {
-      this.#pinned.add(t);
+      this.#pin(t);
       // Ahead of the tasks parked for its engines, which are younger.
       if (this.#park(t, true)) return;
     }
-    if (this.#head === 0) {
-      const room = Math.max(64, this.#queue.length >> 1);
-      const queue = new Array<Task>(room + this.#queue.length);
-      for (let i = 0; i < this.#queue.length; i++) queue[room + i] = this.#queue[i]!;
-      this.#queue = queue;
-      this.#head = room;
-    }
+    if (this.#head === 0) [this.#queue, this.#head] = withRoomAhead(this.#queue);
     this.#queue[--this.#head] = t;
   }
 
@@ -939,6 +935,28 @@ export class TaskDispatcher {
     }
   }
 
+  /** The engine ids pinned task `t` names: the one it follows, else its targets (none for a task that is not pinned). */
+  #pinIds(t: Task): readonly number[] {
+    return t.followEngine !== undefined ? [t.followEngine] : (t.flags.targets ?? []);
+  }
+
+  /** Note queued task `t` under each engine it names ({@link #pinnedOn}); nothing for a task that is not pinned. */
+  #pin(t: Task): void {
+    for (const id of this.#pinIds(t)) {
+      const tasks = this.#pinnedOn.get(id);
+      if (tasks) tasks.add(t);
+      else this.#pinnedOn.set(id, new Set([t]));
+    }
+  }
+
+  /** `t` left the queue: off {@link #pinnedOn}. */
+  #unpin(t: Task): void {
+    for (const id of this.#pinIds(t)) {
+      const tasks = this.#pinnedOn.get(id);
+      if (tasks?.delete(t) && tasks.size === 0) this.#pinnedOn.delete(id);
+    }
+  }
+
   /** Fail `t`: every engine that could take it ends its batch job before the task's time limit. */
   #failOutlived(t: Task): void {
     const left = Math.max(...[...this.#engines.values()].map((s) => (s.jobEnd ?? 0) - Date.now()));
@@ -956,7 +974,7 @@ export class TaskDispatcher {
   #park(t: Task, first = false): boolean {
     if (!isPinned(t)) return false;
     let parked = false;
-    for (const id of t.followEngine !== undefined ? [t.followEngine] : t.flags.targets!) {
+    for (const id of this.#pinIds(t)) {
       if (this.#engines.has(id)) parked = this.#parkOn(id, t, first) || parked;
     }
     return parked;
@@ -969,8 +987,10 @@ export class TaskDispatcher {
       return true;
     }
     if (!first) list.tasks.push(t);
-    else if (list.head > 0) list.tasks[--list.head] = t;
-    else list.tasks.unshift(t);
+    else {
+      if (list.head === 0) [list.tasks, list.head] = withRoomAhead(list.tasks);
+      list.tasks[--list.head] = t;
+    }
     if (list.tasks.length - list.head > list.limit) {
       list.tasks = list.tasks.slice(list.head).filter((p) => p.state === 'queued');
       list.head = 0;
@@ -1056,7 +1076,7 @@ export class TaskDispatcher {
   }
 
   #dispatch(t: Task, slot: EngineSlot): void {
-    this.#pinned.delete(t);
+    this.#unpin(t);
     t.state = 'running';
     t.engineId = slot.id;
     t.started = Date.now();
@@ -1113,7 +1133,7 @@ export class TaskDispatcher {
   #fail(t: Task, error: ControllerFailure, state: TaskState = 'failed'): void {
     clearTimeout(t.timer);
     this.#leaveRunning(t);
-    this.#pinned.delete(t);
+    this.#unpin(t);
     t.timer = undefined;
     t.state = state;
     t.completed = Date.now();
@@ -1216,6 +1236,17 @@ interface ParkedList {
   head: number;
   /** How long the list may grow before the entries no longer queued are dropped. */
   limit: number;
+}
+
+/**
+ * `tasks` copied behind room for half as many more (at least 64), and where they start: so that putting tasks ahead
+ * of the others, one at a time, costs O(1) amortised instead of moving them all each time.
+ */
+function withRoomAhead(tasks: readonly Task[]): [Task[], number] {
+  const room = Math.max(64, tasks.length >> 1);
+  const copy = new Array<Task>(room + tasks.length);
+  for (let i = 0; i < tasks.length; i++) copy[room + i] = tasks[i]!;
+  return [copy, room];
 }
 
 /** The least {@link ParkedList.limit}. */
