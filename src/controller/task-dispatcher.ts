@@ -922,10 +922,11 @@ export class TaskDispatcher {
         else if (this.#outlivesEveryEngine(t)) this.#failOutlived(t);
         else if (!this.#park(t)) blocked.push(t);
       }
-      if (blocked.length) {
-        this.#queue = blocked.concat(this.#queue.slice(this.#head));
-        this.#head = 0;
-      } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      // Tasks that could not go back to the front, in their order, into slots this pass emptied (each came from one):
+      // rebuilding the queue around them copied it all on every pass while one waited (for an engine it has not
+      // tried, or for walltime).
+      for (let i = blocked.length - 1; i >= 0; i--) this.#queue[--this.#head] = blocked[i]!;
+      if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }

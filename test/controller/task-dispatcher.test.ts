@@ -342,23 +342,40 @@ describe('TaskDispatcher: a task run again', () => {
       d.complete(0, id(again), reply(again).msg, reply(again).frames);
       assert.deepEqual(sent.engine.map((e) => e.msgId), [id(again), id(again), id(waiting)]);
     }
-    // None before it (the queue was rebuilt from a task that could not be placed): room is made ahead of the queue.
+    // None before it (purge() let the emptied queue go, and a task came after): room is made ahead of the queue.
     {
       const { io, sent } = recorder();
       const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
       d.engineAdded(0);
-      d.engineAdded(1);
-      const a = task({ retries: 1 });
-      const b = task({ retries: 1 });
-      d.submit(client, a.msg, a.frames); // engine 0
-      d.submit(client, b.msg, b.frames); // engine 1
-      // `a` fails on 0 and waits for engine 1 (it prefers an engine it has not tried): the queue is just [a].
-      d.complete(0, id(a), reply(a, 'error').msg, reply(a, 'error').frames);
-      assert.equal(sent.engine.length, 2);
-      // `b` fails on 1 and goes ahead of `a`: to engine 0, then `a` to engine 1.
-      d.complete(1, id(b), reply(b, 'error').msg, reply(b, 'error').frames);
-      assert.deepEqual(sent.engine.map((e) => [e.id, e.msgId]), [[0, id(a)], [1, id(b)], [0, id(b)], [1, id(a)]]);
+      const again = task({ retries: 1 });
+      d.submit(client, again.msg, again.frames);
+      d.purge();
+      const waiting = task();
+      d.submit(client, waiting.msg, waiting.frames);
+      d.complete(0, id(again), reply(again, 'error').msg, reply(again, 'error').frames);
+      d.complete(0, id(again), reply(again).msg, reply(again).frames);
+      assert.deepEqual(sent.engine.map((e) => e.msgId), [id(again), id(again), id(waiting)]);
     }
+  });
+});
+
+describe('TaskDispatcher: a task that waits for an engine it has not tried', () => {
+  it('keeps its place at the front while the tasks behind it run, and goes when that engine frees', () => {
+    const { io, sent } = recorder();
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
+    d.engineAdded(0);
+    d.engineAdded(1);
+    const again = task({ retries: 1 });
+    const hold = task({ targets: [1] });
+    const [q1, q2, q3] = [task(), task(), task()];
+    for (const t of [again, hold, q1, q2, q3]) d.submit(client, t.msg, t.frames);
+    d.complete(0, id(again), reply(again, 'error').msg, reply(again, 'error').frames); // waits for engine 1
+    d.complete(0, id(q1), reply(q1).msg, reply(q1).frames);
+    d.complete(1, id(hold), reply(hold).msg, reply(hold).frames);
+    d.complete(0, id(q2), reply(q2).msg, reply(q2).frames);
+    assert.deepEqual(sent.engine.map((e) => [e.id, e.msgId]), [
+      [0, id(again)], [1, id(hold)], [0, id(q1)], [0, id(q2)], [1, id(again)], [0, id(q3)],
+    ]);
   });
 });
 
