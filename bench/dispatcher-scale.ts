@@ -18,19 +18,24 @@ import { TaskDispatcher, type DispatcherIO } from '../src/controller/task-dispat
 
 const session = new Session('k'.repeat(64));
 
-function run(n: number, engines: number): { perTaskUs: number; heapMB: { before: number; loaded: number; purged: number } } {
-  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const onEngine: { id: number; msgId: string }[] = [];
-  const io: DispatcherIO = {
-    toEngine: (id, frames) => onEngine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
+/** The dispatcher's world as a recorder: what it sends to engines goes into `onEngine` (when given), the rest nowhere. */
+function recordingIO(onEngine?: { id: number; msgId: string }[]): DispatcherIO {
+  return {
+    toEngine: (id, frames) => void onEngine?.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
     toClient: () => {},
     toClientBatched: () => {},
     replyError: () => {},
     reencode: (msg, id) => session.encode({ ...msg, header: { ...msg.header, msg_id: id ?? msg.header.msg_id } }, Channels.controllerToEngine),
     abortOnEngine: () => {},
   };
+}
+
+function run(n: number, engines: number): { perTaskUs: number; heapMB: { before: number; loaded: number; purged: number } } {
+  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const onEngine: { id: number; msgId: string }[] = [];
+  const io = recordingIO(onEngine);
   const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 16);
   for (let e = 0; e < engines; e++) d.engineAdded(e);
   const client = Buffer.from('client');
@@ -68,10 +73,7 @@ function run(n: number, engines: number): { perTaskUs: number; heapMB: { before:
  * to 25–70 µs while finished tasks were kept in Sets looked at from the front; see src/util/fifo.ts).
  */
 function steady(n: number, window: number): { firstUs: number; lastUs: number } {
-  const io: DispatcherIO = {
-    toEngine: () => {}, toClient: () => {}, toClientBatched: () => {}, replyError: () => {}, abortOnEngine: () => {},
-    reencode: (msg) => session.encode(msg, Channels.controllerToEngine),
-  };
+  const io = recordingIO();
   const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 16);
   d.engineAdded(0);
   const client = Buffer.from('client');
@@ -103,10 +105,7 @@ function steady(n: number, window: number): { firstUs: number; lastUs: number } 
  * ~4-6 s).
  */
 function deaths(queued: number, engines: number): number {
-  const io: DispatcherIO = {
-    toEngine: () => {}, toClient: () => {}, toClientBatched: () => {}, replyError: () => {}, abortOnEngine: () => {},
-    reencode: (msg) => session.encode(msg, Channels.controllerToEngine),
-  };
+  const io = recordingIO();
   const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 16);
   for (let e = 0; e < engines; e++) d.engineAdded(e);
   const client = Buffer.from('client');
@@ -133,11 +132,7 @@ function deaths(queued: number, engines: number): number {
  */
 function pinned(n: number): number {
   const onEngine: { id: number; msgId: string }[] = [];
-  const io: DispatcherIO = {
-    toEngine: (id, frames) => onEngine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
-    toClient: () => {}, toClientBatched: () => {}, replyError: () => {}, abortOnEngine: () => {},
-    reencode: (msg) => session.encode(msg, Channels.controllerToEngine),
-  };
+  const io = recordingIO(onEngine);
   const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 16);
   for (let e = 0; e < 4; e++) d.engineAdded(e);
   const client = Buffer.from('client');
@@ -164,11 +159,7 @@ function pinned(n: number): number {
  */
 function blocked(n: number): number {
   const onEngine: { id: number; msgId: string }[] = [];
-  const io: DispatcherIO = {
-    toEngine: (id, frames) => onEngine.push({ id, msgId: Session.peekHeader(frames)!.msg_id }),
-    toClient: () => {}, toClientBatched: () => {}, replyError: () => {}, abortOnEngine: () => {},
-    reencode: (msg) => session.encode(msg, Channels.controllerToEngine),
-  };
+  const io = recordingIO(onEngine);
   const d = new TaskDispatcher(io, TASK_POLICIES.leastload, 1);
   d.engineAdded(0);
   d.engineAdded(1);
