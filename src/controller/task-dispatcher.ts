@@ -821,11 +821,9 @@ export class TaskDispatcher {
    */
   #queueFirst(t: Task): void {
     t.state = 'queued';
-    if (isPinned(t)) {
-      this.#pin(t);
-      // Ahead of the tasks parked for its engines, which are younger.
-      if (this.#park(t, true)) return;
-    }
+    this.#pin(t);
+    // A pinned task goes ahead of the tasks parked for its engines, which are younger.
+    if (this.#park(t, true)) return;
     if (this.#head === 0) [this.#queue, this.#head] = withRoomAhead(this.#queue);
     this.#queue[--this.#head] = t;
   }
@@ -938,7 +936,7 @@ export class TaskDispatcher {
 
   /** The engine ids pinned task `t` names: the one it follows, else its targets (none for a task that is not pinned). */
   #pinIds(t: Task): readonly number[] {
-    return t.followEngine !== undefined ? [t.followEngine] : (t.flags.targets ?? []);
+    return t.followEngine !== undefined ? [t.followEngine] : (t.flags.targets ?? NO_ENGINES);
   }
 
   /** Note queued task `t` under each engine it names ({@link #pinnedOn}); nothing for a task that is not pinned. */
@@ -973,19 +971,20 @@ export class TaskDispatcher {
    * is not pinned or has none.
    */
   #park(t: Task, first = false): boolean {
-    if (!isPinned(t)) return false;
     let parked = false;
     for (const id of this.#pinIds(t)) {
-      if (this.#engines.has(id)) parked = this.#parkOn(id, t, first) || parked;
+      if (!this.#engines.has(id)) continue;
+      this.#parkOn(id, t, first);
+      parked = true;
     }
     return parked;
   }
 
-  #parkOn(id: number, t: Task, first = false): boolean {
+  #parkOn(id: number, t: Task, first = false): void {
     const list = this.#parked.get(id);
     if (!list) {
       this.#parked.set(id, { tasks: [t], head: 0, limit: PARKED_MIN_LIMIT });
-      return true;
+      return;
     }
     if (!first) list.tasks.push(t);
     else {
@@ -997,7 +996,6 @@ export class TaskDispatcher {
       list.head = 0;
       list.limit = Math.max(PARKED_MIN_LIMIT, 2 * list.tasks.length);
     }
-    return true;
   }
 
   /**
@@ -1230,6 +1228,7 @@ export class TaskDispatcher {
 }
 
 const NO_DEPENDENCIES: readonly string[] = [];
+const NO_ENGINES: readonly number[] = [];
 
 /** The tasks parked on one engine (see `TaskDispatcher.#parked`): `tasks` from `head` on, oldest first. */
 interface ParkedList {
@@ -1252,11 +1251,6 @@ function withRoomAhead(tasks: readonly Task[]): [Task[], number] {
 
 /** The least {@link ParkedList.limit}. */
 const PARKED_MIN_LIMIT = 1024;
-
-/** Whether only some engines may take `t`: it names targets, or follows tasks that ran on one engine. */
-function isPinned(t: Task): boolean {
-  return t.followEngine !== undefined || !!t.flags.targets?.length;
-}
 
 /** Whether any engine that is not full may take `t`: no targets, nothing to follow, no engine it failed on, no time limit. */
 function isPlain(t: Task): boolean {
