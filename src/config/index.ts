@@ -25,7 +25,8 @@ export interface ControllerConfig {
   hwm: number;
   /**
    * An engine whose tasks are quick may hold more than `hwm`: as many as it runs in this many milliseconds at its
-   * recent pace, up to 1024 (default 2; 0: `hwm` alone decides).
+   * recent pace, up to 1024, and an idle engine is sent half of that in one message rather than one task (default 2;
+   * 0: `hwm` alone decides, and tasks spread one per idle engine).
    */
   hwmMs: number;
   /**

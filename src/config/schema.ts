@@ -151,7 +151,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envKind: 'integer',
   },
   'controller.hwmMs': {
-    doc: 'An engine whose tasks are quick may hold more than hwm tasks: as many as it runs in this many milliseconds at its recent pace, up to 1024 (0: hwm alone decides).',
+    doc: 'An engine whose tasks are quick may hold more than hwm tasks: as many as it runs in this many milliseconds at its recent pace, up to 1024, and an idle one is sent half of that in one message (0: hwm alone decides, and tasks spread one per idle engine).',
     allowed: 'an integer >= 0 (milliseconds)',
     envKind: 'integer',
   },

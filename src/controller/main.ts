@@ -41,7 +41,8 @@ export const CONTROLLER_USAGE = `Usage: tscontroller [options]
   --task-policy NAME          leastload | lru | weighted | twobin | random (default ${DEFAULTS.taskPolicy})
   --hwm N                     load-balanced tasks one engine may hold at once (default ${DEFAULTS.hwm}; 0 = no limit)
   --hwm-ms MS                 unless its tasks are quick: then as many as it runs in MS at its recent pace, up to
-                              1024 (default ${DEFAULTS.hwmMs}; 0 = --hwm alone decides)
+                              1024, and half of that to an idle engine in one message (default ${DEFAULTS.hwmMs};
+                              0 = --hwm alone decides, and tasks spread one per idle engine)
   --curve true|false|auto     encrypt every socket with CURVE (default auto: when --ip is not loopback)
   --replay-window-ms MS       how far a message's date may be from this clock (default ${SECURITY_DEFAULTS.replayWindowMs})
   --max-message-bytes N       the largest message accepted from a client or an engine (default ${DEFAULTS.maxMessageBytes})

@@ -140,6 +140,12 @@ export interface LoadLimit {
   hwmMs?: number;
 }
 
+/**
+ * The share of `hwmMs` that one message fills with quick tasks for an idle engine (see TaskDispatcher's `#fill`): the
+ * rest of its allowance is for the tasks sent while it works on those.
+ */
+const FILL_SHARE = 0.5;
+
 /** How much one answer moves an engine's pace (an exponential moving average). */
 const PACE_WEIGHT = 0.3;
 
@@ -587,6 +593,9 @@ export class TaskDispatcher {
     }
     clearTimeout(t.timer);
     this.#leaveRunning(t);
+    // A reply alone says how long its task ran (one in a batch does not: the batch does, see completeMany).
+    const ranMs = reply.metadata.ranMs;
+    if (typeof ranMs === 'number' && this.#hwmMs > 0 && t.kind !== undefined && t.kind === slot?.paceKind) this.#paced(slot, ranMs);
     const content = reply.content as { status: string; error?: { name: string; message: string; stack?: string } };
     if (content.status === 'error' && t.balanced && t.retriesLeft > 0) {
       log('task %s failed on engine %d; running it again (%d retries left)', t.msgId, engineId, t.retriesLeft - 1);
@@ -911,6 +920,7 @@ export class TaskDispatcher {
         const slot = plain ? this.#chooseOpen((open ??= this.#openSlots())) : this.#choose(t);
         if (slot) {
           this.#dispatch(t, slot);
+          if (plain) this.#fill(slot);
           // Full now (one more task, or a limit back at hwm for a task of another kind): no longer open.
           if (open && !this.#takes(slot)) {
             const at = open.indexOf(slot);
@@ -931,6 +941,27 @@ export class TaskDispatcher {
     } finally {
       this.#scheduling = false;
       this.#send();
+    }
+  }
+
+  /**
+   * Give `slot`, just given a task without constraints, the ones behind it in the queue as long as they are of the
+   * same kind (function) and it runs them quickly: as many as take it {@link FILL_SHARE} of `hwmMs` at its pace.
+   * They leave in one message. Without this, quick tasks trickling in from a client went one per idle engine: on
+   * 1,000 engines a map of 10,000 no-ops was 9,600 messages of one task each way (W8). Tasks of unknown pace, or
+   * slower, still spread one per engine.
+   */
+  #fill(slot: EngineSlot): void {
+    if (slot.taskMs === undefined) return;
+    let more = Math.min(this.#limitOf(slot) - slot.load, Math.floor((this.#hwmMs * FILL_SHARE) / Math.max(slot.taskMs, 1e-4)) - 1);
+    while (more > 0 && this.#head < this.#queue.length) {
+      const t = this.#queue[this.#head]!;
+      if (t.state === 'queued') {
+        if (!isPlain(t) || t.kind !== slot.paceKind) return;
+        this.#dispatch(t, slot);
+        more--;
+      }
+      this.#head++;
     }
   }
 

@@ -570,7 +570,10 @@ export class Engine {
     return type === last.type && (type === 'apply_request' || type === 'map_request') && sameFunction(next.msg.content.fn, last.fn);
   }
 
-  /** Send the replies that wait: one alone, several as one `batch_reply`. */
+  /**
+   * Send the replies that wait: one alone, several as one `batch_reply`. Either says how long its tasks ran (a
+   * reply alone in `metadata.ranMs`, to the microsecond), the controller's measure of this engine's pace.
+   */
   #flushReplies(): void {
     clearTimeout(this.#heldTimer);
     this.#heldTimer = undefined;
@@ -580,7 +583,12 @@ export class Engine {
     this.#heldBytes = 0;
     const ranMs = this.#heldRanMs;
     this.#heldRanMs = 0;
-    if (replies.length === 1) return this.#send(this.#finalize(replies[0]!));
+    if (replies.length === 1) {
+      const only = replies[0]!;
+      // A draft's metadata is this engine's own (a kept whole message is sent as it was).
+      if (!only.header.msg_id) only.metadata.ranMs = Math.round(ranMs * 1000) / 1000;
+      return this.#send(this.#finalize(only));
+    }
     const { content, buffers } = packReplies(replies, ranMs);
     this.#send(this.#session.message(BATCH_REPLY, content, { buffers }));
   }

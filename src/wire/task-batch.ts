@@ -82,7 +82,8 @@ export interface BatchReplyContent {
   replies: BatchReplyEntry[];
   /**
    * How long the engine ran these tasks, in ms by its own clock (an engine's batches only): the controller's measure
-   * of how quick its tasks are (`controller.hwmMs`).
+   * of how quick its tasks are (`controller.hwmMs`). An engine's reply that travels alone says the same in its
+   * `metadata.ranMs`.
    */
   ranMs?: number;
 }

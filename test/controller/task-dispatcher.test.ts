@@ -151,6 +151,71 @@ describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
     assert.equal(d.loadOf(0), 2);
   });
 
+  /** A dispatcher over `engines` idle engines whose io records each message's engine and number of tasks. */
+  const batching = (engines: number, load: { hwm: number; hwmMs: number }) => {
+    const { io, sent } = recorder();
+    const messages: { id: number; tasks: string[] }[] = [];
+    io.toEngine = (engineId, frames) => {
+      const header = Session.peekHeader(frames)!;
+      messages.push({ id: engineId, tasks: header.msg_type === 'batch_request' ? batched.shift()! : [header.msg_id] });
+      sent.engine.push({ id: engineId, msgId: header.msg_id });
+    };
+    const batched: string[][] = [];
+    io.encodeBatch = (msgs) => {
+      batched.push(msgs.map((m) => m.header.msg_id));
+      return session.encode(session.message('batch_request', {}), Channels.controllerToEngine);
+    };
+    const d = new TaskDispatcher(io, TASK_POLICIES.leastload, load);
+    for (let e = 0; e < engines; e++) d.engineAdded(e);
+    return { d, messages };
+  };
+  /** `n` tasks of one function, submitted together (as a client's batch_request is). */
+  const submitBatch = (d: TaskDispatcher, n: number, source = '() => null') =>
+    d.submitMany(client, Array.from({ length: n }, () => fnTask(source).msg));
+  /** Answer every task of `messages` (and forget them), each alone, saying it ran in `ranMs`. */
+  const answerAlone = (d: TaskDispatcher, messages: { id: number; tasks: string[] }[], ranMs: number) => {
+    for (const m of messages.splice(0)) {
+      for (const msgId of m.tasks) {
+        const r = session.message('apply_reply', { status: 'ok' }, { parent: { msg_id: msgId } as Message['header'], metadata: { ranMs } });
+        d.complete(m.id, msgId, r, session.encode(r, Channels.engineToCluster));
+      }
+    }
+  };
+
+  it('quick tasks of a known pace go to idle engines many per message, hwmMs / 2 of them each', () => {
+    const { d, messages } = batching(10, { hwm: 4, hwmMs: 2 });
+    submitBatch(d, 10);
+    assert.deepEqual(messages.map((m) => m.tasks.length), Array(10).fill(1), 'pace unknown: one task per idle engine');
+    // Each engine answers alone that its task ran in 10 us: 1 ms of them is 100.
+    answerAlone(d, messages, 0.01);
+    submitBatch(d, 250);
+    assert.deepEqual(messages.map((m) => m.tasks.length), [100, 100, 50]);
+    assert.equal(new Set(messages.map((m) => m.id)).size, 3, 'three engines, one message each');
+    assert.equal(d.unassigned, 0);
+  });
+
+  it('slower tasks still go one per idle engine, and a task of another kind goes alone', () => {
+    const { d, messages } = batching(10, { hwm: 4, hwmMs: 2 });
+    submitBatch(d, 10);
+    answerAlone(d, messages, 0.6); // more than 1 ms for two of them
+    submitBatch(d, 10);
+    assert.deepEqual(messages.map((m) => m.tasks.length), Array(10).fill(1));
+    const quick = batching(10, { hwm: 4, hwmMs: 2 });
+    submitBatch(quick.d, 10);
+    answerAlone(quick.d, quick.messages, 0.01);
+    // A task of another kind first: its pace is unknown, so it goes alone, and the no-ops behind it fill another engine.
+    quick.d.submitMany(client, [fnTask('(x) => heavy(x)').msg, ...Array.from({ length: 30 }, () => fnTask('() => null').msg)]);
+    assert.deepEqual(quick.messages.map((m) => m.tasks.length), [1, 30]);
+  });
+
+  it('with hwmMs 0 no pace is kept: tasks spread one per idle engine', () => {
+    const { d, messages } = batching(10, { hwm: 4, hwmMs: 0 });
+    submitBatch(d, 10);
+    answerAlone(d, messages, 0.01);
+    submitBatch(d, 20);
+    assert.deepEqual(messages.map((m) => m.tasks.length), Array(10).fill(2));
+  });
+
   it('without a reported pace, or with hwmMs 0, hwm alone decides', () => {
     for (const load of [{ hwm: 3, hwmMs: 5 }, { hwm: 3, hwmMs: 0 }, 3]) {
       const { io, sent } = recorder();

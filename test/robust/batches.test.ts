@@ -88,6 +88,25 @@ describe('batches on a real cluster', () => {
     }
   });
 
+  test('a reply that travels alone says how long its task ran (the controller paces the engine by it)', { timeout: 60_000 }, async () => {
+    await using tc = await startTestCluster(1);
+    const { client } = tc;
+    await client.waitForEngines(1);
+    const peer = new RawPeer(client.info.address, client.info.key);
+    try {
+      const source = '() => { const end = performance.now() + 20; while (performance.now() < end); return 1; }';
+      const id = await peer.send('apply_request', { fn: { source } }, { metadata: { balanced: true }, buffers: serialize([]) });
+      await waitUntil(() => peer.received.some((m) => m.parent.msg_id === id), 10_000, 'the task answered');
+      const reply = peer.received.find((m) => m.parent.msg_id === id)!;
+      assert.equal(reply.header.msg_type, 'apply_reply');
+      assert.equal(reply.content.status, 'ok');
+      const { ranMs } = reply.metadata as { ranMs?: number };
+      assert.ok(typeof ranMs === 'number' && ranMs >= 20 && ranMs < 60_000, `metadata.ranMs: ${ranMs}`);
+    } finally {
+      peer.close();
+    }
+  });
+
   test('an engine killed while it holds the replies of a batch loses no task: they run again, marked as retries', { timeout: 90_000 }, async () => {
     await using tc = await startTestCluster(2, { controller: { heartbeatMs: 1000, heartbeatTimeoutMs: 60_000 } });
     const { client } = tc;
