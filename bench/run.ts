@@ -10,7 +10,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { runBench } from './lib/bench.js';
 import { recordRun } from './lib/history.js';
 import { parseBenchArgs } from './lib/options.js';
-import { startProfiling } from './lib/profile.js';
+import { profileIntervalUs, startProfiling } from './lib/profile.js';
 import { describeSizes, jsonLines, notes, table, targetChecks, targetLines } from './lib/report.js';
 
 async function main(): Promise<number> {
@@ -28,7 +28,7 @@ async function main(): Promise<number> {
   // The load average shows whether something else shared the CPUs during the run (on 2 cores it matters).
   const load = () => loadavg()[0]!.toFixed(2);
   const loadBefore = load();
-  const profiling = options.profile ? await startProfiling() : undefined;
+  const profiling = options.profile ? await startProfiling(profileIntervalUs(options.profile)) : undefined;
   if (profiling) console.error(`profiling ${options.profile} on tsparallel: CPU profiles go to ${profiling.dir}`);
   const results = await runBench(options, (line) => console.error(line), interrupt.signal);
   if (profiling) {

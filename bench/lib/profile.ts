@@ -38,20 +38,31 @@ export interface ProfileRun {
 }
 
 /**
- * Start profiling: a fresh directory, `NODE_OPTIONS` set so every Node process started from now on writes a CPU
- * profile there when it exits, and the inspector's profiler on this process.
+ * The sampling interval for profiling `workload`, in µs. Each profiled process has a sampler thread that wakes once
+ * per interval, and they all share the machine's cores: 100 µs is fine enough for per-task costs of tens of
+ * microseconds with the few processes of most workloads, but W8's twelve processes at that rate kept two cores busy
+ * waking samplers, and its engines missed their 30 s registration limit.
  */
-export async function startProfiling(): Promise<ProfileRun> {
+export function profileIntervalUs(workload: string): number {
+  return workload === 'W8' ? 2000 : 100;
+}
+
+/**
+ * Start profiling: a fresh directory, `NODE_OPTIONS` set so every Node process started from now on writes a CPU
+ * profile there when it exits (sampled every `intervalUs`, see {@link profileIntervalUs}), and the inspector's
+ * profiler on this process.
+ */
+export async function startProfiling(intervalUs = 100): Promise<ProfileRun> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tsparallel-profile-'));
   const previous = process.env.NODE_OPTIONS;
   const preload = pathToFileURL(siblingModule(import.meta.url, './profile-preload')).href;
   process.env.NODE_OPTIONS = [previous, `--import=${preload}`].filter(Boolean).join(' ');
   process.env.TSPARALLEL_PROFILE_DIR = dir;
+  process.env.TSPARALLEL_PROFILE_INTERVAL_US = String(intervalUs);
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
-  // 100 µs: fine enough for per-task costs of tens of microseconds, coarse enough not to dominate them.
-  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.setSamplingInterval', { interval: intervalUs });
   await session.post('Profiler.start');
   return {
     dir,
@@ -61,6 +72,7 @@ export async function startProfiling(): Promise<ProfileRun> {
       if (previous === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = previous;
       delete process.env.TSPARALLEL_PROFILE_DIR;
+      delete process.env.TSPARALLEL_PROFILE_INTERVAL_US;
       await writeFile(path.join(dir, 'client.cpuprofile'), JSON.stringify(profile));
       return summarizeProfiles(dir);
     },
