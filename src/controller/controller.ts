@@ -662,6 +662,11 @@ export class Controller {
         if (engine) for (const record of msg.content.records as DirectTaskReport[]) this.#tasks.recordFinished(engine.id, record);
         return;
       }
+      case 'tasks_returned': {
+        const engine = this.#byUuid.get(uuid);
+        if (engine) this.#tasks.returned(engine.id, msg.content.msgIds as string[]);
+        return;
+      }
     }
     const engine = this.#byUuid.get(uuid);
     if (msg.header.msg_type === BATCH_REPLY) {

@@ -208,6 +208,15 @@ export class ControllerStats {
     if (e) e.running++;
   }
 
+  /** A task its engine gave back unstarted (it goes back to the queue): as if it had never been sent there. */
+  onTaskReturned(msgId: string): void {
+    const running = this.#running.get(msgId);
+    if (!running) return;
+    this.#running.delete(msgId);
+    const e = this.#engines.get(running.engineId);
+    if (e && e.state === 'alive') e.running = Math.max(0, e.running - 1);
+  }
+
   /**
    * A task attempt ended. `engineId` is where it ran (undefined when it never reached an engine); `error` carries
    * the remote stack of a failure.

@@ -174,7 +174,7 @@ export interface DispatcherIO {
    */
   canForward?(header: MessageHeader): boolean;
   /** Told when a task reaches an engine and when an attempt ends (the dashboard's statistics); optional. */
-  stats?: Pick<ControllerStats, 'onTaskStarted' | 'onTaskEnded'>;
+  stats?: Pick<ControllerStats, 'onTaskStarted' | 'onTaskEnded' | 'onTaskReturned'>;
   /** The task journal, when the controller keeps one (for `--restore`); optional. */
   journal?: TaskJournal;
 }
@@ -545,6 +545,34 @@ export class TaskDispatcher {
       }
       if (pacing) this.#paced(slot!, ranMs! / replies.length);
     });
+  }
+
+  /**
+   * Engine `engineId` gives back tasks it holds and has not started (`tasks_returned`: a call of their function ran
+   * far longer than the ones before, see `Engine.#giveBack`). They go back to the front of the queue, in their order,
+   * with their retries untouched, to be placed again at the pace its slow reply told. Ids of tasks no longer running
+   * there (answered, aborted, or run elsewhere since) are ignored.
+   */
+  returned(engineId: number, msgIds: readonly string[]): void {
+    const slot = this.#engines.get(engineId);
+    if (!slot) return;
+    const back: Task[] = [];
+    for (const id of msgIds) {
+      const t = this.#tasks.get(id);
+      if (!t || t.state !== 'running' || t.engineId !== engineId || slot.stuck?.has(id)) continue;
+      clearTimeout(t.timer);
+      t.timer = undefined;
+      this.#leaveRunning(t);
+      slot.load = Math.max(0, slot.load - 1);
+      t.engineId = undefined;
+      this.io.stats?.onTaskReturned(t.msgId);
+      this.io.journal?.requeued(t.msgId, t.retries);
+      back.push(t);
+    }
+    if (back.length === 0) return;
+    log('engine %d gave back %d tasks it had not started', engineId, back.length);
+    for (let i = back.length - 1; i >= 0; i--) this.#queueFirst(back[i]!);
+    this.#schedule();
   }
 
   /** Engine `slot` ran tasks of its pace's kind in `perTaskMs` each: its pace, for {@link #limitOf}. */

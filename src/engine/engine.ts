@@ -122,6 +122,16 @@ const QUICK_TASK_MS = 1;
 /** Replies never wait longer than this, in ms (a timer sends them if the next task awaits something). */
 const HOLD_REPLIES_MS = 2;
 
+/**
+ * A load-balanced task that ran at least this long, in ms, and {@link GIVE_BACK_FACTOR} times longer than the call
+ * of the same function before it, makes the engine give back the calls of that function still queued here (see
+ * `Engine.#giveBack`).
+ */
+const GIVE_BACK_MS = 20;
+
+/** See {@link GIVE_BACK_MS}. */
+const GIVE_BACK_FACTOR = 20;
+
 /** What the engine accepts from the controller: clients' requests it forwards, and its own messages. */
 const FROM_CONTROLLER = [Channels.clientToCluster, Channels.controllerToEngine];
 
@@ -571,6 +581,33 @@ export class Engine {
   }
 
   /**
+   * A call of `fn` just ran far longer than the one before it: give the controller back the load-balanced calls of
+   * `fn` queued here and not started (`tasks_returned`), to place again at the pace it now knows (the reply just sent
+   * says how long this one ran). The controller sends quick tasks many per message at their recent pace
+   * (`controller.hwmMs`); when inputs make the same function slow, they would otherwise wait here one after the other
+   * while other engines are idle. Calls the controller asked to abort stay, to be answered as aborted.
+   */
+  #giveBack(type: string, fn: unknown): void {
+    const back: string[] = [];
+    const kept: QueuedRequest[] = [];
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      const q = this.#queue[i]!;
+      const id = q.msg.header.msg_id;
+      const mine = !q.isDirect && q.msg.header.msg_type === type && q.msg.metadata.balanced === true && !this.#aborted.has(id);
+      if (mine && sameFunction((q.msg.content as { fn?: unknown }).fn, fn)) {
+        back.push(id);
+        this.#inFlight.delete(id);
+      } else kept.push(q);
+    }
+    if (back.length === 0) return;
+    this.#queue = kept;
+    this.#queueHead = 0;
+    log('a task took %d ms, over %d x the call before it: giving back %d queued calls of its function', Math.round(this.#last!.ms), GIVE_BACK_FACTOR, back.length);
+    this.#flushReplies();
+    this.#send(this.#session.message('tasks_returned', { msgIds: back }));
+  }
+
+  /**
    * Send the replies that wait: one alone, several as one `batch_reply`. Either says how long its tasks ran (a
    * reply alone in `metadata.ranMs`, to the microsecond), the controller's measure of this engine's pace.
    */
@@ -747,13 +784,18 @@ export class Engine {
     const metadata: Record<string, unknown> = { engineId: this.id, started, completed };
     if (typeof msg.metadata.retry === 'number') metadata.retry = msg.metadata.retry;
     const reply = this.#draft(type.replace(/_request$/, '_reply'), content, msg.header, metadata, buffers);
-    this.#last = { type, fn: (msg.content as { fn?: unknown }).fn, ms: performance.now() - startedAt, limited: typeof limit === 'number' && limit > 0 };
-    this.#routingRanMs = this.#last.ms;
+    const fn = (msg.content as { fn?: unknown }).fn;
+    const ms = performance.now() - startedAt;
+    const before = this.#last;
+    const turnedSlow = !isDirect && ms >= GIVE_BACK_MS && before !== undefined && ms >= GIVE_BACK_FACTOR * before.ms && before.type === type && sameFunction(before.fn, fn);
+    this.#last = { type, fn, ms, limited: typeof limit === 'number' && limit > 0 };
+    this.#routingRanMs = ms;
     try {
       route(reply);
     } finally {
       this.#routingRanMs = 0;
     }
+    if (turnedSlow) this.#giveBack(type, fn);
     if (isDirect) {
       // The controller never saw this request: tell it afterwards, so its records stay complete.
       this.#record({

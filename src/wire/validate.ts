@@ -200,7 +200,7 @@ export function checkClientMessage(msg: Message): string | undefined {
   return taskRequest(msg);
 }
 
-/** Check a message an engine sent to the controller (registration, task records, replies). */
+/** Check a message an engine sent to the controller (registration, task records, tasks given back, replies). */
 export function checkEngineMessage(msg: Message): string | undefined {
   const bad = envelope(msg);
   if (bad) return bad;
@@ -223,6 +223,8 @@ export function checkEngineMessage(msg: Message): string | undefined {
       return optional(c.exitCode, Number.isInteger) ? undefined : 'content.exitCode must be an integer (the code the engine exits with)';
     case 'engine_event':
       return typeof c.event === 'string' ? undefined : 'content.event must be a string';
+    case 'tasks_returned':
+      return isStringArray(c.msgIds) ? undefined : 'content.msgIds must be an array of task ids';
     case 'task_records': {
       if (!Array.isArray(c.records)) return 'content.records must be an array of task records';
       for (const [i, r] of c.records.entries()) {

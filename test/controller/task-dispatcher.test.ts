@@ -208,6 +208,22 @@ describe('TaskDispatcher: quick tasks beyond hwm (hwmMs)', () => {
     assert.deepEqual(quick.messages.map((m) => m.tasks.length), [1, 30]);
   });
 
+  it('tasks an engine gives back go to the queue front in order, unchanged, and are placed again', () => {
+    const { d, messages } = batching(2, { hwm: 4, hwmMs: 2 });
+    submitBatch(d, 2);
+    answerAlone(d, messages, 0.01);
+    submitBatch(d, 50);
+    assert.deepEqual(messages.map((m) => [m.id, m.tasks.length]), [[0, 50]]);
+    const [, ...rest] = messages.splice(0)[0]!.tasks;
+    // Engine 0 ran the first slowly and gives back the rest (and an id nobody knows).
+    d.returned(0, [...rest, 'no-such-task']);
+    assert.equal(d.loadOf(0), 1, 'the task it did not give back (it is answering it) stays');
+    assert.deepEqual(messages.map((m) => [m.id, m.tasks]), [[1, rest]], 'placed again at once, in order, on the idle engine');
+    assert.ok(d.records({ msgIds: rest }).every((r) => r.state === 'running' && r.engineId === 1 && r.retries === 0));
+    d.returned(0, rest);
+    assert.equal(d.loadOf(1), 49, 'ids now running elsewhere are ignored');
+  });
+
   it('with hwmMs 0 no pace is kept: tasks spread one per idle engine', () => {
     const { d, messages } = batching(10, { hwm: 4, hwmMs: 0 });
     submitBatch(d, 10);

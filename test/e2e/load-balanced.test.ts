@@ -289,6 +289,27 @@ describe('task policies and the high-water mark', () => {
     assert.ok(strict <= 4 && strict > 0, `an engine held ${strict} tasks with hwmMs 0 (hwm 4)`);
   });
 
+  it('quick tasks go to an idle engine many per message, and an engine gives back those that turn slow', async () => {
+    await using c = await start(2);
+    const lview = c.client.loadBalancedView();
+    // Microseconds for small inputs, 100 ms from 1,000 on: the same function, so the same pace at the controller.
+    const f = (x: number) => {
+      if (x >= 1000) {
+        const end = Date.now() + 100;
+        while (Date.now() < end);
+      }
+      return x * 2;
+    };
+    assert.deepEqual(await lview.map(f, range(400), { chunksize: 1 }), range(400).map((x) => x * 2));
+    // At the quick pace the twelve slow calls would all go to one engine in one message and run there one after the
+    // other; that engine gives the rest back after the first, and they are placed again at the pace it now knows.
+    const slow = lview.map(f, range(1000, 1012), { chunksize: 1 });
+    assert.deepEqual(await slow, range(1000, 1012).map((x) => x * 2));
+    const perEngine = [0, 1].map((id) => slow.metadata.filter((m) => m.engineId === id).length);
+    assert.ok(Math.min(...perEngine) >= 3, `tasks per engine: ${perEngine.join(', ')}`);
+    assert.ok(slow.metadata.every((m) => m.retries === undefined), 'a task given back is not a retry');
+  });
+
   it('client.abort drops tasks queued on an engine before they start', async () => {
     await using c = await start(1, { controller: { hwm: 0 } });
     const lview = c.client.loadBalancedView();

@@ -36,11 +36,13 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     asked.push(await c.send('apply_request', null, { metadata: { balanced: true } }));
     asked.push(await c.send('map_request', { fn: 7 }, { metadata: { target: 0 } }));
 
-    // Controller, engine endpoint: bad registration, bad task record, replies with null content or parent.
+    // Controller, engine endpoint: bad registration, bad task record, tasks given back without ids, replies with null
+    // content or parent.
     const e = new RawPeer(engineInfo.address, key, Channels.engineToCluster);
     await e.send('registration_request', null);
     await e.send('task_records', null);
     await e.send('task_records', { records: [null] });
+    await e.send('tasks_returned', { msgIds: 5 });
     await e.send('apply_reply', null, { parent: { msg_id: 'x' } });
     await e.send('apply_reply', { status: 'ok' }, { parent: null });
     // Controller, heartbeat endpoint: arbitrary frames.
@@ -80,7 +82,7 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     assert.deepEqual(await client.loadBalancedView().map(square, [1, 2, 3, 4]), [1, 4, 9, 16]);
     assert.deepEqual(await client.view().apply(() => 7), [7, 7]);
     const status = (await client.queueStatus()) as { dropped: { invalid: number } };
-    assert.ok(status.dropped.invalid >= asked.length + 4, `controller counted ${status.dropped.invalid} invalid messages`);
+    assert.ok(status.dropped.invalid >= asked.length + 5, `controller counted ${status.dropped.invalid} invalid messages`);
     // A second client still connects, and the raw client socket still gets answers.
     const other = await cluster.connect({ timeoutMs: 10_000 });
     assert.deepEqual(await other.view(1).apply(() => 'alive'), 'alive');
