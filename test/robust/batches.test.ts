@@ -24,48 +24,57 @@ const THIS_VERSION = PROTOCOL_VERSION.replace('.', '\\.');
 /** Every reply a raw peer got, batches unpacked. */
 const repliesOf = (peer: RawPeer): Message[] => peer.received.flatMap((m) => (m.header.msg_type === BATCH_REPLY && Array.isArray(m.content.replies) ? unpackReplies(m) : [m]));
 
+/** A cluster of `n` engines, all registered, and a raw peer on its client endpoint; disposing closes both. */
+async function clusterWithPeer(n: number) {
+  const tc = await startTestCluster(n);
+  await tc.client.waitForEngines(n);
+  const peer = new RawPeer(tc.client.info.address, tc.client.info.key);
+  return {
+    client: tc.client,
+    peer,
+    async [Symbol.asyncDispose]() {
+      peer.close();
+      await tc[Symbol.asyncDispose]();
+    },
+  };
+}
+
 describe('batches on a real cluster', () => {
   test('a batch\'s bad tasks are answered one by one while its good ones run; an unreadable batch is answered whole', { timeout: 60_000 }, async () => {
-    await using tc = await startTestCluster(2);
-    const { client } = tc;
-    await client.waitForEngines(2);
-    const peer = new RawPeer(client.info.address, client.info.key);
-    try {
-      const fn = { fn: { source: '(x) => x * 10' } };
-      const balanced = { balanced: true };
-      const task = (id: string, content: Record<string, unknown>, metadata: Record<string, unknown>, x: number) => ({ header: { msg_id: id, msg_type: 'map_request' }, content, metadata, buffers: serialize([x]) });
-      const { content, buffers } = packRequests([
-        task('good-1', fn, balanced, 1), task('bad-fn', { fn: 7 }, balanced, 2), task('not-balanced', fn, {}, 3),
-        task('bad-flags', fn, { balanced: true, retries: -1 }, 4), task('good-2', fn, balanced, 5),
-      ] as unknown as Message[]);
-      await peer.send(BATCH_REQUEST, content, { buffers });
-      const unreadable = await peer.send(BATCH_REQUEST, { contents: [fn], metadata: [balanced], tasks: [{ id: 'x', type: 'map_request', content: 3, metadata: 0, buffers: [] }] }, { buffers: [Buffer.alloc(0)] });
-      await waitUntil(() => repliesOf(peer).length >= 6, 20_000, 'every task and the unreadable batch answered').catch((e) => {
-        throw new Error(`${e.message}: got ${JSON.stringify(repliesOf(peer).map((r) => [r.header.msg_type, r.parent.msg_id, r.content]))}`);
-      });
-      const by = new Map(repliesOf(peer).map((r) => [r.parent.msg_id, r]));
-      for (const [id, x] of [['good-1', 1], ['good-2', 5]] as const) {
-        assert.equal(by.get(id)!.content.status, 'ok', id);
-        assert.deepEqual(deserialize(by.get(id)!.buffers), [x * 10]);
-      }
-      for (const [id, why] of [['bad-fn', /content.fn must be/], ['not-balanced', /load-balanced tasks only/], ['bad-flags', /metadata.retries must be/]] as const) {
-        const error = by.get(id)!.content.error as { name: string; message: string };
-        assert.equal(error.name, 'ProtocolError', id);
-        assert.match(error.message, why);
-      }
-      const whole = by.get(unreadable)!;
-      assert.equal(whole.header.msg_type, BATCH_REPLY);
-      assert.equal(whole.content.status, 'error');
-      assert.match((whole.content.error as { message: string }).message, /tasks\[0\].content must index content.contents/);
-      // A task id already taken is refused, and the cluster still works.
-      const again = packRequests([task('good-1', fn, balanced, 9)] as unknown as Message[]);
-      await peer.send(BATCH_REQUEST, again.content, { buffers: again.buffers });
-      await waitUntil(() => repliesOf(peer).some((r) => r.parent.msg_id === 'good-1' && r.content.status === 'error'), 10_000, 'the taken id refused');
-      assert.deepEqual(await client.loadBalancedView().map((x: number) => x + 1, range(100)), range(1, 101));
-      assert.ok((await client.queueStatus() as { dropped: { invalid: number } }).dropped.invalid >= 5);
-    } finally {
-      peer.close();
+    await using cp = await clusterWithPeer(2);
+    const { client, peer } = cp;
+    const fn = { fn: { source: '(x) => x * 10' } };
+    const balanced = { balanced: true };
+    const task = (id: string, content: Record<string, unknown>, metadata: Record<string, unknown>, x: number) => ({ header: { msg_id: id, msg_type: 'map_request' }, content, metadata, buffers: serialize([x]) });
+    const { content, buffers } = packRequests([
+      task('good-1', fn, balanced, 1), task('bad-fn', { fn: 7 }, balanced, 2), task('not-balanced', fn, {}, 3),
+      task('bad-flags', fn, { balanced: true, retries: -1 }, 4), task('good-2', fn, balanced, 5),
+    ] as unknown as Message[]);
+    await peer.send(BATCH_REQUEST, content, { buffers });
+    const unreadable = await peer.send(BATCH_REQUEST, { contents: [fn], metadata: [balanced], tasks: [{ id: 'x', type: 'map_request', content: 3, metadata: 0, buffers: [] }] }, { buffers: [Buffer.alloc(0)] });
+    await waitUntil(() => repliesOf(peer).length >= 6, 20_000, 'every task and the unreadable batch answered').catch((e) => {
+      throw new Error(`${e.message}: got ${JSON.stringify(repliesOf(peer).map((r) => [r.header.msg_type, r.parent.msg_id, r.content]))}`);
+    });
+    const by = new Map(repliesOf(peer).map((r) => [r.parent.msg_id, r]));
+    for (const [id, x] of [['good-1', 1], ['good-2', 5]] as const) {
+      assert.equal(by.get(id)!.content.status, 'ok', id);
+      assert.deepEqual(deserialize(by.get(id)!.buffers), [x * 10]);
     }
+    for (const [id, why] of [['bad-fn', /content.fn must be/], ['not-balanced', /load-balanced tasks only/], ['bad-flags', /metadata.retries must be/]] as const) {
+      const error = by.get(id)!.content.error as { name: string; message: string };
+      assert.equal(error.name, 'ProtocolError', id);
+      assert.match(error.message, why);
+    }
+    const whole = by.get(unreadable)!;
+    assert.equal(whole.header.msg_type, BATCH_REPLY);
+    assert.equal(whole.content.status, 'error');
+    assert.match((whole.content.error as { message: string }).message, /tasks\[0\].content must index content.contents/);
+    // A task id already taken is refused, and the cluster still works.
+    const again = packRequests([task('good-1', fn, balanced, 9)] as unknown as Message[]);
+    await peer.send(BATCH_REQUEST, again.content, { buffers: again.buffers });
+    await waitUntil(() => repliesOf(peer).some((r) => r.parent.msg_id === 'good-1' && r.content.status === 'error'), 10_000, 'the taken id refused');
+    assert.deepEqual(await client.loadBalancedView().map((x: number) => x + 1, range(100)), range(1, 101));
+    assert.ok((await client.queueStatus() as { dropped: { invalid: number } }).dropped.invalid >= 5);
   });
 
   test('an engine\'s direct endpoint refuses batches: only the controller sends them', { timeout: 60_000 }, async () => {
@@ -89,22 +98,16 @@ describe('batches on a real cluster', () => {
   });
 
   test('a reply that travels alone says how long its task ran (the controller paces the engine by it)', { timeout: 60_000 }, async () => {
-    await using tc = await startTestCluster(1);
-    const { client } = tc;
-    await client.waitForEngines(1);
-    const peer = new RawPeer(client.info.address, client.info.key);
-    try {
-      const source = '() => { const end = performance.now() + 20; while (performance.now() < end); return 1; }';
-      const id = await peer.send('apply_request', { fn: { source } }, { metadata: { balanced: true }, buffers: serialize([]) });
-      await waitUntil(() => peer.received.some((m) => m.parent.msg_id === id), 10_000, 'the task answered');
-      const reply = peer.received.find((m) => m.parent.msg_id === id)!;
-      assert.equal(reply.header.msg_type, 'apply_reply');
-      assert.equal(reply.content.status, 'ok');
-      const { ranMs } = reply.metadata as { ranMs?: number };
-      assert.ok(typeof ranMs === 'number' && ranMs >= 20 && ranMs < 60_000, `metadata.ranMs: ${ranMs}`);
-    } finally {
-      peer.close();
-    }
+    await using cp = await clusterWithPeer(1);
+    const { peer } = cp;
+    const source = '() => { const end = performance.now() + 20; while (performance.now() < end); return 1; }';
+    const id = await peer.send('apply_request', { fn: { source } }, { metadata: { balanced: true }, buffers: serialize([]) });
+    await waitUntil(() => peer.received.some((m) => m.parent.msg_id === id), 10_000, 'the task answered');
+    const reply = peer.received.find((m) => m.parent.msg_id === id)!;
+    assert.equal(reply.header.msg_type, 'apply_reply');
+    assert.equal(reply.content.status, 'ok');
+    const { ranMs } = reply.metadata as { ranMs?: number };
+    assert.ok(typeof ranMs === 'number' && ranMs >= 20 && ranMs < 60_000, `metadata.ranMs: ${ranMs}`);
   });
 
   test('an engine killed while it holds the replies of a batch loses no task: they run again, marked as retries', { timeout: 90_000 }, async () => {
