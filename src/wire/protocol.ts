@@ -43,9 +43,10 @@ export const DELIMITER = Buffer.from('<IDS|MSG>');
  * buffers by their Poly1305 tag, see the module's description; 1.3 moved engines' CPU and memory figures from an
  * `engine_stats` message onto their heartbeat answers, `src/wire/heart-stats.ts`; 1.4 added `result_request`, a
  * client asking the controller again for tasks' replies, `Client.getResult`; 1.5 lets a client send it to an engine's
- * direct endpoint too, after its direct connection dropped and came back).
+ * direct endpoint too, after its direct connection dropped and came back; 1.6 added `tasks_returned`, an engine
+ * giving back queued calls of a function that turned slow, and `metadata.ranMs` on its replies that travel alone).
  */
-export const PROTOCOL_VERSION = '1.5';
+export const PROTOCOL_VERSION = '1.6';
 
 /** From this many bytes of buffers in a message, they are signed by their Poly1305 tag (see the module's description). */
 export const BULK_MAC_BYTES = 64 * 1024;
