@@ -12,8 +12,12 @@
 import type { ConnectionInfo } from '../wire/connection.js';
 import type { Transport } from '../core/transport.js';
 import type { RunningRole } from '../core/launcher.js';
+import { shareHeartSamples } from '../wire/heart-stats.js';
 import { Engine } from './engine.js';
 import { IsolatedNamespace } from './namespace.js';
+
+/** How long one resource sample serves the hearts of a process's engines, in ms (see `shareHeartSamples`). */
+const HEART_SAMPLE_SHARE_MS = 100;
 
 /** How {@link startEngines} sets up its engines. */
 export interface MultiEngineOptions {
@@ -33,6 +37,8 @@ export interface MultiEngineOptions {
  */
 export async function startEngines(options: MultiEngineOptions): Promise<RunningRole & { engines: Engine[] }> {
   const { transport } = options;
+  // The controller pings every engine at once: one resource sample serves the answers of this process's engines.
+  shareHeartSamples(HEART_SAMPLE_SHARE_MS);
   const engines = Array.from(
     { length: options.count },
     () =>

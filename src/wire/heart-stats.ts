@@ -28,8 +28,30 @@ export interface HeartStats {
   atMicros: number;
 }
 
-/** This process's resource sample, as a frame to send after a heartbeat answer. */
+/** See {@link shareHeartSamples}. */
+let shared: { ms: number; frame?: Buffer; at: number } | undefined;
+
+/**
+ * Let the hearts of this process answer with one sample for `ms` after it was taken (0: each answer takes its own).
+ * For a process of many engines (`tsengine --count K`): the controller pings them all at once, so their K answers
+ * would read the same figures K times (a `process.cpuUsage()` and a read of the resident size each).
+ */
+export function shareHeartSamples(ms: number): void {
+  shared = ms > 0 ? { ms, at: -Infinity } : undefined;
+}
+
+/** This process's resource sample, as a frame to send after a heartbeat answer (see {@link shareHeartSamples}). */
 export function heartStatsFrame(): Buffer {
+  if (shared) {
+    const now = performance.now();
+    if (shared.frame && now - shared.at < shared.ms) return shared.frame;
+    shared.at = now;
+    return (shared.frame = takeSample());
+  }
+  return takeSample();
+}
+
+function takeSample(): Buffer {
   const frame = Buffer.allocUnsafe(HEART_STATS_BYTES);
   const cpu = process.cpuUsage();
   frame.writeDoubleLE(cpu.user + cpu.system, 0);

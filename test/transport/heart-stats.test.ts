@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import type { Listener, Transport } from '../../src/core/transport.js';
 import { InProcessTransport } from '../../src/transport/in-process.js';
 import { ZeroMqTransport } from '../../src/transport/zeromq.js';
-import { cpuPercentBetween, HEART_STATS_BYTES, heartStatsFrame, readHeartStats, type HeartStats } from '../../src/wire/heart-stats.js';
+import { cpuPercentBetween, HEART_STATS_BYTES, heartStatsFrame, readHeartStats, shareHeartSamples, type HeartStats } from '../../src/wire/heart-stats.js';
 import { waitUntil } from '../support/cluster.js';
 
 /** CPU time this process has used, in µs. */
@@ -90,6 +90,25 @@ describe('heartbeat resource samples', () => {
     assert.equal(readHeartStats(bad), undefined, 'NaN memory');
     bad.writeDoubleLE(-1, 8);
     assert.equal(readHeartStats(bad), undefined, 'negative memory');
+  });
+
+  it('the hearts of a process of many engines share one sample for a while (shareHeartSamples), others take their own', () => {
+    try {
+      shareHeartSamples(60_000);
+      const first = heartStatsFrame();
+      spin(30);
+      assert.equal(heartStatsFrame(), first, 'within the window: the same sample');
+      shareHeartSamples(5);
+      const taken = heartStatsFrame();
+      spin(10);
+      const next = heartStatsFrame();
+      assert.notEqual(next, taken, 'after the window: a new sample');
+      assert.ok(readHeartStats(next)!.cpuMicros > readHeartStats(taken)!.cpuMicros, 'it holds the CPU used since');
+      shareHeartSamples(0);
+      assert.notEqual(heartStatsFrame(), heartStatsFrame(), 'not shared: a sample per answer');
+    } finally {
+      shareHeartSamples(0);
+    }
   });
 
   it('CPU percent is CPU time over wall time between two samples', () => {
