@@ -15,6 +15,13 @@ const square = (x: number) => x * x;
 
 test('malformed but signed messages on every endpoint are dropped, counted, answered, and deafen nothing', { timeout: 90_000 }, async () => {
   const tc = await startTestCluster(2);
+  // Closed however the test ends: an open raw socket would keep the test's process alive after a failed assertion.
+  const peers: RawPeer[] = [];
+  const peer = (...args: ConstructorParameters<typeof RawPeer>): RawPeer => {
+    const p = new RawPeer(...args);
+    peers.push(p);
+    return p;
+  };
   try {
     const { client, cluster } = tc;
     const engineInfo = await readConnectionFile(cluster.engineConnectionFile);
@@ -22,7 +29,7 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     const fn = { source: '(x) => x' };
 
     // Controller, client endpoint: the malformed messages of the issue, then the same socket must still work.
-    const c = new RawPeer(client.info.address, key);
+    const c = peer(client.info.address, key);
     const asked: string[] = [];
     asked.push(await c.send('apply_request', { fn }, { metadata: null }));
     asked.push(await c.send('abort_request', null));
@@ -38,7 +45,7 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
 
     // Controller, engine endpoint: bad registration, bad task record, tasks given back without ids, replies with null
     // content or parent.
-    const e = new RawPeer(engineInfo.address, key, Channels.engineToCluster);
+    const e = peer(engineInfo.address, key, Channels.engineToCluster);
     await e.send('registration_request', null);
     await e.send('task_records', null);
     await e.send('task_records', { records: [null] });
@@ -46,7 +53,7 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     await e.send('apply_reply', null, { parent: { msg_id: 'x' } });
     await e.send('apply_reply', { status: 'ok' }, { parent: null });
     // Controller, heartbeat endpoint: arbitrary frames.
-    const h = new RawPeer(engineInfo.heartbeatAddress!, key, Channels.engineToCluster);
+    const h = peer(engineInfo.heartbeatAddress!, key, Channels.engineToCluster);
     await h.socket.send([Buffer.from('garbage'), Buffer.alloc(0)]);
 
     // An engine's direct endpoint: apply_request with content null, abort_request with content null, result_request
@@ -54,7 +61,7 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     const directEngine = [...client.engines.values()].find((x) => x.direct);
     const direct = directEngine?.direct;
     assert.ok(direct, 'the engines listen for direct requests');
-    const d = new RawPeer(direct, key, Channels.clientToEngine(directEngine!.id));
+    const d = peer(direct, key, Channels.clientToEngine(directEngine!.id));
     const directAsked = await d.send('apply_request', null, { metadata: { target: 0 } });
     await d.send('abort_request', null);
     const directResultAsked = await d.send('result_request', { msgIds: [7] });
@@ -88,8 +95,8 @@ test('malformed but signed messages on every endpoint are dropped, counted, answ
     assert.deepEqual(await other.view(1).apply(() => 'alive'), 'alive');
     await other.close();
     for (const pid of cluster.pids) assert.ok(isAlive(pid), `process ${pid} is still alive`);
-    for (const p of [c, e, h, d]) p.close();
   } finally {
+    for (const p of peers) p.close();
     await tc.stop();
   }
 });

@@ -114,6 +114,11 @@ describe('task batches', () => {
       assert.match(reply({ content: { status: 'error' } })!, /content.error must be/);
       assert.match(reply({ buffers: [3] })!, /add up to more than/);
       assert.match(checkEngineMessage(session.message(BATCH_REPLY, { replies: [] }) as Message)!, /non-empty array of replies/);
+      // An engine giving back queued tasks names them by id.
+      assert.equal(checkEngineMessage(session.message('tasks_returned', { msgIds: ['a', 'b'] }) as Message), undefined);
+      for (const msgIds of [5, ['a', 7], undefined]) {
+        assert.match(checkEngineMessage(session.message('tasks_returned', { msgIds }) as Message)!, /content.msgIds must be an array of task ids/);
+      }
       const { content, buffers } = good();
       assert.equal(checkEngineInput(session.message(BATCH_REQUEST, content, { buffers }) as unknown as Message), undefined);
     });
