@@ -306,9 +306,7 @@ export class TaskDispatcher {
       }
       // The engine never got it (lost in flight when the controller died): it did not run, so no retry is spent.
       log('task %s never reached engine %d before the controller restarted: queued again', t.msgId, id);
-      t.engineId = undefined;
-      this.io.journal?.requeued(t.msgId, t.retries);
-      this.#queueFirst(t);
+      this.#requeue(t);
     }
     if (adopted) {
       // A task the journal has as queued may have reached this engine all the same (its 'sent' record was among the
@@ -564,14 +562,12 @@ export class TaskDispatcher {
       t.timer = undefined;
       this.#leaveRunning(t);
       slot.load = Math.max(0, slot.load - 1);
-      t.engineId = undefined;
       this.io.stats?.onTaskReturned(t.msgId);
-      this.io.journal?.requeued(t.msgId, t.retries);
       back.push(t);
     }
     if (back.length === 0) return;
     log('engine %d gave back %d tasks it had not started', engineId, back.length);
-    for (let i = back.length - 1; i >= 0; i--) this.#queueFirst(back[i]!);
+    for (let i = back.length - 1; i >= 0; i--) this.#requeue(back[i]!);
     this.#schedule();
   }
 
@@ -871,6 +867,11 @@ export class TaskDispatcher {
     t.retriesLeft--;
     t.retries++;
     (t.tried ??= new Set()).add(failedOn);
+    this.#requeue(t);
+  }
+
+  /** `t`, sent to an engine, goes back to the front of the queue (a retry, a task given back, one lost in a restart). */
+  #requeue(t: Task): void {
     t.engineId = undefined;
     this.io.journal?.requeued(t.msgId, t.retries);
     this.#queueFirst(t);
