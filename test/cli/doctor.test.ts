@@ -50,6 +50,16 @@ describe('tscluster doctor', () => {
     assert.match(result.stdout, /2 problems found/);
   });
 
+  it('--timeout-ms takes a positive whole number: anything else is a usage error (exit 2), with or without --probe', async () => {
+    await profile('timed');
+    for (const args of [['--probe', '--timeout-ms', 'x'], ['--probe', '--timeout-ms', '0'], ['--probe', '--timeout-ms', '1.5'], ['--probe', '--timeout-ms=-3'], ['--timeout-ms', 'x']]) {
+      const result = await runCli(['doctor', '--profile', 'timed', ...args], env);
+      assert.equal(result.code, 2, `doctor ${args.join(' ')}: ${result.stdout}${result.stderr}`);
+      assert.match(result.stderr, /--timeout-ms takes a positive whole number \(e\.g\. --timeout-ms 4\), got '/);
+      assert.doesNotMatch(result.stdout, /probe:/, 'no probe was started');
+    }
+  });
+
   it('--probe starts one engine through the configured launchers and reports how it reached the controller', async () => {
     const dir = await profile('probed');
     const result = await runCli(['doctor', '--profile', 'probed', '--probe'], env, { timeoutMs: 120_000 });

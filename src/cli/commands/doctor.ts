@@ -18,7 +18,7 @@ import { LAUNCHER_REGISTRY, LauncherRegistry } from '../../core/launcher.js';
 import { checkSshHost } from '../../launchers/ssh/launcher.js';
 import { detectMpiFlavor } from '../../launchers/mpi/launcher.js';
 import { loadLauncherPlugins } from '../../cluster/plugins.js';
-import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
+import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, positiveIntArg, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
 
 const USAGE = `Usage: tscluster doctor [--profile NAME] [--probe]
@@ -59,13 +59,15 @@ export const doctorCommand: Command = {
     const done = handleCommonOptions(values, USAGE);
     if (done !== undefined) return done;
     const profile = profileFromArgs(values);
+    const timeoutText = stringArg(values, 'timeout-ms');
+    // Checked before anything runs, as `stop` does: a bad value is a usage error, not a failed probe.
+    const timeoutMs = timeoutText === undefined ? undefined : positiveIntArg(timeoutText, '--timeout-ms');
     const out = new Reporter('tscluster doctor', stringArg(values, 'log-level'));
-    const timeout = stringArg(values, 'timeout-ms');
     const findings = await diagnose({
       profile: profile.name,
       profileDir: stringArg(values, 'profile-dir'),
       probe: values.probe === true,
-      timeoutMs: timeout ? Number(timeout) : undefined,
+      timeoutMs,
       onFinding: (f) => out.print(f.status === 'ok' ? `ok       ${f.message}` : `PROBLEM  ${f.message}\n         fix: ${f.fix}`),
     });
     const problems = findings.filter((f) => f.status === 'problem').length;
