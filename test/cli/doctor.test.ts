@@ -10,6 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { isAlive, tempDir } from '../support/cluster.js';
 import { cliEnv, runCli } from '../support/cli-run.js';
 
+/** `text` as a literal inside a RegExp. */
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 describe('tscluster doctor', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let env: NodeJS.ProcessEnv;
@@ -46,8 +49,32 @@ describe('tscluster doctor', () => {
     assert.equal(result.code, 1);
     assert.match(result.stdout, /PROBLEM .*engines\.launcher 'windows-hpc' places roles on other hosts, but the controller advertises a loopback address/);
     assert.match(result.stdout, /fix: remove controller\.ip/);
-    assert.match(result.stdout, new RegExp(`PROBLEM .*tsparallel-client\\.json holds the cluster's key but has mode 0644\\n\\s+fix: chmod 600 '${leaky.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'`));
+    assert.match(result.stdout, new RegExp(`PROBLEM .*tsparallel-client\\.json holds the cluster's key but has mode 0644\\n\\s+fix: chmod 600 '${escape(leaky)}'`));
     assert.match(result.stdout, /2 problems found/);
+  });
+
+  it('reports a profile that does not exist, with how to create it, and checks nothing else', async () => {
+    await profile('existing');
+    const byName = await runCli(['doctor', '--profile', 'nosuch'], env);
+    assert.equal(byName.code, 1, byName.stdout + byName.stderr);
+    assert.match(byName.stdout, new RegExp(`PROBLEM  no profile 'nosuch' in ${escape(tmp.dir)} \\(existing: [^)]*existing[^)]*\\)\\n\\s+fix: create it with \`tscluster profile create nosuch\``));
+    assert.doesNotMatch(byName.stdout, /^ok/m);
+    assert.match(byName.stdout, /1 problem found/);
+
+    const missing = path.join(tmp.dir, 'x', 'nodir');
+    const byDir = await runCli(['doctor', '--profile-dir', missing], env);
+    assert.equal(byDir.code, 1, byDir.stdout + byDir.stderr);
+    assert.match(byDir.stdout, new RegExp(`PROBLEM  no profile directory ${escape(missing)}\\n\\s+fix: create it with \`tscluster profile create --profile-dir ${escape(missing)}\``));
+    assert.doesNotMatch(byDir.stdout, /^ok/m);
+  });
+
+  it('names a profile given by --profile-dir by its directory; without a config file it is a valid profile with defaults', async () => {
+    const dir = path.join(tmp.dir, 'elsewhere');
+    await mkdir(dir, { recursive: true });
+    const result = await runCli(['doctor', '--profile-dir', dir], env);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`ok\\s+configuration of the profile in ${escape(dir)} loads \\(no profile config file\\)`));
+    assert.doesNotMatch(result.stdout, /profile 'default'/);
   });
 
   it('--timeout-ms takes a positive whole number: anything else is a usage error (exit 2), with or without --probe', async () => {

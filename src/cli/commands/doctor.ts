@@ -1,9 +1,9 @@
 /**
- * `tscluster doctor`: checks a profile for what breaks clusters across hosts, each problem with its fix: the config
- * loads and names known launchers, files holding the key are private, the controller's advertised address is not
- * loopback when launchers place roles elsewhere; with `--probe`, starts a controller and one engine through the
- * configured launchers and reports whether the engine reached the controller, from which host and address, and how
- * long it took.
+ * `tscluster doctor`: checks a profile for what breaks clusters across hosts, each problem with its fix: the profile
+ * exists, its config loads and names known launchers, files holding the key are private, the controller's advertised
+ * address is not loopback when launchers place roles elsewhere; with `--probe`, starts a controller and one engine
+ * through the configured launchers and reports whether the engine reached the controller, from which host and
+ * address, and how long it took.
  * @module
  */
 import { readdir, stat } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { createCluster } from '../../cluster/cluster.js';
 import { registerDefaults } from '../../cluster/defaults.js';
 import { advertisesLoopback, crossHostProblems, placementOf, type Placement } from '../../cluster/placement.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
+import { locateProfile } from '../../config/profile-create.js';
 import { readConnectionFile } from '../../wire/connection.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry } from '../../core/launcher.js';
 import { checkSshHost } from '../../launchers/ssh/launcher.js';
@@ -24,7 +25,7 @@ import { Reporter } from '../progress.js';
 const USAGE = `Usage: tscluster doctor [--profile NAME] [--probe]
 
 Check a profile for what breaks clusters across hosts; each problem comes with its fix:
-  - the configuration loads, and its launchers are known
+  - the profile exists (its directory; the config file is optional), its configuration loads, its launchers are known
   - files holding the cluster's key (security/*.json, job files) are readable by you only (mode 0600)
   - the controller's advertised address is not loopback when a launcher places roles on other hosts
   - ssh launcher: every host answers ssh (key login) and runs Node >= 20; mpi launcher: mpiexec answers
@@ -105,7 +106,15 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
     return findings;
   }
   const { config, profile } = loaded;
-  add({ status: 'ok', message: `configuration of profile '${profile.name}' loads (${loaded.files.profile ?? 'no profile config file'})` });
+  // Name the profile the way the user did: a profile given by directory is not the profile 'default'.
+  const byDir = options.profileDir !== undefined;
+  const profileFlag = byDir ? `--profile-dir ${profile.dir}` : `--profile ${profile.name}`;
+  if (!loaded.profileExists) {
+    // Without its directory, every later check would pass on defaults: a typo in the name would look like a sound profile.
+    add(byDir ? { status: 'problem', message: `no profile directory ${profile.dir}`, fix: `create it with \`tscluster profile create ${profileFlag}\`` } : await missingProfile(profile.name));
+    return findings;
+  }
+  add({ status: 'ok', message: `configuration of ${byDir ? `the profile in ${profile.dir}` : `profile '${profile.name}'`} loads (${loaded.files.profile ?? 'no profile config file'})` });
 
   const registry = await launcherRegistry(loaded);
   let placement: Placement | undefined;
@@ -146,6 +155,13 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
   await launcherChecks(config, add);
   if (options.probe && placement) await probe(loaded, options.timeoutMs, add);
   return findings;
+}
+
+/** The problem of a profile name without a directory, in the words of `tscluster profile locate` (existing names, a close match). */
+async function missingProfile(name: string): Promise<DoctorFinding> {
+  const located = await locateProfile(name).then(() => `no profile '${name}'`, (err: Error) => err.message);
+  const [message, fix] = located.split('; create it with ');
+  return { status: 'problem', message: message!, fix: `create it with ${fix ?? `\`tscluster profile create ${name}\``}` };
 }
 
 /** Checks of the launchers that reach other hosts: every ssh host answers and runs Node >= 20; mpiexec is there. */
