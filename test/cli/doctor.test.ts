@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isAlive, tempDir } from '../support/cluster.js';
@@ -51,6 +52,27 @@ describe('tscluster doctor', () => {
     assert.match(result.stdout, /fix: remove controller\.ip/);
     assert.match(result.stdout, new RegExp(`PROBLEM .*tsparallel-client\\.json holds the cluster's key but has mode 0644\\n\\s+fix: chmod 600 '${escape(leaky)}'`));
     assert.match(result.stdout, /2 problems found/);
+  });
+
+  it("with controller.ip '0.0.0.0', reports the address engines will dial, not the wildcard", async () => {
+    // What the controller advertises for a wildcard bind, worked out here independently of src/wire/address.ts.
+    const external = Object.values(networkInterfaces()).flat().find((a) => a?.family === 'IPv4' && !a.internal)?.address;
+    const expected = external
+      ? `${escape(external)} \\(controller\\.ip 0\\.0\\.0\\.0: all interfaces, this host's first external address\\)`
+      : `${escape(hostname())} \\(controller\\.ip 0\\.0\\.0\\.0: all interfaces, this host's name: it has no external IPv4 address\\)`;
+    // The controller runs here (local launcher) while the engines run elsewhere, and when everything is local.
+    for (const [name, engines] of [['wild-remote', { launcher: 'windows-hpc' }], ['wild-local', {}]] as const) {
+      await profile(name, { controller: { ip: '0.0.0.0' }, engines, launchers: { 'windows-hpc': { scheduler: 'HEADNODE' } } });
+      const result = await runCli(['doctor', '--profile', name], env);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, new RegExp(`ok\\s+advertised address: ${expected}\\n`), result.stdout);
+    }
+    // The README's Windows HPC profile: the controller runs on a node of the cluster, which decides there.
+    await profile('wild-hpc', { controller: { launcher: 'windows-hpc', ip: '0.0.0.0' }, engines: { launcher: 'windows-hpc' }, launchers: { 'windows-hpc': { scheduler: 'HEADNODE' } } });
+    const hpc = await runCli(['doctor', '--profile', 'wild-hpc'], env);
+    assert.equal(hpc.code, 0, hpc.stdout + hpc.stderr);
+    assert.match(hpc.stdout, /ok\s+advertised address: the first non-internal IPv4 address of the controller's host, else its name \(controller\.ip 0\.0\.0\.0: all interfaces; decided on the host the controller runs on\)\n/);
+    assert.doesNotMatch(hpc.stdout, /advertised address: 0\.0\.0\.0/);
   });
 
   it('reports a profile that does not exist, with how to create it, and checks nothing else', async () => {

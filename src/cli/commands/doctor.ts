@@ -11,10 +11,11 @@ import path from 'node:path';
 import { container as globalContainer } from 'tsyringe';
 import { createCluster } from '../../cluster/cluster.js';
 import { registerDefaults } from '../../cluster/defaults.js';
-import { advertisesLoopback, crossHostProblems, placementOf, type Placement } from '../../cluster/placement.js';
+import { advertisesLoopback, controllerBindIp, crossHostProblems, placementOf, type Placement } from '../../cluster/placement.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { locateProfile } from '../../config/profile-create.js';
 import { readConnectionFile } from '../../wire/connection.js';
+import { advertisedHost, firstExternalIPv4, isLoopbackHost, isWildcardHost } from '../../wire/address.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry } from '../../core/launcher.js';
 import { checkSshHost } from '../../launchers/ssh/launcher.js';
 import { detectMpiFlavor } from '../../launchers/mpi/launcher.js';
@@ -149,7 +150,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
         }
       }
     }
-    if (!problems.length) add({ status: 'ok', message: `advertised address: ${describeAdvertised(config.controller.ip, config.controller.location, placement, ipConfigured)}` });
+    if (!problems.length) add({ status: 'ok', message: `advertised address: ${describeAdvertised(config, placement, ipConfigured)}` });
   }
 
   await launcherChecks(config, add);
@@ -188,10 +189,20 @@ async function launcherChecks(config: LoadedConfig['config'], add: (f: DoctorFin
   }
 }
 
-function describeAdvertised(ip: string, location: string, placement: Placement, ipConfigured: boolean): string {
-  if (location) return `controller.location '${location}'`;
-  if ((placement.controllerRemote || placement.enginesRemote) && !ipConfigured) return "every interface bound; the controller host's first non-internal IPv4 address (else its name) advertised";
-  return `${ip} (${placement.controllerRemote || placement.enginesRemote ? 'configured' : 'loopback: everything runs on this host'})`;
+/**
+ * What engines will dial to reach the controller, and why. The rule is the controller's own ({@link advertisedHost} on
+ * the address {@link controllerBindIp} gives it), applied here when the controller runs on this host, so the doctor
+ * and the controller cannot disagree; a controller placed on another host applies it there.
+ */
+function describeAdvertised(config: LoadedConfig['config'], placement: Placement, ipConfigured: boolean): string {
+  const { ip, location } = config.controller;
+  if (location) return `${location} (controller.location)`;
+  const bindIp = controllerBindIp(config, placement, ipConfigured);
+  if (!isWildcardHost(bindIp)) return `${bindIp} (${isLoopbackHost(bindIp) ? 'loopback: everything runs on this host' : 'controller.ip'})`;
+  const why = `${ipConfigured ? `controller.ip ${ip}` : 'controller.ip not set, roles on other hosts'}: all interfaces`;
+  if (placement.controllerRemote) return `the first non-internal IPv4 address of the controller's host, else its name (${why}; decided on the host the controller runs on)`;
+  const host = advertisedHost(bindIp);
+  return `${host} (${why}, this host's ${host === firstExternalIPv4() ? 'first external address' : 'name: it has no external IPv4 address'})`;
 }
 
 async function launcherRegistry(loaded: LoadedConfig): Promise<LauncherRegistry> {
