@@ -12,14 +12,14 @@
  * | `TSPARALLEL_SECURITY_CURVE` | `security.curve` | `true`, `false` or `auto` |
  * | `TSPARALLEL_SECURITY_REPLAY_WINDOW_MS` | `security.replayWindowMs` | an integer |
  * | `TSPARALLEL_PLUGINS` | `plugins` | comma-separated, or a JSON array |
- * | `TSPARALLEL_LAUNCHERS` | `launchers` | a JSON object, e.g. `{"windows-hpc":{"scheduler":"HEADNODE"}}` |
+ * | `TSPARALLEL_LAUNCHERS`, `TSPARALLEL_ENGINES_RESTART`, `TSPARALLEL_CONTROLLER_DASHBOARD` | `launchers`, `engines.restart`, `controller.dashboard` | JSON, e.g. `{"windows-hpc":{"scheduler":"HEADNODE"}}`, `{"max":2,"windowMs":60000}`, `{"port":8787}` |
  *
  * The rule: `TSPARALLEL_` + the option's path in upper snake case ({@link envVariableFor}). An empty variable counts
  * as unset. `TSPARALLEL_DIR` is not an option: it is the root of the profile directories.
  * @module
  */
 import debug from 'debug';
-import { CONFIG_FIELD_PATHS, CONFIG_FIELDS, envVariableFor, type ConfigFieldPath, type EnvValueKind } from './schema.js';
+import { CONFIG_FIELD_PATHS, CONFIG_FIELDS, envVariableFor, type ConfigFieldInfo, type ConfigFieldPath } from './schema.js';
 import { closestMatch } from './suggest.js';
 import { ConfigError } from '../core/errors.js';
 
@@ -68,7 +68,7 @@ export function readEnvLayer(env: NodeJS.ProcessEnv): EnvLayer {
   for (const [path, variable] of CONFIG_ENV_VARIABLES) {
     const text = env[variable];
     if (text === undefined || text === '') continue;
-    const value = convert(text, CONFIG_FIELDS[path].envKind, variable);
+    const value = convert(text, CONFIG_FIELDS[path], variable);
     const [head, leaf] = path.split('.') as [string, string | undefined];
     if (leaf === undefined) {
       config[head] = value;
@@ -82,8 +82,8 @@ export function readEnvLayer(env: NodeJS.ProcessEnv): EnvLayer {
   return { config, variables };
 }
 
-function convert(text: string, kind: EnvValueKind, variable: string): unknown {
-  switch (kind) {
+function convert(text: string, field: ConfigFieldInfo, variable: string): unknown {
+  switch (field.envKind) {
     case 'string':
       return text;
     case 'integer':
@@ -97,7 +97,7 @@ function convert(text: string, kind: EnvValueKind, variable: string): unknown {
         .map((item) => item.trim())
         .filter((item) => item !== '');
     case 'json':
-      return parseJson(text, variable, `a JSON object, e.g. ${variable}='{"windows-hpc":{"scheduler":"HEADNODE"}}'`);
+      return parseJson(text, variable, `JSON: ${field.allowed}${field.envExample ? `, e.g. ${variable}='${field.envExample}'` : ''}`);
   }
 }
 

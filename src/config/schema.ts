@@ -97,6 +97,8 @@ export interface ConfigFieldInfo {
   envKind: EnvValueKind;
   /** Text shown instead of the default value when the default depends on the machine. */
   defaultText?: string;
+  /** For a JSON option: a valid value of its environment variable, shown when the variable holds bad JSON. */
+  envExample?: string;
 }
 
 /**
@@ -169,6 +171,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     doc: "Serve the dashboard (engines, task stream, throughput, failures) and Prometheus /metrics from the controller on this port, bound to loopback unless host says otherwise; the URL with its token is written to the profile's security/ folder. `tscluster dashboard` serves one from another process instead.",
     allowed: "false, or { port: 0-65535 (0: any free port), host?: an IPv4 or IPv6 address (default '127.0.0.1') }",
     envKind: 'json',
+    envExample: '{"port":8787}',
   },
   'controller.maxMessageBytes': {
     doc: 'The largest message the controller accepts from a client or an engine, in bytes (a client refuses to send a bigger one).',
@@ -194,6 +197,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     doc: 'Engine supervision: an engine that dies is replaced by a fresh one (a new id, started by the same launcher) up to max times within windowMs, then it stays down; off by default (max 0) for every launcher.',
     allowed: '{ max: an integer >= 0, windowMs: a positive integer (milliseconds) }',
     envKind: 'json',
+    envExample: '{"max":2,"windowMs":60000}',
   },
   'engines.graceMs': {
     doc: "How long a task past its timeoutMs may ignore its abort signal before its engine process is killed (and, with engines.restart, replaced), in milliseconds; a task's own graceMs wins.",
@@ -229,6 +233,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     doc: "Options of each launcher, under the launcher's name; each launcher checks its own options.",
     allowed: "an object whose keys are launcher names and whose values are objects of options, e.g. { 'windows-hpc': { scheduler: 'HEADNODE' } }",
     envKind: 'json',
+    envExample: '{"windows-hpc":{"scheduler":"HEADNODE"}}',
   },
   plugins: {
     doc: 'Packages or files whose default export is a launcher plugin (or an array of them).',

@@ -73,7 +73,18 @@ describe('loadConfig: TSPARALLEL_* environment', () => {
     await rejectsWith(load(ws, { env: ws.env({ TSPARALLEL_LAUNCHERS: '{scheduler: HEADNODE}' }) }), [
       'TSPARALLEL_LAUNCHERS is not valid JSON',
       "given '{scheduler: HEADNODE}'",
-      'allowed: a JSON object',
+      'allowed: JSON: an object whose keys are launcher names',
+      `e.g. TSPARALLEL_LAUNCHERS='{"windows-hpc":{"scheduler":"HEADNODE"}}'`,
+    ]);
+    // Each JSON option shows an example of its own, not the launchers' one.
+    await rejectsWith(load(ws, { env: ws.env({ TSPARALLEL_ENGINES_RESTART: 'notjson' }) }), [
+      'TSPARALLEL_ENGINES_RESTART is not valid JSON',
+      'allowed: JSON: { max: an integer >= 0',
+      `e.g. TSPARALLEL_ENGINES_RESTART='{"max":2,"windowMs":60000}'`,
+    ]);
+    await rejectsWith(load(ws, { env: ws.env({ TSPARALLEL_CONTROLLER_DASHBOARD: 'notjson' }) }), [
+      'TSPARALLEL_CONTROLLER_DASHBOARD is not valid JSON',
+      `e.g. TSPARALLEL_CONTROLLER_DASHBOARD='{"port":8787}'`,
     ]);
     await rejectsWith(load(ws, { env: ws.env({ TSPARALLEL_LAUNCHERS: '{"windows-hpc": 3}' }) }), [
       'launchers.windows-hpc (from TSPARALLEL_LAUNCHERS): given 3',
