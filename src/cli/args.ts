@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { closestMatch } from '../config/suggest.js';
+import { closestMatch } from '../core/suggest.js';
 import { ConfigError } from '../core/errors.js';
 import { profilePaths, type ProfilePaths } from '../config/profile.js';
 import { applyLogLevel, packageVersion } from './common.js';

@@ -8,7 +8,7 @@
 import 'reflect-metadata';
 import { container } from 'tsyringe';
 import { registerDefaults } from '../cluster/defaults.js';
-import { closestMatch } from '../config/suggest.js';
+import { closestMatch } from '../core/suggest.js';
 import { ConfigError } from '../core/errors.js';
 import { COMMON_USAGE, handleCommonOptions, parseCommandArgs, type Command } from './args.js';
 import { configCommand } from './commands/config.js';

@@ -20,7 +20,7 @@
  */
 import debug from 'debug';
 import { CONFIG_FIELD_PATHS, CONFIG_FIELDS, envVariableFor, type ConfigFieldInfo, type ConfigFieldPath } from './schema.js';
-import { closestMatch } from './suggest.js';
+import { closestMatch } from '../core/suggest.js';
 import { ConfigError } from '../core/errors.js';
 
 const log = debug('tsparallel:config');

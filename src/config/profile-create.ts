@@ -6,7 +6,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import debug from 'debug';
 import { CONFIG_FILE_NAME, listConfigFiles } from './file.js';
-import { closestMatch } from './suggest.js';
+import { closestMatch } from '../core/suggest.js';
 import { PROFILE_LAUNCHERS, renderConfigTemplate } from './template.js';
 import { ConfigError } from '../core/errors.js';
 import { ensureProfileDirs, profilePaths, tsparallelRoot, type ProfilePaths } from './profile.js';

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { ClusterConfig, ControllerConfig, EnginesConfig, SecurityConfig, TaskPolicyName, UserConfig } from './index.js';
-import { closestMatch } from './suggest.js';
+import { closestMatch } from '../core/suggest.js';
 import { ConfigError } from '../core/errors.js';
 
 /** The task policies, in the order the docs list them. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { inspect } from 'node:util';
-import { closestMatch } from '../../config/suggest.js';
+import { closestMatch } from '../../core/suggest.js';
 import { loadConfig, type ConfigSource } from '../../config/load.js';
 import type { ClusterConfig } from '../../config/index.js';
 import { ConfigError } from '../../core/errors.js';

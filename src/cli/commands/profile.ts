@@ -4,7 +4,7 @@
  * @module
  */
 import path from 'node:path';
-import { closestMatch } from '../../config/suggest.js';
+import { closestMatch } from '../../core/suggest.js';
 import { ConfigError } from '../../core/errors.js';
 import { createProfile, listProfiles, locateProfile } from '../../config/profile-create.js';
 import { COMMON_USAGE, handleCommonOptions, parseCommandArgs, stringArg, type Command } from '../args.js';

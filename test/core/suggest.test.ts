@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { closestMatch, editDistance } from '../../src/config/suggest.js';
+import { closestMatch, editDistance } from '../../src/core/suggest.js';
 
 describe('close-match suggestions', () => {
   test('editDistance counts insertions, deletions, substitutions and swaps', () => {

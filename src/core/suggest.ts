@@ -1,6 +1,7 @@
 /**
- * Close-match suggestions for misspelled names (config keys, environment variables, profile names), so an error
- * can say `did you mean 'controller.heartbeatMs'?`.
+ * Close-match suggestions for misspelled names (config keys, launcher option keys and names, environment
+ * variables, profile names), so an error can say `did you mean 'controller.heartbeatMs'?`. In `core/`, which
+ * depends on nothing else in src/, so every part (the launcher registry included) uses this one matcher.
  * @module
  */
 
