@@ -33,12 +33,19 @@ export function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
+/** Words shorter than this are not taken as short for a longer candidate (`n`, `ip` begin too many names). */
+const MIN_PREFIX_LENGTH = 3;
+
 /**
  * The candidate closest to `word` (ignoring case), or `undefined` when none is close enough to be a likely typo.
- * "Close enough" grows with the word's length: 1 edit for words of up to 4 characters, then one more per 4.
+ * "Close enough" grows with the word's length: 1 edit for words of up to 4 characters, then one more per 4. When no
+ * candidate is that close, a word of 3 or more characters that begins exactly one candidate is taken as short for
+ * it (`workDir` for `workDirectory`). An explicit `maxDistance` is the whole rule, without abbreviations: for
+ * callers that must only catch near misses (a `TSPARALLEL_*` variable that may belong to something else).
  * @example
  * ```ts
  * closestMatch('controller.heartbeatMS', ['controller.heartbeatMs', 'n']); // 'controller.heartbeatMs'
+ * closestMatch('workDir', ['workDirectory', 'jobName']); // 'workDirectory'
  * ```
  */
 export function closestMatch(word: string, candidates: Iterable<string>, maxDistance?: number): string | undefined {
@@ -46,12 +53,17 @@ export function closestMatch(word: string, candidates: Iterable<string>, maxDist
   const lower = word.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
+  const extending: string[] = [];
   for (const candidate of candidates) {
     const distance = editDistance(lower, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
+    if (candidate.toLowerCase().startsWith(lower)) extending.push(candidate);
   }
-  return bestDistance <= limit ? best : undefined;
+  if (bestDistance <= limit) return best;
+  if (maxDistance !== undefined) return undefined;
+  // An abbreviation is far from its full name in edits; one that could stand for two names suggests neither.
+  return lower.length >= MIN_PREFIX_LENGTH && extending.length === 1 ? extending[0] : undefined;
 }

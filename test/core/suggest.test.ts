@@ -21,4 +21,15 @@ describe('close-match suggestions', () => {
     assert.equal(closestMatch('frobnicate', ['launcher', 'ip']), undefined);
     assert.equal(closestMatch('x', []), undefined);
   });
+  test('closestMatch takes a word that begins exactly one candidate as short for it', () => {
+    assert.equal(closestMatch('workDir', ['jobName', 'workDirectory', 'logDirectory']), 'workDirectory');
+    assert.equal(closestMatch('ENV', ['environment', 'engineCommand']), 'environment');
+    // Two candidates begin with it, or it is too short to stand for anything: no suggestion.
+    assert.equal(closestMatch('log', ['logDirectory', 'logLevel']), undefined);
+    assert.equal(closestMatch('wo', ['workDirectory']), undefined);
+    // A close typo still wins over a longer name the word begins.
+    assert.equal(closestMatch('queu', ['queueName', 'queue']), 'queue');
+    // With an explicit distance only near misses count.
+    assert.equal(closestMatch('workDir', ['workDirectory'], 2), undefined);
+  });
 });
