@@ -7,6 +7,7 @@ import type { DependencyContainer } from 'tsyringe';
 import type { ZodType } from 'zod';
 import { ConfigError } from './errors.js';
 import type { JobState } from './scheduler.js';
+import { closestMatch } from './suggest.js';
 import { token } from './tokens.js';
 
 /** Which part of a cluster a launcher starts. */
@@ -177,7 +178,10 @@ export interface LauncherPlugin<Options = unknown> {
   readonly name: string;
   /** One line on what it does (shown by the CLI). */
   readonly description?: string;
-  /** A zod schema for its options; the parsed value is passed to `create`. */
+  /**
+   * A zod schema for its options; the parsed value is passed to `create`. Make objects with `z.strictObject` (or
+   * extend `batchLauncherOptions`), so a misspelled option is an error naming the key meant rather than dropped.
+   */
   readonly options?: ZodType<Options>;
   /**
    * Whether it places roles on other hosts (batch schedulers, ssh, mpiexec). Then the controller listens on every
@@ -203,7 +207,7 @@ export interface LauncherPlugin<Options = unknown> {
  * import { z } from 'zod';
  * export default defineLauncher({
  *   name: 'my-batch',
- *   options: z.object({ queue: z.string() }),
+ *   options: z.strictObject({ queue: z.string() }),
  *   create(ctx, opts) { return new MyBatchLauncher(ctx, opts); },
  * });
  * ```
@@ -252,14 +256,73 @@ export class LauncherRegistry {
     if (plugin.options) {
       const parsed = plugin.options.safeParse(rawOptions ?? {});
       if (!parsed.success) {
-        const problems = parsed.error.issues
-          .map((i) => `launchers.${name}${i.path.length ? '.' + i.path.join('.') : ''}: ${i.message}`)
-          .join('; ');
+        const schema = plugin.options;
+        const problems = parsed.error.issues.flatMap((issue) => describeIssue(name, schema, issue)).join('; ');
         throw new ConfigError(`bad options for launcher '${name}': ${problems}`);
       }
       options = parsed.data;
     }
     return plugin.create(context, options);
+  }
+}
+
+/** What {@link describeIssue} reads of a zod issue (of zod 4 or of the zod 3 a plugin may bring). */
+interface OptionIssue {
+  readonly code: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly keys?: readonly string[];
+}
+
+/**
+ * One issue of a launcher's options as `launchers.<name>.<path>: <problem>`. An unknown key gets one problem of its
+ * own, with the key of that object it most likely meant, else the keys there are.
+ */
+function describeIssue(launcher: string, schema: ZodType, issue: OptionIssue): string[] {
+  const at = `launchers.${launcher}${issue.path.length ? '.' + issue.path.join('.') : ''}`;
+  if (issue.code !== 'unrecognized_keys' || !issue.keys) return [`${at}: ${issue.message}`];
+  const known = objectKeysAt(schema, issue.path);
+  return issue.keys.map((key) => {
+    const meant = closestMatch(key, known);
+    const hint = meant ? ` (did you mean '${meant}'?)` : known.length ? ` (known keys: ${known.join(', ')})` : '';
+    return `${at}: unknown key '${key}'${hint}`;
+  });
+}
+
+/** The parts of a zod 4 schema's definition (`schema._zod.def`, zod's introspection surface) the walk reads. */
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, unknown>;
+  innerType?: unknown;
+  in?: unknown;
+  valueType?: unknown;
+  element?: unknown;
+  options?: readonly unknown[];
+}
+
+/**
+ * The keys of the object `schema` expects at `path`: through objects' shapes, array elements, record values,
+ * every option of a union, the input of a transform and wrappers such as `.optional()` and `.default()`. Empty
+ * where the schema at the path is no object it can read (a lazy schema, a schema of zod 3).
+ */
+function objectKeysAt(schema: unknown, path: readonly PropertyKey[]): string[] {
+  const def = (schema as { _zod?: { def?: SchemaDef } } | undefined)?._zod?.def;
+  if (!def) return [];
+  const [head, ...rest] = path;
+  switch (def.type) {
+    case 'object':
+      if (head === undefined) return Object.keys(def.shape ?? {});
+      return typeof head === 'string' ? objectKeysAt(def.shape?.[head], rest) : [];
+    case 'record':
+      return head === undefined ? [] : objectKeysAt(def.valueType, rest);
+    case 'array':
+      return head === undefined ? [] : objectKeysAt(def.element, rest);
+    case 'union':
+      return [...new Set((def.options ?? []).flatMap((option) => objectKeysAt(option, path)))];
+    case 'pipe':
+      return objectKeysAt(def.in, path);
+    default:
+      return objectKeysAt(def.innerType, path);
   }
 }
 

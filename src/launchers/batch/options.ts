@@ -20,7 +20,9 @@ export const argvOption = z.union([
 
 /**
  * The options of every batch launcher (`launchers.<name>` in config). A scheduler's plugin extends it with its own
- * fields, and may override a field to change its default:
+ * fields, and may override a field to change its default. A key the schema does not know is refused (`launchers.pbs:
+ * unknown key 'workDir' (did you mean 'workDirectory'?)`), not silently dropped, and a schema made with `.extend()`
+ * refuses them too, so a misspelled option never leaves a job without it:
  * @example
  * ```ts
  * export const pbsOptions = batchLauncherOptions.extend({
@@ -29,7 +31,7 @@ export const argvOption = z.union([
  * });
  * ```
  */
-export const batchLauncherOptions = z.object({
+export const batchLauncherOptions = z.strictObject({
   /** What a node runs to start an engine (default: the tsengine of this installation): a program path or an argv. */
   engineCommand: argvOption.optional(),
   /** What a node runs to start the controller (default: the tscontroller of this installation). */

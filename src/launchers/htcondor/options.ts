@@ -1,6 +1,6 @@
 /**
- * The HTCondor launcher's own option fields (`launchers.htcondor` in config). A plain `z.object` that the batch
- * base's schema extends with the shared fields.
+ * The HTCondor launcher's own option fields (`launchers.htcondor` in config). A `z.strictObject` (unknown keys are
+ * refused) whose shape extends the batch base's schema, which has the shared fields.
  * @module
  */
 import { z } from 'zod';
@@ -13,7 +13,7 @@ import { walltimeOption } from '../batch/template.js';
  * launchers: { htcondor: { requirements: '(OpSys == "LINUX") && (Arch == "X86_64")', requestMemory: '2 GB' } }
  * ```
  */
-export const htcondorOptionFields = z.object({
+export const htcondorOptionFields = z.strictObject({
   /** A ClassAd expression the execute machines must match (`requirements =`). */
   requirements: z.string().min(1).optional(),
   /** CPUs per job (`request_cpus =`, default HTCondor's 1). */

@@ -1,6 +1,7 @@
 /**
- * The LSF launcher's own option fields (`launchers.lsf` in config), for IBM Spectrum LSF and OpenLava. A plain
- * `z.object` that the batch base's schema extends with the shared fields.
+ * The LSF launcher's own option fields (`launchers.lsf` in config), for IBM Spectrum LSF and OpenLava. A
+ * `z.strictObject` (unknown keys are refused) whose shape extends the batch base's schema, which has the shared
+ * fields.
  * @module
  */
 import { z } from 'zod';
@@ -13,7 +14,7 @@ import { walltimeOption } from '../batch/template.js';
  * launchers: { lsf: { queue: 'normal', walltime: '2h', resources: 'span[ptile=4]' } }
  * ```
  */
-export const lsfOptionFields = z.object({
+export const lsfOptionFields = z.strictObject({
   /** The queue (`-q`); the cluster's default queue when absent. */
   queue: z.string().min(1).optional(),
   /** The jobs' run limit (`-W [hours:]minutes`, rounded up to a minute): seconds, `'H:MM:SS'` or `'90m'`. */

@@ -1,6 +1,7 @@
 /**
- * The PBS launcher's own option fields (`launchers.pbs` in config), for PBS Pro / OpenPBS and Torque. A plain
- * `z.object` that the batch base's schema extends with the fields every batch launcher shares.
+ * The PBS launcher's own option fields (`launchers.pbs` in config), for PBS Pro / OpenPBS and Torque. A
+ * `z.strictObject` (unknown keys are refused) whose shape extends the batch base's schema, which has the fields
+ * every batch launcher shares.
  * @module
  */
 import { z } from 'zod';
@@ -19,7 +20,7 @@ export type PbsFlavor = (typeof PBS_FLAVORS)[number];
  * launchers: { pbs: { flavor: 'torque', queue: 'batch', walltime: '2h', resources: 'nodes=2:ppn=8' } }
  * ```
  */
-export const pbsOptionFields = z.object({
+export const pbsOptionFields = z.strictObject({
   /** `pbspro` (default; arrays with `-J 1-n`, finished jobs with `qstat -x`) or `torque` (arrays with `-t 1-n`). */
   flavor: z.union([z.literal('pbspro'), z.literal('torque')]).default('pbspro'),
   /** The queue to submit to (`-q`); the server's default queue when absent. */

@@ -1,6 +1,7 @@
 /**
  * The Grid Engine launcher's own option fields (`launchers.sge` in config): Son of Grid Engine, Univa/Altair Grid
- * Engine, Open Cluster Scheduler. A plain `z.object` that the batch base's schema extends with the shared fields.
+ * Engine, Open Cluster Scheduler. A `z.strictObject` (unknown keys are refused) whose shape extends the batch base's
+ * schema, which has the shared fields.
  * @module
  */
 import { z } from 'zod';
@@ -13,7 +14,7 @@ import { walltimeOption } from '../batch/template.js';
  * launchers: { sge: { queue: 'all.q', pe: 'smp 4', walltime: '2:00:00' } }
  * ```
  */
-export const sgeOptionFields = z.object({
+export const sgeOptionFields = z.strictObject({
   /** The queue (`-q`), e.g. `all.q`; Grid Engine picks one when absent. */
   queue: z.string().min(1).optional(),
   /** The parallel environment and slot count (`-pe`), e.g. `'smp 4'` or `'mpi 8-16'`. */

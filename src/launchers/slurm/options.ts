@@ -1,6 +1,7 @@
 /**
- * The Slurm launcher's own option fields (`launchers.slurm` in config). A plain `z.object` that the batch base's
- * schema extends with the fields every batch launcher shares (`template`, `templateFile`, `vars`, …).
+ * The Slurm launcher's own option fields (`launchers.slurm` in config). A `z.strictObject` (unknown keys are
+ * refused) whose shape extends the batch base's schema, which has the fields every batch launcher shares
+ * (`template`, `templateFile`, `vars`, …).
  * @module
  */
 import { z } from 'zod';
@@ -13,7 +14,7 @@ import { walltimeOption } from '../batch/template.js';
  * launchers: { slurm: { partition: 'debug', account: 'proj42', walltime: '1:00:00', engineMode: 'srun' } }
  * ```
  */
-export const slurmOptionFields = z.object({
+export const slurmOptionFields = z.strictObject({
   /** The partition to submit to (`sbatch --partition`); Slurm's default partition when absent. */
   partition: z.string().min(1).optional(),
   /** The account the jobs are charged to (`--account`). */

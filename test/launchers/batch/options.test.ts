@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { batchLauncherOptions, defaultJobName, fromBatchOptions } from '../../../src/launchers/batch/options.js';
+import { scriptLauncherOptions } from '../../../src/launchers/batch/script-launcher.js';
 
 describe('batchLauncherOptions and fromBatchOptions', () => {
   it('a plugin extends the schema and may change a default', () => {
@@ -35,5 +36,22 @@ describe('batchLauncherOptions and fromBatchOptions', () => {
     assert.equal(mapped.stdoutPath, undefined);
     assert.equal(mapped.workDirectory, undefined);
     assert.equal(mapped.jobName, defaultJobName({ role: 'engines', clusterId: '' }));
+  });
+});
+
+describe('unknown keys', () => {
+  it('batchLauncherOptions refuses a key it does not know, and so does a plugin that extends it', () => {
+    const unknown = (result: { success: boolean; error?: { issues: { code: string }[] } }) => result.error?.issues.map((i) => i.code);
+    assert.deepEqual(unknown(batchLauncherOptions.safeParse({ workDir: '/scratch' })), ['unrecognized_keys']);
+    const schema = batchLauncherOptions.extend({ queue: z.string().optional() });
+    assert.deepEqual(unknown(schema.safeParse({ queue: 'long', queu: 'long' })), ['unrecognized_keys']);
+    assert.equal(schema.safeParse({ queue: 'long', workDirectory: '/scratch' }).success, true);
+  });
+
+  it('scriptLauncherOptions and what extends it refuse unknown keys too', () => {
+    assert.equal(scriptLauncherOptions.safeParse({ templateFle: 'job.sh' }).success, false);
+    const schema = scriptLauncherOptions.extend({ queue: z.string().optional() });
+    assert.equal(schema.safeParse({ queue: 'q', vars: { a: 1 } }).success, true);
+    assert.equal(schema.safeParse({ queue: 'q', var: { a: 1 } }).success, false);
   });
 });

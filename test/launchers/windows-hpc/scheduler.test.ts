@@ -231,6 +231,24 @@ describe('the windows-hpc launcher', () => {
     assert.throws(() => registry.create('windows-hpc', context('engines', 1), { scheduler: 'H', priority: 'Urgent' }), /launchers\.windows-hpc\.priority/);
   });
 
+  test('a misspelled option is an error naming the option it meant, not a job without it', () => {
+    assert.throws(
+      () => registry.create('windows-hpc', context('engines', 1), { scheduler: 'HEADNODE', workDir: '\\\\blue\\share' }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message === "bad options for launcher 'windows-hpc': launchers.windows-hpc: unknown key 'workDir' (did you mean 'workDirectory'?)",
+    );
+    assert.throws(
+      () => registry.create('windows-hpc', context('engines', 1), { scheduler: 'HEADNODE', priorty: 'Highest', exclusve: true }),
+      /launchers\.windows-hpc: unknown key 'priorty' \(did you mean 'priority'\?\); launchers\.windows-hpc: unknown key 'exclusve' \(did you mean 'exclusive'\?\)/,
+    );
+    // With the required head node missing too, both are said.
+    assert.throws(
+      () => registry.create('windows-hpc', context('engines', 1), { schedular: 'HEADNODE' }),
+      (e: unknown) => e instanceof ConfigError && /launchers\.windows-hpc\.scheduler: is required/.test(e.message) && /unknown key 'schedular' \(did you mean 'scheduler'\?\)/.test(e.message),
+    );
+  });
+
   test('a failing submit fails start() cleanly with the SchedulerError', async () => {
     const launcher = create('controller', 1, { scheduler: 'HEADNODE', jobCommand: [node, '-e', 'console.log("The scheduler is paused."); process.exit(1)'] });
     await assert.rejects(launcher.start(), (e: unknown) => e instanceof SchedulerError && /The scheduler is paused/.test(e.output ?? ''));
