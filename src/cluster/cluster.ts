@@ -288,6 +288,8 @@ export class Cluster {
     const paths = await ensureProfileDirs(loaded.profile);
     const container = registerDefaults((parent ?? globalContainer).createChildContainer());
     if (config.plugins.length) await loadConfiguredPlugins(container, config.plugins, pluginBaseDir(loaded, projectDir));
+    // The registry this cluster uses (the host application's, the defaults, plus the configured plugins) decides.
+    get(container, LAUNCHER_REGISTRY).checkConfiguredNames(Object.keys(config.launchers));
     const explicitId = overrides.clusterId !== undefined;
     const { restore, previous, running } = await restoreDecision(paths, config.clusterId, options);
     const clusterId = restore ? config.clusterId : await pickClusterId(paths, config.clusterId, explicitId, running);
@@ -907,8 +909,9 @@ function restoreSummary(previous: RestorableCluster, adopted: readonly number[] 
  * const client = await cluster.connect();
  * await client.view().map((x: number) => x ** 10, range(15));
  * ```
- * @throws ConfigError for bad options or config files; LauncherError when a process cannot start or exits early;
- *   TimeoutError when engines do not register within `engines.startTimeoutMs`.
+ * @throws ConfigError for bad options or config files (a key of `launchers` that names no registered launcher
+ *   among them); LauncherError when a process cannot start or exits early; TimeoutError when engines do not register
+ *   within `engines.startTimeoutMs`.
  */
 export function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
   return Cluster.start(options);

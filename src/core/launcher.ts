@@ -232,6 +232,26 @@ export class LauncherRegistry {
   }
 
   /**
+   * Check that each name (the keys of `launchers` in config) is a registered launcher's, so options for a misspelled
+   * launcher (`launchers.lokal`) are an error rather than silently unused. Check once every plugin is registered.
+   * @throws ConfigError naming each unknown name and the closest registered one, and listing the registered ones.
+   */
+  checkConfiguredNames(names: Iterable<string>): void {
+    const known = this.names();
+    const problems = [...names]
+      .filter((name) => !this.#plugins.has(name))
+      .map((name) => {
+        const meant = closestMatch(name, known);
+        return `launchers.${name}: no launcher '${name}' is registered${meant ? ` (did you mean '${meant}'?)` : ''}`;
+      });
+    if (problems.length) {
+      throw new ConfigError(
+        `${problems.join('; ')}; known launchers: ${known.join(', ')} (a plugin package or file listed in 'plugins' can add more)`,
+      );
+    }
+  }
+
+  /**
    * The plugin with this name.
    * @throws ConfigError naming the known launchers when there is none.
    */

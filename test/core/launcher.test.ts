@@ -1,6 +1,6 @@
 /**
  * The launcher registry's checks: options validated by the plugin's schema, an unknown key named with the key it
- * most likely meant.
+ * most likely meant, and names under `launchers` that no registered launcher has.
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
@@ -67,5 +67,33 @@ describe('LauncherRegistry.create', () => {
 
   test('good options reach create', () => {
     assert.equal(registry.create('toy', context, { queue: 'long', site: { name: 'a' } }).name, 'toy');
+  });
+});
+
+describe('LauncherRegistry.checkConfiguredNames', () => {
+  const names = new LauncherRegistry()
+    .register(defineLauncher({ name: 'local', create: () => ({}) as Launcher }))
+    .register(defineLauncher({ name: 'slurm', create: () => ({}) as Launcher }));
+
+  test('registered names pass', () => {
+    names.checkConfiguredNames(['local', 'slurm']);
+    names.checkConfiguredNames([]);
+  });
+
+  test('a name no launcher has is an error with the closest name and the known launchers', () => {
+    assert.throws(
+      () => names.checkConfiguredNames(['local', 'lokal']),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message ===
+          "launchers.lokal: no launcher 'lokal' is registered (did you mean 'local'?); known launchers: local, slurm " +
+            "(a plugin package or file listed in 'plugins' can add more)",
+    );
+    assert.throws(
+      () => names.checkConfiguredNames(['lokal', 'frobnicate']),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message.startsWith("launchers.lokal: no launcher 'lokal' is registered (did you mean 'local'?); launchers.frobnicate: no launcher 'frobnicate' is registered; known launchers: local, slurm"),
+    );
   });
 });
