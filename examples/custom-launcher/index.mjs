@@ -15,8 +15,11 @@ import { spawn } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { z } from 'zod';
 
-/** The options users may write under `launchers.niced`. */
-const options = z.object({
+/**
+ * The options users may write under `launchers.niced`. A strict object: a misspelled key (`nicenes`) is an error
+ * naming the key meant, not silently ignored.
+ */
+const options = z.strictObject({
   /** The nice value of every process (0 = normal, 19 = lowest priority). */
   niceness: z.number().int().min(0).max(19).default(10),
   /** How long stop() waits after SIGTERM before SIGKILL, in ms. */
