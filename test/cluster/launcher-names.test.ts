@@ -11,9 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { container as globalContainer } from 'tsyringe';
 import { createCluster, type Cluster, type ClusterOptions } from '../../src/cluster/cluster.js';
 import { ConfigError } from '../../src/core/errors.js';
-import { defineLauncher, LAUNCHER_REGISTRY, LauncherRegistry, type Launcher } from '../../src/core/launcher.js';
-import { provide } from '../../src/core/tokens.js';
-import { builtinLaunchers } from '../../src/launchers/builtin.js';
+import { builtinLaunchers, defineLauncher, LAUNCHER_REGISTRY, LauncherRegistry, provide, type Launcher } from '../../src/launchers/index.js';
 import { repoRoot, tempDir } from '../support/cluster.js';
 
 /** The error createCluster fails with; a cluster that starts after all is stopped, and the test fails. */

@@ -19,7 +19,7 @@ const context: LauncherContext = {
 
 describe('built-in launcher options', () => {
   test('every built-in launcher refuses an unknown key', () => {
-    assert.equal(builtinLaunchers.length, 10);
+    assert.ok(builtinLaunchers.length >= 10, builtinLaunchers.map((p) => p.name).join(', '));
     for (const plugin of builtinLaunchers) {
       assert.ok(plugin.options, `${plugin.name} has an options schema`);
       const required = REQUIRED[plugin.name] ?? {};
