@@ -37,6 +37,14 @@ describe('tscluster doctor', () => {
     assert.match(result.stdout, /no problem found/);
   });
 
+  it("reports options under 'launchers' for a launcher nobody registered, with the name meant", async () => {
+    await profile('typo', { launchers: { lokal: { spawner: 'always' } } });
+    const result = await runCli(['doctor', '--profile', 'typo'], env);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /PROBLEM\s+launchers\.lokal: no launcher 'lokal' is registered \(did you mean 'local'\?\)/);
+    assert.match(result.stdout, /fix: correct the name under 'launchers'/);
+  });
+
   it('reports a loopback address for remote engines and a key file others can read, each with its fix', async () => {
     const dir = await profile('remote', {
       controller: { ip: '127.0.0.1' },

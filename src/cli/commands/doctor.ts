@@ -26,7 +26,8 @@ import { Reporter } from '../progress.js';
 const USAGE = `Usage: tscluster doctor [--profile NAME] [--probe]
 
 Check a profile for what breaks clusters across hosts; each problem comes with its fix:
-  - the profile exists (its directory; the config file is optional), its configuration loads, its launchers are known
+  - the profile exists (its directory; the config file is optional), its configuration loads, its launchers (and the
+    names under 'launchers') are known
   - files holding the cluster's key (security/*.json, job files) are readable by you only (mode 0600)
   - the controller's advertised address is not loopback when a launcher places roles on other hosts
   - ssh launcher: every host answers ssh (key login) and runs Node >= 20; mpi launcher: mpiexec answers
@@ -127,6 +128,12 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
     });
   } catch (err) {
     add({ status: 'problem', message: (err as Error).message, fix: "name a known launcher, or list the plugin that adds it under 'plugins'" });
+  }
+  try {
+    // The check createCluster makes: options under a name no launcher has are a typo, and would be ignored.
+    registry.checkConfiguredNames(Object.keys(config.launchers));
+  } catch (err) {
+    add({ status: 'problem', message: (err as Error).message, fix: "correct the name under 'launchers', or list the plugin that adds that launcher under 'plugins'" });
   }
 
   for (const file of await keyFiles(profile.dir, profile.security)) {
