@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, ControllerLostError, DependencyError, EngineDiedError, ProtocolError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
 import { checkClientInput } from '../wire/validate.js';
 import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
-import { profilePaths } from '../config/profile.js';
+import { describeProfile, profileFlag, profileOption, profilePaths } from '../config/profile.js';
 import { Channels, Session, versionMismatch, type Message } from '../wire/protocol.js';
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packRequests, unpackReplies } from '../wire/task-batch.js';
 import { deserialize } from '../wire/serialize.js';
@@ -938,12 +938,12 @@ function pickTransport(name: string, container: DependencyContainer): Transport 
 /** Find the client connection file of a profile's running cluster. */
 async function findConnectionFile(options: ConnectOptions): Promise<string> {
   const paths = profilePaths(options.profile ?? 'default', { dir: options.profileDir });
-  const how = `start one with \`tscluster start --profile ${paths.name}\` or createCluster({ profile: '${paths.name}' })`;
+  const how = `start one with \`tscluster start ${profileFlag(paths)}\` or createCluster({ ${profileOption(paths)} })`;
   if (options.clusterId !== undefined) {
     const file = path.join(paths.security, connectionFileName(options.clusterId, 'client'));
     const info = await readConnectionFile(file).catch(() => undefined);
-    if (!info) throw new ConfigError(`no running cluster '${options.clusterId}' in profile '${paths.name}' (no ${file}): ${how}`);
-    if (isControllerAlive(info) === false) throw new ConfigError(`cluster '${options.clusterId}' of profile '${paths.name}' is not running (its controller, pid ${info.controller.pid}, is gone; ${file} is stale): ${how}`);
+    if (!info) throw new ConfigError(`no running cluster '${options.clusterId}' in ${describeProfile(paths)} (no ${file}): ${how}`);
+    if (isControllerAlive(info) === false) throw new ConfigError(`cluster '${options.clusterId}' of ${describeProfile(paths)} is not running (its controller, pid ${info.controller.pid}, is gone; ${file} is stale): ${how}`);
     return file;
   }
   const names = (await readdir(paths.security).catch(() => [] as string[])).filter((f) => /^tsparallel.*-client\.json$/.test(f));
@@ -954,7 +954,7 @@ async function findConnectionFile(options: ConnectOptions): Promise<string> {
     if (info && isControllerAlive(info) !== false) candidates.push({ file, mtime: (await stat(file)).mtimeMs });
   }
   if (candidates.length === 0) {
-    throw new ConfigError(`no running cluster in profile '${paths.name}' (no live connection file in ${paths.security}): ${how}`);
+    throw new ConfigError(`no running cluster in ${describeProfile(paths)} (no live connection file in ${paths.security}): ${how}`);
   }
   candidates.sort((a, b) => b.mtime - a.mtime);
   return candidates[0]!.file;

@@ -19,7 +19,7 @@ import { clusterFilePaths, filesOfCluster } from '../util/cluster-files.js';
 import { ConfigError, LauncherError, TimeoutError } from '../core/errors.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry, type EngineControl, type EngineJobSplit, type EngineRef, type ExitInfo, type Launcher } from '../core/launcher.js';
 import type { JobStatus } from '../core/scheduler.js';
-import { ensureProfileDirs, type ProfilePaths } from '../config/profile.js';
+import { describeProfile, ensureProfileDirs, profileFlag, profileOption, type ProfilePaths } from '../config/profile.js';
 import { get, getOptional, provide } from '../core/tokens.js';
 import { TRANSPORT, TRANSPORT_FACTORY, type Transport } from '../core/transport.js';
 import { toControllerArgs } from '../controller/main.js';
@@ -384,7 +384,7 @@ export class Cluster {
       return emit({
         type: 'gave_up', id: change.id, reason,
         message: `engine ${change.id} died (${reason}) and stays down: ${max} engine(s) were already replaced within the last ${windowMs} ms (engines.restart); ` +
-          `find why engines die (their logs are in the profile's log/ folder), then add engines with addEngines() or \`tscluster engines -n N\``,
+          `find why engines die (their logs are in the profile's log/ folder), then add engines with addEngines() or \`tscluster engines -n N ${profileFlag(this.profile)}${this.clusterId ? ` --cluster-id ${this.clusterId}` : ''}\``,
       });
     }
     this.#restarts.push(now);
@@ -828,7 +828,7 @@ async function pickClusterId(paths: ProfilePaths, wanted: string, explicit: bool
   const info = await readConnectionFile(file).catch(() => undefined);
   if (running || (info && isControllerAlive(info) !== false)) {
     if (explicit) {
-      throw new ConfigError(`cluster '${wanted}' of profile '${paths.name}' is already running (${running ?? `controller pid ${info!.controller.pid}`}): stop it with \`tscluster stop --profile ${paths.name}${wanted ? ' --cluster-id ' + wanted : ''}\`, or choose another clusterId`);
+      throw new ConfigError(`cluster ${describeId(wanted)} of ${describeProfile(paths)} is already running (${running ?? `controller pid ${info!.controller.pid}`}): stop it with \`tscluster stop ${profileFlag(paths)}${wanted ? ' --cluster-id ' + wanted : ''}\`, or choose another clusterId`);
     }
     return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
@@ -855,7 +855,7 @@ async function restoreDecision(paths: ProfilePaths, clusterId: string, options: 
     for (const other of (await journalClusterIds(paths)).filter((id) => id !== clusterId)) {
       const r = await findRestorable(paths, other);
       if (r?.controllerAlive === false && !r.problem) {
-        options.onWarning?.(`cluster ${describeId(other)} of profile '${paths.name}' has the journal of a controller that died: \`tscluster start --cluster-id ${other}\` (or createCluster({ clusterId: '${other}' })) restores it`);
+        options.onWarning?.(`cluster ${describeId(other)} of ${describeProfile(paths)} has the journal of a controller that died: \`tscluster start ${profileFlag(paths)} --cluster-id ${other}\` (or createCluster({ ${profileOption(paths)}, clusterId: '${other}' })) restores it`);
       }
     }
   }

@@ -18,7 +18,7 @@ import { archiveJournal, summarizeJournal, type JournalSummary } from '../contro
 import { controllerKeysFile, readControllerKeys, removeControllerKeys, type ControllerKeys } from '../controller/controller-keys.js';
 import { isProcessAlive, signalProcess } from '../util/processes.js';
 import { ConfigError, TimeoutError, TsParallelError } from '../core/errors.js';
-import { profilePaths, type ProfilePaths } from '../config/profile.js';
+import { describeProfile, profileFlag, profilePaths, type ProfilePaths } from '../config/profile.js';
 
 const log = debug('tsparallel:cluster');
 
@@ -138,21 +138,21 @@ export async function pickRunningCluster(profile: ProfilePaths, clusterId: strin
     const pick = dead.find((c) => c.info.clusterId === '') ?? (dead.length === 1 ? dead[0] : undefined);
     if (pick) return pick;
   }
-  const how = `start one with \`tscluster start --profile ${profile.name}\``;
+  const how = `start one with \`tscluster start ${profileFlag(profile)}\``;
   if (clusterId !== undefined) {
     const match = all.find((c) => c.info.clusterId === clusterId);
-    if (!match) throw new TsParallelError(`no cluster ${describeId(clusterId)} in profile '${profile.name}' (no ${path.join(profile.security, clusterFileName(clusterId))}); running: ${running.map((c) => describeId(c.info.clusterId)).join(', ') || 'none'}`);
+    if (!match) throw new TsParallelError(`no cluster ${describeId(clusterId)} in ${describeProfile(profile)} (no ${path.join(profile.security, clusterFileName(clusterId))}); running: ${running.map((c) => describeId(c.info.clusterId)).join(', ') || 'none'}`);
     return match;
   }
   if (running.length === 0) {
     const stale = all.length ? ` (${all.length} stale cluster file(s) of dead clusters; \`tscluster list\` cleans them)` : '';
-    throw new TsParallelError(`no running cluster in profile '${profile.name}'${stale}: ${how}`);
+    throw new TsParallelError(`no running cluster in ${describeProfile(profile)}${stale}: ${how}`);
   }
   const byDefault = running.find((c) => c.info.clusterId === '');
   if (byDefault) return byDefault;
   if (running.length === 1) return running[0]!;
   throw new ConfigError(
-    `profile '${profile.name}' has ${running.length} running clusters (${running.map((c) => describeId(c.info.clusterId)).join(', ')}); choose one with --cluster-id ID`,
+    `${describeProfile(profile)} has ${running.length} running clusters (${running.map((c) => describeId(c.info.clusterId)).join(', ')}); choose one with --cluster-id ID`,
   );
 }
 
@@ -361,7 +361,7 @@ export async function stopRunningCluster(
   const graceMs = options.graceMs ?? 5000;
   const step = (level: StopStep['level'], message: string) => options.onStep?.({ level, message });
   const { profile, info } = found;
-  const name = `cluster ${describeId(info.clusterId)} of profile '${profile.name}'`;
+  const name = `cluster ${describeId(info.clusterId)} of ${describeProfile(profile)}`;
   if (isStale(found)) {
     // A controller that died with a journal may have left engines waiting for it: a stop ends them, and nothing is
     // left to restore.
@@ -466,7 +466,10 @@ export async function findRunningCluster(target: string | { profile?: string; pr
       throw new ConfigError(`cannot read cluster file ${target}: ${(cause as Error).message}; a running cluster writes security/cluster[-ID].json in its profile`, { cause });
     }
     const base = path.basename(info.profileDir);
-    const profile = profilePaths(base.startsWith('profile_') ? base.slice('profile_'.length) : 'default', { dir: info.profileDir });
+    const name = base.startsWith('profile_') ? base.slice('profile_'.length) : 'default';
+    // A profile in its usual place is named by its name in messages; one elsewhere by its directory.
+    const byName = profilePaths(name);
+    const profile = byName.dir === path.resolve(info.profileDir) ? byName : profilePaths(name, { dir: info.profileDir });
     return new RunningCluster(await describeCluster(profile, target, info));
   }
   const profile = profilePaths(target.profile ?? 'default', { dir: target.profileDir });

@@ -9,7 +9,7 @@ import { CONFIG_FILE_NAME, listConfigFiles } from './file.js';
 import { closestMatch } from '../core/suggest.js';
 import { PROFILE_LAUNCHERS, renderConfigTemplate } from './template.js';
 import { ConfigError } from '../core/errors.js';
-import { ensureProfileDirs, profilePaths, tsparallelRoot, type ProfilePaths } from './profile.js';
+import { describeProfile, ensureProfileDirs, profileFlag, profilePaths, tsparallelRoot, type ProfilePaths } from './profile.js';
 
 const log = debug('tsparallel:profile');
 
@@ -61,14 +61,14 @@ export async function createProfile(name = 'default', options: CreateProfileOpti
   const others = existing.filter((file) => file !== configFile);
   if (others.length > 0) {
     throw new ConfigError(
-      `profile '${name}' already has a config file: ${others.join(', ')}; edit it, or remove it before ` +
+      `${describeProfile(paths)} already has a config file: ${others.join(', ')}; edit it, or remove it before ` +
         `creating ${CONFIG_FILE_NAME}`,
     );
   }
   if (existing.includes(configFile) && !options.overwrite) {
     throw new ConfigError(
-      `profile '${name}' already has ${configFile}; edit it, or pass overwrite: true ` +
-        `(\`tscluster profile create ${name} --overwrite\`) to replace it with the commented defaults`,
+      `${describeProfile(paths)} already has ${configFile}; edit it, or pass overwrite: true ` +
+        `(\`tscluster profile create ${profileFlag(paths)} --overwrite\`) to replace it with the commented defaults`,
     );
   }
 

@@ -20,6 +20,11 @@ export interface ProfilePaths {
   log: string;
   /** Pid files. */
   pid: string;
+  /**
+   * Whether the profile was given by its directory (`--profile-dir`, `profileDir`) rather than by name: then its
+   * directory is what identifies it to the user, and its name is only a label (often the default, 'default').
+   */
+  byDir?: boolean;
 }
 
 /** The root that holds every profile: `TSPARALLEL_DIR`, else `~/.tsparallel`. */
@@ -40,7 +45,32 @@ export function profilePaths(name = 'default', options: { dir?: string; env?: No
     );
   }
   const dir = options.dir ?? path.join(tsparallelRoot(options.env), `profile_${name}`);
-  return { name, dir, security: path.join(dir, 'security'), log: path.join(dir, 'log'), pid: path.join(dir, 'pid') };
+  return { name, dir, security: path.join(dir, 'security'), log: path.join(dir, 'log'), pid: path.join(dir, 'pid'), byDir: options.dir !== undefined };
+}
+
+/**
+ * How to name the profile on a `tscluster` command line, for the hints in messages: `--profile NAME` for a profile
+ * given by name; `--profile-dir DIR` for one given by its directory (its name would point at another profile), with
+ * `--profile NAME` in front when it was given a name other than 'default' too.
+ */
+export function profileFlag(paths: Pick<ProfilePaths, 'name' | 'dir' | 'byDir'>): string {
+  if (!paths.byDir) return `--profile ${paths.name}`;
+  return `${paths.name === 'default' ? '' : `--profile ${paths.name} `}--profile-dir ${path.resolve(paths.dir)}`;
+}
+
+/** How to name the profile in a program, for hints: `profile: 'NAME'`, `profileDir: 'DIR'` or both (see {@link profileFlag}). */
+export function profileOption(paths: Pick<ProfilePaths, 'name' | 'dir' | 'byDir'>): string {
+  if (!paths.byDir) return `profile: '${paths.name}'`;
+  return `${paths.name === 'default' ? '' : `profile: '${paths.name}', `}profileDir: '${path.resolve(paths.dir)}'`;
+}
+
+/**
+ * What messages call the profile: `profile 'NAME'`; for one given by its directory `profile DIR`, or
+ * `profile 'NAME' in DIR` when it was given a name other than 'default' too.
+ */
+export function describeProfile(paths: Pick<ProfilePaths, 'name' | 'dir' | 'byDir'>): string {
+  if (!paths.byDir) return `profile '${paths.name}'`;
+  return `profile ${paths.name === 'default' ? '' : `'${paths.name}' in `}${path.resolve(paths.dir)}`;
 }
 
 /**

@@ -206,6 +206,45 @@ describe('tscluster stop, --daemonize, and stale entries', () => {
       assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /tscluster start --profile nothing/);
     }
+    // A profile given by its directory is named by it: its name ('default') would be another profile.
+    const dir = path.join(tmp.dir, 'elsewhere');
+    for (const command of [['stop'], ['engines', '-n', '1'], ['shell'], ['dashboard']]) {
+      const args = [...command, '--profile-dir', dir];
+      const result = await runCli(args, env);
+      assert.equal(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+      assert.ok(result.stderr.includes(`no running cluster in profile ${dir}`), `${args.join(' ')}: ${result.stderr}`);
+      assert.ok(result.stderr.includes(`start one with \`tscluster start --profile-dir ${dir}\``), `${args.join(' ')}: ${result.stderr}`);
+      assert.doesNotMatch(result.stderr, /profile 'default'|--profile default/);
+    }
+  });
+});
+
+describe('tscluster start with --profile-dir', () => {
+  it('names the profile by its directory, also when it refuses to start a second cluster with the same id', async () => {
+    const tmp = await tempDir('tsparallel-cli-');
+    const env = cliEnv(tmp.dir);
+    const dir = path.join(tmp.dir, 'p1');
+    const start = startCli(['start', '-n', '1', '--profile-dir', dir], env);
+    const pids: number[] = [];
+    try {
+      await start.waitForOutput(/is running/);
+      pids.push(...(await clusterPids(path.join(dir, 'security', 'cluster.json'))));
+      assert.ok(start.stdout().includes(`Starting a cluster of profile ${dir}:`), start.output());
+      assert.ok(start.stdout().includes(`Cluster (default) of profile ${dir} is running`), start.output());
+      const second = await runCli(['start', '-n', '1', '--profile-dir', dir, '--cluster-id', ''], env);
+      assert.equal(second.code, 2, second.stderr);
+      assert.ok(second.stderr.includes(`cluster (default) of profile ${dir} is already running`), second.stderr);
+      assert.ok(second.stderr.includes(`stop it with \`tscluster stop --profile-dir ${dir}\``), second.stderr);
+      assert.doesNotMatch(start.output() + second.stdout + second.stderr, /profile 'default'|--profile default/);
+      start.child.kill('SIGINT');
+      assert.equal((await start.exited).code, 0, start.output());
+      assert.ok(start.stdout().includes(`Cluster (default) of profile ${dir} stopped`), start.output());
+      await waitForGone(pids);
+      assert.deepEqual(await clusterFiles(dir), []);
+    } finally {
+      killAll([start.pid, ...pids]);
+      await tmp.remove();
+    }
   });
 });
 

@@ -91,6 +91,24 @@ describe('tscluster usage', () => {
     assert.ok(existsSync(path.join(tmp.dir, 'profile_default', 'tsparallel.config.mjs')));
   });
 
+  it('a profile given by --profile-dir is named by its directory in every hint, never as another profile', async () => {
+    const dir = path.join(tmp.dir, 'elsewhere', 'p1');
+    const created = await runCli(['profile', 'create', 'mycluster', '--profile-dir', dir], env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.ok(created.stdout.includes(`then start a cluster with \`tscluster start --profile mycluster --profile-dir ${dir}\``), created.stdout);
+    const again = await runCli(['profile', 'create', 'mycluster', '--profile-dir', dir], env);
+    assert.equal(again.code, 2);
+    assert.ok(again.stderr.includes(`profile 'mycluster' in ${dir} already has`), again.stderr);
+    assert.ok(again.stderr.includes(`tscluster profile create --profile mycluster --profile-dir ${dir} --overwrite`), again.stderr);
+    const unnamed = await runCli(['profile', 'create', '--profile-dir', path.join(tmp.dir, 'elsewhere', 'p2')], env);
+    assert.ok(unnamed.stdout.includes(`\`tscluster start --profile-dir ${path.join(tmp.dir, 'elsewhere', 'p2')}\``), unnamed.stdout);
+    const nodir = path.join(tmp.dir, 'elsewhere', 'nodir');
+    const shown = await runCli(['config', 'show', '--profile-dir', nodir], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout.split('\n')[0], `# profile ${nodir} (not created yet: tscluster profile create --profile-dir ${nodir})`);
+    for (const r of [created, again, unnamed, shown]) assert.doesNotMatch(r.stdout + r.stderr, /profile 'default'|--profile default/);
+  });
+
   it('profile list and profile locate', async () => {
     await runCli(['profile', 'create', 'other'], env);
     const listed = await runCli(['profile', 'list'], env);

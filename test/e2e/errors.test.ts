@@ -105,7 +105,9 @@ describe('connection failures', () => {
     await assert.rejects(Client.connect({ profileDir: tmp.dir }), (err: Error) => {
       assert.equal(err.name, 'ConfigError');
       assert.match(err.message, /no running cluster in profile/);
-      assert.match(err.message, /tscluster start --profile default/);
+      // Named by its directory: 'default', its name, would be another profile.
+      assert.ok(err.message.includes(`tscluster start --profile-dir ${tmp.dir}`), err.message);
+      assert.ok(err.message.includes(`createCluster({ profileDir: '${tmp.dir}' })`), err.message);
       assert.match(err.message, /createCluster/);
       return true;
     });

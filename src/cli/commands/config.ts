@@ -8,6 +8,7 @@ import { closestMatch } from '../../core/suggest.js';
 import { loadConfig, type ConfigSource } from '../../config/load.js';
 import type { ClusterConfig } from '../../config/index.js';
 import { ConfigError } from '../../core/errors.js';
+import { describeProfile, profileFlag } from '../../config/profile.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
 
@@ -43,7 +44,8 @@ export const configCommand: Command = {
       out.print(JSON.stringify({ profile: loaded.profile, files: loaded.files, config: loaded.config, sources: loaded.sources }, null, 2));
       return 0;
     }
-    out.print(`# profile '${loaded.profile.name}': ${loaded.profile.dir}${loaded.profileExists ? '' : ` (not created yet: tscluster profile create ${loaded.profile.name})`}`);
+    const where = loaded.profile.byDir ? '' : `: ${loaded.profile.dir}`;
+    out.print(`# ${describeProfile(loaded.profile)}${where}${loaded.profileExists ? '' : ` (not created yet: tscluster profile create ${profileFlag(loaded.profile)})`}`);
     out.print(`# profile config file: ${loaded.files.profile ?? 'none'}`);
     out.print(`# project config file: ${loaded.files.project ?? 'none'}`);
     const rows = configRows(loaded.config, loaded.sources);

@@ -13,6 +13,7 @@ import { dashboardToken, startDashboard, type StatsSource } from '../../dashboar
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { ConfigError } from '../../core/errors.js';
 import { Reporter } from '../progress.js';
+import { describeProfile } from '../../config/profile.js';
 
 const USAGE = `Usage: tscluster dashboard [--profile NAME] [--cluster-id ID] [--port P] [--host ADDRESS]
 
@@ -52,7 +53,7 @@ export const dashboardCommand: Command = {
       metrics: async () => (await client.controllerStats({ since: { seq: Number.MAX_SAFE_INTEGER, t: Date.now() }, metrics: true, timeoutMs: 5000 })).metrics ?? '',
     };
     const server = await startDashboard({ source, token: dashboardToken(key), port, host: stringArg(values, 'host') ?? '127.0.0.1' });
-    out.info(`Dashboard of cluster ${describeId(found.info.clusterId)} of profile '${profile.name}' (Ctrl-C stops it):`);
+    out.info(`Dashboard of cluster ${describeId(found.info.clusterId)} of ${describeProfile(profile)} (Ctrl-C stops it):`);
     process.stdout.write(`${server.url}\n`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);

@@ -11,6 +11,7 @@ import { controlAddress, requestControl } from '../control.js';
 import { Reporter } from '../progress.js';
 import { describeId, pickRunningCluster } from '../../cluster/running.js';
 import { inspect } from 'node:util';
+import { describeProfile, profileFlag } from '../../config/profile.js';
 
 const USAGE = `Usage: tscluster engines -n N [--profile NAME] [--cluster-id ID]
 
@@ -38,12 +39,12 @@ export const enginesCommand: Command = {
     const profile = profileFromArgs(values);
     const out = new Reporter('tscluster engines', stringArg(values, 'log-level'));
     const found = await pickRunningCluster(profile, stringArg(values, 'cluster-id'));
-    const name = `cluster ${describeId(found.info.clusterId)} of profile '${profile.name}'`;
+    const name = `cluster ${describeId(found.info.clusterId)} of ${describeProfile(profile)}`;
     if (!found.ownerAlive || !found.startedByCli) {
       throw new TsParallelError(
         found.ownerAlive
           ? `${name} was started by a program (pid ${found.info.pid}) with createCluster(), not by tscluster start, so only that program can add engines: call cluster.addEngines(${n}) there`
-          : `${name} has no running tscluster start process (pid ${found.info.pid} is gone) to start engines; restart the cluster with tscluster start`,
+          : `${name} has no running tscluster start process (pid ${found.info.pid} is gone) to start engines; restart the cluster with \`tscluster start ${profileFlag(profile)}\``,
       );
     }
     // The start process waits up to engines.startTimeoutMs for them; wait a little longer for its answer.

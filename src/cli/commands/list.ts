@@ -6,6 +6,7 @@
 import { unlink } from 'node:fs/promises';
 import { Client } from '../../client/client.js';
 import { listProfiles } from '../../config/profile-create.js';
+import { describeProfile } from '../../config/profile.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, handleCommonOptions, parseCommandArgs, profileFromArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
 import type { JobStats } from '../../wire/stats.js';
@@ -60,7 +61,7 @@ export const listCommand: Command = {
       for (const c of clusters) {
         if (isStale(c)) {
           const removed = await removeClusterFiles(profile, c.info);
-          out.warn(`stale: cluster ${describeId(c.info.clusterId)} of profile '${profile.name}' is not running (process ${c.info.pid} is gone); removed ${removed.join(', ')}`);
+          out.warn(`stale: cluster ${describeId(c.info.clusterId)} of ${describeProfile(profile)} is not running (process ${c.info.pid} is gone); removed ${removed.join(', ')}`);
         } else {
           live.push(c);
           rows.push(await describeRow(c));

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { closestMatch } from '../../core/suggest.js';
 import { ConfigError } from '../../core/errors.js';
 import { createProfile, listProfiles, locateProfile } from '../../config/profile-create.js';
+import { profileFlag } from '../../config/profile.js';
 import { COMMON_USAGE, handleCommonOptions, parseCommandArgs, stringArg, type Command } from '../args.js';
 import { Reporter } from '../progress.js';
 
@@ -66,7 +67,7 @@ export const profileCommand: Command = {
         ...(launcher !== undefined && { launcher }),
       });
       for (const written of created.written) out.info(`${written === created.configFile ? 'Generating config file' : 'Creating directory'}: ${written}`);
-      out.info(`edit ${created.configFile}, then start a cluster with \`tscluster start --profile ${created.paths.name}\``);
+      out.info(`edit ${created.configFile}, then start a cluster with \`tscluster start ${profileFlag(created.paths)}\``);
       return 0;
     }
     if (action === 'list') {

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { Client } from '../../client/client.js';
 import { ConfigError, TsParallelError } from '../../core/errors.js';
-import { ensureProfileDirs } from '../../config/profile.js';
+import { describeProfile, ensureProfileDirs } from '../../config/profile.js';
 import { COMMON_USAGE, PROFILE_OPTIONS, PROFILE_USAGE, handleCommonOptions, parseCommandArgs, positiveIntArg, profileFromArgs, stringArg, type Command } from '../args.js';
 import { runShell } from '../shell.js';
 import { describeId } from '../../cluster/running.js';
@@ -57,7 +57,7 @@ export const shellCommand: Command = {
     await ensureProfileDirs(profile);
     return runShell({
       client,
-      description: `cluster ${describeId(client.info.clusterId)} of profile '${profile.name}'`,
+      description: `cluster ${describeId(client.info.clusterId)} of ${describeProfile(profile)}`,
       historyFile: path.join(profile.dir, 'shell_history'),
     });
   },

@@ -14,7 +14,7 @@ import { loadConfig } from '../../config/load.js';
 import { isControllerAlive, readConnectionFile, type ConnectionInfo } from '../../wire/connection.js';
 import { dashboardFileName } from '../../controller/dashboard-hook.js';
 import { ConfigError, TsParallelError } from '../../core/errors.js';
-import { ensureProfileDirs, type ProfilePaths } from '../../config/profile.js';
+import { describeProfile, ensureProfileDirs, profileFlag, profileOption, type ProfilePaths } from '../../config/profile.js';
 import { tailOf } from '../../util/files.js';
 import { withClusterId } from '../../util/cluster-files.js';
 import {
@@ -103,7 +103,7 @@ export const startCommand: Command = {
 };
 
 /** The lines that tell the user what a restore took over, or what was given up. */
-export function describeRestore(event: RestoreEvent, args: Pick<StartArgs, 'n'>): string[] {
+export function describeRestore(event: RestoreEvent, args: Pick<StartArgs, 'n' | 'profile'>): string[] {
   const tasks = (n: number, adjective = '') => `${n} ${adjective}task${n === 1 ? '' : 's'}`;
   const ids = (list: readonly number[]) => (list.length ? list.join(', ') : 'none');
   if (event.type === 'discarded') {
@@ -125,17 +125,16 @@ export function describeRestore(event: RestoreEvent, args: Pick<StartArgs, 'n'>)
     `Restored: engines re-adopted: ${ids(s.adopted)}${missing.length ? ` (not back: ${missing.join(', ')})` : ''}; tasks re-queued: ${tasks(s.queued + s.rerun)} ` +
       `(${s.queued} that were queued, ${s.rerun} that ran on engines that did not come back, run again as retries); ${tasks(s.running)} go on on the re-adopted engines`,
   ];
-  if (s.adopted.length === 0 && args.n === undefined) lines.push('no engine came back: add engines with `tscluster engines -n N`, or restore with -n N');
+  if (s.adopted.length === 0 && args.n === undefined) lines.push(`no engine came back: add engines with \`tscluster engines -n N ${profileFlag(args.profile)}${event.clusterId ? ` --cluster-id ${event.clusterId}` : ''}\`, or restore with -n N`);
   return lines;
 }
 
 /** How to connect, for the lines printed once the cluster is up. */
 function connectHints(args: StartArgs, clusterId: string): string[] {
-  const where = args.profileDir !== undefined ? `profileDir: '${path.resolve(args.profileDir)}'` : `profile: '${args.profile.name}'`;
   const id = clusterId ? `, clusterId: '${clusterId}'` : '';
-  const flags = `${args.profileDir !== undefined ? `--profile-dir ${path.resolve(args.profileDir)}` : `--profile ${args.profile.name}`}${clusterId ? ` --cluster-id ${clusterId}` : ''}`;
+  const flags = `${profileFlag(args.profile)}${clusterId ? ` --cluster-id ${clusterId}` : ''}`;
   return [
-    `Connect from a program: const client = await Client.connect({ ${where}${id} })`,
+    `Connect from a program: const client = await Client.connect({ ${profileOption(args.profile)}${id} })`,
     `Or interactively:       tscluster shell ${flags}`,
     `A live dashboard:       tscluster dashboard ${flags}`,
     `Stop it with Ctrl-C in this window or: tscluster stop ${flags}`,
@@ -164,7 +163,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
       } finally {
         if (pidFile) await unlink(pidFile).catch(() => {});
       }
-      out.info(cluster ? `Cluster ${describeId(cluster.clusterId)} of profile '${args.profile.name}' stopped` : 'Stopped before the cluster was created');
+      out.info(cluster ? `Cluster ${describeId(cluster.clusterId)} of ${describeProfile(args.profile)} stopped` : 'Stopped before the cluster was created');
       resolveExit(code);
     })().catch((err: unknown) => {
       out.warn(`stopping failed: ${(err as Error).message}`);
@@ -196,7 +195,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  out.info(`Starting a cluster of profile '${args.profile.name}': ${config.n} engines (controller launcher: ${config.controller.launcher}, engine launcher: ${config.engines.launcher})`);
+  out.info(`Starting a cluster of ${describeProfile(args.profile)}: ${config.n} engines (controller launcher: ${config.controller.launcher}, engine launcher: ${config.engines.launcher})`);
   const starting = createCluster({
     profile: args.profile.name,
     profileDir: args.profileDir,
@@ -241,7 +240,7 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
     e.type === 'replaced' ? out.info(`engine ${e.id} died (${e.reason}); replaced by engine ${e.replacement}`) : out.warn(e.message ?? `engine ${e.id} stays down`),
   );
 
-  out.info(`Cluster ${describeId(running.clusterId)} of profile '${args.profile.name}' is running: ${running.pids.length ? `pids ${running.pids.join(', ')}` : `jobs ${running.jobIds.join(', ')}`}; pid file ${pidFile}`);
+  out.info(`Cluster ${describeId(running.clusterId)} of ${describeProfile(args.profile)} is running: ${running.pids.length ? `pids ${running.pids.join(', ')}` : `jobs ${running.jobIds.join(', ')}`}; pid file ${pidFile}`);
   for (const line of connectHints(args, running.clusterId)) out.info(line);
   // controller.dashboard: the controller serves the dashboard itself and wrote its URL (with the token) here.
   const dashboard = await readFile(path.join(running.profile.security, dashboardFileName(running.clusterId)), 'utf8').then((t) => (JSON.parse(t) as { url: string }).url, () => undefined);
@@ -353,9 +352,9 @@ async function runInBackground(argv: readonly string[], args: StartArgs, startTi
     child.disconnect();
     child.unref();
     for (const line of outcome.restoreLines) out.info(line);
-    out.info(`Cluster ${describeId(outcome.clusterId)} of profile '${args.profile.name}' is running in the background (pid ${outcome.pid}); log: ${logFile}`);
+    out.info(`Cluster ${describeId(outcome.clusterId)} of ${describeProfile(args.profile)} is running in the background (pid ${outcome.pid}); log: ${logFile}`);
     for (const line of connectHints(args, outcome.clusterId).slice(0, 2)) out.info(line);
-    out.info(`Stop it with: tscluster stop ${args.profileDir !== undefined ? `--profile-dir ${path.resolve(args.profileDir)}` : `--profile ${args.profile.name}`}${outcome.clusterId ? ` --cluster-id ${outcome.clusterId}` : ''}`);
+    out.info(`Stop it with: tscluster stop ${profileFlag(args.profile)}${outcome.clusterId ? ` --cluster-id ${outcome.clusterId}` : ''}`);
     return 0;
   }
   if (outcome.kind !== 'exit') {
