@@ -48,20 +48,42 @@ export interface ParsedArgs {
  *   followed by the usage text.
  */
 export function parseCommandArgs(argv: readonly string[], options: OptionSpec, usage: string, allowPositionals = false): ParsedArgs {
+  const all: OptionSpec = { ...COMMON_OPTIONS, ...options };
   try {
-    const { values, positionals } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals });
+    const { values, positionals } = parseArgs({ args: joinNegativeValues(argv, all), options: all, strict: true, allowPositionals });
     return { values: values as ParsedArgs['values'], positionals };
   } catch (cause) {
     let message = (cause as Error).message;
     const unknown = /Unknown option '(--?[^']+)'/.exec(message)?.[1];
     if (unknown) {
-      const all: OptionSpec = { ...COMMON_OPTIONS, ...options };
       const names = Object.entries(all).flatMap(([n, o]) => [...(n.length > 1 ? [`--${n}`] : []), ...(o.short ? [`-${o.short}`] : [])]);
       const meant = closestMatch(unknown.split('=')[0]!, names);
       message = `unknown option ${unknown}${meant ? `; did you mean ${meant}?` : ''}`;
     }
     throw new ConfigError(`${message}\n\n${usage}`, { cause });
   }
+}
+
+/**
+ * `parseArgs` takes a value that starts with '-' only as `--name=value` (else: "argument is ambiguous"), but after an
+ * option that takes a value a negative number can only be that value (`-n -1`, `--timeout-ms -5`): rewrite it to the
+ * `--name=value` spelling, so the option's own check says what is allowed.
+ */
+function joinNegativeValues(argv: readonly string[], options: OptionSpec): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [...joined, ...argv.slice(i)];
+    const name = arg.startsWith('--') ? arg.slice(2) : /^-[^-]$/.test(arg) ? Object.keys(options).find((n) => options[n]!.short === arg[1]) : undefined;
+    const next = argv[i + 1];
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\.?\d/.test(next)) {
+      joined.push(`--${name}=${next}`);
+      i += 1;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
 }
 
 /** The profile named by `--profile` / `--profile-dir` (default `default`). @throws ConfigError for a bad name. */
