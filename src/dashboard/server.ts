@@ -41,6 +41,15 @@ export interface DashboardOptions {
   updateMs?: number;
 }
 
+/** What to do about a listen error: the host is the problem for a name that does not resolve or an address this machine lacks. */
+function listenFix(host: string, code: string | undefined): string {
+  const allowed = 'e.g. 127.0.0.1 (this machine only; from a laptop through ssh -L) or 0.0.0.0 (every interface) (--host, or controller.dashboard.host)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `'${host}' is neither an IP address nor a host name that resolves; give an address of this machine, ${allowed}`;
+  if (code === 'EADDRNOTAVAIL') return `${host} is not an address of this machine; give one it has, ${allowed}`;
+  if (code === 'EADDRINUSE' || code === 'EACCES') return 'choose another port (--port, or controller.dashboard.port)';
+  return 'check the address and the port (--host and --port, or controller.dashboard)';
+}
+
 /**
  * The dashboard token of a cluster: derived from its HMAC key (so it changes with every cluster start and gives
  * nothing that signs messages), 32 hex characters.
@@ -72,12 +81,15 @@ export class DashboardServer {
     });
   }
 
-  /** Listen. @throws TransportError when the port cannot be bound (in use, or not allowed). */
+  /**
+   * Listen. @throws TransportError when the address cannot be bound: the host is not an address of this machine (or
+   * does not resolve), or the port is in use or not allowed.
+   */
   async listen(): Promise<this> {
     const host = this.options.host ?? '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new TransportError(`the dashboard cannot listen on ${host}:${this.options.port ?? 0} (${err.code ?? err.message}); choose another port (--port, or controller.dashboard.port)`, { cause: err })),
+        reject(new TransportError(`the dashboard cannot listen on ${host}:${this.options.port ?? 0} (${err.code ?? err.message}); ${listenFix(host, err.code)}`, { cause: err })),
       );
       this.#server.listen(this.options.port ?? 0, host, resolve);
     });

@@ -11,6 +11,7 @@ import type { StatsSnapshot } from '../../src/wire/stats.js';
 import { cliEnv, clusterPids, startCli, waitForGone } from '../support/cli-run.js';
 import { isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 import { parsePrometheus } from '../support/prometheus.js';
+import { startDashboard } from '../../src/dashboard/server.js';
 
 /** The dashboard URL the controller wrote into the profile's security/ folder. */
 async function controllerDashboardUrl(dir: string): Promise<URL> {
@@ -187,5 +188,37 @@ describe('dashboard server', () => {
     const exit = await cli.exited;
     assert.equal(exit.code, 0, cli.output());
     await waitUntil(() => !isAlive(cli.pid), 10_000, 'tscluster dashboard exits');
+  });
+});
+
+describe('dashboard server: an address it cannot listen on', () => {
+  const source = { snapshot: () => Promise.reject(new Error('not used')), metrics: () => Promise.resolve('') };
+
+  it('names the host as the problem when it is not an address of this machine, and says what is allowed', async () => {
+    // 192.0.2.1 is TEST-NET-1 (never a local address); 'notanip.invalid' never resolves (ENOTFOUND, or EAI_AGAIN offline).
+    for (const host of ['192.0.2.1', 'notanip.invalid']) {
+      await assert.rejects(startDashboard({ source, token: 't', port: 0, host }), (err: Error) => {
+        assert.equal(err.name, 'TransportError');
+        assert.match(err.message, new RegExp(`cannot listen on ${host.replace(/\./g, '\\.')}:0 \\((EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN)\\)`));
+        assert.match(err.message, /127\.0\.0\.1/);
+        assert.match(err.message, /0\.0\.0\.0/);
+        assert.match(err.message, /--host, or controller\.dashboard\.host/);
+        assert.doesNotMatch(err.message, /port/, 'the port is not the problem');
+        return true;
+      });
+    }
+  });
+
+  it('suggests another port when the port is taken', async () => {
+    const first = await startDashboard({ source, token: 't', port: 0 });
+    try {
+      await assert.rejects(startDashboard({ source, token: 't', port: first.port }), (err: Error) => {
+        assert.match(err.message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port} \\(EADDRINUSE\\)`));
+        assert.match(err.message, /choose another port \(--port, or controller\.dashboard\.port\)/);
+        return true;
+      });
+    } finally {
+      await first.close();
+    }
   });
 });
