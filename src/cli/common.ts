@@ -28,6 +28,20 @@ export function applyLogLevel(level: string | undefined): void {
   if (level === 'debug') debug.enable([process.env.DEBUG, 'tsparallel:*'].filter(Boolean).join(','));
 }
 
+/**
+ * Treat a closed stdout or stderr (a pipe whose reader went away, as in `tscluster start | head -2`; a terminal that
+ * closed) as nowhere to write rather than as an error: losing a command's lines must not crash the process that runs
+ * a cluster, which would leave its files behind. Other stream errors still throw.
+ */
+export function ignoreClosedOutput(streams: readonly NodeJS.WriteStream[] = [process.stdout, process.stderr]): void {
+  for (const stream of streams) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'EIO' || err.code === 'ERR_STREAM_DESTROYED') return;
+      throw err;
+    });
+  }
+}
+
 /** Print an error the way commands do and return the exit code: 2 for usage and config errors, 1 for the rest. */
 export function reportError(err: unknown): number {
   const usage = err instanceof ConfigError;

@@ -20,7 +20,7 @@ import { profileCommand } from './commands/profile.js';
 import { shellCommand } from './commands/shell.js';
 import { startCommand } from './commands/start.js';
 import { stopCommand } from './commands/stop.js';
-import { reportError } from './common.js';
+import { ignoreClosedOutput, reportError } from './common.js';
 
 /** The subcommands, in the order `--help` lists them. */
 const COMMANDS: readonly Command[] = [profileCommand, startCommand, stopCommand, enginesCommand, listCommand, configCommand, doctorCommand, shellCommand, dashboardCommand];
@@ -58,6 +58,7 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 registerDefaults(container);
+ignoreClosedOutput();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => process.exit(reportError(err)),

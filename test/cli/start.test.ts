@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Client } from '../../src/index.js';
-import { isAlive, repoRoot, tempDir } from '../support/cluster.js';
+import { isAlive, repoRoot, tempDir, waitUntil } from '../support/cluster.js';
 import { cliEnv, clusterPids, killAll, nodeScript, runCli, startCli, waitForGone, type CliProcess } from '../support/cli-run.js';
 
 const run = promisify(execFile);
@@ -248,6 +248,54 @@ describe('tscluster start with --profile-dir', () => {
   });
 });
 
+describe('tscluster start when its terminal or its output goes away', () => {
+  it('SIGHUP (the terminal closed) stops the cluster as Ctrl-C does, removing its files', async () => {
+    const tmp = await tempDir('tsparallel-cli-');
+    const dir = path.join(tmp.dir, 'hup');
+    const start = startCli(['start', '-n', '1', '--profile-dir', dir], cliEnv(tmp.dir));
+    const pids: number[] = [];
+    try {
+      await start.waitForOutput(/is running/);
+      pids.push(...(await clusterPids(path.join(dir, 'security', 'cluster.json'))));
+      start.child.kill('SIGHUP');
+      const { code, signal } = await start.exited;
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, start.output());
+      assert.match(start.output(), /SIGHUP received: stopping the engines/);
+      await waitForGone(pids);
+      assert.deepEqual(await clusterFiles(dir), [], 'no cluster, connection, socket, CA or pid file is left');
+    } finally {
+      killAll([start.pid, ...pids]);
+      await tmp.remove();
+    }
+  });
+
+  it('a closed stdout and stderr (tscluster start | head -2) are no error: the cluster runs, and stops cleanly', async () => {
+    const tmp = await tempDir('tsparallel-cli-');
+    const dir = path.join(tmp.dir, 'piped');
+    const start = startCli(['start', '-n', '1', '--profile-dir', dir], cliEnv(tmp.dir));
+    const pids: number[] = [];
+    try {
+      // Close the reading ends after the first line: every later line (progress too) meets a closed pipe.
+      await start.waitForOutput(/\n/);
+      start.child.stdout!.destroy();
+      start.child.stderr!.destroy();
+      const pidFile = path.join(dir, 'pid', 'tscluster.pid');
+      let exitedEarly = false;
+      void start.exited.then(() => (exitedEarly = true));
+      await waitUntil(() => exitedEarly || existsSync(pidFile), 60_000, 'the cluster to be up (its pid file)');
+      assert.equal(exitedEarly, false, 'tscluster start died when its output closed');
+      pids.push(...(await clusterPids(path.join(dir, 'security', 'cluster.json'))));
+      for (const pid of pids) assert.ok(isAlive(pid), `process ${pid} should run`);
+      start.child.kill('SIGINT');
+      assert.equal((await start.exited).code, 0);
+      await waitForGone(pids);
+      assert.deepEqual(await clusterFiles(dir), []);
+    } finally {
+      killAll([start.pid, ...pids]);
+      await tmp.remove();
+    }
+  });
+});
 
 describe('tscluster start: a second Ctrl-C forces', () => {
   it('kills every process of the cluster, removes its files and exits 1', async () => {

@@ -1,6 +1,6 @@
 /**
  * `tscluster start`: start a controller and N engines with the launchers the profile's config names (through
- * `createCluster()`, so a program and the CLI see the same cluster), and keep them running until Ctrl-C or SIGTERM,
+ * `createCluster()`, so a program and the CLI see the same cluster), and keep them running until Ctrl-C, SIGTERM or SIGHUP,
  * or with `--daemonize` in a background process.
  * @module
  */
@@ -36,8 +36,8 @@ import { clusterFilePaths, filesOfCluster } from '../../util/cluster-files.js';
 const USAGE = `Usage: tscluster start [-n N] [--profile NAME] [--cluster-id ID] [--daemonize] [--restore | --no-restore]
 
 Start a controller and N engines with the launchers the profile's config names, and keep them running. Ctrl-C (or
-SIGTERM, or \`tscluster stop\`) stops the engines, then the controller, and removes the cluster's files; a second
-Ctrl-C kills what is left at once.
+SIGTERM, closing the terminal, or \`tscluster stop\`) stops the engines, then the controller, and removes the
+cluster's files; a second Ctrl-C kills what is left at once.
 
 Options:
   -n N                  how many engines (default: config's n, else the number of CPUs)
@@ -194,6 +194,8 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The terminal closed: without this the process would die at once, leaving the cluster's files behind.
+  process.on('SIGHUP', onSignal);
 
   out.info(`Starting a cluster of ${describeProfile(args.profile)}: ${config.n} engines (controller launcher: ${config.controller.launcher}, engine launcher: ${config.engines.launcher})`);
   const starting = createCluster({
