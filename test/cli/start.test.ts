@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Client } from '../../src/index.js';
 import { isAlive, repoRoot, tempDir, waitUntil } from '../support/cluster.js';
 import { cliEnv, clusterPids, killAll, nodeScript, runCli, startCli, waitForGone, type CliProcess } from '../support/cli-run.js';
+import { needsXmllint, simPids, simulatorCommand, survivors } from '../support/hpc-sim.js';
 
 const run = promisify(execFile);
 const SEED = [0, 1, 1024, 59049, 1048576, 9765625, 60466176, 282475249, 1073741824, 3486784401, 10000000000, 25937424601, 61917364224, 137858491849, 289254654976];
@@ -243,6 +244,37 @@ describe('tscluster start with --profile-dir', () => {
       assert.deepEqual(await clusterFiles(dir), []);
     } finally {
       killAll([start.pid, ...pids]);
+      await tmp.remove();
+    }
+  });
+});
+
+describe('tscluster start --daemonize shows what the background start warned about', { skip: needsXmllint }, () => {
+  it('a windows-hpc profile whose controller advertises loopback: the warning and its fix reach the terminal', async () => {
+    const tmp = await tempDir('tsparallel-cli-');
+    const simDir = path.join(tmp.dir, 'sim');
+    const env = cliEnv(tmp.dir, { HPC_SIM_DIR: simDir, HPC_SIM_HEADNODES: 'HEADNODE' });
+    const profileDir = path.join(tmp.dir, 'profile_hpc');
+    await mkdir(profileDir, { recursive: true });
+    const config = {
+      controller: { ip: '127.0.0.1' },
+      engines: { launcher: 'windows-hpc' },
+      launchers: { 'windows-hpc': { scheduler: 'HEADNODE', jobCommand: simulatorCommand(), pollIntervalMs: 250 } },
+    };
+    await writeFile(path.join(profileDir, 'tsparallel.config.mjs'), `export default ${JSON.stringify(config)};\n`);
+    const pids: number[] = [];
+    try {
+      const started = await runCli(['start', '--profile', 'hpc', '-n', '1', '--daemonize'], env, { timeoutMs: 120_000 });
+      assert.equal(started.code, 0, started.stdout + started.stderr);
+      pids.push(...(await clusterPids(path.join(profileDir, 'security', 'cluster.json'))), ...simPids(simDir));
+      assert.match(started.stdout, /running in the background/);
+      assert.match(started.stderr, /^\[tscluster start\] warning: engines\.launcher 'windows-hpc' places roles on other hosts, but the controller advertises a loopback address .*Fix: /m);
+      const stopped = await runCli(['stop', '--profile', 'hpc'], env);
+      assert.equal(stopped.code, 0, stopped.stdout + stopped.stderr);
+      assert.deepEqual(await survivors([...pids, ...simPids(simDir)], 30_000), [], 'no process survives the stop');
+      assert.deepEqual(await clusterFiles(profileDir), []);
+    } finally {
+      killAll([...pids, ...simPids(simDir)]);
       await tmp.remove();
     }
   });

@@ -65,6 +65,21 @@ interface StartArgs {
   logLevel: string | undefined;
 }
 
+/** A line the start printed that a `--daemonize` parent prints too, at the same level. */
+interface StartNote {
+  level: 'info' | 'warn';
+  text: string;
+}
+
+/** What a background `tscluster start` sends its `--daemonize` parent (over the IPC channel) once the cluster is up. */
+interface ReadyMessage {
+  type: 'ready';
+  clusterId: string;
+  clusterFile: string;
+  pid: number;
+  notes: StartNote[];
+}
+
 /** `tscluster start`. */
 export const startCommand: Command = {
   name: 'start',
@@ -151,8 +166,16 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   const exitCode = new Promise<number>((r) => (resolveExit = r));
   let stopping: Promise<void> | undefined;
   let forwardProgress: ((p: { registered: number; total: number }) => void) | undefined;
-  /** What a restore said, for a `--daemonize` parent to show. */
-  const restoreLines: string[] = [];
+  /**
+   * What the start said that a `--daemonize` parent shows too, which otherwise only reaches the log: its warnings
+   * and what a restore did. Recorded until the cluster is up (the parent has left by then).
+   */
+  const notes: StartNote[] = [];
+  let isUp = false;
+  const note = (level: StartNote['level'], text: string): void => {
+    out[level](text);
+    if (!isUp) notes.push({ level, text });
+  };
 
   const stop = (code: number): Promise<void> =>
     (stopping ??= (async () => {
@@ -208,11 +231,10 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
       const lines = describeRestore(event, args);
       // A warning when nothing came back, or when a journal that could not be restored was moved aside unasked.
       const bad = event.type === 'restored' ? event.summary.adopted.length === 0 : event.type === 'discarded' && args.restore === undefined;
-      for (const line of lines) (bad ? out.warn(line) : out.info(line));
-      restoreLines.push(...lines);
+      for (const line of lines) note(bad ? 'warn' : 'info', line);
     },
     onStarting: (c) => (cluster = c),
-    onWarning: (message) => out.warn(message),
+    onWarning: (message) => note('warn', message),
     onProgress: (p) => {
       out.progress(p.message ?? `engines registered ${p.registered}/${p.total}`);
       forwardProgress?.(p);
@@ -248,7 +270,8 @@ async function runInForeground(args: StartArgs, config: { n: number; controller:
   const dashboard = await readFile(path.join(running.profile.security, dashboardFileName(running.clusterId)), 'utf8').then((t) => (JSON.parse(t) as { url: string }).url, () => undefined);
   if (dashboard) out.info(`Dashboard (served by the controller): ${dashboard}`);
   // A `--daemonize` parent waits for this message (over the IPC channel it opened) before it returns.
-  process.send?.({ type: 'ready', clusterId: running.clusterId, clusterFile: running.clusterFile, pid: process.pid, restoreLines }, undefined, {}, () => {});
+  isUp = true;
+  process.send?.({ type: 'ready', clusterId: running.clusterId, clusterFile: running.clusterFile, pid: process.pid, notes } satisfies ReadyMessage, undefined, {}, () => {});
   return exitCode;
 }
 
@@ -332,12 +355,12 @@ async function runInBackground(argv: readonly string[], args: StartArgs, startTi
   closeSync(fd);
   const timeoutMs = startTimeoutMs + 30_000;
 
-  type Outcome = { kind: 'ready'; clusterId: string; pid: number; restoreLines: string[] } | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'timeout' } | { kind: 'interrupted' };
+  type Outcome = { kind: 'ready'; clusterId: string; pid: number; notes: StartNote[] } | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'timeout' } | { kind: 'interrupted' };
   let timer: NodeJS.Timeout | undefined;
   let onInterrupt: (() => void) | undefined;
   const outcome = await new Promise<Outcome>((resolve) => {
-    child.on('message', (m: { type?: string; clusterId?: string; pid?: number; restoreLines?: string[] }) => {
-      if (m?.type === 'ready') resolve({ kind: 'ready', clusterId: m.clusterId ?? '', pid: m.pid ?? child.pid!, restoreLines: m.restoreLines ?? [] });
+    child.on('message', (m: Partial<ReadyMessage> | undefined) => {
+      if (m?.type === 'ready') resolve({ kind: 'ready', clusterId: m.clusterId ?? '', pid: m.pid ?? child.pid!, notes: m.notes ?? [] });
     });
     child.once('exit', (code, signal) => resolve({ kind: 'exit', code, signal }));
     child.once('error', () => resolve({ kind: 'exit', code: null, signal: null }));
@@ -353,7 +376,7 @@ async function runInBackground(argv: readonly string[], args: StartArgs, startTi
   if (outcome.kind === 'ready') {
     child.disconnect();
     child.unref();
-    for (const line of outcome.restoreLines) out.info(line);
+    for (const n of outcome.notes) out[n.level](n.text);
     out.info(`Cluster ${describeId(outcome.clusterId)} of ${describeProfile(args.profile)} is running in the background (pid ${outcome.pid}); log: ${logFile}`);
     for (const line of connectHints(args, outcome.clusterId).slice(0, 2)) out.info(line);
     out.info(`Stop it with: tscluster stop ${profileFlag(args.profile)}${outcome.clusterId ? ` --cluster-id ${outcome.clusterId}` : ''}`);
