@@ -1,7 +1,7 @@
 /**
  * `tscluster start`: start a controller and N engines with the launchers the profile's config names (through
- * `createCluster()`, so a program and the CLI see the same cluster), and keep them running until Ctrl-C, SIGTERM or SIGHUP,
- * or with `--daemonize` in a background process.
+ * `createCluster()`, so a program and the CLI see the same cluster), and keep them running until Ctrl-C, SIGTERM or
+ * SIGHUP, or with `--daemonize` in a background process.
  * @module
  */
 import { spawn } from 'node:child_process';
