@@ -103,7 +103,7 @@ describe('tscluster doctor', () => {
     await mkdir(dir, { recursive: true });
     const result = await runCli(['doctor', '--profile-dir', dir], env);
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, new RegExp(`ok\\s+configuration of the profile in ${escape(dir)} loads \\(no profile config file\\)`));
+    assert.match(result.stdout, new RegExp(`ok\\s+configuration of profile ${escape(dir)} loads \\(no profile config file\\)`));
     assert.doesNotMatch(result.stdout, /profile 'default'/);
   });
 

@@ -14,6 +14,7 @@ import { registerDefaults } from '../../cluster/defaults.js';
 import { advertisesLoopback, controllerBindIp, crossHostProblems, placementOf, type Placement } from '../../cluster/placement.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { locateProfile } from '../../config/profile-create.js';
+import { describeProfile, profileFlag } from '../../config/profile.js';
 import { readConnectionFile } from '../../wire/connection.js';
 import { advertisedHost, firstExternalIPv4, isLoopbackHost, isWildcardHost } from '../../wire/address.js';
 import { LAUNCHER_REGISTRY, LauncherRegistry } from '../../core/launcher.js';
@@ -108,15 +109,12 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
     return findings;
   }
   const { config, profile } = loaded;
-  // Name the profile the way the user did: a profile given by directory is not the profile 'default'.
-  const byDir = options.profileDir !== undefined;
-  const profileFlag = byDir ? `--profile-dir ${profile.dir}` : `--profile ${profile.name}`;
   if (!loaded.profileExists) {
     // Without its directory, every later check would pass on defaults: a typo in the name would look like a sound profile.
-    add(byDir ? { status: 'problem', message: `no profile directory ${profile.dir}`, fix: `create it with \`tscluster profile create ${profileFlag}\`` } : await missingProfile(profile.name));
+    add(profile.byDir ? { status: 'problem', message: `no profile directory ${profile.dir}`, fix: `create it with \`tscluster profile create ${profileFlag(profile)}\`` } : await missingProfile(profile.name));
     return findings;
   }
-  add({ status: 'ok', message: `configuration of ${byDir ? `the profile in ${profile.dir}` : `profile '${profile.name}'`} loads (${loaded.files.profile ?? 'no profile config file'})` });
+  add({ status: 'ok', message: `configuration of ${describeProfile(profile)} loads (${loaded.files.profile ?? 'no profile config file'})` });
 
   const registry = await launcherRegistry(loaded);
   let placement: Placement | undefined;
