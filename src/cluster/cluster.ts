@@ -13,6 +13,7 @@ import { Client, type ConnectOptions, type EngineChange } from '../client/client
 import { addListener } from '../util/listeners.js';
 import type { ClusterConfig, UserConfig } from '../config/index.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { describeValue } from '../config/schema.js';
 import { loadLauncherPlugins } from './plugins.js';
 import { isControllerAlive, readConnectionFile, thisHost } from '../wire/connection.js';
 import { clusterFilePaths, filesOfCluster } from '../util/cluster-files.js';
@@ -343,8 +344,12 @@ export class Cluster {
    * Start `n` more engines with the configured engine launcher, and wait until they have registered.
    * @throws LauncherError when they exit before registering (with the last lines of their log).
    * @throws TimeoutError when they have not registered within `engines.startTimeoutMs`.
+   * @throws ConfigError when `n` is not a positive whole number; LauncherError when the cluster was stopped.
    */
   async addEngines(n: number, options: { timeoutMs?: number } = {}): Promise<void> {
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`addEngines(n): n must be a positive whole number (e.g. addEngines(2)), got ${describeValue(n)}`);
+    // Checked before the launcher runs: a stopped cluster has no controller for the engines to register with.
+    if (this.#stopped) throw new LauncherError('this cluster was stopped: addEngines() cannot start engines for it; create a new one with createCluster()');
     await this.#addEngines(n, options);
   }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { Client, Cluster, createCluster, fromModule, range } from '../../src/index.js';
+import { Client, Cluster, ConfigError, createCluster, fromModule, LauncherError, range } from '../../src/index.js';
 import { distEntry, isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 
 const run = promisify(execFile);
@@ -253,6 +253,14 @@ describe('createCluster and profiles', () => {
     await client.waitForEngines(3, { timeoutMs: 10_000 });
     assert.deepEqual(client.ids, [0, 1, 2]);
     assert.equal(cluster.pids.length, 4);
+    // A count that is not a positive whole number, and a cluster already stopped, are refused before anything starts.
+    for (const n of [0, -1, 1.5, Number.NaN]) {
+      await assert.rejects(cluster.addEngines(n), (err: unknown) => err instanceof ConfigError && /addEngines\(n\): n must be a positive whole number/.test((err as Error).message));
+    }
+    await cluster.stop();
+    const before = cluster.pids.length;
+    await assert.rejects(cluster.addEngines(1), (err: unknown) => err instanceof LauncherError && /this cluster was stopped/.test((err as Error).message));
+    assert.equal(cluster.pids.length, before, 'addEngines() after stop() started a process');
     await tmp.remove();
   });
 });
