@@ -13,7 +13,8 @@ import { Client, type ConnectOptions, type EngineChange } from '../client/client
 import { addListener } from '../util/listeners.js';
 import type { ClusterConfig, UserConfig } from '../config/index.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { describeValue } from '../config/schema.js';
+import { CONFIG_FIELD_PATHS, describeValue } from '../config/schema.js';
+import { closestMatch } from '../core/suggest.js';
 import { loadLauncherPlugins } from './plugins.js';
 import { isControllerAlive, readConnectionFile, thisHost } from '../wire/connection.js';
 import { clusterFilePaths, filesOfCluster } from '../util/cluster-files.js';
@@ -71,6 +72,33 @@ export interface ClusterOptions extends UserConfig {
    * cluster starts (Ctrl-C during a slow batch submission) can `stop()` it, which stops what was already launched.
    */
   onStarting?: (cluster: Cluster) => void;
+}
+
+/** The options of {@link createCluster} that are not configuration (those are checked by the config schema), by the type they take. */
+const CLUSTER_OPTION_TYPES: Readonly<Record<string, string>> = {
+  profile: 'string', profileDir: 'string', projectDir: 'string or null', container: 'object', detached: 'boolean', restore: 'boolean',
+  onRestore: 'function', onProgress: 'function', onWarning: 'function', onStarting: 'function',
+};
+
+/**
+ * Refuse, before anything starts, a createCluster option that is neither a configuration key nor one of its own (with
+ * the name meant, e.g. `profileDirr`), and an own option of the wrong type (`detached: 'yes'`). The configuration
+ * keys' values are the config schema's to check.
+ */
+function checkClusterOptions(options: ClusterOptions): void {
+  const configKeys = [...new Set(CONFIG_FIELD_PATHS.map((p) => p.split('.')[0]!))];
+  const known = [...configKeys, ...Object.keys(CLUSTER_OPTION_TYPES)];
+  for (const [key, value] of Object.entries(options)) {
+    const type = CLUSTER_OPTION_TYPES[key];
+    if (type === undefined) {
+      if (configKeys.includes(key)) continue;
+      const meant = closestMatch(key, known);
+      throw new ConfigError(`createCluster(): unknown option '${key}'${meant ? ` (did you mean '${meant}'?)` : ''}; allowed: ${known.join(', ')}`);
+    }
+    if (value === undefined) continue;
+    const ok = type === 'string or null' ? value === null || typeof value === 'string' : typeof value === type && value !== null;
+    if (!ok) throw new ConfigError(`createCluster(): option '${key}' takes a ${type}, given ${describeValue(value)}`);
+  }
 }
 
 /** What a running cluster records in the profile's `security/cluster[-ID].json`, for other processes to find it. */
@@ -283,6 +311,7 @@ export class Cluster {
 
   /** Start a cluster. Prefer {@link createCluster}. @internal */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    checkClusterOptions(options);
     const { profile, profileDir, projectDir, container: parent, detached, onProgress, onStarting, onWarning, onRestore, restore: _restore, ...overrides } = options;
     const loaded = await loadConfig({ profile, profileDir, projectDir, overrides });
     const config = loaded.config;
