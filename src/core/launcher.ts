@@ -5,7 +5,7 @@
  */
 import type { DependencyContainer } from 'tsyringe';
 import type { ZodType } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError, LauncherError } from './errors.js';
 import type { JobState } from './scheduler.js';
 import { closestMatch } from './suggest.js';
 import { token } from './tokens.js';
@@ -282,7 +282,17 @@ export class LauncherRegistry {
       }
       options = parsed.data;
     }
-    return plugin.create(context, options);
+    const launcher = plugin.create(context, options) as Partial<Launcher> | undefined;
+    // A plugin is user code: check what it made before the cluster calls into it (else `onExit is not a function`).
+    const missing = (['start', 'stop', 'signal', 'onExit'] as const).filter((m) => typeof launcher?.[m] !== 'function');
+    if (missing.length) {
+      throw new LauncherError(
+        `launcher plugin '${name}': create() returned ${launcher === null || typeof launcher !== 'object' ? String(launcher) : 'an object'} ` +
+          `without ${missing.join(', ')}: it must return a Launcher (start, stop, signal, onExit, name, state, pids, jobIds); ` +
+          'see docs/guides/launcher-plugins.md',
+      );
+    }
+    return launcher as Launcher;
   }
 }
 

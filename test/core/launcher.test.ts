@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { container } from 'tsyringe';
 import { z } from 'zod';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError, LauncherError } from '../../src/core/errors.js';
 import { defineLauncher, LauncherRegistry, type Launcher, type LauncherContext } from '../../src/core/launcher.js';
 
 const context: LauncherContext = {
@@ -23,7 +23,10 @@ const options = z.strictObject({
   nodes: z.array(host).default([]),
   later: z.lazy(() => z.strictObject({ a: z.string() })).optional(),
 });
-const plugin = defineLauncher({ name: 'toy', options, create: () => ({ name: 'toy' }) as Launcher });
+/** The least a plugin's create() may return: the methods the cluster calls. */
+const toyLauncher = (): Launcher =>
+  ({ name: 'toy', state: 'idle', pids: [], jobIds: [], start: async () => {}, stop: async () => {}, signal: async () => {}, onExit: () => () => {} }) as Launcher;
+const plugin = defineLauncher({ name: 'toy', options, create: toyLauncher });
 const registry = new LauncherRegistry().register(plugin);
 
 function messageOf(raw: unknown): string {
@@ -67,6 +70,14 @@ describe('LauncherRegistry.create', () => {
 
   test('good options reach create', () => {
     assert.equal(registry.create('toy', context, { queue: 'long', site: { name: 'a' } }).name, 'toy');
+  });
+
+  test("a plugin whose create() returns no Launcher is named, with the methods missing", () => {
+    const bad = new LauncherRegistry()
+      .register(defineLauncher({ name: 'half', create: () => ({ name: 'half', start: async () => {} }) as unknown as Launcher }))
+      .register(defineLauncher({ name: 'none', create: () => undefined as unknown as Launcher }));
+    assert.throws(() => bad.create('half', context), (err: unknown) => err instanceof LauncherError && /launcher plugin 'half': create\(\) returned an object without stop, signal, onExit/.test((err as Error).message));
+    assert.throws(() => bad.create('none', context), (err: unknown) => err instanceof LauncherError && /launcher plugin 'none': create\(\) returned undefined without start, stop, signal, onExit/.test((err as Error).message));
   });
 });
 
