@@ -439,8 +439,10 @@ export class Client {
    * result rejects with a TsParallelError saying it is no longer kept. (Not async: an AsyncResult is itself awaitable.)
    * @example
    * ```ts
-   * const ids = (await lb.map(f, range(8), { keepResult: true })).msgIds; // in one program…
-   * const values = await client.getResult(ids);                          // …and later, from any client
+   * const ar = lb.with({ keepResult: true }).map(f, range(8)); // in one program (keepResult is a task flag)…
+   * await ar;
+   * const ids = ar.msgIds;                                     // the tasks' ids are the AsyncResult's
+   * const values = await client.getResult(ids);                // …and later, from any client: [[f(0)], [f(1)], …]
    * ```
    */
   getResult(msgIds: readonly string[], options: { timeoutMs?: number } = {}): AsyncResult<unknown[]> {

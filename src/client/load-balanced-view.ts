@@ -120,6 +120,7 @@ export class LoadBalancedView {
    * complete (`for await`); awaiting gives them all, in the items' order.
    */
   map<T, R>(fn: RemoteFunction<[T], R>, items: Iterable<T> | Sequence<T>, options: MapOptions = {}): AsyncResult<Awaited<R>[], Awaited<R>> {
+    checkMapOptions(options);
     const chunksize = options.chunksize ?? 1;
     if (!Number.isInteger(chunksize) || chunksize < 1) {
       throw new TsParallelError(`chunksize must be a whole number >= 1, got ${chunksize}`);
@@ -165,6 +166,26 @@ export class LoadBalancedView {
       follow: ids(o.follow),
       keepResult: o.keepResult,
     };
+  }
+}
+
+/** The keys of {@link MapOptions}. */
+const MAP_OPTIONS: readonly string[] = ['chunksize', 'ordered'] satisfies (keyof MapOptions)[];
+
+/** The keys of {@link TaskOptions}: flags set with `with()` or `set()`, which a map's options do not take. */
+const TASK_FLAGS: readonly string[] = ['retries', 'timeoutMs', 'graceMs', 'after', 'follow', 'keepResult'] satisfies (keyof TaskOptions)[];
+
+/**
+ * Refuse a key of a map's options that is not one (from JavaScript, or through a cast): it would be dropped without a
+ * word, e.g. a `keepResult` whose results are then not kept.
+ */
+function checkMapOptions(options: MapOptions): void {
+  for (const key of Object.keys(options)) {
+    if (MAP_OPTIONS.includes(key)) continue;
+    const value = (options as Record<string, unknown>)[key];
+    const shown = typeof value === 'number' || typeof value === 'boolean' ? String(value) : '…';
+    const where = TASK_FLAGS.includes(key) ? `; ${key} is a task flag: set it with lb.with({ ${key}: ${shown} }).map(fn, items)` : '';
+    throw new TsParallelError(`map(fn, items, options): '${key}' is not an option of map (its options: ${MAP_OPTIONS.join(', ')})${where}`);
   }
 }
 

@@ -115,6 +115,21 @@ describe('LoadBalancedView', () => {
   it('refuses a chunksize that is not a whole number >= 1', () => {
     assert.throws(() => new LoadBalancedView(new FakeHost([0]), undefined).map((x: number) => x, [1], { chunksize: 0 }), /chunksize/);
   });
+
+  it('refuses an option map does not have, naming it and, for a task flag, where it goes', () => {
+    const host = new FakeHost([0]);
+    const view = new LoadBalancedView(host, undefined);
+    // From JavaScript (or through a cast): a flag given here was silently dropped, e.g. results not kept.
+    const options = { keepResult: true } as unknown as { chunksize?: number };
+    assert.throws(() => view.map((x: number) => x, [1], options), (e: unknown) => {
+      assert.ok(e instanceof TsParallelError);
+      assert.match(e.message, /map\(fn, items, options\): 'keepResult' is not an option of map \(its options: chunksize, ordered\)/);
+      assert.match(e.message, /lb\.with\(\{ keepResult: true \}\)\.map\(fn, items\)/);
+      return true;
+    });
+    assert.throws(() => view.map((x: number) => x, [1], { chunksze: 2 } as unknown as { chunksize?: number }), /'chunksze' is not an option of map/);
+    assert.equal(host.requests.length, 0, 'nothing was sent');
+  });
 });
 
 describe('AsyncResult', () => {
