@@ -50,6 +50,24 @@ interface DirectRoute {
   connection: Connection;
 }
 
+/**
+ * How many requests sent straight to engines a client remembers (engine and outcome, not the value), the newest: the
+ * controller learns of such a request only from its engine's report, sent a few ms after the reply (engines batch
+ * them every 20 ms), and meanwhile only this client can tell a load-balanced task that depends on it about it. Past
+ * this many, the controller has long had the report.
+ */
+const DIRECT_TASKS_KEPT = 4096;
+
+/** What a client knows of a request it sent straight to an engine (see {@link DIRECT_TASKS_KEPT}). */
+interface DirectTask {
+  /** The engine it went to. */
+  engineId: number;
+  /** Its part while it waits; dropped once settled, so that its value is not kept here. */
+  part?: Part;
+  /** Its error, once it failed. */
+  error?: Error;
+}
+
 /** Batches of tasks sent and not known to be over are kept by id up to this many; then finished ones are forgotten. */
 const BATCHES_KEPT = 64;
 
@@ -198,6 +216,12 @@ export class Client {
   readonly #direct = new Map<number, Connection>();
   /** Requests sent straight to an engine: if it dies, nobody else will answer them. */
   readonly #sentDirect = new Set<string>();
+  /** Requests sent straight to engines, oldest first, the last {@link DIRECT_TASKS_KEPT} (see there). */
+  readonly #directTasks = new Map<string, DirectTask>();
+  /** Load-balanced tasks held here until the direct requests they depend on end (see {@link #sendAfterDirect}). */
+  readonly #held = new Set<string>();
+  /** Flags naming direct requests, resolved ({@link #withoutDirect}): one object for every task of a map, as sent. */
+  readonly #resolvedFlags = new WeakMap<TaskFlags, TaskFlags>();
   #closed = false;
   /** Set once the controller is lost: why, for the errors of later requests. */
   #lost?: string;
@@ -398,8 +422,12 @@ export class Client {
 
   /** Abort tasks by id (or every request of an AsyncResult): queued ones are dropped, running ones finish. */
   async abort(tasks: readonly string[] | AsyncResult<unknown>, options: { timeoutMs?: number } = {}): Promise<void> {
-    const msgIds = Array.isArray(tasks) ? tasks : (tasks as AsyncResult<unknown>).msgIds;
-    await this.#request('abort_request', { msgIds }, options.timeoutMs);
+    const msgIds: readonly string[] = Array.isArray(tasks) ? tasks : (tasks as AsyncResult<unknown>).msgIds;
+    // Tasks held here for the direct requests they depend on have not reached the controller: dropped here.
+    const held = msgIds.filter((id) => this.#held.delete(id));
+    for (const id of held) this.#failPending(id, new TaskAbortedError(`task ${id} was aborted before it ran`));
+    const rest = held.length ? msgIds.filter((id) => !held.includes(id)) : msgIds;
+    if (rest.length || !held.length) await this.#request('abort_request', { msgIds: rest }, options.timeoutMs);
   }
 
   /**
@@ -502,7 +530,8 @@ export class Client {
   async #resync(): Promise<void> {
     if (this.#closed || this.#lost) return;
     this.#flushBalanced();
-    const ids = [...this.#pending.keys()].filter((id) => !this.#sentDirect.has(id));
+    // Not those sent straight to engines, nor tasks held here for them: the controller has not had those.
+    const ids = [...this.#pending.keys()].filter((id) => !this.#sentDirect.has(id) && !this.#held.has(id));
     log('the connection to the controller dropped and came back: asking again about %d tasks', ids.length);
     const address = this.info.address;
     try {
@@ -603,21 +632,107 @@ export class Client {
   submitBalanced(type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): Part {
     if (this.#closed) throw new TransportError('this client is closed; connect again with Client.connect()');
     if (this.#lost) throw new ControllerLostError(this.info.address, [], this.#lost);
+    const msgId = randomUUID();
+    const part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
+    this.#pending.set(msgId, part);
+    this.#sent(msgId);
+    const direct = this.#directDependencies(flags);
+    if (direct) this.#sendAfterDirect(part, type, content, buffers, flags, direct);
+    else this.#sendBalanced(part, type, content, buffers, flags);
+    return part;
+  }
+
+  /**
+   * Send a load-balanced request whose part waits already: with the others of this turn, or, when large, at once.
+   * @throws ProtocolError when it is larger than the controller accepts.
+   */
+  #sendBalanced(part: Part, type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): void {
     const metadata = flags as Record<string, unknown>;
     let bytes = 512 + this.#jsonSize(content) + this.#jsonSize(metadata);
     for (const b of buffers) bytes += b.length;
     // A large one goes at once, alone, with the exact size check (after those waiting, to keep the order).
     if (bytes > MAX_BATCH_BYTES / 4 || bytes > this.#maxMessageBytes) {
-      this.#flushBalanced();
-      return this.#send(type, content, buffers, metadata, -1);
+      const msg = this.#session.message(type, content, { metadata, buffers });
+      msg.header.msg_id = part.metadata.msgId;
+      this.#toController(this.#checkedFrames(msg, Channels.clientToCluster));
+      return;
     }
-    const msgId = randomUUID();
-    const part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' });
-    this.#pending.set(msgId, part);
-    this.#sent(msgId);
     if (this.#outgoing.length === 0) queueMicrotask(() => this.#flushBalanced());
-    this.#outgoing.push({ header: { msg_id: msgId, msg_type: type }, content, metadata, buffers, part, bytes });
-    return part;
+    this.#outgoing.push({ header: { msg_id: part.metadata.msgId, msg_type: type }, content, metadata, buffers, part, bytes });
+  }
+
+  /**
+   * The requests this client sent straight to engines among the dependencies (`after`, `follow`) of a task, by id, or
+   * undefined when there are none (then the controller resolves them all).
+   */
+  #directDependencies(flags: TaskFlags): Map<string, DirectTask> | undefined {
+    if (this.#directTasks.size === 0 || !(flags.after?.length || flags.follow?.length)) return undefined;
+    let found: Map<string, DirectTask> | undefined;
+    for (const id of [...(flags.after ?? []), ...(flags.follow ?? [])]) {
+      const t = this.#directTasks.get(id);
+      if (t) (found ??= new Map()).set(id, t);
+    }
+    return found;
+  }
+
+  /**
+   * Send a load-balanced task that depends on requests this client sent straight to engines. The controller learns of
+   * those only from their engines' reports, a few ms after they end, so they are resolved here: the task is held
+   * until they have ended (it can be aborted meanwhile); if one failed, it fails with a DependencyError naming it;
+   * else it goes without them ({@link #withoutDirect}), and the controller resolves its other dependencies.
+   */
+  #sendAfterDirect(part: Part, type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags, deps: ReadonlyMap<string, DirectTask>): void {
+    const msgId = part.metadata.msgId;
+    this.#held.add(msgId);
+    const release = (): void => {
+      // Aborted, or the client closed or lost the controller, while it waited.
+      if (part.settled) {
+        this.#held.delete(msgId);
+        return;
+      }
+      const failed = [...deps].find(([, t]) => t.error);
+      const waiting = [...deps.values()].find((t) => t.part);
+      if (!failed && waiting) return waiting.part!.whenSettled(release);
+      this.#held.delete(msgId);
+      try {
+        if (failed) {
+          const [id, t] = failed;
+          throw new DependencyError(`dependency ${id} failed, so this task cannot run (it was sent straight to engine ${t.engineId}: ${t.error!.message})`, { cause: t.error });
+        }
+        if (this.#closed) throw new TransportError(`the client was closed before task ${msgId} was sent`);
+        if (this.#lost) throw new ControllerLostError(this.info.address, [msgId], this.#lost);
+        this.#sendBalanced(part, type, content, buffers, this.#withoutDirect(flags, deps));
+      } catch (err) {
+        this.#failPending(msgId, err as Error);
+      }
+    };
+    release();
+  }
+
+  /**
+   * `flags` without the direct requests among its dependencies, all of which succeeded: those of `after` are met, and
+   * those of `follow` make the engine they ran on the task's one target (so it runs, and is retried, only there).
+   * @throws DependencyError when they ran on different engines, that engine is gone, or the view's targets exclude it.
+   */
+  #withoutDirect(flags: TaskFlags, deps: ReadonlyMap<string, DirectTask>): TaskFlags {
+    const resolved = this.#resolvedFlags.get(flags);
+    if (resolved) return resolved;
+    let targets = flags.targets;
+    const followed = (flags.follow ?? []).filter((id) => deps.has(id));
+    if (followed.length) {
+      const where = [...new Set(followed.map((id) => deps.get(id)!.engineId))];
+      if (where.length > 1) throw new DependencyError(`impossible dependency: the tasks to follow ran on different engines (${where.join(', ')}), and a task runs on one`);
+      const engineId = where[0]!;
+      if (!this.engines.has(engineId)) throw new DependencyError(`impossible dependency: engine ${engineId}, where the tasks to follow ran, is gone`);
+      if (targets?.length && !targets.includes(engineId)) {
+        throw new DependencyError(`impossible dependency: the tasks to follow ran on engine ${engineId}, which is not among this task's targets (${targets.join(', ')})`);
+      }
+      targets = [engineId];
+    }
+    const rest = (ids: string[] | undefined) => ids?.filter((id) => !deps.has(id));
+    const out: TaskFlags = { ...flags, targets, after: rest(flags.after), follow: rest(flags.follow) };
+    this.#resolvedFlags.set(flags, out);
+    return out;
   }
 
   /** The length of `o` as JSON, remembered for objects shared by many requests. */
@@ -686,19 +801,44 @@ export class Client {
     this.#pending.set(msg.header.msg_id, part);
     this.#sent(msg.header.msg_id);
     const direct = metadata.target === engineId ? this.#direct.get(engineId) : undefined;
-    const frames = this.#session.encode(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster);
+    const frames = this.#checkedFrames(msg, direct ? Channels.clientToEngine(engineId) : Channels.clientToCluster);
+    if (direct) {
+      this.#sentDirect.add(msg.header.msg_id);
+      this.#rememberDirect(msg.header.msg_id, engineId, part);
+      direct.send(frames);
+    } else {
+      this.#toController(frames);
+    }
+    return part;
+  }
+
+  /**
+   * A request's frames for `channel`.
+   * @throws ProtocolError when they are more than the controller accepts (the request's part is dropped).
+   */
+  #checkedFrames(msg: Message, channel: string): Buffer[] {
+    const frames = this.#session.encode(msg, channel);
     const bytes = frames.reduce((n, f) => n + f.length, 0);
     if (bytes > this.#maxMessageBytes) {
       this.#pending.delete(msg.header.msg_id);
       throw new ProtocolError(
-        `this ${type} is ${bytes} bytes, more than the controller's limit of ${this.#maxMessageBytes} bytes (controller.maxMessageBytes): ` +
+        `this ${msg.header.msg_type} is ${bytes} bytes, more than the controller's limit of ${this.#maxMessageBytes} bytes (controller.maxMessageBytes): ` +
           `send less at once (smaller chunks, or push large data in parts), or raise the limit`,
       );
     }
-    if (direct) this.#sentDirect.add(msg.header.msg_id);
-    if (direct) direct.send(frames);
-    else this.#toController(frames);
-    return part;
+    return frames;
+  }
+
+  /** Remember a request sent straight to an engine, the newest {@link DIRECT_TASKS_KEPT}: its engine, then its outcome. */
+  #rememberDirect(msgId: string, engineId: number, part: Part): void {
+    const task: DirectTask = { engineId, part };
+    this.#directTasks.set(msgId, task);
+    if (this.#directTasks.size > DIRECT_TASKS_KEPT) this.#directTasks.delete(this.#directTasks.keys().next().value!);
+    // Registered before any task that depends on it waits on the part, so those see its outcome here.
+    part.whenSettled(() => {
+      task.part = undefined;
+      task.error = part.metadata.error;
+    });
   }
 
   /**

@@ -1,0 +1,82 @@
+/**
+ * Requests a client sends straight to engines (the default direct route) are tasks like the others for that client:
+ * they can be dependencies of load-balanced tasks, though the controller learns of them only from the engines'
+ * reports, a few ms later.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DependencyError, range, TaskAbortedError, type Client } from '../../src/index.js';
+import { startTestCluster, type TestCluster } from '../support/cluster.js';
+
+const failure = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => undefined, (e: unknown) => e);
+
+describe('requests sent straight to engines, seen from the client that sent them', { timeout: 120_000 }, () => {
+  let t: TestCluster;
+  let client: Client;
+  before(async () => ({ client } = t = await startTestCluster(2)));
+  after(() => t.stop());
+
+  it('go straight to the engines (the premise of these tests)', () => {
+    for (const id of [0, 1]) assert.ok(client.engines.get(id)?.direct?.startsWith('tcp://127.0.0.1:'), `engine ${id} has a loopback endpoint`);
+  });
+
+  it('`after` a direct request that completed runs the task, given as an AsyncResult or as its id', async () => {
+    const lb = client.loadBalancedView();
+    const d = client.view(0).apply(() => 1);
+    await d;
+    assert.equal(await lb.with({ after: [d] }).apply(() => 'ran after direct'), 'ran after direct');
+    assert.equal(await lb.with({ after: [d.msgIds[0]!] }).apply(() => 'ran after its id'), 'ran after its id');
+    const mapped = lb.with({ after: [d] }).map((x: number) => x * 2, range(4));
+    assert.deepEqual(await mapped, [0, 2, 4, 6]);
+  });
+
+  it('`after` a direct request still running waits for it', async () => {
+    const d = client.view(1).apply(() => new Promise((r) => setTimeout(() => r('slow'), 300)));
+    const next = client.loadBalancedView().with({ after: [d] }).apply(() => Date.now());
+    const ranAt = await next;
+    assert.equal(await d, 'slow');
+    assert.ok(ranAt >= d.metadata[0]!.completed!.getTime(), 'it started after its dependency completed');
+  });
+
+  it('`after` a direct request that failed fails with a DependencyError naming it', async () => {
+    const d = client.view(0).apply(() => {
+      throw new Error('direct dep fails');
+    });
+    const err = await failure(client.loadBalancedView().with({ after: [d] }).apply(() => 'must not run'));
+    assert.ok(err instanceof DependencyError, String(err));
+    assert.ok(err.message.includes(d.msgIds[0]!), err.message);
+    assert.match(err.message, /failed, so this task cannot run/);
+    assert.match(err.message, /direct dep fails/);
+  });
+
+  it('`follow` a direct request runs on its engine, whichever it was', async () => {
+    for (const engineId of [0, 1]) {
+      const put = client.view(engineId).apply(() => ((globalThis as any).followedDirect = process.pid));
+      const get = client.loadBalancedView().with({ follow: [put] }).apply(() => (globalThis as any).followedDirect === process.pid);
+      assert.equal(await get, true);
+      assert.equal(get.metadata[0]!.engineId, engineId);
+    }
+  });
+
+  it('`follow` direct requests on two engines, or on an engine the view excludes, fails with a DependencyError', async () => {
+    const both = client.view([0, 1]).apply(() => 0);
+    await both;
+    const split = await failure(client.loadBalancedView().with({ follow: [both] }).apply(() => 1));
+    assert.ok(split instanceof DependencyError, String(split));
+    assert.match(split.message, /ran on different engines \(0, 1\)/);
+    const on0 = client.view(0).apply(() => 0);
+    const excluded = await failure(client.loadBalancedView([1]).with({ follow: [on0] }).apply(() => 1));
+    assert.ok(excluded instanceof DependencyError, String(excluded));
+    assert.match(excluded.message, /engine 0, which is not among this task's targets \(1\)/);
+  });
+
+  it('a task held for a direct dependency can be aborted, and then never runs', async () => {
+    const d = client.view(0).apply(() => new Promise((r) => setTimeout(r, 300)));
+    const held = client.loadBalancedView().with({ after: [d] }).apply(() => ((globalThis as any).heldRan = true));
+    await held.abort();
+    const err = await failure(held);
+    assert.ok(err instanceof TaskAbortedError, String(err));
+    await d;
+    assert.deepEqual(await client.view().apply(() => (globalThis as any).heldRan ?? false), [false, false]);
+  });
+});
