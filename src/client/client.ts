@@ -53,10 +53,13 @@ interface DirectRoute {
 /**
  * How many requests sent straight to engines a client remembers (engine and outcome, not the value), the newest: the
  * controller learns of such a request only from its engine's report, sent a few ms after the reply (engines batch
- * them every 20 ms), and meanwhile only this client can tell a load-balanced task that depends on it about it. Past
- * this many, the controller has long had the report.
+ * them every 20 ms), and meanwhile only this client can tell a load-balanced task that depends on it, `getResult` or
+ * `taskRecords` about it. Past this many, the controller has long had the report.
  */
 const DIRECT_TASKS_KEPT = 4096;
+
+/** How long after a direct request's reply `taskRecords` waits for its engine's report to reach the controller, in ms. */
+const DIRECT_REPORT_WAIT_MS = 1000;
 
 /** What a client knows of a request it sent straight to an engine (see {@link DIRECT_TASKS_KEPT}). */
 interface DirectTask {
@@ -66,6 +69,8 @@ interface DirectTask {
   part?: Part;
   /** Its error, once it failed. */
   error?: Error;
+  /** When the engine's reply arrived (ms since epoch): its report to the controller follows. */
+  answeredAt?: number;
 }
 
 /** Batches of tasks sent and not known to be over are kept by id up to this many; then finished ones are forgotten. */
@@ -454,9 +459,46 @@ export class Client {
     return new AsyncResult(parts, (values) => values, { abort: (ids) => this.abort(ids) });
   }
 
-  /** The controller's records of tasks (every client's), filtered by state, engine or ids. */
+  /**
+   * The controller's records of tasks (every client's), filtered by state, engine or ids. A request sent straight to
+   * an engine is recorded once it ended, when the engine reports it (a few ms after its reply): the records of this
+   * client's direct requests that just ended are waited for, a second at the most.
+   */
   async taskRecords(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}, options: { timeoutMs?: number } = {}): Promise<TaskRecord[]> {
-    return (await this.#request('task_records_request', { filter }, options.timeoutMs)).content.records as TaskRecord[];
+    const ask = async (f: typeof filter) => (await this.#request('task_records_request', { filter: f }, options.timeoutMs)).content.records as TaskRecord[];
+    const records = await ask(filter);
+    let { missing, until } = this.#unreported(filter, records);
+    while (missing.length && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+      const found = await ask({ ...filter, msgIds: missing });
+      records.push(...found);
+      missing = missing.filter((id) => !found.some((r) => r.msgId === id));
+    }
+    return records;
+  }
+
+  /**
+   * This client's direct requests that match `filter`, ended here less than {@link DIRECT_REPORT_WAIT_MS} ago and are
+   * not among `records` (their engine's report is on its way), and until when to wait for them.
+   */
+  #unreported(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] }, records: readonly TaskRecord[]): { missing: string[]; until: number } {
+    const since = Date.now() - DIRECT_REPORT_WAIT_MS;
+    const states = filter.state === undefined ? undefined : ([] as TaskState[]).concat(filter.state);
+    const ids = filter.msgIds && new Set(filter.msgIds);
+    let recorded: Set<string> | undefined;
+    const missing: string[] = [];
+    let until = 0;
+    for (const [msgId, t] of this.#directTasks) {
+      if (t.answeredAt === undefined || t.answeredAt < since) continue;
+      if (ids && !ids.has(msgId)) continue;
+      if (filter.engineId !== undefined && t.engineId !== filter.engineId) continue;
+      if (states && !states.includes(t.error ? 'failed' : 'completed')) continue;
+      recorded ??= new Set(records.map((r) => r.msgId));
+      if (recorded.has(msgId)) continue;
+      missing.push(msgId);
+      until = Math.max(until, t.answeredAt + DIRECT_REPORT_WAIT_MS);
+    }
+    return { missing, until };
   }
 
   /**
@@ -464,7 +506,9 @@ export class Client {
    * `AsyncResult.msgIds`, `history` or `taskRecords()`), finished or not (then it waits for them). Each value is what
    * the task returned (a map's task: its chunk's values). The controller keeps a reply for a while after delivering it
    * (its last 64 MiB, up to a minute), and until purged for tasks sent with `keepResult: true`; for any other the
-   * result rejects with a TsParallelError saying it is no longer kept. (Not async: an AsyncResult is itself awaitable.)
+   * result rejects with a TsParallelError saying it is no longer kept. The result of a request sent straight to an
+   * engine (a direct view's, by default) goes only to the client that sent it: that client asks the engine, which
+   * keeps its recent direct replies up to a minute. (Not async: an AsyncResult is itself awaitable.)
    * @example
    * ```ts
    * const ar = lb.with({ keepResult: true }).map(f, range(8)); // in one program (keepResult is a task flag)…
@@ -480,25 +524,60 @@ export class Client {
       throw new TsParallelError(`getResult(msgIds): msgIds must be an array of task ids (strings, e.g. an AsyncResult's msgIds), got ${describeValue(msgIds)}`);
     }
     // A task this client waits for already is answered as it is (one sent straight to an engine is not known to the
-    // controller until it ends); only the others are asked for.
+    // controller until it ends). One this client sent straight to an engine is asked of that engine, which keeps its
+    // recent replies: the controller never holds a direct request's result. Only the others are asked of the controller.
     const ask = new Set<string>();
+    const askEngine = new Map<number, string[]>();
     const parts = msgIds.map((msgId) => {
       let part = this.#pending.get(msgId);
       if (!part) {
-        this.#pending.set(msgId, (part = new Part({ msgId, engineId: -1, status: 'pending', submitted: new Date(), stdout: '', stderr: '' })));
-        ask.add(msgId);
+        const direct = this.#directTasks.get(msgId);
+        const engineId = direct?.engineId ?? -1;
+        this.#pending.set(msgId, (part = new Part({ msgId, engineId, status: 'pending', submitted: new Date(), stdout: '', stderr: '' })));
+        if (direct) {
+          // Asked of the engine, as a request sent straight to it: if it dies, or its connection drops, this one is
+          // failed, or asked again, with the others.
+          this.#sentDirect.add(msgId);
+          askEngine.set(engineId, [...(askEngine.get(engineId) ?? []), msgId]);
+        } else {
+          ask.add(msgId);
+        }
       }
       return part;
     });
     const ids = [...ask];
     this.#askAgain(ids, options.timeoutMs, {
-      unknown: (id) => new TsParallelError(`task ${id} is unknown to the controller (never submitted, or purged); check the id`),
+      unknown: (id) =>
+        new TsParallelError(`task ${id} is unknown to the controller (never submitted, or purged; a request another client sent straight to an engine is known once the engine reports it, a few ms after it ends); check the id`),
       forgotten: (id) =>
-        new TsParallelError(`the result of task ${id} is no longer kept by the controller; send tasks with { keepResult: true } to keep their results until purged`),
+        new TsParallelError(`the result of task ${id} is no longer kept by the controller (it keeps a delivered reply a while, and never the result of a request sent straight to an engine); send load-balanced tasks with { keepResult: true } to keep their results until purged`),
     }).catch((err: Error) => {
       for (const id of ids) this.#failPending(id, err);
     });
+    for (const [engineId, list] of askEngine) this.#askEngineAgain(engineId, list, options.timeoutMs);
     return new AsyncResult(parts, (values) => values, { abort: (list) => this.abort(list) });
+  }
+
+  /**
+   * For `getResult`: ask engine `engineId` for the replies it keeps to requests this client sent it straight. Those it
+   * no longer keeps (or all, when the engine is gone) fail with an error saying where the result went.
+   */
+  #askEngineAgain(engineId: number, ids: string[], timeoutMs: number | undefined): void {
+    const connection = this.#direct.get(engineId);
+    const lost = (id: string) =>
+      new TsParallelError(
+        `task ${id} was sent straight to engine ${engineId} by this client, and its reply came back to this client then (its AsyncResult holds ` +
+          `the value); ${connection ? `engine ${engineId} no longer keeps it (an engine keeps its recent direct replies, up to a minute)` : `engine ${engineId} is gone`}, ` +
+          `and the controller keeps only the record of a direct request, never its result. Keep the AsyncResult, or send the task with ` +
+          `client.loadBalancedView([${engineId}]).with({ keepResult: true }) to have the controller keep it`,
+      );
+    if (!connection) {
+      for (const id of ids) this.#failPending(id, lost(id));
+      return;
+    }
+    this.#askAgain(ids, timeoutMs, { unknown: lost, forgotten: lost }, { engineId, connection }).catch((err: Error) => {
+      for (const id of ids) this.#failPending(id, err);
+    });
   }
 
   /**
@@ -958,7 +1037,7 @@ export class Client {
     const part = parentId ? this.#pending.get(parentId) : undefined;
     if (part) {
       this.#pending.delete(parentId!);
-      this.#sentDirect.delete(parentId!);
+      if (this.#sentDirect.delete(parentId!)) this.#answeredDirect(parentId!);
       this.#settle(part, msg);
       return;
     }
@@ -985,6 +1064,12 @@ export class Client {
     }
   }
 
+  /** The engine answered a request sent straight to it: its report to the controller follows (see {@link taskRecords}). */
+  #answeredDirect(msgId: string): void {
+    const task = this.#directTasks.get(msgId);
+    if (task) task.answeredAt = Date.now();
+  }
+
   /** A `batch_reply`: each reply settles its task; a batch refused as a whole fails every task of it still waiting. */
   #receiveBatch(msg: Message): void {
     if (!Array.isArray(msg.content.replies)) {
@@ -1002,7 +1087,7 @@ export class Client {
       const part = this.#pending.get(parentId);
       if (!part) continue;
       this.#pending.delete(parentId);
-      this.#sentDirect.delete(parentId);
+      if (this.#sentDirect.delete(parentId)) this.#answeredDirect(parentId);
       this.#settle(part, reply);
     }
   }

@@ -1,11 +1,11 @@
 /**
  * Requests a client sends straight to engines (the default direct route) are tasks like the others for that client:
- * they can be dependencies of load-balanced tasks, though the controller learns of them only from the engines'
- * reports, a few ms later.
+ * they can be dependencies of load-balanced tasks, fetched again with `getResult`, and are in `taskRecords` as soon
+ * as they resolved, though the controller learns of them only from the engines' reports, a few ms later.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DependencyError, range, TaskAbortedError, type Client } from '../../src/index.js';
+import { DependencyError, range, TaskAbortedError, TsParallelError, type Client } from '../../src/index.js';
 import { startTestCluster, type TestCluster } from '../support/cluster.js';
 
 const failure = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => undefined, (e: unknown) => e);
@@ -78,5 +78,41 @@ describe('requests sent straight to engines, seen from the client that sent them
     assert.ok(err instanceof TaskAbortedError, String(err));
     await d;
     assert.deepEqual(await client.view().apply(() => (globalThis as any).heldRan ?? false), [false, false]);
+  });
+
+  it('is in taskRecords as soon as it resolved', async () => {
+    const d = client.view(1).apply(() => 'recorded');
+    await d;
+    const records = await client.taskRecords({ msgIds: d.msgIds });
+    assert.equal(records.length, 1, 'the record of the direct request');
+    assert.equal(records[0]!.state, 'completed');
+    assert.equal(records[0]!.engineId, 1);
+    assert.equal(records[0]!.balanced, false);
+    const bad = client.view(0).apply(() => {
+      throw new Error('for the records');
+    });
+    await failure(bad);
+    assert.ok((await client.taskRecords({ state: 'failed' })).some((r) => r.msgId === bad.msgIds[0]), 'a failed one, by state');
+    assert.ok((await client.taskRecords()).some((r) => r.msgId === bad.msgIds[0]), 'with no filter');
+  });
+
+  it('getResult gives the value of a direct request right after it resolved', async () => {
+    const d = client.view(0).apply(() => 'again');
+    await d;
+    assert.deepEqual(await client.getResult(d.msgIds), ['again']);
+    const many = client.view().apply(() => process.pid);
+    const pids = await many;
+    assert.deepEqual(await client.getResult(many.msgIds), pids);
+  });
+
+  it("getResult of a direct request its engine no longer keeps says where it went and what to do", async () => {
+    const d = client.view(1).apply(() => 'long ago');
+    await d;
+    // An engine keeps its last 1,000 direct replies.
+    await Promise.all(range(1001).map(() => client.view(1).apply(() => 0)));
+    const err = await failure(client.getResult(d.msgIds));
+    assert.ok(err instanceof TsParallelError, String(err));
+    assert.ok(err.message.includes(`task ${d.msgIds[0]} was sent straight to engine 1`), err.message);
+    assert.doesNotMatch(err.message, /unknown to the controller/);
   });
 });
