@@ -95,20 +95,28 @@ export class AsyncResult<T, Item = unknown> implements Promise<T>, AsyncIterable
   readonly #arrival: Part[] = [];
   #arrivalWaiters: (() => void)[] = [];
   readonly #abort?: (msgIds: readonly string[]) => Promise<void>;
+  readonly #whereabouts?: (msgIds: readonly string[]) => Promise<string>;
   #promise?: Promise<T>;
 
   /**
    * @param parts the requests behind the call.
    * @param combine turns the parts' values (in order) into the call's value.
    * @param items what `for await` yields for one part's value (default: the value itself, as an `Item`).
+   * @param whereabouts where requests not answered yet are, in words (for the TimeoutError of {@link get}).
    * @internal
    */
   constructor(
     parts: readonly Part[],
     combine: (values: unknown[]) => T,
-    options: { items?: (value: unknown) => Iterable<Item>; ordered?: boolean; abort?: (msgIds: readonly string[]) => Promise<void> } = {},
+    options: {
+      items?: (value: unknown) => Iterable<Item>;
+      ordered?: boolean;
+      abort?: (msgIds: readonly string[]) => Promise<void>;
+      whereabouts?: (msgIds: readonly string[]) => Promise<string>;
+    } = {},
   ) {
     this.#abort = options.abort;
+    this.#whereabouts = options.whereabouts;
     this.#parts = parts;
     this.metadata = parts.map((p) => p.metadata);
     this.#combine = combine;
@@ -187,12 +195,20 @@ export class AsyncResult<T, Item = unknown> implements Promise<T>, AsyncIterable
 
   /**
    * The combined value.
-   * @throws TimeoutError when not ready within `timeoutMs` (the requests go on).
+   * @throws TimeoutError when not ready within `timeoutMs` (the requests go on). Its message says where the requests
+   * not answered are, as the client can tell (queued at the controller, and whether any engine is registered; waiting
+   * for dependencies; running on engine N; sent straight to engine N): asking the controller may take up to a second.
    */
   async get(options: { timeoutMs?: number } = {}): Promise<T> {
     if (options.timeoutMs !== undefined && !(await this.wait(options.timeoutMs))) {
       const { done, total } = this.progress;
-      throw new TimeoutError(`result not ready after ${options.timeoutMs} ms (${done} of ${total} requests answered); it is still running: wait longer or check the engines`, options.timeoutMs);
+      const waiting = this.metadata.filter((m) => m.status === 'pending').map((m) => m.msgId);
+      const where = await this.#whereabouts?.(waiting).catch(() => undefined);
+      throw new TimeoutError(
+        `result not ready after ${options.timeoutMs} ms (${done} of ${total} requests answered)` +
+          (where ? `: ${where}` : `; not answered yet: wait longer, or see where they are with client.taskRecords({ msgIds: result.msgIds })`),
+        options.timeoutMs,
+      );
     }
     return this.#result();
   }

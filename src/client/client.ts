@@ -76,6 +76,9 @@ interface DirectTask {
 /** Batches of tasks sent and not known to be over are kept by id up to this many; then finished ones are forgotten. */
 const BATCHES_KEPT = 64;
 
+/** How long `Client.whereabouts` waits for the controller's records, in ms: it adds to a `get()` that timed out. */
+const WHEREABOUTS_TIMEOUT_MS = 1000;
+
 /** How many request ids `Client.history` keeps by default (the controller's default number of task records). */
 const DEFAULT_HISTORY_LIMIT = 100_000;
 
@@ -456,7 +459,7 @@ export class Client {
       const content = reply.content as { status: string; problems?: string[] };
       if (content.status !== 'ok') refuse(new TsParallelError(`cannot resubmit: ${(content.problems ?? []).join('; ')}`));
     }, refuse);
-    return new AsyncResult(parts, (values) => values, { abort: (ids) => this.abort(ids) });
+    return new AsyncResult(parts, (values) => values, { abort: (ids) => this.abort(ids), whereabouts: (ids) => this.whereabouts(ids) });
   }
 
   /**
@@ -555,7 +558,7 @@ export class Client {
       for (const id of ids) this.#failPending(id, err);
     });
     for (const [engineId, list] of askEngine) this.#askEngineAgain(engineId, list, options.timeoutMs);
-    return new AsyncResult(parts, (values) => values, { abort: (list) => this.abort(list) });
+    return new AsyncResult(parts, (values) => values, { abort: (list) => this.abort(list), whereabouts: (ids) => this.whereabouts(ids) });
   }
 
   /**
@@ -696,6 +699,56 @@ export class Client {
   /** Same as {@link close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /**
+   * Where requests not answered yet are, in words, for the TimeoutError of `AsyncResult.get`: from the controller's
+   * records (queued, and then whether any engine is registered to take them; waiting for dependencies; running on
+   * an engine; ended, the reply on its way), and from what this client knows (sent straight to an engine; held here
+   * for the direct requests it depends on). @internal
+   */
+  async whereabouts(msgIds: readonly string[]): Promise<string> {
+    const clauses: string[] = [];
+    const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+    const straight = new Map<number, number>();
+    const held = msgIds.filter((id) => this.#held.has(id)).length;
+    const ask: string[] = [];
+    for (const id of msgIds) {
+      const part = this.#pending.get(id);
+      if (this.#held.has(id)) continue;
+      if (part && this.#sentDirect.has(id)) straight.set(part.metadata.engineId, (straight.get(part.metadata.engineId) ?? 0) + 1);
+      else ask.push(id);
+    }
+    const records = ask.length
+      ? ((await this.#request('task_records_request', { filter: { msgIds: ask } }, WHEREABOUTS_TIMEOUT_MS)).content.records as TaskRecord[])
+      : [];
+    const inState = (...states: TaskState[]) => records.filter((r) => states.includes(r.state));
+    const queued = inState('queued').length;
+    if (queued) {
+      const ids = this.ids;
+      clauses.push(
+        `${count(queued, 'task is', 'tasks are')} queued at the controller and ${queued === 1 ? 'has' : 'have'} not started: ` +
+          (ids.length === 0
+            ? `no engine is registered (start some with \`tscluster engines -n N\` or cluster.addEngines(n); queued tasks run when one registers)`
+            : `${count(ids.length, 'engine is', 'engines are')} registered (${ids.join(', ')}), with no room for more tasks or not among ${queued === 1 ? 'its' : 'their'} targets`),
+      );
+    }
+    const waiting = inState('waiting').length;
+    if (waiting) clauses.push(`${count(waiting, 'task waits', 'tasks wait')} for the tasks ${waiting === 1 ? 'it depends' : 'they depend'} on (after, follow)`);
+    const running = inState('running');
+    if (running.length) {
+      const engines = [...new Set(running.map((r) => r.engineId))].sort((a, b) => (a ?? -1) - (b ?? -1));
+      clauses.push(`${count(running.length, 'task is', 'tasks are')} running on engine${engines.length === 1 ? '' : 's'} ${engines.join(', ')}`);
+    }
+    const ended = inState('completed', 'failed', 'aborted').length;
+    if (ended) clauses.push(`${count(ended, 'task has', 'tasks have')} ended at the controller, the reply on its way`);
+    const unknown = ask.length - records.length;
+    if (unknown > 0) clauses.push(`${count(unknown, 'task is', 'tasks are')} not known to the controller (not received yet, or purged)`);
+    for (const [engineId, n] of straight) {
+      clauses.push(`${count(n, 'request was', 'requests were')} sent straight to engine ${engineId}, which has not answered yet (running, or queued behind earlier requests there)`);
+    }
+    if (held) clauses.push(`${count(held, 'task is', 'tasks are')} held by this client until the direct requests ${held === 1 ? 'it depends' : 'they depend'} on have ended`);
+    return clauses.join('; ');
   }
 
   /** Send one request to one engine. @internal */

@@ -15,6 +15,8 @@ export interface ViewHost {
   readonly ids: readonly number[];
   /** Send one request of `type` to engine `engineId`; the part settles when the reply arrives. */
   submit(engineId: number, type: string, content: Record<string, unknown>, buffers: Buffer[]): Part;
+  /** Where requests not answered yet are, in words (see `AsyncResult.get`). */
+  whereabouts?(msgIds: readonly string[]): Promise<string>;
 }
 
 /** One value per engine for a multi-engine view; the value itself for a single-engine view. */
@@ -68,7 +70,7 @@ export class DirectView<Single extends boolean = false> {
     const targets = this.targets;
     const pieces = partition(seq, Math.min(targets.length, Math.max(1, seq.length)));
     const parts = pieces.map((piece, i) => this.host.submit(targets[i]!, 'map_request', { fn: spec }, serializeNamed(piece, 'the items to map')));
-    return new AsyncResult(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], { items: (v) => v as Awaited<R>[] });
+    return this.#result(parts, (values) => (values as unknown[][]).flat() as Awaited<R>[], (v) => v as Awaited<R>[]);
   }
 
   /** Run code as a script in each engine's namespace; the value is each script's completion value. */
@@ -95,19 +97,24 @@ export class DirectView<Single extends boolean = false> {
     const targets = this.targets;
     const pieces = partition(seq, targets.length);
     const parts = targets.map((id, i) => this.host.submit(id, 'push_request', {}, serializeNamed({ [name]: pieces[i] }, `the values to scatter as '${name}'`)));
-    return new AsyncResult(parts, () => undefined);
+    return this.#result(parts, () => undefined);
   }
 
   /** Pull `name` from every engine and join the pieces in engine order (typed arrays into one typed array). */
   gather<V = unknown>(name: string): AsyncResult<V> {
     const parts = this.targets.map((id) => this.host.submit(id, 'pull_request', { names: name }, []));
-    return new AsyncResult(parts, (values) => concatenate(values) as V);
+    return this.#result(parts, (values) => concatenate(values) as V);
   }
 
   #each<R>(type: string, content: Record<string, unknown>, buffers: () => Buffer[]): AsyncResult<PerEngine<Single, R>, R> {
     const targets = this.targets;
     const parts = targets.map((id) => this.host.submit(id, type, content, buffers()));
-    return new AsyncResult(parts, (values) => (this.single ? values[0] : values) as PerEngine<Single, R>);
+    return this.#result(parts, (values) => (this.single ? values[0] : values) as PerEngine<Single, R>);
+  }
+
+  /** The AsyncResult of `parts`, which can say where those not answered are (see `AsyncResult.get`). */
+  #result<T, Item>(parts: Part[], combine: (values: unknown[]) => T, items?: (value: unknown) => Iterable<Item>): AsyncResult<T, Item> {
+    return new AsyncResult<T, Item>(parts, combine, { items, whereabouts: this.host.whereabouts?.bind(this.host) });
   }
 }
 

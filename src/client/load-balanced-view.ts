@@ -68,6 +68,8 @@ export interface BalancedHost {
   submitBalanced(type: string, content: Record<string, unknown>, buffers: Buffer[], flags: TaskFlags): Part;
   /** Abort requests by id. */
   abort(msgIds: readonly string[]): Promise<void>;
+  /** Where requests not answered yet are, in words (see `AsyncResult.get`). */
+  whereabouts?(msgIds: readonly string[]): Promise<string>;
 }
 
 /**
@@ -112,7 +114,7 @@ export class LoadBalancedView {
   /** Run `fn(...args)` once, on whichever engine is free. */
   apply<A extends unknown[], R>(fn: RemoteFunction<A, R>, ...args: A): AsyncResult<Awaited<R>, Awaited<R>> {
     const part = this.host.submitBalanced('apply_request', contentOf(fn as (...a: never[]) => unknown), serializeArguments(args), this.#flags());
-    return new AsyncResult([part], (values) => values[0] as Awaited<R>, { abort: (ids) => this.host.abort(ids) });
+    return new AsyncResult([part], (values) => values[0] as Awaited<R>, { abort: (ids) => this.host.abort(ids), whereabouts: this.host.whereabouts?.bind(this.host) });
   }
 
   /**
@@ -142,6 +144,7 @@ export class LoadBalancedView {
       items: (v) => v as Awaited<R>[],
       ordered: options.ordered ?? true,
       abort: (ids) => this.host.abort(ids),
+      whereabouts: this.host.whereabouts?.bind(this.host),
     });
   }
 

@@ -164,6 +164,25 @@ describe('AsyncResult', () => {
     assert.deepEqual(ar.progress, { done: 3, total: 3 });
   });
 
+  it('get with a time limit says where the unanswered requests are when its client can tell, and how far it got', async () => {
+    const ps = parts(3);
+    const asked: string[][] = [];
+    const whereabouts = async (ids: readonly string[]) => {
+      asked.push([...ids]);
+      return '2 tasks are queued at the controller and have not started';
+    };
+    const ar = new AsyncResult(ps, (v) => v, { whereabouts });
+    ps[1]!.settle('x');
+    await assert.rejects(ar.get({ timeoutMs: 1 }), (e: unknown) => {
+      assert.ok(e instanceof TimeoutError);
+      assert.equal(e.message, 'result not ready after 1 ms (1 of 3 requests answered): 2 tasks are queued at the controller and have not started');
+      return true;
+    });
+    assert.deepEqual(asked, [['p0', 'p2']], 'asked about the unanswered ones only');
+    const silent = new AsyncResult(parts(1), (v) => v, { whereabouts: () => Promise.reject(new Error('no answer')) });
+    await assert.rejects(silent.get({ timeoutMs: 1 }), (e: unknown) => e instanceof TimeoutError && /0 of 1 requests answered/.test(e.message) && !/no answer/.test(e.message));
+  });
+
   it('get with a time limit throws a TimeoutError saying how far it got; wait says whether it is ready', async () => {
     const ps = parts(2);
     const ar = new AsyncResult(ps, (v) => v);

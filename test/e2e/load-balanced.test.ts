@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   DependencyError, EngineDiedError, range, RemoteError, TaskAbortedError, TimeoutError, type Client, type ClusterOptions,
 } from '../../src/index.js';
-import { FAST_HEARTBEAT, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { FAST_HEARTBEAT, startTestCluster, waitUntil, type TestCluster } from '../support/cluster.js';
 
 const start = (n: number, options: ClusterOptions = {}) =>
   startTestCluster(n, { ...options, controller: { ...FAST_HEARTBEAT, ...options.controller } });
@@ -351,5 +351,52 @@ describe('engine death under load-balanced tasks', () => {
     const err = await failure(c.client.loadBalancedView().apply(killer, path.join(c.dir, 'killed')));
     assert.ok(err instanceof EngineDiedError, String(err));
     assert.deepEqual(await c.client.loadBalancedView().apply(() => 'ok'), 'ok');
+  });
+});
+
+describe('a result not ready in time says where its tasks are', () => {
+  const notReady = (p: Promise<unknown>) => failure(p).then((e) => {
+    assert.ok(e instanceof TimeoutError, String(e));
+    return e.message;
+  });
+
+  it('queued with no engine registered: says so and how to start engines; the tasks run once one registers', async () => {
+    await using c = await start(1);
+    const [pid] = await c.client.view().apply(() => process.pid);
+    process.kill(pid!, 'SIGKILL');
+    await waitUntil(() => c.client.ids.length === 0, 10_000, 'the only engine is declared dead');
+    const r = c.client.loadBalancedView().apply(() => 'ran');
+    const message = await notReady(r.get({ timeoutMs: 300 }));
+    assert.match(message, /result not ready after 300 ms \(0 of 1 requests answered\)/);
+    assert.match(message, /1 task is queued at the controller and has not started/);
+    assert.match(message, /no engine is registered/);
+    assert.match(message, /tscluster engines -n N/);
+    assert.match(message, /cluster\.addEngines\(n\)/);
+    assert.doesNotMatch(message, /still running/);
+    await c.cluster.addEngines(1);
+    assert.equal(await r.get({ timeoutMs: 30_000 }), 'ran', 'it runs once an engine registers');
+  });
+
+  it('running, queued after the only engine died, and sent straight to an engine: each told as it is', async () => {
+    await using c = await start(1);
+    const [pid] = await c.client.view().apply(() => process.pid);
+    const lb = c.client.loadBalancedView();
+    const long = lb.with({ retries: 3 }).apply(() => new Promise((r) => setTimeout(() => r('late'), 60_000)));
+    await waitUntil(async () => (await c.client.taskRecords({ msgIds: long.msgIds }))[0]?.state === 'running', 5000, 'the task starts');
+    assert.match(await notReady(long.get({ timeoutMs: 50 })), /1 task is running on engine 0/);
+    const direct = c.client.view(0).apply(() => 'behind');
+    assert.match(await notReady(direct.get({ timeoutMs: 50 })), /1 request was sent straight to engine 0, which has not answered yet/);
+    process.kill(pid!, 'SIGKILL');
+    await waitUntil(() => c.client.ids.length === 0, 10_000, 'the engine is declared dead');
+    await failure(direct);
+    const fresh = lb.apply(() => 1);
+    for (const r of [long, fresh]) {
+      const message = await notReady(r.get({ timeoutMs: 200 }));
+      assert.match(message, /1 task is queued at the controller and has not started/);
+      assert.match(message, /no engine is registered/);
+      assert.doesNotMatch(message, /still running/);
+    }
+    const both = await notReady(Promise.resolve(c.client.getResult([...long.msgIds, ...fresh.msgIds]).get({ timeoutMs: 200 })));
+    assert.match(both, /2 tasks are queued at the controller/);
   });
 });
