@@ -3,6 +3,7 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../core/transport.js';
 
 /** The task policies the controller can use to pick an engine for a load-balanced task. */
 export type TaskPolicyName = 'leastload' | 'lru' | 'weighted' | 'twobin' | 'random';
@@ -159,7 +160,7 @@ export function defaultConfig(): ClusterConfig {
       location: '',
       leaseMs: 30_000,
       dashboard: false,
-      maxMessageBytes: 256 * 1024 * 1024,
+      maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
       journal: false,
     },
     engines: { launcher: 'local', startTimeoutMs: 60_000, restart: { max: 0, windowMs: 60_000 }, graceMs: 5000, reconnectMs: 0, jobs: 1, enginesPerJob: 0 },

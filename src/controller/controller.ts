@@ -11,7 +11,7 @@ import { defaultConfig, type TaskPolicyName } from '../config/index.js';
 import { addListener } from '../util/listeners.js';
 import { Channels, Session, versionMismatch, type Message, type MessageHeader } from '../wire/protocol.js';
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, packRequests, unpackReplies, unpackRequests } from '../wire/task-batch.js';
-import type { CurveKeyPair, Listener, ProbeOptions, Transport } from '../core/transport.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, type CurveKeyPair, type Listener, type ProbeOptions, type Transport } from '../core/transport.js';
 import { wantsCurve, type CurveSetting } from '../wire/security.js';
 import { ConfigError } from '../core/errors.js';
 import { TASK_POLICIES } from './policies/index.js';
@@ -60,7 +60,7 @@ export interface ControllerOptions {
   curveKeys?: CurveKeyPair;
   /** How far a message's date may be from the receiver's clock, in ms (replay protection; default 300000). */
   replayWindowMs?: number;
-  /** The largest message accepted from a client or an engine, in bytes (default 256 MiB); told to clients. */
+  /** The largest message accepted from a client or an engine, in bytes (default 256 MiB); told to clients and engines. */
   maxMessageBytes?: number;
   /** Keep a task journal in this file, for a controller restarted with `restore` (default: none). */
   journalFile?: string;
@@ -148,7 +148,7 @@ export class Controller {
    */
   readonly #heartsClosed = new Set<string>();
   get #maxMessageBytes(): number {
-    return this.options.maxMessageBytes ?? 256 * 1024 * 1024;
+    return this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
   #nextId = 0;
   #clientListener?: Listener;
@@ -744,7 +744,9 @@ export class Controller {
       this.stats.onEngineAdded(engine);
       log('engine %d %s (pid %d on %s)', engine.id, adopt === undefined ? 'registered' : 'came back after the restart', engine.pid, engine.hostname);
     }
-    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', { status: 'ok', id: engine.id }, { parent: msg.header }), Channels.controllerToEngine));
+    // The limit, so that the engine fails a reply too large for it rather than send it (and be disconnected).
+    const accepted = { status: 'ok', id: engine.id, maxMessageBytes: this.#maxMessageBytes };
+    this.#engineListener!.send(identity, this.#session.encode(this.#session.message('registration_reply', accepted, { parent: msg.header }), Channels.controllerToEngine));
     this.#notify('engine_registered', {
       id: engine.id, pid: engine.pid, hostname: engine.hostname, direct: engine.direct, directKey: engine.directKey, jobEnd: engine.jobEnd,
       ...(engine.replaces !== undefined ? { replaces: engine.replaces } : {}),

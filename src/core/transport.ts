@@ -18,6 +18,12 @@ export interface CurveKeyPair {
   secretKey: string;
 }
 
+/**
+ * The largest message a controller accepts from a client or an engine unless configured otherwise
+ * (`controller.maxMessageBytes`), in bytes: 256 MiB.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
 /** How a {@link Transport} listens: encryption, and limits on what it accepts from each peer. */
 export interface ListenOptions {
   /** Encrypt and authenticate every connection with CURVE, as the server with this key pair. */

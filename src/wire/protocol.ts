@@ -44,9 +44,10 @@ export const DELIMITER = Buffer.from('<IDS|MSG>');
  * `engine_stats` message onto their heartbeat answers, `src/wire/heart-stats.ts`; 1.4 added `result_request`, a
  * client asking the controller again for tasks' replies, `Client.getResult`; 1.5 lets a client send it to an engine's
  * direct endpoint too, after its direct connection dropped and came back; 1.6 added `tasks_returned`, an engine
- * giving back queued calls of a function that turned slow, and `metadata.ranMs` on its replies that travel alone).
+ * giving back queued calls of a function that turned slow, and `metadata.ranMs` on its replies that travel alone;
+ * 1.7 added `maxMessageBytes` to the controller's `registration_reply`, the limit an engine keeps its messages within).
  */
-export const PROTOCOL_VERSION = '1.6';
+export const PROTOCOL_VERSION = '1.7';
 
 /** From this many bytes of buffers in a message, they are signed by their Poly1305 tag (see the module's description). */
 export const BULK_MAC_BYTES = 64 * 1024;

@@ -268,6 +268,7 @@ export function checkEngineInput(msg: Message): string | undefined {
   switch (msg.header.msg_type) {
     case 'registration_reply':
       if (msg.content.status === 'error') return typeof msg.content.error === 'string' ? undefined : 'content.error must say why the registration was refused';
+      if (!optional(msg.content.maxMessageBytes, (n) => Number.isSafeInteger(n) && (n as number) > 0)) return 'content.maxMessageBytes must be a positive whole number of bytes';
       return Number.isInteger(msg.content.id) ? undefined : 'content.id must be an integer';
     case 'shutdown_request':
       return undefined;
