@@ -620,8 +620,11 @@ export class TaskDispatcher {
     // A reply alone says how long its task ran (one in a batch does not: the batch does, see completeMany).
     const ranMs = reply.metadata.ranMs;
     if (typeof ranMs === 'number' && this.#hwmMs > 0 && t.kind !== undefined && t.kind === slot?.paceKind) this.#paced(slot, ranMs);
-    const content = reply.content as { status: string; error?: { name: string; message: string; stack?: string } };
-    if (content.status === 'error' && t.balanced && t.retriesLeft > 0) {
+    const content = reply.content as { status: string; error?: { name: string; message: string; stack?: string; origin?: string } };
+    // A ProtocolError is about the message (a request the engine could not read, a result larger than this
+    // controller accepts), not the engine: another engine would answer the same, so it is not run again.
+    const aboutMessage = content.error?.name === 'ProtocolError' && content.error.origin === 'controller';
+    if (content.status === 'error' && t.balanced && t.retriesLeft > 0 && !aboutMessage) {
       log('task %s failed on engine %d; running it again (%d retries left)', t.msgId, engineId, t.retriesLeft - 1);
       this.#retry(t, engineId, content.error);
       this.#schedule();
