@@ -174,7 +174,7 @@ export const CONFIG_FIELDS: { readonly [P in ConfigFieldPath]: ConfigFieldInfo }
     envExample: '{"port":8787}',
   },
   'controller.maxMessageBytes': {
-    doc: 'The largest message the controller accepts from a client or an engine, in bytes (a client refuses to send a bigger one).',
+    doc: 'The largest message the controller accepts from a client or an engine, in bytes (a client refuses to send a bigger one; a load-balanced result bigger than it fails its task with a ProtocolError, and output is cut to fit).',
     allowed: 'a positive integer (bytes)',
     envKind: 'integer',
   },

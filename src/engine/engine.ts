@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { Channels, Session, versionMismatch, type Message } from '../wire/protocol.js';
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packReplies, readableTasks, unpackRequests } from '../wire/task-batch.js';
 import { deserialize, serialize } from '../wire/serialize.js';
-import type { Connection, Heart, Listener, Transport } from '../core/transport.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, type Connection, type Heart, type Listener, type Transport } from '../core/transport.js';
 import { KeptReplies } from './kept-replies.js';
 import { GlobalNamespace, isThenable, type Captured, type Namespace } from './namespace.js';
 import { advertisedEndpoint, engineDirectBind } from '../wire/address.js';
@@ -132,6 +132,12 @@ const GIVE_BACK_MS = 20;
 /** See {@link GIVE_BACK_MS}. */
 const GIVE_BACK_FACTOR = 20;
 
+/**
+ * What a reply takes on the wire besides its content and buffers, at most, in bytes: its header, parent header and
+ * metadata as the engine writes them, the signature and the delimiter (for the room left to a cut output).
+ */
+const ENVELOPE_BYTES = 1024;
+
 /** What the engine accepts from the controller: clients' requests it forwards, and its own messages. */
 const FROM_CONTROLLER = [Channels.clientToCluster, Channels.controllerToEngine];
 
@@ -188,6 +194,13 @@ export class Engine {
   #lastPing = Date.now();
   /** The session of the controller that last accepted this engine (a restarted controller has a new one). */
   #controllerSession?: string;
+  /**
+   * The largest message the controller accepts (its `registration_reply` says; ZeroMQ disconnects a peer that sends
+   * a larger one). A controller that does not say is taken to have the default: every controller since protocol 1.7
+   * says, and the version check refuses older ones, so this only covers a controller of this protocol that leaves
+   * the field out.
+   */
+  #maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
   #watchdog?: NodeJS.Timeout;
   /** Requests accepted and not started yet, run one at a time in arrival order (`#queueHead` is the next). */
   #queue: (QueuedRequest | undefined)[] = [];
@@ -288,7 +301,7 @@ export class Engine {
         const msg = this.#read(frames, FROM_CONTROLLER, 'the controller', toController);
         if (!msg) return;
         if (msg.header.msg_type === 'registration_reply') {
-          const reply = msg.content as { status?: string; id: number; error?: string };
+          const reply = msg.content as { status?: string; id: number; error?: string; maxMessageBytes?: number };
           const mismatch = versionMismatch(msg.header.version, 'the controller');
           if (mismatch) {
             reject(new ConfigError(`the controller at ${info.address} cannot take this engine: ${mismatch}`));
@@ -297,6 +310,8 @@ export class Engine {
           } else {
             const another = this.#controllerSession !== undefined && this.#controllerSession !== msg.header.session;
             this.#controllerSession = msg.header.session;
+            // Checked by checkEngineInput: a positive whole number when present. A restarted controller may have another.
+            this.#maxMessageBytes = reply.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
             if (this.id < 0) resolve(reply.id);
             else this.#adopted(msg, another);
           }
@@ -560,6 +575,9 @@ export class Engine {
     if (this.#heldReplies.length === 0) this.#heldSince = performance.now();
     this.#heldReplies.push(reply);
     this.#heldRanMs += this.#routingRanMs;
+    // Output counts with the buffers: a batch of chatty tasks' replies is as large as one of big results.
+    const { stdout, stderr } = reply.content as { stdout?: string; stderr?: string };
+    this.#heldBytes += (stdout?.length ?? 0) + (stderr?.length ?? 0);
     for (const b of reply.buffers) this.#heldBytes += b.length;
     if (this.#mayHoldReplies()) {
       this.#heldTimer ??= setTimeout(() => this.#flushReplies(), HOLD_REPLIES_MS).unref();
@@ -604,12 +622,14 @@ export class Engine {
     this.#queueHead = 0;
     log('a task took %d ms, over %d x the call before it: giving back %d queued calls of its function', Math.round(this.#last!.ms), GIVE_BACK_FACTOR, back.length);
     this.#flushReplies();
-    this.#send(this.#session.message('tasks_returned', { msgIds: back }));
+    // The ids of a long queue may be more than the controller accepts in one message.
+    this.#sendInParts(back, (part) => this.#session.message('tasks_returned', { msgIds: part }), () => log('could not give back a task: its id alone is too large a message'));
   }
 
   /**
    * Send the replies that wait: one alone, several as one `batch_reply`. Either says how long its tasks ran (a
-   * reply alone in `metadata.ranMs`, to the microsecond), the controller's measure of this engine's pace.
+   * reply alone in `metadata.ranMs`, to the microsecond), the controller's measure of this engine's pace. Replies
+   * too large together go in parts; a reply too large alone is made to fit (see {@link #fitted}).
    */
   #flushReplies(): void {
     clearTimeout(this.#heldTimer);
@@ -620,14 +640,57 @@ export class Engine {
     this.#heldBytes = 0;
     const ranMs = this.#heldRanMs;
     this.#heldRanMs = 0;
-    if (replies.length === 1) {
-      const only = replies[0]!;
-      // A draft's metadata is this engine's own (a kept whole message is sent as it was).
-      if (!only.header.msg_id) only.metadata.ranMs = Math.round(ranMs * 1000) / 1000;
-      return this.#send(this.#finalize(only));
+    // A part of the replies is told its share of the time.
+    const share = (part: readonly unknown[]) => (ranMs * part.length) / replies.length;
+    this.#sendInParts(
+      replies,
+      (part) => {
+        if (part.length > 1) {
+          const { content, buffers } = packReplies(part, share(part));
+          return this.#session.message(BATCH_REPLY, content, { buffers });
+        }
+        const only = part[0]!;
+        // A draft's metadata is this engine's own (a kept whole message is sent as it was).
+        if (!only.header.msg_id) only.metadata.ranMs = Math.round(share(part) * 1000) / 1000;
+        return this.#finalize(only);
+      },
+      (reply, bytes) => this.#send(this.#fitted(reply, bytes), () => this.#send(this.#fitted(reply, bytes, { bare: true }))),
+    );
+  }
+
+  /**
+   * `reply`, `bytes` long on the wire and so larger than the controller accepts, made to fit: sent as it is, it
+   * would have the controller disconnect this engine (and the task's client wait in vain). A result (or error) too
+   * large is replaced by a ProtocolError saying so and what to do, which the controller does not retry (another
+   * engine's result would be as large); output too large is cut in its middle, with a note saying so. `bare`: the
+   * last resort, should a cut output still not fit: the ProtocolError alone, without output.
+   */
+  #fitted(reply: Message<unknown>, bytes: number, { bare = false } = {}): Message<unknown> {
+    const limit = this.#maxMessageBytes;
+    const { stdout = '', stderr = '', ...rest } = reply.content as { status: string; stdout?: string; stderr?: string };
+    const outputBytes = jsonBytes(stdout) + jsonBytes(stderr);
+    let content: Record<string, unknown> = rest;
+    let buffers = reply.buffers;
+    if (bare || bytes - outputBytes > limit) {
+      const taskId = reply.parent.msg_id ?? 'unknown';
+      const resultBytes = buffers.reduce((n, b) => n + b.length, 0);
+      const what = rest.status === 'ok' && !bare ? `the result of task ${taskId} on engine ${this.id} is ${resultBytes} bytes` : `the reply to task ${taskId} on engine ${this.id} is ${bytes} bytes`;
+      const message =
+        `${what}, more than the controller accepts (controller.maxMessageBytes = ${limit}): return less (or in parts), ` +
+        `run it on a direct view (client.view(id): its replies skip the controller when the client reaches the engine directly), ` +
+        `or raise controller.maxMessageBytes`;
+      content = { status: 'error', error: { name: 'ProtocolError', message, engineId: this.id, taskId, origin: 'controller' } };
+      buffers = [];
+      log('task %s: a reply of %d bytes is more than the controller accepts (%d); answering with a ProtocolError', taskId, bytes, limit);
     }
-    const { content, buffers } = packReplies(replies, ranMs);
-    this.#send(this.#session.message(BATCH_REPLY, content, { buffers }));
+    if (!bare && outputBytes > 0) {
+      const room = limit - ENVELOPE_BYTES - jsonBytes(reply.parent) - jsonBytes(reply.metadata) - jsonBytes(content) - buffers.reduce((n, b) => n + b.length, 0);
+      const why = `a reply through the controller is at most controller.maxMessageBytes = ${limit} bytes`;
+      // Each stream keeps its share of the room.
+      if (stdout) content.stdout = cutText(stdout, Math.floor((room * jsonBytes(stdout)) / outputBytes), why);
+      if (stderr) content.stderr = cutText(stderr, Math.floor((room * jsonBytes(stderr)) / outputBytes), why);
+    }
+    return this.#session.message(reply.header.msg_type, content, { parent: reply.parent as Message['header'], metadata: reply.metadata, buffers });
   }
 
   /**
@@ -646,8 +709,34 @@ export class Engine {
     this.#send(this.#session.message('engine_event', { event: 'uncaught_error', id: this.id, error: { name: info.name, message: info.message, stack: info.stack } }));
   }
 
-  #send(msg: Message<unknown>): void {
-    this.#connection?.send(this.#session.encode(msg, Channels.engineToCluster));
+  /**
+   * Send a message to the controller. One larger than it accepts (`controller.maxMessageBytes`) is not sent: ZeroMQ
+   * would disconnect this engine, and the controller drop it for that. `tooLarge` is told its size, to send it
+   * another way (in parts, or cut); without one it is dropped and logged.
+   */
+  #send(msg: Message<unknown>, tooLarge?: (bytes: number) => void): void {
+    const frames = this.#session.encode(msg, Channels.engineToCluster);
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    // The whole message against the limit, as the client counts its requests: ZeroMQ checks each frame, and the
+    // frames besides the largest (delimiter, signature, header…) outweigh what CURVE adds to it.
+    if (bytes <= this.#maxMessageBytes) return this.#connection?.send(frames);
+    if (tooLarge) return tooLarge(bytes);
+    log('dropped a %s of %d bytes: more than the controller accepts (controller.maxMessageBytes = %d)', msg.header.msg_type, bytes, this.#maxMessageBytes);
+  }
+
+  /**
+   * Send `items` in one message made by `make`, or, while that is larger than the controller accepts, in halves;
+   * `alone` is told of the message of a single item still too large, and its size.
+   */
+  #sendInParts<T>(items: readonly T[], make: (part: readonly T[]) => Message<unknown>, alone: (msg: Message<unknown>, bytes: number) => void): void {
+    const msg = make(items);
+    this.#send(msg, (bytes) => {
+      if (items.length === 1) return alone(msg, bytes);
+      const half = Math.ceil(items.length / 2);
+      this.#sendInParts(items.slice(0, half), make, alone);
+      this.#sendInParts(items.slice(half), make, alone);
+    });
   }
 
   /** Queue the report of a direct request; the reports of {@link RECORD_DELAY_MS} leave together. */
@@ -666,7 +755,10 @@ export class Engine {
     const records = this.#records;
     if (records.length === 0) return;
     this.#records = [];
-    this.#send(this.#session.message('task_records', { records }));
+    this.#sendInParts(records, (part) => this.#session.message('task_records', { records: part }), (msg, bytes) => {
+      const [record] = (msg.content as { records: DirectTaskReport[] }).records;
+      log('dropped the record of direct request %s: %d bytes, more than the controller accepts', record?.msgId, bytes);
+    });
   }
 
   #enqueue(msg: Message, reply: ReplyRoute, isDirect = false): void {
@@ -946,4 +1038,27 @@ function safeString(value: unknown): string {
       return Object.prototype.toString.call(value);
     }
   }
+}
+
+/** The bytes `value` takes as JSON (UTF-8). */
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? '');
+}
+
+/**
+ * `text` cut in its middle to at most `maxBytes` as JSON (its head and tail kept), with a note saying how much was
+ * cut and `why`; unchanged when it fits.
+ */
+function cutText(text: string, maxBytes: number, why: string): string {
+  let bytes = jsonBytes(text);
+  let keep = text.length;
+  let cut = text;
+  // JSON takes 1 to 6 bytes per character: shrink by the measured ratio until it fits.
+  while (bytes > maxBytes && keep > 0) {
+    keep = Math.floor(keep * Math.max(0, Math.min(0.9, maxBytes / bytes)));
+    const head = Math.ceil(keep / 2);
+    cut = `${text.slice(0, head)}\n[tsparallel: ${text.length - keep} of ${text.length} characters of output cut here: ${why}]\n${text.slice(text.length - (keep - head))}`;
+    bytes = jsonBytes(cut);
+  }
+  return cut;
 }
