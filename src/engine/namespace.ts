@@ -45,6 +45,26 @@ export interface Namespace {
 
 const MAX_COMPILED = 1000;
 
+/**
+ * esbuild's `__name` helper, which code compiled with its `keepNames` option calls (tsx compiles that way, as do
+ * bundlers built on esbuild): `const sq = (y) => y * y` inside a function becomes `const sq = __name((y) => y * y,
+ * "sq")`, and named local functions and classes get such calls too. esbuild defines the helper once per module, so a
+ * function sent as source text arrives with the calls but not the helper. Same semantics as esbuild's runtime,
+ * `(target, value) => __defProp(target, "name", { value, configurable: true })`: it sets the target's `name` and
+ * returns the target.
+ */
+function keepName<T extends object>(target: T, value: string): T {
+  return Object.defineProperty(target, 'name', { value, configurable: true });
+}
+
+/**
+ * Give a namespace's global object the helpers that compiled code expects from its module ({@link keepName} as
+ * `__name`), unless it has a `__name` already. Not enumerable, and code or a push may replace it.
+ */
+function defineHelpers(global: object): void {
+  if (!('__name' in global)) Object.defineProperty(global, '__name', { value: keepName, writable: true, configurable: true, enumerable: false });
+}
+
 /** Turn function source into an expression; method shorthand (`f(x) { … }`) is not one on its own. */
 function functionExpression(source: string, run: (code: string) => unknown): (...args: unknown[]) => unknown {
   try {
@@ -113,6 +133,7 @@ export class GlobalNamespace implements Namespace {
   static #warmed = false;
 
   constructor() {
+    defineHelpers(globalThis);
     // vm's main-context loader (for import() inside executed code) warns once that it is experimental; take that
     // warning here, at start, so it never lands in a task's captured stderr.
     if (!GlobalNamespace.#warmed) {
@@ -226,6 +247,7 @@ export class IsolatedNamespace implements Namespace {
     sandbox.console = new Console({ stdout: stream('out'), stderr: stream('err') });
     this.#context = vm.createContext(sandbox);
     vm.runInContext('globalThis.global = globalThis', this.#context);
+    defineHelpers(this.#context);
   }
 
   compile(source: string) {

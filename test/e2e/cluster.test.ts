@@ -87,6 +87,15 @@ describe('a local cluster of 4 engines over ZeroMQ', () => {
     assert.deepEqual(out, ['number', '78', 'function', '/']);
   });
 
+  it('runs functions compiled by esbuild with keepNames, as under tsx (they call its __name helper)', async () => {
+    const { transform } = await import('esbuild');
+    const source = 'export const fn = (x: number) => { const sq = (y: number) => y * y; class P {} function g() {} return [sq(x) + 1, sq.name, P.name, g.name]; };';
+    const { code } = await transform(source, { loader: 'ts', format: 'esm', keepNames: true });
+    const { fn } = (await import(`data:text/javascript,${encodeURIComponent(code)}`)) as { fn: (x: number) => unknown[] };
+    assert.match(fn.toString(), /__name\(/);
+    assert.deepEqual(await client.view().map(fn, range(4)), range(4).map((x) => [x * x + 1, 'sq', 'P', 'g']));
+  });
+
   it('runs functions by module reference, which may use imports and module scope', async () => {
     const hashes = await client.view().map(fromModule('../fixtures/tasks.js', 'saltedHash', import.meta.url), ['a', 'b']);
     const { createHash } = await import('node:crypto');

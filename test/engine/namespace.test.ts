@@ -4,7 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { IsolatedNamespace } from '../../src/engine/namespace.js';
+import { GlobalNamespace, IsolatedNamespace } from '../../src/engine/namespace.js';
+
+/** A function as esbuild's keepNames (tsx) compiles it: named local functions and classes get `__name` calls. */
+const KEPT_NAMES = `(x) => {
+  const sq = /* @__PURE__ */ __name((y) => y * y, "sq");
+  class Point {
+    static {
+      __name(this, "Point");
+    }
+  }
+  function twice(y) { return 2 * y; }
+  __name(twice, "twice");
+  return [sq(x) + twice(x), sq.name, Point.name, twice.name];
+}`;
 
 describe('IsolatedNamespace', () => {
   it('keeps pushed names and execute declarations for later functions', async () => {
@@ -41,10 +54,28 @@ describe('IsolatedNamespace', () => {
     assert.equal(bad.stdout, 'before\n');
   });
 
+  it('runs functions compiled with esbuild\'s keepNames (tsx): __name sets the name and returns the target', () => {
+    const ns = new IsolatedNamespace();
+    // Copied into this realm: the namespace's arrays have its own Array prototype.
+    assert.deepEqual([...(ns.compile(KEPT_NAMES)(3) as unknown[])], [15, 'sq', 'Point', 'twice']);
+    // Like esbuild's own: the name stays configurable, and code may replace the helper.
+    const f = ns.compile('() => __name(function () {}, "renamed")')() as () => void;
+    assert.equal(f.name, 'renamed');
+    assert.equal(Object.getOwnPropertyDescriptor(f, 'name')?.configurable, true);
+    ns.set('__name', 'replaced');
+    assert.equal(ns.get('__name'), 'replaced');
+  });
+
   it('two namespaces do not share their globals', async () => {
     const one = new IsolatedNamespace();
     const two = new IsolatedNamespace();
     await one.execute('globalThis.only = 1');
     assert.equal(await two.execute('typeof only'), 'undefined');
+  });
+});
+
+describe('GlobalNamespace', () => {
+  it('runs functions compiled with esbuild\'s keepNames (tsx) too', () => {
+    assert.deepEqual(new GlobalNamespace().compile(KEPT_NAMES)(3), [15, 'sq', 'Point', 'twice']);
   });
 });
