@@ -78,8 +78,20 @@ export class DirectView<Single extends boolean = false> {
     return this.#each('execute_request', { code }, () => []);
   }
 
-  /** Bind names in every engine's namespace. @example `await view.push({ a: new Float64Array(1e6) })` */
+  /**
+   * Bind names in every engine's namespace. Data only: a function is defined on the engines with {@link DirectView.execute}.
+   * @example `await view.push({ a: new Float64Array(1e6) })`
+   * @throws SerializationError for a value that cannot be sent (a function: the message says how to define it).
+   */
   push(names: Record<string, unknown>): AsyncResult<PerEngine<Single, void>, void> {
+    const fn = Object.keys(names).find((name) => typeof names[name] === 'function');
+    if (fn !== undefined) {
+      throw new SerializationError(
+        `push takes data, not functions, and ${fn} is a function: define it on the engines with ` +
+          `view.execute(\`var ${fn} = \${${fn}}\`), define it inside the function you send, or send that function by ` +
+          `module reference (fromModule('./module.js', 'name', import.meta.url))`,
+      );
+    }
     const buffers = serializeNamed(names, 'the values to push');
     return this.#each<void>('push_request', {}, () => buffers);
   }
@@ -137,8 +149,9 @@ export function serializeArguments(args: readonly unknown[]): Buffer[] {
     });
     const what = index >= 0 ? `argument ${index + 1} (${describe(args[index])})` : 'the arguments';
     throw new SerializationError(
-      `${what} cannot be sent to engines: ${(cause as Error).message}. Send data (numbers, strings, arrays, ` +
-        `objects, typed arrays, Map, Set, Date); a function can only be the one to run (use push or fromModule for helpers)`,
+      `${what} cannot be sent to engines: ${causeText(cause)}. Send data (numbers, strings, arrays, ` +
+        `objects, typed arrays, Map, Set, Date); a function can only be the one to run (define helpers on the ` +
+        `engines with view.execute, or use fromModule)`,
       { cause },
     );
   }
@@ -149,8 +162,13 @@ export function serializeNamed(value: unknown, what: string): Buffer[] {
   try {
     return serialize(value);
   } catch (cause) {
-    throw new SerializationError(`${what} cannot be sent to engines: ${(cause as Error).message}`, { cause });
+    throw new SerializationError(`${what} cannot be sent to engines: ${causeText(cause)}`, { cause });
   }
+}
+
+/** A serializer's error message without its closing period (V8's ends with one), to go inside a sentence. */
+function causeText(cause: unknown): string {
+  return String((cause as Error)?.message ?? cause).replace(/\.+$/, '');
 }
 
 function describe(value: unknown): string {

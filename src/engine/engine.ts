@@ -983,10 +983,14 @@ export class Engine {
     const fromSource = msg && (msg.content as { fn?: FunctionSpec }).fn && 'source' in (msg.content as { fn: FunctionSpec }).fn;
     const missing = err.name === 'ReferenceError' && /^(\S+) is not defined$/.exec(message);
     if (missing && fromSource) {
+      const missingName = missing[1];
+      // Push takes data only (functions cannot be cloned): a missing function needs its definition run there.
       message +=
         `: the function was sent as source text, so it sees only the engine's namespace and Node's globals, not ` +
-        `the variables around it where it was written. Push the value first (view.push({ ${missing[1]} })) or ` +
-        `send the function by module reference (fromModule('./module.js', 'name'))`;
+        `the variables around it where it was written. If ${missingName} is a value, push it first: view.push({ ${missingName} }). ` +
+        `If it is a function (push takes no functions), define it inside the function you send, define it on the ` +
+        `engines first with view.execute(\`var ${missingName} = \${${missingName}}\`), or send the function by module reference ` +
+        `(fromModule('./module.js', 'name', import.meta.url))`;
     }
     const name = typeof err.name === 'string' ? err.name : 'Error';
     const stack = typeof err.stack === 'string' ? err.stack : undefined;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, CompositeError, createCluster, EngineDiedError, fromModule, RemoteError, SerializationError } from '../../src/index.js';
+import { Client, CompositeError, createCluster, EngineDiedError, fromModule, range, RemoteError, SerializationError } from '../../src/index.js';
 import { FAST_HEARTBEAT, isAlive, startTestCluster, tempDir, waitUntil, type TestCluster } from '../support/cluster.js';
 
 describe('errors from a running cluster', () => {
@@ -58,10 +58,33 @@ describe('errors from a running cluster', () => {
     assert.equal(await client.view(0).apply(() => secret * 2), 84);
   });
 
+  it('explains a helper function the engine does not have with advice that works: execute its definition there', async () => {
+    function square(x: number) {
+      return x * x;
+    }
+    const err = await client.view().map((x: number) => square(x) + 1, range(4)).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof CompositeError, String(err));
+    const first = err.errors[0]!;
+    assert.ok(first instanceof RemoteError);
+    assert.match(first.message, /square is not defined: .*If square is a value, push it first: view\.push\(\{ square \}\)\. If it is a function \(push takes no functions\), define it inside the function you send, define it on the engines first with view\.execute\(`var square = \$\{square\}`\), or send the function by module reference \(fromModule\(/);
+    // Push refuses it, saying what to do instead; and what it says works.
+    assert.throws(
+      () => client.view().push({ square }),
+      (e: unknown) => e instanceof SerializationError && /^push takes data, not functions, and square is a function: define it on the engines with view\.execute\(`var square = \$\{square\}`\)/.test(e.message),
+    );
+    await client.view().execute(`var square = ${square}`);
+    assert.deepEqual(await client.view().map((x: number) => square(x) + 1, range(4)), [1, 2, 5, 10]);
+  });
+
   it('fails before sending when an argument cannot be serialized, naming the argument', () => {
     assert.throws(
       () => client.view().apply((a: number, f: () => number) => a + f(), 1, () => 2),
-      (err: unknown) => err instanceof SerializationError && /argument 2 \(the function/.test(err.message),
+      (err: unknown) =>
+        err instanceof SerializationError && /argument 2 \(the function/.test(err.message) && /could not be cloned\. Send data/.test(err.message) && /define helpers on the engines with view\.execute/.test(err.message),
+    );
+    assert.throws(
+      () => client.view().push({ data: { f: () => 1 } }),
+      (err: unknown) => err instanceof SerializationError && /could not be cloned$/.test(err.message),
     );
   });
 
