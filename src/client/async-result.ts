@@ -5,6 +5,7 @@
  */
 import { CompositeError, RemoteError, TimeoutError, TsParallelError } from '../core/errors.js';
 import { addListener } from '../util/listeners.js';
+import { isErrorProps } from '../wire/validate.js';
 
 /** What is known about one request of a call (one engine's share of it). */
 export interface ResultMetadata {
@@ -286,9 +287,11 @@ export class AsyncResult<T, Item = unknown> implements Promise<T>, AsyncIterable
 }
 
 /** Rebuild a remote error from its wire form. @internal */
-export function remoteError(info: { name: string; message: string; stack?: string; engineId: number; hostname?: string; pid?: number; taskId?: string }): RemoteError {
+export function remoteError(info: { name: string; message: string; stack?: string; engineId: number; hostname?: string; pid?: number; taskId?: string; props?: unknown }): RemoteError {
   return new RemoteError({
     engineId: info.engineId, remoteName: info.name, message: info.message, remoteStack: info.stack,
     hostname: info.hostname, pid: info.pid, taskId: info.taskId,
+    // Checked here too: a reply that travels alone reaches the client unchecked past its envelope.
+    ...(isErrorProps(info.props) && { remoteProps: info.props }),
   });
 }

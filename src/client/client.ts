@@ -1184,6 +1184,8 @@ interface WireError {
   taskId?: string;
   /** `controller` for errors the controller made (engine died, time limit, dependency); absent for user code's. */
   origin?: string;
+  /** The remote error's own primitive properties (`code`, `errno`, …), checked before use. */
+  props?: unknown;
 }
 
 /** Rebuild an error: the controller's own become our classes; anything raised by user code is a RemoteError. */

@@ -93,12 +93,23 @@ export interface RemoteErrorInfo {
   pid?: number;
   /** The id of the task (request) that raised it. */
   taskId?: string;
+  /** The remote error's own properties with primitive values (`code`, `errno`, `syscall`, …), when it had any. */
+  remoteProps?: Readonly<Record<string, string | number | boolean | null>>;
 }
 
 /**
  * User code raised an error on an engine. Carries the engine id, host, pid and task id, the remote error's name,
- * message and stack, and the remote error itself as `cause` (an Error with the remote name, message and stack, so
- * printing this error shows where it was raised: with source maps, the user's `.ts` file and line).
+ * message, stack and own primitive properties, and the remote error itself as `cause` (an Error with the remote name,
+ * message, stack and those properties, so printing this error shows where it was raised: with source maps, the
+ * user's `.ts` file and line).
+ * @example
+ * ```ts
+ * try {
+ *   await client.view(0).apply(() => process.getBuiltinModule('node:fs').readFileSync('/missing'));
+ * } catch (e) {
+ *   if (e instanceof RemoteError && e.remoteProps?.code === 'ENOENT') console.log('no such file on the engine');
+ * }
+ * ```
  */
 export class RemoteError extends TsParallelError {
   /** The engine where the error was raised. */
@@ -113,6 +124,11 @@ export class RemoteError extends TsParallelError {
   readonly pid?: number;
   /** The id of the task that raised it, when known. */
   readonly taskId?: string;
+  /**
+   * The remote error's own enumerable properties with primitive values (`code`, `errno`, `syscall`, `path`, and
+   * whatever the code set), when it had any; also set on `cause`. At most 20, strings cut to 1000 characters.
+   */
+  readonly remoteProps?: Readonly<Record<string, string | number | boolean | null>>;
   constructor(info: RemoteErrorInfo) {
     super(`[engine ${info.engineId}] ${info.remoteName}: ${info.message}`, { cause: remoteCause(info) });
     this.engineId = info.engineId;
@@ -121,6 +137,7 @@ export class RemoteError extends TsParallelError {
     this.hostname = info.hostname;
     this.pid = info.pid;
     this.taskId = info.taskId;
+    if (info.remoteProps) this.remoteProps = info.remoteProps;
   }
 }
 
@@ -131,6 +148,8 @@ function remoteCause(info: RemoteErrorInfo): Error {
   if (info.remoteStack) cause.stack = info.remoteStack;
   const where = { engineId: info.engineId, hostname: info.hostname, pid: info.pid, taskId: info.taskId };
   for (const [k, v] of Object.entries(where)) if (v !== undefined) Object.defineProperty(cause, k, { value: v, enumerable: true });
+  // As they were on the remote error; never over what the cause already has (its name, message, stack, where).
+  for (const [k, v] of Object.entries(info.remoteProps ?? {})) if (!(k in cause)) Object.defineProperty(cause, k, { value: v, enumerable: true });
   return cause;
 }
 

@@ -9,6 +9,7 @@
 import debug from 'debug';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { inspect } from 'node:util';
 import type { ConnectionInfo } from '../wire/connection.js';
 import { ConfigError, TimeoutError } from '../core/errors.js';
 import type { FunctionSpec } from '../wire/functions.js';
@@ -157,7 +158,21 @@ export interface ErrorInfo {
   pid?: number;
   /** The request that raised it. */
   taskId?: string;
+  /**
+   * The error's own enumerable properties whose values are strings, finite numbers, booleans or null (`code`,
+   * `errno`, `syscall`, `path`, …): at most 20 of them, strings cut to 1000 characters.
+   */
+  props?: Record<string, string | number | boolean | null>;
 }
+
+/** At most this many of an error's own properties travel with it (see {@link ErrorInfo.props}). */
+const MAX_ERROR_PROPS = 20;
+
+/** A string property of an error travels cut to this many characters. */
+const MAX_PROP_CHARS = 1000;
+
+/** A thrown value that is not an error (`throw { code: 42 }`) is described in at most this many characters. */
+const MAX_THROWN_CHARS = 2000;
 
 /** An engine: one namespace, serving one controller. */
 export class Engine {
@@ -976,7 +991,7 @@ export class Engine {
   #describeUnsafe(error: unknown, msg?: Message): ErrorInfo {
     // Not instanceof: errors thrown in an isolated namespace come from another V8 context.
     if (typeof error !== 'object' || error === null || !('message' in error)) {
-      return { name: typeof error, message: safeString(error), engineId: this.id };
+      return { name: error === null ? 'null' : typeof error, message: describeThrown(error), engineId: this.id };
     }
     const err = error as Error;
     let message = safeString(err.message);
@@ -994,7 +1009,8 @@ export class Engine {
     }
     const name = typeof err.name === 'string' ? err.name : 'Error';
     const stack = typeof err.stack === 'string' ? err.stack : undefined;
-    return { name, message, stack, engineId: this.id };
+    const props = errorProps(err);
+    return { name, message, stack, engineId: this.id, ...(props && { props }) };
   }
 }
 
@@ -1029,6 +1045,46 @@ function sameFunction(a: unknown, b: unknown): boolean {
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
   return x.source === y.source && x.module === y.module && x.export === y.export;
+}
+
+/**
+ * A thrown value that is not an error, readable and bounded: a string as it is, anything else as Node's inspect
+ * shows it (`{ code: 42 }`, not `[object Object]`), without running its own inspect method or getters.
+ */
+function describeThrown(value: unknown): string {
+  if (typeof value === 'string') return value;
+  let text: string;
+  try {
+    // One line: fully expanded, then joined (strings keep their newlines escaped, so only the layout's are joined).
+    text = inspect(value, { depth: 2, maxArrayLength: 20, maxStringLength: 200, compact: false, customInspect: false }).replace(/\n\s*/g, ' ');
+  } catch {
+    text = safeString(value);
+  }
+  return text.length > MAX_THROWN_CHARS ? `${text.slice(0, MAX_THROWN_CHARS)}…` : text;
+}
+
+/**
+ * An error's own enumerable data properties (not getters, which are not run) with primitive values JSON keeps, for
+ * the client's RemoteError: what Node's system errors carry (`code`, `errno`, `syscall`, `path`), and what code adds
+ * (`e.code = 'E_X'`). Bounded ({@link ErrorInfo.props}); undefined when there are none or they cannot be read.
+ */
+function errorProps(error: object): ErrorInfo['props'] {
+  let props: ErrorInfo['props'];
+  try {
+    let count = 0;
+    for (const key of Object.keys(error)) {
+      if (key === 'name' || key === 'message' || key === 'stack' || key === '__proto__' || key.length > 100) continue;
+      const own = Object.getOwnPropertyDescriptor(error, key);
+      let value: unknown = own && 'value' in own ? own.value : undefined;
+      if (typeof value === 'string' && value.length > MAX_PROP_CHARS) value = `${value.slice(0, MAX_PROP_CHARS)}…`;
+      else if (!(typeof value === 'string' || typeof value === 'boolean' || value === null || (typeof value === 'number' && Number.isFinite(value)))) continue;
+      (props ??= {})[key] = value as string | number | boolean | null;
+      if (++count >= MAX_ERROR_PROPS) break;
+    }
+  } catch {
+    // A proxy's traps, or the like: the error travels without its properties.
+  }
+  return props;
 }
 
 /** `String(value)`, or a fallback for values that cannot be turned into a string (null-prototype objects). */

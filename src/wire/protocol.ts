@@ -45,7 +45,8 @@ export const DELIMITER = Buffer.from('<IDS|MSG>');
  * client asking the controller again for tasks' replies, `Client.getResult`; 1.5 lets a client send it to an engine's
  * direct endpoint too, after its direct connection dropped and came back; 1.6 added `tasks_returned`, an engine
  * giving back queued calls of a function that turned slow, and `metadata.ranMs` on its replies that travel alone;
- * 1.7 added `maxMessageBytes` to the controller's `registration_reply`, the limit an engine keeps its messages within).
+ * 1.7 added `maxMessageBytes` to the controller's `registration_reply`, the limit an engine keeps its messages within,
+ * and `props` to the error of a reply, the own primitive properties of an error raised by user code: `code`, `errno`…).
  */
 export const PROTOCOL_VERSION = '1.7';
 

@@ -16,6 +16,18 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 const isIdArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((n) => Number.isInteger(n) && n >= 0);
 const optional = (v: unknown, ok: (v: unknown) => boolean) => v === undefined || ok(v);
 
+/**
+ * Whether `v` is an error's `props` as an engine sends them: an object of strings, finite numbers, booleans and
+ * nulls (a remote error's own primitive properties, `code`, `errno`, …).
+ */
+export function isErrorProps(v: unknown): v is Record<string, string | number | boolean | null> {
+  if (!isObject(v)) return false;
+  for (const p of Object.values(v)) {
+    if (!(p === null || typeof p === 'string' || typeof p === 'boolean' || (typeof p === 'number' && Number.isFinite(p)))) return false;
+  }
+  return true;
+}
+
 /** The parts every message must have as objects (content, metadata, parent), whatever its type. */
 function envelope(msg: Message): string | undefined {
   if (!isObject(msg.header)) return 'the header is not an object';
@@ -258,6 +270,7 @@ function reply(msg: Message): string | undefined {
 function replyContent(c: Record<string, unknown>): string | undefined {
   if (c.status !== 'ok' && c.status !== 'error' && c.status !== 'aborted') return "content.status must be 'ok', 'error' or 'aborted'";
   if (c.status !== 'ok' && !(isObject(c.error) && typeof c.error.name === 'string' && typeof c.error.message === 'string')) return 'content.error must be { name, message }';
+  if (c.status !== 'ok' && !optional((c.error as Record<string, unknown>).props, isErrorProps)) return 'content.error.props must be an object of strings, numbers, booleans and nulls';
   return undefined;
 }
 

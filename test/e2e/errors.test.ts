@@ -76,6 +76,54 @@ describe('errors from a running cluster', () => {
     assert.deepEqual(await client.view().map((x: number) => square(x) + 1, range(4)), [1, 2, 5, 10]);
   });
 
+  it('describes a thrown value that is not an Error readably, within bounds', async () => {
+    const thrown = async (f: () => unknown) => (await client.view(0).apply(f).then(() => undefined, (e: unknown) => e)) as RemoteError;
+    const object = await thrown(() => {
+      throw { code: 42, nested: { list: [1, 2] } };
+    });
+    assert.ok(object instanceof RemoteError);
+    assert.equal(object.message, '[engine 0] object: { code: 42, nested: { list: [ 1, 2 ] } }');
+    assert.equal((await thrown(() => {
+      throw 'a string';
+    })).message, '[engine 0] string: a string');
+    assert.equal((await thrown(() => {
+      throw null;
+    })).message, '[engine 0] null: null');
+    const huge = await thrown(() => {
+      throw { text: 'x'.repeat(1_000_000), list: Array.from({ length: 100_000 }, (_, i) => ({ i })) };
+    });
+    assert.ok(huge.message.length < 3000, `bounded: ${huge.message.length} characters`);
+    assert.match(huge.message, /^\[engine 0\] object: \{ text: 'x{200}'\.\.\. 999800 more characters, list: \[ \{ i: 0 \}, \{ i: 1 \}, .*\{ i: 19 \}, \.\.\. 99980 more items \] \}$/);
+  });
+
+  it('carries an Error\'s own primitive properties to the RemoteError and its cause, within bounds', async () => {
+    const err = await client.loadBalancedView().apply(() => {
+      const e = new Error('with code') as Error & Record<string, unknown>;
+      Object.assign(e, { code: 'E_X', errno: -2, retryable: false, none: null, details: { a: 1 }, fn: () => 1, inf: Infinity, long: 'y'.repeat(5000) });
+      throw e;
+    }).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof RemoteError, String(err));
+    assert.deepEqual(err.remoteProps, { code: 'E_X', errno: -2, retryable: false, none: null, long: 'y'.repeat(1000) + '…' });
+    assert.equal((err.cause as { code?: string }).code, 'E_X');
+    assert.equal((err.cause as Error).message, 'with code');
+    // Node's system errors: code, errno, syscall and path.
+    const missing = await client.view(1).apply(() => process.getBuiltinModule('node:fs').readFileSync('/nonexistent/tsparallel')).then(() => undefined, (e: unknown) => e);
+    assert.ok(missing instanceof RemoteError);
+    assert.equal(missing.remoteProps?.code, 'ENOENT');
+    assert.equal(missing.remoteProps?.syscall, 'open');
+    assert.equal(missing.remoteProps?.path, '/nonexistent/tsparallel');
+    assert.equal(typeof missing.remoteProps?.errno, 'number');
+    const many = await client.view(0).apply(() => {
+      throw Object.assign(new Error('many'), Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`p${i}`, i])));
+    }).then(() => undefined, (e: unknown) => e);
+    assert.equal(Object.keys((many as RemoteError).remoteProps ?? {}).length, 20);
+    // An error without such properties has none.
+    const plain = await client.view(0).apply(() => {
+      throw new TypeError('plain');
+    }).then(() => undefined, (e: unknown) => e);
+    assert.equal((plain as RemoteError).remoteProps, undefined);
+  });
+
   it('fails before sending when an argument cannot be serialized, naming the argument', () => {
     assert.throws(
       () => client.view().apply((a: number, f: () => number) => a + f(), 1, () => 2),
