@@ -494,7 +494,11 @@ export class Engine {
       log('the controller gave id %d, not %d: this engine is engine %d from now on', id, this.id, id);
       this.id = id;
     }
-    for (const { reply } of this.#outbox.values()) this.#send(this.#resent(reply));
+    for (const { reply } of this.#outbox.values()) {
+      const resent = this.#resent(reply);
+      // Kept as the task left it: one too large was made to fit when it was first sent, and is again.
+      this.#send(resent, (bytes) => this.#sendFitted(resent, bytes));
+    }
   }
 
   /** Stop: tell the controller (unless it is gone), close the sockets, resolve {@link stopped}. */
@@ -669,8 +673,13 @@ export class Engine {
         if (!only.header.msg_id) only.metadata.ranMs = Math.round(share(part) * 1000) / 1000;
         return this.#finalize(only);
       },
-      (reply, bytes) => this.#send(this.#fitted(reply, bytes), () => this.#send(this.#fitted(reply, bytes, { bare: true }))),
+      (reply, bytes) => this.#sendFitted(reply, bytes),
     );
+  }
+
+  /** Send a reply whose message is `bytes` long, more than the controller accepts, made to fit (see {@link #fitted}). */
+  #sendFitted(reply: Message<unknown>, bytes: number): void {
+    this.#send(this.#fitted(reply, bytes), () => this.#send(this.#fitted(reply, bytes, { bare: true })));
   }
 
   /**
