@@ -120,13 +120,21 @@ export async function listProfiles(options: ProfileLookupOptions = {}): Promise<
 export async function locateProfile(name: string, options: ProfileLookupOptions = {}): Promise<ProfilePaths> {
   const paths = profilePaths(name, { env: options.env });
   if (await isDirectory(paths.dir)) return paths;
+  const { problem, fix } = await missingProfile(name, options);
+  throw new ConfigError(`${problem}; ${fix}`);
+}
+
+/**
+ * What to say of a profile name that has no directory: the problem (with the existing names, and the one meant when
+ * one is close) and its fix, apart, for messages that show them apart (`tscluster doctor`).
+ */
+export async function missingProfile(name: string, options: ProfileLookupOptions = {}): Promise<{ problem: string; fix: string }> {
   const names = (await listProfiles(options)).map((p) => p.name);
   const meant = closestMatch(name, names);
-  throw new ConfigError(
-    `no profile '${name}' in ${tsparallelRoot(options.env)} (existing: ${names.length ? names.join(', ') : 'none'})` +
-      (meant ? `; did you mean '${meant}'?` : '') +
-      `; create it with \`tscluster profile create ${name}\``,
-  );
+  return {
+    problem: `no profile '${name}' in ${tsparallelRoot(options.env)} (existing: ${names.length ? names.join(', ') : 'none'})` + (meant ? `; did you mean '${meant}'?` : ''),
+    fix: `create it with \`tscluster profile create ${name}\``,
+  };
 }
 
 async function isDirectory(dir: string): Promise<boolean> {

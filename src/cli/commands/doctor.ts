@@ -13,7 +13,7 @@ import { createCluster } from '../../cluster/cluster.js';
 import { registerDefaults } from '../../cluster/defaults.js';
 import { advertisesLoopback, controllerBindIp, crossHostProblems, placementOf, type Placement } from '../../cluster/placement.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
-import { locateProfile } from '../../config/profile-create.js';
+import { missingProfile } from '../../config/profile-create.js';
 import { describeProfile, profileFlag } from '../../config/profile.js';
 import { readConnectionFile } from '../../wire/connection.js';
 import { advertisedHost, firstExternalIPv4, isLoopbackHost, isWildcardHost } from '../../wire/address.js';
@@ -111,7 +111,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
   const { config, profile } = loaded;
   if (!loaded.profileExists) {
     // Without its directory, every later check would pass on defaults: a typo in the name would look like a sound profile.
-    add(profile.byDir ? { status: 'problem', message: `no profile directory ${profile.dir}`, fix: `create it with \`tscluster profile create ${profileFlag(profile)}\`` } : await missingProfile(profile.name));
+    add(profile.byDir ? { status: 'problem', message: `no profile directory ${profile.dir}`, fix: `create it with \`tscluster profile create ${profileFlag(profile)}\`` } : await missingProfileFinding(profile.name));
     return findings;
   }
   add({ status: 'ok', message: `configuration of ${describeProfile(profile)} loads (${loaded.files.profile ?? 'no profile config file'})` });
@@ -163,11 +163,11 @@ export async function diagnose(options: DiagnoseOptions): Promise<DoctorFinding[
   return findings;
 }
 
+
 /** The problem of a profile name without a directory, in the words of `tscluster profile locate` (existing names, a close match). */
-async function missingProfile(name: string): Promise<DoctorFinding> {
-  const located = await locateProfile(name).then(() => `no profile '${name}'`, (err: Error) => err.message);
-  const [message, fix] = located.split('; create it with ');
-  return { status: 'problem', message: message!, fix: `create it with ${fix ?? `\`tscluster profile create ${name}\``}` };
+async function missingProfileFinding(name: string): Promise<DoctorFinding> {
+  const { problem, fix } = await missingProfile(name);
+  return { status: 'problem', message: problem, fix };
 }
 
 /** Checks of the launchers that reach other hosts: every ssh host answers and runs Node >= 20; mpiexec is there. */
