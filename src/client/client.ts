@@ -28,6 +28,7 @@ import { chooseEngineRoute } from '../wire/address.js';
 import { LoadBalancedView, type TaskOptions } from './load-balanced-view.js';
 import { describeValue } from './describe-value.js';
 import { checkEngineIds } from './engine-ids.js';
+import { closestMatch } from '../core/suggest.js';
 
 const log = debug('tsparallel:client');
 
@@ -468,6 +469,7 @@ export class Client {
    * client's direct requests that just ended are waited for, a second at the most.
    */
   async taskRecords(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}, options: { timeoutMs?: number } = {}): Promise<TaskRecord[]> {
+    checkRecordFilter(filter);
     const ask = async (f: typeof filter) => (await this.#request('task_records_request', { filter: f }, options.timeoutMs)).content.records as TaskRecord[];
     const records = await ask(filter);
     let { missing, until } = this.#unreported(filter, records);
@@ -1240,4 +1242,34 @@ async function findConnectionFile(options: ConnectOptions): Promise<string> {
   }
   candidates.sort((a, b) => b.mtime - a.mtime);
   return candidates[0]!.file;
+}
+
+/** The keys a {@link Client.taskRecords} filter may have. */
+const RECORD_FILTER_KEYS = ['state', 'engineId', 'msgIds'] as const;
+/** The states a task record may be in. */
+const TASK_STATES: readonly TaskState[] = ['waiting', 'queued', 'running', 'completed', 'failed', 'aborted'];
+
+/**
+ * Refuse a taskRecords filter object the controller would misread: an unknown key (`{ ids }`) would be ignored and
+ * every record returned; a value of the wrong kind would match nothing.
+ */
+function checkRecordFilter(filter: unknown): void {
+  const problem = (what: string) => new TsParallelError(`taskRecords(filter): ${what}; a filter is { state?, engineId?, msgIds? }, e.g. { state: 'failed' }`);
+  // Not an object at all: the controller's own check answers that (test/robust/malformed checks it there).
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) return;
+  for (const [key, value] of Object.entries(filter)) {
+    if (!(RECORD_FILTER_KEYS as readonly string[]).includes(key)) {
+      const meant = closestMatch(key, RECORD_FILTER_KEYS) ?? (key === 'ids' ? 'msgIds' : undefined);
+      throw problem(`unknown key '${key}'${meant ? ` (did you mean '${meant}'?)` : ''}`);
+    }
+    if (value === undefined) continue;
+    const ok =
+      key === 'state' ? [value].flat().every((v) => TASK_STATES.includes(v as TaskState))
+      : key === 'engineId' ? Number.isInteger(value)
+      : Array.isArray(value) && value.every((id) => typeof id === 'string');
+    if (!ok) {
+      const allowed = key === 'state' ? `one of ${TASK_STATES.join(', ')}, or an array of them` : key === 'engineId' ? 'an engine id (a whole number)' : 'an array of task ids (strings)';
+      throw problem(`${key} must be ${allowed}, got ${describeValue(value)}`);
+    }
+  }
 }

@@ -96,6 +96,16 @@ describe('requests sent straight to engines, seen from the client that sent them
     assert.ok((await client.taskRecords()).some((r) => r.msgId === bad.msgIds[0]), 'with no filter');
   });
 
+  it('taskRecords refuses a filter key it does not have, and a value of the wrong kind, instead of returning every record', async () => {
+    const refused = (filter: unknown, pattern: RegExp) =>
+      assert.rejects(client.taskRecords(filter as never), (err: Error) => err instanceof TsParallelError && pattern.test(err.message));
+    await refused({ ids: ['x'] }, /taskRecords\(filter\): unknown key 'ids' \(did you mean 'msgIds'\?\)/);
+    await refused({ sate: 'failed' }, /unknown key 'sate' \(did you mean 'state'\?\)/);
+    await refused({ state: 'done' }, /state must be one of waiting, queued, running, completed, failed, aborted/);
+    await refused({ engineId: '0' }, /engineId must be an engine id/);
+    await refused({ msgIds: 'abc' }, /msgIds must be an array of task ids/);
+  });
+
   it('getResult gives the value of a direct request right after it resolved', async () => {
     const d = client.view(0).apply(() => 'again');
     await d;
