@@ -467,6 +467,8 @@ export class Client {
    * The controller's records of tasks (every client's), filtered by state, engine or ids. A request sent straight to
    * an engine is recorded once it ended, when the engine reports it (a few ms after its reply): the records of this
    * client's direct requests that just ended are waited for, a second at the most.
+   * @throws TsParallelError for a filter key it does not have (`{ ids }`: did you mean `msgIds`) or a value of the
+   *   wrong kind (`{ state: 'done' }`).
    */
   async taskRecords(filter: { state?: TaskState | TaskState[]; engineId?: number; msgIds?: string[] } = {}, options: { timeoutMs?: number } = {}): Promise<TaskRecord[]> {
     checkRecordFilter(filter);
