@@ -258,8 +258,9 @@ export class LauncherRegistry {
   get(name: string): LauncherPlugin<any> {
     const plugin = this.#plugins.get(name);
     if (!plugin) {
+      const meant = closestMatch(name, this.names());
       throw new ConfigError(
-        `unknown launcher '${name}'; known launchers: ${this.names().join(', ')} ` +
+        `unknown launcher '${name}'${meant ? ` (did you mean '${meant}'?)` : ''}; known launchers: ${this.names().join(', ')} ` +
           `(a plugin package or file listed in 'plugins' can add more)`,
       );
     }

@@ -81,6 +81,14 @@ describe('LauncherRegistry.create', () => {
   });
 });
 
+describe('LauncherRegistry.get', () => {
+  test("an unknown launcher name says the one meant (engines.launcher: 'slrum')", () => {
+    const known = new LauncherRegistry().register(plugin).register(defineLauncher({ name: 'slurm', create: toyLauncher }));
+    assert.throws(() => known.get('slrum'), (err: unknown) => err instanceof ConfigError && /unknown launcher 'slrum' \(did you mean 'slurm'\?\); known launchers: slurm, toy/.test((err as Error).message));
+    assert.throws(() => known.get('pbs'), (err: unknown) => err instanceof ConfigError && /unknown launcher 'pbs'; known launchers/.test((err as Error).message));
+  });
+});
+
 describe('LauncherRegistry.checkConfiguredNames', () => {
   const names = new LauncherRegistry()
     .register(defineLauncher({ name: 'local', create: () => ({}) as Launcher }))
