@@ -12,7 +12,7 @@ import { connectionFileName, isControllerAlive, readConnectionFile, thisHost, ty
 import { randomUUID } from 'node:crypto';
 import { ConfigError, ControllerLostError, DependencyError, EngineDiedError, ProtocolError, TaskAbortedError, TimeoutError, TransportError, TsParallelError } from '../core/errors.js';
 import { checkClientInput } from '../wire/validate.js';
-import type { TaskFlags, TaskRecord, TaskState } from '../core/tasks.js';
+import { TASK_STATES, type TaskFlags, type TaskRecord, type TaskState } from '../core/tasks.js';
 import { describeProfile, profileFlag, profileOption, profilePaths } from '../config/profile.js';
 import { Channels, Session, versionMismatch, type Message } from '../wire/protocol.js';
 import { BATCH_REPLY, BATCH_REQUEST, MAX_BATCH_BYTES, MAX_BATCH_TASKS, packRequests, unpackReplies } from '../wire/task-batch.js';
@@ -1248,8 +1248,6 @@ async function findConnectionFile(options: ConnectOptions): Promise<string> {
 
 /** The keys a {@link Client.taskRecords} filter may have. */
 const RECORD_FILTER_KEYS = ['state', 'engineId', 'msgIds'] as const;
-/** The states a task record may be in. */
-const TASK_STATES: readonly TaskState[] = ['waiting', 'queued', 'running', 'completed', 'failed', 'aborted'];
 
 /**
  * Refuse a taskRecords filter object the controller would misread: an unknown key (`{ ids }`) would be ignored and
@@ -1266,7 +1264,7 @@ function checkRecordFilter(filter: unknown): void {
     }
     if (value === undefined) continue;
     const ok =
-      key === 'state' ? [value].flat().every((v) => TASK_STATES.includes(v as TaskState))
+      key === 'state' ? [value].flat().every((v) => (TASK_STATES as readonly unknown[]).includes(v))
       : key === 'engineId' ? Number.isInteger(value)
       : Array.isArray(value) && value.every((id) => typeof id === 'string');
     if (!ok) {

@@ -3,8 +3,11 @@
  * @module
  */
 
+/** Every state a task may be in, in the order a task goes through them. */
+export const TASK_STATES = ['waiting', 'queued', 'running', 'completed', 'failed', 'aborted'] as const;
+
 /** Where a task is. `completed`, `failed` and `aborted` are final. */
-export type TaskState = 'waiting' | 'queued' | 'running' | 'completed' | 'failed' | 'aborted';
+export type TaskState = (typeof TASK_STATES)[number];
 
 /** The states a task does not leave. */
 export const FINAL_TASK_STATES: ReadonlySet<TaskState> = new Set(['completed', 'failed', 'aborted']);

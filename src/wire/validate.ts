@@ -7,6 +7,7 @@
  */
 import type { Message } from './protocol.js';
 import { JOB_STATES } from './stats.js';
+import { TASK_STATES } from '../core/tasks.js';
 import { BATCH_REPLY, BATCH_REQUEST, checkBatchBuffers } from './task-batch.js';
 
 type Check = (msg: Message) => string | undefined;
@@ -149,7 +150,7 @@ function batchReply(msg: Message): string | undefined {
   return checkBatchBuffers(replies.map((r) => (r as { buffers: number[] }).buffers), msg.buffers);
 }
 
-const TASK_STATES = new Set(['waiting', 'queued', 'running', 'completed', 'failed', 'aborted']);
+const TASK_STATE_SET: ReadonlySet<string> = new Set(TASK_STATES);
 
 /** Bounds of a `job_states_request`: what a cluster's launchers can have submitted, with room to spare. */
 const MAX_REPORTED_JOBS = 10_000;
@@ -193,7 +194,7 @@ const CLIENT_TO_CONTROLLER: Record<string, Check> = {
     if (f === undefined) return undefined;
     if (!isObject(f)) return 'content.filter must be an object ({ state?, engineId?, msgIds? })';
     const states = Array.isArray(f.state) ? f.state : f.state === undefined ? [] : [f.state];
-    if (!states.every((s) => TASK_STATES.has(s as string))) return `filter.state must be one of ${[...TASK_STATES].join(', ')}, or an array of them`;
+    if (!states.every((s) => TASK_STATE_SET.has(s as string))) return `filter.state must be one of ${TASK_STATES.join(', ')}, or an array of them`;
     if (!optional(f.engineId, Number.isInteger)) return 'filter.engineId must be an integer';
     if (!optional(f.msgIds, isStringArray)) return 'filter.msgIds must be an array of task ids';
     return undefined;
@@ -256,7 +257,7 @@ export function checkEngineMessage(msg: Message): string | undefined {
 function taskRecord(r: unknown): string | undefined {
   if (!isObject(r)) return 'a task record must be an object';
   if (typeof r.msgId !== 'string' || typeof r.type !== 'string') return 'msgId and type must be strings';
-  if (!TASK_STATES.has(r.state as string)) return 'state must be a task state';
+  if (!TASK_STATE_SET.has(r.state as string)) return 'state must be a task state';
   if (typeof r.started !== 'number' || typeof r.completed !== 'number') return 'started and completed must be numbers';
   if (!optional(r.error, (e) => isObject(e) && typeof e.name === 'string' && typeof e.message === 'string')) return 'error must be { name, message }';
   return undefined;
