@@ -43,6 +43,7 @@ export type { Sequence } from './client/partition.js';
 export { range } from './client/range.js';
 export { fromModule, type ModuleFunction } from './wire/functions.js';
 export type { TaskRecord, TaskState, TaskFlags } from './core/tasks.js';
+export { TASK_STATES } from './core/tasks.js';
 export {
   defineConfig, type UserConfig, type ClusterConfig, type ControllerConfig, type DashboardConfig, type EnginesConfig, type RestartPolicy, type SecurityConfig, type TaskPolicyName,
 } from './config/index.js';
